@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of orb-jobs from Debian 12's packages.
+# Idempotent: packages already installed are skipped, and apt-get runs only when something is missing.
+# Usage: scripts/install-deps.sh [--browser]   (--browser adds chromium + node for the UI tests)
+set -euo pipefail
+
+packages=(
+  build-essential g++ cmake ninja-build pkg-config git ca-certificates
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libexpected-dev
+  libarchive-dev libzstd-dev libssl-dev libsystemd-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  postgresql sqlite3 zstd tar curl
+)
+if [[ "${1:-}" == "--browser" ]]; then
+  packages+=(chromium nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    # nodejs from another source may already provide npm.
+    if [[ "$p" == npm ]] && command -v npm >/dev/null; then continue; fi
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
