@@ -87,6 +87,8 @@ std::optional<WallTime> ParseTimestamp(std::string_view text) {
   }
   if (pos != text.size()) return std::nullopt;
   if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  // WallTime counts nanoseconds in 64 bits: about 1678..2262. Stay well inside it.
+  if (year < 1970 || year > 2200) return std::nullopt;
   const std::chrono::year_month_day ymd{std::chrono::year{year},
                                         std::chrono::month{static_cast<unsigned>(month)},
                                         std::chrono::day{static_cast<unsigned>(day)}};

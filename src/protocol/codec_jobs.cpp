@@ -1,0 +1,263 @@
+// Codecs of the job model and the operator's job calls: protocol.md §3 and §5 (POST/GET /v1/jobs).
+
+#include <string>
+
+#include "protocol/codec_detail.hpp"
+
+namespace orb::protocol::codec_detail {
+namespace {
+
+// protocol.md §3 "Job" limits.
+constexpr int kMinPriority = -100;
+constexpr int kMaxPriority = 100;
+constexpr int kMinMaxAttempts = 1;
+constexpr int kMaxMaxAttempts = 20;
+constexpr int kMaxRetryBackoffSeconds = 600;       // the cap of the doubling backoff
+constexpr int kMaxTimeoutSeconds = 7 * 24 * 3600;  // a week
+constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
+
+}  // namespace
+
+// ---- RunError ----
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, RunError& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  if (r.Required("code", out.code)) CheckNotEmpty(d, r.Path("code"), out.code);
+  r.Required("message", out.message);
+  r.Optional("stack", out.stack);
+  r.Optional("retryable", out.retryable);
+  return r.Finish();
+}
+
+json::value Encode(const RunError& value) {
+  return json::object{{"code", Str(value.code)},
+                      {"message", Str(value.message)},
+                      {"stack", EncodeArray(value.stack)},
+                      {"retryable", value.retryable}};
+}
+
+// ---- Job ----
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, Job& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("id", out.id);
+  r.Required("agentId", out.agent_id);
+  r.Required("type", out.type);
+  r.Optional("instanceId", out.instance_id);
+  r.Optional("serverId", out.server_id);
+  r.OptionalObjectJson("payload", out.payload_json);
+  r.Required("status", out.status);
+  r.Optional("priority", out.priority);
+  r.Optional("exclusive", out.exclusive);
+  r.Optional("maxAttempts", out.max_attempts);
+  r.Optional("retryBackoffSeconds", out.retry_backoff_seconds);
+  r.Optional("timeoutSeconds", out.timeout_seconds);
+  r.Optional("notBefore", out.not_before);
+  r.Optional("idempotencyKey", out.idempotency_key);
+  r.Optional("batchId", out.batch_id);
+  r.Optional("attempts", out.attempts);
+  r.Optional("cancelRequested", out.cancel_requested);
+  r.Optional("currentRunId", out.current_run_id);
+  r.Optional("lastError", out.last_error);
+  r.OptionalObjectJson("result", out.result_json);
+  r.Required("createdAt", out.created_at);
+  r.Required("updatedAt", out.updated_at);
+  return r.Finish();
+}
+
+json::value Encode(const Job& value) {
+  json::object o;
+  o.reserve(22);
+  o.emplace("id", Str(value.id));
+  o.emplace("agentId", Str(value.agent_id));
+  o.emplace("type", Str(value.type));
+  o.emplace("instanceId", Nullable(value.instance_id));
+  o.emplace("serverId", Nullable(value.server_id));
+  o.emplace("payload", EmbeddedObject(value.payload_json));
+  o.emplace("status", Str(ToString(value.status)));
+  o.emplace("priority", value.priority);
+  o.emplace("exclusive", value.exclusive);
+  o.emplace("maxAttempts", value.max_attempts);
+  o.emplace("retryBackoffSeconds", value.retry_backoff_seconds);
+  o.emplace("timeoutSeconds", value.timeout_seconds);
+  o.emplace("notBefore", NullableTime(value.not_before));
+  o.emplace("idempotencyKey", Nullable(value.idempotency_key));
+  o.emplace("batchId", Nullable(value.batch_id));
+  o.emplace("attempts", value.attempts);
+  o.emplace("cancelRequested", value.cancel_requested);
+  o.emplace("currentRunId", Nullable(value.current_run_id));
+  o.emplace("lastError", value.last_error ? Encode(*value.last_error) : json::value(nullptr));
+  o.emplace("result", NullableEmbeddedObject(value.result_json));
+  o.emplace("createdAt", Time(value.created_at));
+  o.emplace("updatedAt", Time(value.updated_at));
+  return o;
+}
+
+// ---- Run ----
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, Run& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("id", out.id);
+  r.Required("jobId", out.job_id);
+  r.Required("attempt", out.attempt);
+  r.Required("status", out.status);
+  r.Required("startedAt", out.started_at);
+  r.Optional("finishedAt", out.finished_at);
+  if (r.Optional("percent", out.percent)) CheckRange(d, r.Path("percent"), *out.percent, 0, 100);
+  r.Optional("message", out.message);
+  r.OptionalObjectJson("result", out.result_json);
+  r.Optional("error", out.error);
+  return r.Finish();
+}
+
+json::value Encode(const Run& value) {
+  json::object o;
+  o.reserve(10);
+  o.emplace("id", Str(value.id));
+  o.emplace("jobId", Str(value.job_id));
+  o.emplace("attempt", value.attempt);
+  o.emplace("status", Str(ToString(value.status)));
+  o.emplace("startedAt", Time(value.started_at));
+  o.emplace("finishedAt", NullableTime(value.finished_at));
+  o.emplace("percent", NullableInt(value.percent));
+  o.emplace("message", Nullable(value.message));
+  o.emplace("result", NullableEmbeddedObject(value.result_json));
+  o.emplace("error", value.error ? Encode(*value.error) : json::value(nullptr));
+  return o;
+}
+
+// ---- JobDetail: the job's fields plus "runs" in one object ----
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, JobDetail& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  const std::size_t before = d.problem_count();
+  Read(d, path, v, out.job);
+  ObjectReader r(d, path, *object);
+  r.Required("runs", out.runs);
+  r.Finish();
+  return d.problem_count() == before;
+}
+
+json::value Encode(const JobDetail& value) {
+  json::value job = Encode(value.job);
+  job.get_object().emplace("runs", EncodeArray(value.runs));
+  return job;
+}
+
+// ---- CreateJobRequest (POST /v1/jobs) ----
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, CreateJobRequest& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  if (r.Optional("agentId", out.agent_id)) CheckName(d, r.Path("agentId"), *out.agent_id);
+  const bool has_agent = r.Find("agentId") != nullptr;
+  const bool has_selector = r.Find("selector") != nullptr;
+  if (has_selector) {
+    const std::string selector_path = r.Path("selector");
+    if (const json::object* selector = AsObject(d, selector_path, *r.Find("selector"))) {
+      ObjectReader s(d, selector_path, *selector);
+      Labels labels;
+      if (s.Required("labels", labels)) {
+        if (labels.empty()) {
+          d.Problem(s.Path("labels"), "must name at least one label");
+        } else {
+          out.selector_labels = std::move(labels);
+        }
+      }
+      s.Finish();
+    }
+  }
+  if (has_agent && has_selector) {
+    d.Problem(r.Path("selector"), "must not be given together with agentId");
+  } else if (!has_agent && !has_selector) {
+    d.Problem(r.Path("agentId"), "is required (or selector)");
+  }
+  if (r.Required("type", out.type)) CheckNotEmpty(d, r.Path("type"), out.type);
+  if (r.Optional("instanceId", out.instance_id)) {
+    CheckName(d, r.Path("instanceId"), *out.instance_id);
+  }
+  if (r.Optional("serverId", out.server_id)) CheckName(d, r.Path("serverId"), *out.server_id);
+  r.OptionalObjectJson("payload", out.payload_json);
+  if (r.Optional("priority", out.priority)) {
+    CheckRange(d, r.Path("priority"), *out.priority, kMinPriority, kMaxPriority);
+  }
+  r.Optional("exclusive", out.exclusive);
+  if (r.Optional("maxAttempts", out.max_attempts)) {
+    CheckRange(d, r.Path("maxAttempts"), *out.max_attempts, kMinMaxAttempts, kMaxMaxAttempts);
+  }
+  if (r.Optional("retryBackoffSeconds", out.retry_backoff_seconds)) {
+    CheckRange(d, r.Path("retryBackoffSeconds"), *out.retry_backoff_seconds, 0,
+               kMaxRetryBackoffSeconds);
+  }
+  if (r.Optional("timeoutSeconds", out.timeout_seconds)) {
+    CheckRange(d, r.Path("timeoutSeconds"), *out.timeout_seconds, 1, kMaxTimeoutSeconds);
+  }
+  r.Optional("notBefore", out.not_before);
+  if (r.Optional("idempotencyKey", out.idempotency_key)) {
+    const std::string key_path = r.Path("idempotencyKey");
+    if (CheckNotEmpty(d, key_path, *out.idempotency_key) &&
+        out.idempotency_key->size() > kMaxIdempotencyKeyBytes) {
+      d.Problem(key_path, "must be at most " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
+    }
+  }
+  return r.Finish();
+}
+
+json::value Encode(const CreateJobRequest& value) {
+  json::object o;
+  if (value.agent_id) o.emplace("agentId", Str(*value.agent_id));
+  if (value.selector_labels) {
+    o.emplace("selector", json::object{{"labels", Encode(*value.selector_labels)}});
+  }
+  o.emplace("type", Str(value.type));
+  if (value.instance_id) o.emplace("instanceId", Str(*value.instance_id));
+  if (value.server_id) o.emplace("serverId", Str(*value.server_id));
+  o.emplace("payload", EmbeddedObject(value.payload_json));
+  if (value.priority) o.emplace("priority", *value.priority);
+  if (value.exclusive) o.emplace("exclusive", *value.exclusive);
+  if (value.max_attempts) o.emplace("maxAttempts", *value.max_attempts);
+  if (value.retry_backoff_seconds) o.emplace("retryBackoffSeconds", *value.retry_backoff_seconds);
+  if (value.timeout_seconds) o.emplace("timeoutSeconds", *value.timeout_seconds);
+  if (value.not_before) o.emplace("notBefore", Time(*value.not_before));
+  if (value.idempotency_key) o.emplace("idempotencyKey", Str(*value.idempotency_key));
+  return o;
+}
+
+// ---- BatchCreated, JobList ----
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, BatchCreated& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("batchId", out.batch_id);
+  r.Required("jobs", out.jobs);
+  return r.Finish();
+}
+
+json::value Encode(const BatchCreated& value) {
+  return json::object{{"batchId", Str(value.batch_id)}, {"jobs", EncodeArray(value.jobs)}};
+}
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, JobList& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("jobs", out.jobs);
+  r.Optional("nextCursor", out.next_cursor);
+  return r.Finish();
+}
+
+json::value Encode(const JobList& value) {
+  return json::object{{"jobs", EncodeArray(value.jobs)},
+                      {"nextCursor", Nullable(value.next_cursor)}};
+}
+
+}  // namespace orb::protocol::codec_detail

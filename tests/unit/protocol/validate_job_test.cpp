@@ -1,0 +1,234 @@
+#include "protocol/validate_job.hpp"
+
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/matchers.hpp"
+
+namespace orb::protocol {
+namespace {
+
+using ::orb::testing::FailsWith;
+using ::orb::testing::IsOk;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+CreateJobRequest Prune() {
+  CreateJobRequest request;
+  request.agent_id = "orb-7";
+  request.type = "PRUNE_BACKUPS";
+  request.instance_id = "mc-1";
+  request.payload_json = R"({"keepLast": 3})";
+  return request;
+}
+
+CreateJobRequest Activate() {
+  CreateJobRequest request;
+  request.agent_id = "orb-7";
+  request.type = "ACTIVATE_BUILD";
+  request.server_id = "paper";
+  request.payload_json = R"({"buildId": "1.21.4-b87"})";
+  return request;
+}
+
+std::vector<std::string> Fields(const Status& status) {
+  std::vector<std::string> fields;
+  if (!status) {
+    for (const auto& problem : status.error().details)
+      fields.push_back(problem.field);
+  }
+  return fields;
+}
+
+TEST(ValidateJobTest, AcceptsAValidInstanceJobAndAValidServerJob) {
+  EXPECT_THAT(ValidateCreateJob(Prune()), IsOk());
+  EXPECT_THAT(ValidateCreateJob(Activate()), IsOk());
+}
+
+TEST(ValidateJobTest, AcceptsEveryBoundOfTheNumericFields) {
+  for (const int priority : {-100, 0, 100}) {
+    auto request = Prune();
+    request.priority = priority;
+    request.max_attempts = priority == -100 ? 1 : 20;
+    request.retry_backoff_seconds = priority == -100 ? 1 : 600;
+    request.timeout_seconds = priority == -100 ? 1 : 86400;
+    EXPECT_THAT(ValidateCreateJob(request), IsOk()) << priority;
+  }
+}
+
+TEST(ValidateJobTest, UnknownTypeIsUnknownJobType) {
+  auto request = Prune();
+  request.type = "RUN_SHELL";
+  const Status status = ValidateCreateJob(request);
+  ASSERT_THAT(status, FailsWith(Errc::kUnknownJobType));
+  EXPECT_THAT(Fields(status), ElementsAre("type"));
+  EXPECT_THAT(status.error().message, HasSubstr("RUN_SHELL"));
+}
+
+TEST(ValidateJobTest, InstanceTypesNeedInstanceIdAndRefuseServerId) {
+  auto missing = Prune();
+  missing.instance_id.reset();
+  const Status status = ValidateCreateJob(missing);
+  ASSERT_THAT(status, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Fields(status), ElementsAre("instanceId"));
+
+  auto both = Prune();
+  both.server_id = "paper";
+  EXPECT_THAT(Fields(ValidateCreateJob(both)), ElementsAre("serverId"));
+
+  auto bad = Prune();
+  bad.instance_id = "../etc";
+  EXPECT_THAT(Fields(ValidateCreateJob(bad)), ElementsAre("instanceId"));
+}
+
+TEST(ValidateJobTest, ServerTypesNeedServerIdAndRefuseInstanceId) {
+  auto missing = Activate();
+  missing.server_id.reset();
+  missing.instance_id = "mc-1";
+  const Status status = ValidateCreateJob(missing);
+  ASSERT_THAT(status, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Fields(status), ElementsAre("instanceId", "serverId"));
+
+  auto bad = Activate();
+  bad.server_id = std::string(65, 'a');
+  EXPECT_THAT(Fields(ValidateCreateJob(bad)), ElementsAre("serverId"));
+}
+
+TEST(ValidateJobTest, AgentIdAndSelectorAreExclusiveAndChecked) {
+  auto neither = Prune();
+  neither.agent_id.reset();
+  EXPECT_THAT(Fields(ValidateCreateJob(neither)), ElementsAre("agentId"));
+
+  auto both = Prune();
+  both.selector_labels = Labels{{"region", "eu"}};
+  EXPECT_THAT(Fields(ValidateCreateJob(both)), ElementsAre("selector"));
+
+  auto bad = Prune();
+  bad.agent_id = "-orb";
+  EXPECT_THAT(Fields(ValidateCreateJob(bad)), ElementsAre("agentId"));
+}
+
+TEST(ValidateJobTest, SelectorLabelsMustBeNonEmptyAndBounded) {
+  auto ok = Prune();
+  ok.agent_id.reset();
+  ok.selector_labels = Labels{{"region", "eu-west"}, {"orb.dev/role", "game host"}};
+  EXPECT_THAT(ValidateCreateJob(ok), IsOk());
+
+  auto empty = ok;
+  empty.selector_labels = Labels{};
+  EXPECT_THAT(Fields(ValidateCreateJob(empty)), ElementsAre("selector.labels"));
+
+  auto bad = ok;
+  bad.selector_labels =
+      Labels{{"", "x"}, {"region", ""}, {"ok", std::string(257, 'v')}, {"x y", "1"}};
+  EXPECT_THAT(Fields(ValidateCreateJob(bad)),
+              ElementsAre("selector.labels.", "selector.labels.ok", "selector.labels.region",
+                          "selector.labels.x y"));
+
+  auto many = ok;
+  many.selector_labels = Labels{};
+  for (int i = 0; i < 33; ++i)
+    (*many.selector_labels)["k" + std::to_string(i)] = "v";
+  EXPECT_THAT(Fields(ValidateCreateJob(many)), ElementsAre("selector.labels"));
+}
+
+TEST(ValidateJobTest, NumericFieldsOutsideTheirRangesAreNamed) {
+  auto request = Prune();
+  request.priority = 101;
+  request.max_attempts = 0;
+  request.retry_backoff_seconds = 601;
+  request.timeout_seconds = 86401;
+  const Status status = ValidateCreateJob(request);
+  ASSERT_THAT(status, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Fields(status),
+              ElementsAre("priority", "maxAttempts", "retryBackoffSeconds", "timeoutSeconds"));
+  EXPECT_EQ(status.error().details[0].problem, "must be an integer between -100 and 100");
+
+  auto low = Prune();
+  low.priority = -101;
+  low.max_attempts = 21;
+  low.retry_backoff_seconds = 0;
+  low.timeout_seconds = 0;
+  EXPECT_THAT(Fields(ValidateCreateJob(low)),
+              ElementsAre("priority", "maxAttempts", "retryBackoffSeconds", "timeoutSeconds"));
+}
+
+TEST(ValidateJobTest, IdempotencyKeyIsOneTo128PrintableCharacters) {
+  auto request = Prune();
+  request.idempotency_key = "deploy 2026-11-22 #1";
+  EXPECT_THAT(ValidateCreateJob(request), IsOk());
+  request.idempotency_key = std::string(128, 'k');
+  EXPECT_THAT(ValidateCreateJob(request), IsOk());
+  for (const std::string& bad :
+       {std::string(), std::string(129, 'k'), std::string("a\nb"), std::string("caf\xc3\xa9")}) {
+    request.idempotency_key = bad;
+    EXPECT_THAT(Fields(ValidateCreateJob(request)), ElementsAre("idempotencyKey"));
+  }
+}
+
+TEST(ValidateJobTest, PayloadProblemsAreInvalidPayloadWithWirePaths) {
+  auto request = Prune();
+  request.payload_json = R"({"keepLast": -1, "keepDaily": "7"})";
+  const Status status = ValidateCreateJob(request);
+  ASSERT_THAT(status, FailsWith(Errc::kInvalidPayload));
+  EXPECT_THAT(Fields(status), ElementsAre("payload.keepLast", "payload.keepDaily"));
+  EXPECT_EQ(status.error().message,
+            "payload.keepLast: must be an integer between 0 and 1000000 (and 1 more problem)");
+}
+
+TEST(ValidateJobTest, RequestAndPayloadProblemsAreReportedTogether) {
+  auto request = Prune();
+  request.priority = 500;
+  request.instance_id = "a/b";
+  request.payload_json = "{}";
+  const Status status = ValidateCreateJob(request);
+  ASSERT_THAT(status, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Fields(status), ElementsAre("instanceId", "payload", "priority"));
+  EXPECT_THAT(status.error().message, ::testing::StartsWith("instanceId: "));
+}
+
+TEST(ValidateJobTest, MessageNamesTheProblemThatDecidedTheCode) {
+  auto unknown = Prune();
+  unknown.agent_id.reset();
+  unknown.type = "NOPE";
+  const Status status = ValidateCreateJob(unknown);
+  ASSERT_THAT(status, FailsWith(Errc::kUnknownJobType));
+  EXPECT_THAT(Fields(status), ElementsAre("agentId", "type"));
+  EXPECT_EQ(status.error().message, "type: is not a known job type: \"NOPE\" (and 1 more problem)");
+
+  auto payload_first = Prune();
+  payload_first.payload_json = "{}";
+  payload_first.priority = 1000;
+  const Status mixed = ValidateCreateJob(payload_first);
+  ASSERT_THAT(mixed, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(mixed.error().message, ::testing::StartsWith("priority: "));
+}
+
+TEST(ValidateJobTest, OversizedPayloadIsPayloadTooLargeAndNotParsed) {
+  auto request = Prune();
+  request.payload_json = R"({"keepLast": 3, "x": ")" + std::string(70 * 1024, 'a') + "\"}";
+  const Status status = ValidateCreateJob(request);
+  ASSERT_THAT(status, FailsWith(Errc::kPayloadTooLarge));
+  EXPECT_THAT(Fields(status), ElementsAre("payload"));
+  EXPECT_THAT(status.error().details[0].problem, HasSubstr("65536"));
+
+  request.payload_json = R"({"keepLast": 3})";
+  EXPECT_THAT(ValidateCreateJob(request, 10), FailsWith(Errc::kPayloadTooLarge));
+  EXPECT_THAT(ValidateCreateJob(request, request.payload_json.size()), IsOk());
+}
+
+TEST(ValidateJobTest, BrokenPayloadTextIsInvalidPayload) {
+  auto request = Prune();
+  for (const std::string_view text : {"", "[1]", "{", "null", "{\"keepLast\": 1e999}"}) {
+    request.payload_json = text;
+    const Status status = ValidateCreateJob(request);
+    ASSERT_FALSE(status) << text;
+    EXPECT_EQ(status.error().code, Errc::kInvalidPayload) << text;
+  }
+}
+
+}  // namespace
+}  // namespace orb::protocol
