@@ -1,0 +1,136 @@
+#include "store/migrations/sqlite_migrations.hpp"
+
+#include <array>
+
+namespace orb::store {
+namespace {
+
+// Times are Unix milliseconds (INTEGER); JSON columns hold codec text (protocol/codec.hpp).
+constexpr std::string_view kInitialSchema = R"sql(
+CREATE TABLE tokens (
+  id            TEXT PRIMARY KEY,
+  name          TEXT NOT NULL,
+  role          TEXT NOT NULL,
+  agent_id      TEXT,
+  token_hash    TEXT NOT NULL UNIQUE,
+  created_at_ms INTEGER NOT NULL,
+  revoked_at_ms INTEGER
+);
+CREATE INDEX tokens_agent ON tokens (agent_id);
+
+CREATE TABLE agents (
+  id                   TEXT PRIMARY KEY,
+  labels_json          TEXT NOT NULL DEFAULT '{}',
+  declared_labels_json TEXT NOT NULL DEFAULT '{}',
+  enrolled_at_ms       INTEGER NOT NULL,
+  revoked_at_ms        INTEGER,
+  agent_version        TEXT,
+  job_types            TEXT NOT NULL DEFAULT '',
+  max_parallel         INTEGER NOT NULL DEFAULT 0,
+  hello_at_ms          INTEGER,
+  last_seen_ms         INTEGER
+);
+
+CREATE TABLE jobs (
+  id                    TEXT PRIMARY KEY,
+  agent_id              TEXT NOT NULL REFERENCES agents (id),
+  type                  TEXT NOT NULL,
+  instance_id           TEXT,
+  server_id             TEXT,
+  payload_json          TEXT NOT NULL,
+  status                TEXT NOT NULL,
+  priority              INTEGER NOT NULL,
+  exclusive             INTEGER NOT NULL,
+  max_attempts          INTEGER NOT NULL,
+  retry_backoff_seconds INTEGER NOT NULL,
+  timeout_seconds       INTEGER NOT NULL,
+  not_before_ms         INTEGER,
+  idempotency_key       TEXT,
+  batch_id              TEXT,
+  attempts              INTEGER NOT NULL DEFAULT 0,
+  cancel_requested      INTEGER NOT NULL DEFAULT 0,
+  current_run_id        TEXT,
+  last_error_json       TEXT,
+  result_json           TEXT,
+  queued_at_ms          INTEGER,
+  created_at_ms         INTEGER NOT NULL,
+  updated_at_ms         INTEGER NOT NULL
+);
+-- The dispatch order of protocol.md §3, per agent.
+CREATE INDEX jobs_dispatch ON jobs (agent_id, status, priority DESC, queued_at_ms, id);
+CREATE INDEX jobs_agent_id ON jobs (agent_id, id);
+CREATE INDEX jobs_status ON jobs (status, not_before_ms);
+CREATE INDEX jobs_type ON jobs (type, id);
+CREATE INDEX jobs_instance ON jobs (instance_id, id);
+CREATE INDEX jobs_batch ON jobs (batch_id, id);
+
+CREATE TABLE idempotency_keys (
+  key           TEXT PRIMARY KEY,
+  fingerprint   TEXT NOT NULL,
+  job_id        TEXT,
+  batch_id      TEXT,
+  created_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE runs (
+  id               TEXT PRIMARY KEY,
+  job_id           TEXT NOT NULL REFERENCES jobs (id),
+  agent_id         TEXT NOT NULL,
+  attempt          INTEGER NOT NULL,
+  status           TEXT NOT NULL,
+  started_at_ms    INTEGER NOT NULL,
+  finished_at_ms   INTEGER,
+  percent          INTEGER,
+  message          TEXT,
+  result_json      TEXT,
+  error_json       TEXT,
+  lease_expires_ms INTEGER,
+  acked_update_seq INTEGER NOT NULL DEFAULT 0,
+  acked_log_seq    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_job ON runs (job_id, attempt);
+CREATE INDEX runs_lease ON runs (lease_expires_ms) WHERE status = 'RUNNING';
+CREATE INDEX runs_agent_running ON runs (agent_id) WHERE status = 'RUNNING';
+
+CREATE TABLE job_logs (
+  run_id  TEXT NOT NULL,
+  seq     INTEGER NOT NULL,
+  job_id  TEXT NOT NULL,
+  ts_ms   INTEGER NOT NULL,
+  level   TEXT NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX job_logs_job ON job_logs (job_id, run_id, seq);
+
+-- AUTOINCREMENT: a seq is never reused, also after pruning (protocol.md §6 "since").
+CREATE TABLE events (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  type        TEXT NOT NULL,
+  ts_ms       INTEGER NOT NULL,
+  job_id      TEXT,
+  run_id      TEXT,
+  agent_id    TEXT,
+  instance_id TEXT,
+  job_type    TEXT,
+  status      TEXT,
+  percent     INTEGER,
+  message     TEXT,
+  attempt     INTEGER,
+  error_json  TEXT
+);
+CREATE INDEX events_job ON events (job_id, seq);
+CREATE INDEX events_agent ON events (agent_id, seq);
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations{{
+    {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
+}};
+
+}  // namespace
+
+std::span<const Migration> SqliteMigrations() {
+  return kMigrations;
+}
+
+}  // namespace orb::store

@@ -1,0 +1,289 @@
+#pragma once
+
+// The store of fleet-cmdr (issue 3): every piece of state the control plane keeps, behind one
+// interface with two implementations (SQLite in the data dir, PostgreSQL later) that pass the
+// same contract suite (tests/contract/store_contract_test.cpp). protocol.md §2–§6 in storage form.
+//
+// Design
+//  - Synchronous and thread-safe: fleet-cmdr's worker threads call it directly.
+//  - The store is the only place of truth. It keeps no in-process state that correctness relies
+//    on, so several fleet-cmdr replicas may share one database: every decision that must be
+//    atomic (dispatch, fencing of updates, lease expiry, idempotency keys) happens inside one
+//    database transaction.
+//  - Time and randomness are inputs: mutating calls take `now`; the retry jitter comes from
+//    StoreDeps::unit_random, ids from StoreDeps::ids.
+//  - Every mutating call returns a Mutation: its value, the events it appended (with their global
+//    seq) and the agents whose queue or cancel set changed. The call returns only once the change
+//    is durable, so the server publishes events and wakes long-polls after the commit
+//    (protocol.md §3 "every transition is stored before it is published").
+//  - Errors: domain errors carry the wire codes of protocol.md §1 (not_found, forbidden,
+//    invalid_state, not_cancellable, run_not_active, idempotency_conflict, already_exists,
+//    invalid_request). A database failure is Errc::kStore (retryable when trying again can help:
+//    busy, locked, I/O); the call then changed nothing. No call throws.
+//
+// Event sequences (protocol.md §6; every transition is an event; `status` is the job's status
+// after that step, the last event of a call carries the job's status now):
+//  - create:            job.created (CREATED) [+ job.queued (QUEUED) unless notBefore is future]
+//  - promote (notBefore / backoff over): job.queued (QUEUED)
+//  - dispatch:          job.running (RUNNING, runId, attempt)
+//  - progress update:   job.progress (RUNNING, percent, message)
+//  - cancel queued:     job.cancelled (CANCELLED)
+//  - cancel running:    job.cancel_requested (RUNNING), once
+//  - final COMPLETED:   job.completed;  final CANCELLED: job.cancelled
+//  - final FAILED, lease expiry (agent_lost), interrupted run on hello (agent_restarted):
+//      no retry left:   job.failed (FAILED, error)
+//      automatic retry: job.failed (FAILED, error) then job.retried (CREATED, message says when)
+//  - POST /retry:       job.retried (QUEUED) then job.queued (QUEUED)
+//  - enroll:            agent.enrolled; agent.online/offline come from the server (AppendEvents).
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/expected.hpp"
+#include "common/ids.hpp"
+#include "common/time.hpp"
+#include "protocol/types.hpp"
+
+namespace orb::store {
+
+// A mutating call's outcome: `value`, plus what the server must publish after the commit.
+template <class T>
+struct Mutation {
+  T value;
+  std::vector<protocol::Event> events;      // appended by this call, seq increasing
+  std::vector<std::string> touched_agents;  // agents whose QUEUED jobs or cancel set changed
+};
+
+using Unit = std::monostate;
+
+// What a store needs from its surroundings.
+struct StoreDeps {
+  IdGenerator* ids = nullptr;           // job, run and batch ids; must outlive the store
+  std::function<double()> unit_random;  // [0, 1) for retry jitter; empty: RandomUnit()
+};
+
+// protocol.md §2: a token is stored only as the sha256 hex of its text.
+struct TokenRecord {
+  std::string id;
+  std::string name;
+  protocol::Role role = protocol::Role::kViewer;
+  std::optional<std::string> agent_id;  // set for Role::kAgent
+  std::string token_hash;               // lower-case sha256 hex
+  WallTime created_at{};
+  std::optional<WallTime> revoked_at;
+  bool operator==(const TokenRecord&) const = default;
+};
+
+// One job to create, already validated by the caller with the type's defaults applied.
+struct JobSpec {
+  std::string agent_id;
+  std::string type;
+  std::optional<std::string> instance_id;
+  std::optional<std::string> server_id;
+  std::string payload_json = "{}";  // canonical JSON object text
+  int priority = 0;
+  bool exclusive = false;
+  int max_attempts = 1;
+  int retry_backoff_seconds = 10;
+  int timeout_seconds = 600;
+  std::optional<WallTime> not_before;
+};
+
+// POST /v1/jobs after validation (protocol.md §5).
+struct CreateJobsCommand {
+  std::vector<JobSpec> jobs;  // created all or nothing
+  bool batch = false;         // a selector request: the jobs get one new batchId (also 0 or 1 job)
+  std::optional<std::string> idempotency_key;
+  // Identifies the request for the idempotency check: the same key with another fingerprint is
+  // idempotency_conflict. The server should pass a digest of the request as the client sent it
+  // (so a selector request matching other agents today still returns the first batch). Empty:
+  // the store derives one from `jobs` and `batch`.
+  std::string request_fingerprint;
+};
+
+struct CreatedJobs {
+  std::optional<std::string> batch_id;  // set when command.batch
+  std::vector<protocol::Job> jobs;
+  bool existing = false;  // the idempotency key was known: these are the first request's jobs (200)
+};
+
+// GET /v1/jobs filters; unset means any.
+struct JobFilter {
+  std::optional<std::string> agent_id{};
+  std::optional<protocol::JobStatus> status{};
+  std::optional<std::string> type{};
+  std::optional<std::string> instance_id{};
+  std::optional<std::string> batch_id{};
+};
+
+inline constexpr int kMaxListLimit = 500;
+
+enum class CancelOutcome {
+  kCancelled,  // CREATED/QUEUED -> CANCELLED (200)
+  kRequested,  // RUNNING and cancellable: cancelRequested set (202)
+};
+
+struct CancelResult {
+  protocol::Job job;
+  CancelOutcome outcome = CancelOutcome::kCancelled;
+};
+
+// A job handed out by DispatchNext.
+struct Dispatched {
+  protocol::JobExecution execution;
+  protocol::Run run;
+};
+
+struct AgentSeen {
+  std::string agent_id;
+  WallTime seen_at{};
+};
+
+struct HelloResult {
+  std::vector<std::string> failed_runs;  // interrupted runs this hello failed (agent_restarted)
+};
+
+// ListAgents: `labels` is a selector (every pair must match; {} matches all).
+struct AgentFilter {
+  protocol::Labels labels{};
+  bool include_revoked = true;  // false for selector batches
+};
+
+struct EventFilter {
+  std::optional<std::string> agent_id{};
+  std::optional<std::string> job_id{};
+};
+
+struct LogQuery {
+  std::string job_id{};
+  std::optional<std::string> run_id{};  // only this run's lines
+  std::int64_t after_seq = 0;           // lines with seq > after_seq
+  int limit = 1000;
+};
+
+// The store interface. Thread-safe; every call is synchronous. See the header comment for the
+// error and event rules; each call lists only its own domain errors.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // ---- Tokens (protocol.md §2) ----
+  // already_exists when the id or the hash is taken.
+  virtual Expected<Mutation<TokenRecord>> CreateToken(TokenRecord token) = 0;
+  // The live (not revoked) token with this hash; not_found otherwise.
+  virtual Expected<TokenRecord> FindTokenByHash(std::string_view token_hash) = 0;
+  // Every token, revoked ones too, oldest first.
+  virtual Expected<std::vector<TokenRecord>> ListTokens() = 0;
+  // not_found for an unknown id; revoking a revoked token succeeds and changes nothing.
+  virtual Expected<Mutation<Unit>> RevokeToken(std::string_view token_id, WallTime now) = 0;
+  virtual Expected<bool> HasAdminToken() = 0;
+
+  // ---- Agents (protocol.md §4, §5) ----
+  // Enrolls `agent_id` with `labels` and its token (role agent). already_exists when a live agent
+  // has this id; a revoked agent may be enrolled again (new token, new labels, history kept).
+  // Event agent.enrolled.
+  virtual Expected<Mutation<protocol::AgentInfo>> EnrollAgent(std::string_view agent_id,
+                                                              const protocol::Labels& labels,
+                                                              TokenRecord token, WallTime now) = 0;
+  // Marks the agent revoked and revokes its tokens. not_found for an unknown agent.
+  virtual Expected<Mutation<Unit>> RevokeAgent(std::string_view agent_id, WallTime now) = 0;
+  // `online` is left false: it depends on the server's longPollSeconds, so the server sets it.
+  // labels = enrollment labels overlaid with those the agent declared in its last hello.
+  virtual Expected<protocol::AgentInfo> GetAgent(std::string_view agent_id) = 0;
+  // Agents matching `filter`, ordered by id.
+  virtual Expected<std::vector<protocol::AgentInfo>> ListAgents(const AgentFilter& filter) = 0;
+  // Stores what the agent declared (version, jobTypes, maxParallel, labels), marks it seen, and
+  // fails each of its interruptedRuns that is still RUNNING with agent_restarted (retryable,
+  // automatic retry rule). Runs that are unknown, final or another agent's are ignored.
+  // not_found for an unknown agent, forbidden for a revoked one.
+  virtual Expected<Mutation<HelloResult>> RecordHello(std::string_view agent_id,
+                                                      const protocol::HelloRequest& hello,
+                                                      WallTime now) = 0;
+  // Batched lastSeenAt updates (never moves lastSeenAt back). Unknown agents are skipped.
+  virtual Status TouchAgents(std::span<const AgentSeen> seen) = 0;
+
+  // ---- Jobs (protocol.md §3, §5) ----
+  // not_found for an agent that is not enrolled; idempotency_conflict as described above.
+  virtual Expected<Mutation<CreatedJobs>> CreateJobs(const CreateJobsCommand& command,
+                                                     WallTime now) = 0;
+  virtual Expected<protocol::JobDetail> GetJob(std::string_view job_id) = 0;
+  // Newest first. limit is clamped to 1..kMaxListLimit. `cursor` is a nextCursor from an earlier
+  // call (invalid_request if it is not one); pages stay stable while jobs are being created.
+  virtual Expected<protocol::JobList> ListJobs(const JobFilter& filter, int limit,
+                                               const std::optional<std::string>& cursor) = 0;
+  // protocol.md §5 cancel: not_found, not_cancellable (message = the type's reason),
+  // invalid_state for a final job. A repeated cancel of a running job answers kRequested again
+  // without a second event.
+  virtual Expected<Mutation<CancelResult>> CancelJob(std::string_view job_id, WallTime now) = 0;
+  // FAILED/CANCELLED -> QUEUED; invalid_state otherwise. `attempts` keeps counting, so a job
+  // whose automatic retries were used up gets exactly one more run per manual retry.
+  virtual Expected<Mutation<protocol::Job>> RetryJob(std::string_view job_id, WallTime now) = 0;
+
+  // ---- Dispatch (protocol.md §3 dispatch rule, §4 jobs/next) ----
+  // In one transaction: the dispatch rule over the agent's QUEUED and RUNNING jobs with what it
+  // declared in its last hello (no hello yet: nothing), then the new run (attempt = attempts + 1,
+  // lease until now + lease_seconds) and job -> RUNNING. nullopt when nothing is dispatchable
+  // (204). A job is never handed out twice, also from several threads or replicas.
+  // not_found for an unknown agent.
+  virtual Expected<Mutation<std::optional<Dispatched>>> DispatchNext(std::string_view agent_id,
+                                                                     WallTime now,
+                                                                     int lease_seconds) = 0;
+
+  // ---- Updates (protocol.md §4 JobExecutionUpdate) ----
+  // not_found (unknown run), forbidden (another agent's run), run_not_active (run final), except
+  // that a non-empty batch whose items are all acknowledged already gets the acks (resending is
+  // always safe). Items with seq <= the acked seq are ignored (updates and logs counted apart);
+  // every accepted batch, an empty one too, extends the lease to now + lease_seconds. A final
+  // update ends the run and moves the job (COMPLETED, CANCELLED, FAILED or an automatic retry;
+  // a job whose cancel was requested is never retried automatically). invalid_request for a
+  // final update with status RUNNING.
+  virtual Expected<Mutation<protocol::UpdatesResponse>> ApplyUpdates(
+      std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
+      WallTime now, int lease_seconds) = 0;
+
+  // ---- Time-driven transitions ----
+  // Fails RUNNING runs whose lease expired at or before `now` with agent_lost (retryable,
+  // automatic retry rule). Value: how many runs it failed (at most a bounded number per call:
+  // call again while NextWakeTime() <= now).
+  virtual Expected<Mutation<int>> ExpireLeases(WallTime now) = 0;
+  // CREATED jobs whose notBefore is at or before `now` -> QUEUED. Value: how many (bounded as
+  // above).
+  virtual Expected<Mutation<int>> PromoteDue(WallTime now) = 0;
+  // The earliest lease expiry of a RUNNING run or notBefore of a CREATED job: the one timer the
+  // server needs. nullopt when there is none.
+  virtual Expected<std::optional<WallTime>> NextWakeTime() = 0;
+
+  // ---- Notify (protocol.md §4 JobNotify) ----
+  // pending = the agent's QUEUED jobs; cancel = its RUNNING runs whose cancel was requested.
+  virtual Expected<protocol::NotifyResponse> AgentQueueState(std::string_view agent_id) = 0;
+
+  // ---- Events (protocol.md §6) ----
+  // Appends server-made events (agent.online / agent.offline); their seq is assigned here.
+  virtual Expected<Mutation<Unit>> AppendEvents(std::vector<protocol::Event> events) = 0;
+  // Events with seq > after_seq, oldest first, at most `limit` (clamped to 1..10000).
+  virtual Expected<std::vector<protocol::Event>> ReadEvents(std::int64_t after_seq, int limit,
+                                                            const EventFilter& filter) = 0;
+  // Every kept event of the job, oldest first. not_found for an unknown job.
+  virtual Expected<std::vector<protocol::Event>> JobEvents(std::string_view job_id) = 0;
+  // The highest seq ever assigned (0 before the first event), pruned events included.
+  virtual Expected<std::int64_t> LastEventSeq() = 0;
+  // The lowest seq still kept; LastEventSeq() + 1 when none is kept. A client with
+  // since < OldestEventSeq() - 1 missed events and needs a resync.
+  virtual Expected<std::int64_t> OldestEventSeq() = 0;
+  // Keeps the newest `keep_last` events and deletes the rest. Value: how many were deleted.
+  virtual Expected<std::int64_t> PruneEvents(std::int64_t keep_last) = 0;
+
+  // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
+  // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown
+  // job or a run of another job.
+  virtual Expected<protocol::JobLogs> ReadLogs(const LogQuery& query) = 0;
+};
+
+}  // namespace orb::store
