@@ -1,0 +1,1334 @@
+// HttpServer on Beast/Asio with callbacks (see http_server.hpp for the model). The one Beast TU of
+// the server: HTTP connections, WebSocket sessions, the acceptor and the loops all live here.
+//
+// Lifetimes: a connection or session is owned by the handlers pending on its loop (and, while a
+// handler has not answered, by itself), so it is destroyed on its loop thread or when the loop's
+// io_context is destroyed. Objects handed to users (Responder, WebSocketSession, TimerHandle) hold
+// only weak references to loops and connections, so they may outlive the server.
+
+#include "net/http_server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <unordered_set>
+#include <utility>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/log.hpp"
+#include "net/byte_range.hpp"
+
+namespace orb::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using beast::error_code;
+using SteadyClock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// Plain helpers
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+spdlog::logger& Log() {
+  static const std::shared_ptr<spdlog::logger> logger = GetLogger("net");
+  return *logger;
+}
+
+// Drops CR and LF so that a header value can never split the response head.
+std::string_view SafeHeaderValue(std::string_view value, std::string& scratch) {
+  if (value.find_first_of("\r\n") == std::string_view::npos) return value;
+  scratch.clear();
+  for (const char c : value) {
+    if (c != '\r' && c != '\n') scratch.push_back(c);
+  }
+  return scratch;
+}
+
+}  // namespace
+
+const std::string* HttpRequest::FindHeader(std::string_view name) const {
+  for (const Header& header : headers) {
+    if (EqualsIgnoreCase(header.name, name)) return &header.value;
+  }
+  return nullptr;
+}
+
+std::optional<std::string_view> HttpRequest::Query(std::string_view key) const {
+  for (const auto& [name, value] : query) {
+    if (name == key) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+std::string ErrorBody(std::string_view code, std::string_view message) {
+  std::string body;
+  body.reserve(40 + code.size() + message.size());
+  body += R"({"error":{"code":")";
+  body += JsonEscape(code);
+  body += R"(","message":")";
+  body += JsonEscape(message);
+  body += R"("}})";
+  return body;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// A Beast body that writes one slice [offset, offset + length) of a file, streaming it in chunks
+// (beast::http::file_body always sends the whole file).
+
+struct FileSliceBody {
+  struct value_type {
+    beast::file file;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+  };
+
+  static std::uint64_t size(const value_type& body) { return body.length; }
+
+  class writer {
+   public:
+    using const_buffers_type = asio::const_buffer;
+
+    template <bool kIsRequest, class Fields>
+    writer(http::header<kIsRequest, Fields>& /*header*/, value_type& body) : body_(body) {}
+
+    void init(error_code& ec) {
+      remain_ = body_.length;
+      body_.file.seek(body_.offset, ec);
+    }
+
+    boost::optional<std::pair<const_buffers_type, bool>> get(error_code& ec) {
+      const std::size_t amount =
+          static_cast<std::size_t>(std::min<std::uint64_t>(remain_, sizeof(chunk_)));
+      if (amount == 0) {
+        ec = {};
+        return boost::none;
+      }
+      const std::size_t n = body_.file.read(chunk_, amount, ec);
+      if (ec) return boost::none;
+      if (n == 0) {  // the file shrank under us
+        ec = http::error::short_read;
+        return boost::none;
+      }
+      remain_ -= n;
+      return std::make_pair(const_buffers_type(chunk_, n), remain_ > 0);
+    }
+
+   private:
+    value_type& body_;
+    std::uint64_t remain_ = 0;
+    char chunk_[64 * 1024];
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
+// Loops, configuration, registry
+
+// What every connection of a server shares. Immutable after Start except the atomics.
+struct Config {
+  HttpServerOptions options;
+  HttpHandler handler;
+  BodyPolicyFn body_policy;
+  WebSocketHandlers ws;
+  std::function<bool(std::string_view)> is_websocket_path;
+  std::optional<ssl::context> tls;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> live{0};  // connections and sessions not yet closed
+};
+
+class Endpoint {  // a connection or a WebSocket session, as the loop's registry sees it
+ public:
+  virtual ~Endpoint() = default;
+  // Graceful: finish what is in flight, then close. Forced: close now.
+  virtual void Shutdown(bool force) = 0;
+};
+
+// One io_context run by one thread. `endpoints` is touched only on that thread (no lock).
+struct Loop {
+  std::unordered_set<Endpoint*> endpoints;  // declared before ctx: outlives it on destruction
+  asio::io_context ctx{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread thread;
+
+  bool InThisThread() { return ctx.get_executor().running_in_this_thread(); }
+};
+
+template <class Fn>
+void Guarded(const char* what, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    Log().error("{} threw: {}", what, e.what());
+  } catch (...) {
+    Log().error("{} threw a non-standard exception", what);
+  }
+}
+
+using SslStream = ssl::stream<tcp::socket>;
+
+// ---------------------------------------------------------------------------------------------
+// Responder
+
+class HttpConnectionBase : public Endpoint {
+ public:
+  virtual void Deliver(std::uint64_t seq, HttpResponse&& response) = 0;
+};
+
+class ResponderImpl final : public Responder {
+ public:
+  ResponderImpl(std::weak_ptr<Loop> loop, std::weak_ptr<HttpConnectionBase> connection)
+      : loop_(std::move(loop)), connection_(std::move(connection)) {}
+
+  void Reset(std::uint64_t seq) {
+    seq_.store(seq, std::memory_order_relaxed);
+    sent_.store(false, std::memory_order_relaxed);
+    open_.store(true, std::memory_order_release);
+  }
+  void MarkClosed() { open_.store(false, std::memory_order_release); }
+  bool sent() const { return sent_.load(std::memory_order_acquire); }
+
+  void Send(HttpResponse response) override {
+    if (sent_.exchange(true, std::memory_order_acq_rel)) return;
+    open_.store(false, std::memory_order_release);
+    const std::uint64_t seq = seq_.load(std::memory_order_relaxed);
+    const std::shared_ptr<Loop> loop = loop_.lock();
+    if (!loop) return;
+    if (loop->InThisThread()) {
+      if (auto connection = connection_.lock()) connection->Deliver(seq, std::move(response));
+      return;
+    }
+    asio::post(loop->ctx, [connection = connection_, seq, r = std::move(response)]() mutable {
+      if (auto alive = connection.lock()) alive->Deliver(seq, std::move(r));
+    });
+  }
+
+  bool IsOpen() const override { return open_.load(std::memory_order_acquire); }
+
+ private:
+  std::weak_ptr<Loop> loop_;
+  std::weak_ptr<HttpConnectionBase> connection_;
+  std::atomic<std::uint64_t> seq_{0};
+  std::atomic<bool> sent_{false};
+  std::atomic<bool> open_{true};
+};
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket sessions
+
+class WsSessionBase : public Endpoint {
+ public:
+  virtual void Enqueue(std::string text) = 0;
+  virtual void StartClose(int code, std::string reason) = 0;
+};
+
+// The object users hold; the session itself lives on its loop.
+class WsHandle final : public WebSocketSession {
+ public:
+  WsHandle(std::weak_ptr<Loop> loop, std::size_t queue_limit, std::string remote)
+      : loop_(std::move(loop)), queue_limit_(queue_limit), remote_(std::move(remote)) {}
+
+  void Attach(std::weak_ptr<WsSessionBase> session) { session_ = std::move(session); }
+
+  void Send(std::string text) override {
+    if (!open_.load(std::memory_order_acquire)) return;
+    if (queued_.fetch_add(1, std::memory_order_acq_rel) + 1 > queue_limit_) {
+      queued_.fetch_sub(1, std::memory_order_acq_rel);
+      Close(1008, "client cannot keep up");
+      return;
+    }
+    Run([text = std::move(text)](WsSessionBase& session) mutable {
+      session.Enqueue(std::move(text));
+    });
+  }
+
+  void Close(int code, std::string reason) override {
+    Run([code, reason = std::move(reason)](WsSessionBase& session) mutable {
+      session.StartClose(code, std::move(reason));
+    });
+  }
+
+  std::size_t QueuedMessages() const override { return queued_.load(std::memory_order_acquire); }
+  bool IsOpen() const override { return open_.load(std::memory_order_acquire); }
+  const std::string& remote_address() const override { return remote_; }
+
+  void SetOpen(bool open) { open_.store(open, std::memory_order_release); }
+  void Written() { queued_.fetch_sub(1, std::memory_order_acq_rel); }
+  void Dropped(std::size_t n) { queued_.fetch_sub(n, std::memory_order_acq_rel); }
+
+ private:
+  // Runs `fn` on the session's loop, inline when already there. A message for a session that is
+  // gone is dropped (its count no longer matters: the session is closed).
+  template <class Fn>
+  void Run(Fn&& fn) {
+    const std::shared_ptr<Loop> loop = loop_.lock();
+    if (!loop) return;
+    if (loop->InThisThread()) {
+      if (auto session = session_.lock()) fn(*session);
+      return;
+    }
+    asio::post(loop->ctx, [session = session_, fn = std::forward<Fn>(fn)]() mutable {
+      if (auto alive = session.lock()) fn(*alive);
+    });
+  }
+
+  std::weak_ptr<Loop> loop_;
+  std::weak_ptr<WsSessionBase> session_;
+  std::size_t queue_limit_;
+  std::string remote_;
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> open_{false};
+};
+
+template <class Stream>
+class WsSession final : public WsSessionBase,
+                        public std::enable_shared_from_this<WsSession<Stream>> {
+ public:
+  WsSession(Stream&& stream, Loop& loop, std::weak_ptr<Loop> weak_loop,
+            std::shared_ptr<Config> config, HttpRequest upgrade)
+      : ws_(std::move(stream)),
+        loop_(loop),
+        config_(std::move(config)),
+        upgrade_(std::move(upgrade)),
+        handle_(std::make_shared<WsHandle>(std::move(weak_loop), config_->options.ws_queue_limit,
+                                           upgrade_.remote_address)) {}
+
+  ~WsSession() override {
+    if (registered_) {
+      loop_.endpoints.erase(this);
+      config_->live.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  void Accept(http::request<http::empty_body>&& request) {
+    request_ = std::move(request);
+    handle_->Attach(this->weak_from_this());
+    loop_.endpoints.insert(this);
+    registered_ = true;
+    config_->live.fetch_add(1, std::memory_order_acq_rel);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [name = config_->options.server_name](websocket::response_type& response) {
+          response.set(http::field::server, name);
+        }));
+    ws_.read_message_max(config_->options.ws_message_limit);
+    ws_.text(true);
+    ws_.async_accept(request_, [self = this->shared_from_this()](error_code ec) {
+      self->OnAccept(ec);
+    });
+  }
+
+  void Enqueue(std::string text) override {
+    if (finished_ || closing_) {
+      handle_->Written();
+      return;
+    }
+    queue_.push_back(std::move(text));
+    if (!writing_) DoWrite();
+  }
+
+  void StartClose(int code, std::string reason) override {
+    if (finished_ || closing_) return;
+    closing_ = true;
+    handle_->SetOpen(false);
+    close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+    DropQueued();
+    if (!writing_) DoClose();
+  }
+
+  // Drops every queued message except the one being written.
+  void DropQueued() {
+    const std::size_t keep = writing_ ? 1 : 0;
+    handle_->Dropped(queue_.size() - keep);
+    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(keep), queue_.end());
+  }
+
+  void Shutdown(bool force) override {
+    if (finished_) return;
+    if (force) {
+      error_code ec;
+      beast::get_lowest_layer(ws_).close(ec);
+      return;
+    }
+    if (!opened_) return;  // the handshake is bounded by its own timeout
+    StartClose(1001, "server stopping");
+  }
+
+ private:
+  void OnAccept(error_code ec) {
+    if (ec) return Finish();
+    opened_ = true;
+    handle_->SetOpen(true);
+    if (config_->ws.on_open) {
+      Guarded("WebSocket on_open", [&] { config_->ws.on_open(handle_, upgrade_); });
+    }
+    if (config_->stopping.load(std::memory_order_acquire)) StartClose(1001, "server stopping");
+    DoRead();
+  }
+
+  void DoRead() {
+    ws_.async_read(buffer_, [self = this->shared_from_this()](error_code ec, std::size_t) {
+      self->OnRead(ec);
+    });
+  }
+
+  void OnRead(error_code ec) {
+    if (ec) return Finish();
+    std::string message = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    if (config_->ws.on_message && !closing_) {
+      Guarded("WebSocket on_message",
+              [&] { config_->ws.on_message(*handle_, std::move(message)); });
+    }
+    DoRead();
+  }
+
+  void DoWrite() {
+    writing_ = true;
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [self = this->shared_from_this()](error_code ec, std::size_t) {
+                      self->OnWrite(ec);
+                    });
+  }
+
+  void OnWrite(error_code ec) {
+    writing_ = false;
+    queue_.pop_front();
+    handle_->Written();
+    if (finished_) return;
+    if (ec) {
+      DropQueued();
+      error_code ignored;
+      beast::get_lowest_layer(ws_).close(ignored);
+      return;
+    }
+    if (closing_) return DoClose();
+    if (!queue_.empty()) DoWrite();
+  }
+
+  void DoClose() {
+    ws_.async_close(close_reason_, [self = this->shared_from_this()](error_code) {
+      // The pending read completes with `closed` (or an error) and finishes the session.
+      error_code ignored;
+      if (!self->opened_) beast::get_lowest_layer(self->ws_).close(ignored);
+    });
+  }
+
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    handle_->SetOpen(false);
+    DropQueued();
+    if (registered_) {
+      loop_.endpoints.erase(this);
+      config_->live.fetch_sub(1, std::memory_order_acq_rel);
+      registered_ = false;
+    }
+    error_code ignored;
+    beast::get_lowest_layer(ws_).close(ignored);
+    if (opened_ && config_->ws.on_close) {
+      Guarded("WebSocket on_close", [&] { config_->ws.on_close(*handle_); });
+    }
+  }
+
+  websocket::stream<Stream> ws_;
+  Loop& loop_;
+  std::shared_ptr<Config> config_;
+  HttpRequest upgrade_;
+  http::request<http::empty_body> request_;
+  std::shared_ptr<WsHandle> handle_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  websocket::close_reason close_reason_;
+  bool registered_ = false;
+  bool opened_ = false;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// HTTP connections
+
+constexpr std::size_t kWatchBytes = 1024;
+constexpr std::chrono::milliseconds kLingerTime{1000};
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+template <class Stream>
+class HttpConnection final : public HttpConnectionBase,
+                             public std::enable_shared_from_this<HttpConnection<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, SslStream>;
+
+ public:
+  HttpConnection(Stream&& stream, Loop& loop, std::weak_ptr<Loop> weak_loop,
+                 std::shared_ptr<Config> config)
+      : stream_(std::move(stream)),
+        loop_(loop),
+        weak_loop_(std::move(weak_loop)),
+        config_(std::move(config)),
+        timer_(loop.ctx) {}
+
+  ~HttpConnection() override {
+    if (state_ != State::kClosed) Unregister();
+    RemoveUpload();
+  }
+
+  void Start() {
+    loop_.endpoints.insert(this);
+    config_->live.fetch_add(1, std::memory_order_acq_rel);
+    error_code ec;
+    const tcp::endpoint remote = Socket().remote_endpoint(ec);
+    if (!ec) remote_ = remote.address().to_string();
+    Socket().set_option(tcp::no_delay(true), ec);
+    if constexpr (kTls) {
+      state_ = State::kReading;
+      SetDeadline(config_->options.request_timeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](error_code error) {
+                                if (self->state_ == State::kClosed) return;
+                                if (error) return self->Close();
+                                self->ReadNext();
+                              });
+    } else {
+      ReadNext();
+    }
+  }
+
+  void Deliver(std::uint64_t seq, HttpResponse&& response) override {
+    if (state_ == State::kClosed || seq != seq_) return;
+    if (state_ == State::kHandling) {
+      pending_response_ = std::move(response);
+    } else if (state_ == State::kWaiting) {
+      WriteResponse(std::move(response));
+    }
+  }
+
+  void Shutdown(bool force) override {
+    if (state_ == State::kClosed) return;
+    stopping_ = true;
+    if (force || state_ == State::kIdle) Close();
+  }
+
+ private:
+  enum class State {
+    kIdle,       // between requests: waiting for the first byte of the next one
+    kReading,    // reading a request head or body (request_timeout)
+    kHandling,   // inside the handler call
+    kWaiting,    // the handler has not answered yet (long-poll): no deadline
+    kWriting,    // writing the response
+    kLingering,  // error answered: discarding input until the peer closes
+    kClosed,
+  };
+
+  tcp::socket& Socket() { return beast::get_lowest_layer(stream_); }
+
+  // -- deadlines: one timer, re-armed only when the deadline moves earlier.
+
+  void SetDeadline(std::chrono::milliseconds timeout) {
+    deadline_ = SteadyClock::now() + timeout;
+    if (!timer_armed_ || deadline_ < timer_.expiry()) ArmTimer();
+  }
+  void ClearDeadline() { deadline_ = SteadyClock::time_point::max(); }
+
+  void ArmTimer() {
+    timer_armed_ = true;
+    timer_.expires_at(deadline_);
+    timer_.async_wait([self = this->shared_from_this()](error_code ec) { self->OnTimer(ec); });
+  }
+
+  void OnTimer(error_code ec) {
+    if (ec == asio::error::operation_aborted || state_ == State::kClosed) return;
+    timer_armed_ = false;
+    if (deadline_ == SteadyClock::time_point::max()) return;
+    if (SteadyClock::now() < deadline_) return ArmTimer();
+    OnTimeout();
+  }
+
+  void OnTimeout() {
+    switch (state_) {
+      case State::kReading:
+        if (!timed_out_ && config_->options.request_timeout.count() > 0) {
+          // Abort the read; its handler answers 408.
+          timed_out_ = true;
+          error_code ignored;
+          Socket().cancel(ignored);
+          SetDeadline(kLingerTime);
+          return;
+        }
+        return Close();
+      case State::kHandling:
+      case State::kWaiting: return;  // a pending handler is not idle
+      default: return Close();
+    }
+  }
+
+  // -- reading
+
+  void ReadNext() {
+    if (stopping_ || config_->stopping.load(std::memory_order_acquire)) return Close();
+    state_ = State::kIdle;
+    if (buffer_.size() > 0) return ReadHead();
+    SetDeadline(config_->options.idle_timeout);
+    next_on_bytes_ = true;
+    if (!watch_pending_) StartWatch();
+  }
+
+  // One small read: the first bytes of the next request, or (while a handler has not answered)
+  // the only way to notice that the client went away.
+  void StartWatch() {
+    watch_pending_ = true;
+    stream_.async_read_some(buffer_.prepare(kWatchBytes),
+                            [self = this->shared_from_this()](error_code ec, std::size_t n) {
+                              self->OnWatch(ec, n);
+                            });
+  }
+
+  void OnWatch(error_code ec, std::size_t n) {
+    watch_pending_ = false;
+    if (state_ == State::kClosed) return;
+    if (ec) return Close();  // the client went away (or the idle deadline closed it)
+    buffer_.commit(n);
+    if (next_on_bytes_) {
+      next_on_bytes_ = false;
+      ReadHead();
+    }
+  }
+
+  void ReadHead() {
+    state_ = State::kReading;
+    timed_out_ = false;
+    SetDeadline(config_->options.request_timeout);
+    head_parser_.emplace();
+    head_parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(config_->options.header_limit, UINT32_MAX)));
+    head_parser_->body_limit(boost::none);  // checked against the route's BodyPolicy below
+    http::async_read_header(stream_, buffer_, *head_parser_,
+                            [self = this->shared_from_this()](error_code ec, std::size_t) {
+                              self->OnHead(ec);
+                            });
+  }
+
+  void OnHead(error_code ec) {
+    if (state_ == State::kClosed) return;
+    if (ec) return OnReadError(ec);
+    auto& message = head_parser_->get();
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    if (!BuildRequest(message)) {
+      return SendError(400, "invalid_request", "the request target is not a valid URL path");
+    }
+    const std::string_view range = message[http::field::range];
+    range_.assign(range.data(), range.size());
+    head_request_ = message.method() == http::verb::head;
+
+    if (websocket::is_upgrade(message) && config_->is_websocket_path &&
+        config_->is_websocket_path(request_.path)) {
+      return Upgrade();
+    }
+
+    BodyPolicy policy{config_->options.body_limit, std::nullopt};
+    if (config_->body_policy) {
+      bool threw = true;
+      Guarded("BodyPolicyFn", [&] {
+        policy = config_->body_policy(request_);
+        threw = false;
+      });
+      if (threw) return SendError(500, "internal", "internal error");
+    }
+    const auto length = head_parser_->content_length();
+    if (length && *length > policy.limit) {
+      return SendError(413, "payload_too_large",
+                       "request body is larger than " + std::to_string(policy.limit) + " bytes");
+    }
+    if (head_parser_->is_done()) {  // no body: the common case
+      head_parser_.reset();
+      return Dispatch();
+    }
+    if (policy.stream_to_file) {
+      file_parser_.emplace(std::move(*head_parser_));
+      head_parser_.reset();
+      file_parser_->body_limit(policy.limit);
+      file_parser_->get().body().open(policy.stream_to_file->c_str(), beast::file_mode::write, ec);
+      if (ec) {
+        Log().error("cannot open upload file {}: {}", policy.stream_to_file->string(),
+                    ec.message());
+        file_parser_.reset();
+        return SendError(500, "internal", "cannot store the request body");
+      }
+      upload_path_ = *policy.stream_to_file;
+    } else {
+      string_parser_.emplace(std::move(*head_parser_));
+      head_parser_.reset();
+      string_parser_->body_limit(policy.limit);
+    }
+    const std::string* expect = request_.FindHeader("expect");
+    if (expect != nullptr && EqualsIgnoreCase(*expect, "100-continue") && version_ >= 11) {
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = this->shared_from_this()](error_code error, std::size_t) {
+                          if (self->state_ == State::kClosed) return;
+                          if (error) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (file_parser_) {
+      // Streamed uploads may be large: request_timeout bounds the silence between reads.
+      SetDeadline(config_->options.request_timeout);
+      http::async_read_some(stream_, buffer_, *file_parser_,
+                            [self = this->shared_from_this()](error_code ec, std::size_t) {
+                              if (self->state_ == State::kClosed) return;
+                              if (ec) return self->OnReadError(ec);
+                              if (!self->file_parser_->is_done()) return self->ReadBody();
+                              self->Dispatch();
+                            });
+    } else {
+      http::async_read(stream_, buffer_, *string_parser_,
+                       [self = this->shared_from_this()](error_code ec, std::size_t) {
+                         if (self->state_ == State::kClosed) return;
+                         if (ec) return self->OnReadError(ec);
+                         self->Dispatch();
+                       });
+    }
+  }
+
+  void OnReadError(error_code ec) {
+    head_parser_.reset();
+    string_parser_.reset();
+    file_parser_.reset();
+    RemoveUpload();
+    if (timed_out_) {
+      return SendError(408, "invalid_request", "the request did not arrive in time");
+    }
+    if (ec == http::error::body_limit) {
+      return SendError(413, "payload_too_large", "request body is too large");
+    }
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      return SendError(431, "invalid_request", "request headers are too large");
+    }
+    const bool protocol_error =
+        ec.category() == error_code(http::error::bad_method).category();
+    if (!protocol_error || ec == http::error::end_of_stream ||
+        ec == http::error::partial_message) {
+      // Network errors, or a peer that closed before a complete request: nobody to answer.
+      return Close();
+    }
+    return SendError(400, "invalid_request", "malformed HTTP request: " + ec.message());
+  }
+
+  bool BuildRequest(const http::request<http::empty_body>& message) {
+    request_ = HttpRequest{};
+    request_.method.assign(message.method_string().data(), message.method_string().size());
+    request_.target.assign(message.target().data(), message.target().size());
+    request_.version = static_cast<int>(message.version());
+    request_.remote_address = remote_;
+    request_.headers.reserve(16);
+    for (const auto& field : message) {
+      request_.headers.push_back(Header{std::string(field.name_string()),
+                                        std::string(field.value())});
+    }
+    const auto url = boost::urls::parse_origin_form(
+        boost::core::string_view(request_.target.data(), request_.target.size()));
+    if (!url) return false;
+    request_.path = url->path();
+    if (url->has_query()) {
+      for (const auto& param : url->params(boost::urls::encoding_opts(true))) {
+        request_.query.emplace_back(param.key, param.value);
+      }
+    }
+    return true;
+  }
+
+  // -- handling
+
+  void Dispatch() {
+    ClearDeadline();
+    if (string_parser_) {
+      request_.body = std::move(string_parser_->get().body());
+      string_parser_.reset();
+    }
+    if (file_parser_) {
+      error_code ignored;
+      file_parser_->get().body().file().close(ignored);
+      file_parser_.reset();
+      request_.body_file = std::move(upload_path_);
+      upload_path_.reset();
+    }
+    state_ = State::kHandling;
+    ++seq_;
+    if (!responder_ || responder_.use_count() != 1) {
+      responder_ = std::make_shared<ResponderImpl>(
+          weak_loop_, std::weak_ptr<HttpConnectionBase>(this->shared_from_this()));
+    }
+    responder_->Reset(seq_);
+    const std::shared_ptr<ResponderImpl> responder = responder_;
+    try {
+      config_->handler(std::move(request_), responder);
+    } catch (const std::exception& e) {
+      Log().error("handler for {} threw: {}", request_.target, e.what());
+      responder->Send(ErrorResponse(500, "internal", "internal error"));
+    } catch (...) {
+      Log().error("handler for {} threw a non-standard exception", request_.target);
+      responder->Send(ErrorResponse(500, "internal", "internal error"));
+    }
+    if (state_ != State::kHandling) return;  // closed meanwhile
+    if (pending_response_) {
+      HttpResponse response = std::move(*pending_response_);
+      pending_response_.reset();
+      return WriteResponse(std::move(response));
+    }
+    state_ = State::kWaiting;
+    next_on_bytes_ = false;
+    if (buffer_.size() == 0 && !watch_pending_) StartWatch();
+  }
+
+  static HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message) {
+    HttpResponse response;
+    response.status = status;
+    response.body = ErrorBody(code, message);
+    return response;
+  }
+
+  // -- writing
+
+  template <class Message>
+  void SetCommonHeaders(Message& message, const HttpResponse& response, bool close) {
+    message.version(version_);
+    message.result(response.status >= 100 && response.status <= 999
+                       ? static_cast<unsigned>(response.status)
+                       : 500U);
+    message.set(http::field::server, config_->options.server_name);
+    std::string scratch;
+    for (const Header& header : response.headers) {
+      message.insert(header.name, SafeHeaderValue(header.value, scratch));
+    }
+    message.keep_alive(!close);
+  }
+
+  bool CloseAfterResponse() const {
+    return !keep_alive_ || stopping_ || config_->stopping.load(std::memory_order_acquire);
+  }
+
+  void WriteResponse(HttpResponse&& response) {
+    state_ = State::kWriting;
+    const bool close = CloseAfterResponse();
+    SetDeadline(config_->options.request_timeout);
+    if (response.file) return WriteFile(std::move(response), close);
+    auto& message = string_response_.emplace();
+    SetCommonHeaders(message, response, close);
+    if (!response.body.empty()) {
+      std::string scratch;
+      message.set(http::field::content_type, SafeHeaderValue(response.content_type, scratch));
+    }
+    message.body() = std::move(response.body);
+    message.prepare_payload();
+    if (head_request_) {
+      // HEAD: the head announces the length of the body it does not send.
+      auto& head = head_response_.emplace(static_cast<http::response_header<>&&>(message));
+      string_response_.reset();
+      http::async_write_header(stream_, head_serializer_.emplace(head),
+                               [self = this->shared_from_this(), close](error_code ec,
+                                                                        std::size_t) {
+                                 self->OnWritten(ec, close);
+                               });
+      return;
+    }
+    http::async_write(stream_, message,
+                      [self = this->shared_from_this(), close](error_code ec, std::size_t) {
+                        self->OnWritten(ec, close);
+                      });
+  }
+
+  void WriteFile(HttpResponse&& response, bool close) {
+    error_code ec;
+    FileSliceBody::value_type body;
+    body.file.open(response.file->c_str(), beast::file_mode::scan, ec);
+    std::uint64_t size = 0;
+    if (!ec) size = body.file.size(ec);
+    if (ec) {
+      HttpResponse missing = ErrorResponse(404, "not_found", "file not found");
+      response.file.reset();
+      return WriteResponse(std::move(missing));
+    }
+    ByteRange range;
+    if (!range_.empty() && response.status == 200) range = ParseByteRange(range_, size);
+    if (range.kind == ByteRange::Kind::kUnsatisfiable) {
+      HttpResponse unsatisfiable = ErrorResponse(416, "invalid_request", "range not satisfiable");
+      unsatisfiable.headers.push_back({"Content-Range", "bytes */" + std::to_string(size)});
+      return WriteResponse(std::move(unsatisfiable));
+    }
+    file_reply_ = std::make_unique<FileReply>();
+    auto& message = file_reply_->message;
+    if (range.kind == ByteRange::Kind::kPartial) {
+      response.status = 206;
+      body.offset = range.first;
+      body.length = range.length;
+    } else {
+      body.length = size;
+    }
+    SetCommonHeaders(message, response, close);
+    std::string scratch;
+    message.set(http::field::content_type, SafeHeaderValue(response.content_type, scratch));
+    message.set(http::field::accept_ranges, "bytes");
+    if (range.kind == ByteRange::Kind::kPartial) {
+      message.set(http::field::content_range,
+                  "bytes " + std::to_string(range.first) + "-" +
+                      std::to_string(range.first + range.length - 1) + "/" +
+                      std::to_string(size));
+    }
+    message.body() = std::move(body);
+    message.prepare_payload();
+    auto& serializer = file_reply_->serializer.emplace(message);
+    if (head_request_) {
+      http::async_write_header(stream_, serializer,
+                               [self = this->shared_from_this(), close](error_code error,
+                                                                        std::size_t) {
+                                 self->OnWritten(error, close);
+                               });
+      return;
+    }
+    WriteFileChunk(close);
+  }
+
+  // Large downloads: request_timeout bounds each write, not the whole transfer.
+  void WriteFileChunk(bool close) {
+    SetDeadline(config_->options.request_timeout);
+    http::async_write_some(stream_, *file_reply_->serializer,
+                           [self = this->shared_from_this(), close](error_code ec, std::size_t) {
+                             if (!ec && !self->file_reply_->serializer->is_done() &&
+                                 self->state_ != State::kClosed) {
+                               return self->WriteFileChunk(close);
+                             }
+                             self->OnWritten(ec, close);
+                           });
+  }
+
+  void OnWritten(error_code ec, bool close) {
+    file_reply_.reset();
+    head_serializer_.reset();
+    head_response_.reset();
+    string_response_.reset();
+    if (state_ == State::kClosed) return;
+    if (ec || close) return Close();
+    ReadNext();
+  }
+
+  // Answers a transport-level error and closes the connection.
+  void SendError(int status, std::string_view code, std::string message) {
+    keep_alive_ = false;
+    state_ = State::kWriting;
+    SetDeadline(kLingerTime + config_->options.request_timeout);
+    auto& response = string_response_.emplace();
+    HttpResponse plain = ErrorResponse(status, code, message);
+    SetCommonHeaders(response, plain, true);
+    response.set(http::field::content_type, "application/json");
+    response.body() = std::move(plain.body);
+    response.prepare_payload();
+    http::async_write(stream_, response,
+                      [self = this->shared_from_this()](error_code ec, std::size_t) {
+                        self->string_response_.reset();
+                        if (self->state_ == State::kClosed) return;
+                        if (ec) return self->Close();
+                        self->Linger();
+                      });
+  }
+
+  // After an error answer the client may still be sending (a rejected upload): read and drop
+  // its bytes for a moment so that closing does not reset the connection before it reads the
+  // answer.
+  void Linger() {
+    if (state_ != State::kLingering) {
+      state_ = State::kLingering;
+      error_code ignored;
+      Socket().shutdown(tcp::socket::shutdown_send, ignored);
+      SetDeadline(kLingerTime);
+    }
+    if (watch_pending_) return;  // its completion closes
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = this->shared_from_this()](error_code ec, std::size_t) {
+                              if (self->state_ == State::kClosed) return;
+                              if (ec) return self->Close();
+                              self->Linger();
+                            });
+  }
+
+  // -- upgrade to WebSocket
+
+  void Upgrade() {
+    http::request<http::empty_body> message = head_parser_->release();
+    head_parser_.reset();
+    ClearDeadline();
+    Unregister();
+    state_ = State::kClosed;
+    timer_.cancel();
+    auto session = std::make_shared<WsSession<Stream>>(std::move(stream_), loop_, weak_loop_,
+                                                       config_, std::move(request_));
+    session->Accept(std::move(message));
+  }
+
+  // -- closing
+
+  void Unregister() {
+    loop_.endpoints.erase(this);
+    config_->live.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  void RemoveUpload() {
+    if (!upload_path_) return;
+    if (file_parser_) {
+      error_code ignored;
+      file_parser_->get().body().file().close(ignored);
+    }
+    std::error_code ignored;
+    std::filesystem::remove(*upload_path_, ignored);
+    upload_path_.reset();
+  }
+
+  void Close() {
+    if (state_ == State::kClosed) return;
+    state_ = State::kClosed;
+    if (responder_) responder_->MarkClosed();
+    file_parser_.reset();
+    RemoveUpload();
+    Unregister();
+    error_code ignored;
+    Socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Socket().close(ignored);
+    timer_.cancel();
+  }
+
+  Stream stream_;
+  Loop& loop_;
+  std::weak_ptr<Loop> weak_loop_;
+  std::shared_ptr<Config> config_;
+  asio::steady_timer timer_;
+  SteadyClock::time_point deadline_ = SteadyClock::time_point::max();
+  bool timer_armed_ = false;
+
+  State state_ = State::kIdle;
+  beast::flat_buffer buffer_;
+  bool watch_pending_ = false;
+  bool next_on_bytes_ = false;
+  bool timed_out_ = false;
+  bool stopping_ = false;
+  bool keep_alive_ = true;
+  bool head_request_ = false;
+  unsigned version_ = 11;
+  std::string remote_;
+  std::string range_;
+
+  std::optional<http::request_parser<http::empty_body>> head_parser_;
+  std::optional<http::request_parser<http::string_body>> string_parser_;
+  std::optional<http::request_parser<http::file_body>> file_parser_;
+  std::optional<std::filesystem::path> upload_path_;
+  HttpRequest request_;
+
+  std::uint64_t seq_ = 0;
+  std::shared_ptr<ResponderImpl> responder_;
+  std::optional<HttpResponse> pending_response_;
+  std::optional<http::response<http::string_body>> string_response_;
+  std::optional<http::response<http::empty_body>> head_response_;
+  std::optional<http::serializer<false, http::empty_body>> head_serializer_;
+  // A file answer carries a 64 KiB chunk buffer: on the heap, only while it is being written, so
+  // that an idle connection stays small.
+  struct FileReply {
+    http::response<FileSliceBody> message;
+    std::optional<http::serializer<false, FileSliceBody>> serializer;
+  };
+  std::unique_ptr<FileReply> file_reply_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Timers
+
+class TimerHandleImpl final : public TimerHandle {
+ public:
+  explicit TimerHandleImpl(std::weak_ptr<Loop> loop) : loop_(std::move(loop)) {}
+
+  void Cancel() override {
+    cancelled_.store(true, std::memory_order_release);
+    const std::shared_ptr<Loop> loop = loop_.lock();
+    if (!loop) return;
+    asio::post(loop->ctx, [timer = timer_] {
+      if (auto alive = timer.lock()) alive->cancel();
+    });
+  }
+
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  void SetTimer(std::weak_ptr<asio::steady_timer> timer) { timer_ = std::move(timer); }
+
+ private:
+  std::weak_ptr<Loop> loop_;
+  std::weak_ptr<asio::steady_timer> timer_;  // set before the handle is returned, then read-only
+  std::atomic<bool> cancelled_{false};
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// HttpServer::Impl
+
+class HttpServer::Impl {
+ public:
+  explicit Impl(std::shared_ptr<Config> config) : config_(std::move(config)) {}
+
+  ~Impl() { Stop(); }
+
+  Status Start() {
+    if (started_) return Fail(Errc::kInvalidState, "the server was already started");
+    const HttpServerOptions& options = config_->options;
+    if (options.tls) {
+      try {
+        auto& context = config_->tls.emplace(ssl::context::tls_server);
+        context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                            ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+        context.use_certificate_chain_file(options.tls->cert_chain.string());
+        context.use_private_key_file(options.tls->private_key.string(), ssl::context::pem);
+      } catch (const std::exception& e) {
+        config_->tls.reset();
+        return Fail(Errc::kInvalidRequest, "cannot load TLS certificate " +
+                                               options.tls->cert_chain.string() + " / key " +
+                                               options.tls->private_key.string() + ": " +
+                                               e.what());
+      }
+    }
+    const int threads = std::max(1, options.threads);
+    {
+      const std::lock_guard lock(loops_mutex_);
+      for (int i = 0; i < threads; ++i) {
+        auto loop = std::make_shared<Loop>();
+        loop->work.emplace(loop->ctx.get_executor());
+        loops_.push_back(std::move(loop));
+      }
+    }
+    const std::string where = options.address + ":" + std::to_string(options.port);
+    error_code ec;
+    const auto address = asio::ip::make_address(options.address, ec);
+    if (ec) return Fail(Errc::kInvalidRequest, "invalid listen address " + where);
+    acceptor_.emplace(loops_[0]->ctx);
+    const tcp::endpoint endpoint(address, options.port);
+    acceptor_->open(endpoint.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      acceptor_.reset();
+      const std::lock_guard lock(loops_mutex_);
+      loops_.clear();
+      return Fail(Errc::kIo, "cannot listen on " + where + ": " + ec.message());
+    }
+    port_ = acceptor_->local_endpoint(ec).port();
+    retry_timer_.emplace(loops_[0]->ctx);
+    started_ = true;
+    Accept();
+    for (auto& loop : loops_) {
+      loop->thread = std::thread([raw = loop.get()] {
+        for (;;) {
+          try {
+            raw->ctx.run();
+            return;
+          } catch (const std::exception& e) {
+            Log().error("an event loop handler threw: {}", e.what());
+          } catch (...) {
+            Log().error("an event loop handler threw a non-standard exception");
+          }
+        }
+      });
+    }
+    return Ok();
+  }
+
+  std::uint16_t port() const { return port_; }
+
+  void Stop() {
+    if (!started_ || stopped_) return;
+    stopped_ = true;
+    config_->stopping.store(true, std::memory_order_release);
+    asio::post(loops_[0]->ctx, [this] {
+      error_code ignored;
+      acceptor_->close(ignored);
+      retry_timer_->cancel();
+    });
+    ShutdownAll(false);
+    const auto deadline = SteadyClock::now() + config_->options.stop_timeout;
+    while (config_->live.load(std::memory_order_acquire) > 0 && SteadyClock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ShutdownAll(true);
+    for (auto& loop : loops_) {
+      loop->work.reset();
+      asio::post(loop->ctx, [raw = loop.get()] { raw->ctx.stop(); });
+    }
+    for (auto& loop : loops_) {
+      if (loop->thread.joinable()) loop->thread.join();
+    }
+    // Destroys every connection still referenced by a pending handler (on this thread: the
+    // loops no longer run). Users' Responders and sessions only hold weak references.
+    retry_timer_.reset();
+    acceptor_.reset();
+    std::vector<std::shared_ptr<Loop>> loops;
+    {
+      const std::lock_guard lock(loops_mutex_);
+      loops.swap(loops_);
+    }
+    loops.clear();
+  }
+
+  void Post(std::function<void()> fn) {
+    const std::lock_guard lock(loops_mutex_);
+    if (loops_.empty() || config_->stopping.load(std::memory_order_acquire)) return;
+    asio::post(NextLoop().ctx, [fn = std::move(fn)] { Guarded("Post callback", fn); });
+  }
+
+  std::shared_ptr<TimerHandle> RunAfter(std::chrono::milliseconds delay,
+                                        std::function<void()> fn) {
+    const std::lock_guard lock(loops_mutex_);
+    if (loops_.empty() || config_->stopping.load(std::memory_order_acquire)) {
+      auto dead = std::make_shared<TimerHandleImpl>(std::weak_ptr<Loop>());
+      dead->Cancel();
+      return dead;
+    }
+    const std::shared_ptr<Loop>& loop = loops_[next_loop_.fetch_add(1) % loops_.size()];
+    auto handle = std::make_shared<TimerHandleImpl>(loop);
+    auto timer = std::make_shared<asio::steady_timer>(loop->ctx, delay);
+    handle->SetTimer(timer);
+    // The timer object must be touched on its loop only: start the wait there.
+    asio::post(loop->ctx, [timer, handle, fn = std::move(fn)]() mutable {
+      timer->async_wait([timer, handle, fn = std::move(fn)](error_code ec) {
+        if (ec || handle->cancelled()) return;
+        Guarded("RunAfter callback", fn);
+      });
+    });
+    return handle;
+  }
+
+ private:
+  Loop& NextLoop() { return *loops_[next_loop_.fetch_add(1) % loops_.size()]; }
+
+  void ShutdownAll(bool force) {
+    for (auto& loop : loops_) {
+      asio::post(loop->ctx, [raw = loop.get(), force] {
+        const std::vector<Endpoint*> endpoints(raw->endpoints.begin(), raw->endpoints.end());
+        for (Endpoint* endpoint : endpoints) {
+          if (raw->endpoints.count(endpoint) != 0) endpoint->Shutdown(force);
+        }
+      });
+    }
+  }
+
+  void Accept() {
+    const std::shared_ptr<Loop>& target = loops_[accept_next_++ % loops_.size()];
+    acceptor_->async_accept(target->ctx, [this, target](error_code ec, tcp::socket socket) {
+      if (config_->stopping.load(std::memory_order_acquire) || !acceptor_->is_open()) return;
+      if (ec) {
+        // Out of descriptors and the like: back off instead of spinning.
+        Log().warn("accept failed: {}", ec.message());
+        retry_timer_->expires_after(std::chrono::milliseconds(100));
+        retry_timer_->async_wait([this](error_code error) {
+          if (!error) Accept();
+        });
+        return;
+      }
+      asio::post(target->ctx, [config = config_, target, s = std::move(socket)]() mutable {
+        StartConnection(config, target, std::move(s));
+      });
+      Accept();
+    });
+  }
+
+  static void StartConnection(const std::shared_ptr<Config>& config,
+                              const std::shared_ptr<Loop>& loop, tcp::socket socket) {
+    if (config->stopping.load(std::memory_order_acquire)) return;
+    if (config->tls) {
+      auto connection = std::make_shared<HttpConnection<SslStream>>(
+          SslStream(std::move(socket), *config->tls), *loop, loop, config);
+      connection->Start();
+    } else {
+      auto connection =
+          std::make_shared<HttpConnection<tcp::socket>>(std::move(socket), *loop, loop, config);
+      connection->Start();
+    }
+  }
+
+  std::shared_ptr<Config> config_;
+  std::mutex loops_mutex_;  // guards loops_ for Post and RunAfter from any thread
+  std::vector<std::shared_ptr<Loop>> loops_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::steady_timer> retry_timer_;
+  std::size_t accept_next_ = 0;  // acceptor loop only
+  std::atomic<std::size_t> next_loop_{0};
+  std::uint16_t port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// HttpServer
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, BodyPolicyFn body_policy,
+                       WebSocketHandlers ws_handlers,
+                       std::function<bool(std::string_view path)> is_websocket_path) {
+  auto config = std::make_shared<Config>();
+  config->options = std::move(options);
+  config->handler = std::move(handler);
+  config->body_policy = std::move(body_policy);
+  config->ws = std::move(ws_handlers);
+  config->is_websocket_path = std::move(is_websocket_path);
+  impl_ = std::make_shared<Impl>(std::move(config));
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::Start() { return impl_->Start(); }
+std::uint16_t HttpServer::port() const { return impl_->port(); }
+void HttpServer::Stop() { impl_->Stop(); }
+void HttpServer::Post(std::function<void()> fn) { impl_->Post(std::move(fn)); }
+std::shared_ptr<TimerHandle> HttpServer::RunAfter(std::chrono::milliseconds delay,
+                                                  std::function<void()> fn) {
+  return impl_->RunAfter(delay, std::move(fn));
+}
+
+}  // namespace orb::net

@@ -1,0 +1,84 @@
+#pragma once
+
+// fleet-cmdr, the control plane (protocol.md §1–§7): the HTTP API for agents and operators, the
+// event stream, artifacts and the timers that expire leases and promote delayed jobs, over one
+// Store. main/fleet_cmdr.cpp builds the options and runs it; integration tests start it on
+// 127.0.0.1:0 with a temporary data dir.
+//
+// Threads: the HTTP server's event loops answer requests and hold long-polls without blocking;
+// every store call runs on a worker pool, which then answers. Thread-safety: Start/Stop from one
+// controlling thread; port() from any.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/expected.hpp"
+
+namespace orb::store {
+class Store;
+}
+
+namespace orb::server {
+
+struct FleetCmdrOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port
+  std::filesystem::path data_dir;
+  std::optional<std::filesystem::path> tls_cert;
+  std::optional<std::filesystem::path> tls_key;
+
+  // What `hello` hands out (protocol.md §4, §7 flags).
+  int lease_seconds = 60;
+  int long_poll_seconds = 25;
+  int heartbeat_seconds = 15;
+  int progress_min_interval_ms = 1000;
+  int poll_interval_min_seconds = 3;
+  int poll_interval_max_seconds = 5;
+
+  // Limits (protocol.md §1).
+  std::size_t body_limit = 1 << 20;
+  std::uint64_t artifact_limit = 4ULL << 30;
+  std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds idle_timeout{75'000};
+
+  // Operator and viewer calls per token (protocol.md §1 429); agents are not limited.
+  double rate_limit_per_second = 200;
+  double rate_limit_burst = 400;
+
+  int io_threads = 1;
+  int worker_threads = 8;
+  std::int64_t events_kept = 200'000;  // older events are pruned; a client behind them resyncs
+  std::chrono::milliseconds tick{250};  // lease expiry / notBefore / online checks
+  std::chrono::milliseconds stream_auth_timeout{5'000};
+};
+
+class FleetCmdr {
+ public:
+  // Opens the SQLite store in options.data_dir (created if missing) and bootstraps the admin
+  // token (protocol.md §2). Errors: kStore, kIo, kInvalidRequest (bad admin token in env).
+  static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock);
+  // Same over a store the caller made (PostgreSQL later, tests).
+  static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock,
+                                                     std::unique_ptr<store::Store> store);
+  ~FleetCmdr();
+  FleetCmdr(const FleetCmdr&) = delete;
+  FleetCmdr& operator=(const FleetCmdr&) = delete;
+
+  Status Start();
+  std::uint16_t port() const;
+  // Stops taking requests, answers held long-polls, closes streams, flushes last-seen times.
+  void Stop();
+
+  class Impl;
+
+ private:
+  explicit FleetCmdr(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace orb::server

@@ -1,0 +1,177 @@
+#pragma once
+
+// Internals of FleetCmdr shared by its .cpp files (fleet_cmdr.cpp: life cycle and timers;
+// agent_api.cpp: protocol.md §4; operator_api.cpp: §5; stream_api.cpp: §6). Not a public header.
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/ids.hpp"
+#include "net/http_server.hpp"
+#include "net/worker_pool.hpp"
+#include "protocol/types.hpp"
+#include "server/auth.hpp"
+#include "server/fleet_cmdr.hpp"
+#include "server/metrics.hpp"
+#include "server/notifier.hpp"
+#include "server/rate_limiter.hpp"
+#include "server/stream_hub.hpp"
+#include "store/store.hpp"
+
+namespace orb::server {
+
+using net::HttpRequest;
+using net::HttpResponse;
+using net::Responder;
+using ResponderPtr = std::shared_ptr<Responder>;
+
+// A request after routing and authentication.
+struct Call {
+  HttpRequest request;
+  ResponderPtr responder;
+  std::optional<Principal> principal;
+  std::vector<std::string> segments;  // path split on '/', without the leading "v1"
+  std::string route;                  // route label for metrics, e.g. "POST /v1/jobs"
+};
+
+class FleetCmdr::Impl {
+ public:
+  Impl(FleetCmdrOptions options, const Clock& clock, std::unique_ptr<store::Store> store);
+  ~Impl();
+
+  Status Init();  // admin token bootstrap, token cache, artifact dir
+  Status Start();
+  void Stop();
+  std::uint16_t port() const { return http_ ? http_->port() : 0; }
+
+  // ---- fleet_cmdr.cpp ----
+  void Handle(HttpRequest&& request, ResponderPtr responder);
+  net::BodyPolicy BodyPolicyFor(const HttpRequest& head);
+  void Tick();
+  void ScheduleTick();
+  // Marks the agent seen now; emits agent.online when it was offline.
+  void MarkSeen(const std::string& agent_id);
+  void CheckOffline();
+  void FlushSeen();
+
+  // After a store mutation: publishes its events and refreshes the notify state of the agents
+  // it touched (read from the store, never guessed). Runs on a worker thread.
+  template <class T>
+  void Publish(const store::Mutation<T>& mutation) {
+    PublishEvents(mutation.events);
+    RefreshAgents(mutation.touched_agents);
+  }
+  // Hands events to the stream hub strictly in seq order: events of concurrent mutations reach
+  // here out of order, so later ones wait for the gap to fill; a gap that the store says does
+  // not exist (or that nobody publishes in time) is filled from the store by FillEventGaps().
+  void PublishEvents(const std::vector<protocol::Event>& events);
+  void FillEventGaps();
+  void RefreshAgents(const std::vector<std::string>& agents);
+  void RefreshAgent(const std::string& agent_id);
+
+  // Runs `work` on the worker pool; an exception becomes a 500.
+  void OnWorker(const ResponderPtr& responder, std::function<void()> work);
+
+  void InitMetrics();
+  // Wraps `responder` so that the answer is counted under `route` in /metrics.
+  ResponderPtr Metered(ResponderPtr responder, std::string route);
+
+  // ---- responses ----
+  void Reply(const ResponderPtr& responder, int status, std::string body);
+  void ReplyError(const ResponderPtr& responder, const Error& error);
+  void ReplyNoContent(const ResponderPtr& responder);
+
+  // ---- agent_api.cpp (protocol.md §4) ----
+  void AgentHello(Call call, const std::string& agent_id);
+  void AgentNotify(Call call, const std::string& agent_id);
+  void AgentNext(Call call, const std::string& agent_id);
+  void AgentUpdates(Call call, const std::string& agent_id, const std::string& run_id);
+  protocol::HelloResponse HelloValues() const;
+
+  // ---- operator_api.cpp (protocol.md §5) ----
+  void CreateJobs(Call call);
+  void ListJobs(Call call);
+  void GetJob(Call call, const std::string& job_id);
+  void GetJobEvents(Call call, const std::string& job_id);
+  void GetJobLogs(Call call, const std::string& job_id);
+  void CancelJob(Call call, const std::string& job_id);
+  void RetryJob(Call call, const std::string& job_id);
+  void ListAgents(Call call);
+  void GetAgent(Call call, const std::string& agent_id);
+  void EnrollAgent(Call call);
+  void RevokeAgent(Call call, const std::string& agent_id);
+  void CreateToken(Call call);
+  void RevokeToken(Call call, const std::string& token_id);
+  void UploadArtifact(Call call);
+  void DownloadArtifact(Call call, const std::string& sha256);
+  void Metrics(Call call);
+  void Ready(Call call);
+  bool IsOnline(const protocol::AgentInfo& agent) const;
+
+  // ---- stream_api.cpp (protocol.md §6) ----
+  void StreamOpen(std::shared_ptr<net::WebSocketSession> session, const HttpRequest& upgrade);
+  void StreamMessage(net::WebSocketSession& session, std::string message);
+  void StreamClose(net::WebSocketSession& session);
+  // Moves every subscriber's backlog on (the hub coalesces while a client is slow).
+  void DrainStreams();
+
+  FleetCmdrOptions options_;
+  const Clock& clock_;
+  IdGenerator ids_;
+  std::unique_ptr<IdGenerator> owned_ids_;  // the store's id source; declared before store_
+  std::unique_ptr<store::Store> store_;
+  TokenCache tokens_;
+  RateLimiter limiter_;
+  Notifier notifier_;
+  std::unique_ptr<StreamHub> hub_;  // made in Init, starting at the store's last event seq
+  MetricsRegistry metrics_;
+  Family<Counter>* http_requests_ = nullptr;       // route, code
+  Histogram* dispatch_latency_ = nullptr;          // seconds, jobs/next handled -> answered
+  Family<Histogram>* store_latency_ = nullptr;     // operation
+  Family<Counter>* events_published_ = nullptr;    // type
+  std::unique_ptr<net::WorkerPool> workers_;
+  std::unique_ptr<net::HttpServer> http_;
+  std::filesystem::path artifact_dir_;
+
+  // Agents seen since the last flush, and which agents are online (protocol.md §5 `online`).
+  struct Presence {
+    WallTime last_seen{};
+    bool online = false;
+  };
+  mutable std::mutex presence_mutex_;
+  std::unordered_map<std::string, Presence> presence_;
+  std::vector<store::AgentSeen> unflushed_seen_;
+
+  std::mutex publish_mutex_;
+  std::int64_t published_seq_ = 0;
+  std::map<std::int64_t, protocol::Event> unpublished_;
+  std::chrono::steady_clock::time_point gap_since_{};
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> tick_running_{false};
+  std::shared_ptr<net::TimerHandle> tick_timer_;
+  std::mutex tick_mutex_;
+  std::chrono::steady_clock::time_point last_flush_{};
+  std::chrono::steady_clock::time_point last_prune_{};
+
+  // Stream sessions waiting for their subscribe message, and their hub subscriptions.
+  struct StreamClient;
+  std::mutex streams_mutex_;
+  std::unordered_map<net::WebSocketSession*, std::shared_ptr<StreamClient>> streams_;
+};
+
+// Path helpers.
+std::vector<std::string> SplitPath(std::string_view path);
+// Parses an integer query parameter; nullopt when absent; error when malformed or out of range.
+Expected<std::optional<std::int64_t>> QueryInt(const HttpRequest& request, std::string_view key,
+                                               std::int64_t min, std::int64_t max);
+
+}  // namespace orb::server

@@ -1,0 +1,107 @@
+#include "server/serve_config.hpp"
+
+#include <charconv>
+
+#include <CLI/CLI.hpp>
+
+namespace orb::server {
+namespace {
+
+Error Bad(std::string message) { return MakeError(Errc::kInvalidRequest, std::move(message)); }
+
+bool ParseInt(std::string_view text, int& out) {
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size() && !text.empty();
+}
+
+}  // namespace
+
+void AddServeFlags(CLI::App& app, ServeFlags& flags) {
+  app.add_option("--listen", flags.listen, "address:port to listen on")->capture_default_str();
+  app.add_option("--data-dir", flags.data_dir, "state directory (SQLite store, artifacts, admin.token)")
+      ->required();
+  app.add_option("--store", flags.store, "sqlite (the default, in --data-dir)")->capture_default_str();
+  app.add_option("--tls-cert", flags.tls_cert, "PEM certificate chain for HTTPS");
+  app.add_option("--tls-key", flags.tls_key, "PEM private key for HTTPS");
+  app.add_flag("--insecure", flags.insecure, "allow plain HTTP on a non-loopback address");
+  app.add_option("--lease-seconds", flags.lease_seconds, "a run without updates this long is lost")
+      ->capture_default_str()->check(CLI::Range(5, 3600));
+  app.add_option("--long-poll-seconds", flags.long_poll_seconds, "longest notify wait")
+      ->capture_default_str()->check(CLI::Range(1, 60));
+  app.add_option("--heartbeat-seconds", flags.heartbeat_seconds, "agent heartbeat interval")
+      ->capture_default_str()->check(CLI::Range(1, 600));
+  app.add_option("--progress-min-interval-ms", flags.progress_min_interval_ms,
+                 "at most one progress update per run this often")
+      ->capture_default_str()->check(CLI::Range(0, 60000));
+  app.add_option("--poll-interval-seconds", flags.poll_interval_seconds,
+                 "MIN-MAX seconds between polls of agents without long-poll")
+      ->capture_default_str();
+  app.add_option("--log-format", flags.log_format, "text or json (JSON lines, for journald)")
+      ->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str()->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--workers", flags.workers, "threads for store calls")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--io-threads", flags.io_threads, "HTTP event loops")
+      ->capture_default_str()->check(CLI::Range(1, 64));
+}
+
+bool IsLoopback(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
+  FleetCmdrOptions options;
+  const auto colon = flags.listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Bad("--listen must be address:port, got '" + flags.listen + "'");
+  }
+  int port = 0;
+  if (!ParseInt(std::string_view(flags.listen).substr(colon + 1), port) || port < 0 ||
+      port > 65535) {
+    return Bad("--listen: bad port in '" + flags.listen + "'");
+  }
+  options.address = flags.listen.substr(0, colon);
+  if (options.address.size() > 2 && options.address.front() == '[' && options.address.back() == ']') {
+    options.address = options.address.substr(1, options.address.size() - 2);
+  }
+  options.port = static_cast<std::uint16_t>(port);
+  options.data_dir = flags.data_dir;
+  if (flags.store != "sqlite") {
+    return Bad("--store: only 'sqlite' is supported by this build, got '" + flags.store + "'");
+  }
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) {
+    return Bad("--tls-cert and --tls-key go together");
+  }
+  if (!flags.tls_cert.empty()) {
+    options.tls_cert = flags.tls_cert;
+    options.tls_key = flags.tls_key;
+  } else if (!IsLoopback(options.address) && !flags.insecure) {
+    return Bad("plain HTTP on " + options.address +
+               " would send tokens in clear text: give --tls-cert and --tls-key, or --insecure");
+  }
+  const auto dash = flags.poll_interval_seconds.find('-');
+  int min = 0;
+  int max = 0;
+  if (dash == std::string::npos ||
+      !ParseInt(std::string_view(flags.poll_interval_seconds).substr(0, dash), min) ||
+      !ParseInt(std::string_view(flags.poll_interval_seconds).substr(dash + 1), max) || min < 1 ||
+      max < min || max > 3600) {
+    return Bad("--poll-interval-seconds must be MIN-MAX with 1 <= MIN <= MAX, got '" +
+               flags.poll_interval_seconds + "'");
+  }
+  options.poll_interval_min_seconds = min;
+  options.poll_interval_max_seconds = max;
+  options.lease_seconds = flags.lease_seconds;
+  options.long_poll_seconds = flags.long_poll_seconds;
+  options.heartbeat_seconds = flags.heartbeat_seconds;
+  options.progress_min_interval_ms = flags.progress_min_interval_ms;
+  if (options.heartbeat_seconds >= options.lease_seconds) {
+    return Bad("--heartbeat-seconds must be shorter than --lease-seconds");
+  }
+  options.worker_threads = flags.workers;
+  options.io_threads = flags.io_threads;
+  return options;
+}
+
+}  // namespace orb::server

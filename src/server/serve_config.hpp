@@ -1,0 +1,48 @@
+#pragma once
+
+// `fleet-cmdr serve` flags (protocol.md §7) and their checks. Every flag is also a key of the
+// --config TOML file (CLI11 reads it), and a flag on the command line wins over the file.
+
+#include <string>
+#include <string_view>
+
+#include "common/expected.hpp"
+#include "server/fleet_cmdr.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace orb::server {
+
+inline constexpr std::string_view kVersion = "0.1.0";
+
+struct ServeFlags {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir;
+  std::string store = "sqlite";
+  std::string tls_cert;
+  std::string tls_key;
+  bool insecure = false;
+  int lease_seconds = 60;
+  int long_poll_seconds = 25;
+  int heartbeat_seconds = 15;
+  int progress_min_interval_ms = 1000;
+  std::string poll_interval_seconds = "3-5";
+  std::string log_format = "text";
+  std::string log_level = "info";
+  int workers = 8;
+  int io_threads = 1;
+};
+
+void AddServeFlags(CLI::App& app, ServeFlags& flags);
+
+// Checks the flags together. Errors (kInvalidRequest) say which flag and why: a listen address
+// that is not host:port, plain HTTP on a non-loopback address without --insecure, a store other
+// than sqlite (PostgreSQL comes with the store issue), half a TLS pair, bad intervals.
+Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags);
+
+// True for 127.0.0.0/8, ::1 and localhost.
+bool IsLoopback(std::string_view host);
+
+}  // namespace orb::server

@@ -1,0 +1,131 @@
+// kill -9 of a real fleet-cmdr process, then a restart on the same data dir: everything that got a
+// 2xx is still there and no job is handed out twice (issue 3 "Durability").
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "integration/test_cluster.hpp"
+#include "protocol/codec.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait_for.hpp"
+
+extern char** environ;
+
+namespace orb::testing {
+namespace {
+
+using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
+
+std::uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// The fleet-cmdr binary as a child process.
+class CmdrProcess {
+ public:
+  CmdrProcess(const std::filesystem::path& data_dir, std::uint16_t port) : port_(port) {
+    const std::string listen = fmt::format("127.0.0.1:{}", port);
+    const std::string dir = data_dir.string();
+    std::vector<std::string> args = {ORB_FLEET_CMDR_BIN, "serve", "--listen", listen, "--data-dir", dir};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+  }
+  ~CmdrProcess() { Kill(SIGKILL); }
+  bool WaitHealthy() {
+    ApiClient client(port_, std::nullopt);
+    return WaitFor([&] {
+      net::HttpClient probe({fmt::format("http://127.0.0.1:{}", port_)});
+      auto reply = probe.Send({"GET", "/healthz"});
+      return reply && reply->status == 200;
+    }, 10s, 20ms);
+  }
+  void Kill(int signal) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, signal);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+ private:
+  std::uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+TEST(KillRestartTest, KillNineLosesNothingAcknowledgedAndHandsOutNoJobTwice) {
+  TempDir dir;
+  const auto port = FreePort();
+  std::set<std::string> dispatched;
+  std::vector<std::string> jobs;
+  std::vector<std::string> completed;
+  std::string admin_token;
+  std::string agent_token;
+  {
+    CmdrProcess cmdr(dir.path(), port);
+    ASSERT_TRUE(cmdr.WaitHealthy());
+    std::ifstream(dir.path() / "admin.token") >> admin_token;
+    ApiClient admin(port, admin_token);
+    auto enrolled = protocol::FromJson<protocol::EnrollResponse>(
+        admin.Post("/v1/agents", R"({"agentId":"orb-1"})").body);
+    ASSERT_TRUE(enrolled);
+    agent_token = enrolled->token;
+    FakeAgent agent(port, "orb-1", agent_token);
+    ASSERT_EQ(agent.Hello({"BACKUP_INSTANCE"}, 64).status, 200);
+    for (int i = 0; i < 40; ++i) {
+      auto job = protocol::FromJson<protocol::Job>(
+          admin.Post("/v1/jobs", JobBody("orb-1", "BACKUP_INSTANCE", fmt::format("mc-{}", i))).body);
+      ASSERT_TRUE(job);
+      jobs.push_back(job->id);
+    }
+    for (int i = 0; i < 10; ++i) {
+      auto run = agent.NextJob();
+      ASSERT_TRUE(run);
+      EXPECT_TRUE(dispatched.insert(run->job_id).second);
+      if (i < 5) {
+        ASSERT_EQ(agent.Complete(run->run_id).status, 200);
+        completed.push_back(run->job_id);
+      }
+    }
+    cmdr.Kill(SIGKILL);
+  }
+  CmdrProcess cmdr(dir.path(), port);
+  ASSERT_TRUE(cmdr.WaitHealthy());
+  ApiClient admin(port, admin_token);
+  for (const auto& id : jobs) {
+    auto reply = admin.Get("/v1/jobs/" + id);
+    ASSERT_EQ(reply.status, 200) << id;
+  }
+  for (const auto& id : completed) {
+    EXPECT_NE(admin.Get("/v1/jobs/" + id).body.find("\"status\":\"COMPLETED\""), std::string::npos);
+  }
+  FakeAgent agent(port, "orb-1", agent_token);
+  ASSERT_EQ(agent.Hello({"BACKUP_INSTANCE"}, 64).status, 200);
+  while (auto run = agent.NextJob()) {
+    EXPECT_TRUE(dispatched.insert(run->job_id).second) << "dispatched twice: " << run->job_id;
+  }
+  EXPECT_EQ(dispatched.size(), jobs.size());
+}
+
+}  // namespace
+}  // namespace orb::testing
