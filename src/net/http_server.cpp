@@ -1260,8 +1260,10 @@ class HttpServer::Impl {
   }
 
   void Accept() {
-    const std::shared_ptr<Loop>& target = loops_[accept_next_++ % loops_.size()];
-    acceptor_->async_accept(target->ctx, [this, target](error_code ec, tcp::socket socket) {
+    // Handlers hold loops weakly: a loop's io_context must never own a handler that owns it.
+    const std::weak_ptr<Loop> target = loops_[accept_next_++ % loops_.size()];
+    acceptor_->async_accept(target.lock()->ctx, [this, target](error_code ec,
+                                                               tcp::socket socket) {
       if (config_->stopping.load(std::memory_order_acquire) || !acceptor_->is_open()) return;
       if (ec) {
         // Out of descriptors and the like: back off instead of spinning.
@@ -1272,9 +1274,13 @@ class HttpServer::Impl {
         });
         return;
       }
-      asio::post(target->ctx, [config = config_, target, s = std::move(socket)]() mutable {
-        StartConnection(config, target, std::move(s));
-      });
+      if (const std::shared_ptr<Loop> loop = target.lock()) {
+        asio::post(loop->ctx, [config = config_, target, s = std::move(socket)]() mutable {
+          if (const std::shared_ptr<Loop> alive = target.lock()) {
+            StartConnection(config, alive, std::move(s));
+          }
+        });
+      }
       Accept();
     });
   }
