@@ -1,0 +1,275 @@
+#include "agent/agent.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "agent/control_plane.hpp"
+#include "agent/executor.hpp"
+#include "agent/journal.hpp"
+#include "agent/reporter.hpp"
+#include "common/job_log.hpp"
+#include "common/log.hpp"
+#include "common/random.hpp"
+
+namespace orb::agent {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+ControlPlaneOptions ApiOptions(const AgentOptions& options) {
+  ControlPlaneOptions api;
+  api.server = options.config.server;
+  api.agent_id = options.config.agent_id;
+  api.token = options.token;
+  api.ca_file = options.config.ca_file;
+  api.user_agent = "orb-jobs-agent/" + options.version;
+  api.request_timeout = options.request_timeout;
+  api.retry_initial_delay = options.retry_initial_delay;
+  api.retry_max_delay = options.retry_max_delay;
+  return api;
+}
+
+constexpr milliseconds kErrorPause = seconds(5);   // after a failed notify or jobs/next
+constexpr milliseconds kHelloPause = seconds(30);  // after a refused hello (e.g. bad token)
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
+             const Clock& clock, ServiceNotifier* notifier)
+    : options_(std::move(options)),
+      handlers_(std::move(handlers)),
+      clock_(clock),
+      notifier_(notifier),
+      loop_api_(MakeHttpControlPlane(ApiOptions(options_))) {}
+
+Agent::~Agent() = default;
+
+protocol::HelloResponse Agent::settings() const {
+  const std::lock_guard lock(mutex_);
+  return settings_;
+}
+
+void Agent::Stop() {
+  const std::lock_guard lock(mutex_);
+  stopping_ = true;
+  if (in_notify_) loop_api_->Interrupt();
+  wake_.notify_all();
+}
+
+void Agent::OnRunDone() {
+  const std::lock_guard lock(mutex_);
+  next_wanted_ = true;
+  if (in_notify_) loop_api_->Interrupt();
+  wake_.notify_all();
+}
+
+void Agent::Pause(milliseconds timeout) {
+  // In slices, so the watchdog keeps being fed while the loop is deliberately idle.
+  milliseconds slice = timeout;
+  if (notifier_ != nullptr && notifier_->watchdog_timeout()) {
+    slice = std::min(slice, std::max(milliseconds(100), *notifier_->watchdog_timeout() / 2));
+  }
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(mutex_);
+  while (!stopping_ && !next_wanted_) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) break;
+    wake_.wait_until(lock, std::min(end, now + slice));
+    if (notifier_ != nullptr) notifier_->Watchdog();
+  }
+}
+
+Status Agent::Run() {
+  const auto log = GetLogger("agent");
+  const AgentConfig& config = options_.config;
+  for (const auto& dir :
+       {config.state_dir, config.state_dir / "logs", config.root, config.root / ".staging"}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Fail(Errc::kIo, "cannot create " + dir.string() + ": " + ec.message());
+  }
+  auto opened = Journal::Open(config.state_dir / "journal.sqlite");
+  if (!opened) return Fail(std::move(opened.error()));
+  // Released (not destroyed) below when a run does not stop in time; see the end of Run().
+  std::unique_ptr<Journal> journal = std::move(*opened);
+
+  // Start-up recovery: runs in the journal without a final result were interrupted. No run is
+  // active yet, so every staging directory is garbage (job-types.md §1); nothing else under root
+  // (and no running instance) is touched.
+  std::vector<protocol::InterruptedRun> interrupted;
+  auto journaled = journal->Runs();
+  if (!journaled) return Fail(std::move(journaled.error()));
+  for (const auto& run : *journaled) {
+    if (run.has_final) continue;
+    JobLog(log, run.execution.job_id, run.execution.run_id)
+        .Warn("was interrupted by the agent's stop; reporting it in hello");
+    interrupted.push_back({run.execution.run_id, run.last_update_seq});
+  }
+  {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(config.root / ".staging", ec)) {
+      std::error_code remove_ec;
+      std::filesystem::remove_all(entry.path(), remove_ec);
+      if (remove_ec)
+        log->warn("cannot remove stale staging {}: {}", entry.path().string(), remove_ec.message());
+    }
+  }
+
+  Executor* executor_ptr = nullptr;  // set before the reporter's thread starts
+  auto reporter = std::make_unique<Reporter>(
+      ReporterOptions{config.state_dir / "logs"}, *journal,
+      MakeHttpControlPlane(ApiOptions(options_)), clock_,
+      ReporterCallbacks{
+          [&executor_ptr](const std::string& run_id) {
+            executor_ptr->Cancel(run_id, jobs::CancelCause::kRequested,
+                                 "cancel requested by fleet-cmdr");
+          },
+          [&executor_ptr](const std::string& run_id) { executor_ptr->Abandon(run_id); }});
+  auto executor =
+      std::make_unique<Executor>(ExecutorOptions{config.max_parallel, config.root,
+                                                 options_.lock_timeout, options_.timeout_grace},
+                                 std::move(handlers_), *reporter, clock_, [this] { OnRunDone(); });
+  executor_ptr = executor.get();
+  reporter->Start();  // delivers what an earlier life left in the outbox
+
+  const CallHooks hooks{[this] { return Stopping(); },
+                        [this] {
+                          if (notifier_ != nullptr) notifier_->Watchdog();
+                        }};
+  protocol::HelloRequest hello{options_.version, executor->JobTypes(), config.max_parallel,
+                               config.labels, interrupted};
+  while (!Stopping()) {
+    auto response = loop_api_->Hello(hello, hooks);
+    if (response) {
+      const std::lock_guard lock(mutex_);
+      settings_ = *response;
+      break;
+    }
+    if (response.error().code == Errc::kCancelled) continue;
+    log->error("hello refused: {}; trying again in {} s", response.error().Describe(),
+               kHelloPause.count() / 1000);
+    Pause(kHelloPause);
+  }
+  const auto settings = this->settings();
+  if (!Stopping()) {
+    for (const auto& run : interrupted)
+      reporter->DropRun(run.run_id);  // fleet-cmdr has them now
+    reporter->SetIntervals(milliseconds(settings.progress_min_interval_ms),
+                           seconds(settings.heartbeat_seconds));
+    log->info("hello: {} job types, maxParallel {}, {} interrupted runs reported; {}",
+              hello.job_types.size(), config.max_parallel, interrupted.size(),
+              config.long_poll ? "long-polling" : "polling");
+    ready_ = true;
+    if (notifier_ != nullptr) notifier_->Ready();
+  }
+
+  int long_poll_wait = std::clamp(settings.long_poll_seconds, 0, 60);
+  if (notifier_ != nullptr && notifier_->watchdog_timeout()) {
+    const auto half = static_cast<int>(notifier_->watchdog_timeout()->count() / 2000);
+    long_poll_wait = std::clamp(half - 1, 1, std::max(1, long_poll_wait));
+  }
+  const auto poll_pause = [&] {
+    const int low = std::max(0, settings.poll_interval_min_seconds);
+    const int high = std::max(low, settings.poll_interval_max_seconds);
+    return milliseconds(static_cast<std::int64_t>((low + RandomUnit() * (high - low)) * 1000));
+  };
+
+  bool want_next = true;  // at start-up
+  while (!Stopping()) {
+    if (notifier_ != nullptr) notifier_->Watchdog();
+    if (want_next) {
+      bool failed = false;
+      while (!Stopping() && executor->free_slots() > 0) {
+        {
+          const std::lock_guard lock(mutex_);
+          next_wanted_ = false;
+        }
+        ++next_calls_;
+        auto next = loop_api_->Next(protocol::NextRequest{executor->Running()}, hooks);
+        if (!next) {
+          if (next.error().code != Errc::kCancelled) {
+            log->warn("jobs/next failed: {}", next.error().Describe());
+            failed = true;
+          }
+          break;
+        }
+        if (!next->has_value()) {
+          want_next = false;
+          break;
+        }
+        if (auto started = executor->Start(std::move(**next)); !started) {
+          log->error("cannot start a dispatched run: {}", started.error().Describe());
+        }
+      }
+      if (failed) {
+        Pause(kErrorPause);
+        continue;
+      }
+      if (executor->free_slots() == 0) want_next = false;  // a finished run asks again
+    }
+    if (Stopping()) break;
+
+    {
+      const std::lock_guard lock(mutex_);
+      if (next_wanted_) {
+        want_next = true;
+        continue;
+      }
+      in_notify_ = true;
+    }
+    ++notify_calls_;
+    auto notify = loop_api_->Notify(config.long_poll ? long_poll_wait : 0, hooks);
+    {
+      const std::lock_guard lock(mutex_);
+      in_notify_ = false;
+      if (next_wanted_) want_next = true;
+      loop_api_->Resume();  // undoes an Interrupt() that woke us
+    }
+    if (notify) {
+      for (const auto& run_id : notify->cancel) {
+        executor->Cancel(run_id, jobs::CancelCause::kRequested, "cancel requested by fleet-cmdr");
+      }
+      if (notify->pending > 0) {
+        if (executor->free_slots() > 0) {
+          want_next = true;
+        } else {
+          // notify answers at once while jobs are pending: wait for a slot instead of spinning.
+          Pause(poll_pause());
+          continue;
+        }
+      }
+    } else if (notify.error().code != Errc::kCancelled) {
+      log->warn("notify failed: {}", notify.error().Describe());
+      Pause(kErrorPause);
+      continue;
+    }
+    if (!config.long_poll && !want_next) Pause(poll_pause());
+  }
+
+  // SIGTERM: stop asking, cancel what can be cancelled, wait (bounded), flush the journal.
+  if (notifier_ != nullptr) notifier_->Stopping();
+  log->info("stopping: cancelling cancellable runs, waiting up to {} ms for the rest",
+            options_.shutdown_drain.count());
+  executor->CancelAll(jobs::CancelCause::kShutdown, "the agent is stopping");
+  drained_ = executor->WaitIdle(options_.shutdown_drain);
+  reporter->Stop(std::chrono::steady_clock::now() + options_.flush_timeout);
+  if (!drained_) {
+    // A run past its point of no return is still going. Its thread cannot be stopped or joined in
+    // bounded time, so the executor (and what it uses) is left to the process exit; the run stays
+    // in the journal and is reported interrupted at the next start.
+    log->warn("runs still going at exit: {}", executor->Running().size());
+    (void)executor.release();
+    (void)reporter.release();
+    (void)journal.release();
+    return Ok();
+  }
+  executor.reset();
+  reporter.reset();
+  log->info("stopped");
+  return Ok();
+}
+
+}  // namespace orb::agent

@@ -1,0 +1,92 @@
+#pragma once
+
+// orb-jobs-agent's main loop (protocol.md §4): start-up recovery, hello, then notify long-poll
+// (or plain polling every random pollIntervalSeconds when longPoll is off), jobs/next at start-up,
+// when notify reports pending > 0 with a free slot, and after every finished run; cancels from
+// notify go to the executor. Stop() (SIGTERM) stops asking for jobs, cancels cancellable runs,
+// waits (bounded) for the rest, flushes the journal and makes Run() return.
+//
+// Thread-safety: Run() on one thread; Stop() and the accessors from any thread.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config.hpp"
+#include "agent/service_notifier.hpp"
+#include "common/clock.hpp"
+#include "common/expected.hpp"
+#include "jobs/job_handler.hpp"
+#include "protocol/types.hpp"
+
+namespace orb::agent {
+
+class ControlPlane;
+
+struct AgentOptions {
+  AgentConfig config;
+  std::string token;
+  std::string version = "0.0.0";
+  std::chrono::milliseconds shutdown_drain{std::chrono::seconds(20)};  // wait for runs on Stop
+  std::chrono::milliseconds flush_timeout{std::chrono::seconds(5)};    // then for the outbox
+  std::chrono::milliseconds lock_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds timeout_grace{std::chrono::seconds(30)};
+  std::chrono::milliseconds retry_initial_delay{500};
+  std::chrono::milliseconds retry_max_delay{std::chrono::seconds(10)};
+  std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+};
+
+class Agent {
+ public:
+  // `notifier` may be null (no service manager).
+  Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
+        const Clock& clock, ServiceNotifier* notifier = nullptr);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Runs until Stop(). Errors: kIo when stateDir, root or the journal cannot be set up. Returns Ok
+  // after a clean drain, also when some non-cancellable run was still going (see drained()).
+  Status Run();
+  void Stop();
+
+  // After Run(): true when every run had ended before it returned.
+  [[nodiscard]] bool drained() const { return drained_.load(); }
+  // True once hello succeeded (readiness).
+  [[nodiscard]] bool ready() const { return ready_.load(); }
+  // What hello handed out (defaults until then).
+  [[nodiscard]] protocol::HelloResponse settings() const;
+  // How many jobs/next and notify calls were made (for tests of the loop).
+  [[nodiscard]] int next_calls() const { return next_calls_.load(); }
+  [[nodiscard]] int notify_calls() const { return notify_calls_.load(); }
+
+ private:
+  void OnRunDone();
+  bool Stopping() const { return stopping_.load(); }
+  // Waits on the loop's condition until `timeout`, Stop() or a finished run.
+  void Pause(std::chrono::milliseconds timeout);
+
+  AgentOptions options_;
+  std::vector<std::unique_ptr<jobs::JobHandler>> handlers_;
+  const Clock& clock_;
+  ServiceNotifier* notifier_;
+  std::unique_ptr<ControlPlane> loop_api_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool next_wanted_ = false;  // a run finished: ask jobs/next
+  bool in_notify_ = false;    // the loop is inside a notify call (interruptible)
+  protocol::HelloResponse settings_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> drained_{false};
+  std::atomic<bool> ready_{false};
+  std::atomic<int> next_calls_{0};
+  std::atomic<int> notify_calls_{0};
+};
+
+}  // namespace orb::agent

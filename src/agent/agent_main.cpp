@@ -1,0 +1,55 @@
+#include "agent/agent_main.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/agent.hpp"
+#include "agent/config.hpp"
+#include "agent/service_notifier.hpp"
+#include "common/log.hpp"
+#include "net/http_server.hpp"
+
+namespace orb::agent {
+
+int AgentMain(int argc, const char* const* argv, std::string_view version,
+              const HandlerFactory& make_handlers) {
+  auto command_line = ParseCommandLine(argc, argv, version);
+  if (!command_line) {
+    std::fprintf(stderr, "orb-jobs-agent: %s\n", command_line.error().Describe().c_str());
+    return 2;
+  }
+  if (!command_line->config) {
+    std::fputs(command_line->output.c_str(), stdout);
+    return command_line->exit_code;
+  }
+  const AgentConfig& config = *command_line->config;
+  SetupLogging(config.log_format, config.log_level);
+  const auto log = GetLogger("agent");
+  auto token = ReadToken(config.token_file);
+  if (!token) {
+    log->error("{}", token.error().Describe());
+    return 1;
+  }
+  AgentOptions options{config, *token, std::string(version)};
+  const auto notifier = MakeSystemdNotifier();
+  Agent agent(std::move(options), make_handlers(), RealClock(), notifier.get());
+  // SIGTERM/SIGINT are waited for on their own thread; the loop runs on this one.
+  std::thread signals([&agent, log] {
+    const int signal_number = net::WaitForTerminationSignal();
+    log->info("signal {} received: stopping", signal_number);
+    agent.Stop();
+  });
+  signals.detach();  // parked in sigwait until a signal comes; it ends with the process
+  const auto ran = agent.Run();
+  if (!ran) log->error("{}", ran.error().Describe());
+  spdlog::shutdown();
+  // _Exit: the signal thread is still parked in its wait, and a run that could not stop in time
+  // is left to the process exit (Agent::Run); the journal is flushed by now.
+  std::_Exit(ran ? 0 : 1);
+}
+
+}  // namespace orb::agent

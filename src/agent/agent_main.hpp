@@ -1,0 +1,26 @@
+#pragma once
+
+// The whole of orb-jobs-agent's main() (protocol.md §7): flags and config, logging, the token,
+// systemd readiness and watchdog, SIGTERM/SIGINT, Agent::Run, and the exit code. The shipped
+// binary calls it with jobs::MakeHandlers; the integration tests build a second binary that calls
+// it with a handler of their own, so that kill -9 and SIGTERM are tested on the real program.
+//
+// Exit codes: 0 after a clean stop, 1 when the agent cannot start (token, state dir, journal),
+// 2 for a bad command line or config. Never returns normally once the agent ran: it leaves with
+// std::_Exit so that a run that could not stop in time does not block the exit.
+
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "jobs/job_handler.hpp"
+
+namespace orb::agent {
+
+using HandlerFactory = std::function<std::vector<std::unique_ptr<jobs::JobHandler>>()>;
+
+int AgentMain(int argc, const char* const* argv, std::string_view version,
+              const HandlerFactory& make_handlers);
+
+}  // namespace orb::agent

@@ -1,0 +1,277 @@
+#include "agent/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include "common/ids.hpp"
+
+namespace orb::agent {
+namespace {
+
+constexpr int kMaxParallelLimit = 64;
+
+Error InvalidConfig(std::vector<FieldProblem> problems) {
+  std::string message = "invalid configuration:";
+  for (const auto& problem : problems)
+    message += " " + problem.field + ": " + problem.problem + ";";
+  message.pop_back();
+  Error error = MakeError(Errc::kInvalidRequest, std::move(message));
+  error.details = std::move(problems);
+  return error;
+}
+
+std::optional<bool> ParseBool(std::string_view text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  return std::nullopt;
+}
+
+std::optional<int> ParseInt(std::string_view text) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+bool IsValidLogLevel(std::string_view level) {
+  for (const std::string_view known :
+       {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+    if (level == known) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config) {
+  toml::table table;
+  try {
+    table = toml::parse(text, origin);
+  } catch (const toml::parse_error& error) {
+    return Fail(Errc::kInvalidRequest,
+                fmt::format("{}:{}:{}: {}", origin, error.source().begin.line,
+                            error.source().begin.column, error.description()));
+  }
+  std::vector<FieldProblem> problems;
+  const auto string_key = [&](std::string_view key, const toml::node& node, auto&& set) {
+    if (const auto value = node.value<std::string>(); node.is_string() && value) {
+      set(*value);
+    } else {
+      problems.push_back({std::string(key), "must be a string"});
+    }
+  };
+  for (const auto& [key, node] : table) {
+    const std::string_view name = key.str();
+    if (name == "server") {
+      string_key(name, node, [&](std::string v) { config.server = std::move(v); });
+    } else if (name == "agentId") {
+      string_key(name, node, [&](std::string v) { config.agent_id = std::move(v); });
+    } else if (name == "tokenFile") {
+      string_key(name, node, [&](std::string v) { config.token_file = std::move(v); });
+    } else if (name == "root") {
+      string_key(name, node, [&](std::string v) { config.root = std::move(v); });
+    } else if (name == "stateDir") {
+      string_key(name, node, [&](std::string v) { config.state_dir = std::move(v); });
+    } else if (name == "caFile") {
+      string_key(name, node, [&](std::string v) { config.ca_file = std::move(v); });
+    } else if (name == "logLevel") {
+      string_key(name, node, [&](std::string v) { config.log_level = std::move(v); });
+    } else if (name == "logFormat") {
+      string_key(name, node, [&](const std::string& v) {
+        if (auto format = LogFormatFromString(v)) {
+          config.log_format = *format;
+        } else {
+          problems.push_back({"logFormat", "must be \"text\" or \"json\""});
+        }
+      });
+    } else if (name == "maxParallel") {
+      if (const auto* value = node.as_integer()) {
+        const std::int64_t number = value->get();
+        if (number < 1 || number > kMaxParallelLimit) {
+          problems.push_back({"maxParallel", "must be an integer 1..64"});
+        } else {
+          config.max_parallel = static_cast<int>(number);
+        }
+      } else {
+        problems.push_back({"maxParallel", "must be an integer 1..64"});
+      }
+    } else if (name == "longPoll") {
+      if (const auto* value = node.as_boolean()) {
+        config.long_poll = value->get();
+      } else {
+        problems.push_back({"longPoll", "must be true or false"});
+      }
+    } else if (name == "labels") {
+      const auto* labels = node.as_table();
+      if (labels == nullptr) {
+        problems.push_back({"labels", "must be a table of strings"});
+        continue;
+      }
+      for (const auto& [label, label_value] : *labels) {
+        if (const auto* value = label_value.as_string()) {
+          config.labels[std::string(label.str())] = value->get();
+        } else {
+          problems.push_back({"labels." + std::string(label.str()), "must be a string"});
+        }
+      }
+    } else {
+      problems.push_back({std::string(name), "unknown key"});
+    }
+  }
+  if (!problems.empty()) {
+    return Fail(std::move(InvalidConfig(std::move(problems))).WithContext(std::string(origin)));
+  }
+  return Ok();
+}
+
+Status Validate(const AgentConfig& config) {
+  std::vector<FieldProblem> problems;
+  if (config.server.empty()) {
+    problems.push_back({"server", "is required"});
+  } else if (config.server.rfind("http://", 0) != 0 && config.server.rfind("https://", 0) != 0) {
+    problems.push_back({"server", "must start with http:// or https://"});
+  }
+  if (config.agent_id.empty()) {
+    problems.push_back({"agentId", "is required"});
+  } else if (!IsValidName(config.agent_id)) {
+    problems.push_back({"agentId", "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"});
+  }
+  const auto path_key = [&](const char* key, const std::filesystem::path& path) {
+    if (path.empty()) {
+      problems.push_back({key, "is required"});
+    } else if (!path.is_absolute()) {
+      problems.push_back({key, "must be an absolute path"});
+    }
+  };
+  path_key("tokenFile", config.token_file);
+  path_key("root", config.root);
+  path_key("stateDir", config.state_dir);
+  if (config.ca_file) path_key("caFile", *config.ca_file);
+  if (!config.root.empty() && config.root == config.state_dir) {
+    problems.push_back({"stateDir", "must not be the same directory as root"});
+  }
+  if (config.max_parallel < 1 || config.max_parallel > kMaxParallelLimit) {
+    problems.push_back({"maxParallel", "must be an integer 1..64"});
+  }
+  if (!IsValidLogLevel(config.log_level)) {
+    problems.push_back(
+        {"logLevel", "must be one of trace, debug, info, warn, error, critical, off"});
+  }
+  for (const auto& [label, value] : config.labels) {
+    if (!IsValidName(label)) problems.push_back({"labels." + label, "name must be a valid name"});
+  }
+  if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
+  return Ok();
+}
+
+Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
+                                       std::string_view version) {
+  CLI::App app{"orb-jobs-agent: runs prescribed jobs for fleet-cmdr (protocol.md §7)"};
+  app.set_version_flag("--version", std::string(version));
+  std::string config_path, server, agent_id, token_file, root, state_dir, max_parallel, long_poll,
+      ca_file, log_format, log_level;
+  std::vector<std::string> labels;
+  app.add_option("-c,--config", config_path, "TOML configuration file");
+  auto* server_opt = app.add_option("--server", server, "fleet-cmdr URL");
+  auto* agent_opt = app.add_option("--agent-id", agent_id, "this agent's id");
+  auto* token_opt = app.add_option("--token-file", token_file, "file holding the agent token");
+  auto* root_opt = app.add_option("--root", root, "where builds, instances and backups live");
+  auto* state_opt = app.add_option("--state-dir", state_dir, "journal and per-run logs");
+  auto* parallel_opt = app.add_option("--max-parallel", max_parallel, "runs at once (default 4)");
+  auto* poll_opt = app.add_option("--long-poll", long_poll, "true|false (default true)");
+  auto* ca_opt = app.add_option("--ca-file", ca_file, "trusted CAs for https");
+  auto* format_opt = app.add_option("--log-format", log_format, "text|json");
+  auto* level_opt = app.add_option("--log-level", log_level, "trace..critical, off");
+  auto* label_opt = app.add_option("--label", labels, "KEY=VALUE, repeatable");
+
+  CommandLine result;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::ostringstream out, err;
+    result.exit_code = app.exit(e, out, err);
+    result.output = out.str() + err.str();
+    return result;
+  } catch (const CLI::CallForVersion& e) {
+    std::ostringstream out, err;
+    result.exit_code = app.exit(e, out, err);
+    result.output = out.str() + err.str();
+    return result;
+  } catch (const CLI::ParseError& e) {
+    return Fail(Errc::kInvalidRequest, std::string("command line: ") + e.what());
+  }
+
+  AgentConfig config;
+  if (!config_path.empty()) {
+    std::ifstream in(config_path, std::ios::binary);
+    if (!in) return Fail(Errc::kIo, "cannot read config file " + config_path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (auto applied = ApplyToml(text.str(), config_path, config); !applied) {
+      return Fail(std::move(applied.error()));
+    }
+  }
+  std::vector<FieldProblem> problems;
+  if (server_opt->count() > 0) config.server = server;
+  if (agent_opt->count() > 0) config.agent_id = agent_id;
+  if (token_opt->count() > 0) config.token_file = token_file;
+  if (root_opt->count() > 0) config.root = root;
+  if (state_opt->count() > 0) config.state_dir = state_dir;
+  if (ca_opt->count() > 0) config.ca_file = ca_file;
+  if (level_opt->count() > 0) config.log_level = log_level;
+  if (parallel_opt->count() > 0) {
+    if (auto number = ParseInt(max_parallel); number) {
+      config.max_parallel = *number;
+    } else {
+      problems.push_back({"--max-parallel", "must be an integer 1..64"});
+    }
+  }
+  if (poll_opt->count() > 0) {
+    if (auto flag = ParseBool(long_poll)) {
+      config.long_poll = *flag;
+    } else {
+      problems.push_back({"--long-poll", "must be true or false"});
+    }
+  }
+  if (format_opt->count() > 0) {
+    if (auto format = LogFormatFromString(log_format)) {
+      config.log_format = *format;
+    } else {
+      problems.push_back({"--log-format", "must be text or json"});
+    }
+  }
+  if (label_opt->count() > 0) {
+    for (const auto& label : labels) {
+      const auto equals = label.find('=');
+      if (equals == std::string::npos || equals == 0) {
+        problems.push_back({"--label", "must be KEY=VALUE, got '" + label + "'"});
+      } else {
+        config.labels[label.substr(0, equals)] = label.substr(equals + 1);
+      }
+    }
+  }
+  if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
+  if (auto valid = Validate(config); !valid) return Fail(std::move(valid.error()));
+  result.config = std::move(config);
+  return result;
+}
+
+Expected<std::string> ReadToken(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(Errc::kIo, "cannot read token file " + path.string());
+  std::string line;
+  std::getline(in, line);
+  const auto first = line.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return Fail(Errc::kInvalidRequest, "token file " + path.string() + " is empty");
+  }
+  const auto last = line.find_last_not_of(" \t\r\n");
+  return line.substr(first, last - first + 1);
+}
+
+}  // namespace orb::agent

@@ -1,0 +1,59 @@
+#pragma once
+
+// orb-jobs-agent's configuration (protocol.md §7): a TOML file (--config) plus one flag per key,
+// a flag winning over the file. Parsed once in main; the rest of the agent sees AgentConfig.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/expected.hpp"
+#include "common/log.hpp"
+#include "protocol/types.hpp"
+
+namespace orb::agent {
+
+struct AgentConfig {
+  std::string server;                            // fleet-cmdr base URL, http(s)://host:port
+  std::string agent_id;                          // ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$
+  std::filesystem::path token_file;              // the agent token, one line
+  std::filesystem::path root;                    // builds, instances, backups (job-types.md §1)
+  std::filesystem::path state_dir;               // journal and per-run logs
+  int max_parallel = 4;                          // 1..64
+  bool long_poll = true;                         // false: poll every random pollIntervalSeconds
+  std::optional<std::filesystem::path> ca_file;  // https: trusted CAs (default: the system's)
+  LogFormat log_format = LogFormat::kText;       // "text" | "json"
+  std::string log_level = "info";                // trace|debug|info|warn|error|critical|off
+  protocol::Labels labels;                       // sent in hello
+};
+
+// What the command line asks for: run with a config, or print `output` and exit with `exit_code`
+// (--help, --version).
+struct CommandLine {
+  std::optional<AgentConfig> config;
+  std::string output;
+  int exit_code = 0;
+};
+
+// Parses the flags, reads the --config file if given, applies the flags over it and validates
+// the result. Errors: kInvalidRequest naming the flag or key and what is wrong with it (every
+// problem found is listed in Error.details), unknown keys and flags included; kIo when the config
+// file cannot be read. Does not touch token_file (see ReadToken). Thread-safe (no globals).
+Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv, std::string_view version);
+
+// Parses TOML text into `config` (keys in camelCase: server, agentId, tokenFile, root, stateDir,
+// maxParallel, longPoll, caFile, logFormat, logLevel, and a [labels] table). Keys not in the text
+// keep their value. Errors: kInvalidRequest (syntax error with its line, unknown key, wrong type).
+// `origin` names the file in messages.
+Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config);
+
+// Checks every value (required keys set, URL scheme, agentId, ranges, paths absolute).
+// Errors: kInvalidRequest with one FieldProblem per bad key.
+Status Validate(const AgentConfig& config);
+
+// Reads the token from `path`: the first line, surrounding whitespace removed. Errors: kIo
+// (unreadable), kInvalidRequest (empty).
+Expected<std::string> ReadToken(const std::filesystem::path& path);
+
+}  // namespace orb::agent

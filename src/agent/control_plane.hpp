@@ -1,0 +1,61 @@
+#pragma once
+
+// The agent's side of protocol.md §4: hello, notify, jobs/next and updates, as blocking calls
+// with deadlines and retries (exponential backoff with jitter, Retry-After). One ControlPlane per
+// thread (the loop has one, the reporter another).
+//
+// Errors of every call: the HTTP client's (kNetwork, kTimeout after the retries gave up,
+// kCancelled when should_stop or Interrupt() ended it); a non-2xx answer becomes the server's
+// error (its code from the §1 body: kUnauthenticated, kForbidden, kRunNotActive, ...), not
+// retryable. Retryable statuses (5xx, 429, 408) are retried until should_stop says stop.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/expected.hpp"
+#include "protocol/types.hpp"
+
+namespace orb::agent {
+
+struct CallHooks {
+  std::function<bool()> should_stop{};  // true: give up retrying (kCancelled)
+  std::function<void()> on_retry{};     // before each wait between attempts (watchdog pings)
+};
+
+class ControlPlane {
+ public:
+  virtual ~ControlPlane() = default;
+  virtual Expected<protocol::HelloResponse> Hello(const protocol::HelloRequest& request,
+                                                  const CallHooks& hooks) = 0;
+  // GET notify?wait=S; the request deadline is S plus the normal request timeout.
+  virtual Expected<protocol::NotifyResponse> Notify(int wait_seconds, const CallHooks& hooks) = 0;
+  // nullopt on 204 (nothing dispatchable).
+  virtual Expected<std::optional<protocol::JobExecution>> Next(const protocol::NextRequest& request,
+                                                               const CallHooks& hooks) = 0;
+  virtual Expected<protocol::UpdatesResponse> SendUpdates(const std::string& run_id,
+                                                          const protocol::UpdatesRequest& request,
+                                                          const CallHooks& hooks) = 0;
+  // Thread-safe: aborts the call in flight (kCancelled) and every later one until Resume().
+  virtual void Interrupt() = 0;
+  virtual void Resume() = 0;
+};
+
+struct ControlPlaneOptions {
+  std::string server;  // base URL
+  std::string agent_id;
+  std::string token;
+  std::optional<std::filesystem::path> ca_file;
+  std::string user_agent = "orb-jobs-agent";
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds retry_initial_delay{500};
+  std::chrono::milliseconds retry_max_delay{10000};
+};
+
+// The real one, over net::HttpClient (keep-alive, TLS with caFile).
+std::unique_ptr<ControlPlane> MakeHttpControlPlane(const ControlPlaneOptions& options);
+
+}  // namespace orb::agent

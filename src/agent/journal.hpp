@@ -1,0 +1,84 @@
+#pragma once
+
+// The agent's durable journal (issue 4): the runs in flight with their JobExecution, and an outbox
+// of the updates, log lines and final result of each run, with their per-run seq (protocol.md §4).
+// Everything is written here BEFORE it is sent, delivered oldest first, and deleted only once
+// fleet-cmdr acknowledged it, so nothing is lost when the network is down, fleet-cmdr restarts or
+// the agent is killed. SQLite in stateDir, synchronous=FULL.
+//
+// Thread-safety: every member is safe to call from any thread (one connection behind a mutex).
+// Errors: kIo when the database cannot be opened, read or written; kInvalidRequest for an unknown
+// run id.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/expected.hpp"
+#include "protocol/types.hpp"
+
+struct sqlite3;
+
+namespace orb::agent {
+
+// A run the journal knows: in flight, or finished but not fully acknowledged.
+struct JournalRun {
+  protocol::JobExecution execution;
+  std::int64_t last_update_seq = 0;  // highest update seq written (the final's included)
+  std::int64_t last_log_seq = 0;     // highest log seq written
+  bool has_final = false;            // the handler finished: only delivery is left
+};
+
+class Journal {
+ public:
+  // Opens (creating if needed) the journal file; its directory must exist.
+  static Expected<std::unique_ptr<Journal>> Open(const std::filesystem::path& file);
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Records a run as in flight. Adding a run that is already there changes nothing.
+  Status AddRun(const protocol::JobExecution& execution);
+
+  // Appends to the run's outbox with the next seq of its kind (updates and the final share one
+  // sequence, logs have their own), and returns that seq. Appending after the final is refused
+  // (kInvalidState).
+  Expected<std::int64_t> AppendUpdate(const std::string& run_id, protocol::ProgressUpdate update);
+  Expected<std::int64_t> AppendLog(const std::string& run_id, protocol::LogLine line);
+  Expected<std::int64_t> AppendFinal(const std::string& run_id, protocol::FinalUpdate final_update);
+
+  // The oldest unacknowledged items of the run, at most `max_items` updates and as many logs.
+  // The final is included only when every update and log line before it is in the batch, so
+  // fleet-cmdr never sees a log line after the run ended. Empty batch: nothing pending.
+  Expected<protocol::UpdatesRequest> NextBatch(const std::string& run_id,
+                                               std::size_t max_items = 100) const;
+
+  // Deletes what fleet-cmdr acknowledged (seq <= the acked ones). When the final is acknowledged
+  // the run is removed from the journal and true is returned.
+  Expected<bool> Acknowledge(const std::string& run_id, std::int64_t acked_update_seq,
+                             std::int64_t acked_log_seq);
+
+  // Forgets a run and its outbox (abandoned on 409, or reported interrupted).
+  Status RemoveRun(const std::string& run_id);
+
+  // Every run in the journal, oldest first.
+  Expected<std::vector<JournalRun>> Runs() const;
+
+  // Run ids with something in their outbox, oldest run first.
+  Expected<std::vector<std::string>> RunsWithPending() const;
+
+ private:
+  explicit Journal(sqlite3* db) : db_(db) {}
+  Expected<std::int64_t> Append(const std::string& run_id, int kind,
+                                const std::function<std::string(std::int64_t)>& body);
+
+  mutable std::mutex mutex_;
+  sqlite3* db_;
+};
+
+}  // namespace orb::agent

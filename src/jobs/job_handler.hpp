@@ -1,0 +1,105 @@
+#pragma once
+
+// The interface every job type implements (job-types.md §1 and §3), and what a handler gets to
+// work with. The eleven handlers come in issues 5 and 6; registry.cpp lists them (MakeHandlers).
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/expected.hpp"
+#include "common/job_log.hpp"
+#include "jobs/cancel_token.hpp"
+#include "protocol/types.hpp"
+
+namespace orb::jobs {
+
+// Where a handler's progress and log lines go: implemented by the agent (its reporter throttles
+// them, journals them and ships them to fleet-cmdr, protocol.md §4). Called from the run's thread;
+// implementations must be thread-safe across runs.
+class RunSink {
+ public:
+  virtual ~RunSink() = default;
+  // A progress step: percent 0..100 when known, else a step message.
+  virtual void Progress(std::optional<int> percent, std::string message, std::string step) = 0;
+  // One log line, shipped as is (level: trace|debug|info|warn|error).
+  virtual void LogLine(std::string_view level, std::string message) = 0;
+};
+
+// Everything one run of one handler sees. Made by the executor for the duration of Run().
+// Thread-safety: used by the handler's thread; the cancel token may be set from any thread.
+class HandlerContext {
+ public:
+  // Log messages longer than this are cut (with a marker) so a batch stays under the body limit.
+  static constexpr std::size_t kMaxLogLineBytes = 4096;
+
+  HandlerContext(const protocol::JobExecution& execution, std::filesystem::path root,
+                 std::filesystem::path staging_dir, CancelToken& cancel, JobLog log, RunSink& sink,
+                 const Clock& clock)
+      : execution_(execution),
+        root_(std::move(root)),
+        staging_dir_(std::move(staging_dir)),
+        log_(std::move(log)),
+        clock_(clock),
+        cancel_(cancel),
+        sink_(sink) {}
+
+  const protocol::JobExecution& execution() const { return execution_; }
+  // The agent's root (job-types.md §1).
+  const std::filesystem::path& root() const { return root_; }
+  // root/.staging/<runId>: made by the executor before Run, removed after it.
+  const std::filesystem::path& staging_dir() const { return staging_dir_; }
+  // The agent's own log, every line prefixed "jobId=… runId=…".
+  const JobLog& log() const { return log_; }
+  const Clock& clock() const { return clock_; }
+
+  const CancelToken& cancel() const { return cancel_; }
+  // At a safe point: `if (ctx.cancel().cancelled()) return Fail(ctx.cancel().ToError());`
+  [[nodiscard]] bool cancelled() const { return cancel_.cancelled(); }
+
+  // Progress shipped to fleet-cmdr (throttled by the agent, protocol.md §4). percent is clamped to
+  // 0..100.
+  void Progress(std::optional<int> percent, std::string message, std::string step = {});
+
+  // A log line shipped to fleet-cmdr and written to the run's log file and the agent's log.
+  void LogLine(std::string_view level, std::string message);
+
+  // After this a cancel is ignored and the result gets "cancelIgnored" (job-types.md §3). Fails
+  // with kCancelled when a cancel came first: the handler must then stop, not cross the point.
+  [[nodiscard]] Status MarkPastPointOfNoReturn() { return cancel_.MarkPastPointOfNoReturn(); }
+
+ private:
+  const protocol::JobExecution& execution_;
+  std::filesystem::path root_;
+  std::filesystem::path staging_dir_;
+  JobLog log_;
+  const Clock& clock_;
+  CancelToken& cancel_;
+  RunSink& sink_;
+};
+
+// One job type. Run() returns the result as a JSON object text (canonical or not; the executor
+// canonicalizes it), or an Error: code kCancelled ends the run CANCELLED (or FAILED "timeout" when
+// the executor cancelled it for its timeout); any other code ends it FAILED with
+// error {code, message, stack, retryable}.
+// Thread-safety: Run() may be called for several runs at once (of different lock keys).
+class JobHandler {
+ public:
+  virtual ~JobHandler() = default;
+  virtual std::string_view type() const = 0;  // "BACKUP_INSTANCE", ... (protocol/job_types.hpp)
+  virtual Expected<std::string> Run(HandlerContext& context) = 0;
+};
+
+// What handlers need from the outside world. Grows with the handlers (filesystem, process runner,
+// downloader) in issues 5 and 6.
+struct HandlerDeps {};
+
+// The one list of handlers the agent ships. `hello` declares exactly their types.
+std::vector<std::unique_ptr<JobHandler>> MakeHandlers(const HandlerDeps& deps);
+
+}  // namespace orb::jobs

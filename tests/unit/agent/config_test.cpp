@@ -1,0 +1,135 @@
+#include "agent/config.hpp"
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support/matchers.hpp"
+#include "support/temp_dir.hpp"
+
+namespace orb::agent {
+namespace {
+
+using testing::FailsWith;
+using testing::IsOk;
+
+Expected<CommandLine> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "orb-jobs-agent");
+  std::vector<const char*> argv;
+  for (const auto& arg : args)
+    argv.push_back(arg.c_str());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data(), "1.2.3");
+}
+
+bool HasProblem(const Error& error, const std::string& field) {
+  for (const auto& problem : error.details) {
+    if (problem.field == field) return true;
+  }
+  return false;
+}
+
+constexpr const char* kGood = R"(
+server = "http://127.0.0.1:8080"
+agentId = "host-1"
+tokenFile = "/etc/orb/token"
+root = "/srv/orb"
+stateDir = "/var/lib/orb"
+maxParallel = 2
+longPoll = false
+logFormat = "json"
+[labels]
+region = "eu"
+)";
+
+TEST(ConfigTest, ReadsEveryKeyOfTheFile) {
+  AgentConfig config;
+  ASSERT_THAT(ApplyToml(kGood, "agent.toml", config), IsOk());
+  EXPECT_EQ(config.server, "http://127.0.0.1:8080");
+  EXPECT_EQ(config.agent_id, "host-1");
+  EXPECT_EQ(config.max_parallel, 2);
+  EXPECT_FALSE(config.long_poll);
+  EXPECT_EQ(config.log_format, LogFormat::kJson);
+  EXPECT_EQ(config.labels.at("region"), "eu");
+  EXPECT_THAT(Validate(config), IsOk());
+}
+
+TEST(ConfigTest, RejectsUnknownKeysAndWrongTypesNamingEachKey) {
+  AgentConfig config;
+  auto applied =
+      ApplyToml("agentid = \"x\"\nmaxParallel = \"4\"\nlongPoll = 1\n", "a.toml", config);
+  ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(applied.error(), "agentid"));
+  EXPECT_TRUE(HasProblem(applied.error(), "maxParallel"));
+  EXPECT_TRUE(HasProblem(applied.error(), "longPoll"));
+  EXPECT_NE(applied.error().message.find("unknown key"), std::string::npos);
+}
+
+TEST(ConfigTest, ReportsTomlSyntaxErrorsWithTheirLine) {
+  AgentConfig config;
+  auto applied = ApplyToml("server = \"x\"\nroot = \n", "bad.toml", config);
+  ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest));
+  EXPECT_NE(applied.error().message.find("bad.toml:2"), std::string::npos)
+      << applied.error().message;
+}
+
+TEST(ConfigTest, ValidateListsEveryBadValue) {
+  AgentConfig config;
+  config.server = "ftp://x";
+  config.agent_id = "../evil";
+  config.token_file = "relative/token";
+  config.max_parallel = 0;
+  auto valid = Validate(config);
+  ASSERT_THAT(valid, FailsWith(Errc::kInvalidRequest));
+  for (const char* field : {"server", "agentId", "tokenFile", "root", "stateDir", "maxParallel"}) {
+    EXPECT_TRUE(HasProblem(valid.error(), field)) << field;
+  }
+}
+
+TEST(ConfigTest, AFlagWinsOverTheFile) {
+  testing::TempDir dir;
+  { std::ofstream(dir / "agent.toml") << kGood; }
+  auto parsed = Parse({"--config", (dir / "agent.toml").string(), "--max-parallel", "7",
+                       "--long-poll=true", "--agent-id", "host-2", "--label", "tier=gold"});
+  ASSERT_THAT(parsed, IsOk());
+  ASSERT_TRUE(parsed->config);
+  EXPECT_EQ(parsed->config->max_parallel, 7);
+  EXPECT_TRUE(parsed->config->long_poll);
+  EXPECT_EQ(parsed->config->agent_id, "host-2");
+  EXPECT_EQ(parsed->config->server, "http://127.0.0.1:8080");
+  EXPECT_EQ(parsed->config->labels.at("tier"), "gold");
+}
+
+TEST(ConfigTest, RejectsBadFlagValuesAndUnknownFlags) {
+  auto bad_bool = Parse({"--server", "http://h:1", "--agent-id", "a", "--token-file", "/t",
+                         "--root", "/r", "--state-dir", "/s", "--long-poll=maybe"});
+  ASSERT_THAT(bad_bool, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(bad_bool.error(), "--long-poll"));
+  EXPECT_THAT(Parse({"--no-such-flag"}), FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Parse({"--config", "/does/not/exist.toml"}), FailsWith(Errc::kIo));
+}
+
+TEST(ConfigTest, VersionPrintsAndExitsWithoutAConfig) {
+  auto parsed = Parse({"--version"});
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_FALSE(parsed->config);
+  EXPECT_EQ(parsed->exit_code, 0);
+  EXPECT_NE(parsed->output.find("1.2.3"), std::string::npos);
+}
+
+TEST(ConfigTest, ReadTokenTrimsAndRefusesEmptyFiles) {
+  testing::TempDir dir;
+  {
+    std::ofstream(dir / "token") << "  abc123 \n";
+    std::ofstream(dir / "empty") << "\n";
+  }
+  auto token = ReadToken(dir / "token");
+  ASSERT_THAT(token, IsOk());
+  EXPECT_EQ(*token, "abc123");
+  EXPECT_THAT(ReadToken(dir / "empty"), FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(ReadToken(dir / "missing"), FailsWith(Errc::kIo));
+}
+
+}  // namespace
+}  // namespace orb::agent
