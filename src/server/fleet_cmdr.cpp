@@ -10,6 +10,7 @@
 #include "common/random.hpp"
 #include "protocol/api_error.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/job_types.hpp"
 #include "server/fleet_cmdr_impl.hpp"
 #include "server/web_ui.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -123,6 +124,8 @@ void FleetCmdr::Impl::InitMetrics() {
                                           {"operation"}, DefaultLatencyBuckets());
   events_published_ = &metrics_.AddCounter("fleet_cmdr_events_total",
                                            "Events published to the stream, by type", {"type"});
+  jobs_by_status_ = &metrics_.AddGauge("fleet_cmdr_jobs", "Jobs in the store, by type and status",
+                                       {"type", "status"});
   auto& waiters = metrics_.AddGauge("fleet_cmdr_notify_waiters",
                                     "Notify long-polls being held").With({});
   auto& clients = metrics_.AddGauge("fleet_cmdr_stream_clients",
@@ -706,10 +709,33 @@ void FleetCmdr::Impl::Ready(Call call) {
 }
 
 void FleetCmdr::Impl::Metrics(Call call) {
-  HttpResponse response;
-  response.content_type = std::string(kPrometheusContentType);
-  response.body = metrics_.RenderPrometheus();
-  call.responder->Send(std::move(response));
+  // Jobs by type and status come from the store (the truth when replicas share it), on a worker.
+  OnWorker(call.responder, [this, responder = call.responder] {
+    auto counts = store_->CountJobs();
+    if (!counts) {
+      return ReplyError(responder, MakeError(Errc::kUnavailable, "store unreachable: " +
+                                                                     counts.error().message, true));
+    }
+    // Every pair is rendered, zeros included, so a status that emptied does not keep its count.
+    const std::lock_guard lock(jobs_by_status_mutex_);
+    for (const auto& type : protocol::AllJobTypes()) {
+      for (const auto status :
+           {protocol::JobStatus::kCreated, protocol::JobStatus::kQueued,
+            protocol::JobStatus::kRunning, protocol::JobStatus::kCompleted,
+            protocol::JobStatus::kFailed, protocol::JobStatus::kCancelled}) {
+        jobs_by_status_->With({std::string(type.name), std::string(protocol::ToString(status))})
+            .Set(0);
+      }
+    }
+    for (const auto& count : *counts) {
+      jobs_by_status_->With({count.type, std::string(protocol::ToString(count.status))})
+          .Set(static_cast<double>(count.count));
+    }
+    HttpResponse response;
+    response.content_type = std::string(kPrometheusContentType);
+    response.body = metrics_.RenderPrometheus();
+    responder->Send(std::move(response));
+  });
 }
 
 // ---- FleetCmdr ----

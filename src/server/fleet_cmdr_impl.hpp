@@ -137,6 +137,8 @@ class FleetCmdr::Impl {
   Histogram* dispatch_latency_ = nullptr;          // seconds, jobs/next handled -> answered
   Family<Histogram>* store_latency_ = nullptr;     // operation
   Family<Counter>* events_published_ = nullptr;    // type
+  Family<Gauge>* jobs_by_status_ = nullptr;        // type, status (refreshed from the store)
+  std::mutex jobs_by_status_mutex_;                // one refresh + render at a time
   std::unique_ptr<net::WorkerPool> workers_;
   std::unique_ptr<net::HttpServer> http_;
   std::filesystem::path artifact_dir_;

@@ -161,6 +161,14 @@ struct EventFilter {
   std::optional<std::string> job_id{};
 };
 
+// One (type, status) pair of the jobs table and how many jobs have it (for /metrics).
+struct JobCount {
+  std::string type;
+  protocol::JobStatus status = protocol::JobStatus::kCreated;
+  std::int64_t count = 0;
+  bool operator==(const JobCount&) const = default;
+};
+
 struct LogQuery {
   std::string job_id{};
   std::optional<std::string> run_id{};  // only this run's lines
@@ -263,6 +271,10 @@ class Store {
   // ---- Notify (protocol.md §4 JobNotify) ----
   // pending = the agent's QUEUED jobs; cancel = its RUNNING runs whose cancel was requested.
   virtual Expected<protocol::NotifyResponse> AgentQueueState(std::string_view agent_id) = 0;
+
+  // ---- Metrics (protocol.md §5 /metrics: jobs by type and status) ----
+  // Every (type, status) pair that has at least one job, sorted by type then status.
+  virtual Expected<std::vector<JobCount>> CountJobs() = 0;
 
   // ---- Events (protocol.md §6) ----
   // Appends server-made events (agent.online / agent.offline); their seq is assigned here.

@@ -959,6 +959,26 @@ TEST_P(StoreContractTest, AgentQueueStateCountsPendingJobs) {
   EXPECT_EQ(state->pending, 1);
 }
 
+TEST_P(StoreContractTest, CountJobsGroupsByTypeAndStatus) {
+  auto counts = store().CountJobs();
+  ASSERT_THAT(counts, IsOk());
+  EXPECT_TRUE(counts->empty());
+  ReadyAgent("a1");
+  Create("a1", "VERIFY_BACKUP", "mc-1");
+  Create("a1", "VERIFY_BACKUP", "mc-2");
+  const auto cancelled = Create("a1", "PRUNE_BACKUPS", "mc-1");
+  ASSERT_THAT(store().CancelJob(cancelled.id, Now()), IsOk());
+  ASSERT_TRUE(Dispatch("a1"));
+  counts = store().CountJobs();
+  ASSERT_THAT(counts, IsOk());
+  const std::vector<store::JobCount> expected = {
+      {"PRUNE_BACKUPS", JobStatus::kCancelled, 1},
+      {"VERIFY_BACKUP", JobStatus::kQueued, 1},
+      {"VERIFY_BACKUP", JobStatus::kRunning, 1},
+  };
+  EXPECT_EQ(*counts, expected);
+}
+
 // ---- Tokens and agents (protocol.md §2, §5) ----
 
 TEST_P(StoreContractTest, TokensAreFoundByHashUntilRevoked) {

@@ -452,6 +452,29 @@ TEST(FleetCmdrApiTest, MetricsAreInPrometheusTextFormat) {
   EXPECT_NE(metrics.body.find(R"(route="GET /v1/jobs",code="200")"), std::string::npos)
       << metrics.body;
   EXPECT_NE(metrics.body.find("fleet_cmdr_dispatch_seconds_bucket"), std::string::npos);
+  EXPECT_NE(metrics.body.find(R"(fleet_cmdr_jobs{type="BACKUP_INSTANCE",status="QUEUED"} 0)"),
+            std::string::npos)
+      << metrics.body;
+}
+
+TEST(FleetCmdrApiTest, MetricsCountJobsByTypeAndStatusFromTheStore) {
+  TestCluster cluster;
+  cluster.Enroll("orb-1", {});
+  const auto job = cluster.Enqueue(JobBody("orb-1", "PRUNE_BACKUPS", "mc-1", R"({"keepLast":2})"));
+  const std::string status(protocol::ToString(job.status));
+  auto metrics = cluster.admin().Get("/metrics");
+  EXPECT_NE(
+      metrics.body.find(R"(fleet_cmdr_jobs{type="PRUNE_BACKUPS",status=")" + status + R"("} 1)"),
+      std::string::npos)
+      << metrics.body;
+  ASSERT_EQ(cluster.admin().Post("/v1/jobs/" + job.id + "/cancel").status, 200);
+  metrics = cluster.admin().Get("/metrics");
+  EXPECT_NE(metrics.body.find(R"(fleet_cmdr_jobs{type="PRUNE_BACKUPS",status="CANCELLED"} 1)"),
+            std::string::npos);
+  EXPECT_NE(
+      metrics.body.find(R"(fleet_cmdr_jobs{type="PRUNE_BACKUPS",status=")" + status + R"("} 0)"),
+      std::string::npos)
+      << metrics.body;
 }
 
 // ---- the stream ----

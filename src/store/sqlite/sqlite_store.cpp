@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "common/random.hpp"
@@ -1519,6 +1520,19 @@ Expected<protocol::NotifyResponse> SqliteStore::AgentQueueState(std::string_view
     while (q.Step())
       state.cancel.push_back(q.Text(0));
     return state;
+  });
+}
+
+Expected<std::vector<JobCount>> SqliteStore::CountJobs() {
+  return impl_->Read([](Connection& db) -> Expected<std::vector<JobCount>> {
+    std::vector<JobCount> counts;
+    Query q(db, "SELECT type, status, COUNT(*) FROM jobs GROUP BY type, status");
+    while (q.Step())
+      counts.push_back({q.Text(0), ParseJobStatus(q.Text(1)), q.Int64(2)});
+    std::sort(counts.begin(), counts.end(), [](const JobCount& a, const JobCount& b) {
+      return std::tie(a.type, a.status) < std::tie(b.type, b.status);
+    });
+    return counts;
   });
 }
 

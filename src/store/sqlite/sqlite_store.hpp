@@ -81,6 +81,7 @@ class SqliteStore final : public Store {
   Expected<std::optional<WallTime>> NextWakeTime() override;
 
   Expected<protocol::NotifyResponse> AgentQueueState(std::string_view agent_id) override;
+  Expected<std::vector<JobCount>> CountJobs() override;
 
   Expected<Mutation<Unit>> AppendEvents(std::vector<protocol::Event> events) override;
   Expected<std::vector<protocol::Event>> ReadEvents(std::int64_t after_seq, int limit,
