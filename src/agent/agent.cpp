@@ -200,8 +200,9 @@ Status Agent::Run() {
           want_next = false;
           break;
         }
+        const JobLog run_log(log, (*next)->job_id, (*next)->run_id);
         if (auto started = executor->Start(std::move(**next)); !started) {
-          log->error("cannot start a dispatched run: {}", started.error().Describe());
+          run_log.Error("cannot start the dispatched run: {}", started.error().Describe());
         }
       }
       if (failed) {

@@ -153,10 +153,25 @@ void Reporter::OnFinished(const std::string& run_id, protocol::FinalUpdate final
   wake_.notify_all();
 }
 
+JobLog Reporter::RunLog(const std::string& run_id) const {
+  {
+    const std::lock_guard lock(mutex_);
+    if (const auto found = runs_.find(run_id); found != runs_.end()) {
+      return JobLog(Log(), found->second.job_id, run_id);
+    }
+  }
+  // A run of an earlier life of the agent, still in the journal's outbox.
+  if (auto runs = journal_.Runs()) {
+    for (const auto& run : *runs) {
+      if (run.execution.run_id == run_id) return JobLog(Log(), run.execution.job_id, run_id);
+    }
+  }
+  return JobLog(Log(), "-", run_id);
+}
+
 void Reporter::DropRun(const std::string& run_id) {
   if (auto removed = journal_.RemoveRun(run_id); !removed) {
-    Log()->error("runId={} cannot remove the run from the journal: {}", run_id,
-                 removed.error().Describe());
+    RunLog(run_id).Error("cannot remove the run from the journal: {}", removed.error().Describe());
   }
   const std::lock_guard lock(mutex_);
   runs_.erase(run_id);
@@ -172,8 +187,7 @@ bool Reporter::Handle(const std::string& run_id, Expected<protocol::UpdatesRespo
     auto finished =
         journal_.Acknowledge(run_id, response->acked_update_seq, response->acked_log_seq);
     if (!finished) {
-      Log()->error("runId={} cannot record an acknowledgement: {}", run_id,
-                   finished.error().Describe());
+      RunLog(run_id).Error("cannot record an acknowledgement: {}", finished.error().Describe());
     }
     {
       const std::lock_guard lock(mutex_);
@@ -191,7 +205,7 @@ bool Reporter::Handle(const std::string& run_id, Expected<protocol::UpdatesRespo
   const Error& error = response.error();
   switch (error.code) {
     case Errc::kRunNotActive:
-      Log()->warn("runId={} fleet-cmdr: run_not_active; stopping it", run_id);
+      RunLog(run_id).Warn("fleet-cmdr: run_not_active; stopping it");
       DropRun(run_id);
       if (callbacks_.run_not_active) callbacks_.run_not_active(run_id);
       return true;
@@ -201,13 +215,13 @@ bool Reporter::Handle(const std::string& run_id, Expected<protocol::UpdatesRespo
     case Errc::kInvalidJson:
     case Errc::kPayloadTooLarge:
       // These can never succeed on a resend: drop the run's reports rather than block the rest.
-      Log()->error("runId={} fleet-cmdr refused the run's updates, dropping them: {}", run_id,
-                   error.Describe());
+      RunLog(run_id).Error("fleet-cmdr refused the run's updates, dropping them: {}",
+                           error.Describe());
       DropRun(run_id);
       return true;
     default:
       if (error.code != Errc::kCancelled) {
-        Log()->warn("runId={} cannot send updates: {}", run_id, error.Describe());
+        RunLog(run_id).Warn("cannot send updates: {}", error.Describe());
       }
       return false;
   }
@@ -218,7 +232,7 @@ bool Reporter::Drain(const std::string& run_id) {
   for (int round = 0; round < 1000; ++round) {
     auto batch = journal_.NextBatch(run_id, options_.max_batch_items);
     if (!batch) {
-      Log()->error("runId={} cannot read the outbox: {}", run_id, batch.error().Describe());
+      RunLog(run_id).Error("cannot read the outbox: {}", batch.error().Describe());
       return false;
     }
     if (batch->updates.empty() && batch->logs.empty() && !batch->final_update) return true;
@@ -243,7 +257,8 @@ void Reporter::SenderLoop() {
       if (run.finished) continue;
       if (auto due = run.throttle->TakeDue()) {
         if (auto appended = journal_.AppendUpdate(id, std::move(*due)); !appended) {
-          Log()->error("runId={} cannot journal an update: {}", id, appended.error().Describe());
+          JobLog(Log(), run.job_id, id).Error("cannot journal an update: {}",
+                                              appended.error().Describe());
         }
         work_ = true;
       }

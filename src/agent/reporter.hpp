@@ -25,6 +25,7 @@
 #include "agent/journal.hpp"
 #include "agent/progress_throttle.hpp"
 #include "common/clock.hpp"
+#include "common/job_log.hpp"
 
 namespace orb::agent {
 
@@ -84,6 +85,8 @@ class Reporter final : public RunObserver {
   bool Heartbeat(const std::string& run_id);
   bool Handle(const std::string& run_id, Expected<protocol::UpdatesResponse> response);
   bool ShouldGiveUp() const;
+  // The agent's log with the run's jobId and runId (from the runs in memory, else the journal).
+  JobLog RunLog(const std::string& run_id) const;
 
   ReporterOptions options_;
   Journal& journal_;
