@@ -10,7 +10,7 @@ packages=(
   libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libexpected-dev
   libarchive-dev libzstd-dev libssl-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql sqlite3 zstd tar curl systemd
+  postgresql sqlite3 zstd tar curl systemd zip
 )
 if [[ "${1:-}" == "--browser" ]]; then
   packages+=(chromium nodejs npm)

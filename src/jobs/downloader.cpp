@@ -1,0 +1,458 @@
+#include "jobs/downloader.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/sha256.hpp"
+#include "net/http_client.hpp"
+
+namespace orb::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+std::string ErrnoText(int error) {
+  return std::generic_category().message(error);
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::uint64_t SizeOrZero(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+Status FsyncPath(const fs::path& path, int flags) {
+  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
+    return Fail(Errc::kIo, "cannot fsync " + path.string() + ": " + ErrnoText(errno));
+  }
+  return Ok();
+}
+
+// Where the bytes come from.
+struct Source {
+  enum class Kind { kHttp, kFile } kind = Kind::kHttp;
+  std::string origin;  // "https://host:port"
+  std::string target;  // "/path?query"
+  bool send_token = false;
+  fs::path file;  // kFile
+};
+
+std::string Origin(const boost::urls::url_view& url) {
+  std::string origin = std::string(url.scheme()) + "://" + std::string(url.encoded_host_address());
+  if (url.has_port()) origin += ":" + std::string(url.port());
+  return origin;
+}
+
+std::uint16_t EffectivePort(const boost::urls::url_view& url) {
+  if (url.has_port()) return url.port_number();
+  return url.scheme() == "https" ? 443 : 80;
+}
+
+Expected<Source> ResolveSource(const std::string& raw, const DownloadOptions& options) {
+  std::string text = raw;
+  const bool relative = !text.empty() && text.front() == '/';
+  if (relative) {
+    if (options.control_plane_url.empty()) {
+      return Fail(Errc::kInvalidRequest,
+                  "artifact URL '" + raw + "' is a path but no control plane URL is configured");
+    }
+    std::string base = options.control_plane_url;
+    while (!base.empty() && base.back() == '/')
+      base.pop_back();
+    text = base + text;
+  }
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "' is not a URL");
+  const boost::urls::url_view url = *parsed;
+  Source source;
+  if (url.scheme() == "file") {
+    if (!url.host().empty() && url.host() != "localhost") {
+      return Fail(Errc::kInvalidRequest, "file URL '" + raw + "' names a remote host");
+    }
+    source.kind = Source::Kind::kFile;
+    source.file = std::string(url.path());
+    return source;
+  }
+  if (url.scheme() != "http" && url.scheme() != "https") {
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "': unsupported scheme");
+  }
+  if (url.host().empty())
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "' has no host");
+  source.origin = Origin(url);
+  source.target = std::string(url.encoded_path());
+  if (source.target.empty()) source.target = "/";
+  if (url.has_query()) source.target += "?" + std::string(url.encoded_query());
+  if (!options.control_plane_url.empty() && options.token) {
+    auto base = boost::urls::parse_uri(options.control_plane_url);
+    if (base && base->scheme() == url.scheme() && base->host() == url.host() &&
+        EffectivePort(*base) == EffectivePort(url)) {
+      std::string prefix = std::string(base->encoded_path());
+      while (!prefix.empty() && prefix.back() == '/')
+        prefix.pop_back();
+      const std::string path = std::string(url.encoded_path());
+      source.send_token = path.compare(0, prefix.size(), prefix) == 0 &&
+                          (path.size() == prefix.size() || path[prefix.size()] == '/');
+    }
+  }
+  return source;
+}
+
+// Holds `<sha256>.lock` (flock: excludes other threads and other processes alike).
+class ShaLock {
+ public:
+  static Expected<ShaLock> Acquire(const fs::path& path, const DownloadOptions& options) {
+    ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (lock.fd_ < 0) {
+      return Fail(Errc::kIo, "cannot open lock " + path.string() + ": " + ErrnoText(errno));
+    }
+    for (;;) {
+      if (::flock(lock.fd_, LOCK_EX | LOCK_NB) == 0) return lock;
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
+      }
+      if (options.should_stop && options.should_stop()) {
+        return Fail(Errc::kCancelled, "download cancelled while waiting for " + path.string());
+      }
+      if (options.deadline && SteadyClock::now() >= *options.deadline) {
+        return Fail(Errc::kTimeout, "deadline passed waiting for " + path.string(), true);
+      }
+      std::this_thread::sleep_for(std::min(options.poll_interval, milliseconds(50)));
+    }
+  }
+  ShaLock(ShaLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  ShaLock& operator=(ShaLock&&) = delete;
+  ShaLock(const ShaLock&) = delete;
+  ShaLock& operator=(const ShaLock&) = delete;
+  ~ShaLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+
+ private:
+  explicit ShaLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Watches a transfer from beside it: progress from the .part's size, and stops it (through
+// `stop`) on cancel, deadline or size limit.
+class Watcher {
+ public:
+  enum class Reason { kNone, kCancelled, kDeadline, kTooLarge };
+
+  Watcher(const fs::path& part, std::uint64_t limit, const DownloadOptions& options,
+          std::function<void()> stop)
+      : part_(part), limit_(limit), options_(options), stop_(std::move(stop)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Watcher() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  Watcher(const Watcher&) = delete;
+  Watcher& operator=(const Watcher&) = delete;
+
+  Reason reason() const { return reason_.load(); }
+  bool Stopped() const { return reason_.load() != Reason::kNone; }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mutex_);
+    std::uint64_t last = 0;
+    while (!done_) {
+      wake_.wait_for(lock, options_.poll_interval);
+      if (done_) break;
+      const std::uint64_t size = SizeOrZero(part_);
+      Reason reason = Reason::kNone;
+      if (size > limit_) {
+        reason = Reason::kTooLarge;
+      } else if (options_.should_stop && options_.should_stop()) {
+        reason = Reason::kCancelled;
+      } else if (options_.deadline && SteadyClock::now() >= *options_.deadline) {
+        reason = Reason::kDeadline;
+      }
+      if (reason != Reason::kNone) {
+        reason_.store(reason);
+        stop_();
+        break;
+      }
+      if (options_.progress && size != last) {
+        last = size;
+        options_.progress(size, options_.expected_size.value_or(0));
+      }
+    }
+  }
+
+  fs::path part_;
+  std::uint64_t limit_;
+  const DownloadOptions& options_;
+  std::function<void()> stop_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::atomic<Reason> reason_{Reason::kNone};
+  std::thread thread_;
+};
+
+Error TooLarge(std::uint64_t limit) {
+  return MakeError(Errc::kPayloadTooLarge,
+                   "the artifact is larger than its limit of " + std::to_string(limit) + " bytes");
+}
+
+Status StopError(Watcher::Reason reason, std::uint64_t limit) {
+  switch (reason) {
+    case Watcher::Reason::kCancelled: return Fail(Errc::kCancelled, "download cancelled");
+    case Watcher::Reason::kDeadline: return Fail(Errc::kTimeout, "download deadline passed", true);
+    case Watcher::Reason::kTooLarge: return Fail(TooLarge(limit));
+    case Watcher::Reason::kNone: break;
+  }
+  return Ok();
+}
+
+// Copies a local file into the .part, resuming at its current size.
+Status CopyFile(const Source& source, const fs::path& part, std::uint64_t offset,
+                std::uint64_t limit, const DownloadOptions& options) {
+  Fd in(::open(source.file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) {
+    const int error = errno;
+    return Fail(error == ENOENT ? Errc::kNotFound : Errc::kIo,
+                "cannot open " + source.file.string() + ": " + ErrnoText(error));
+  }
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Fail(Errc::kIo, source.file.string() + " is not a readable regular file");
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size > limit) return Fail(TooLarge(limit));
+  if (offset > size) offset = 0;
+  Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  if (out.get() < 0 || ::ftruncate(out.get(), static_cast<off_t>(offset)) != 0 ||
+      ::lseek(out.get(), static_cast<off_t>(offset), SEEK_SET) < 0 ||
+      ::lseek(in.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
+    return Fail(Errc::kIo, "cannot write " + part.string() + ": " + ErrnoText(errno));
+  }
+  std::vector<char> buffer(std::size_t{1} << 20);
+  std::uint64_t done = offset;
+  auto last_check = SteadyClock::now();
+  for (;;) {
+    const ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0)
+      return Fail(Errc::kIo, "cannot read " + source.file.string() + ": " + ErrnoText(errno));
+    if (n == 0) break;
+    for (ssize_t written = 0; written < n;) {
+      const ssize_t w =
+          ::write(out.get(), buffer.data() + written, static_cast<std::size_t>(n - written));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Fail(Errc::kIo, "cannot write " + part.string() + ": " + ErrnoText(errno));
+      written += w;
+    }
+    done += static_cast<std::uint64_t>(n);
+    if (done > limit) return Fail(TooLarge(limit));
+    if (options.progress) options.progress(done, options.expected_size.value_or(size));
+    if (SteadyClock::now() - last_check >= options.poll_interval) {
+      last_check = SteadyClock::now();
+      if (options.should_stop && options.should_stop()) {
+        return Fail(Errc::kCancelled, "download cancelled");
+      }
+      if (options.deadline && SteadyClock::now() >= *options.deadline) {
+        return Fail(Errc::kTimeout, "download deadline passed", true);
+      }
+    }
+  }
+  return Ok();
+}
+
+// Fetches over HTTP(S) into the .part, resuming at `offset`. Returns the offset really kept.
+Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, std::uint64_t offset,
+                                  std::uint64_t limit, const DownloadOptions& options) {
+  net::ClientOptions client_options;
+  client_options.base_url = source.origin;
+  if (source.send_token) client_options.bearer_token = options.token;
+  client_options.ca_file = options.ca_file;
+  client_options.connect_timeout = options.connect_timeout;
+  client_options.request_timeout = options.attempt_timeout;
+  net::HttpClient client(std::move(client_options));
+
+  for (int round = 0;; ++round) {
+    net::ClientRequest request;
+    request.target = source.target;
+    request.response_file = part;
+    request.response_file_offset = offset;
+    if (options.deadline) {
+      const auto left =
+          std::chrono::duration_cast<milliseconds>(*options.deadline - SteadyClock::now());
+      if (left <= milliseconds(0)) return Fail(Errc::kTimeout, "download deadline passed", true);
+      request.timeout = std::min(left, options.attempt_timeout);
+    }
+    Expected<net::ClientResponse> response = Fail(Errc::kInternal, "not sent");
+    Watcher::Reason stopped = Watcher::Reason::kNone;
+    {
+      Watcher watcher(part, limit, options, [&client] { client.Cancel(); });
+      net::RetryHooks hooks;
+      hooks.should_stop = [&watcher] { return watcher.Stopped(); };
+      response = net::SendWithRetry(client, request, options.retry, hooks);
+      stopped = watcher.reason();
+    }
+    if (stopped != Watcher::Reason::kNone) {
+      if (auto status = StopError(stopped, limit); !status) return Fail(status.error());
+    }
+    if (!response) return Fail(std::move(response.error()));
+    if (response->status == 416 && offset > 0 && round == 0) {
+      // The .part is as long as the artifact or longer: start over.
+      std::error_code ec;
+      fs::remove(part, ec);
+      offset = 0;
+      continue;
+    }
+    if (response->status / 100 != 2) {
+      const bool retryable = net::IsRetryableStatus(response->status);
+      return Fail(
+          Errc::kHttp,
+          "GET " + source.origin + source.target + " answered " + std::to_string(response->status),
+          retryable);
+    }
+    return response->status == 206 ? offset : 0;
+  }
+}
+
+// `remove_bad` only under the lock: without it a bad file might be another run's fresh good one.
+Expected<bool> CachedFileIsGood(const fs::path& path, const std::string& sha256, bool remove_bad) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  auto digest = Sha256FileHex(path);
+  if (!digest) return Fail(digest.error());
+  if (*digest == sha256) return true;
+  if (remove_bad) fs::remove(path, ec);  // a corrupt cache entry: fetch it again
+  return false;
+}
+
+Expected<DownloadResult> DownloadLocked(const Source& source, const std::string& sha256,
+                                        const fs::path& final_path, const fs::path& part,
+                                        const DownloadOptions& options) {
+  const std::uint64_t limit =
+      std::min(options.max_bytes, options.expected_size.value_or(options.max_bytes));
+  std::error_code ec;
+  std::uint64_t offset = SizeOrZero(part);
+  if (offset > limit) {
+    fs::remove(part, ec);
+    offset = 0;
+  }
+  DownloadResult result;
+  result.path = final_path;
+  if (source.kind == Source::Kind::kFile) {
+    if (auto copied = CopyFile(source, part, offset, limit, options); !copied) {
+      if (copied.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
+      return Fail(copied.error());
+    }
+    result.resumed_from = offset;
+  } else {
+    auto kept = FetchHttp(source, part, offset, limit, options);
+    if (!kept) {
+      if (kept.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
+      return Fail(kept.error());
+    }
+    result.resumed_from = *kept;
+  }
+
+  result.bytes = SizeOrZero(part);
+  if (result.bytes > limit) {
+    fs::remove(part, ec);
+    return Fail(TooLarge(limit));
+  }
+  auto digest = Sha256FileHex(part);
+  if (!digest) return Fail(digest.error());
+  if (*digest != sha256) {
+    fs::remove(part, ec);
+    return Fail(Errc::kChecksumMismatch, "downloaded " + std::to_string(result.bytes) +
+                                             " bytes hash to " + *digest + ", expected " + sha256);
+  }
+  if (auto synced = FsyncPath(part, O_RDONLY); !synced) return Fail(synced.error());
+  fs::rename(part, final_path, ec);
+  if (ec) return Fail(Errc::kIo, "cannot rename " + part.string() + ": " + ec.message());
+  if (auto synced = FsyncPath(final_path.parent_path(), O_RDONLY | O_DIRECTORY); !synced) {
+    return Fail(synced.error());
+  }
+  if (options.progress) options.progress(result.bytes, result.bytes);
+  return result;
+}
+
+}  // namespace
+
+Expected<DownloadResult> Download(const std::string& url, const std::string& expected_sha256,
+                                  const fs::path& cache_dir, const DownloadOptions& options) {
+  std::string sha256 = expected_sha256;
+  std::transform(sha256.begin(), sha256.end(), sha256.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (sha256.size() != 64 || !std::all_of(sha256.begin(), sha256.end(),
+                                          [](unsigned char c) { return std::isxdigit(c) != 0; })) {
+    return Fail(Errc::kInvalidRequest,
+                "expected sha256 '" + expected_sha256 + "' is not 64 hex digits");
+  }
+  auto source = ResolveSource(url, options);
+  if (!source) return Fail(std::move(source.error()));
+  std::error_code ec;
+  fs::create_directories(cache_dir, ec);
+  if (ec) return Fail(Errc::kIo, "cannot create " + cache_dir.string() + ": " + ec.message());
+  const fs::path final_path = cache_dir / sha256;
+  const fs::path part = cache_dir / (sha256 + ".part");
+
+  // A verified file never changes once renamed into place, so it may be checked without the lock.
+  DownloadResult reused;
+  reused.path = final_path;
+  reused.reused = true;
+  auto cached = CachedFileIsGood(final_path, sha256, false);
+  if (!cached) return Fail(cached.error());
+  if (*cached) {
+    reused.bytes = SizeOrZero(final_path);
+    return reused;
+  }
+  auto lock = ShaLock::Acquire(cache_dir / (sha256 + ".lock"), options);
+  if (!lock) return Fail(std::move(lock.error()));
+  cached =
+      CachedFileIsGood(final_path, sha256, true);  // another run may have finished it meanwhile
+  if (!cached) return Fail(cached.error());
+  if (*cached) {
+    reused.bytes = SizeOrZero(final_path);
+    return reused;
+  }
+  auto result = DownloadLocked(*source, sha256, final_path, part, options);
+  if (!result) return Fail(std::move(result.error()).WithContext("download " + url));
+  return result;
+}
+
+}  // namespace orb::jobs

@@ -1,0 +1,70 @@
+#pragma once
+
+// Downloads of artifacts into the one shared cache (job-types.md §1 "Downloads", `cache/artifacts`;
+// §3 INSTALL_SERVER step 2, SYNC_MODS; protocol.md §5 `GET /v1/artifacts/{sha256}`).
+//
+// Thread-safety: Download may run on many threads at once, for the same or different sha256:
+// one cross-thread and cross-process lock file per sha256 (`<sha256>.lock`, flock) serialises the
+// downloads of one artifact; the second waiter then finds the verified file and reuses it.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/expected.hpp"
+#include "net/retry.hpp"
+
+namespace orb::jobs {
+
+struct DownloadOptions {
+  std::uint64_t max_bytes = std::uint64_t{16} << 30;  // larger artifacts are refused
+  std::optional<std::uint64_t> expected_size{};       // the payload's `size`: checked, and the
+                                                      // total given to progress
+  // fleet-cmdr: URLs under this base (same scheme, host and port, path below it) get the bearer
+  // token; a URL that is just a path ("/v1/artifacts/<sha256>") is resolved against it. The token
+  // is never sent anywhere else.
+  std::string control_plane_url{};
+  std::optional<std::string> token{};
+  std::optional<std::filesystem::path> ca_file{};  // https: trusted CAs (default: the system's)
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds attempt_timeout{std::chrono::hours(1)};  // one HTTP request
+  // Nothing of the download waits past this (kTimeout, retryable, the .part stays).
+  std::optional<std::chrono::steady_clock::time_point> deadline{};
+  net::RetryPolicy retry{.initial_delay = std::chrono::milliseconds(500),
+                         .max_delay = std::chrono::milliseconds(30'000),
+                         .max_attempts = 5};
+  std::function<void(std::uint64_t bytes, std::uint64_t total)> progress{};  // total 0: unknown
+  std::function<bool()> should_stop{};  // true: cancel; polled about every 50 ms
+  std::chrono::milliseconds poll_interval{50};
+};
+
+struct DownloadResult {
+  std::filesystem::path path;  // cache_dir/<sha256>, verified
+  std::uint64_t bytes = 0;
+  bool reused = false;             // found complete in the cache: no request was made
+  std::uint64_t resumed_from = 0;  // bytes of an earlier .part kept
+};
+
+// Makes sure cache_dir/<expected_sha256> holds the artifact at `url` (http://, https://, file://,
+// or a fleet-cmdr path as above) and returns it. A cached file with the right hash is reused; a
+// cached file with the wrong hash is deleted and downloaded again. The bytes go to
+// cache_dir/<sha256>.part, resumed with `Range` from where an earlier attempt or run stopped, then
+// are checked and renamed (fsynced) into place, so the final name only ever holds verified bytes.
+// Errors:
+//   kInvalidRequest      expected_sha256 is not 64 hex digits, the URL is unsupported
+//   kChecksumMismatch    the bytes do not hash to expected_sha256 (the .part is deleted); not
+//                        retryable
+//   kPayloadTooLarge     more than max_bytes, or more than expected_size (the .part is deleted)
+//   kHttp                a non-2xx answer (retryable for 408, 429, 5xx), a bad Content-Range
+//   kNetwork, kTimeout   retryable, after the retry policy gave up (the .part stays, resumable)
+//   kNotFound            a file:// source that does not exist
+//   kIo                  the cache cannot be written
+//   kCancelled           should_stop said so (the .part stays, resumable; no final file)
+Expected<DownloadResult> Download(const std::string& url, const std::string& expected_sha256,
+                                  const std::filesystem::path& cache_dir,
+                                  const DownloadOptions& options = {});
+
+}  // namespace orb::jobs
