@@ -20,7 +20,7 @@ bool IsValidMetricName(std::string_view name) {
   return true;
 }
 
-bool IsValidLabelName(std::string_view name) {
+[[maybe_unused]] bool IsValidLabelName(std::string_view name) {
   return IsValidMetricName(name) && name.find(':') == std::string_view::npos &&
          name.substr(0, 2) != "__" && name != "le";
 }
