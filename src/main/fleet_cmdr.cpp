@@ -1,6 +1,9 @@
 // fleet-cmdr: the orb-jobs control plane (protocol.md §7). Flags -> FleetCmdrOptions -> run.
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <string>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 
@@ -9,6 +12,29 @@
 #include "net/http_server.hpp"
 #include "server/fleet_cmdr.hpp"
 #include "server/serve_config.hpp"
+
+namespace {
+
+// Each agent holds a keep-alive connection (a notify long-poll), so 10,000 agents need more
+// descriptors than the usual soft limit of 1024: raise the soft limit to the hard one.
+void RaiseOpenFileLimit() {
+  auto log = orb::GetLogger("fleet-cmdr");
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    log->warn("getrlimit(RLIMIT_NOFILE): {}", std::strerror(errno));
+    return;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+      log->warn("setrlimit(RLIMIT_NOFILE, {}): {}", limit.rlim_max, std::strerror(errno));
+      return;
+    }
+  }
+  log->info("open file limit: {}", limit.rlim_cur);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"fleet-cmdr: the orb-jobs control plane"};
@@ -23,6 +49,7 @@ int main(int argc, char** argv) {
   const auto format = orb::LogFormatFromString(flags.log_format);
   orb::SetupLogging(format.value_or(orb::LogFormat::kText), flags.log_level);
   auto log = orb::GetLogger("fleet-cmdr");
+  RaiseOpenFileLimit();
   auto options = orb::server::ToOptions(flags);
   if (!options) {
     log->error("{}", options.error().message);
