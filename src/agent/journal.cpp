@@ -129,8 +129,16 @@ Journal::~Journal() {
   sqlite3_close(db_);
 }
 
+Status Journal::SetDurability(bool fsync) {
+  if (fsync == fsync_) return Ok();
+  auto set = Exec(db_, fsync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  if (set) fsync_ = fsync;
+  return set;
+}
+
 Status Journal::AddRun(const protocol::JobExecution& execution) {
   const std::lock_guard lock(mutex_);
+  if (auto set = SetDurability(false); !set) return set;
   Statement insert(db_,
                    "INSERT OR IGNORE INTO runs (run_id, position, execution) VALUES "
                    "(?1, (SELECT COALESCE(MAX(position), 0) + 1 FROM runs), ?2)");
@@ -142,6 +150,7 @@ Status Journal::AddRun(const protocol::JobExecution& execution) {
 Expected<std::int64_t> Journal::Append(const std::string& run_id, int kind,
                                        const std::function<std::string(std::int64_t)>& body) {
   const std::lock_guard lock(mutex_);
+  if (auto set = SetDurability(kind == kFinal); !set) return Fail(std::move(set.error()));
   Transaction transaction(db_);
   if (!transaction.begun()) return SqlError(db_, "begin");
   Statement select(db_,
@@ -237,6 +246,8 @@ Expected<protocol::UpdatesRequest> Journal::NextBatch(const std::string& run_id,
 Expected<bool> Journal::Acknowledge(const std::string& run_id, std::int64_t acked_update_seq,
                                     std::int64_t acked_log_seq) {
   const std::lock_guard lock(mutex_);
+  // A lost acknowledgement only makes the agent resend what fleet-cmdr de-duplicates by seq.
+  if (auto set = SetDurability(false); !set) return Fail(std::move(set.error()));
   Transaction transaction(db_);
   if (!transaction.begun()) return SqlError(db_, "begin");
   Statement remove(db_,

@@ -4,7 +4,17 @@
 // of the updates, log lines and final result of each run, with their per-run seq (protocol.md §4).
 // Everything is written here BEFORE it is sent, delivered oldest first, and deleted only once
 // fleet-cmdr acknowledged it, so nothing is lost when the network is down, fleet-cmdr restarts or
-// the agent is killed. SQLite in stateDir, synchronous=FULL.
+// the agent is killed. SQLite (WAL) in stateDir.
+//
+// Durability: a run's final result (AppendFinal) is fsync-ed (synchronous=FULL) before the call
+// returns. A run's start, its progress, log lines and acknowledgements are committed without an
+// fsync of their own (synchronous=NORMAL): in WAL mode they survive a kill -9 of the agent, and
+// the next fsync-ed commit (at the latest the run's final) makes them durable against a power cut
+// too, in order, since the WAL is one sequential file. A power cut can therefore lose only the
+// start, progress and log lines of a run that had no final yet; fleet-cmdr then fails that run by
+// lease expiry (agent_lost, retryable) instead of through hello's interrupted runs, and the retry
+// is safe because every handler is idempotent (job-types.md). Handlers never wait on an fsync
+// per log line.
 //
 // Thread-safety: every member is safe to call from any thread (one connection behind a mutex).
 // Errors: kIo when the database cannot be opened, read or written; kInvalidRequest for an unknown
@@ -77,8 +87,12 @@ class Journal {
   Expected<std::int64_t> Append(const std::string& run_id, int kind,
                                 const std::function<std::string(std::int64_t)>& body);
 
+  // Switches between synchronous=FULL (fsync) and NORMAL; called with mutex_ held.
+  Status SetDurability(bool fsync);
+
   mutable std::mutex mutex_;
   sqlite3* db_;
+  bool fsync_ = true;  // the schema sets synchronous=FULL
 };
 
 }  // namespace orb::agent
