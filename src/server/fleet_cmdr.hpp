@@ -51,7 +51,7 @@ struct FleetCmdrOptions {
   double rate_limit_burst = 400;
 
   int io_threads = 1;
-  int worker_threads = 8;
+  int worker_threads = 64;  // see ServeFlags::workers
   std::int64_t events_kept = 200'000;  // older events are pruned; a client behind them resyncs
   std::chrono::milliseconds tick{250};  // lease expiry / notBefore / online checks
   std::chrono::milliseconds stream_auth_timeout{5'000};
