@@ -3,6 +3,7 @@
 // The interface every job type implements (job-types.md §1 and §3), and what a handler gets to
 // work with. The eleven handlers come in issues 5 and 6; registry.cpp lists them (MakeHandlers).
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include "common/expected.hpp"
 #include "common/job_log.hpp"
 #include "jobs/cancel_token.hpp"
+#include "os/fs.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::jobs {
@@ -95,9 +97,22 @@ class JobHandler {
   virtual Expected<std::string> Run(HandlerContext& context) = 0;
 };
 
-// What handlers need from the outside world. Grows with the handlers (filesystem, process runner,
-// downloader) in issues 5 and 6.
-struct HandlerDeps {};
+// What handlers need from the outside world, built once by main/ (style.md "Dependencies").
+// Grows with the handlers of issue 6 (downloader, ...). Every member has a working default, so
+// HandlerDeps{} is the production configuration; tests shrink the durations.
+struct HandlerDeps {
+  // The filesystem seam every handler writes through (os/fs.hpp). nullptr: a process-wide
+  // os::RealFs. Not owned; must outlive the handlers.
+  os::Fs* fs = nullptr;
+  // START_INSTANCE without a readyPattern: how long the process must stay up to count as ready
+  // (job-types.md §3: 5 s).
+  std::chrono::milliseconds instance_settle_time{5'000};
+  // Stopping an instance (job-types.md §2): after the stop command/signal has had its
+  // stopTimeoutSeconds, how long SIGTERM to the process group gets, then SIGKILL; a process still
+  // there after both fails the stop.
+  std::chrono::milliseconds instance_term_timeout{10'000};
+  std::chrono::milliseconds instance_kill_timeout{10'000};
+};
 
 // The one list of handlers the agent ships. `hello` declares exactly their types.
 std::vector<std::unique_ptr<JobHandler>> MakeHandlers(const HandlerDeps& deps);

@@ -1,12 +1,24 @@
-// The one list of job handlers (style.md habit 6). Empty until the handlers of issues 5 and 6
-// land: the agent then declares no job types in `hello` and fleet-cmdr dispatches it nothing.
-// Never list a fake handler here; tests define their own.
+// The one list of job handlers (style.md habit 6). The instance types of issue 5 are here; the
+// server, backup and mod types of issues 5 and 6 join them as they land. The agent declares
+// exactly these types in `hello`. Never list a fake handler here; tests define their own.
+#include "jobs/instances/handlers.hpp"
 #include "jobs/job_handler.hpp"
+#include "os/fs.hpp"
 
 namespace orb::jobs {
 
-std::vector<std::unique_ptr<JobHandler>> MakeHandlers(const HandlerDeps& /*deps*/) {
+std::vector<std::unique_ptr<JobHandler>> MakeHandlers(const HandlerDeps& deps) {
+  static os::RealFs real_fs;  // stateless: one for the whole process
+  os::Fs& fs = deps.fs != nullptr ? *deps.fs : real_fs;
+  InstanceOptions instance_options;
+  instance_options.settle_time = deps.instance_settle_time;
+  instance_options.term_timeout = deps.instance_term_timeout;
+  instance_options.kill_timeout = deps.instance_kill_timeout;
+
   std::vector<std::unique_ptr<JobHandler>> handlers;
+  handlers.push_back(MakeStartInstanceHandler(fs, instance_options));
+  handlers.push_back(MakeStopInstanceHandler(fs, instance_options));
+  handlers.push_back(MakeRestartInstanceHandler(fs, instance_options));
   return handlers;
 }
 

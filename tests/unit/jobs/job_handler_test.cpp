@@ -56,9 +56,5 @@ TEST(HandlerContextTest, CutsOverlongLogLines) {
   EXPECT_LT(sink.lines[0].size(), HandlerContext::kMaxLogLineBytes + 32);
 }
 
-TEST(RegistryTest, ShipsNoHandlerUntilTheRealOnesLand) {
-  EXPECT_TRUE(MakeHandlers(HandlerDeps{}).empty());
-}
-
 }  // namespace
 }  // namespace orb::jobs
