@@ -2,9 +2,7 @@
 // 2xx is still there and no job is handed out twice (issue 3 "Durability").
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -16,10 +14,9 @@
 
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
-
-extern char** environ;
 
 namespace orb::testing {
 namespace {
@@ -43,15 +40,9 @@ std::uint16_t FreePort() {
 class CmdrProcess {
  public:
   CmdrProcess(const std::filesystem::path& data_dir, std::uint16_t port) : port_(port) {
-    const std::string listen = fmt::format("127.0.0.1:{}", port);
-    const std::string dir = data_dir.string();
-    std::vector<std::string> args = {ORB_FLEET_CMDR_BIN, "serve", "--listen", listen, "--data-dir", dir};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    process_.Start({ORB_FLEET_CMDR_BIN, "serve", "--listen", fmt::format("127.0.0.1:{}", port),
+                    "--data-dir", data_dir.string()});
   }
-  ~CmdrProcess() { Kill(SIGKILL); }
   bool WaitHealthy() {
     ApiClient client(port_, std::nullopt);
     return WaitFor([&] {
@@ -60,17 +51,11 @@ class CmdrProcess {
       return reply && reply->status == 200;
     }, 10s, 20ms);
   }
-  void Kill(int signal) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, signal);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
+  void Kill(int signal) { process_.Kill(signal); }
 
  private:
   std::uint16_t port_;
-  pid_t pid_ = -1;
+  ChildProcess process_;
 };
 
 TEST(KillRestartTest, KillNineLosesNothingAcknowledgedAndHandsOutNoJobTwice) {

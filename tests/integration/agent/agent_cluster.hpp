@@ -5,8 +5,6 @@
 // adapt StartFleetCmdr() if that class's interface differs.
 
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <fstream>
@@ -26,10 +24,9 @@
 #include "net/http_client.hpp"
 #include "protocol/codec.hpp"
 #include "server/fleet_cmdr.hpp"
+#include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
-
-extern char** environ;
 
 namespace orb::testing {
 
@@ -194,48 +191,17 @@ class AgentProcess {
       : dir_(dir), server_(std::move(server)), agent_id_(std::move(agent_id)) {
     std::ofstream(dir_ / "token") << token << '\n';
   }
-  ~AgentProcess() { Kill(SIGKILL); }
   AgentProcess(const AgentProcess&) = delete;
   AgentProcess& operator=(const AgentProcess&) = delete;
 
   bool Start() {
-    std::vector<std::string> args = {ORB_AGENT_TESTBED_BIN,
-                                     "--server", server_,
-                                     "--agent-id", agent_id_,
-                                     "--token-file", (dir_ / "token").string(),
-                                     "--root", (dir_ / "root").string(),
-                                     "--state-dir", (dir_ / "state").string(),
-                                     "--log-level", "debug"};
-    std::vector<char*> argv;
-    for (auto& arg : args)
-      argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    return posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) == 0;
+    return process_.Start({ORB_AGENT_TESTBED_BIN, "--server", server_, "--agent-id", agent_id_,
+                           "--token-file", (dir_ / "token").string(), "--root",
+                           (dir_ / "root").string(), "--state-dir", (dir_ / "state").string(),
+                           "--log-level", "debug"});
   }
-
-  // Sends `signal`; for SIGKILL also reaps the process.
-  void Kill(int signal) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, signal);
-    if (signal == SIGKILL) (void)Wait(std::chrono::seconds(10));
-  }
-
-  // Waits for the process to exit; its exit status (-1 when it did not exit in time, 128+n when
-  // a signal n ended it).
-  int Wait(std::chrono::milliseconds timeout) {
-    if (pid_ <= 0) return exit_status_;
-    int status = 0;
-    const bool exited = WaitFor(
-        [&] {
-          const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
-          return reaped == pid_ || reaped < 0;
-        },
-        timeout);
-    if (!exited) return -1;
-    pid_ = -1;
-    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return exit_status_;
-  }
+  void Kill(int signal) { process_.Kill(signal); }
+  int Wait(std::chrono::milliseconds timeout) { return process_.Wait(timeout); }
 
   std::filesystem::path root() const { return dir_ / "root"; }
   std::filesystem::path state() const { return dir_ / "state"; }
@@ -255,8 +221,7 @@ class AgentProcess {
   std::filesystem::path dir_;
   std::string server_;
   std::string agent_id_;
-  pid_t pid_ = -1;
-  int exit_status_ = -1;
+  ChildProcess process_;
 };
 
 }  // namespace orb::testing
