@@ -11,6 +11,7 @@
 #include "protocol/api_error.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/job_types.hpp"
+#include "protocol/job_types_json.hpp"
 #include "server/fleet_cmdr_impl.hpp"
 #include "server/web_ui.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -399,6 +400,11 @@ void FleetCmdr::Impl::Handle(HttpRequest&& request, ResponderPtr responder) {
         if (method == "GET") {
           run = [this, sha = at(2)](Call c) { DownloadArtifact(std::move(c), sha); };
         }
+      }
+    } else if (area == "job-types" && n == 2) {
+      path_known = true;
+      if (method == "GET") {
+        run = [this](Call c) { Reply(c.responder, 200, protocol::JobTypesJson()); };
       }
     } else if (area == "stream" && n == 2) {
       path_known = true;  // only as a WebSocket upgrade

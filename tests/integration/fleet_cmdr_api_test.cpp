@@ -37,6 +37,20 @@ TEST(FleetCmdrApiTest, HealthAndReadinessNeedNoToken) {
   EXPECT_NE(ui.body.find("orb-jobs"), std::string::npos);
 }
 
+TEST(FleetCmdrApiTest, TheJobTypeRegistryIsReadableByViewersOnly) {
+  TestCluster cluster;
+  auto& agent = cluster.StartAgent("orb-1", kAllTypes);
+  ApiClient viewer(cluster.port(), cluster.CreateToken("viewer"));
+  ApiClient anonymous(cluster.port(), std::nullopt);
+  auto types = viewer.Get("/v1/job-types");
+  ASSERT_EQ(types.status, 200) << types.body;
+  EXPECT_NE(types.body.find(R"("name":"PRUNE_BACKUPS")"), std::string::npos);
+  EXPECT_NE(types.body.find(R"("notCancellableReason":")"), std::string::npos);
+  EXPECT_EQ(anonymous.Get("/v1/job-types").status, 401);
+  EXPECT_EQ(agent.client().Get("/v1/job-types").status, 403);
+  EXPECT_EQ(viewer.Post("/v1/job-types").status, 405);
+}
+
 TEST(FleetCmdrApiTest, EveryErrorOfTheSpecTableIsReachableAndLeavesTheServerHealthy) {
   auto options = TestCluster::DefaultOptions();
   options.rate_limit_per_second = 1;
