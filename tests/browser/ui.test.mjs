@@ -1,0 +1,256 @@
+// Browser tests of the web UI (issue 7): Debian's chromium driven by playwright-core, against a
+// real fleet-cmdr on 127.0.0.1 and two real agents: `host-1` is the shipped orb-jobs-agent with its
+// real handlers (BACKUP_INSTANCE of a real data tree), `gate-1` is orb-jobs-agent-testbed, whose
+// VERIFY_BACKUP handler reports 50 % and then waits at a safe point until `<root>/release` exists:
+// a job that is slow for exactly as long as the test wants.
+//
+// Run by ctest (tests/browser/CMakeLists.txt passes the binaries' paths in the environment).
+// Screenshots of every test are kept in ORB_ARTIFACTS_DIR.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (run this test through ctest)`);
+  return value;
+};
+const FLEET_CMDR = env("FLEET_CMDR_BIN");
+const AGENT = env("ORB_AGENT_BIN");
+const TESTBED = env("ORB_AGENT_TESTBED_BIN");
+const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(), "orb-browser-artifacts");
+const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+const ADMIN_TOKEN = "browser-test-admin-" + Math.random().toString(36).slice(2) + "0123456789";
+const WAIT = 20_000;  // every wait below ends with a clear failure after this
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orb-browser-"));
+const children = [];
+let base, browser;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
+  });
+}
+
+function start(name, argv, extraEnv = {}) {
+  const log = fs.openSync(path.join(dir, name + ".log"), "w");
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", log, log], env: { ...process.env, ...extraEnv } });
+  child.name = name;
+  children.push(child);
+  return child;
+}
+
+// Waits for `check` to return a truthy value (polled with a deadline: a condition, not a sleep).
+async function waitFor(what, check, timeout = WAIT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try { const value = await check(); if (value) return value; } catch (err) { last = err; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ""));
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function api(method, route, body) {
+  const init = { method, headers: { Authorization: "Bearer " + ADMIN_TOKEN } };
+  if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+  const response = await fetch(base + route, init);
+  const data = response.status === 204 ? null : await response.json();
+  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+async function startAgent(name, binary) {
+  const { token } = await api("POST", "/v1/agents", { agentId: name, labels: { role: name } });
+  const home = path.join(dir, name);
+  fs.mkdirSync(path.join(home, "root"), { recursive: true });
+  fs.writeFileSync(path.join(home, "token"), token, { mode: 0o600 });
+  start(name, [binary, "--server", base, "--agent-id", name, "--token-file", path.join(home, "token"),
+    "--root", path.join(home, "root"), "--state-dir", path.join(home, "state")]);
+  await waitFor(`${name} online`, async () => (await api("GET", "/v1/agents/" + name)).online);
+  return path.join(home, "root");
+}
+
+let gateRoot;
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  start("fleet-cmdr", [FLEET_CMDR, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", path.join(dir, "data")],
+    { FLEET_CMDR_ADMIN_TOKEN: ADMIN_TOKEN });
+  await waitFor("fleet-cmdr /healthz", async () => (await fetch(base + "/healthz")).ok);
+  const hostRoot = await startAgent("host-1", AGENT);
+  // A real data tree of a few MB for BACKUP_INSTANCE (instances/<id>/data, job-types.md §1).
+  const data = path.join(hostRoot, "instances", "web-1", "data");
+  fs.mkdirSync(path.join(data, "world", "region"), { recursive: true });
+  for (let i = 0; i < 40; i++) {
+    fs.writeFileSync(path.join(data, "world", "region", `r.${i}.mca`), Buffer.alloc(100_000 + i * 1000, i));
+  }
+  fs.writeFileSync(path.join(data, "server.properties"), "motd=browser test\n");
+  gateRoot = await startAgent("gate-1", TESTBED);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  for (const child of children.reverse()) {
+    if (child.exitCode === null) {
+      child.kill("SIGTERM");
+      await waitFor(`${child.name} to exit`, () => child.exitCode !== null || child.signalCode !== null, 15_000)
+        .catch(() => child.kill("SIGKILL"));
+    }
+  }
+  // Keep the programs' logs beside the screenshots, then clean up.
+  for (const name of fs.readdirSync(dir).filter((f) => f.endsWith(".log"))) {
+    fs.copyFileSync(path.join(dir, name), path.join(ARTIFACTS, name));
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+// A signed-in page (the token is kept in localStorage, as a person's browser would keep it).
+async function signedInPage() {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on("pageerror", (err) => { page.lastError = err; });
+  await page.goto(base + "/");
+  await page.fill("#token", ADMIN_TOKEN);
+  await page.click("#go");
+  await page.waitForSelector("#conn.live", { timeout: WAIT });
+  return page;
+}
+const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
+const jobIdOf = (page) => new URL(page.url()).hash.replace("#/jobs/", "");
+
+test("a wrong token is refused; the right one signs in and shows the fleet live", async () => {
+  const page = await browser.newPage();
+  await page.goto(base + "/");
+  await page.fill("#token", "not-a-token-of-this-fleet");
+  await page.click("#go");
+  await page.waitForFunction(() => document.getElementById("signin-error").textContent.length > 0, null, { timeout: WAIT });
+  assert.match(await page.textContent("#signin-error"), /token/i);
+  await page.fill("#token", ADMIN_TOKEN);
+  await page.click("#go");
+  await page.waitForSelector("#conn.live", { timeout: WAIT });
+  await page.click('a[data-route="fleet"]');
+  for (const agent of ["host-1", "gate-1"]) {
+    await page.waitForSelector(`tr[data-agent="${agent}"] td.online`, { timeout: WAIT });
+  }
+  await shot(page, "01-fleet");
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
+
+test("a BACKUP_INSTANCE enqueued from the form reaches 100 % live", async () => {
+  const page = await signedInPage();
+  await page.click('a[data-route="enqueue"]');
+  await page.selectOption("#e-type", "BACKUP_INSTANCE");
+  await page.fill("#e-agent", "host-1");
+  await page.fill("#e-target", "web-1");
+  await page.click("#enqueue-submit");
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/, { timeout: WAIT });
+  await page.waitForSelector("#job-status.st-COMPLETED", { timeout: WAIT });
+  await page.waitForSelector('#job-bar[data-percent="100"]', { timeout: WAIT });
+  // The page was never reloaded: what it shows came over the stream.
+  const events = await page.textContent("#events");
+  assert.match(events, /job\.running/);
+  assert.match(events, /job\.completed/);
+  await shot(page, "02-backup-completed");
+  const job = await api("GET", "/v1/jobs/" + jobIdOf(page));
+  assert.equal(job.status, "COMPLETED");
+  assert.ok(job.result && job.result.archiveSha256, JSON.stringify(job.result));
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
+
+test("a slow job is cancelled from its page and shows CANCELLED", async () => {
+  const page = await signedInPage();
+  await page.goto(base + "/#/enqueue?type=VERIFY_BACKUP&agentId=gate-1");
+  await page.fill("#e-target", "web-1");
+  await page.fill("#p-backupId", "slow-1");
+  await page.click("#enqueue-submit");
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]+$/, { timeout: WAIT });
+  await page.waitForSelector("#job-status.st-RUNNING", { timeout: WAIT });
+  await page.waitForSelector('#job-bar[data-percent="50"]', { timeout: WAIT });
+  assert.equal(await page.isEnabled("#cancel"), true);
+  await page.click("#cancel");
+  await page.waitForSelector("#job-status.st-CANCELLED", { timeout: WAIT });
+  assert.equal(await page.isEnabled("#cancel"), false);
+  assert.equal(await page.isEnabled("#retry"), true);
+  await shot(page, "03-cancelled");
+  assert.equal((await api("GET", "/v1/jobs/" + jobIdOf(page))).status, "CANCELLED");
+  await page.close();
+});
+
+test("a running STOP_INSTANCE cannot be cancelled: the button is disabled with the type's reason", async () => {
+  // A test-side agent speaking protocol.md §4 takes the job, so it is RUNNING for as long as we like.
+  const { token } = await api("POST", "/v1/agents", { agentId: "manual-1" });
+  const agentCall = async (route, body) => {
+    const response = await fetch(base + "/v1/agents/manual-1" + route, { method: "POST", body: JSON.stringify(body),
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+    assert.ok(response.ok, `${route}: ${response.status}`);
+    return response.status === 204 ? null : response.json();
+  };
+  await agentCall("/hello", { agentVersion: "manual", jobTypes: ["STOP_INSTANCE"], maxParallel: 1, labels: {}, interruptedRuns: [] });
+  const job = await api("POST", "/v1/jobs", { agentId: "manual-1", type: "STOP_INSTANCE", instanceId: "web-9", payload: {} });
+  const run = await agentCall("/jobs/next", { running: [] });
+  assert.equal(run.jobId, job.id);
+  const page = await signedInPage();
+  await page.goto(base + "/#/jobs/" + job.id);
+  await page.waitForSelector("#job-status.st-RUNNING", { timeout: WAIT });
+  assert.equal(await page.isEnabled("#cancel"), false);
+  assert.match(await page.textContent("#action-reason"), /STOP_INSTANCE cannot be cancelled once running: .+/);
+  await shot(page, "04-not-cancellable");
+  await agentCall(`/runs/${run.runId}/updates`, { updates: [], logs: [], final: { seq: 1, timestamp: new Date().toISOString(), status: "COMPLETED", result: { instanceId: "web-9", alreadyStopped: true } } });
+  await page.waitForSelector("#job-status.st-COMPLETED", { timeout: WAIT });
+  await page.close();
+});
+
+test("a bad payload shows the server's error next to its field and creates nothing", async () => {
+  const page = await signedInPage();
+  const before = (await api("GET", "/v1/jobs?limit=500")).jobs.length;
+  await page.click('a[data-route="enqueue"]');
+  await page.selectOption("#e-type", "PRUNE_BACKUPS");
+  await page.fill("#e-agent", "host-1");
+  await page.fill("#e-target", "web-1");
+  await page.fill("#p-keepLast", "-3");
+  await page.click("#enqueue-submit");
+  const fieldError = '.field[data-path="keepLast"] .field-error';
+  await page.waitForFunction((sel) => document.querySelector(sel).textContent.length > 0, fieldError, { timeout: WAIT });
+  assert.match(await page.textContent(fieldError), /integer/);
+  assert.equal(await page.getAttribute('.field[data-path="keepLast"]', "class"), "field invalid");
+  await shot(page, "05-field-error");
+  assert.match(page.url(), /#\/enqueue/);
+  assert.equal((await api("GET", "/v1/jobs?limit=500")).jobs.length, before);
+  await page.close();
+});
+
+test("a reload in the middle of a job restores its state, then it goes on live", async () => {
+  const job = await api("POST", "/v1/jobs", { agentId: "gate-1", type: "VERIFY_BACKUP", instanceId: "web-2", payload: { backupId: "slow-2" } });
+  const page = await signedInPage();
+  await page.goto(base + "/#/jobs/" + job.id);
+  await page.waitForSelector('#job-bar[data-percent="50"]', { timeout: WAIT });
+  await page.reload();
+  await page.waitForSelector("#conn.live", { timeout: WAIT });
+  await page.waitForSelector("#job-status.st-RUNNING", { timeout: WAIT });
+  await page.waitForSelector('#job-bar[data-percent="50"]', { timeout: WAIT });
+  assert.match(await page.textContent("#events"), /job\.running/);
+  assert.match(await page.textContent("#log"), /line 2/);
+  await shot(page, "06-after-reload");
+  fs.writeFileSync(path.join(gateRoot, "release"), "");
+  await page.waitForSelector("#job-status.st-COMPLETED", { timeout: WAIT });
+  await page.waitForSelector('#job-bar[data-percent="100"]', { timeout: WAIT });
+  await shot(page, "07-completed-after-reload");
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
