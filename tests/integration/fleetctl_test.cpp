@@ -1,0 +1,529 @@
+// fleetctl (the real binary, ORB_FLEETCTL_BIN) against a real fleet-cmdr on 127.0.0.1:0, with
+// FakeAgent driving the jobs (issue 7): every command, JSON output parsed, --wait exit codes.
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "common/sha256.hpp"
+#include "integration/test_cluster.hpp"
+#include "protocol/codec.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait_for.hpp"
+
+extern char** environ;
+
+namespace orb::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::vector<std::string> kAllTypes = {"BACKUP_INSTANCE", "STOP_INSTANCE", "START_INSTANCE",
+                                            "PRUNE_BACKUPS", "VERIFY_BACKUP"};
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string ReadAll(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// One fleetctl process with stdout and stderr in files, and an environment of our choosing
+// (the test's own, without FLEET_*, plus `env`).
+class FleetctlProcess {
+ public:
+  FleetctlProcess(const std::filesystem::path& dir, std::vector<std::string> args,
+                  const std::map<std::string, std::string>& env) {
+    static int counter = 0;
+    const int n = ++counter;
+    out_ = dir / fmt::format("out-{}.txt", n);
+    err_ = dir / fmt::format("err-{}.txt", n);
+    args.insert(args.begin(), ORB_FLEETCTL_BIN);
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_text;
+    for (char** item = environ; *item != nullptr; ++item) {
+      if (std::strncmp(*item, "FLEET_", 6) != 0) env_text.emplace_back(*item);
+    }
+    for (const auto& [key, value] : env) env_text.push_back(key + "=" + value);
+    std::vector<char*> envp;
+    for (auto& item : env_text) envp.push_back(item.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data()) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+    EXPECT_GT(pid_, 0) << "cannot start " << ORB_FLEETCTL_BIN;
+  }
+  ~FleetctlProcess() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      (void)Wait(10s);
+    }
+  }
+  FleetctlProcess(const FleetctlProcess&) = delete;
+  FleetctlProcess& operator=(const FleetctlProcess&) = delete;
+
+  std::string Out() const { return ReadAll(out_); }
+  void Signal(int signal) const {
+    if (pid_ > 0) ::kill(pid_, signal);
+  }
+
+  // Waits for the exit; code -1 when it did not end within `timeout`.
+  Result Wait(std::chrono::milliseconds timeout) {
+    Result result;
+    if (pid_ > 0) {
+      int status = 0;
+      const bool exited = WaitFor(
+          [&] {
+            const pid_t reaped = ::waitpid(pid_, &status, WNOHANG);
+            return reaped == pid_ || reaped < 0;
+          },
+          timeout);
+      if (exited) {
+        pid_ = -1;
+        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+    }
+    result.code = pid_ > 0 ? -1 : code_;
+    result.out = ReadAll(out_);
+    result.err = ReadAll(err_);
+    return result;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int code_ = -1;
+  std::filesystem::path out_;
+  std::filesystem::path err_;
+};
+
+class FleetctlTest : public ::testing::Test {
+ protected:
+  std::map<std::string, std::string> Env(const std::string& token = "") {
+    return {{"FLEET_SERVER", fmt::format("http://127.0.0.1:{}", cluster_.port())},
+            {"FLEET_TOKEN", token.empty() ? cluster_.admin_token() : token}};
+  }
+  Result Run(std::vector<std::string> args, const std::string& token = "") {
+    FleetctlProcess process(dir_.path(), std::move(args), Env(token));
+    return process.Wait(60s);
+  }
+  std::unique_ptr<FleetctlProcess> Start(std::vector<std::string> args) {
+    return std::make_unique<FleetctlProcess>(dir_.path(), std::move(args), Env());
+  }
+  template <class T>
+  T Parse(const Result& result) {
+    auto value = protocol::FromJson<T>(result.out);
+    EXPECT_TRUE(value.has_value()) << "stdout is not the JSON expected: " << result.out
+                                   << "\nstderr: " << result.err;
+    return value ? *value : T{};
+  }
+  // Reports progress (seq from `seq` up) until `process` shows `marker`: the process subscribes
+  // some time after it starts, and a change before that is only in its snapshot.
+  void ProgressUntilSeen(FakeAgent& agent, const std::string& run_id, FleetctlProcess& process,
+                         const std::string& marker) {
+    int seq = 0;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          ++seq;
+          EXPECT_EQ(agent.Update(run_id, Progress(seq, 50, "half way")).status, 200);
+          return process.Out().find(marker) != std::string::npos;
+        },
+        10s, 100ms))
+        << process.Out();
+  }
+  // Takes the job as FakeAgent `agent` once it is dispatchable.
+  protocol::JobExecution Take(FakeAgent& agent) {
+    std::optional<protocol::JobExecution> job;
+    EXPECT_TRUE(WaitFor([&] { return (job = agent.NextJob()).has_value(); }, 10s));
+    return job.value_or(protocol::JobExecution{});
+  }
+  std::string Progress(int seq, int percent, const std::string& message) {
+    return fmt::format(
+        R"({{"updates":[{{"seq":{},"status":"RUNNING","percent":{},"message":"{}",)"
+        R"("timestamp":"2026-11-22T10:00:00.000Z"}}],"logs":[{{"seq":{},)"
+        R"("timestamp":"2026-11-22T10:00:00.000Z","level":"info","message":"log {}"}}]}})",
+        seq, percent, message, seq, message);
+  }
+
+  TempDir dir_;
+  TestCluster cluster_;
+};
+
+TEST_F(FleetctlTest, AgentsListsTheFleetAsATableAndAsJson) {
+  cluster_.StartAgent("host-1", kAllTypes, 3);
+  cluster_.Enroll("host-2", {{"region", "eu"}});
+
+  const auto table = Run({"agents"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("AGENT"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("host-1  online"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("region=eu"), std::string::npos) << table.out;
+
+  const auto list = Parse<protocol::AgentList>(Run({"agents", "-o", "json"}));
+  ASSERT_EQ(list.agents.size(), 2U);
+  const auto one = Parse<protocol::AgentInfo>(Run({"--output", "json", "agents", "host-1"}));
+  EXPECT_EQ(one.agent_id, "host-1");
+  EXPECT_TRUE(one.online);
+  EXPECT_EQ(one.max_parallel, 3);
+
+  const auto missing = Run({"agents", "nobody"});
+  EXPECT_EQ(missing.code, 3);
+  EXPECT_NE(missing.err.find("not_found"), std::string::npos) << missing.err;
+}
+
+TEST_F(FleetctlTest, EnrollPrintsATokenTheAgentCanUseAndUnenrollRevokesIt) {
+  const auto enrolled =
+      Parse<protocol::EnrollResponse>(Run({"enroll", "host-9", "--label", "region=eu", "-o", "json"}));
+  ASSERT_EQ(enrolled.agent_id, "host-9");
+  ASSERT_FALSE(enrolled.token.empty());
+  FakeAgent agent(cluster_.port(), "host-9", enrolled.token);
+  EXPECT_EQ(agent.Hello(kAllTypes).status, 200);
+
+  const auto again = Run({"enroll", "host-9"});
+  EXPECT_EQ(again.code, 3);
+  EXPECT_NE(again.err.find("already_exists"), std::string::npos) << again.err;
+
+  const auto revoked = Run({"unenroll", "host-9"});
+  ASSERT_EQ(revoked.code, 0) << revoked.err;
+  EXPECT_EQ(agent.Hello(kAllTypes).status, 401);
+}
+
+TEST_F(FleetctlTest, EnqueueCreatesAJobThatJobsAndJobShow) {
+  cluster_.StartAgent("host-1", kAllTypes);
+  const auto created = Run({"enqueue", "STOP_INSTANCE", "--agent", "host-1", "--instance", "mc-1",
+                            "--payload", R"({"timeoutSeconds":5})", "--priority", "7", "-o",
+                            "json"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  const auto job = Parse<protocol::Job>(created);
+  EXPECT_EQ(job.type, "STOP_INSTANCE");
+  EXPECT_EQ(job.priority, 7);
+  EXPECT_EQ(job.payload_json, R"({"timeoutSeconds":5})");
+
+  const auto list = Parse<protocol::JobList>(Run({"jobs", "--agent", "host-1", "-o", "json"}));
+  ASSERT_EQ(list.jobs.size(), 1U);
+  EXPECT_EQ(list.jobs[0].id, job.id);
+  EXPECT_TRUE(Parse<protocol::JobList>(Run({"jobs", "--status", "FAILED", "-o", "json"}))
+                  .jobs.empty());
+  const auto table = Run({"jobs"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find(job.id + "  STOP_INSTANCE  host-1  instance mc-1  QUEUED"),
+            std::string::npos)
+      << table.out;
+
+  const auto detail = Parse<protocol::JobDetail>(Run({"job", job.id, "-o", "json"}));
+  EXPECT_EQ(detail.job.id, job.id);
+  const auto shown = Run({"job", job.id});
+  EXPECT_NE(shown.out.find("Status:"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("(none yet)"), std::string::npos) << shown.out;
+  const auto events = Parse<protocol::EventList>(Run({"job", job.id, "--events", "-o", "json"}));
+  ASSERT_FALSE(events.events.empty());
+  EXPECT_EQ(events.events.front().type, protocol::EventType::kJobCreated);
+}
+
+TEST_F(FleetctlTest, EnqueueWithASelectorCreatesOneJobPerMatchingAgent) {
+  cluster_.Enroll("eu-1", {{"region", "eu"}});
+  cluster_.Enroll("eu-2", {{"region", "eu"}});
+  cluster_.Enroll("us-1", {{"region", "us"}});
+  const auto batch = Parse<protocol::BatchCreated>(Run(
+      {"enqueue", "STOP_INSTANCE", "--selector", "region=eu", "--instance", "mc-1", "-o", "json"}));
+  EXPECT_FALSE(batch.batch_id.empty());
+  EXPECT_EQ(batch.jobs.size(), 2U);
+}
+
+TEST_F(FleetctlTest, ApiErrorsExitThreeWithTheCodeMessageAndFieldDetails) {
+  cluster_.StartAgent("host-1", kAllTypes);
+  const auto invalid = Run({"enqueue", "PRUNE_BACKUPS", "--agent", "host-1", "--instance", "mc-1",
+                            "--payload", R"({"keepLast":"three"})"});
+  EXPECT_EQ(invalid.code, 3);
+  EXPECT_NE(invalid.err.find("fleetctl: invalid_payload: "), std::string::npos) << invalid.err;
+  EXPECT_NE(invalid.err.find("\n  payload.keepLast: "), std::string::npos) << invalid.err;
+
+  const auto unknown = Run({"enqueue", "FORMAT_DISK", "--agent", "host-1"});
+  EXPECT_EQ(unknown.code, 3);
+  EXPECT_NE(unknown.err.find("unknown_job_type"), std::string::npos) << unknown.err;
+
+  const auto missing = Run({"job", "no-such-job"});
+  EXPECT_EQ(missing.code, 3);
+  EXPECT_NE(missing.err.find("not_found"), std::string::npos) << missing.err;
+
+  const auto bad_token = Run({"jobs"}, "wrong-token");
+  EXPECT_EQ(bad_token.code, 3);
+  EXPECT_NE(bad_token.err.find("unauthenticated"), std::string::npos) << bad_token.err;
+}
+
+TEST_F(FleetctlTest, EnqueueWaitExitsZeroWhenTheJobCompletes) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  auto waiter = Start({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-1",
+                       "--wait", "-o", "json"});
+  const auto run = Take(agent);
+  ASSERT_EQ(agent.Update(run.run_id, Progress(1, 40, "archiving")).status, 200);
+  ASSERT_EQ(agent.Complete(run.run_id).status, 200);
+  const auto result = waiter->Wait(30s);
+  ASSERT_EQ(result.code, 0) << result.err;
+  const auto job = Parse<protocol::Job>(result);
+  EXPECT_EQ(job.id, run.job_id);
+  EXPECT_EQ(job.status, protocol::JobStatus::kCompleted);
+}
+
+TEST_F(FleetctlTest, EnqueueWaitExitsOneWhenTheJobFails) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  auto waiter = Start({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-1",
+                       "--wait"});
+  const auto run = Take(agent);
+  ProgressUntilSeen(agent, run.run_id, *waiter, "job.progress");
+  ASSERT_EQ(agent.Fail(run.run_id, /*retryable=*/false, 1000).status, 200);
+  const auto result = waiter->Wait(30s);
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_NE(result.out.find(run.job_id + " FAILED: network_error: boom"), std::string::npos)
+      << result.out;
+  // Not a terminal: one line per event, no escape sequences.
+  EXPECT_NE(result.out.find("job.failed"), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find('\x1b'), std::string::npos) << result.out;
+}
+
+TEST_F(FleetctlTest, EnqueueWaitFollowsAnAutomaticRetryToTheEnd) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  auto waiter = Start({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-1",
+                       "--max-attempts", "2", "--retry-backoff", "1", "--wait", "-o", "json"});
+  const auto first = Take(agent);
+  ASSERT_EQ(agent.Fail(first.run_id, /*retryable=*/true).status, 200);
+  const auto second = Take(agent);  // after the backoff
+  EXPECT_EQ(second.job_id, first.job_id);
+  EXPECT_EQ(second.attempt, 2);
+  ASSERT_EQ(agent.Complete(second.run_id).status, 200);
+  const auto result = waiter->Wait(30s);
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_EQ(Parse<protocol::Job>(result).status, protocol::JobStatus::kCompleted);
+}
+
+TEST_F(FleetctlTest, EnqueueWaitExitsOneWhenTheJobIsCancelled) {
+  cluster_.Enroll("host-1");
+  auto waiter = Start({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-1",
+                       "--wait", "-o", "json"});
+  std::string job_id;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto list = protocol::FromJson<protocol::JobList>(cluster_.admin().Get("/v1/jobs").body);
+        if (!list || list->jobs.empty()) return false;
+        job_id = list->jobs.front().id;
+        return true;
+      },
+      10s));
+  const auto cancelled = Run({"cancel", job_id});
+  ASSERT_EQ(cancelled.code, 0) << cancelled.err;
+  EXPECT_NE(cancelled.out.find("CANCELLED"), std::string::npos) << cancelled.out;
+  const auto result = waiter->Wait(30s);
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_EQ(Parse<protocol::Job>(result).status, protocol::JobStatus::kCancelled);
+}
+
+TEST_F(FleetctlTest, CancelOfARunningJobIsARequestTheAgentCompletes) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  const auto job = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  const auto run = Take(agent);
+  const auto requested = Parse<protocol::Job>(Run({"cancel", job.id, "-o", "json"}));
+  EXPECT_TRUE(requested.cancel_requested);
+  EXPECT_EQ(requested.status, protocol::JobStatus::kRunning);
+  auto watcher = Start({"watch", job.id});
+  ASSERT_EQ(agent.Update(run.run_id,
+                         R"({"updates":[],"logs":[],"final":{"seq":1,"status":"CANCELLED",)"
+                         R"("timestamp":"2026-11-22T10:00:00.000Z"}})")
+                .status,
+            200);
+  const auto result = watcher->Wait(30s);
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_NE(result.out.find(job.id + " CANCELLED"), std::string::npos) << result.out;
+
+  const auto again = Run({"cancel", job.id});
+  EXPECT_EQ(again.code, 3);
+  EXPECT_NE(again.err.find("invalid_state"), std::string::npos) << again.err;
+}
+
+TEST_F(FleetctlTest, WatchJobPrintsItsEventsAsJsonAndEndsWithTheJob) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  const auto job = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  auto watcher = Start({"watch", job.id, "-o", "json"});
+  const auto run = Take(agent);
+  ProgressUntilSeen(agent, run.run_id, *watcher, "half way");
+  ASSERT_EQ(agent.Complete(run.run_id, 1000).status, 200);
+  const auto result = watcher->Wait(30s);
+  ASSERT_EQ(result.code, 0) << result.err;
+  std::vector<protocol::Event> events;
+  for (const auto& line : Lines(result.out)) {
+    auto event = protocol::FromJson<protocol::Event>(line);
+    ASSERT_TRUE(event.has_value()) << line;
+    EXPECT_EQ(event->job_id, job.id);
+    events.push_back(*event);
+  }
+  ASSERT_GE(events.size(), 2U);
+  EXPECT_EQ(events.back().type, protocol::EventType::kJobCompleted);
+  bool saw_progress = false;
+  for (const auto& event : events) {
+    if (event.type == protocol::EventType::kJobProgress && event.percent == 50) saw_progress = true;
+  }
+  EXPECT_TRUE(saw_progress) << result.out;
+}
+
+TEST_F(FleetctlTest, WatchOfAFinishedJobEndsAtOnceWithItsOutcome) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  const auto job = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  ASSERT_EQ(agent.Complete(Take(agent).run_id).status, 200);
+  const auto result = Run({"watch", job.id});
+  EXPECT_EQ(result.code, 0) << result.err;
+  EXPECT_NE(result.out.find(job.id + " COMPLETED"), std::string::npos) << result.out;
+}
+
+TEST_F(FleetctlTest, WatchWithoutAJobReplaysFromSinceAndRunsUntilInterrupted) {
+  cluster_.StartAgent("host-1", kAllTypes);
+  const auto first = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  auto watcher = Start({"watch", "--since", "0", "-o", "json"});
+  ASSERT_TRUE(WaitFor([&] { return watcher->Out().find(first.id) != std::string::npos; }, 10s))
+      << "the replay did not show the earlier job";
+  const auto second = cluster_.Enqueue(JobBody("host-1", "STOP_INSTANCE", "mc-2"));
+  ASSERT_TRUE(WaitFor([&] { return watcher->Out().find(second.id) != std::string::npos; }, 10s))
+      << "the live event did not arrive";
+  watcher->Signal(SIGINT);
+  const auto result = watcher->Wait(10s);
+  EXPECT_EQ(result.code, 130) << result.err;
+  for (const auto& line : Lines(result.out)) {
+    EXPECT_TRUE(protocol::FromJson<protocol::Event>(line).has_value()) << line;
+  }
+}
+
+TEST_F(FleetctlTest, LogsPrintsTheRunsLinesAndFollowEndsWithTheJob) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  const auto job = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  const auto run = Take(agent);
+  ASSERT_EQ(agent.Update(run.run_id, Progress(1, 10, "first")).status, 200);
+
+  const auto logs = Parse<protocol::JobLogs>(Run({"logs", job.id, "-o", "json"}));
+  ASSERT_EQ(logs.lines.size(), 1U);
+  EXPECT_EQ(logs.lines[0].message, "log first");
+  const auto table = Run({"logs", job.id});
+  EXPECT_NE(table.out.find("info   log first"), std::string::npos) << table.out;
+
+  auto follower = Start({"logs", job.id, "--follow", "-o", "json"});
+  ASSERT_TRUE(WaitFor([&] { return follower->Out().find("log first") != std::string::npos; }, 10s));
+  ASSERT_EQ(agent.Update(run.run_id, Progress(2, 20, "second")).status, 200);
+  ASSERT_TRUE(WaitFor([&] { return follower->Out().find("log second") != std::string::npos; }, 10s));
+  ASSERT_EQ(agent.Complete(run.run_id).status, 200);
+  const auto result = follower->Wait(30s);
+  EXPECT_EQ(result.code, 0) << result.err;
+  const auto lines = Lines(result.out);
+  ASSERT_EQ(lines.size(), 2U) << result.out;
+  EXPECT_EQ(protocol::FromJson<protocol::JobLogLine>(lines[1])->message, "log second");
+}
+
+TEST_F(FleetctlTest, RetryQueuesAFailedJobAgainAndRefusesAQueuedOne) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  const auto job = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  ASSERT_EQ(agent.Fail(Take(agent).run_id, /*retryable=*/false).status, 200);
+  const auto retried = Parse<protocol::Job>(Run({"retry", job.id, "-o", "json"}));
+  EXPECT_EQ(retried.status, protocol::JobStatus::kQueued);
+  const auto again = Run({"retry", job.id});
+  EXPECT_EQ(again.code, 3);
+  EXPECT_NE(again.err.find("invalid_state"), std::string::npos) << again.err;
+}
+
+TEST_F(FleetctlTest, UploadStoresTheFileAndPrintsItsSha256) {
+  const auto file = dir_ / "build.tar";
+  std::ofstream(file, std::ios::binary) << std::string(100000, 'x');
+  const auto result = Run({"upload", file.string(), "-o", "json"});
+  ASSERT_EQ(result.code, 0) << result.err;
+  const auto artifact = Parse<protocol::ArtifactInfo>(result);
+  EXPECT_EQ(artifact.sha256, Sha256Hex(std::string(100000, 'x')));
+  EXPECT_EQ(artifact.size, 100000U);
+  EXPECT_EQ(cluster_.admin().Get(artifact.url).status, 200);
+  const auto twice = Run({"upload", file.string()});
+  EXPECT_EQ(twice.code, 0) << twice.err;
+  EXPECT_NE(twice.out.find("already present"), std::string::npos) << twice.out;
+}
+
+TEST_F(FleetctlTest, TokensCreateGivesAWorkingTokenOfItsRoleAndRevokeEndsIt) {
+  const auto created = Parse<protocol::TokenCreated>(
+      Run({"tokens", "create", "--role", "viewer", "--name", "dashboard", "-o", "json"}));
+  ASSERT_FALSE(created.token.empty());
+  EXPECT_EQ(Run({"jobs"}, created.token).code, 0);
+  const auto forbidden = Run({"enqueue", "STOP_INSTANCE", "--agent", "host-1"}, created.token);
+  EXPECT_EQ(forbidden.code, 3);
+  EXPECT_NE(forbidden.err.find("forbidden"), std::string::npos) << forbidden.err;
+  ASSERT_EQ(Run({"tokens", "revoke", created.id}).code, 0);
+  EXPECT_EQ(Run({"jobs"}, created.token).code, 3);
+}
+
+TEST_F(FleetctlTest, ServerAndTokenFileFlagsWorkBeforeAndAfterTheCommand) {
+  const std::string url = fmt::format("http://127.0.0.1:{}", cluster_.port());
+  const std::string token_file = (cluster_.data_dir() / "admin.token").string();
+  FleetctlProcess before(dir_.path(), {"--server", url, "--token-file", token_file, "jobs"}, {});
+  EXPECT_EQ(before.Wait(30s).code, 0);
+  FleetctlProcess after(dir_.path(), {"jobs", "--server", url, "--token-file", token_file}, {});
+  EXPECT_EQ(after.Wait(30s).code, 0);
+}
+
+TEST_F(FleetctlTest, BadFlagsExitTwoWithAClearMessage) {
+  const auto flag = Run({"jobs", "--colour"});
+  EXPECT_EQ(flag.code, 2);
+  EXPECT_NE(flag.err.find("--colour"), std::string::npos) << flag.err;
+  const auto payload = Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--payload", "{"});
+  EXPECT_EQ(payload.code, 2);
+  EXPECT_NE(payload.err.find("--payload"), std::string::npos) << payload.err;
+  FleetctlProcess no_token(dir_.path(), {"agents"}, {});
+  const auto result = no_token.Wait(30s);
+  EXPECT_EQ(result.code, 2);
+  EXPECT_NE(result.err.find("FLEET_TOKEN"), std::string::npos) << result.err;
+}
+
+TEST(FleetctlServerDownTest, EveryKindOfCommandExitsFourWhenFleetCmdrIsDown) {
+  TempDir dir;
+  std::string url;
+  {
+    TestCluster cluster;
+    url = fmt::format("http://127.0.0.1:{}", cluster.port());
+  }
+  const std::map<std::string, std::string> env = {{"FLEET_SERVER", url}, {"FLEET_TOKEN", "t"}};
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"agents"}, {"jobs"}, {"watch"}, {"enqueue", "STOP_INSTANCE", "--agent", "a"}}) {
+    FleetctlProcess process(dir.path(), args, env);
+    const auto result = process.Wait(30s);
+    EXPECT_EQ(result.code, 4) << args.front() << ": " << result.err;
+    EXPECT_NE(result.err.find(url), std::string::npos) << result.err;
+  }
+}
+
+}  // namespace
+}  // namespace orb::testing
