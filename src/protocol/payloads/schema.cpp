@@ -23,8 +23,17 @@ std::string_view ToString(FieldKind kind) {
 }
 
 std::optional<std::string> UrlProblem(std::string_view url) {
+  // fleet-cmdr's own artifact, as `PUT /v1/artifacts` names it: the agent resolves the path
+  // against its server URL and sends its token (docs/api-additions.md).
+  constexpr std::string_view kArtifactPath = "/v1/artifacts/";
+  if (url.starts_with(kArtifactPath)) {
+    if (IsSha256Hex(url.substr(kArtifactPath.size()))) return std::nullopt;
+    return "a fleet-cmdr artifact path must be /v1/artifacts/<sha256>";
+  }
   const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
-  if (!parsed) return "must be an absolute URL (http://, https:// or file://)";
+  if (!parsed) {
+    return "must be an absolute URL (http://, https:// or file://) or /v1/artifacts/<sha256>";
+  }
   const boost::urls::url_view& view = *parsed;
   if (view.has_userinfo()) {
     return "must not contain credentials (user:password@); artifact URLs of fleet-cmdr are "

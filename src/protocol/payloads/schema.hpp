@@ -50,7 +50,9 @@ struct PayloadField {
 };
 
 // Why `url` is not an acceptable download URL, or nullopt when it is. Accepted: http:// and
-// https:// with a host, file:// with an absolute path and no host (or "localhost"). Refused:
+// https:// with a host, file:// with an absolute path and no host (or "localhost"), and
+// "/v1/artifacts/<sha256>" (fleet-cmdr's own artifact, the url `PUT /v1/artifacts` returns,
+// resolved by the agent against its server URL). Refused:
 // other schemes, and credentials in the URL ("user:pass@"): URLs end up in logs and job records,
 // and fleet-cmdr's own artifact URLs are authenticated with the agent's token instead.
 std::optional<std::string> UrlProblem(std::string_view url);
