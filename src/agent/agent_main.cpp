@@ -36,7 +36,7 @@ int AgentMain(int argc, const char* const* argv, std::string_view version,
   }
   AgentOptions options{config, *token, std::string(version)};
   const auto notifier = MakeSystemdNotifier();
-  Agent agent(std::move(options), make_handlers(), RealClock(), notifier.get());
+  Agent agent(std::move(options), make_handlers(config), RealClock(), notifier.get());
   // SIGTERM/SIGINT are waited for on their own thread; the loop runs on this one.
   std::thread signals([&agent, log] {
     const int signal_number = net::WaitForTerminationSignal();

@@ -14,11 +14,15 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/config.hpp"
 #include "jobs/job_handler.hpp"
 
 namespace orb::agent {
 
-using HandlerFactory = std::function<std::vector<std::unique_ptr<jobs::JobHandler>>()>;
+// Makes the handlers once the config is known (the shipped binary passes the control plane URL,
+// token file and CA file on to jobs::HandlerDeps for artifact downloads).
+using HandlerFactory =
+    std::function<std::vector<std::unique_ptr<jobs::JobHandler>>(const AgentConfig& config)>;
 
 int AgentMain(int argc, const char* const* argv, std::string_view version,
               const HandlerFactory& make_handlers);

@@ -156,6 +156,7 @@ void Executor::RunThread(ActiveRun& run) {
   const auto& execution = run.execution;
   const JobLog log(GetLogger("agent"), execution.job_id, execution.run_id);
   Sink sink(*this, run);
+  std::vector<std::string> extra_owners;  // owners of the locks taken through LockMore
   auto result = [&]() -> Expected<std::string> {
     const auto locks =
         protocol::LocksFor(execution.type, execution.server_id, execution.instance_id);
@@ -184,6 +185,27 @@ void Executor::RunThread(ActiveRun& run) {
       if (!silenced) observer_.OnProgress(execution.run_id, std::move(started), true);
     }
     jobs::HandlerContext context(execution, options_.root, staging, run.token, log, sink, clock_);
+    // Locks a handler takes on top of the job's own (UPDATE_SERVER's instances): each call under
+    // its own owner name, so a call that gives up releases only what it took itself.
+    context.SetLockProvider([&](const protocol::LockSet& more) -> Status {
+      protocol::LockSet wanted;
+      for (const auto& lock : more) {
+        const bool own = std::any_of(locks.begin(), locks.end(),
+                                     [&](const protocol::Lock& l) { return l.key == lock.key; });
+        if (!own) wanted.push_back(lock);
+      }
+      if (wanted.empty()) return Ok();
+      std::string owner = execution.run_id + "+" + std::to_string(extra_owners.size());
+      auto more_taken =
+          locks_.Acquire(owner, wanted, std::chrono::steady_clock::now() + options_.lock_timeout,
+                         [&] { return run.token.cancelled(); });
+      if (!more_taken) {
+        if (more_taken.error().code == Errc::kCancelled) return Fail(run.token.ToError());
+        return Fail(std::move(more_taken.error()));
+      }
+      extra_owners.push_back(std::move(owner));
+      return Ok();
+    });
     Expected<std::string> outcome = Fail(Errc::kInternal, "handler did not run");
     try {
       outcome = run.handler->Run(context);
@@ -196,6 +218,8 @@ void Executor::RunThread(ActiveRun& run) {
     if (ec) log.Warn("cannot remove {}: {}", staging.string(), ec.message());
     return outcome;
   }();
+  for (const auto& owner : extra_owners)
+    locks_.Release(owner);
   locks_.Release(execution.run_id);
   auto final_update = MakeFinal(run, std::move(result));
   log.Info("finished {}{}", protocol::ToString(final_update.status),

@@ -5,7 +5,10 @@
 namespace orb::jobs {
 
 void HandlerContext::Progress(std::optional<int> percent, std::string message, std::string step) {
-  if (percent) percent = std::clamp(*percent, 0, 100);
+  if (percent) {
+    const int scaled = progress_first_ + (progress_last_ - progress_first_) * *percent / 100;
+    percent = std::clamp(scaled, 0, 100);
+  }
   sink_.Progress(percent, std::move(message), std::move(step));
 }
 

@@ -4,7 +4,9 @@
 // work with. The eleven handlers come in issues 5 and 6; registry.cpp lists them (MakeHandlers).
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,7 +18,9 @@
 #include "common/expected.hpp"
 #include "common/job_log.hpp"
 #include "jobs/cancel_token.hpp"
+#include "net/retry.hpp"
 #include "os/fs.hpp"
+#include "protocol/locks.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::jobs {
@@ -71,6 +75,26 @@ class HandlerContext {
   // A log line shipped to fleet-cmdr and written to the run's log file and the agent's log.
   void LogLine(std::string_view level, std::string message);
 
+  // Maps every later Progress percent p onto first + (last - first) * p / 100, so a step shared
+  // with another handler (InstanceStore::Start inside UPDATE_SERVER) reports within its share.
+  // SetProgressRange(0, 100) undoes it.
+  void SetProgressRange(int first, int last) {
+    progress_first_ = first;
+    progress_last_ = last;
+  }
+
+  // Takes more local locks for the rest of the run, on top of the job's own (job-types.md §3:
+  // "plus any instance an update restarts"). The executor provides it (SetLockProvider); they are
+  // released with the job's locks when the run ends. Callers ask only for keys that come after
+  // the job's own in the fixed order server -> instance -> backups (instance locks under a held
+  // server lock), so waiting here cannot deadlock. Without a provider (handler tests) it succeeds
+  // at once. Errors: kTimeout (retryable, "lock timeout"), kCancelled.
+  using LockProvider = std::function<Status(const protocol::LockSet& locks)>;
+  void SetLockProvider(LockProvider provider) { lock_provider_ = std::move(provider); }
+  [[nodiscard]] Status LockMore(const protocol::LockSet& locks) {
+    return lock_provider_ ? lock_provider_(locks) : Ok();
+  }
+
   // After this a cancel is ignored and the result gets "cancelIgnored" (job-types.md §3). Fails
   // with kCancelled when a cancel came first: the handler must then stop, not cross the point.
   [[nodiscard]] Status MarkPastPointOfNoReturn() { return cancel_.MarkPastPointOfNoReturn(); }
@@ -83,6 +107,9 @@ class HandlerContext {
   const Clock& clock_;
   CancelToken& cancel_;
   RunSink& sink_;
+  int progress_first_ = 0;
+  int progress_last_ = 100;
+  LockProvider lock_provider_;
 };
 
 // One job type. Run() returns the result as a JSON object text (canonical or not; the executor
@@ -98,8 +125,8 @@ class JobHandler {
 };
 
 // What handlers need from the outside world, built once by main/ (style.md "Dependencies").
-// Grows with the handlers of issue 6 (downloader, ...). Every member has a working default, so
-// HandlerDeps{} is the production configuration; tests shrink the durations.
+// Every member has a working default, so HandlerDeps{} works (without fleet-cmdr artifacts); the
+// agent's main fills in the control plane, token and CA from its config; tests shrink durations.
 struct HandlerDeps {
   // The filesystem seam every handler writes through (os/fs.hpp). nullptr: a process-wide
   // os::RealFs. Not owned; must outlive the handlers.
@@ -112,6 +139,22 @@ struct HandlerDeps {
   // there after both fails the stop.
   std::chrono::milliseconds instance_term_timeout{10'000};
   std::chrono::milliseconds instance_kill_timeout{10'000};
+
+  // Downloads of INSTALL_SERVER, UPDATE_SERVER and SYNC_MODS (jobs/downloader.hpp) into the one
+  // artifact cache. Empty: <root>/cache/artifacts (job-types.md §1).
+  std::filesystem::path artifact_cache{};
+  // fleet-cmdr's base URL: artifact URLs under it get the agent's token, and "/v1/artifacts/..."
+  // paths resolve against it. Empty: such paths are refused.
+  std::string control_plane_url{};
+  // The agent's token file, read again for every download (so a rotated token is picked up).
+  // Empty: no token is sent.
+  std::filesystem::path token_file{};
+  std::optional<std::filesystem::path> ca_file{};  // https: trusted CAs (default: the system's)
+  std::uint64_t max_artifact_bytes = std::uint64_t{16} << 30;
+  net::RetryPolicy download_retry{.initial_delay = std::chrono::milliseconds(500),
+                                  .max_delay = std::chrono::milliseconds(30'000),
+                                  .max_attempts = 5};
+  std::chrono::milliseconds download_connect_timeout{10'000};
 };
 
 // The one list of handlers the agent ships. `hello` declares exactly their types.

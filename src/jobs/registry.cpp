@@ -1,8 +1,11 @@
 // The one list of job handlers (style.md habit 6). The instance types of issue 5 are here; the
 // server, backup and mod types of issues 5 and 6 join them as they land. The agent declares
 // exactly these types in `hello`. Never list a fake handler here; tests define their own.
+#include "jobs/backups/handlers.hpp"
+#include "jobs/builds/handlers.hpp"
 #include "jobs/instances/handlers.hpp"
 #include "jobs/job_handler.hpp"
+#include "jobs/mods/handlers.hpp"
 #include "os/fs.hpp"
 
 namespace orb::jobs {
@@ -19,6 +22,15 @@ std::vector<std::unique_ptr<JobHandler>> MakeHandlers(const HandlerDeps& deps) {
   handlers.push_back(MakeStartInstanceHandler(fs, instance_options));
   handlers.push_back(MakeStopInstanceHandler(fs, instance_options));
   handlers.push_back(MakeRestartInstanceHandler(fs, instance_options));
+  handlers.push_back(MakeBackupInstanceHandler(fs, instance_options));
+  handlers.push_back(MakeVerifyBackupHandler(fs));
+  handlers.push_back(MakeRestoreBackupHandler(fs, instance_options));
+  handlers.push_back(MakePruneBackupsHandler(fs));
+  const BuildOptions build_options = BuildOptions::From(deps);  // builds and mods (issue 6)
+  handlers.push_back(MakeInstallServerHandler(fs, build_options));
+  handlers.push_back(MakeUpdateServerHandler(fs, build_options));
+  handlers.push_back(MakeActivateBuildHandler(fs, build_options));
+  handlers.push_back(MakeSyncModsHandler(fs, build_options));
   return handlers;
 }
 

@@ -35,7 +35,7 @@ class FileGateHandler final : public orb::jobs::JobHandler {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return orb::agent::AgentMain(argc, argv, "0.0.0-testbed", [] {
+  return orb::agent::AgentMain(argc, argv, "0.0.0-testbed", [](const orb::agent::AgentConfig&) {
     std::vector<std::unique_ptr<orb::jobs::JobHandler>> handlers;
     handlers.push_back(std::make_unique<FileGateHandler>());
     return handlers;
