@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
 # Runs orb-jobs on this machine: builds the release preset if needed, starts fleet-cmdr on its embedded
 # SQLite store and one local orb-jobs-agent (enrolled on first run, root and state in the demo dir),
-# and prints the UI's address. Ctrl-C stops everything (the agent first, so it drains and reports).
-# Environment: ORB_LISTEN (default 127.0.0.1:8080), ORB_DEMO_DIR (default .orb-demo).
+# uploads the sample game server (scripts/demo/sample-server), installs it with INSTALL_SERVER and
+# starts an instance of it with START_INSTANCE, and prints the UI's address. Ctrl-C stops
+# everything: the instance (STOP_INSTANCE), then the agent (it drains and reports), then fleet-cmdr.
+# Environment: ORB_LISTEN (default 127.0.0.1:8080), ORB_DEMO_DIR (default .orb-demo),
+# ORB_BIN_DIR (use these fleet-cmdr/orb-jobs-agent/fleetctl binaries instead of building).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cmake --preset release >/dev/null
-cmake --build --preset release --target fleet-cmdr orb-jobs-agent
+bin=${ORB_BIN_DIR:-}
+if [[ -z "$bin" ]]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target fleet-cmdr orb-jobs-agent fleetctl
+  bin=build/release/src/main
+fi
 
 listen=${ORB_LISTEN:-127.0.0.1:8080}
 demo=${ORB_DEMO_DIR:-$PWD/.orb-demo}
 url="http://$listen"
 mkdir -p "$demo/cmdr" "$demo/agent"
-bin=build/release/src/main
 
 pids=()
+instance_started=""
 stop_all() {
+  # The instance outlives the agent by design (job-types.md §2); the demo stops it on the way out.
+  if [[ -n "$instance_started" ]]; then
+    echo "stopping instance demo-1 ..."
+    if job=$(enqueue STOP_INSTANCE instance demo-1 '{}' ""); then
+      wait_job "$job" 60 >/dev/null || echo "STOP_INSTANCE did not complete" >&2
+    fi
+  fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
@@ -46,10 +60,64 @@ fi
   --root "$demo/agent/root" --state-dir "$demo/agent/state" &
 pids+=("$!")
 
+api() {  # METHOD PATH [BODY]: the response body; on a non-2xx answer prints it and fails
+  local method=$1 path=$2 body=${3:-} out
+  local args=(--fail-with-body -sS -X "$method" -H "Authorization: Bearer $admin_token")
+  if [[ -n "$body" ]]; then args+=(-H 'Content-Type: application/json' --data "$body"); fi
+  if ! out=$(curl "${args[@]}" "$url$path"); then
+    echo "fleet-cmdr refused $method $path: $out" >&2
+    return 1
+  fi
+  printf '%s\n' "$out"
+}
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }  # first = the job's own
+enqueue() {  # TYPE server|instance TARGET PAYLOAD IDEMPOTENCY-KEY: prints the job id
+  local key=""
+  [[ -n "$5" ]] && key=",\"idempotencyKey\":\"$5\""
+  api POST /v1/jobs "{\"agentId\":\"$agent_id\",\"type\":\"$1\",\"$2Id\":\"$3\",\"payload\":$4$key}" |
+    json_field id
+}
+wait_job() {  # JOB SECONDS: prints the final status; fails unless COMPLETED
+  local status=""
+  for _ in $(seq 1 $(($2 * 10))); do
+    status=$(api GET "/v1/jobs/$1" | json_field status)
+    case "$status" in COMPLETED) echo "$status"; return 0 ;; FAILED | CANCELLED) echo "$status"; return 1 ;; esac
+    sleep 0.1
+  done
+  echo "${status:-unknown}"
+  return 1
+}
+
+# The sample game server: packed reproducibly (same bytes every time, so the same sha256 and an
+# idempotent install), uploaded, installed and started.
+sample=scripts/demo/sample-server
+version=$(cat "$sample/VERSION")
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$sample" -cf - . |
+  gzip -n > "$demo/sample-server.tar.gz"
+upload=$(curl -fsS -X PUT -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/octet-stream' \
+  --data-binary @"$demo/sample-server.tar.gz" "$url/v1/artifacts")
+sha=$(json_field sha256 <<<"$upload")
+size=$(stat -c %s "$demo/sample-server.tar.gz")
+install=$(enqueue INSTALL_SERVER server sample \
+  "{\"buildId\":\"$version\",\"artifact\":{\"url\":\"/v1/artifacts/$sha\",\"sha256\":\"$sha\",\"size\":$size,\"format\":\"tar.gz\"},\"activate\":true}" \
+  "demo-install-$version-${sha:0:16}")
+echo "INSTALL_SERVER sample $version: job $install"
+if status=$(wait_job "$install" 120); then
+  start=$(enqueue START_INSTANCE instance demo-1 \
+    '{"config":{"serverId":"sample","command":["bin/start.sh"],"stopCommand":"stop","stopTimeoutSeconds":10,"readyPattern":"Done \\(","readyTimeoutSeconds":30}}' "")
+  instance_started=yes
+  echo "START_INSTANCE demo-1: job $start"
+  start_status=$(wait_job "$start" 60) || true
+  echo "START_INSTANCE demo-1: $start_status"
+else
+  echo "INSTALL_SERVER ended $status; see $url/#/jobs/$install" >&2
+fi
+
 echo
 echo "orb-jobs is running."
 echo "  UI:          $url/"
 echo "  admin token: $demo/cmdr/admin.token"
 echo "  agent:       $agent_id (root $demo/agent/root)"
+echo "  fleetctl:    $bin/fleetctl --server $url --token-file $demo/cmdr/admin.token jobs"
 echo "  stop:        Ctrl-C"
 wait "$cmdr"

@@ -1,0 +1,96 @@
+// The README's run command (scripts/run.sh), as a person runs it: it starts fleet-cmdr and a local
+// agent, installs and starts the sample game server, and prints the UI's address; the UI answers
+// and shows the demo's jobs; Ctrl-C (SIGINT) stops the instance, the agent and fleet-cmdr cleanly.
+// ORB_BIN_DIR points run.sh at the binaries this build made, so the test does not build the
+// release preset a second time.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN_DIR = process.env.ORB_BIN_DIR;
+const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(), "orb-browser-artifacts");
+const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
+  });
+}
+async function waitFor(what, check, timeout) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try { const value = await check(); if (value) return value; } catch (err) { if (err.fatal) throw err; last = err; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ""));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+test("scripts/run.sh starts a working system with a running instance, and Ctrl-C stops all of it", { timeout: 240_000 }, async () => {
+  assert.ok(BIN_DIR, "ORB_BIN_DIR is not set (run this test through ctest)");
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const demo = fs.mkdtempSync(path.join(os.tmpdir(), "orb-run-"));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, ORB_LISTEN: `127.0.0.1:${port}`, ORB_DEMO_DIR: demo, ORB_BIN_DIR: BIN_DIR };
+  delete env.FLEET_CMDR_ADMIN_TOKEN;
+  const run = spawn("bash", [path.join(ROOT, "scripts/run.sh")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  run.stdout.on("data", (d) => { output += d; });
+  run.stderr.on("data", (d) => { output += d; });
+  let exited = null;
+  run.on("exit", (code, signal) => { exited = { code, signal }; });
+  try {
+    await waitFor("run.sh to print the UI's address", () => {
+      if (exited) throw Object.assign(new Error(`run.sh exited (${exited.code}) early:\n${output}`), { fatal: true });
+      return output.includes("orb-jobs is running.");
+    }, 180_000);
+    assert.match(output, new RegExp(`UI: +${base}/`));
+    assert.match(output, /admin token: .*admin\.token/);
+    assert.match(output, /fleetctl: .*fleetctl --server/);
+    assert.match(output, /START_INSTANCE demo-1: COMPLETED/);
+    const page = await fetch(base + "/");
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /orb-jobs/);
+
+    // The instance runs: its process is alive and the UI shows the demo's jobs.
+    const runtime = JSON.parse(fs.readFileSync(path.join(demo, "agent/root/instances/demo-1/runtime.json"), "utf8"));
+    assert.equal(runtime.state, "running");
+    assert.ok(alive(runtime.pid), `instance pid ${runtime.pid} is not alive`);
+    const token = fs.readFileSync(path.join(demo, "cmdr/admin.token"), "utf8").trim();
+    const browser = await chromium.launch({ executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"] });
+    try {
+      const ui = await browser.newPage();
+      await ui.goto(base + "/");
+      await ui.fill("#token", token);
+      await ui.click("#go");
+      await ui.waitForSelector("#conn.live", { timeout: 20_000 });
+      await ui.waitForSelector('tr[data-job] td.st-COMPLETED', { timeout: 20_000 });
+      const rows = await ui.textContent("#jobs");
+      assert.match(rows, /INSTALL_SERVER/);
+      assert.match(rows, /START_INSTANCE/);
+      await ui.screenshot({ path: path.join(ARTIFACTS, "run-command-jobs.png"), fullPage: true });
+    } finally { await browser.close(); }
+
+    run.kill("SIGINT");
+    const { code } = await waitFor("run.sh to exit after Ctrl-C", () => exited, 90_000);
+    assert.equal(code, 130, output);
+    assert.ok(!alive(runtime.pid), "the instance still runs after Ctrl-C");
+    await assert.rejects(fetch(base + "/healthz"), "fleet-cmdr still answers after Ctrl-C");
+  } finally {
+    fs.writeFileSync(path.join(ARTIFACTS, "run-command-output.txt"), output);
+    if (run.exitCode === null) run.kill("SIGKILL");
+    fs.rmSync(demo, { recursive: true, force: true });
+  }
+});
