@@ -248,4 +248,15 @@ Status RecoverExchange(Fs& fs, const fs::path& dir) {
   return result;
 }
 
+Status MakeDirsBelow(Fs& fs, const std::filesystem::path& root, const std::filesystem::path& dir) {
+  std::filesystem::path current = root;
+  for (const auto& part : dir.lexically_relative(root)) {
+    current /= part;
+    if (auto made = fs.MakeDir(current); !made && made.error().code != Errc::kAlreadyExists) {
+      return made;
+    }
+  }
+  return Ok();
+}
+
 }  // namespace orb::os

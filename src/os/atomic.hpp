@@ -14,6 +14,11 @@ namespace orb::os {
 // with "." that RecoverExchange (and the handlers' start-up garbage collection) remove.
 // Thread-safety: none of its own; callers hold the job-types.md §3 locks for the paths involved.
 
+// Creates `dir` and every missing directory between `root` (which must exist) and it, one
+// MakeDir each, so every step goes through the Fs seam; directories that exist already are fine.
+// `dir` must be `root` or below it.
+Status MakeDirsBelow(Fs& fs, const std::filesystem::path& root, const std::filesystem::path& dir);
+
 // Replaces `path` with `data`: writes "<dir>/.<name>.tmp-<random>", fsyncs and closes it, renames
 // it over `path` and fsyncs the directory. On failure before the rename the temp file is removed
 // and `path` is unchanged; a failure of the final directory fsync is reported although the new

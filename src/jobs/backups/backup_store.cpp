@@ -264,14 +264,7 @@ Expected<std::vector<CommittedBackup>> BackupStore::ListCommitted(
 }
 
 Status BackupStore::MakeDirs(const fs::path& root, const fs::path& dir) {
-  fs::path current = root;
-  for (const auto& part : dir.lexically_relative(root)) {
-    current /= part;
-    if (auto made = fs_.MakeDir(current); !made && made.error().code != Errc::kAlreadyExists) {
-      return made;
-    }
-  }
-  return Ok();
+  return os::MakeDirsBelow(fs_, root, dir);
 }
 
 std::optional<protocol::RestoreMarker> BackupStore::ReadMarker(const BackupPaths& paths) {

@@ -66,14 +66,7 @@ Expected<std::optional<std::string>> BuildStore::Current(const ServerPaths& path
 }
 
 Status BuildStore::MakeDirs(const fs::path& root, const fs::path& dir) {
-  fs::path current = root;
-  for (const auto& part : dir.lexically_relative(root)) {
-    current /= part;
-    if (auto made = fs_.MakeDir(current); !made && made.error().code != Errc::kAlreadyExists) {
-      return made;
-    }
-  }
-  return Ok();
+  return os::MakeDirsBelow(fs_, root, dir);
 }
 
 Status BuildStore::SyncTree(const fs::path& dir) {

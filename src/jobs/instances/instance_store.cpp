@@ -111,14 +111,7 @@ std::optional<os::Process> InstanceStore::FindRunning(const InstancePaths& paths
 }
 
 Status InstanceStore::MakeDirs(const fs::path& root, const fs::path& dir) {
-  fs::path current = root;
-  for (const auto& part : dir.lexically_relative(root)) {
-    current /= part;
-    if (auto made = fs_.MakeDir(current); !made && made.error().code != Errc::kAlreadyExists) {
-      return made;
-    }
-  }
-  return Ok();
+  return os::MakeDirsBelow(fs_, root, dir);
 }
 
 Expected<InstanceStore::Build> InstanceStore::ResolveBuild(const fs::path& root,

@@ -332,14 +332,7 @@ class SyncModsHandler final : public JobHandler {
   }
 
   Status MakeDirs(const fs::path& root, const fs::path& dir) {
-    fs::path current = root;
-    for (const auto& part : dir.lexically_relative(root)) {
-      current /= part;
-      if (auto made = fs_.MakeDir(current); !made && made.error().code != Errc::kAlreadyExists) {
-        return made;
-      }
-    }
-    return Ok();
+    return os::MakeDirsBelow(fs_, root, dir);
   }
 
   // Copies a verified cache file to `to` (new, fsynced).
