@@ -12,6 +12,21 @@ void HandlerContext::Progress(std::optional<int> percent, std::string message, s
   sink_.Progress(percent, std::move(message), std::move(step));
 }
 
+int BytePercent(std::uint64_t done, std::uint64_t total, int first, int last) {
+  if (total == 0) return last;
+  const std::uint64_t capped = std::min(done, total);
+  return first + static_cast<int>(static_cast<std::uint64_t>(last - first) * capped / total);
+}
+
+void ByteProgressReporter::operator()(std::uint64_t done, std::uint64_t total) {
+  const int percent = BytePercent(done, total, first_, last_);
+  if (percent == reported_) return;
+  reported_ = percent;
+  std::string message = std::to_string(done >> 20) + " of " + std::to_string(total >> 20) + " MiB";
+  if (!what_.empty()) message = what_ + " " + message;
+  context_.Progress(percent, std::move(message), step_);
+}
+
 void HandlerContext::LogLine(std::string_view level, std::string message) {
   if (message.size() > kMaxLogLineBytes) {
     message.resize(kMaxLogLineBytes);

@@ -112,6 +112,31 @@ class HandlerContext {
   LockProvider lock_provider_;
 };
 
+// `first` + (`last` - `first`) * done / total, with done capped at total; `last` when total is 0
+// (nothing to do is all done).
+int BytePercent(std::uint64_t done, std::uint64_t total, int first, int last);
+
+// Byte progress (archives, downloads, copies) as percents from `first` to `last`, sent only when
+// the percent changes: the callbacks come every few hundred KB, one message per percent is plenty.
+// Messages read "<what> <done> of <total> MiB" ("<done> of <total> MiB" without `what`).
+// Thread-safety: one run's thread.
+class ByteProgressReporter {
+ public:
+  ByteProgressReporter(HandlerContext& context, int first, int last, std::string step,
+                       std::string what = {})
+      : context_(context), first_(first), last_(last), step_(std::move(step)),
+        what_(std::move(what)) {}
+  void operator()(std::uint64_t done, std::uint64_t total);
+
+ private:
+  HandlerContext& context_;
+  int first_;
+  int last_;
+  std::string step_;
+  std::string what_;
+  int reported_ = -1;
+};
+
 // One job type. Run() returns the result as a JSON object text (canonical or not; the executor
 // canonicalizes it), or an Error: code kCancelled ends the run CANCELLED (or FAILED "timeout" when
 // the executor cancelled it for its timeout); any other code ends it FAILED with

@@ -144,23 +144,14 @@ class BackupInstanceHandler final : public JobHandler {
 
     const fs::path staged = context.staging_dir() / (backup_id + ".tar.zst");
     context.Progress(kArchiveFirst, "archiving " + paths.data.string(), "archive");
-    int last_percent = kArchiveFirst;
+    ByteProgressReporter progress(context, kArchiveFirst, kArchiveLast, "archive", "archived");
     BackupOptions options;
     // One zstd worker: compression overlaps with reading and hashing (the same frame with its
     // checksum; measured in bench/backup, about what `tar --zstd` gains from its zstd process).
     options.threads = 1;
     options.should_stop = [&context] { return context.cancelled(); };
-    options.progress = [&](std::uint64_t done, std::uint64_t total) {
-      const int percent = total == 0
-                              ? kArchiveLast
-                              : kArchiveFirst + static_cast<int>((kArchiveLast - kArchiveFirst) *
-                                                                 std::min(done, total) / total);
-      if (percent == last_percent) return;
-      last_percent = percent;
-      context.Progress(
-          percent,
-          std::to_string(done >> 20) + " of " + std::to_string(total >> 20) + " MiB archived",
-          "archive");
+    options.progress = [&progress](std::uint64_t done, std::uint64_t total) {
+      progress(done, total);
     };
     auto manifest = WriteBackupArchive(paths.data, staged, options);
     if (!manifest) {

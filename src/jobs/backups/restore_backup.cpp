@@ -34,29 +34,6 @@ constexpr int kSwapFirst = 90;
 constexpr int kStartFirst = 95;
 
 // Reports (done, total) as a percent in [first, last], each new percent once.
-class Reporter {
- public:
-  Reporter(HandlerContext& context, int first, int last, std::string step)
-      : context_(context), first_(first), last_(last), step_(std::move(step)) {}
-  void operator()(std::uint64_t done, std::uint64_t total) {
-    const int percent = total == 0
-                            ? last_
-                            : first_ + static_cast<int>(static_cast<std::uint64_t>(last_ - first_) *
-                                                        std::min(done, total) / total);
-    if (percent == reported_) return;
-    reported_ = percent;
-    context_.Progress(
-        percent, std::to_string(done >> 20) + " of " + std::to_string(total >> 20) + " MiB", step_);
-  }
-
- private:
-  HandlerContext& context_;
-  int first_;
-  int last_;
-  std::string step_;
-  int reported_ = -1;
-};
-
 Error CorruptError(const std::string& what, std::vector<FieldProblem> problems) {
   const auto& first = problems.front();
   std::string message = what + ": " + first.field + ": " + first.problem;
@@ -109,7 +86,7 @@ class RestoreBackupHandler final : public JobHandler {
     auto manifest = store_.RequireManifest(paths, backup_id);
     if (!manifest) return Fail(Retryable(std::move(manifest.error())));
     context.Progress(kVerifyFirst, "verifying backup " + backup_id, "verify");
-    Reporter verify_progress(context, kVerifyFirst, kExtractFirst, "verify");
+    ByteProgressReporter verify_progress(context, kVerifyFirst, kExtractFirst, "verify");
     VerifyOptions verify_options;
     verify_options.should_stop = [&context] { return context.cancelled(); };
     verify_options.progress = [&](std::uint64_t done, std::uint64_t total) {
@@ -230,7 +207,7 @@ class RestoreBackupHandler final : public JobHandler {
       return Fail(Retryable(std::move(removed.error())));
     }
     context.Progress(kExtractFirst, "extracting into " + staging.string(), "extract");
-    Reporter extract_progress(context, kExtractFirst, kCheckFirst, "extract");
+    ByteProgressReporter extract_progress(context, kExtractFirst, kCheckFirst, "extract");
     ExtractOptions options;
     options.should_stop = [&context] { return context.cancelled(); };
     options.progress = [&](std::uint64_t done, std::uint64_t total) {
@@ -244,7 +221,7 @@ class RestoreBackupHandler final : public JobHandler {
     if (context.cancelled()) return Fail(context.cancel().ToError());
 
     context.Progress(kCheckFirst, "checking the restored files", "check");
-    Reporter check_progress(context, kCheckFirst, kStopFirst, "check");
+    ByteProgressReporter check_progress(context, kCheckFirst, kStopFirst, "check");
     std::map<std::string, const protocol::BackupFileRecord*> expected;
     for (const auto& file : manifest.files)
       expected.emplace(file.path, &file);

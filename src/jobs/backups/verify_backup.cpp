@@ -22,27 +22,6 @@ using protocol::VerifyLevel;
 constexpr int kFirst = 5;
 constexpr int kLast = 95;
 
-// Maps (done, total) bytes onto kFirst..kLast and reports each new percent once.
-class PercentReporter {
- public:
-  PercentReporter(HandlerContext& context, std::string step)
-      : context_(context), step_(std::move(step)) {}
-  void operator()(std::uint64_t done, std::uint64_t total) {
-    const int percent =
-        total == 0 ? kLast
-                   : kFirst + static_cast<int>((kLast - kFirst) * std::min(done, total) / total);
-    if (percent == last_) return;
-    last_ = percent;
-    context_.Progress(
-        percent, std::to_string(done >> 20) + " of " + std::to_string(total >> 20) + " MiB", step_);
-  }
-
- private:
-  HandlerContext& context_;
-  std::string step_;
-  int last_ = -1;
-};
-
 class VerifyBackupHandler final : public JobHandler {
  public:
   explicit VerifyBackupHandler(os::Fs& fs) : store_(fs) {}
@@ -102,7 +81,7 @@ class VerifyBackupHandler final : public JobHandler {
       return Ok();
     }
     context.Progress(kFirst, "hashing the archive", "hash");
-    PercentReporter report(context, "hash");
+    ByteProgressReporter report(context, kFirst, kLast, "hash");
     std::uint64_t done = 0;
     auto hashed = store_.HashFile(
         archive, [&context] { return context.cancelled(); },
@@ -121,7 +100,7 @@ class VerifyBackupHandler final : public JobHandler {
   Status Full(HandlerContext& context, const BackupPaths& paths,
               const BackupManifestRecord& manifest, BackupVerifyRecord& record) {
     context.Progress(kFirst, "checking every entry", "verify");
-    PercentReporter report(context, "verify");
+    ByteProgressReporter report(context, kFirst, kLast, "verify");
     VerifyOptions options;
     options.should_stop = [&context] { return context.cancelled(); };
     options.progress = [&report](std::uint64_t done, std::uint64_t total) { report(done, total); };

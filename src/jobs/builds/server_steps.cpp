@@ -15,16 +15,6 @@ namespace fs = std::filesystem;
 constexpr int kDownloadShare = 70;  // download 0-70 %, extract 70-95 % (job-types.md §3)
 constexpr int kExtractEnd = 95;
 
-int Share(std::uint64_t done, std::uint64_t total, int first, int last) {
-  if (total == 0) return first;
-  const std::uint64_t capped = std::min(done, total);
-  return first + static_cast<int>(static_cast<std::uint64_t>(last - first) * capped / total);
-}
-
-std::string Mib(std::uint64_t bytes) {
-  return std::to_string(bytes / (1024 * 1024)) + " MiB";
-}
-
 }  // namespace
 
 BuildOptions BuildOptions::From(const HandlerDeps& deps) {
@@ -56,12 +46,11 @@ Expected<InstallOutcome> StageAndCommit(HandlerContext& context, os::Fs& fs,
   if (context.cancelled()) return Fail(context.cancel().ToError());
 
   context.Progress(0, "downloading the artifact", "download");
+  ByteProgressReporter download_progress(context, 0, kDownloadShare, "download", "downloaded");
   auto fetched = FetchArtifact(
       context, fs, options.artifacts, artifact.url, artifact.sha256, artifact.size,
-      [&context, &artifact](std::uint64_t done, std::uint64_t total) {
-        if (total == 0) total = artifact.size;
-        context.Progress(Share(done, total, 0, kDownloadShare),
-                         "downloading (" + Mib(done) + " of " + Mib(total) + ")", "download");
+      [&download_progress, &artifact](std::uint64_t done, std::uint64_t total) {
+        download_progress(done, total == 0 ? artifact.size : total);
       });
   if (!fetched) return Fail(std::move(fetched.error()).WithContext("download " + build_id));
   if (context.cancelled()) return Fail(context.cancel().ToError());
@@ -74,9 +63,10 @@ Expected<InstallOutcome> StageAndCommit(HandlerContext& context, os::Fs& fs,
   context.Progress(kDownloadShare, "extracting", "extract");
   ExtractOptions extract;
   extract.should_stop = [&context] { return context.cancelled(); };
-  extract.progress = [&context](std::uint64_t done, std::uint64_t total) {
-    context.Progress(Share(done, total, kDownloadShare, kExtractEnd),
-                     "extracting (" + Mib(done) + " of " + Mib(total) + ")", "extract");
+  ByteProgressReporter extract_progress(context, kDownloadShare, kExtractEnd, "extract",
+                                        "extracted");
+  extract.progress = [&extract_progress](std::uint64_t done, std::uint64_t total) {
+    extract_progress(done, total);
   };
   auto extracted = SafeExtract(fetched->path, staged, extract);
   if (!extracted) {

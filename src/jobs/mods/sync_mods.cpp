@@ -36,12 +36,6 @@ using protocol::ModsLock;
 constexpr int kDownloadShare = 70;
 constexpr int kStageEnd = 95;
 
-int Share(std::uint64_t done, std::uint64_t total, int first, int last) {
-  if (total == 0) return last;
-  return first +
-         static_cast<int>(static_cast<std::uint64_t>(last - first) * std::min(done, total) / total);
-}
-
 LockedMod ToLocked(const ModRef& mod) {
   return LockedMod{mod.name, mod.sha256, mod.size, mod.path, {mod.path}};
 }
@@ -159,8 +153,9 @@ class SyncModsHandler final : public JobHandler {
       auto fetched =
           FetchArtifact(context, fs_, options_.artifacts, mod->url, mod->sha256, mod->size,
                         [&](std::uint64_t done, std::uint64_t) {
-                          context.Progress(Share(done_before + done, total, 0, kDownloadShare),
-                                           "downloading " + mod->name, "download");
+                          const int percent =
+                              BytePercent(done_before + done, total, 0, kDownloadShare);
+                          context.Progress(percent, "downloading " + mod->name, "download");
                         });
       if (!fetched) return Fail(std::move(fetched.error()).WithContext("mod " + mod->name));
       done_before += mod->size;
@@ -175,7 +170,7 @@ class SyncModsHandler final : public JobHandler {
       const fs::path target = stage_dir / std::to_string(i);
       if (auto copy = CopyFile(cached[i], target); !copy) return Fail(copy.error());
       copied += changed[i]->size;
-      context.Progress(Share(copied, total, kDownloadShare, kStageEnd),
+      context.Progress(BytePercent(copied, total, kDownloadShare, kStageEnd),
                        "staged " + changed[i]->name, "stage");
       staged.push_back(target);
     }
