@@ -11,7 +11,7 @@ size_mib="${1:-1024}"
 bin="${2:-build/release}/bench/backup/backup_bench"
 [[ -x "${bin}" ]] || { echo "build backup_bench first (${bin})" >&2; exit 2; }
 
-work="$(mktemp -d /tmp/orb-backup-bench-XXXXXX)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/orb-backup-bench-XXXXXX")"
 trap 'rm -rf "${work}"' EXIT
 data="${work}/root/instances/bench/data"
 mkdir -p "${data}"
@@ -48,18 +48,44 @@ sync
 rate() { awk -v b="${bytes}" -v s="$1" 'BEGIN {printf "%.1f", b/1e6/s}'; }
 timed() { local t0 t1; t0="$(date +%s.%N)"; "$@" >/dev/null; t1="$(date +%s.%N)"; awk -v a="${t0}" -v b="${t1}" 'BEGIN {print b-a}'; }
 
-# Warm the page cache equally for everyone, then measure.
-cat $(find "${data}" -type f) > /dev/null
-tar_s="$(timed tar --zstd -cf "${work}/tar.tar.zst" -C "${data}" .)"
-sha_s="$(timed bash -c "find '${data}' -type f -print0 | xargs -0 sha256sum")"
-"${bin}" "${work}/root" bench | tee "${work}/orb.txt"
-orb_backup_s="$(awk '/^BACKUP_INSTANCE/ {print $2}' "${work}/orb.txt")"
-orb_verify_s="$(awk '/^VERIFY_BACKUP/ {print $2}' "${work}/orb.txt")"
+# Warm the page cache equally for everyone, then measure ROUNDS (default 5) interleaved rounds
+# and report each side's median: one sample on a shared 2-core VM varies by +-15 %.
+rounds="${ROUNDS:-5}"
+find "${data}" -type f -print0 | xargs -0 cat > /dev/null
+median() { sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+for f in tar tarsync sha backup verify; do : > "${work}/${f}.s"; done
+for round in $(seq "${rounds}"); do
+  rm -f "${work}/tar.tar.zst"
+  timed tar --zstd -cf "${work}/tar.tar.zst" -C "${data}" . >> "${work}/tar.s"
+  rm -f "${work}/tar.tar.zst"
+  # The same, ending with the archive on disk as BACKUP_INSTANCE's is before it commits.
+  timed bash -c "tar --zstd -cf '${work}/tar.tar.zst' -C '${data}' . && sync '${work}/tar.tar.zst'" \
+    >> "${work}/tarsync.s"
+  timed bash -c "find '${data}' -type f -print0 | xargs -0 sha256sum" >> "${work}/sha.s"
+  rm -rf "${work}/root/backups" "${work}/root/.staging"
+  "${bin}" "${work}/root" bench > "${work}/orb.txt"
+  awk '/^BACKUP_INSTANCE/ {print $2}' "${work}/orb.txt" >> "${work}/backup.s"
+  awk '/^VERIFY_BACKUP/ {print $2}' "${work}/orb.txt" >> "${work}/verify.s"
+  echo "round ${round}: tar $(tail -1 "${work}/tar.s") s, tar+sync $(tail -1 "${work}/tarsync.s") s," \
+    "BACKUP $(tail -1 "${work}/backup.s") s, sha256sum $(tail -1 "${work}/sha.s") s," \
+    "VERIFY $(tail -1 "${work}/verify.s") s"
+done
+tar_s="$(median < "${work}/tar.s")"
+tarsync_s="$(median < "${work}/tarsync.s")"
+sha_s="$(median < "${work}/sha.s")"
+orb_backup_s="$(median < "${work}/backup.s")"
+orb_verify_s="$(median < "${work}/verify.s")"
 
-printf '\n%-28s %8s %9s\n' "what" "seconds" "MB/s"
-printf '%-28s %8.2f %9s\n' "BACKUP_INSTANCE" "${orb_backup_s}" "$(rate "${orb_backup_s}")"
-printf '%-28s %8.2f %9s\n' "tar --zstd -cf" "${tar_s}" "$(rate "${tar_s}")"
-printf '%-28s %8.2f %9s\n' "VERIFY_BACKUP (full)" "${orb_verify_s}" "$(rate "${orb_verify_s}")"
-printf '%-28s %8.2f %9s\n' "sha256sum (all files)" "${sha_s}" "$(rate "${sha_s}")"
+row() { printf '%-30s %8.2f %9s\n' "$1" "$2" "$(rate "$2")"; }
+printf '\nmedians of %s rounds\n%-30s %8s %9s\n' "${rounds}" "what" "seconds" "MB/s"
+row "BACKUP_INSTANCE (fsynced)" "${orb_backup_s}"
+row "tar --zstd -cf" "${tar_s}"
+row "tar --zstd -cf, then sync" "${tarsync_s}"
+row "VERIFY_BACKUP (full)" "${orb_verify_s}"
+row "sha256sum (all files)" "${sha_s}"
+awk -v o="${orb_backup_s}" -v t="${tar_s}" -v ts="${tarsync_s}" -v v="${orb_verify_s}" \
+  -v s="${sha_s}" 'BEGIN {
+    printf "BACKUP: %.0f %% of tar, %.0f %% of tar then sync; VERIFY: %.0f %% of sha256sum\n",
+      100 * t / o, 100 * ts / o, 100 * s / v }'
 printf 'archive: orb %s bytes, tar %s bytes\n' \
   "$(stat -c %s "${work}/root/backups/bench/bench.tar.zst")" "$(stat -c %s "${work}/tar.tar.zst")"

@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -388,16 +392,118 @@ class Extractor {
 // ---------------------------------------------------------------------------------------------
 // Backups
 
+// Hashes and writes the compressed archive on its own thread, so the thread that reads, hashes
+// and archives the source files (the bottleneck: bench/backup) only hands over full buffers.
+// A bounded queue keeps memory at a few MiB; the first write error ends the work and is kept.
+class HashingFileWriter {
+ public:
+  explicit HashingFileWriter(int fd) : fd_(fd), thread_([this] { Loop(); }) {}
+  ~HashingFileWriter() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  HashingFileWriter(const HashingFileWriter&) = delete;
+  HashingFileWriter& operator=(const HashingFileWriter&) = delete;
+
+  // Queues `buffer` (waiting while the queue is full); false once a write has failed.
+  bool Push(std::vector<char> buffer) {
+    std::unique_lock lock(mutex_);
+    wake_.wait(lock, [this] { return queue_.size() < kMaxQueued || !error_.empty(); });
+    if (!error_.empty()) return false;
+    queue_.push_back(std::move(buffer));
+    lock.unlock();
+    wake_.notify_all();
+    return true;
+  }
+
+  // Writes what is queued and stops the thread; the error text, empty on success.
+  std::string Close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return error_;
+  }
+
+  std::string FinishHex() { return hash_.FinishHex(); }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  static constexpr std::size_t kMaxQueued = 4;
+  static constexpr std::uint64_t kWritebackStep = 8U << 20U;
+
+  void Loop() {
+    for (;;) {
+      std::vector<char> buffer;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) return;
+        buffer = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      wake_.notify_all();
+      if (std::string failed = Write(buffer); !failed.empty()) {
+        std::lock_guard lock(mutex_);
+        error_ = std::move(failed);
+        queue_.clear();
+        wake_.notify_all();
+        return;
+      }
+    }
+  }
+
+  std::string Write(const std::vector<char>& buffer) {
+    hash_.Update(buffer.data(), buffer.size());
+    std::size_t done = 0;
+    while (done < buffer.size()) {
+      const ssize_t n = ::write(fd_, buffer.data() + done, buffer.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoText(errno);
+      done += static_cast<std::size_t>(n);
+    }
+    bytes_ += buffer.size();
+    // Start writeback every few MiB, so that the fsync before the commit finds little left
+    // to flush and the disk works while the rest is compressed.
+    if (bytes_ - flushed_ >= kWritebackStep) {
+      ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(bytes_ - flushed_),
+                        SYNC_FILE_RANGE_WRITE);
+      flushed_ = bytes_;
+    }
+    return {};
+  }
+
+  int fd_;
+  Sha256 hash_;                // written only by the thread, read after Close()
+  std::uint64_t bytes_ = 0;    // likewise
+  std::uint64_t flushed_ = 0;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::vector<char>> queue_;
+  bool closed_ = false;
+  std::string error_;
+  std::thread thread_;  // last: starts once everything above exists
+};
+
 // libarchive writes the plain tar into this; it compresses with zstd (one frame, content
-// checksum on: libarchive 3.6's own zstd filter has no checksum option) and hashes the output.
+// checksum on: libarchive 3.6's own zstd filter has no checksum option) and hands the output
+// to a HashingFileWriter in 1 MiB buffers.
 class ZstdFileSink {
  public:
-  ZstdFileSink(int fd, const BackupOptions& options) : fd_(fd), out_(ZSTD_CStreamOutSize()) {
+  ZstdFileSink(int fd, const BackupOptions& options)
+      : out_(ZSTD_CStreamOutSize()), writer_(fd) {
     ctx_ = ZSTD_createCCtx();
     if (ctx_ == nullptr) return;
     ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, options.compression_level);
     ZSTD_CCtx_setParameter(ctx_, ZSTD_c_checksumFlag, 1);
     if (options.threads > 0) ZSTD_CCtx_setParameter(ctx_, ZSTD_c_nbWorkers, options.threads);
+    pending_.reserve(kHandOff);
   }
   ~ZstdFileSink() { ZSTD_freeCCtx(ctx_); }
   ZstdFileSink(const ZstdFileSink&) = delete;
@@ -405,8 +511,8 @@ class ZstdFileSink {
 
   bool ok() const { return ctx_ != nullptr && error_.empty(); }
   const std::string& error() const { return error_; }
-  std::uint64_t bytes() const { return bytes_; }
-  std::string FinishHex() { return hash_.FinishHex(); }
+  std::uint64_t bytes() const { return writer_.bytes(); }
+  std::string FinishHex() { return writer_.FinishHex(); }
 
   bool Write(const void* data, std::size_t size) {
     ZSTD_inBuffer input{data, size, 0};
@@ -416,35 +522,38 @@ class ZstdFileSink {
     return true;
   }
 
+  // Ends the frame and waits until every byte is written.
   bool Finish() {
     ZSTD_inBuffer input{nullptr, 0, 0};
     for (;;) {
       ZSTD_outBuffer output{out_.data(), out_.size(), 0};
       const std::size_t left = ZSTD_compressStream2(ctx_, &output, &input, ZSTD_e_end);
       if (ZSTD_isError(left) != 0) return SetError(ZSTD_getErrorName(left));
-      if (!WriteOut(output.pos)) return false;
-      if (left == 0) return true;
+      if (!Take(output.pos)) return false;
+      if (left == 0) break;
     }
+    if (!pending_.empty() && !writer_.Push(std::move(pending_))) return SetError(writer_.Close());
+    if (std::string failed = writer_.Close(); !failed.empty()) return SetError(std::move(failed));
+    return true;
   }
 
  private:
+  static constexpr std::size_t kHandOff = 1U << 20U;
+
   bool Step(ZSTD_inBuffer& input, ZSTD_EndDirective mode) {
     ZSTD_outBuffer output{out_.data(), out_.size(), 0};
     const std::size_t status = ZSTD_compressStream2(ctx_, &output, &input, mode);
     if (ZSTD_isError(status) != 0) return SetError(ZSTD_getErrorName(status));
-    return WriteOut(output.pos);
+    return Take(output.pos);
   }
 
-  bool WriteOut(std::size_t size) {
-    hash_.Update(out_.data(), size);
-    std::size_t done = 0;
-    while (done < size) {
-      const ssize_t n = ::write(fd_, out_.data() + done, size - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return SetError(ErrnoText(errno));
-      done += static_cast<std::size_t>(n);
-    }
-    bytes_ += size;
+  bool Take(std::size_t size) {
+    pending_.insert(pending_.end(), out_.data(), out_.data() + size);
+    if (pending_.size() < kHandOff) return true;
+    std::vector<char> full = std::move(pending_);
+    pending_ = std::vector<char>();
+    pending_.reserve(kHandOff);
+    if (!writer_.Push(std::move(full))) return SetError(writer_.Close());
     return true;
   }
 
@@ -453,12 +562,11 @@ class ZstdFileSink {
     return false;
   }
 
-  int fd_;
   ZSTD_CCtx* ctx_ = nullptr;
   std::vector<char> out_;
-  Sha256 hash_;
-  std::uint64_t bytes_ = 0;
+  std::vector<char> pending_;
   std::string error_;
+  HashingFileWriter writer_;  // last: its thread stops before the buffers above go away
 };
 
 la_ssize_t WriteToSink(archive* a, void* client, const void* buffer, std::size_t length) {
@@ -781,15 +889,21 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
   if (fd.get() < 0) {
     return Fail(Errc::kIo, "cannot create " + out_path.string() + ": " + ErrnoText(errno));
   }
+  // Torn down in this order on failure: libarchive (its close still writes into the sink), the
+  // sink (its thread writes to fd), then fd.
+  std::optional<ZstdFileSink> sink_holder;
+  WriteArchive a;
   auto fail = [&](Error error) -> Expected<BackupManifest> {
+    a.reset();
+    sink_holder.reset();
     fd.Reset();
     fs::remove(out_path, ec);
     return Fail(std::move(error).WithContext("backup " + source_dir.string()));
   };
 
-  ZstdFileSink sink(fd.get(), options);
+  ZstdFileSink& sink = sink_holder.emplace(fd.get(), options);
   if (!sink.ok()) return fail(MakeError(Errc::kInternal, "cannot create a zstd context"));
-  WriteArchive a(archive_write_new());
+  a.reset(archive_write_new());
   if (!a) return fail(MakeError(Errc::kInternal, "libarchive cannot allocate"));
   archive_write_set_format_pax_restricted(a.get());
   if (archive_write_open2(a.get(), &sink, nullptr, WriteToSink, nullptr, nullptr) != ARCHIVE_OK) {
