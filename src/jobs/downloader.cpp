@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -40,6 +41,13 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
   int get() const { return fd_; }
 
  private:
@@ -164,15 +172,76 @@ class ShaLock {
   int fd_;
 };
 
-// Watches a transfer from beside it: progress from the .part's size, and stops it (through
-// `stop`) on cancel, deadline or size limit.
+// Hashes the .part as it grows, from the page cache behind the writer, and starts its writeback,
+// so that neither a second pass over the file nor a long fsync follows the transfer
+// (bench/install). Used by one thread at a time: the Watcher's, then, after that thread has
+// been joined, the downloading one. Any sign that the file changed other than by growing (it
+// shrank, or was replaced) makes Digest() decline, and the caller hashes the file whole.
+class GrowingFileHasher {
+ public:
+  explicit GrowingFileHasher(fs::path path) : path_(std::move(path)) {}
+
+  // Hashes the bytes up to `size` not hashed yet.
+  void CatchUp(std::uint64_t size) {
+    if (broken_ || size <= hashed_) {
+      if (size < hashed_) broken_ = true;
+      return;
+    }
+    if (fd_.get() < 0) {
+      fd_ = Fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+      struct stat st {};
+      if (fd_.get() < 0 || ::fstat(fd_.get(), &st) != 0) return Break();
+      inode_ = st.st_ino;
+    }
+    struct stat st {};
+    if (::stat(path_.c_str(), &st) != 0 || st.st_ino != inode_) return Break();
+    if (buffer_.empty()) buffer_.resize(std::size_t{1} << 20);
+    while (hashed_ < size) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(size - hashed_, buffer_.size()));
+      const ssize_t n = ::pread(fd_.get(), buffer_.data(), want, static_cast<off_t>(hashed_));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Break();
+      hash_.Update(buffer_.data(), static_cast<std::size_t>(n));
+      hashed_ += static_cast<std::uint64_t>(n);
+    }
+    ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_),
+                      static_cast<off_t>(hashed_ - flushed_), SYNC_FILE_RANGE_WRITE);
+    flushed_ = hashed_;
+  }
+
+  // The digest of the whole file of `size` bytes, or nullopt when it must be hashed afresh.
+  std::optional<std::string> Digest(std::uint64_t size) {
+    CatchUp(size);
+    if (broken_ || hashed_ != size) return std::nullopt;
+    struct stat st {};
+    if (::fstat(fd_.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != size) {
+      return std::nullopt;
+    }
+    return hash_.FinishHex();
+  }
+
+ private:
+  void Break() { broken_ = true; }
+
+  fs::path path_;
+  Fd fd_;
+  ino_t inode_ = 0;
+  Sha256 hash_;
+  std::uint64_t hashed_ = 0;
+  std::uint64_t flushed_ = 0;
+  bool broken_ = false;
+  std::vector<char> buffer_;
+};
+
+// Watches a transfer from beside it: progress from the .part's size, hashing as it grows, and
+// stops it (through `stop`) on cancel, deadline or size limit.
 class Watcher {
  public:
   enum class Reason { kNone, kCancelled, kDeadline, kTooLarge };
 
   Watcher(const fs::path& part, std::uint64_t limit, const DownloadOptions& options,
-          std::function<void()> stop)
-      : part_(part), limit_(limit), options_(options), stop_(std::move(stop)) {
+          GrowingFileHasher& hasher, std::function<void()> stop)
+      : part_(part), limit_(limit), options_(options), hasher_(hasher), stop_(std::move(stop)) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~Watcher() {
@@ -210,9 +279,12 @@ class Watcher {
         stop_();
         break;
       }
-      if (options_.progress && size != last) {
+      if (size != last) {
         last = size;
-        options_.progress(size, options_.expected_size.value_or(0));
+        lock.unlock();  // hashing takes a while: the destructor must not wait for the lock
+        hasher_.CatchUp(size);
+        if (options_.progress) options_.progress(size, options_.expected_size.value_or(0));
+        lock.lock();
       }
     }
   }
@@ -220,6 +292,7 @@ class Watcher {
   fs::path part_;
   std::uint64_t limit_;
   const DownloadOptions& options_;
+  GrowingFileHasher& hasher_;
   std::function<void()> stop_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -299,7 +372,8 @@ Status CopyFile(const Source& source, const fs::path& part, std::uint64_t offset
 
 // Fetches over HTTP(S) into the .part, resuming at `offset`. Returns the offset really kept.
 Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, std::uint64_t offset,
-                                  std::uint64_t limit, const DownloadOptions& options) {
+                                  std::uint64_t limit, const DownloadOptions& options,
+                                  std::optional<GrowingFileHasher>& hasher) {
   net::ClientOptions client_options;
   client_options.base_url = source.origin;
   if (source.send_token) client_options.bearer_token = options.token;
@@ -322,7 +396,7 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
     Expected<net::ClientResponse> response = Fail(Errc::kInternal, "not sent");
     Watcher::Reason stopped = Watcher::Reason::kNone;
     {
-      Watcher watcher(part, limit, options, [&client] { client.Cancel(); });
+      Watcher watcher(part, limit, options, *hasher, [&client] { client.Cancel(); });
       net::RetryHooks hooks;
       hooks.should_stop = [&watcher] { return watcher.Stopped(); };
       response = net::SendWithRetry(client, request, options.retry, hooks);
@@ -337,6 +411,7 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
       std::error_code ec;
       fs::remove(part, ec);
       offset = 0;
+      hasher.emplace(part);
       continue;
     }
     if (response->status / 100 != 2) {
@@ -374,6 +449,8 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
   }
   DownloadResult result;
   result.path = final_path;
+  std::optional<GrowingFileHasher> hasher;  // HTTP only; a file:// copy is hashed afterwards
+  hasher.emplace(part);
   if (source.kind == Source::Kind::kFile) {
     if (auto copied = CopyFile(source, part, offset, limit, options); !copied) {
       if (copied.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
@@ -381,7 +458,7 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
     }
     result.resumed_from = offset;
   } else {
-    auto kept = FetchHttp(source, part, offset, limit, options);
+    auto kept = FetchHttp(source, part, offset, limit, options, hasher);
     if (!kept) {
       if (kept.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
       return Fail(kept.error());
@@ -394,7 +471,11 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
     fs::remove(part, ec);
     return Fail(TooLarge(limit));
   }
-  auto digest = Sha256FileHex(part);
+  std::optional<std::string> streamed;
+  if (source.kind != Source::Kind::kFile) streamed = hasher->Digest(result.bytes);
+  // A mismatch of the streamed digest is checked again on the whole file before it counts.
+  Expected<std::string> digest = streamed && *streamed == sha256 ? Expected<std::string>(*streamed)
+                                                                  : Sha256FileHex(part);
   if (!digest) return Fail(digest.error());
   if (*digest != sha256) {
     fs::remove(part, ec);

@@ -48,6 +48,7 @@ std::string_view ToString(FsOp op) {
     case FsOp::kClose: return "close";
     case FsOp::kTruncate: return "truncate";
     case FsOp::kSyncDir: return "fsync dir";
+    case FsOp::kSyncFilesystem: return "syncfs";
     case FsOp::kRename: return "rename";
     case FsOp::kExchange: return "exchange";
     case FsOp::kSymlink: return "symlink";
@@ -116,6 +117,14 @@ Status RealFs::SyncDir(const fs::path& dir) {
   if (fd < 0) return Fail(FsError("fsync dir", dir, errno));
   File holder(fd, dir);
   return SyncFd(fd, "fsync dir", dir);
+}
+
+Status RealFs::SyncFilesystem(const fs::path& any) {
+  const int fd = ::open(any.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(FsError("syncfs", any, errno));
+  File holder(fd, any);
+  if (::syncfs(fd) != 0) return Fail(FsError("syncfs", any, errno));
+  return Ok();
 }
 
 Status RealFs::Rename(const fs::path& from, const fs::path& to) {

@@ -35,6 +35,7 @@ enum class FsOp {
   kClose,
   kTruncate,
   kSyncDir,
+  kSyncFilesystem,
   kRename,
   kExchange,
   kSymlink,
@@ -138,6 +139,9 @@ class Fs {
   virtual Status Close(File& file) = 0;  // the descriptor is gone afterwards, also on error
   virtual Status Truncate(const std::filesystem::path& path, std::uint64_t size) = 0;
   virtual Status SyncDir(const std::filesystem::path& dir) = 0;  // fsync of a directory
+  // syncfs(2) of the filesystem that holds `any`: every file and directory written there is on
+  // disk afterwards, in one journal commit instead of one fsync per file.
+  virtual Status SyncFilesystem(const std::filesystem::path& any) = 0;
   virtual Status Rename(const std::filesystem::path& from, const std::filesystem::path& to) = 0;
   // renameat2(RENAME_EXCHANGE): both must exist; atomically swaps the two names.
   virtual Expected<ExchangeResult> Exchange(const std::filesystem::path& a,
@@ -167,6 +171,7 @@ class RealFs final : public Fs {
   Status Close(File& file) override;
   Status Truncate(const std::filesystem::path& path, std::uint64_t size) override;
   Status SyncDir(const std::filesystem::path& dir) override;
+  Status SyncFilesystem(const std::filesystem::path& any) override;
   Status Rename(const std::filesystem::path& from, const std::filesystem::path& to) override;
   Expected<ExchangeResult> Exchange(const std::filesystem::path& a,
                                     const std::filesystem::path& b) override;

@@ -39,6 +39,7 @@ class FaultyFs final : public os::Fs {
   Status Close(os::File& file) override;
   Status Truncate(const std::filesystem::path& path, std::uint64_t size) override;
   Status SyncDir(const std::filesystem::path& dir) override;
+  Status SyncFilesystem(const std::filesystem::path& any) override;
   Status Rename(const std::filesystem::path& from, const std::filesystem::path& to) override;
   Expected<os::ExchangeResult> Exchange(const std::filesystem::path& a,
                                         const std::filesystem::path& b) override;
@@ -155,6 +156,10 @@ inline Status FaultyFs::Truncate(const std::filesystem::path& path, std::uint64_
 inline Status FaultyFs::SyncDir(const std::filesystem::path& dir) {
   ORB_FAULT_CHECK("fsync dir", dir, os::FsOp::kSyncDir);
   return inner_.SyncDir(dir);
+}
+inline Status FaultyFs::SyncFilesystem(const std::filesystem::path& any) {
+  ORB_FAULT_CHECK("syncfs", any, os::FsOp::kSyncFilesystem);
+  return inner_.SyncFilesystem(any);
 }
 inline Status FaultyFs::Rename(const std::filesystem::path& from, const std::filesystem::path& to) {
   ORB_FAULT_CHECK("rename " + from.string() + " ->", to, os::FsOp::kRename);

@@ -46,6 +46,10 @@ class KillingFs final : public os::Fs {
     Tick();
     return inner_.SyncDir(dir);
   }
+  Status SyncFilesystem(const std::filesystem::path& any) override {
+    Tick();
+    return inner_.SyncFilesystem(any);
+  }
   Status Rename(const std::filesystem::path& from, const std::filesystem::path& to) override {
     Tick();
     return inner_.Rename(from, to);

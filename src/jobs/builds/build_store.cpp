@@ -69,26 +69,12 @@ Status BuildStore::MakeDirs(const fs::path& root, const fs::path& dir) {
   return os::MakeDirsBelow(fs_, root, dir);
 }
 
-Status BuildStore::SyncTree(const fs::path& dir) {
-  auto entries = fs_.ReadDir(dir);
-  if (!entries) return Fail(std::move(entries.error()));
-  for (const auto& entry : *entries) {
-    const fs::path path = dir / entry.name;
-    if (entry.kind == os::FileKind::kDirectory) {
-      if (auto synced = SyncTree(path); !synced) return synced;
-    } else if (entry.kind == os::FileKind::kRegular) {
-      auto file = fs_.Open(path, os::OpenMode::kRead);
-      if (!file) return Fail(std::move(file.error()));
-      if (auto synced = fs_.Sync(*file); !synced) return synced;
-      if (auto closed = fs_.Close(*file); !closed) return closed;
-    }
-  }
-  return fs_.SyncDir(dir);
-}
-
 Status BuildStore::Commit(const ServerPaths& paths, const fs::path& staged,
                           const protocol::BuildRecord& record) {
-  if (auto synced = SyncTree(staged); !synced) return synced;
+  // Every file and directory of the staged build on disk before the record commits it: one
+  // syncfs instead of an fsync per file (2,000 fsyncs took 2 s of a 500 MB install;
+  // bench/install), at the price of also flushing whatever else is dirty on that filesystem.
+  if (auto synced = fs_.SyncFilesystem(staged); !synced) return synced;
   if (auto written =
           os::WriteFileAtomically(fs_, staged / kRecordName, protocol::BuildRecordJson(record));
       !written) {

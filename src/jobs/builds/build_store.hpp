@@ -70,8 +70,6 @@ class BuildStore {
   Status MakeDirs(const std::filesystem::path& root, const std::filesystem::path& dir);
 
  private:
-  // fsyncs every regular file and directory of a tree (symlinks are not followed).
-  Status SyncTree(const std::filesystem::path& dir);
   Status AppendActivation(const ServerPaths& paths, const protocol::Activation& activation);
 
   os::Fs& fs_;

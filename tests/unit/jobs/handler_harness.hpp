@@ -164,6 +164,7 @@ class DyingFs final : public os::Fs {
     return Step(), real_.Truncate(p, s);
   }
   Status SyncDir(const fs::path& d) override { return Step(), real_.SyncDir(d); }
+  Status SyncFilesystem(const fs::path& p) override { return Step(), real_.SyncFilesystem(p); }
   Status Rename(const fs::path& a, const fs::path& b) override {
     return Step(), real_.Rename(a, b);
   }
