@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration="${1:-60}"
-bin=build/release/src/main
+bin="${BIN:-build/release/src/main}"
 [[ -x "${bin}/fleet-cmdr" && -x "${bin}/orb-jobs-agent" ]] || {
   echo "build the release preset first" >&2; exit 2; }
 
