@@ -24,6 +24,7 @@ ControlPlaneOptions ApiOptions(const AgentOptions& options) {
   api.server = options.config.server;
   api.agent_id = options.config.agent_id;
   api.token = options.token;
+  if (!options.config.token_file.empty()) api.token_file = options.config.token_file;
   api.ca_file = options.config.ca_file;
   api.user_agent = "orb-jobs-agent/" + options.version;
   api.request_timeout = options.request_timeout;

@@ -2,6 +2,9 @@
 
 #include <utility>
 
+#include "agent/config.hpp"
+#include "common/log.hpp"
+
 #include "net/http_client.hpp"
 #include "net/retry.hpp"
 #include "protocol/api_error.hpp"
@@ -13,7 +16,7 @@ namespace {
 class HttpControlPlane final : public ControlPlane {
  public:
   explicit HttpControlPlane(const ControlPlaneOptions& options)
-      : options_(options), client_(MakeClientOptions(options)) {
+      : options_(options), client_(MakeClientOptions(options)), token_(options.token) {
     policy_.initial_delay = options.retry_initial_delay;
     policy_.max_delay = options.retry_max_delay;
     policy_.max_attempts = 0;
@@ -83,7 +86,12 @@ class HttpControlPlane final : public ControlPlane {
         hooks.on_retry();
       };
     }
+    request.bearer_token = token_;
     auto response = net::SendWithRetry(client_, request, policy_, retry_hooks);
+    if (response && response->status == 401 && TokenFileChanged()) {
+      request.bearer_token = token_;
+      response = net::SendWithRetry(client_, request, policy_, retry_hooks);
+    }
     if (!response) {
       return Fail(std::move(response.error()).WithContext(request.method + " " + request.target));
     }
@@ -96,8 +104,25 @@ class HttpControlPlane final : public ControlPlane {
     return Fail(std::move(result).WithContext(request.method + " " + request.target));
   }
 
+  // After a 401: reads the token file; true (and token_ replaced) when it holds another token.
+  bool TokenFileChanged() {
+    if (!options_.token_file) return false;
+    auto fresh = ReadToken(*options_.token_file);
+    if (!fresh) {
+      GetLogger("agent")->warn("401 from fleet-cmdr; cannot read the token file again: {}",
+                               fresh.error().Describe());
+      return false;
+    }
+    if (*fresh == token_) return false;
+    GetLogger("agent")->info("401 from fleet-cmdr; {} holds a new token: using it",
+                             options_.token_file->string());
+    token_ = std::move(*fresh);
+    return true;
+  }
+
   ControlPlaneOptions options_;
   net::HttpClient client_;
+  std::string token_;  // the one sent; options_.token until the token file changes
   net::RetryPolicy policy_;
   std::string prefix_;
 };

@@ -48,6 +48,9 @@ struct ControlPlaneOptions {
   std::string server;  // base URL
   std::string agent_id;
   std::string token;
+  // Read again after a 401: when it holds another token (the agent was enrolled again), the call
+  // is repeated once with it and later calls use it, without restarting the agent.
+  std::optional<std::filesystem::path> token_file;
   std::optional<std::filesystem::path> ca_file;
   std::string user_agent = "orb-jobs-agent";
   std::chrono::milliseconds request_timeout{30000};

@@ -245,8 +245,8 @@ class HttpClient::Impl {
     message.target(detail::JoinTarget(address_.path_prefix, request.target));
     message.set(http::field::host, address_.host_header);
     message.set(http::field::user_agent, options_.user_agent);
-    if (options_.bearer_token) {
-      message.set(http::field::authorization, "Bearer " + *options_.bearer_token);
+    if (const auto& token = request.bearer_token ? request.bearer_token : options_.bearer_token) {
+      message.set(http::field::authorization, "Bearer " + *token);
     }
     if (request.response_file && request.response_file_offset > 0) {
       message.set(http::field::range,

@@ -37,6 +37,7 @@ struct ClientRequest {
   std::string content_type = "application/json";       // sent when there is a body
   HeaderList headers{};                                // extra headers, sent as given
   std::optional<std::chrono::milliseconds> timeout{};  // replaces request_timeout for this call
+  std::optional<std::string> bearer_token{};           // replaces ClientOptions::bearer_token
   std::optional<std::filesystem::path> body_file{};    // streamed upload instead of `body`
   // A 2xx response body goes to this file instead of ClientResponse::body (other statuses keep
   // their body in memory, e.g. a JSON error). With response_file_offset > 0 the client asks for

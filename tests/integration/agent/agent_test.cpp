@@ -298,5 +298,23 @@ TEST(AgentIntegrationTest, PollingModeStillPicksUpJobs) {
   EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(10)));
 }
 
+TEST(AgentIntegrationTest, AnAgentEnrolledAgainTakesTheNewTokenFromItsFileOn401) {
+  AgentCluster cluster;
+  GateHandler* handler = nullptr;
+  auto& agent = cluster.StartAgent("host-1", One(handler, "VERIFY_BACKUP"));
+  handler->release = true;
+  const std::string old_token = cluster.TokenOf("host-1");
+  // The operator revokes the agent and enrolls it again: its old token is refused from now on.
+  ASSERT_EQ(cluster.Admin("DELETE", "/v1/agents/host-1").first, 204);
+  const std::string new_token = cluster.Enroll("host-1");
+  ASSERT_FALSE(new_token.empty());
+  ASSERT_NE(new_token, old_token);
+  std::ofstream(agent.dir.path() / "token") << new_token << '\n';
+
+  const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  // Without a restart: the 401 on the old token makes the agent read the file and go on.
+  EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(20)));
+}
+
 }  // namespace
 }  // namespace orb::testing
