@@ -57,6 +57,7 @@ now() { date +%s.%N; }
 agent_times=()
 for run in $(seq "${runs}"); do
   rm -rf "${work}/root/servers" "${work}/root/cache"
+  sync  # every side starts with nothing dirty: the agent's syncfs would flush it
   payload="{\"buildId\":\"b${run}\",\"artifact\":{\"url\":\"${base}/v1/artifacts/${sha}\",\"sha256\":\"${sha}\",\"size\":${size},\"format\":\"tar.zst\"}}"
   t0=$(now)
   job=$(curl -fs "${auth[@]}" -H 'Content-Type: application/json' \
@@ -73,26 +74,41 @@ for run in $(seq "${runs}"); do
   agent_times+=("$(python3 -c "print(${t1} - ${t0})")")
 done
 
+# The tools twice per round: as they are, and ending with `sync -f` (syncfs) so that, like the
+# agent's build before it reports COMPLETED, their files are on disk.
 tool_times=()
+synced_times=()
 for run in $(seq "${runs}"); do
-  out="${work}/tools-${run}"
-  mkdir -p "${out}/build"
-  t0=$(now)
-  curl -fs -H "Authorization: Bearer ${token}" -o "${out}/a.tar.zst" "${base}/v1/artifacts/${sha}"
-  echo "${sha}  ${out}/a.tar.zst" | sha256sum -c --quiet
-  tar --zstd -xf "${out}/a.tar.zst" -C "${out}/build"
-  t1=$(now)
-  tool_times+=("$(python3 -c "print(${t1} - ${t0})")")
-  rm -rf "${out}"
+  for mode in plain synced; do
+    out="${work}/tools-${run}-${mode}"
+    mkdir -p "${out}/build"
+    sync
+    t0=$(now)
+    curl -fs -H "Authorization: Bearer ${token}" -o "${out}/a.tar.zst" "${base}/v1/artifacts/${sha}"
+    echo "${sha}  ${out}/a.tar.zst" | sha256sum -c --quiet
+    tar --zstd -xf "${out}/a.tar.zst" -C "${out}/build"
+    [[ "${mode}" == synced ]] && sync -f "${out}/build"
+    t1=$(now)
+    if [[ "${mode}" == synced ]]; then
+      synced_times+=("$(python3 -c "print(${t1} - ${t0})")")
+    else
+      tool_times+=("$(python3 -c "print(${t1} - ${t0})")")
+    fi
+    rm -rf "${out}"
+  done
 done
 
-python3 - "${mb}" "${size}" "${agent_times[*]}" "${tool_times[*]}" <<'PY'
+python3 - "${mb}" "${size}" "${agent_times[*]}" "${tool_times[*]}" "${synced_times[*]}" <<'PY'
 import statistics, sys
-mb, size, agent, tools = sys.argv[1:]
+mb, size, agent, tools, synced = sys.argv[1:]
 agent = [float(x) for x in agent.split()]
 tools = [float(x) for x in tools.split()]
-a, t = statistics.median(agent), statistics.median(tools)
+synced = [float(x) for x in synced.split()]
+a, t, s = statistics.median(agent), statistics.median(tools), statistics.median(synced)
+runs = lambda xs: ", ".join(f"{x:.2f}" for x in xs)
 print(f"| INSTALL_SERVER, {int(size)/2**20:.0f} MiB tar.zst ({mb} MB asked) | agent {a:.2f} s "
-      f"(runs {', '.join(f'{x:.2f}' for x in agent)}) | curl+sha256sum+tar {t:.2f} s "
-      f"(runs {', '.join(f'{x:.2f}' for x in tools)}) | ratio {a/t:.2f}x |")
+      f"(runs {runs(agent)}) | curl+sha256sum+tar {t:.2f} s (runs {runs(tools)}) | "
+      f"ratio {a/t:.2f}x |")
+print(f"| the same, the tools ending with sync -f | agent {a:.2f} s | curl+sha256sum+tar+sync "
+      f"{s:.2f} s (runs {runs(synced)}) | ratio {a/s:.2f}x |")
 PY
