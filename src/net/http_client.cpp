@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "common/random.hpp"
+#include "net/detail/body_buffer.hpp"
 #include "net/detail/client_support.hpp"
 
 namespace orb::net {
@@ -42,7 +43,6 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
-constexpr std::size_t kFileReadChunk = 64 * 1024;  // the read size for responses into files
 
 std::string Millis(milliseconds duration) {
   return std::to_string(duration.count()) + " ms";
@@ -318,16 +318,16 @@ class HttpClient::Impl {
       if (!written) co_return Fail(std::move(written.error()));
     } else {
       // Beast checks a Content-Length against the limit only while it reads the header.
-      if (const auto length = head.content_length(); length && *length > options_.body_limit) {
+      const auto length = head.content_length();
+      if (length && *length > options_.body_limit) {
         co_return Failure(request, http::error::body_limit);
       }
-      const auto length = head.content_length();
       http::response_parser<http::string_body> parser(std::move(head));
       parser.body_limit(options_.body_limit);
-      if (!length || *length > kFileReadChunk / 8) buffer_.reserve(kFileReadChunk);  // as below
+      detail::MakeRoomForBody(buffer_, length);
       co_await http::async_read(stream, buffer_, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
-      buffer_.shrink_to_fit();
+      detail::ReleaseBodyRoom(buffer_);
       if (ec) co_return Failure(request, ec);
       response.body = std::move(parser.get().body());
       keep_alive = parser.keep_alive();
@@ -367,12 +367,10 @@ class HttpClient::Impl {
       co_return Fail(Errc::kIo,
                      Describe(request) + ": cannot write " + path.string() + ": " + ec.message());
     }
-    // Beast reads at most the buffer's free capacity (at least 512 bytes); a flat_buffer that the
-    // parser keeps emptying never grows, so give it room for 64 KiB reads, and back afterwards.
-    buffer_.reserve(kFileReadChunk);
+    detail::MakeRoomForBody(buffer_, boost::none);  // a file: large
     co_await http::async_read(stream, buffer_, parser,
                               asio::redirect_error(asio::use_awaitable, ec));
-    buffer_.shrink_to_fit();
+    detail::ReleaseBodyRoom(buffer_);
     parser.get().body().close();
     if (ec) {
       resume_offset_ = FileSizeOrZero(path);

@@ -39,6 +39,7 @@
 
 #include "common/log.hpp"
 #include "net/byte_range.hpp"
+#include "net/detail/body_buffer.hpp"
 
 namespace orb::net {
 
@@ -489,7 +490,6 @@ class WsSession final : public WsSessionBase,
 // HTTP connections
 
 constexpr std::size_t kWatchBytes = 1024;
-constexpr std::size_t kBodyReadChunk = 64 * 1024;  // the read size for large request bodies
 constexpr std::chrono::milliseconds kLingerTime{1000};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -714,12 +714,8 @@ class HttpConnection final : public HttpConnectionBase,
   }
 
   void ReadBody() {
-    // Beast reads at most the buffer's free capacity (at least 512 bytes) at a time, and a
-    // flat_buffer that the parser keeps emptying never grows: without room a 500 MB upload
-    // takes a million reads. Large bodies get 64 KiB, given back once the body is in.
-    const auto length = file_parser_ ? file_parser_->content_length()
-                                     : string_parser_->content_length();
-    if (!length || *length > kBodyReadChunk / 8) buffer_.reserve(kBodyReadChunk);
+    detail::MakeRoomForBody(buffer_, file_parser_ ? file_parser_->content_length()
+                                                  : string_parser_->content_length());
     if (file_parser_) {
       // Streamed uploads may be large: request_timeout bounds the silence between reads.
       SetDeadline(config_->options.request_timeout);
@@ -728,7 +724,7 @@ class HttpConnection final : public HttpConnectionBase,
                               if (self->state_ == State::kClosed) return;
                               if (ec) return self->OnReadError(ec);
                               if (!self->file_parser_->is_done()) return self->ReadBody();
-                              self->buffer_.shrink_to_fit();
+                              detail::ReleaseBodyRoom(self->buffer_);
                               self->Dispatch();
                             });
     } else {
@@ -736,7 +732,7 @@ class HttpConnection final : public HttpConnectionBase,
                        [self = this->shared_from_this()](error_code ec, std::size_t) {
                          if (self->state_ == State::kClosed) return;
                          if (ec) return self->OnReadError(ec);
-                         self->buffer_.shrink_to_fit();
+                         detail::ReleaseBodyRoom(self->buffer_);
                          self->Dispatch();
                        });
     }
