@@ -398,14 +398,7 @@ class Extractor {
 class HashingFileWriter {
  public:
   explicit HashingFileWriter(int fd) : fd_(fd), thread_([this] { Loop(); }) {}
-  ~HashingFileWriter() {
-    {
-      std::lock_guard lock(mutex_);
-      closed_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
+  ~HashingFileWriter() { Close(); }
   HashingFileWriter(const HashingFileWriter&) = delete;
   HashingFileWriter& operator=(const HashingFileWriter&) = delete;
 
@@ -492,18 +485,16 @@ class HashingFileWriter {
 };
 
 // libarchive writes the plain tar into this; it compresses with zstd (one frame, content
-// checksum on: libarchive 3.6's own zstd filter has no checksum option) and hands the output
-// to a HashingFileWriter in 1 MiB buffers.
+// checksum on: libarchive 3.6's own zstd filter has no checksum option) straight into 1 MiB
+// buffers that it hands to a HashingFileWriter when full.
 class ZstdFileSink {
  public:
-  ZstdFileSink(int fd, const BackupOptions& options)
-      : out_(ZSTD_CStreamOutSize()), writer_(fd) {
+  ZstdFileSink(int fd, const BackupOptions& options) : pending_(kHandOff), writer_(fd) {
     ctx_ = ZSTD_createCCtx();
     if (ctx_ == nullptr) return;
     ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, options.compression_level);
     ZSTD_CCtx_setParameter(ctx_, ZSTD_c_checksumFlag, 1);
     if (options.threads > 0) ZSTD_CCtx_setParameter(ctx_, ZSTD_c_nbWorkers, options.threads);
-    pending_.reserve(kHandOff);
   }
   ~ZstdFileSink() { ZSTD_freeCCtx(ctx_); }
   ZstdFileSink(const ZstdFileSink&) = delete;
@@ -526,13 +517,12 @@ class ZstdFileSink {
   bool Finish() {
     ZSTD_inBuffer input{nullptr, 0, 0};
     for (;;) {
-      ZSTD_outBuffer output{out_.data(), out_.size(), 0};
-      const std::size_t left = ZSTD_compressStream2(ctx_, &output, &input, ZSTD_e_end);
+      const std::size_t left = Compress(input, ZSTD_e_end);
       if (ZSTD_isError(left) != 0) return SetError(ZSTD_getErrorName(left));
-      if (!Take(output.pos)) return false;
       if (left == 0) break;
+      if (filled_ == pending_.size() && !HandOff()) return false;  // room for the rest
     }
-    if (!pending_.empty() && !writer_.Push(std::move(pending_))) return SetError(writer_.Close());
+    if (filled_ > 0 && !HandOff()) return false;
     if (std::string failed = writer_.Close(); !failed.empty()) return SetError(std::move(failed));
     return true;
   }
@@ -541,18 +531,24 @@ class ZstdFileSink {
   static constexpr std::size_t kHandOff = 1U << 20U;
 
   bool Step(ZSTD_inBuffer& input, ZSTD_EndDirective mode) {
-    ZSTD_outBuffer output{out_.data(), out_.size(), 0};
-    const std::size_t status = ZSTD_compressStream2(ctx_, &output, &input, mode);
+    const std::size_t status = Compress(input, mode);
     if (ZSTD_isError(status) != 0) return SetError(ZSTD_getErrorName(status));
-    return Take(output.pos);
+    return filled_ < pending_.size() || HandOff();
   }
 
-  bool Take(std::size_t size) {
-    pending_.insert(pending_.end(), out_.data(), out_.data() + size);
-    if (pending_.size() < kHandOff) return true;
-    std::vector<char> full = std::move(pending_);
-    pending_ = std::vector<char>();
-    pending_.reserve(kHandOff);
+  // Compresses into the free end of pending_.
+  std::size_t Compress(ZSTD_inBuffer& input, ZSTD_EndDirective mode) {
+    ZSTD_outBuffer output{pending_.data(), pending_.size(), filled_};
+    const std::size_t status = ZSTD_compressStream2(ctx_, &output, &input, mode);
+    filled_ = output.pos;
+    return status;
+  }
+
+  // Gives the filled part of pending_ to the writer and starts a fresh buffer.
+  bool HandOff() {
+    pending_.resize(filled_);
+    std::vector<char> full = std::exchange(pending_, std::vector<char>(kHandOff));
+    filled_ = 0;
     if (!writer_.Push(std::move(full))) return SetError(writer_.Close());
     return true;
   }
@@ -563,8 +559,8 @@ class ZstdFileSink {
   }
 
   ZSTD_CCtx* ctx_ = nullptr;
-  std::vector<char> out_;
-  std::vector<char> pending_;
+  std::vector<char> pending_;  // zstd's output; bytes [0, filled_) are written
+  std::size_t filled_ = 0;
   std::string error_;
   HashingFileWriter writer_;  // last: its thread stops before the buffers above go away
 };
