@@ -116,8 +116,16 @@ fi
 echo
 echo "orb-jobs is running."
 echo "  UI:          $url/"
-echo "  admin token: $demo/cmdr/admin.token"
+if [ -n "${FLEET_CMDR_ADMIN_TOKEN:-}" ]; then
+  # fleet-cmdr took the token from the environment and wrote no file.
+  token_where="\$FLEET_CMDR_ADMIN_TOKEN"
+  fleetctl="FLEET_TOKEN=\$FLEET_CMDR_ADMIN_TOKEN $bin/fleetctl --server $url jobs"
+else
+  token_where="$demo/cmdr/admin.token"
+  fleetctl="$bin/fleetctl --server $url --token-file $demo/cmdr/admin.token jobs"
+fi
+echo "  admin token: $token_where"
 echo "  agent:       $agent_id (root $demo/agent/root)"
-echo "  fleetctl:    $bin/fleetctl --server $url --token-file $demo/cmdr/admin.token jobs"
+echo "  fleetctl:    $fleetctl"
 echo "  stop:        Ctrl-C"
 wait "$cmdr"
