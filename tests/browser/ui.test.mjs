@@ -41,7 +41,7 @@ function freePort() {
 }
 
 function start(name, argv, extraEnv = {}) {
-  const log = fs.openSync(path.join(dir, name + ".log"), "w");
+  const log = fs.openSync(path.join(dir, name + ".log"), "a");
   const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", log, log], env: { ...process.env, ...extraEnv } });
   child.name = name;
   children.push(child);
@@ -79,13 +79,20 @@ async function startAgent(name, binary) {
   return path.join(home, "root");
 }
 
+// fleet-cmdr on its port and data dir (again after a restart: same port, same data).
+let cmdrPort;
+function startFleetCmdr() {
+  return start("fleet-cmdr", [FLEET_CMDR, "serve", "--listen", `127.0.0.1:${cmdrPort}`, "--data-dir", path.join(dir, "data")],
+    { FLEET_CMDR_ADMIN_TOKEN: ADMIN_TOKEN });
+}
+
 let gateRoot;
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  start("fleet-cmdr", [FLEET_CMDR, "serve", "--listen", `127.0.0.1:${port}`, "--data-dir", path.join(dir, "data")],
-    { FLEET_CMDR_ADMIN_TOKEN: ADMIN_TOKEN });
+  cmdrPort = port;
+  startFleetCmdr();
   await waitFor("fleet-cmdr /healthz", async () => (await fetch(base + "/healthz")).ok);
   const hostRoot = await startAgent("host-1", AGENT);
   // A real data tree of a few MB for BACKUP_INSTANCE (instances/<id>/data, job-types.md §1).
@@ -251,6 +258,38 @@ test("a reload in the middle of a job restores its state, then it goes on live",
   await page.waitForSelector("#job-status.st-COMPLETED", { timeout: WAIT });
   await page.waitForSelector('#job-bar[data-percent="100"]', { timeout: WAIT });
   await shot(page, "07-completed-after-reload");
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
+
+test("after fleet-cmdr restarts, the UI reconnects and replays what it missed, without a reload", async () => {
+  // An agent that never says hello: its jobs stay QUEUED, nothing but this test changes them.
+  await api("POST", "/v1/agents", { agentId: "idle-1" });
+  const first = await api("POST", "/v1/jobs", { agentId: "idle-1", type: "VERIFY_BACKUP", instanceId: "web-3", payload: { backupId: "b-1" } });
+  const page = await signedInPage();
+  await page.click('a[data-route="jobs"]');
+  await page.waitForSelector(`tr[data-job="${first.id}"] td.st-QUEUED`, { timeout: WAIT });
+  await page.evaluate(() => { window.notReloaded = true; });
+
+  // fleet-cmdr goes away; the UI notices.
+  const cmdr = children.find((c) => c.name === "fleet-cmdr" && c.exitCode === null && c.signalCode === null);
+  cmdr.kill("SIGTERM");
+  await waitFor("fleet-cmdr to exit", () => cmdr.exitCode !== null || cmdr.signalCode !== null);
+  await page.waitForSelector("#conn.reconnecting", { timeout: WAIT });
+  // Keep the browser from reconnecting while things change, so they can only arrive by replay.
+  await page.context().setOffline(true);
+  startFleetCmdr();
+  await waitFor("fleet-cmdr /healthz after the restart", async () => (await fetch(base + "/healthz")).ok);
+  const second = await api("POST", "/v1/jobs", { agentId: "idle-1", type: "VERIFY_BACKUP", instanceId: "web-4", payload: { backupId: "b-2" } });
+  await api("POST", `/v1/jobs/${first.id}/cancel`);
+  assert.equal(await page.getAttribute("#conn", "class"), "reconnecting");  // still away: no live event seen
+
+  await page.context().setOffline(false);
+  await page.waitForSelector("#conn.live", { timeout: WAIT });
+  await page.waitForSelector(`tr[data-job="${first.id}"] td.st-CANCELLED`, { timeout: WAIT });
+  await page.waitForSelector(`tr[data-job="${second.id}"] td.st-QUEUED`, { timeout: WAIT });
+  assert.equal(await page.evaluate(() => window.notReloaded), true);
+  await shot(page, "08-after-reconnect");
   assert.equal(page.lastError, undefined);
   await page.close();
 });
