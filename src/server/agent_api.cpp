@@ -34,8 +34,6 @@ void FleetCmdr::Impl::AgentHello(Call call, const std::string& agent_id) {
       GetLogger("fleet-cmdr")->warn("agentId={} runId={} run failed: agent restarted", agent_id,
                                     run_id);
     }
-    // The agent may have restarted with other job types or capacity: reload its notify state.
-    RefreshAgent(agent_id);
     MarkSeen(agent_id);
     GetLogger("fleet-cmdr")->info("agentId={} hello: version {} maxParallel {} jobTypes {}",
                                   agent_id, hello.agent_version, hello.max_parallel,
@@ -88,19 +86,25 @@ void FleetCmdr::Impl::AgentNext(Call call, const std::string& agent_id) {
   }
   MarkSeen(agent_id);
   const auto started = std::chrono::steady_clock::now();
-  OnWorker(call.responder, [this, call = std::move(call), agent_id, started] {
-    auto result = store_->DispatchNext(agent_id, clock_.WallNow(), options_.lease_seconds);
-    if (!result) return ReplyError(call.responder, result.error());
-    Publish(*result);
-    RefreshAgent(agent_id);
-    dispatch_latency_->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    if (!result->value) return ReplyNoContent(call.responder);
-    const auto& execution = result->value->execution;
-    JobLog(GetLogger("fleet-cmdr"), execution.job_id, execution.run_id)
-        .Info("dispatched {} attempt {} to agent {}", execution.type, execution.attempt, agent_id);
-    Reply(call.responder, 200, protocol::ToJson(execution));
-  });
+  using Value = std::optional<store::Dispatched>;
+  OnStore<Value>(
+      *store_dispatch_next_, call.responder,
+      [this, agent_id](store::Completion<Value> done) {
+        store_->DispatchNextAsync(agent_id, clock_.WallNow(), options_.lease_seconds,
+                                  std::move(done));
+      },
+      [this, responder = call.responder, agent_id, started](Expected<store::Mutation<Value>> result) {
+        if (!result) return ReplyError(responder, result.error());
+        Publish(*result);
+        dispatch_latency_->Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (!result->value) return ReplyNoContent(responder);
+        const auto& execution = result->value->execution;
+        JobLog(GetLogger("fleet-cmdr"), execution.job_id, execution.run_id)
+            .Info("dispatched {} attempt {} to agent {}", execution.type, execution.attempt,
+                  agent_id);
+        Reply(responder, 200, protocol::ToJson(execution));
+      });
 }
 
 void FleetCmdr::Impl::AgentUpdates(Call call, const std::string& agent_id,
@@ -108,24 +112,37 @@ void FleetCmdr::Impl::AgentUpdates(Call call, const std::string& agent_id,
   auto updates = protocol::FromJson<protocol::UpdatesRequest>(call.request.body);
   if (!updates) return ReplyError(call.responder, updates.error());
   MarkSeen(agent_id);
-  OnWorker(call.responder, [this, call = std::move(call), agent_id, run_id,
-                            updates = std::move(*updates)] {
-    auto result = store_->ApplyUpdates(agent_id, run_id, updates, clock_.WallNow(),
-                                       options_.lease_seconds);
-    if (!result) {
-      if (result.error().code == Errc::kRunNotActive) {
-        GetLogger("fleet-cmdr")->warn("agentId={} runId={} update for a run that is not active",
-                                      agent_id, run_id);
-      }
-      return ReplyError(call.responder, result.error());
-    }
-    Publish(*result);
-    if (updates.final_update) {
-      GetLogger("fleet-cmdr")->info("runId={} agentId={} final {}", run_id, agent_id,
-                                    protocol::ToString(updates.final_update->status));
-    }
-    Reply(call.responder, 200, protocol::ToJson(result->value));
-  });
+  std::optional<protocol::RunStatus> final_status;
+  if (updates->final_update) final_status = updates->final_update->status;
+  using protocol::UpdatesResponse;
+  OnStore<UpdatesResponse>(
+      *store_apply_updates_, call.responder,
+      [this, agent_id, run_id, updates = std::move(*updates)](
+          store::Completion<UpdatesResponse> done) mutable {
+        store_->ApplyUpdatesAsync(agent_id, run_id, std::move(updates), clock_.WallNow(),
+                                  options_.lease_seconds, std::move(done));
+      },
+      [this, responder = call.responder, agent_id, run_id,
+       final_status](Expected<store::Mutation<UpdatesResponse>> result) {
+        if (!result) {
+          if (result.error().code == Errc::kRunNotActive) {
+            GetLogger("fleet-cmdr")->warn("agentId={} runId={} update for a run that is not active",
+                                          agent_id, run_id);
+          }
+          return ReplyError(responder, result.error());
+        }
+        Publish(*result);
+        if (final_status) {
+          // The run's job is in the events this update appended (empty for a resent batch).
+          std::string job_id;
+          for (const auto& event : result->events) {
+            if (event.job_id) job_id = *event.job_id;
+          }
+          JobLog(GetLogger("fleet-cmdr"), job_id.empty() ? "-" : job_id, run_id)
+              .Info("final {} from agent {}", protocol::ToString(*final_status), agent_id);
+        }
+        Reply(responder, 200, protocol::ToJson(result->value));
+      });
 }
 
 }  // namespace orb::server

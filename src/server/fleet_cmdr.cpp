@@ -120,9 +120,13 @@ void FleetCmdr::Impl::InitMetrics() {
                                          "Time from a jobs/next request to its answer", {},
                                          DefaultLatencyBuckets())
                            .With({});
-  store_latency_ = &metrics_.AddHistogram("fleet_cmdr_store_seconds",
-                                          "Time spent in store calls, by operation",
-                                          {"operation"}, DefaultLatencyBuckets());
+  store_latency_ = &metrics_.AddHistogram(
+      "fleet_cmdr_store_seconds",
+      "Time from submitting a hot-path store write to its durable commit, by operation",
+      {"operation"}, DefaultLatencyBuckets());
+  store_create_jobs_ = &store_latency_->With({"create_jobs"});
+  store_dispatch_next_ = &store_latency_->With({"dispatch_next"});
+  store_apply_updates_ = &store_latency_->With({"apply_updates"});
   events_published_ = &metrics_.AddCounter("fleet_cmdr_events_total",
                                            "Events published to the stream, by type", {"type"});
   jobs_by_status_ = &metrics_.AddGauge("fleet_cmdr_jobs", "Jobs in the store, by type and status",
@@ -150,19 +154,30 @@ ResponderPtr FleetCmdr::Impl::Metered(ResponderPtr responder, std::string route)
 
 // ---- construction ----
 
-FleetCmdr::Impl::Impl(FleetCmdrOptions options, const Clock& clock,
-                      std::unique_ptr<store::Store> store)
+FleetCmdr::Impl::Impl(FleetCmdrOptions options, const Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
       ids_(clock),
-      store_(std::move(store)),
+      store_ids_(clock),
       limiter_(options_.rate_limit_per_second, options_.rate_limit_burst) {
   InitMetrics();
 }
 
 FleetCmdr::Impl::~Impl() { Stop(); }
 
-Status FleetCmdr::Impl::Init() {
+Status FleetCmdr::Impl::Init(const FleetCmdr::StoreOpener& open_store) {
+  store::StoreDeps deps;
+  deps.ids = &store_ids_;
+  deps.on_queues_committed = [this](std::vector<store::AgentQueue> queues) {
+    for (auto& queue : queues) {
+      notifier_.Update(queue.agent_id,
+                       AgentQueueState{queue.state.pending, std::move(queue.state.cancel)});
+    }
+  };
+  auto opened = open_store(std::move(deps));
+  if (!opened) return Fail(std::move(opened.error()).WithContext("open store"));
+  store_ = std::move(*opened);
+
   std::error_code ec;
   artifact_dir_ = options_.data_dir / "artifacts";
   std::filesystem::create_directories(artifact_dir_, ec);
@@ -247,7 +262,26 @@ void FleetCmdr::Impl::Stop() {
   }
   if (http_) http_->Stop();
   if (workers_) workers_->Stop();
+  WaitForStoreCalls();
   FlushSeen();
+}
+
+bool FleetCmdr::Impl::BeginStoreCall() {
+  const std::lock_guard lock(store_calls_mutex_);
+  if (stopping_.load() || !store_) return false;
+  ++store_calls_;
+  return true;
+}
+
+void FleetCmdr::Impl::EndStoreCall() {
+  const std::lock_guard lock(store_calls_mutex_);
+  if (--store_calls_ == 0) store_calls_done_.notify_all();
+}
+
+void FleetCmdr::Impl::WaitForStoreCalls() {
+  // The store completes every call it took (its writer finishes its queue), so this ends.
+  std::unique_lock lock(store_calls_mutex_);
+  store_calls_done_.wait(lock, [this] { return store_calls_ == 0; });
 }
 
 // ---- routing ----
@@ -555,10 +589,6 @@ void FleetCmdr::Impl::FillEventGaps() {
   if (!ready.empty()) hub_->Publish(ready);
 }
 
-void FleetCmdr::Impl::RefreshAgents(const std::vector<std::string>& agents) {
-  for (const auto& agent : agents) RefreshAgent(agent);
-}
-
 void FleetCmdr::Impl::RefreshAgent(const std::string& agent_id) {
   // Version first, then read: a change that lands between the two makes Load refuse the stale
   // state, and we read again (notifier.hpp).
@@ -754,21 +784,20 @@ Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options,
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Fail(Errc::kIo, "cannot create data dir " + options.data_dir.string());
-  auto impl_ids = std::make_unique<IdGenerator>(clock);
-  store::StoreDeps deps;
-  deps.ids = impl_ids.get();
-  auto sqlite = store::SqliteStore::Open({options.data_dir, 512}, deps);
-  if (!sqlite) return Fail(std::move(sqlite.error()).WithContext("open store"));
-  auto created = Create(std::move(options), clock, std::move(*sqlite));
-  if (created) (*created)->impl_->owned_ids_ = std::move(impl_ids);
-  return created;
+  const auto data_dir = options.data_dir;
+  return Create(std::move(options), clock,
+                [&data_dir](store::StoreDeps deps) -> Expected<std::unique_ptr<store::Store>> {
+                  auto sqlite = store::SqliteStore::Open({data_dir, 512}, std::move(deps));
+                  if (!sqlite) return Fail(std::move(sqlite.error()));
+                  return std::unique_ptr<store::Store>(std::move(*sqlite));
+                });
 }
 
 Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options,
                                                       const Clock& clock,
-                                                      std::unique_ptr<store::Store> store) {
-  auto impl = std::make_unique<Impl>(std::move(options), clock, std::move(store));
-  if (auto init = impl->Init(); !init) return Fail(init.error());
+                                                      const StoreOpener& open_store) {
+  auto impl = std::make_unique<Impl>(std::move(options), clock);
+  if (auto init = impl->Init(open_store); !init) return Fail(init.error());
   return std::unique_ptr<FleetCmdr>(new FleetCmdr(std::move(impl)));
 }
 

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 
 namespace orb::store {
 class Store;
+struct StoreDeps;
 }
 
 namespace orb::server {
@@ -62,9 +64,12 @@ class FleetCmdr {
   // Opens the SQLite store in options.data_dir (created if missing) and bootstraps the admin
   // token (protocol.md §2). Errors: kStore, kIo, kInvalidRequest (bad admin token in env).
   static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock);
-  // Same over a store the caller made (PostgreSQL later, tests).
+  // Same over another store (PostgreSQL later, tests): `open_store` opens it with the StoreDeps
+  // that fleet-cmdr gives (its id source and its listener for committed agent queues).
+  using StoreOpener =
+      std::function<Expected<std::unique_ptr<store::Store>>(store::StoreDeps deps)>;
   static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock,
-                                                     std::unique_ptr<store::Store> store);
+                                                     const StoreOpener& open_store);
   ~FleetCmdr();
   FleetCmdr(const FleetCmdr&) = delete;
   FleetCmdr& operator=(const FleetCmdr&) = delete;

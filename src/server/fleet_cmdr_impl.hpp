@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -12,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/ids.hpp"
@@ -44,10 +47,12 @@ struct Call {
 
 class FleetCmdr::Impl {
  public:
-  Impl(FleetCmdrOptions options, const Clock& clock, std::unique_ptr<store::Store> store);
+  Impl(FleetCmdrOptions options, const Clock& clock);
   ~Impl();
 
-  Status Init();  // admin token bootstrap, token cache, artifact dir
+  // Opens the store (its queue listener feeds notifier_), then: admin token bootstrap, token
+  // cache, artifact dir.
+  Status Init(const FleetCmdr::StoreOpener& open_store);
   Status Start();
   void Stop();
   std::uint16_t port() const { return http_ ? http_->port() : 0; }
@@ -62,23 +67,51 @@ class FleetCmdr::Impl {
   void CheckOffline();
   void FlushSeen();
 
-  // After a store mutation: publishes its events and refreshes the notify state of the agents
-  // it touched (read from the store, never guessed). Runs on a worker thread.
+  // After a store mutation: publishes its events. The notify state of the agents it touched is
+  // already current: the store told it to notifier_ as it committed (StoreDeps).
   template <class T>
   void Publish(const store::Mutation<T>& mutation) {
     PublishEvents(mutation.events);
-    RefreshAgents(mutation.touched_agents);
   }
   // Hands events to the stream hub strictly in seq order: events of concurrent mutations reach
   // here out of order, so later ones wait for the gap to fill; a gap that the store says does
   // not exist (or that nobody publishes in time) is filled from the store by FillEventGaps().
   void PublishEvents(const std::vector<protocol::Event>& events);
   void FillEventGaps();
-  void RefreshAgents(const std::vector<std::string>& agents);
   void RefreshAgent(const std::string& agent_id);
 
   // Runs `work` on the worker pool; an exception becomes a 500.
   void OnWorker(const ResponderPtr& responder, std::function<void()> work);
+
+  // Starts an asynchronous store call without holding a thread: `start(completion)` makes the
+  // call; `done(result)` runs on the store's thread after the commit (quick; an exception becomes
+  // a 500). Refused with 503 while stopping; Stop() waits until every started call is done.
+  // `latency` gets the time from the submit to the completion.
+  // Start: callable with a store::Completion<T>; Done: with an Expected<store::Mutation<T>>.
+  template <class T, class Start, class Done>
+  void OnStore(Histogram& latency, const ResponderPtr& responder, Start&& start, Done&& done) {
+    if (!BeginStoreCall()) {
+      return ReplyError(responder,
+                        MakeError(Errc::kUnavailable, "fleet-cmdr is shutting down", true));
+    }
+    const auto submitted = std::chrono::steady_clock::now();
+    std::forward<Start>(start)(store::Completion<T>(
+        [this, &latency, submitted, responder,
+         done = std::forward<Done>(done)](Expected<store::Mutation<T>> result) mutable {
+          latency.Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted).count());
+          try {
+            done(std::move(result));
+          } catch (const std::exception& e) {
+            ReplyError(responder,
+                       MakeError(Errc::kInternal, std::string("internal error: ") + e.what()));
+          }
+          EndStoreCall();
+        }));
+  }
+  bool BeginStoreCall();
+  void EndStoreCall();
+  void WaitForStoreCalls();
 
   void InitMetrics();
   // Wraps `responder` so that the answer is counted under `route` in /metrics.
@@ -98,6 +131,9 @@ class FleetCmdr::Impl {
 
   // ---- operator_api.cpp (protocol.md §5) ----
   void CreateJobs(Call call);
+  // Creates the request's jobs for `agents` (validated request; selector already resolved).
+  void SubmitJobs(const ResponderPtr& responder, const protocol::CreateJobRequest& request,
+                  const std::vector<std::string>& agents);
   void ListJobs(Call call);
   void GetJob(Call call, const std::string& job_id);
   void GetJobEvents(Call call, const std::string& job_id);
@@ -126,8 +162,7 @@ class FleetCmdr::Impl {
   FleetCmdrOptions options_;
   const Clock& clock_;
   IdGenerator ids_;
-  std::unique_ptr<IdGenerator> owned_ids_;  // the store's id source; declared before store_
-  std::unique_ptr<store::Store> store_;
+  IdGenerator store_ids_;  // the store's id source; declared before store_
   TokenCache tokens_;
   RateLimiter limiter_;
   Notifier notifier_;
@@ -136,6 +171,9 @@ class FleetCmdr::Impl {
   Family<Counter>* http_requests_ = nullptr;       // route, code
   Histogram* dispatch_latency_ = nullptr;          // seconds, jobs/next handled -> answered
   Family<Histogram>* store_latency_ = nullptr;     // operation
+  Histogram* store_create_jobs_ = nullptr;         // store_latency_ of the asynchronous calls
+  Histogram* store_dispatch_next_ = nullptr;
+  Histogram* store_apply_updates_ = nullptr;
   Family<Counter>* events_published_ = nullptr;    // type
   Family<Gauge>* jobs_by_status_ = nullptr;        // type, status (refreshed from the store)
   std::mutex jobs_by_status_mutex_;                // one refresh + render at a time
@@ -168,6 +206,15 @@ class FleetCmdr::Impl {
   struct StreamClient;
   std::mutex streams_mutex_;
   std::unordered_map<net::WebSocketSession*, std::shared_ptr<StreamClient>> streams_;
+
+  // Asynchronous store calls started and not yet done (OnStore).
+  std::mutex store_calls_mutex_;
+  std::condition_variable store_calls_done_;
+  int store_calls_ = 0;
+
+  // Last: destroyed first, so that the writes it finishes on closing still find every member
+  // their callbacks and its queue listener use.
+  std::unique_ptr<store::Store> store_;
 };
 
 // Path helpers.

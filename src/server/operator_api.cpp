@@ -45,59 +45,74 @@ void FleetCmdr::Impl::CreateJobs(Call call) {
   if (auto valid = protocol::ValidateCreateJob(*request); !valid) {
     return ReplyError(call.responder, valid.error());
   }
-  OnWorker(call.responder, [this, call = std::move(call), request = std::move(*request)] {
-    const auto now = clock_.WallNow();
+  // One agent: straight into the store's write queue. A selector first lists the matching
+  // agents, a read, on a worker.
+  if (request->agent_id) {
+    const std::vector<std::string> agents{*request->agent_id};
+    return SubmitJobs(call.responder, *request, agents);
+  }
+  OnWorker(call.responder, [this, responder = call.responder, request = std::move(*request)] {
+    store::AgentFilter filter;
+    filter.labels = request.selector_labels.value_or(protocol::Labels{});
+    filter.include_revoked = false;
+    auto matching = store_->ListAgents(filter);
+    if (!matching) return ReplyError(responder, matching.error());
     std::vector<std::string> agents;
-    if (request.agent_id) {
-      agents.push_back(*request.agent_id);
-    } else {
-      store::AgentFilter filter;
-      filter.labels = request.selector_labels.value_or(protocol::Labels{});
-      filter.include_revoked = false;
-      auto matching = store_->ListAgents(filter);
-      if (!matching) return ReplyError(call.responder, matching.error());
-      for (const auto& agent : *matching) agents.push_back(agent.agent_id);
-    }
-    store::CreateJobsCommand command;
-    command.batch = !request.agent_id.has_value();
-    command.idempotency_key = request.idempotency_key;
-    command.request_fingerprint = Sha256Hex(protocol::ToJson(request));
-    for (const auto& agent_id : agents) {
-      store::JobSpec spec;
-      spec.agent_id = agent_id;
-      spec.type = request.type;
-      spec.instance_id = request.instance_id;
-      spec.server_id = request.server_id;
-      spec.payload_json = request.payload_json;
-      spec.priority = request.priority.value_or(0);
-      spec.exclusive = request.exclusive.value_or(false);
-      spec.max_attempts = request.max_attempts.value_or(protocol::DefaultMaxAttempts(request.type));
-      spec.retry_backoff_seconds = request.retry_backoff_seconds.value_or(10);
-      spec.timeout_seconds =
-          request.timeout_seconds.value_or(protocol::DefaultTimeoutSeconds(request.type));
-      spec.not_before = request.not_before;
-      command.jobs.push_back(std::move(spec));
-    }
-    auto created = store_->CreateJobs(command, now);
-    if (!created) return ReplyError(call.responder, created.error());
-    Publish(*created);
-    const int status = created->value.existing ? 200 : 201;
-    for (const auto& job : created->value.jobs) {
-      JobLog(GetLogger("fleet-cmdr"), job.id, "")
-          .Info("{} {} for agent {}", created->value.existing ? "existing" : "created", job.type,
-                job.agent_id);
-    }
-    if (command.batch) {
-      protocol::BatchCreated batch;
-      batch.batch_id = created->value.batch_id.value_or("");
-      batch.jobs = std::move(created->value.jobs);
-      return Reply(call.responder, status, protocol::ToJson(batch));
-    }
-    if (created->value.jobs.empty()) {
-      return ReplyError(call.responder, MakeError(Errc::kInternal, "no job was created"));
-    }
-    Reply(call.responder, status, protocol::ToJson(created->value.jobs.front()));
+    for (const auto& agent : *matching) agents.push_back(agent.agent_id);
+    SubmitJobs(responder, request, agents);
   });
+}
+
+void FleetCmdr::Impl::SubmitJobs(const ResponderPtr& responder,
+                                 const protocol::CreateJobRequest& request,
+                                 const std::vector<std::string>& agents) {
+  store::CreateJobsCommand command;
+  command.batch = !request.agent_id.has_value();
+  command.idempotency_key = request.idempotency_key;
+  command.request_fingerprint = Sha256Hex(protocol::ToJson(request));
+  for (const auto& agent_id : agents) {
+    store::JobSpec spec;
+    spec.agent_id = agent_id;
+    spec.type = request.type;
+    spec.instance_id = request.instance_id;
+    spec.server_id = request.server_id;
+    spec.payload_json = request.payload_json;
+    spec.priority = request.priority.value_or(0);
+    spec.exclusive = request.exclusive.value_or(false);
+    spec.max_attempts = request.max_attempts.value_or(protocol::DefaultMaxAttempts(request.type));
+    spec.retry_backoff_seconds = request.retry_backoff_seconds.value_or(10);
+    spec.timeout_seconds =
+        request.timeout_seconds.value_or(protocol::DefaultTimeoutSeconds(request.type));
+    spec.not_before = request.not_before;
+    command.jobs.push_back(std::move(spec));
+  }
+  const bool batch = command.batch;
+  using store::CreatedJobs;
+  OnStore<CreatedJobs>(
+      *store_create_jobs_, responder,
+      [this, command = std::move(command)](store::Completion<CreatedJobs> done) mutable {
+        store_->CreateJobsAsync(std::move(command), clock_.WallNow(), std::move(done));
+      },
+      [this, responder, batch](Expected<store::Mutation<CreatedJobs>> created) {
+        if (!created) return ReplyError(responder, created.error());
+        Publish(*created);
+        const int status = created->value.existing ? 200 : 201;
+        for (const auto& job : created->value.jobs) {
+          JobLog(GetLogger("fleet-cmdr"), job.id, "")
+              .Info("{} {} for agent {}", created->value.existing ? "existing" : "created",
+                    job.type, job.agent_id);
+        }
+        if (batch) {
+          protocol::BatchCreated batch_created;
+          batch_created.batch_id = created->value.batch_id.value_or("");
+          batch_created.jobs = std::move(created->value.jobs);
+          return Reply(responder, status, protocol::ToJson(batch_created));
+        }
+        if (created->value.jobs.empty()) {
+          return ReplyError(responder, MakeError(Errc::kInternal, "no job was created"));
+        }
+        Reply(responder, status, protocol::ToJson(created->value.jobs.front()));
+      });
 }
 
 void FleetCmdr::Impl::ListJobs(Call call) {

@@ -5,7 +5,9 @@
 // same contract suite (tests/contract/store_contract_test.cpp). protocol.md §2–§6 in storage form.
 //
 // Design
-//  - Synchronous and thread-safe: fleet-cmdr's worker threads call it directly.
+//  - Synchronous and thread-safe: fleet-cmdr's worker threads call it directly. The three calls
+//    on the hot path (CreateJobs, DispatchNext, ApplyUpdates) also have an asynchronous form that
+//    completes a callback instead of blocking the caller (docs/decisions/0002).
 //  - The store is the only place of truth. It keeps no in-process state that correctness relies
 //    on, so several fleet-cmdr replicas may share one database: every decision that must be
 //    atomic (dispatch, fencing of updates, lease expiry, idempotency keys) happens inside one
@@ -63,10 +65,27 @@ struct Mutation {
 
 using Unit = std::monostate;
 
+// How an asynchronous call hands back its result.
+template <class T>
+using Completion = std::function<void(Expected<Mutation<T>>)>;
+
+// One agent's notify state (protocol.md §4 JobNotify) as a commit left it.
+struct AgentQueue {
+  std::string agent_id;
+  protocol::NotifyResponse state;
+  bool operator==(const AgentQueue&) const = default;
+};
+
 // What a store needs from its surroundings.
 struct StoreDeps {
   IdGenerator* ids = nullptr;           // job, run and batch ids; must outlive the store
   std::function<double()> unit_random;  // [0, 1) for retry jitter; empty: RandomUnit()
+  // Told, after each commit of this store that changed agents' queues or cancel sets, what they
+  // hold now (read inside the committing transaction): in commit order, on the store's own
+  // thread, before the callers of that commit get their results. This is how the server keeps
+  // its in-memory notify state current without reading the store. It must be quick, must not
+  // throw and must not call the store. Empty: nobody is told.
+  std::function<void(std::vector<AgentQueue>)> on_queues_committed;
 };
 
 // protocol.md §2: a token is stored only as the sha256 hex of its text.
@@ -255,6 +274,19 @@ class Store {
   virtual Expected<Mutation<protocol::UpdatesResponse>> ApplyUpdates(
       std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
       WallTime now, int lease_seconds) = 0;
+
+  // ---- Asynchronous forms of the hot-path calls ----
+  // Same contract and result as the synchronous call; `done` runs exactly once: on a store thread
+  // after the commit (so everything it reports is durable), or inside the call for an error found
+  // before any work. `done` must be quick and must not call the store (it may run on the thread
+  // that would serve that call).
+  virtual void CreateJobsAsync(CreateJobsCommand command, WallTime now,
+                               Completion<CreatedJobs> done) = 0;
+  virtual void DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
+                                 Completion<std::optional<Dispatched>> done) = 0;
+  virtual void ApplyUpdatesAsync(std::string agent_id, std::string run_id,
+                                 protocol::UpdatesRequest request, WallTime now, int lease_seconds,
+                                 Completion<protocol::UpdatesResponse> done) = 0;
 
   // ---- Time-driven transitions ----
   // Fails RUNNING runs whose lease expired at or before `now` with agent_lost (retryable,

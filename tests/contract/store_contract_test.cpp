@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,7 +63,14 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
 
   void Reopen() {
     store_.reset();
-    auto opened = GetParam().open(dir_.path(), StoreDeps{&ids_, [this] { return random_; }});
+    StoreDeps deps{&ids_, [this] { return random_; }, [this](std::vector<AgentQueue> queues) {
+                     const std::lock_guard lock(told_mutex_);
+                     for (auto& queue : queues) {
+                       told_order_.push_back(queue.agent_id);
+                       told_[queue.agent_id] = std::move(queue.state);
+                     }
+                   }};
+    auto opened = GetParam().open(dir_.path(), std::move(deps));
     ASSERT_THAT(opened, IsOk());
     store_ = std::move(*opened);
   }
@@ -170,10 +178,30 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
     return protocol::RunError{code, "it broke", {"ctx"}, true};
   }
 
+  // What on_queues_committed last said about `agent_id` (nullopt: never told).
+  std::optional<protocol::NotifyResponse> Told(const std::string& agent_id) {
+    const std::lock_guard lock(told_mutex_);
+    auto found = told_.find(agent_id);
+    if (found == told_.end()) return std::nullopt;
+    return found->second;
+  }
+  // True when what the listener last said about `agent_id` is what the store reads now.
+  void ExpectToldMatchesStore(const std::string& agent_id) {
+    auto state = store().AgentQueueState(agent_id);
+    ASSERT_THAT(state, IsOk());
+    auto told = Told(agent_id);
+    ASSERT_TRUE(told.has_value()) << agent_id;
+    EXPECT_EQ(told->pending, state->pending) << agent_id;
+    EXPECT_EQ(told->cancel, state->cancel) << agent_id;
+  }
+
   ::orb::testing::TempDir dir_;
   ::orb::testing::ManualClock clock_;
   IdGenerator ids_{clock_};
   double random_ = 0.5;  // no jitter: delays are exact
+  std::mutex told_mutex_;
+  std::map<std::string, protocol::NotifyResponse> told_;  // by on_queues_committed
+  std::vector<std::string> told_order_;
   std::unique_ptr<Store> store_;
 };
 
@@ -957,6 +985,150 @@ TEST_P(StoreContractTest, AgentQueueStateCountsPendingJobs) {
   state = store().AgentQueueState("a1");
   ASSERT_THAT(state, IsOk());
   EXPECT_EQ(state->pending, 1);
+}
+
+TEST_P(StoreContractTest, EveryCommitTellsTheQueuesItChanged) {
+  ReadyAgent("a1");
+  ReadyAgent("a2");
+  const auto first = Create("a1", "VERIFY_BACKUP", "mc-1");
+  EXPECT_EQ(Told("a1"), (protocol::NotifyResponse{1, {}}));
+  EXPECT_EQ(Told("a2"), (protocol::NotifyResponse{0, {}}));  // from its hello
+  Create("a1", "VERIFY_BACKUP", "mc-2");
+  Create("a2", "VERIFY_BACKUP", "mc-1");
+  EXPECT_EQ(Told("a1"), (protocol::NotifyResponse{2, {}}));
+  EXPECT_EQ(Told("a2"), (protocol::NotifyResponse{1, {}}));
+  auto run = Dispatch("a1");
+  ASSERT_TRUE(run);
+  EXPECT_EQ(Told("a1"), (protocol::NotifyResponse{1, {}}));
+  auto cancelled = store().CancelJob(run->execution.job_id, Now());
+  ASSERT_THAT(cancelled, IsOk());
+  EXPECT_EQ(Told("a1"), (protocol::NotifyResponse{1, {run->run.id}}));
+  ASSERT_THAT(Finish("a1", run->run.id, RunStatus::kCancelled), IsOk());
+  EXPECT_EQ(Told("a1"), (protocol::NotifyResponse{1, {}}));
+  // A failed call changes nothing and tells nothing.
+  const auto before = [&] {
+    const std::lock_guard lock(told_mutex_);
+    return told_order_.size();
+  }();
+  EXPECT_THAT(store().CancelJob("no-such-job", Now()), FailsWith(Errc::kNotFound));
+  EXPECT_THAT(store().DispatchNext("no-such-agent", Now(), kLease), FailsWith(Errc::kNotFound));
+  {
+    const std::lock_guard lock(told_mutex_);
+    EXPECT_EQ(told_order_.size(), before);
+  }
+  ExpectToldMatchesStore("a1");
+  ExpectToldMatchesStore("a2");
+  (void)first;
+}
+
+TEST_P(StoreContractTest, ConcurrentCommitsTellTheLastStateOfEveryQueue) {
+  constexpr int kAgents = 3;
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 40;
+  for (int a = 0; a < kAgents; ++a)
+    ReadyAgent("a" + std::to_string(a), 2);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string agent = "a" + std::to_string(t % kAgents);
+      for (int i = 0; i < kRounds; ++i) {
+        CreateJobsCommand command;
+        command.jobs.push_back(Spec(agent, "VERIFY_BACKUP", "mc-" + std::to_string(i % 3)));
+        if (!store().CreateJobs(command, Now())) ++failures;
+        auto next = store().DispatchNext(agent, Now(), kLease);
+        if (!next) {
+          ++failures;
+        } else if (next->value && i % 2 == 0) {
+          protocol::UpdatesRequest request;
+          request.final_update = protocol::FinalUpdate{};
+          request.final_update->seq = 1;
+          request.final_update->status = RunStatus::kCompleted;
+          request.final_update->timestamp = Now();
+          if (!store().ApplyUpdates(agent, next->value->run.id, request, Now(), kLease)) {
+            ++failures;
+          }
+        }
+      }
+    });
+  }
+  for (auto& thread : threads)
+    thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int a = 0; a < kAgents; ++a)
+    ExpectToldMatchesStore("a" + std::to_string(a));
+}
+
+TEST_P(StoreContractTest, AsynchronousCallsCompleteAfterTheCommitWithTheSameResults) {
+  ReadyAgent("a1");
+  auto wait = [](auto& future) {
+    EXPECT_EQ(future.wait_for(10s), std::future_status::ready);
+    return future.get();
+  };
+  CreateJobsCommand command;
+  command.jobs.push_back(Spec("a1", "VERIFY_BACKUP", "mc-1"));
+  std::promise<Expected<Mutation<CreatedJobs>>> created_promise;
+  auto created_future = created_promise.get_future();
+  store().CreateJobsAsync(command, Now(), [&](Expected<Mutation<CreatedJobs>> result) {
+    // The listener heard of the commit before the caller does.
+    EXPECT_EQ(Told("a1"), (protocol::NotifyResponse{1, {}}));
+    created_promise.set_value(std::move(result));
+  });
+  auto created = wait(created_future);
+  ASSERT_THAT(created, IsOk());
+  ASSERT_EQ(created->value.jobs.size(), 1u);
+  EXPECT_EQ(Types(created->events), (std::vector{EventType::kJobCreated, EventType::kJobQueued}));
+  EXPECT_EQ(created->touched_agents, std::vector<std::string>{"a1"});
+  const std::string job_id = created->value.jobs[0].id;
+  EXPECT_EQ(StatusOf(job_id), JobStatus::kQueued);
+
+  std::promise<Expected<Mutation<std::optional<Dispatched>>>> next_promise;
+  auto next_future = next_promise.get_future();
+  store().DispatchNextAsync("a1", Now(), kLease, [&](auto result) {
+    next_promise.set_value(std::move(result));
+  });
+  auto next = wait(next_future);
+  ASSERT_THAT(next, IsOk());
+  ASSERT_TRUE(next->value.has_value());
+  EXPECT_EQ(next->value->execution.job_id, job_id);
+  EXPECT_EQ(StatusOf(job_id), JobStatus::kRunning);
+
+  protocol::UpdatesRequest request;
+  request.final_update = protocol::FinalUpdate{};
+  request.final_update->seq = 1;
+  request.final_update->status = RunStatus::kCompleted;
+  request.final_update->timestamp = Now();
+  std::promise<Expected<Mutation<protocol::UpdatesResponse>>> updates_promise;
+  auto updates_future = updates_promise.get_future();
+  store().ApplyUpdatesAsync("a1", next->value->run.id, request, Now(), kLease, [&](auto result) {
+    updates_promise.set_value(std::move(result));
+  });
+  auto updates = wait(updates_future);
+  ASSERT_THAT(updates, IsOk());
+  EXPECT_EQ(StatusOf(job_id), JobStatus::kCompleted);
+
+  // Errors come back the same way, found before any work or in the transaction.
+  std::promise<Expected<Mutation<protocol::UpdatesResponse>>> again_promise;
+  auto again_future = again_promise.get_future();
+  request.final_update->seq = 2;
+  store().ApplyUpdatesAsync("a1", next->value->run.id, request, Now(), kLease, [&](auto result) {
+    again_promise.set_value(std::move(result));
+  });
+  EXPECT_THAT(wait(again_future), FailsWith(Errc::kRunNotActive));
+  std::promise<Expected<Mutation<CreatedJobs>>> invalid_promise;
+  auto invalid_future = invalid_promise.get_future();
+  CreateJobsCommand two;
+  two.jobs = {Spec("a1", "VERIFY_BACKUP", "mc-1"), Spec("a1", "VERIFY_BACKUP", "mc-2")};
+  store().CreateJobsAsync(two, Now(), [&](auto result) {
+    invalid_promise.set_value(std::move(result));
+  });
+  EXPECT_THAT(wait(invalid_future), FailsWith(Errc::kInvalidRequest));
+  std::promise<Expected<Mutation<std::optional<Dispatched>>>> unknown_promise;
+  auto unknown_future = unknown_promise.get_future();
+  store().DispatchNextAsync("nobody", Now(), kLease, [&](auto result) {
+    unknown_promise.set_value(std::move(result));
+  });
+  EXPECT_THAT(wait(unknown_future), FailsWith(Errc::kNotFound));
 }
 
 TEST_P(StoreContractTest, CountJobsGroupsByTypeAndStatus) {

@@ -481,6 +481,13 @@ TEST(FleetCmdrApiTest, MetricsCountJobsByTypeAndStatusFromTheStore) {
       metrics.body.find(R"(fleet_cmdr_jobs{type="PRUNE_BACKUPS",status=")" + status + R"("} 1)"),
       std::string::npos)
       << metrics.body;
+  // The create went through the store's asynchronous path, which times itself.
+  EXPECT_NE(metrics.body.find(R"(fleet_cmdr_store_seconds_count{operation="create_jobs"} 1)"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find(R"(fleet_cmdr_store_seconds_count{operation="dispatch_next"} 0)"),
+            std::string::npos)
+      << metrics.body;
   ASSERT_EQ(cluster.admin().Post("/v1/jobs/" + job.id + "/cancel").status, 200);
   metrics = cluster.admin().Get("/metrics");
   EXPECT_NE(metrics.body.find(R"(fleet_cmdr_jobs{type="PRUNE_BACKUPS",status="CANCELLED"} 1)"),

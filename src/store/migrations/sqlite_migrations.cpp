@@ -123,8 +123,32 @@ CREATE INDEX events_job ON events (job_id, seq);
 CREATE INDEX events_agent ON events (agent_id, seq);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{
+// Every write that changes an agent's queue tells the agent's notify state to fleet-cmdr
+// (store.hpp, on_queues_committed). Counting the QUEUED jobs each time cost O(queue length) per
+// write; triggers keep the count in the agent's row, in the same transaction as the change.
+constexpr std::string_view kQueuedJobsCount = R"sql(
+ALTER TABLE agents ADD COLUMN queued_jobs INTEGER NOT NULL DEFAULT 0;
+UPDATE agents SET queued_jobs =
+  (SELECT COUNT(*) FROM jobs WHERE jobs.agent_id = agents.id AND jobs.status = 'QUEUED');
+CREATE TRIGGER jobs_queued_insert AFTER INSERT ON jobs WHEN new.status = 'QUEUED'
+BEGIN
+  UPDATE agents SET queued_jobs = queued_jobs + 1 WHERE id = new.agent_id;
+END;
+CREATE TRIGGER jobs_queued_update AFTER UPDATE OF status ON jobs
+  WHEN (old.status = 'QUEUED') != (new.status = 'QUEUED')
+BEGIN
+  UPDATE agents SET queued_jobs = queued_jobs + (CASE WHEN new.status = 'QUEUED' THEN 1 ELSE -1 END)
+    WHERE id = new.agent_id;
+END;
+CREATE TRIGGER jobs_queued_delete AFTER DELETE ON jobs WHEN old.status = 'QUEUED'
+BEGIN
+  UPDATE agents SET queued_jobs = queued_jobs - 1 WHERE id = old.agent_id;
+END;
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
+    {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
 }};
 
 }  // namespace

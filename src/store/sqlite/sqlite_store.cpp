@@ -551,53 +551,82 @@ class PendingOp {
   virtual ~PendingOp() = default;
   // Runs the operation inside the open transaction; false when it failed (and must be undone).
   virtual bool Run(Connection& db, const StoreDeps& deps) = 0;
+  // The agents whose queues this operation changed (after a successful Run).
+  virtual const std::vector<std::string>& Touched() const = 0;
   // After the COMMIT: hands the result (or `failure`, when the batch did not commit) to the caller.
   virtual void Finish(const std::optional<Error>& failure) = 0;
 };
+
+// An agent's notify state, read with `db` (a read or the writer's transaction).
+protocol::NotifyResponse ReadAgentQueue(Connection& db, std::string_view agent_id) {
+  protocol::NotifyResponse state;
+  {
+    // Kept by triggers (migration 2): O(1), where counting the queue was O(its length).
+    Query q(db, "SELECT queued_jobs FROM agents WHERE id = ?");
+    q.Bind(1, agent_id);
+    if (q.Step()) state.pending = q.Int(0);
+  }
+  Query q(db,
+          "SELECT current_run_id FROM jobs WHERE agent_id = ? AND status = 'RUNNING' "
+          "AND cancel_requested = 1 ORDER BY current_run_id");
+  q.Bind(1, agent_id);
+  while (q.Step())
+    state.cancel.push_back(q.Text(0));
+  return state;
+}
 
 template <class T>
 class TypedOp final : public PendingOp {
  public:
   using Body = std::function<Expected<T>(WriteContext&)>;
-  explicit TypedOp(Body body) : body_(std::move(body)) {}
-
-  std::future<Expected<Mutation<T>>> Future() { return promise_.get_future(); }
+  TypedOp(Body body, Completion<T> done) : body_(std::move(body)), done_(std::move(done)) {}
 
   bool Run(Connection& db, const StoreDeps& deps) override {
     WriteContext ctx(db, deps);
     try {
       result_.emplace(body_(ctx));
+      if (*result_) {
+        events_ = ctx.TakeEvents();
+        touched_ = ctx.TakeTouched();
+      }
     } catch (const SqliteError& error) {
       result_.emplace(sqlite::ToError(error));
     } catch (const std::exception& error) {
       result_.emplace(MakeError(Errc::kInternal, std::string("store: ") + error.what()));
     }
-    if (!*result_) return false;
-    events_ = ctx.TakeEvents();
-    touched_ = ctx.TakeTouched();
-    return true;
+    return static_cast<bool>(*result_);
   }
+
+  const std::vector<std::string>& Touched() const override { return touched_; }
 
   void Finish(const std::optional<Error>& failure) override {
     if (failure) {
-      promise_.set_value(*failure);
+      done_(*failure);
     } else if (!result_) {
-      promise_.set_value(MakeError(Errc::kInternal, "store: operation did not run"));
+      done_(MakeError(Errc::kInternal, "store: operation did not run"));
     } else if (!*result_) {
-      promise_.set_value(result_->error());
+      done_(result_->error());
     } else {
-      promise_.set_value(
-          Mutation<T>{std::move(**result_), std::move(events_), std::move(touched_)});
+      done_(Mutation<T>{std::move(**result_), std::move(events_), std::move(touched_)});
     }
   }
 
  private:
   Body body_;
-  std::promise<Expected<Mutation<T>>> promise_;
+  Completion<T> done_;
   std::optional<Expected<T>> result_;
   std::vector<Event> events_;
   std::vector<std::string> touched_;
 };
+
+// Waits for an asynchronous call: `start(done)` starts it.
+template <class T, class Start>
+Expected<Mutation<T>> Await(Start&& start) {
+  std::promise<Expected<Mutation<T>>> promise;
+  auto future = promise.get_future();
+  start([&promise](Expected<Mutation<T>> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
 
 Status Migrate(Connection& db) {
   const auto migrations = SqliteMigrations();
@@ -660,18 +689,24 @@ class SqliteStore::Impl {
     writer_thread_.join();
   }
 
-  // Runs `body` on the writer thread within the current group transaction.
+  // Runs `body` on the writer thread within the current group transaction; `done` gets the
+  // result after the COMMIT, on the writer thread.
   template <class T>
-  Expected<Mutation<T>> Write(typename TypedOp<T>::Body body) {
-    auto op = std::make_shared<TypedOp<T>>(std::move(body));
-    auto future = op->Future();
+  void WriteAsync(typename TypedOp<T>::Body body, Completion<T> done) {
     {
       const std::lock_guard lock(queue_mutex_);
-      if (stopping_) return MakeError(Errc::kUnavailable, "store: closing");
-      queue_.push_back(op);
+      if (!stopping_) {
+        queue_.push_back(std::make_shared<TypedOp<T>>(std::move(body), std::move(done)));
+        queue_cv_.notify_one();
+        return;
+      }
     }
-    queue_cv_.notify_one();
-    return future.get();
+    done(MakeError(Errc::kUnavailable, "store: closing"));
+  }
+
+  template <class T>
+  Expected<Mutation<T>> Write(typename TypedOp<T>::Body body) {
+    return Await<T>([&](Completion<T> done) { WriteAsync<T>(std::move(body), std::move(done)); });
   }
 
   // Runs `body(connection)` in a read transaction on a pooled read-only connection.
@@ -732,8 +767,10 @@ class SqliteStore::Impl {
   void RunBatch(const std::vector<std::shared_ptr<PendingOp>>& batch) {
     Connection& db = *writer_db_;
     std::optional<Error> failure;
+    std::vector<AgentQueue> queues;
     try {
       Query(db, "BEGIN IMMEDIATE").Run();
+      std::set<std::string> touched;
       for (const auto& op : batch) {
         Query(db, "SAVEPOINT op").Run();
         const bool ok = op->Run(db, deps_);
@@ -744,6 +781,12 @@ class SqliteStore::Impl {
         }
         if (!ok) Query(db, "ROLLBACK TO op").Run();
         Query(db, "RELEASE op").Run();
+        if (ok) touched.insert(op->Touched().begin(), op->Touched().end());
+      }
+      // What the batch left in each touched queue, read once per agent inside the transaction.
+      if (deps_.on_queues_committed) {
+        for (const auto& agent : touched)
+          queues.push_back({agent, ReadAgentQueue(db, agent)});
       }
       Query(db, "COMMIT").Run();
     } catch (const SqliteError& error) {
@@ -754,6 +797,7 @@ class SqliteStore::Impl {
         // The failure above is what the callers need to know; SQLite ends the transaction anyway.
       }
     }
+    if (!failure && !queues.empty()) deps_.on_queues_committed(std::move(queues));
     for (const auto& op : batch)
       op->Finish(failure);
   }
@@ -1008,13 +1052,20 @@ Status SqliteStore::TouchAgents(std::span<const AgentSeen> seen) {
 
 Expected<Mutation<CreatedJobs>> SqliteStore::CreateJobs(const CreateJobsCommand& command,
                                                         WallTime now) {
+  return Await<CreatedJobs>(
+      [&](Completion<CreatedJobs> done) { CreateJobsAsync(command, now, std::move(done)); });
+}
+
+void SqliteStore::CreateJobsAsync(CreateJobsCommand command, WallTime now,
+                                  Completion<CreatedJobs> done) {
   if (!command.batch && command.jobs.size() != 1) {
-    return Fail(Errc::kInvalidRequest, "a request without a selector creates exactly one job");
+    return done(MakeError(Errc::kInvalidRequest,
+                          "a request without a selector creates exactly one job"));
   }
   std::string fingerprint = command.request_fingerprint;
   if (fingerprint.empty() && command.idempotency_key) fingerprint = DeriveFingerprint(command);
-  return impl_->Write<CreatedJobs>([command, fingerprint = std::move(fingerprint),
-                                    now](WriteContext& ctx) -> Expected<CreatedJobs> {
+  impl_->WriteAsync<CreatedJobs>([command = std::move(command), fingerprint = std::move(fingerprint),
+                                  now](WriteContext& ctx) -> Expected<CreatedJobs> {
     CreatedJobs created;
     if (command.idempotency_key) {
       Query q(ctx.db(), "SELECT fingerprint, job_id, batch_id FROM idempotency_keys WHERE key = ?");
@@ -1108,7 +1159,7 @@ Expected<Mutation<CreatedJobs>> SqliteStore::CreateJobs(const CreateJobsCommand&
       q.Run();
     }
     return created;
-  });
+  }, std::move(done));
 }
 
 Expected<protocol::JobDetail> SqliteStore::GetJob(std::string_view job_id) {
@@ -1232,8 +1283,16 @@ Expected<Mutation<std::optional<Dispatched>>> SqliteStore::DispatchNext(std::str
                                                                         WallTime now,
                                                                         int lease_seconds) {
   using Value = std::optional<Dispatched>;
-  return impl_->Write<Value>([id = std::string(agent_id), now,
-                              lease_seconds](WriteContext& ctx) -> Expected<Value> {
+  return Await<Value>([&](Completion<Value> done) {
+    DispatchNextAsync(std::string(agent_id), now, lease_seconds, std::move(done));
+  });
+}
+
+void SqliteStore::DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
+                                    Completion<std::optional<Dispatched>> done) {
+  using Value = std::optional<Dispatched>;
+  impl_->WriteAsync<Value>([id = std::move(agent_id), now,
+                            lease_seconds](WriteContext& ctx) -> Expected<Value> {
     protocol::AgentCapacity capacity;
     {
       Query q(ctx.db(),
@@ -1327,7 +1386,7 @@ Expected<Mutation<std::optional<Dispatched>>> SqliteStore::DispatchNext(std::str
     execution.lease_seconds = lease_seconds;
     execution.created_at = job->created_at;
     return Value(std::move(dispatched));
-  });
+  }, std::move(done));
 }
 
 // ---- Updates ----
@@ -1335,13 +1394,23 @@ Expected<Mutation<std::optional<Dispatched>>> SqliteStore::DispatchNext(std::str
 Expected<Mutation<protocol::UpdatesResponse>> SqliteStore::ApplyUpdates(
     std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
     WallTime now, int lease_seconds) {
+  return Await<protocol::UpdatesResponse>([&](Completion<protocol::UpdatesResponse> done) {
+    ApplyUpdatesAsync(std::string(agent_id), std::string(run_id), request, now, lease_seconds,
+                      std::move(done));
+  });
+}
+
+void SqliteStore::ApplyUpdatesAsync(std::string agent_id, std::string run_id,
+                                    protocol::UpdatesRequest request, WallTime now,
+                                    int lease_seconds, Completion<protocol::UpdatesResponse> done) {
   if (request.final_update && request.final_update->status == RunStatus::kRunning) {
-    return Fail(Errc::kInvalidRequest, "final.status: must be COMPLETED, FAILED or CANCELLED");
+    return done(
+        MakeError(Errc::kInvalidRequest, "final.status: must be COMPLETED, FAILED or CANCELLED"));
   }
   using protocol::UpdatesResponse;
-  return impl_->Write<UpdatesResponse>([agent = std::string(agent_id), id = std::string(run_id),
-                                        request, now, lease_seconds](
-                                           WriteContext& ctx) -> Expected<UpdatesResponse> {
+  impl_->WriteAsync<UpdatesResponse>([agent = std::move(agent_id), id = std::move(run_id),
+                                      request = std::move(request), now, lease_seconds](
+                                         WriteContext& ctx) -> Expected<UpdatesResponse> {
     std::optional<RunRow> row = LoadRun(ctx.db(), id);
     if (!row) return Fail(Errc::kNotFound, "run " + id + " not found");
     if (row->agent_id != agent) {
@@ -1428,7 +1497,7 @@ Expected<Mutation<protocol::UpdatesResponse>> SqliteStore::ApplyUpdates(
     }
     response.cancel_requested = job->cancel_requested;
     return response;
-  });
+  }, std::move(done));
 }
 
 // ---- Time ----
@@ -1506,21 +1575,8 @@ Expected<std::optional<WallTime>> SqliteStore::NextWakeTime() {
 // ---- Notify ----
 
 Expected<protocol::NotifyResponse> SqliteStore::AgentQueueState(std::string_view agent_id) {
-  return impl_->Read([&](Connection& db) -> Expected<protocol::NotifyResponse> {
-    protocol::NotifyResponse state;
-    {
-      Query q(db, "SELECT COUNT(*) FROM jobs WHERE agent_id = ? AND status = 'QUEUED'");
-      q.Bind(1, agent_id);
-      if (q.Step()) state.pending = q.Int(0);
-    }
-    Query q(db,
-            "SELECT current_run_id FROM jobs WHERE agent_id = ? AND status = 'RUNNING' "
-            "AND cancel_requested = 1 ORDER BY current_run_id");
-    q.Bind(1, agent_id);
-    while (q.Step())
-      state.cancel.push_back(q.Text(0));
-    return state;
-  });
+  return impl_->Read(
+      [&](Connection& db) -> Expected<protocol::NotifyResponse> { return ReadAgentQueue(db, agent_id); });
 }
 
 Expected<std::vector<JobCount>> SqliteStore::CountJobs() {

@@ -15,6 +15,8 @@
 // dispatch rule stays atomic; still, one fleet-cmdr per SQLite file is the supported setup
 // (several replicas use PostgreSQL).
 // Migrations: store/migrations/sqlite_migrations.hpp, applied at Open.
+// The asynchronous calls complete on the writer thread after the COMMIT; the on_queues_committed
+// listener runs there too, once per committed batch, before the batch's callers hear back.
 // Thread-safety: all public methods are thread-safe.
 
 #include <filesystem>
@@ -75,6 +77,14 @@ class SqliteStore final : public Store {
   Expected<Mutation<protocol::UpdatesResponse>> ApplyUpdates(
       std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
       WallTime now, int lease_seconds) override;
+
+  void CreateJobsAsync(CreateJobsCommand command, WallTime now,
+                       Completion<CreatedJobs> done) override;
+  void DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
+                         Completion<std::optional<Dispatched>> done) override;
+  void ApplyUpdatesAsync(std::string agent_id, std::string run_id,
+                         protocol::UpdatesRequest request, WallTime now, int lease_seconds,
+                         Completion<protocol::UpdatesResponse> done) override;
 
   Expected<Mutation<int>> ExpireLeases(WallTime now) override;
   Expected<Mutation<int>> PromoteDue(WallTime now) override;

@@ -37,10 +37,21 @@ std::string QueryFile(const std::filesystem::path& file, const std::string& sql)
   return value;
 }
 
+// Runs the statements of `sql` on the database file directly.
+void ExecFile(const std::filesystem::path& file, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
 class SqliteStoreTest : public ::testing::Test {
  protected:
   Expected<std::unique_ptr<SqliteStore>> Open() {
-    return SqliteStore::Open({.data_dir = dir_ / "data"}, StoreDeps{&ids_, {}});
+    return SqliteStore::Open({.data_dir = dir_ / "data"}, StoreDeps{&ids_, {}, {}});
   }
   std::filesystem::path File() const { return dir_ / "data" / std::string(kSqliteFileName); }
 
@@ -78,6 +89,46 @@ TEST_F(SqliteStoreTest, MigrationsAreNumberedWithoutGaps) {
     EXPECT_FALSE(migration.name.empty());
     EXPECT_FALSE(migration.sql.empty());
   }
+}
+
+TEST_F(SqliteStoreTest, MigrationTwoCountsTheQueuedJobsAlreadyThereAndKeepsCounting) {
+  {
+    auto store = Open();
+    ASSERT_THAT(store, IsOk());
+    const WallTime now = clock_.WallNow();
+    const TokenRecord token{"t1", "a1", protocol::Role::kAgent, "a1", "h1", now, std::nullopt};
+    ASSERT_THAT((*store)->EnrollAgent("a1", {}, token, now), IsOk());
+    protocol::HelloRequest hello;
+    hello.agent_version = "1";
+    hello.job_types = {"VERIFY_BACKUP"};
+    hello.max_parallel = 1;
+    ASSERT_THAT((*store)->RecordHello("a1", hello, now), IsOk());
+    for (int i = 0; i < 3; ++i) {
+      CreateJobsCommand command;
+      JobSpec spec;
+      spec.agent_id = "a1";
+      spec.type = "VERIFY_BACKUP";
+      spec.instance_id = "mc-" + std::to_string(i);
+      command.jobs.push_back(spec);
+      ASSERT_THAT((*store)->CreateJobs(command, now), IsOk());
+    }
+    ASSERT_THAT((*store)->DispatchNext("a1", now, 60), IsOk());
+  }
+  // Back to a database of version 1, with its jobs.
+  ExecFile(File(),
+           "DROP TRIGGER jobs_queued_insert; DROP TRIGGER jobs_queued_update; "
+           "DROP TRIGGER jobs_queued_delete; ALTER TABLE agents DROP COLUMN queued_jobs; "
+           "DELETE FROM schema_migrations WHERE version = 2;");
+  auto store = Open();
+  ASSERT_THAT(store, IsOk());
+  EXPECT_EQ(QueryFile(File(), "SELECT queued_jobs FROM agents WHERE id = 'a1'"), "2");
+  auto state = (*store)->AgentQueueState("a1");
+  ASSERT_THAT(state, IsOk());
+  EXPECT_EQ(state->pending, 2);
+  ASSERT_THAT((*store)->DispatchNext("a1", clock_.WallNow(), 60), IsOk());  // maxParallel 1: none
+  ExecFile(File(),
+           "UPDATE jobs SET status = 'CANCELLED' WHERE status = 'QUEUED' AND instance_id = 'mc-2'");
+  EXPECT_EQ(QueryFile(File(), "SELECT queued_jobs FROM agents WHERE id = 'a1'"), "1");
 }
 
 TEST_F(SqliteStoreTest, RefusesADatabaseWithANewerSchema) {
