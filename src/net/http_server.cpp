@@ -35,6 +35,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include "common/log.hpp"
@@ -1171,6 +1172,7 @@ class HttpServer::Impl {
     Accept();
     for (auto& loop : loops_) {
       loop->thread = std::thread([raw = loop.get()] {
+        ::pthread_setname_np(::pthread_self(), "http-loop");
         for (;;) {
           try {
             raw->ctx.run();
