@@ -146,9 +146,27 @@ BEGIN
 END;
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// Every commit writes each B-tree page it changed to the WAL, and a page keyed by agent is a
+// different page for every agent in a group commit. jobs_dispatch held every job of an agent, keyed
+// by status, so a dispatch moved an entry between two per-agent places and a final update between
+// two more; events_agent added one per event. The queue index now holds only QUEUED jobs, the
+// running jobs have a small index of their own (a few pages for the whole fleet), and events are
+// filtered by agent while scanning by seq (a stream replay reads seq order anyway). jobs_status
+// (status, id) serves the list filter newest first and the few CREATED jobs that wait for a time.
+constexpr std::string_view kNarrowIndexes = R"sql(
+DROP INDEX jobs_dispatch;
+DROP INDEX jobs_status;
+DROP INDEX events_agent;
+-- The dispatch order of protocol.md §3, per agent.
+CREATE INDEX jobs_queue ON jobs (agent_id, priority DESC, queued_at_ms, id) WHERE status = 'QUEUED';
+CREATE INDEX jobs_running ON jobs (agent_id) WHERE status = 'RUNNING';
+CREATE INDEX jobs_status ON jobs (status, id);
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
+    {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
 }};
 
 }  // namespace

@@ -4,22 +4,29 @@
 //
 // Writes: every mutating call becomes an operation on a queue drained by one writer thread,
 // which runs as many queued operations as there are (up to max_batch) in ONE transaction
-// (BEGIN IMMEDIATE ... COMMIT, one fsync: group commit), each inside its own SAVEPOINT so an
-// operation that fails rolls back alone. A call returns after the COMMIT, so its change is on
-// disk: synchronous=FULL, because with NORMAL a WAL commit survives a crash of the process but
-// not a power loss, and a 2xx must mean "on disk". If the COMMIT fails, every operation of the
-// batch fails with kStore (retryable) and none of them happened.
+// (BEGIN IMMEDIATE ... COMMIT: group commit), each inside its own SAVEPOINT so an operation that
+// fails rolls back alone. The COMMIT itself does not wait for the disk (synchronous=NORMAL); a
+// second thread, the syncer, fdatasyncs the WAL once for every batch committed since its last
+// sync and only then hands the batches' results to their callers, in commit order. So a call
+// still returns only when its change is on disk (a 2xx means "on disk", also across a power
+// loss), while the writer already runs the next batch (docs/decisions/0003). Until the sync,
+// another connection's read may see a change that a power loss would take back; nobody has been
+// told it happened. If the COMMIT fails, every operation of the batch fails with kStore
+// (retryable) and none of them happened. If an fdatasync fails, what the disk holds is unknown:
+// the batches it covered fail with kStore and so does every later write (reads go on); a restart
+// recovers from the disk.
 // Reads: a pool of read-only connections, each read in its own read transaction (a consistent
 // snapshot); WAL readers never wait for the writer.
 // Several processes on one file: BEGIN IMMEDIATE plus busy_timeout serialize them, so the
 // dispatch rule stays atomic; still, one fleet-cmdr per SQLite file is the supported setup
 // (several replicas use PostgreSQL).
 // Migrations: store/migrations/sqlite_migrations.hpp, applied at Open.
-// The asynchronous calls complete on the writer thread after the COMMIT; the on_queues_committed
+// The asynchronous calls complete on the syncer thread after the sync; the on_queues_committed
 // listener runs there too, once per committed batch, before the batch's callers hear back.
 // Thread-safety: all public methods are thread-safe.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -32,6 +39,9 @@ inline constexpr std::string_view kSqliteFileName = "fleet-cmdr.db";
 struct SqliteStoreOptions {
   std::filesystem::path data_dir;  // created if missing; the database is <data_dir>/fleet-cmdr.db
   int max_batch = 512;             // operations committed together at most
+  // Makes the WAL durable: fdatasync when empty. A seam for tests (a failing disk); 0 or -1 with
+  // errno, as fdatasync.
+  std::function<int(int fd)> sync_wal = nullptr;
 };
 
 class SqliteStore final : public Store {
