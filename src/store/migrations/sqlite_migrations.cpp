@@ -163,10 +163,50 @@ CREATE INDEX jobs_running ON jobs (agent_id) WHERE status = 'RUNNING';
 CREATE INDEX jobs_status ON jobs (status, id);
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{
+// Write cost per job transition, again (docs/decisions/0003): AUTOINCREMENT read and rewrote
+// sqlite_sequence at every event insert, and runs_agent_running was a second copy of
+// jobs_running (a job is RUNNING exactly while its current run is). The store now hands out event
+// seqs itself (one counter on the writer thread, above every seq ever used), and keeps the floor
+// that pruning must not let it go under in store_meta: 'events_seq_floor' is a seq that no new
+// event may have or go below. It starts at the old AUTOINCREMENT value, so a seq is never reused
+// across the upgrade either.
+constexpr std::string_view kPlainEventSeq = R"sql(
+DROP INDEX runs_agent_running;
+CREATE TABLE store_meta (
+  key   TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO store_meta (key, value)
+  SELECT 'events_seq_floor', COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0);
+CREATE TABLE events_plain (
+  seq         INTEGER PRIMARY KEY,
+  type        TEXT NOT NULL,
+  ts_ms       INTEGER NOT NULL,
+  job_id      TEXT,
+  run_id      TEXT,
+  agent_id    TEXT,
+  instance_id TEXT,
+  job_type    TEXT,
+  status      TEXT,
+  percent     INTEGER,
+  message     TEXT,
+  attempt     INTEGER,
+  error_json  TEXT
+);
+INSERT INTO events_plain (seq, type, ts_ms, job_id, run_id, agent_id, instance_id, job_type, status, percent, message,
+  attempt, error_json)
+  SELECT seq, type, ts_ms, job_id, run_id, agent_id, instance_id, job_type, status, percent, message,
+  attempt, error_json FROM events ORDER BY seq;
+DROP TABLE events;
+ALTER TABLE events_plain RENAME TO events;
+CREATE INDEX events_job ON events (job_id, seq);
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
+    {4, "event seqs from the store, not AUTOINCREMENT; no runs_agent_running", kPlainEventSeq},
 }};
 
 }  // namespace

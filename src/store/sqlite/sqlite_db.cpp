@@ -18,6 +18,18 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10'000;
 
+// Process-wide settings, before SQLite initialises itself (sqlite3_config is refused after that;
+// then, for instance when something else opened a database first, the defaults stay, which is
+// only slower). Memory statistics take a global mutex around every allocation of every
+// connection; nothing here reads them.
+void ConfigureSqliteOnce() {
+  static const bool configured = [] {
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
+}
+
 }  // namespace
 
 Error ToError(const SqliteError& error) {
@@ -29,6 +41,7 @@ Error ToError(const SqliteError& error) {
 }
 
 Connection::Connection(const std::filesystem::path& file, bool create, bool read_only) {
+  ConfigureSqliteOnce();
   // NOMUTEX: each connection is used by one thread at a time (see the header), so SQLite's own
   // per-connection mutex is not needed.
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;

@@ -366,7 +366,10 @@ std::optional<protocol::AgentInfo> LoadAgent(Connection& db, std::string_view ag
   q.Bind(1, agent_id);
   if (!q.Step()) return std::nullopt;
   protocol::AgentInfo info = ReadAgent(q);
-  Query runs(db, "SELECT id FROM runs WHERE agent_id = ? AND status = 'RUNNING' ORDER BY id");
+  // A job is RUNNING exactly while its current run is (jobs_running, migration 3).
+  Query runs(db,
+             "SELECT current_run_id FROM jobs WHERE agent_id = ? AND status = 'RUNNING' "
+             "ORDER BY current_run_id");
   runs.Bind(1, agent_id);
   while (runs.Step())
     info.running_runs.push_back(runs.Text(0));
@@ -415,7 +418,9 @@ Status CheckTokenFree(Connection& db, const TokenRecord& token) {
 
 class WriteContext {
  public:
-  WriteContext(Connection& db, const StoreDeps& deps) : db_(db), deps_(deps) {}
+  // `next_event_seq`: the writer's event counter (Impl); Emit takes from it.
+  WriteContext(Connection& db, const StoreDeps& deps, std::int64_t& next_event_seq)
+      : db_(db), deps_(deps), next_event_seq_(next_event_seq) {}
 
   Connection& db() { return db_; }
   std::string NextId() { return deps_.ids->Next(); }
@@ -423,10 +428,11 @@ class WriteContext {
 
   // Stores `event`, assigning its global seq.
   void Emit(Event event) {
+    event.seq = next_event_seq_;
     Query q(db_,
             "INSERT INTO events (type, ts_ms, job_id, run_id, agent_id, instance_id, job_type, "
-            "status, percent, message, attempt, error_json) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+            "status, percent, message, attempt, error_json, seq) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
     q.Bind(1, protocol::ToString(event.type))
         .Bind(2, Millis(event.timestamp))
         .Bind(3, event.job_id)
@@ -438,9 +444,10 @@ class WriteContext {
         .Bind(9, event.percent)
         .Bind(10, event.message)
         .Bind(11, event.attempt)
-        .Bind(12, RunErrorJson(event.error));
+        .Bind(12, RunErrorJson(event.error))
+        .Bind(13, event.seq);
     q.Run();
-    event.seq = db_.LastInsertRowid();
+    ++next_event_seq_;
     events_.push_back(std::move(event));
   }
 
@@ -454,6 +461,7 @@ class WriteContext {
  private:
   Connection& db_;
   const StoreDeps& deps_;
+  std::int64_t& next_event_seq_;
   std::vector<Event> events_;
   std::set<std::string> touched_;
 };
@@ -568,12 +576,21 @@ class PendingOp {
  public:
   virtual ~PendingOp() = default;
   // Runs the operation inside the open transaction; false when it failed (and must be undone).
-  virtual bool Run(Connection& db, const StoreDeps& deps) = 0;
+  virtual bool Run(Connection& db, const StoreDeps& deps, std::int64_t& next_event_seq) = 0;
   // The agents whose queues this operation changed (after a successful Run).
   virtual const std::vector<std::string>& Touched() const = 0;
   // After the COMMIT: hands the result (or `failure`, when the batch did not commit) to the caller.
   virtual void Finish(const std::optional<Error>& failure) = 0;
 };
+
+// The highest event seq handed out so far: the newest event's, or the floor that pruning and
+// migration 4 left (store_meta 'events_seq_floor') when that is higher.
+std::int64_t ReadLastSeq(Connection& db) {
+  Query q(db,
+          "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events), 0), "
+          "COALESCE((SELECT value FROM store_meta WHERE key = 'events_seq_floor'), 0))");
+  return q.Step() ? q.Int64(0) : 0;
+}
 
 // An agent's notify state, read with `db` (a read or the writer's transaction).
 protocol::NotifyResponse ReadAgentQueue(Connection& db, std::string_view agent_id) {
@@ -599,8 +616,8 @@ class TypedOp final : public PendingOp {
   using Body = std::function<Expected<T>(WriteContext&)>;
   TypedOp(Body body, Completion<T> done) : body_(std::move(body)), done_(std::move(done)) {}
 
-  bool Run(Connection& db, const StoreDeps& deps) override {
-    WriteContext ctx(db, deps);
+  bool Run(Connection& db, const StoreDeps& deps, std::int64_t& next_event_seq) override {
+    WriteContext ctx(db, deps, next_event_seq);
     try {
       result_.emplace(body_(ctx));
       if (*result_) {
@@ -696,6 +713,7 @@ class SqliteStore::Impl {
         options_(std::move(options)),
         deps_(std::move(deps)),
         writer_db_(std::move(writer)),
+        next_event_seq_(ReadLastSeq(*writer_db_) + 1),
         wal_fd_(wal_fd) {
     // Named, so that top -H and perf tell the store's threads apart.
     syncer_thread_ = std::thread([this] {
@@ -806,18 +824,25 @@ class SqliteStore::Impl {
   void RunBatch(std::vector<std::shared_ptr<PendingOp>> batch) {
     Connection& db = *writer_db_;
     Committed committed;
+    // Event seqs an operation (or the batch) took and then rolled back are handed out again, so
+    // that committed seqs stay dense.
+    const std::int64_t batch_seq = next_event_seq_;
     try {
       Query(db, "BEGIN IMMEDIATE").Run();
       std::set<std::string> touched;
       for (const auto& op : batch) {
+        const std::int64_t op_seq = next_event_seq_;
         Query(db, "SAVEPOINT op").Run();
-        const bool ok = op->Run(db, deps_);
+        const bool ok = op->Run(db, deps_, next_event_seq_);
         if (db.InAutocommit()) {
           // SQLite rolled the whole transaction back (I/O error, disk full): nothing of this
           // batch was kept, so every operation in it fails.
           throw SqliteError(10 /* SQLITE_IOERR */, "store: transaction rolled back by SQLite");
         }
-        if (!ok) Query(db, "ROLLBACK TO op").Run();
+        if (!ok) {
+          Query(db, "ROLLBACK TO op").Run();
+          next_event_seq_ = op_seq;
+        }
         Query(db, "RELEASE op").Run();
         if (ok) touched.insert(op->Touched().begin(), op->Touched().end());
       }
@@ -830,6 +855,7 @@ class SqliteStore::Impl {
     } catch (const SqliteError& error) {
       committed.failure = sqlite::ToError(error);
       committed.queues.clear();
+      next_event_seq_ = batch_seq;
       try {
         if (!db.InAutocommit()) db.Exec("ROLLBACK");
       } catch (const SqliteError&) {
@@ -894,6 +920,7 @@ class SqliteStore::Impl {
   SqliteStoreOptions options_;
   StoreDeps deps_;
   std::unique_ptr<Connection> writer_db_;
+  std::int64_t next_event_seq_;  // writer thread only: the seq of the next event
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
@@ -1088,7 +1115,9 @@ Expected<std::vector<protocol::AgentInfo>> SqliteStore::ListAgents(const AgentFi
         if (matches) agents.push_back(std::move(info));
       }
     }
-    Query runs(db, "SELECT agent_id, id FROM runs WHERE status = 'RUNNING' ORDER BY agent_id, id");
+    Query runs(db,
+               "SELECT agent_id, current_run_id FROM jobs WHERE status = 'RUNNING' "
+               "ORDER BY agent_id, current_run_id");
     while (runs.Step()) {
       const std::string owner = runs.Text(0);
       auto it = std::lower_bound(
@@ -1751,13 +1780,6 @@ Expected<std::vector<Event>> SqliteStore::JobEvents(std::string_view job_id) {
   });
 }
 
-namespace {
-std::int64_t ReadLastSeq(Connection& db) {
-  Query q(db, "SELECT seq FROM sqlite_sequence WHERE name = 'events'");
-  return q.Step() ? q.Int64(0) : 0;
-}
-}  // namespace
-
 Expected<std::int64_t> SqliteStore::LastEventSeq() {
   return impl_->Read([&](Connection& db) -> Expected<std::int64_t> { return ReadLastSeq(db); });
 }
@@ -1773,10 +1795,17 @@ Expected<std::int64_t> SqliteStore::OldestEventSeq() {
 Expected<std::int64_t> SqliteStore::PruneEvents(std::int64_t keep_last) {
   auto pruned =
       impl_->Write<std::int64_t>([keep_last](WriteContext& ctx) -> Expected<std::int64_t> {
+        const std::int64_t through = ReadLastSeq(ctx.db()) - std::max<std::int64_t>(keep_last, 0);
         Query q(ctx.db(), "DELETE FROM events WHERE seq <= ?");
-        q.Bind(1, ReadLastSeq(ctx.db()) - std::max<std::int64_t>(keep_last, 0));
+        q.Bind(1, through);
         q.Run();
-        return ctx.db().Changes();
+        const std::int64_t deleted = ctx.db().Changes();
+        // Should this have deleted the newest event, the floor still says which seqs were used.
+        Query floor(ctx.db(),
+                    "UPDATE store_meta SET value = MAX(value, ?) WHERE key = 'events_seq_floor'");
+        floor.Bind(1, through);
+        floor.Run();
+        return deleted;
       });
   if (!pruned) return Fail(pruned.error());
   return pruned->value;

@@ -54,8 +54,21 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 3 and 2 on a database file.
-constexpr const char* kBackToVersionOne =
+// Undoes migration 4 on a database file: events numbered by AUTOINCREMENT again.
+constexpr const char* kBackToVersionThree =
+    "DROP TABLE store_meta; "
+    "CREATE INDEX runs_agent_running ON runs (agent_id) WHERE status = 'RUNNING'; "
+    "ALTER TABLE events RENAME TO events_plain; DROP INDEX events_job; "
+    "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, "
+    "ts_ms INTEGER NOT NULL, job_id TEXT, run_id TEXT, agent_id TEXT, instance_id TEXT, "
+    "job_type TEXT, status TEXT, percent INTEGER, message TEXT, attempt INTEGER, "
+    "error_json TEXT); "
+    "INSERT INTO events SELECT * FROM events_plain; DROP TABLE events_plain; "
+    "CREATE INDEX events_job ON events (job_id, seq); "
+    "DELETE FROM schema_migrations WHERE version >= 4;";
+
+// Undoes migrations 4, 3 and 2 on a database file.
+constexpr const std::string_view kBackToVersionOneFromThree =
     "DROP INDEX jobs_queue; DROP INDEX jobs_running; DROP INDEX jobs_status; "
     "CREATE INDEX jobs_dispatch ON jobs (agent_id, status, priority DESC, queued_at_ms, id); "
     "CREATE INDEX jobs_status ON jobs (status, not_before_ms); "
@@ -63,6 +76,8 @@ constexpr const char* kBackToVersionOne =
     "DROP TRIGGER jobs_queued_insert; DROP TRIGGER jobs_queued_update; "
     "DROP TRIGGER jobs_queued_delete; ALTER TABLE agents DROP COLUMN queued_jobs; "
     "DELETE FROM schema_migrations WHERE version >= 2;";
+const std::string kBackToVersionOne =
+    std::string(kBackToVersionThree) + std::string(kBackToVersionOneFromThree);
 
 // The query plan of `sql` on the database file, one line per step.
 std::string QueryPlan(const std::filesystem::path& file, const std::string& sql) {
@@ -160,6 +175,53 @@ TEST_F(SqliteStoreTest, MigrationTwoCountsTheQueuedJobsAlreadyThereAndKeepsCount
   EXPECT_EQ(QueryFile(File(), "SELECT queued_jobs FROM agents WHERE id = 'a1'"), "1");
 }
 
+TEST_F(SqliteStoreTest, MigrationFourKeepsTheEventsAndNeverReusesASeqTheyHad) {
+  protocol::Event event;
+  event.type = protocol::EventType::kAgentOnline;
+  event.timestamp = clock_.WallNow();
+  event.agent_id = "a1";
+  {
+    auto store = Open();
+    ASSERT_THAT(store, IsOk());
+    ASSERT_THAT((*store)->AppendEvents(std::vector<protocol::Event>(5, event)), IsOk());
+  }
+  // A version-3 database with events 1..5, whose two newest were then deleted (as pruning with
+  // nothing kept did then): AUTOINCREMENT remembered 5.
+  ExecFile(File(), kBackToVersionThree);
+  ExecFile(File(), "DELETE FROM events WHERE seq > 3");
+  EXPECT_EQ(QueryFile(File(), "SELECT seq FROM sqlite_sequence WHERE name = 'events'"), "5");
+  auto store = Open();
+  ASSERT_THAT(store, IsOk());
+  EXPECT_EQ(QueryFile(File(), "SELECT COUNT(*) FROM events WHERE agent_id = 'a1'"), "3");
+  auto last = (*store)->LastEventSeq();
+  ASSERT_THAT(last, IsOk());
+  EXPECT_EQ(*last, 5);
+  auto appended = (*store)->AppendEvents({event});
+  ASSERT_THAT(appended, IsOk());
+  EXPECT_EQ(appended->events.front().seq, 6);
+  auto read = (*store)->ReadEvents(0, 10, {});
+  ASSERT_THAT(read, IsOk());
+  ASSERT_EQ(read->size(), 4u);
+  EXPECT_EQ((*read)[0].seq, 1);
+  EXPECT_EQ((*read)[2].seq, 3);
+  EXPECT_EQ((*read)[3].seq, 6);
+}
+
+TEST_F(SqliteStoreTest, EventSeqsStayDenseAcrossAFailedOperation) {
+  auto store = Open();
+  ASSERT_THAT(store, IsOk());
+  protocol::Event event;
+  event.type = protocol::EventType::kAgentOnline;
+  event.timestamp = clock_.WallNow();
+  auto first = (*store)->AppendEvents({event});
+  ASSERT_THAT(first, IsOk());
+  // Dispatching for an unknown agent fails inside the writer and is rolled back.
+  EXPECT_THAT((*store)->DispatchNext("nobody", clock_.WallNow(), 60), FailsWith(Errc::kNotFound));
+  auto second = (*store)->AppendEvents({event});
+  ASSERT_THAT(second, IsOk());
+  EXPECT_EQ(second->events.front().seq, first->events.front().seq + 1);
+}
+
 TEST_F(SqliteStoreTest, RefusesADatabaseWithANewerSchema) {
   {
     auto store = Open();
@@ -193,6 +255,14 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
               ::testing::HasSubstr("jobs_queue"));
   EXPECT_THAT(QueryPlan(File(), "SELECT id FROM jobs WHERE agent_id = 'a' AND status = 'RUNNING'"),
               ::testing::HasSubstr("jobs_running"));
+  // The agents' running runs (GET /v1/agents) come from the running jobs, found by index (runs
+  // has no index by agent any more): no scan of the whole table.
+  const std::string running = QueryPlan(
+      File(),
+      "SELECT agent_id, current_run_id FROM jobs WHERE status = 'RUNNING' "
+      "ORDER BY agent_id, current_run_id");
+  EXPECT_THAT(running, ::testing::HasSubstr("SEARCH jobs USING INDEX"));
+  EXPECT_THAT(running, ::testing::Not(::testing::HasSubstr("SCAN")));
   EXPECT_THAT(QueryPlan(File(),
                         "SELECT id FROM jobs WHERE status = 'CREATED' AND not_before_ms <= 5"),
               ::testing::HasSubstr("jobs_status"));
