@@ -29,11 +29,12 @@ namespace orb::os {
 // boot), which the caller persists (runtime.json); Attach() re-finds it after an agent restart and
 // refuses a pid that now belongs to another process.
 //
-// Next step, not done yet: with systemd running, start each instance as its own transient unit
-// (systemd-run --unit=orb-instance-<id> --property=KillMode=mixed ..., or StartTransientUnit over
-// D-Bus with libsystemd) so that systemd tracks its whole cgroup, stops it with the unit's own
-// SIGTERM/SIGKILL sequence and accounts resources; this process-session variant is the fallback
-// without systemd and is what survives an agent restart today.
+// With systemd running, an instance can instead be its own transient unit: os::SystemdUnit
+// (systemd_unit.hpp) starts one over sd-bus with the same stdin FIFO and console log, identifies
+// its MainPID the same way and stops its whole cgroup (a double-forked grandchild included). It is
+// tested against a real systemd user manager; jobs/instances does not choose it yet (no agent
+// config key, runtime.json does not name the unit), so this process-session variant is what the
+// handlers use today.
 //
 // Thread-safety: a Process object is used by one thread at a time; different objects (even for
 // the same pid) may be used from different threads. Errors: Expected/Status, never exceptions.
@@ -154,6 +155,7 @@ class Process {
   Expected<StopResult> Stop(const StopSpec& spec);
 
  private:
+  friend class SystemdUnit;  // adopts a unit's MainPID with the console offset from before it
   Process(ProcessIdentity identity, ConsolePaths console, bool is_child, std::uint64_t log_offset)
       : identity_(identity),
         console_(std::move(console)),
