@@ -37,7 +37,10 @@ stop_all() {
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-"$bin/fleet-cmdr" serve --listen "$listen" --data-dir "$demo/cmdr" &
+# fleet-cmdr and the agent run in sessions of their own: Ctrl-C in a terminal signals the whole
+# foreground process group, and they must still be up when stop_all asks the agent (through
+# fleet-cmdr) to stop the instance; stop_all then stops them itself.
+setsid "$bin/fleet-cmdr" serve --listen "$listen" --data-dir "$demo/cmdr" &
 cmdr=$!
 pids+=("$cmdr")
 for _ in $(seq 1 100); do
@@ -56,7 +59,7 @@ if [[ ! -s "$demo/agent/token" ]]; then
   if [[ -z "$token" ]]; then echo "cannot enroll agent $agent_id: $reply" >&2; exit 1; fi
   (umask 077; printf '%s\n' "$token" > "$demo/agent/token")
 fi
-"$bin/orb-jobs-agent" --server "$url" --agent-id "$agent_id" --token-file "$demo/agent/token" \
+setsid "$bin/orb-jobs-agent" --server "$url" --agent-id "$agent_id" --token-file "$demo/agent/token" \
   --root "$demo/agent/root" --state-dir "$demo/agent/state" &
 pids+=("$!")
 

@@ -44,7 +44,7 @@ test("scripts/run.sh starts a working system with a running instance, and Ctrl-C
   const base = `http://127.0.0.1:${port}`;
   const env = { ...process.env, ORB_LISTEN: `127.0.0.1:${port}`, ORB_DEMO_DIR: demo, ORB_BIN_DIR: BIN_DIR };
   delete env.FLEET_CMDR_ADMIN_TOKEN;
-  const run = spawn("bash", [path.join(ROOT, "scripts/run.sh")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const run = spawn("bash", [path.join(ROOT, "scripts/run.sh")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
   run.stdout.on("data", (d) => { output += d; });
   run.stderr.on("data", (d) => { output += d; });
@@ -83,14 +83,15 @@ test("scripts/run.sh starts a working system with a running instance, and Ctrl-C
       await ui.screenshot({ path: path.join(ARTIFACTS, "run-command-jobs.png"), fullPage: true });
     } finally { await browser.close(); }
 
-    run.kill("SIGINT");
+    // Ctrl-C in a terminal: SIGINT to the whole foreground process group, not just run.sh.
+    process.kill(-run.pid, "SIGINT");
     const { code } = await waitFor("run.sh to exit after Ctrl-C", () => exited, 90_000);
     assert.equal(code, 130, output);
     assert.ok(!alive(runtime.pid), "the instance still runs after Ctrl-C");
     await assert.rejects(fetch(base + "/healthz"), "fleet-cmdr still answers after Ctrl-C");
   } finally {
     fs.writeFileSync(path.join(ARTIFACTS, "run-command-output.txt"), output);
-    if (run.exitCode === null) run.kill("SIGKILL");
+    if (run.exitCode === null) { try { process.kill(-run.pid, "SIGKILL"); } catch { run.kill("SIGKILL"); } }
     fs.rmSync(demo, { recursive: true, force: true });
   }
 });
