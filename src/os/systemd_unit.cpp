@@ -18,6 +18,8 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "os/fs.hpp"
+
 extern char** environ;  // NOLINT: POSIX
 
 namespace orb::os {
@@ -68,20 +70,6 @@ struct SlotDeleter {
   void operator()(sd_bus_slot* s) const { sd_bus_slot_unref(s); }
 };
 using SlotPtr = std::unique_ptr<sd_bus_slot, SlotDeleter>;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string ManagerAddress(const SystemdOptions& options) {
   if (!options.address.empty()) return options.address;
@@ -377,18 +365,19 @@ Expected<SystemdUnit> SystemdUnit::Start(const SystemdOptions& options, const st
   if (!S_ISFIFO(st.st_mode)) {
     return Fail(Errc::kInvalidPayload, fifo_path.string() + " exists and is not a FIFO");
   }
-  Fd fifo(::open(fifo_path.c_str(), O_RDWR | O_CLOEXEC));
-  if (fifo.get() < 0) {
+  const File fifo(::open(fifo_path.c_str(), O_RDWR | O_CLOEXEC), fifo_path);
+  if (fifo.fd() < 0) {
     return Fail(Errc::kIo, context + ": open " + fifo_path.string() + ": " + ErrnoText(errno));
   }
   const fs::path& log_path = spec.console.console_log;
-  Fd log(::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-  if (log.get() < 0) {
+  const File log(::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640),
+                 log_path);
+  if (log.fd() < 0) {
     return Fail(Errc::kIo, context + ": open " + log_path.string() + ": " + ErrnoText(errno));
   }
   struct stat log_stat {};
   const std::uint64_t log_offset =
-      ::fstat(log.get(), &log_stat) == 0 ? static_cast<std::uint64_t>(log_stat.st_size) : 0;
+      ::fstat(log.fd(), &log_stat) == 0 ? static_cast<std::uint64_t>(log_stat.st_size) : 0;
 
   auto connected = Connect(options);
   if (!connected) return Fail(std::move(connected.error()).WithContext(context));
@@ -417,7 +406,7 @@ Expected<SystemdUnit> SystemdUnit::Start(const SystemdOptions& options, const st
   MessagePtr call(raw_call);
   r = sd_bus_message_append(raw_call, "ss", unit.c_str(), "fail");
   if (r < 0) return Fail(Errc::kInternal, context + ": " + ErrnoText(-r));
-  if (auto appended = AppendProperties(raw_call, spec, program, fifo.get(), log.get()); !appended) {
+  if (auto appended = AppendProperties(raw_call, spec, program, fifo.fd(), log.fd()); !appended) {
     return Fail(std::move(appended.error()).WithContext(context));
   }
   BusError error;
