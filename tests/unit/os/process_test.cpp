@@ -17,6 +17,7 @@
 #include "os/console_log.hpp"
 #include "os/fs.hpp"
 #include "support/matchers.hpp"
+#include "support/server_script.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -81,18 +82,8 @@ class ProcessTest : public ::testing::Test {
     }
   }
 
-  SpawnSpec Spec(const char* script) {
-    const fs::path path = dir_ / "server.sh";
-    std::ofstream(path) << script;
-    fs::permissions(path, fs::perms::owner_all);
-    SpawnSpec spec;
-    spec.argv = {path.string(), "--nogui"};
-    spec.cwd = dir_ / "data";
-    spec.env = {{"ORB_JOB_ID", "job-7"}, {"ORB_RUN_ID", "run-1"}};
-    spec.console = Paths();
-    return spec;
-  }
-  ConsolePaths Paths() const { return {dir_ / "console.log", dir_ / "stdin.fifo"}; }
+  SpawnSpec Spec(const char* script) { return testing::ServerSpec(dir_.path(), script); }
+  ConsolePaths Paths() const { return testing::ServerConsole(dir_.path()); }
 
   Expected<Process> Start(const char* script) {
     auto process = Process::Spawn(Spec(script));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "support/matchers.hpp"
+#include "support/server_script.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -157,18 +158,8 @@ class SystemdUnitTest : public ::testing::Test {
                              ::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
 
-  SpawnSpec Spec(const char* script) {
-    const fs::path path = dir_ / "server.sh";
-    std::ofstream(path) << script;
-    fs::permissions(path, fs::perms::owner_all);
-    SpawnSpec spec;
-    spec.argv = {path.string(), "--nogui"};
-    spec.cwd = dir_ / "data";
-    spec.env = {{"ORB_JOB_ID", "job-7"}, {"ORB_RUN_ID", "run-1"}};
-    spec.console = Paths();
-    return spec;
-  }
-  ConsolePaths Paths() const { return {dir_ / "console.log", dir_ / "stdin.fifo"}; }
+  SpawnSpec Spec(const char* script) { return testing::ServerSpec(dir_.path(), script); }
+  ConsolePaths Paths() const { return testing::ServerConsole(dir_.path()); }
 
   static StopSpec Quick(std::optional<std::string> command) {
     StopSpec spec;
