@@ -336,14 +336,19 @@ bool Process::IsAlive() {
   auto stat = ReadProcStat(identity_.pid);
   if (!stat) {
     if (stat.error().code != Errc::kNotFound) return true;  // cannot tell: assume it runs
-    gone_ = true;
+    MarkGone();
     return false;
   }
   if (stat->start_time != identity_.start_time || stat->state == 'Z' || stat->state == 'X') {
-    gone_ = true;
+    MarkGone();
     return false;
   }
   return true;
+}
+
+void Process::MarkGone() {
+  gone_ = true;
+  if (!exit_ && exit_probe_) exit_ = exit_probe_();
 }
 
 bool Process::GroupHasLiveMembers() const {

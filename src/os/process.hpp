@@ -31,10 +31,8 @@ namespace orb::os {
 //
 // With systemd running, an instance can instead be its own transient unit: os::SystemdUnit
 // (systemd_unit.hpp) starts one over sd-bus with the same stdin FIFO and console log, identifies
-// its MainPID the same way and stops its whole cgroup (a double-forked grandchild included). It is
-// tested against a real systemd user manager; jobs/instances does not choose it yet (no agent
-// config key, runtime.json does not name the unit), so this process-session variant is what the
-// handlers use today.
+// its MainPID the same way and stops its whole cgroup (a double-forked grandchild included).
+// jobs/instances chooses between the two (the agent's instanceSupervisor: auto, systemd, process).
 //
 // Thread-safety: a Process object is used by one thread at a time; different objects (even for
 // the same pid) may be used from different threads. Errors: Expected/Status, never exceptions.
@@ -164,6 +162,7 @@ class Process {
 
   bool GroupHasLiveMembers() const;
   bool IsFullyGone();
+  void MarkGone();
   bool WaitGone(std::chrono::milliseconds timeout);
 
   ProcessIdentity identity_;
@@ -173,6 +172,9 @@ class Process {
   std::string partial_line_;
   std::optional<ExitStatus> exit_;
   bool gone_ = false;
+  // Set by SystemdUnit: how its main process ended, asked of the unit once it is gone (systemd,
+  // not we, reaps it).
+  std::function<std::optional<ExitStatus>()> exit_probe_;
 };
 
 }  // namespace orb::os

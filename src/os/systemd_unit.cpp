@@ -35,7 +35,12 @@ constexpr const char* kManager = "org.freedesktop.systemd1.Manager";
 constexpr const char* kUnitInterface = "org.freedesktop.systemd1.Unit";
 constexpr const char* kServiceInterface = "org.freedesktop.systemd1.Service";
 constexpr milliseconds kPoll{20};
+// How long the unit may take to leave "active" once its main process is gone from /proc.
+constexpr milliseconds kExitSettle{2'000};
 constexpr int kCldExited = 1;  // ExecMainCode: the si_code of the main process's SIGCHLD
+// systemd's own exit codes for a service it could not set up (EXIT_CHDIR = 200, EXIT_EXEC = 203,
+// ... in systemd.exec(5)).
+constexpr int kFirstSetupExit = 200;
 
 std::string ErrnoText(int error_number) {
   return std::generic_category().message(error_number);
@@ -207,6 +212,28 @@ Expected<std::string> GetUnit(sd_bus* bus, const std::string& unit) {
   return std::string(path);
 }
 
+// How the unit's main process ended, once the process is gone: waits (bounded) for the manager to
+// have handled its SIGCHLD. nullopt when the unit is unloaded (a clean exit) or cannot be asked.
+std::optional<ExitStatus> UnitExit(sd_bus* bus, const std::string& path) {
+  const auto deadline = steady_clock::now() + kExitSettle;
+  for (;;) {
+    auto state = ActiveState(bus, path);
+    if (!state || *state == "gone") return std::nullopt;
+    if (IsDown(*state)) {
+      ExitInfo info;
+      if (auto code = GetTrivial<std::int32_t>(bus, path, kServiceInterface, "ExecMainCode", 'i')) {
+        info.code = *code;
+      }
+      if (auto status =
+              GetTrivial<std::int32_t>(bus, path, kServiceInterface, "ExecMainStatus", 'i')) {
+        info.status = *status;
+      }
+      return ToExitStatus(info);
+    }
+    if (steady_clock::now() >= deadline || !Pump(bus, kPoll)) return std::nullopt;
+  }
+}
+
 void ResetFailed(sd_bus* bus, const std::string& unit) {
   BusError error;
   (void)sd_bus_call_method(bus, kDestination, kManagerPath, kManager, "ResetFailedUnit",
@@ -323,7 +350,11 @@ SystemdUnit::SystemdUnit(BusPtr bus, std::string unit, std::string path, Process
     : bus_(std::move(bus)),
       unit_(std::move(unit)),
       path_(std::move(path)),
-      process_(std::move(process)) {}
+      process_(std::move(process)) {
+  // The bus lives as long as this object (and process_ with it); moving keeps its address.
+  process_.exit_probe_ = [bus = bus_.get(), unit_path = path_] { return UnitExit(bus, unit_path); };
+  if (process_.gone_ && !process_.exit_) process_.exit_ = process_.exit_probe_();
+}
 
 SystemdUnit::~SystemdUnit() = default;
 SystemdUnit::SystemdUnit(SystemdUnit&&) noexcept = default;
@@ -449,21 +480,71 @@ Expected<SystemdUnit> SystemdUnit::Start(const SystemdOptions& options, const st
             GetTrivial<std::int32_t>(bus, *path, kServiceInterface, "ExecMainStatus", 'i')) {
       info.status = *status;
     }
-    if (auto exit = ToExitStatus(info)) why += ": " + exit->Describe();
+    auto exit = ToExitStatus(info);
+    auto exec_pid = GetTrivial<std::uint32_t>(bus, *path, kServiceInterface, "ExecMainPID", 'u');
+    // The program ran and ended before systemd called the start done (an instance that exits at
+    // once): started, as Process::Spawn would say, and already gone with its exit on record;
+    // the readiness check reports it. Exit codes from kFirstSetupExit up are systemd's own (it
+    // could not chdir, set up stdio or execute: the start failed).
+    if (exit && (exit->signal != 0 || exit->code < kFirstSetupExit) && exec_pid && *exec_pid > 0) {
+      Process process(ProcessIdentity{static_cast<pid_t>(*exec_pid), 0}, spec.console, false,
+                      log_offset);
+      process.gone_ = true;
+      process.exit_ = exit;
+      return SystemdUnit(std::move(*connected), unit, std::move(*path), std::move(process));
+    }
+    if (exit) why += ": " + exit->Describe();
     ResetFailed(bus, unit);
     return Fail(Errc::kIo, context + " (" + program.string() + "): " + why);
   }
+  // MainPID is 0 once the main process has exited (it may already have): ExecMainPID still names
+  // it, and the first readiness check says how it ended.
   auto main_pid = GetTrivial<std::uint32_t>(bus, *path, kServiceInterface, "MainPID", 'u');
   if (!main_pid) return Fail(std::move(main_pid.error()).WithContext(context));
-  const auto pid = static_cast<pid_t>(*main_pid);
-  // It may already have exited (MainPID 0): the first readiness check will say so.
-  ProcessIdentity identity{pid, 0};
-  if (pid > 0) {
-    if (auto proc = ReadProcStat(pid)) identity.start_time = proc->start_time;
+  if (*main_pid == 0) {
+    main_pid = GetTrivial<std::uint32_t>(bus, *path, kServiceInterface, "ExecMainPID", 'u');
+    if (!main_pid) return Fail(std::move(main_pid.error()).WithContext(context));
   }
+  const auto pid = static_cast<pid_t>(*main_pid);
+  if (pid <= 0) {
+    return Fail(Errc::kIo, context + " (" + program.string() + "): systemd names no main process");
+  }
+  ProcessIdentity identity{pid, 0};
+  if (auto proc = ReadProcStat(pid)) identity.start_time = proc->start_time;
   Process process(identity, spec.console, false, log_offset);
-  if (pid <= 0 || identity.start_time == 0) process.gone_ = true;
+  if (identity.start_time == 0) process.gone_ = true;
   return SystemdUnit(std::move(*connected), unit, std::move(*path), std::move(process));
+}
+
+Status SystemdUnit::Probe(const SystemdOptions& options) {
+  auto connected = Connect(options);
+  if (!connected) return Fail(std::move(connected.error()));
+  return Ok();
+}
+
+Expected<std::optional<ExitStatus>> SystemdUnit::CollectExit(const SystemdOptions& options,
+                                                             const std::string& unit) {
+  const std::string context = "exit of unit " + unit;
+  auto connected = Connect(options);
+  if (!connected) return Fail(std::move(connected.error()).WithContext(context));
+  sd_bus* bus = connected->get();
+  auto path = GetUnit(bus, unit);
+  if (!path) {
+    if (path.error().code == Errc::kNotFound) return std::optional<ExitStatus>();
+    return Fail(std::move(path.error()).WithContext(context));
+  }
+  auto state = ActiveState(bus, *path);
+  if (!state) return Fail(std::move(state.error()).WithContext(context));
+  if (*state != "failed") return std::optional<ExitStatus>();
+  ExitInfo info;
+  auto code = GetTrivial<std::int32_t>(bus, *path, kServiceInterface, "ExecMainCode", 'i');
+  if (!code) return Fail(std::move(code.error()).WithContext(context));
+  auto status = GetTrivial<std::int32_t>(bus, *path, kServiceInterface, "ExecMainStatus", 'i');
+  if (!status) return Fail(std::move(status.error()).WithContext(context));
+  info.code = *code;
+  info.status = *status;
+  ResetFailed(bus, unit);
+  return ToExitStatus(info);
 }
 
 Expected<SystemdUnit> SystemdUnit::Attach(const SystemdOptions& options, const std::string& unit,

@@ -65,6 +65,15 @@ class SystemdUnit {
   static Expected<SystemdUnit> Attach(const SystemdOptions& options, const std::string& unit,
                                       const ProcessIdentity& identity, const ConsolePaths& console);
 
+  // Connects to the manager and lets go: Errc::kUnavailable when it does not answer.
+  static Status Probe(const SystemdOptions& options);
+
+  // How the main process of `unit` ended when the unit is failed (a non-zero exit or a signal,
+  // while nobody was stopping it), and resets the unit; nullopt when the unit is not failed
+  // (active, or gone: a clean exit leaves nothing behind). Errc::kUnavailable as above.
+  static Expected<std::optional<ExitStatus>> CollectExit(const SystemdOptions& options,
+                                                         const std::string& unit);
+
   // Does not stop the unit.
   ~SystemdUnit();
   SystemdUnit(SystemdUnit&&) noexcept;
@@ -78,6 +87,11 @@ class SystemdUnit {
 
   // True while the main process runs.
   bool IsAlive() { return process_.IsAlive(); }
+  // How the main process ended, read from the unit once IsAlive() found it gone; nullopt while it
+  // runs, and after a clean exit whose unit systemd has already unloaded.
+  [[nodiscard]] const std::optional<ExitStatus>& exit_status() const {
+    return process_.exit_status();
+  }
 
   // As Process::WaitReady / Process::SendCommand.
   Status WaitReady(std::string_view pattern, std::chrono::milliseconds timeout,

@@ -70,11 +70,14 @@ struct InstanceExit {
   bool operator==(const InstanceExit&) const = default;
 };
 
-// instances/<id>/runtime.json {state, pid, startTime, buildId, startedAt, lastExit}.
+// instances/<id>/runtime.json {state, pid, startTime, unit, buildId, startedAt, lastExit}.
 struct InstanceRuntime {
   InstanceState state = InstanceState::kStopped;
   std::optional<std::int64_t> pid;          // set while starting/running/stopping
   std::optional<std::uint64_t> start_time;  // /proc/<pid>/stat field 22, with pid
+  // The systemd transient unit it runs as ("orb-instance-<id>.service"), with pid; none when it
+  // runs as a plain process session.
+  std::optional<std::string> unit;
   std::optional<std::string> build_id;      // the build it (last) started on
   std::optional<WallTime> started_at;
   std::optional<InstanceExit> last_exit;

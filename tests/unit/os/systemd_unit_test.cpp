@@ -17,6 +17,7 @@
 
 #include "support/matchers.hpp"
 #include "support/server_script.hpp"
+#include "support/systemd_user.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -66,82 +67,11 @@ bool PidAlive(pid_t pid) {
   return stat && stat->state != 'Z' && stat->state != 'X';
 }
 
-// A systemd user manager of our own, in a private mount namespace where /run/systemd/system
-// exists (so it runs although PID 1 is not systemd), with its own XDG_RUNTIME_DIR. One per suite.
-class SystemdUser {
- public:
-  // An empty string when it runs, else why not.
-  std::string Start(const fs::path& dir) {
-    runtime_dir_ = dir / "xdg";
-    fs::create_directories(runtime_dir_);
-    fs::permissions(runtime_dir_, fs::perms::owner_all, fs::perm_options::replace);
-    if (::access("/lib/systemd/systemd", X_OK) != 0) return "no /lib/systemd/systemd";
-    if (::access("/usr/bin/unshare", X_OK) != 0) return "no /usr/bin/unshare";
-    const std::string log = (dir / "systemd.log").string();
-    pid_ = ::fork();
-    if (pid_ < 0) return "fork failed";
-    if (pid_ == 0) {
-      ::setenv("XDG_RUNTIME_DIR", runtime_dir_.c_str(), 1);  // NOLINT: the forked child only
-      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (out >= 0) {
-        ::dup2(out, 1);
-        ::dup2(out, 2);
-      }
-      ::execl("/usr/bin/unshare", "unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
-              "mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && "
-              "exec /lib/systemd/systemd --user",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const fs::path socket = runtime_dir_ / "systemd/private";
-    int status = 0;
-    bool exited = false;
-    const auto ready = WaitFor(
-        [&] {
-          if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-            exited = true;
-            return true;
-          }
-          return fs::exists(socket);
-        },
-        milliseconds(15000));
-    if (exited) {
-      pid_ = 0;
-      return "systemd --user in a private mount namespace did not start: " + ReadText(log);
-    }
-    if (!ready) return "systemd --user did not create " + socket.string() + " in time";
-    return "";
-  }
-
-  void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);  // the manager stops its units and exits
-    int status = 0;
-    if (!WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, milliseconds(15000))) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-    }
-    pid_ = 0;
-  }
-
-  [[nodiscard]] SystemdOptions Options() const {
-    SystemdOptions options;
-    options.address = "unix:path=" + (runtime_dir_ / "systemd/private").string();
-    options.call_timeout = milliseconds(10000);
-    options.start_timeout = milliseconds(15000);
-    return options;
-  }
-
- private:
-  fs::path runtime_dir_;
-  pid_t pid_ = 0;
-};
-
 class SystemdUnitTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     manager_dir_ = new testing::TempDir();
-    manager_ = new SystemdUser();
+    manager_ = new testing::SystemdUser();
     skip_reason_ = new std::string(manager_->Start(manager_dir_->path()));
   }
   static void TearDownTestSuite() {
@@ -171,7 +101,7 @@ class SystemdUnitTest : public ::testing::Test {
   }
 
   static inline testing::TempDir* manager_dir_ = nullptr;
-  static inline SystemdUser* manager_ = nullptr;
+  static inline testing::SystemdUser* manager_ = nullptr;
   static inline std::string* skip_reason_ = nullptr;
   testing::TempDir dir_;
   std::string unit_;

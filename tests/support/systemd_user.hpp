@@ -1,0 +1,108 @@
+#pragma once
+
+// A systemd user manager of a test's own, for os::SystemdUnit and the instance handlers' systemd
+// variant: `systemd --user` in a private mount namespace where /run/systemd/system exists (so it
+// runs although PID 1 is not systemd), with its own XDG_RUNTIME_DIR. Outside that namespace
+// sd_booted() stays false, so nothing else in the test process takes it for the host's systemd.
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "os/systemd_unit.hpp"
+#include "support/wait_for.hpp"
+
+namespace orb::testing {
+
+class SystemdUser {
+ public:
+  using milliseconds = std::chrono::milliseconds;
+
+  SystemdUser() = default;
+  ~SystemdUser() { Stop(); }
+  SystemdUser(const SystemdUser&) = delete;
+  SystemdUser& operator=(const SystemdUser&) = delete;
+
+  // An empty string when it runs, else why not.
+  std::string Start(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    runtime_dir_ = dir / "xdg";
+    fs::create_directories(runtime_dir_);
+    fs::permissions(runtime_dir_, fs::perms::owner_all, fs::perm_options::replace);
+    if (::access("/lib/systemd/systemd", X_OK) != 0) return "no /lib/systemd/systemd";
+    if (::access("/usr/bin/unshare", X_OK) != 0) return "no /usr/bin/unshare";
+    const std::string log = (dir / "systemd.log").string();
+    pid_ = ::fork();
+    if (pid_ < 0) return "fork failed";
+    if (pid_ == 0) {
+      ::setenv("XDG_RUNTIME_DIR", runtime_dir_.c_str(), 1);  // NOLINT: the forked child only
+      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (out >= 0) {
+        ::dup2(out, 1);
+        ::dup2(out, 2);
+      }
+      ::execl("/usr/bin/unshare", "unshare", "-m", "--propagation", "private", "/bin/sh", "-c",
+              "mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && "
+              "exec /lib/systemd/systemd --user",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const fs::path socket = runtime_dir_ / "systemd/private";
+    int status = 0;
+    bool exited = false;
+    const auto ready = WaitFor(
+        [&] {
+          if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            exited = true;
+            return true;
+          }
+          return fs::exists(socket);
+        },
+        milliseconds(15000));
+    if (exited) {
+      pid_ = 0;
+      return "systemd --user in a private mount namespace did not start: " + LogText(log);
+    }
+    if (!ready) return "systemd --user did not create " + socket.string() + " in time";
+    return "";
+  }
+
+  void Stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);  // the manager stops its units and exits
+    int status = 0;
+    if (!WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, milliseconds(15000))) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    pid_ = 0;
+  }
+
+  [[nodiscard]] os::SystemdOptions Options() const {
+    os::SystemdOptions options;
+    options.address = "unix:path=" + (runtime_dir_ / "systemd/private").string();
+    options.call_timeout = milliseconds(10000);
+    options.start_timeout = milliseconds(15000);
+    return options;
+  }
+
+ private:
+  static std::string LogText(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  std::filesystem::path runtime_dir_;
+  pid_t pid_ = 0;
+};
+
+}  // namespace orb::testing
