@@ -14,6 +14,7 @@ namespace orb::agent {
 namespace {
 
 constexpr int kMaxParallelLimit = 64;
+constexpr const char* kSupervisorChoices = "must be \"auto\", \"systemd\" or \"process\"";
 
 Error InvalidConfig(std::vector<FieldProblem> problems) {
   std::string message = "invalid configuration:";
@@ -87,6 +88,14 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
           config.log_format = *format;
         } else {
           problems.push_back({"logFormat", "must be \"text\" or \"json\""});
+        }
+      });
+    } else if (name == "instanceSupervisor") {
+      string_key(name, node, [&](const std::string& v) {
+        if (auto supervisor = jobs::InstanceSupervisorFromString(v)) {
+          config.instance_supervisor = *supervisor;
+        } else {
+          problems.push_back({"instanceSupervisor", kSupervisorChoices});
         }
       });
     } else if (name == "maxParallel") {
@@ -174,7 +183,7 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
   CLI::App app{"orb-jobs-agent: runs prescribed jobs for fleet-cmdr (protocol.md §7)"};
   app.set_version_flag("--version", std::string(version));
   std::string config_path, server, agent_id, token_file, root, state_dir, max_parallel, long_poll,
-      ca_file, log_format, log_level;
+      ca_file, log_format, log_level, supervisor;
   std::vector<std::string> labels;
   app.add_option("-c,--config", config_path, "TOML configuration file");
   auto* server_opt = app.add_option("--server", server, "fleet-cmdr URL");
@@ -188,6 +197,8 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
   auto* format_opt = app.add_option("--log-format", log_format, "text|json");
   auto* level_opt = app.add_option("--log-level", log_level, "trace..critical, off");
   auto* label_opt = app.add_option("--label", labels, "KEY=VALUE, repeatable");
+  auto* supervisor_opt = app.add_option("--instance-supervisor", supervisor,
+                                        "auto|systemd|process: what keeps instances running");
 
   CommandLine result;
   try {
@@ -243,6 +254,13 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
       config.log_format = *format;
     } else {
       problems.push_back({"--log-format", "must be text or json"});
+    }
+  }
+  if (supervisor_opt->count() > 0) {
+    if (auto parsed = jobs::InstanceSupervisorFromString(supervisor)) {
+      config.instance_supervisor = *parsed;
+    } else {
+      problems.push_back({"--instance-supervisor", kSupervisorChoices});
     }
   }
   if (label_opt->count() > 0) {

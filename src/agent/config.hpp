@@ -10,6 +10,7 @@
 
 #include "common/expected.hpp"
 #include "common/log.hpp"
+#include "jobs/job_handler.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::agent {
@@ -26,6 +27,9 @@ struct AgentConfig {
   LogFormat log_format = LogFormat::kText;       // "text" | "json"
   std::string log_level = "info";                // trace|debug|info|warn|error|critical|off
   protocol::Labels labels;                       // sent in hello
+  // How instances are kept running beyond the agent: "auto" (a systemd transient unit when
+  // systemd runs and answers, else a process session), "systemd" or "process".
+  jobs::InstanceSupervisor instance_supervisor = jobs::InstanceSupervisor::kAuto;
 };
 
 // What the command line asks for: run with a config, or print `output` and exit with `exit_code`
@@ -43,7 +47,7 @@ struct CommandLine {
 Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv, std::string_view version);
 
 // Parses TOML text into `config` (keys in camelCase: server, agentId, tokenFile, root, stateDir,
-// maxParallel, longPoll, caFile, logFormat, logLevel, and a [labels] table). Keys not in the text
+// maxParallel, longPoll, caFile, logFormat, logLevel, instanceSupervisor, and a [labels] table). Keys not in the text
 // keep their value. Errors: kInvalidRequest (syntax error with its line, unknown key, wrong type).
 // `origin` names the file in messages.
 Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config);

@@ -44,4 +44,21 @@ void HandlerContext::LogLine(std::string_view level, std::string message) {
   sink_.LogLine(level, std::move(message));
 }
 
+std::string_view ToString(InstanceSupervisor supervisor) {
+  switch (supervisor) {
+    case InstanceSupervisor::kAuto: return "auto";
+    case InstanceSupervisor::kSystemd: return "systemd";
+    case InstanceSupervisor::kProcess: return "process";
+  }
+  return "auto";
+}
+
+std::optional<InstanceSupervisor> InstanceSupervisorFromString(std::string_view text) {
+  for (const auto supervisor :
+       {InstanceSupervisor::kAuto, InstanceSupervisor::kSystemd, InstanceSupervisor::kProcess}) {
+    if (text == ToString(supervisor)) return supervisor;
+  }
+  return std::nullopt;
+}
+
 }  // namespace orb::jobs

@@ -149,6 +149,14 @@ class JobHandler {
   virtual Expected<std::string> Run(HandlerContext& context) = 0;
 };
 
+// How instances are supervised so they outlive the agent (job-types.md §2): as a systemd transient
+// unit (os::SystemdUnit) or as a process session (os::Process). kAuto: a unit when the machine was
+// booted with systemd and its manager answers (the system manager as root, else the user's),
+// otherwise a process session.
+enum class InstanceSupervisor { kAuto, kSystemd, kProcess };
+std::string_view ToString(InstanceSupervisor supervisor);  // "auto" | "systemd" | "process"
+std::optional<InstanceSupervisor> InstanceSupervisorFromString(std::string_view text);
+
 // What handlers need from the outside world, built once by main/ (style.md "Dependencies").
 // Every member has a working default, so HandlerDeps{} works (without fleet-cmdr artifacts); the
 // agent's main fills in the control plane, token and CA from its config; tests shrink durations.
@@ -164,6 +172,12 @@ struct HandlerDeps {
   // there after both fails the stop.
   std::chrono::milliseconds instance_term_timeout{10'000};
   std::chrono::milliseconds instance_kill_timeout{10'000};
+  // kProcess here so that handlers built by tests never reach the host's systemd; the agent's
+  // config (instanceSupervisor) defaults to kAuto.
+  InstanceSupervisor instance_supervisor = InstanceSupervisor::kProcess;
+  // The systemd manager's private socket as a D-Bus address. Empty: the system manager's as
+  // root, else the user manager's under $XDG_RUNTIME_DIR (os::SystemdOptions).
+  std::string systemd_address{};
 
   // Downloads of INSTALL_SERVER, UPDATE_SERVER and SYNC_MODS (jobs/downloader.hpp) into the one
   // artifact cache. Empty: <root>/cache/artifacts (job-types.md §1).

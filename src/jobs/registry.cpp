@@ -4,6 +4,7 @@
 #include "jobs/backups/handlers.hpp"
 #include "jobs/builds/handlers.hpp"
 #include "jobs/instances/handlers.hpp"
+#include "jobs/instances/instance_store.hpp"
 #include "jobs/job_handler.hpp"
 #include "jobs/mods/handlers.hpp"
 #include "os/fs.hpp"
@@ -13,10 +14,7 @@ namespace orb::jobs {
 std::vector<std::unique_ptr<JobHandler>> MakeHandlers(const HandlerDeps& deps) {
   static os::RealFs real_fs;  // stateless: one for the whole process
   os::Fs& fs = deps.fs != nullptr ? *deps.fs : real_fs;
-  InstanceOptions instance_options;
-  instance_options.settle_time = deps.instance_settle_time;
-  instance_options.term_timeout = deps.instance_term_timeout;
-  instance_options.kill_timeout = deps.instance_kill_timeout;
+  const InstanceOptions instance_options = InstanceOptions::From(deps);
 
   std::vector<std::unique_ptr<JobHandler>> handlers;
   handlers.push_back(MakeStartInstanceHandler(fs, instance_options));

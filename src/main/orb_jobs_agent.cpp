@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     deps.control_plane_url = config.server;  // artifacts: /v1/artifacts/{sha256} with the token
     deps.token_file = config.token_file;
     deps.ca_file = config.ca_file;
+    deps.instance_supervisor = config.instance_supervisor;
     return orb::jobs::MakeHandlers(deps);
   });
 }

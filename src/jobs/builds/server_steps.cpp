@@ -20,9 +20,7 @@ constexpr int kExtractEnd = 95;
 BuildOptions BuildOptions::From(const HandlerDeps& deps) {
   BuildOptions options;
   options.artifacts = ArtifactSettings::From(deps);
-  options.instances.settle_time = deps.instance_settle_time;
-  options.instances.term_timeout = deps.instance_term_timeout;
-  options.instances.kill_timeout = deps.instance_kill_timeout;
+  options.instances = InstanceOptions::From(deps);
   return options;
 }
 

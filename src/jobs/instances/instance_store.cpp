@@ -51,6 +51,50 @@ int Scale(int first, int last, int percent) {
 
 }  // namespace
 
+InstanceOptions InstanceOptions::From(const HandlerDeps& deps) {
+  InstanceOptions options;
+  options.settle_time = deps.instance_settle_time;
+  options.term_timeout = deps.instance_term_timeout;
+  options.kill_timeout = deps.instance_kill_timeout;
+  options.supervisor = deps.instance_supervisor;
+  options.systemd.address = deps.systemd_address;
+  return options;
+}
+
+const os::ProcessIdentity& RunningInstance::identity() const {
+  return std::visit([](const auto& s) -> const os::ProcessIdentity& { return s.identity(); },
+                    supervised_);
+}
+
+std::optional<std::string> RunningInstance::unit() const {
+  if (const auto* unit = std::get_if<os::SystemdUnit>(&supervised_)) return unit->unit();
+  return std::nullopt;
+}
+
+std::string RunningInstance::Describe() const {
+  std::string text = "pid " + std::to_string(identity().pid);
+  if (auto name = unit()) text += " (unit " + *name + ")";
+  return text;
+}
+
+bool RunningInstance::IsAlive() {
+  return std::visit([](auto& s) { return s.IsAlive(); }, supervised_);
+}
+
+std::optional<os::ExitStatus> RunningInstance::exit_status() const {
+  return std::visit([](const auto& s) { return s.exit_status(); }, supervised_);
+}
+
+Status RunningInstance::WaitReady(std::string_view pattern, std::chrono::milliseconds timeout,
+                                  const os::CancelCheck& cancelled) {
+  return std::visit([&](auto& s) { return s.WaitReady(pattern, timeout, cancelled); },
+                    supervised_);
+}
+
+Expected<os::StopResult> RunningInstance::Stop(const os::StopSpec& spec) {
+  return std::visit([&](auto& s) { return s.Stop(spec); }, supervised_);
+}
+
 InstancePaths::InstancePaths(const fs::path& root, const std::string& instance_id)
     : dir(root / "instances" / instance_id),
       config(dir / "instance.json"),
@@ -108,6 +152,53 @@ std::optional<os::Process> InstanceStore::FindRunning(const InstancePaths& paths
   auto process = os::Process::Attach(identity, paths.console());
   if (!process || !process->IsAlive()) return std::nullopt;
   return std::move(*process);
+}
+
+std::optional<RunningInstance> InstanceStore::Find(HandlerContext& context,
+                                                   const InstancePaths& paths,
+                                                   const InstanceRuntime& runtime) {
+  if (runtime.unit && runtime.pid && runtime.start_time &&
+      runtime.state != InstanceState::kStopped) {
+    const os::ProcessIdentity identity{static_cast<pid_t>(*runtime.pid), *runtime.start_time};
+    auto unit = os::SystemdUnit::Attach(options_.systemd, *runtime.unit, identity, paths.console());
+    if (unit) {
+      if (!unit->IsAlive()) return std::nullopt;
+      return RunningInstance(std::move(*unit));
+    }
+    if (unit.error().code == Errc::kNotFound) return std::nullopt;
+    // The manager does not answer (it restarted, or this agent cannot reach it now): the main
+    // process is still found by pid and start time, and stopped through its process group.
+    context.LogLine("warn", "cannot reach systemd for " + *runtime.unit + " (" +
+                                unit.error().Describe() + "); using its process group instead");
+  }
+  auto process = FindRunning(paths, runtime);
+  if (!process) return std::nullopt;
+  return RunningInstance(std::move(*process));
+}
+
+Expected<RunningInstance> InstanceStore::Spawn(HandlerContext& context,
+                                               const std::string& instance_id,
+                                               const os::SpawnSpec& spec) {
+  bool as_unit = options_.supervisor == InstanceSupervisor::kSystemd;
+  if (options_.supervisor == InstanceSupervisor::kAuto && os::SystemdBooted()) {
+    // Only a manager that answers before anything is started: a unit start that fails later
+    // must not be followed by a second start as a process.
+    auto reachable = os::SystemdUnit::Probe(options_.systemd);
+    as_unit = reachable.has_value();
+    if (!reachable) {
+      context.LogLine("info", "systemd runs but does not answer (" +
+                                  reachable.error().Describe() +
+                                  "); starting the instance as a process session");
+    }
+  }
+  if (as_unit) {
+    auto unit = os::SystemdUnit::Start(options_.systemd, os::InstanceUnitName(instance_id), spec);
+    if (!unit) return Fail(std::move(unit.error()));
+    return RunningInstance(std::move(*unit));
+  }
+  auto process = os::Process::Spawn(spec);
+  if (!process) return Fail(std::move(process.error()));
+  return RunningInstance(std::move(*process));
 }
 
 Status InstanceStore::MakeDirs(const fs::path& root, const fs::path& dir) {
@@ -214,7 +305,7 @@ std::string InstanceStore::ConsoleTail(const InstancePaths& paths, std::uint64_t
   return text;
 }
 
-Status InstanceStore::WaitReady(HandlerContext& context, os::Process& process,
+Status InstanceStore::WaitReady(HandlerContext& context, RunningInstance& process,
                                 const InstanceConfig& config) {
   const auto cancelled = [&context] { return context.cancelled(); };
   if (config.ready_pattern) {
@@ -257,7 +348,8 @@ os::StopSpec InstanceStore::StopSpecFor(const std::optional<InstanceConfig>& con
 
 Expected<os::StopResult> InstanceStore::StopAndRecord(HandlerContext& context,
                                                       const InstancePaths& paths,
-                                                      os::Process& process, InstanceRuntime runtime,
+                                                      RunningInstance& process,
+                                                      InstanceRuntime runtime,
                                                       const os::StopSpec& spec,
                                                       std::string reason) {
   runtime.state = InstanceState::kStopping;
@@ -287,6 +379,7 @@ Expected<os::StopResult> InstanceStore::StopAndRecord(HandlerContext& context,
   runtime.state = InstanceState::kStopped;
   runtime.pid.reset();
   runtime.start_time.reset();
+  runtime.unit.reset();
   runtime.last_exit = std::move(exit);
   if (auto saved = SaveRuntime(paths, runtime); !saved) return Fail(std::move(saved.error()));
   return stopped;
@@ -309,9 +402,8 @@ Expected<protocol::StartInstanceResult> InstanceStore::Start(
     context.LogLine("info",
                     "instance.json of " + instance_id + " replaced by the payload's config");
   }
-  if (auto running = FindRunning(paths, *runtime)) {
-    context.LogLine("info", "instance " + instance_id + " already runs as pid " +
-                                std::to_string(running->identity().pid));
+  if (auto running = Find(context, paths, *runtime)) {
+    context.LogLine("info", "instance " + instance_id + " already runs as " + running->Describe());
     if (new_config) context.LogLine("info", "the new config takes effect at the next start");
     context.Progress(100, "already running", "done");
     return protocol::StartInstanceResult{instance_id, running->identity().pid,
@@ -353,18 +445,18 @@ Expected<protocol::StartInstanceResult> InstanceStore::Start(
   if (auto marked = context.MarkPastPointOfNoReturn(); !marked) return Fail(marked.error());
   context.Progress(percent(30),
                    "starting " + config.command.front() + " of build " + build->build_id, "spawn");
-  auto process = os::Process::Spawn(spec);
+  auto process = Spawn(context, instance_id, spec);
   if (!process) return Fail(std::move(process.error()).WithContext("start " + instance_id));
   InstanceRuntime started;
   started.state = InstanceState::kStarting;
   started.pid = process->identity().pid;
   started.start_time = process->identity().start_time;
+  started.unit = process->unit();
   started.build_id = build->build_id;
   started.started_at = context.clock().WallNow();
   started.last_exit = runtime->last_exit;
-  context.LogLine("info", "instance " + instance_id + " spawned as pid " +
-                              std::to_string(started.pid.value_or(0)) + " on build " +
-                              build->build_id);
+  context.LogLine("info", "instance " + instance_id + " spawned as " + process->Describe() +
+                              " on build " + build->build_id);
   if (auto saved = SaveRuntime(paths, started); !saved) {
     // Nobody could find this process again: do not leave it running.
     (void)process->Stop(StopSpecFor(config, std::nullopt));
@@ -419,16 +511,30 @@ Expected<protocol::StopInstanceResult> InstanceStore::Stop(HandlerContext& conte
     context.LogLine("warn", "stopping with the default stop signal: " + loaded.error().Describe());
   }
 
-  auto process = FindRunning(paths, *runtime);
+  auto process = Find(context, paths, *runtime);
   if (!process) {
     if (runtime->state != InstanceState::kStopped || runtime->pid) {
       context.LogLine("info", "instance " + instance_id + " was no longer running");
       protocol::InstanceExit exit;
+      exit.pid = runtime->pid;
       exit.reason = "found not running";
       exit.at = context.clock().WallNow();
+      if (runtime->unit) {
+        // A unit that failed while nobody watched still holds how its main process ended.
+        auto ended = os::SystemdUnit::CollectExit(options_.systemd, *runtime->unit);
+        if (ended && *ended) {
+          if ((*ended)->signal != 0) {
+            exit.signal = (*ended)->signal;
+          } else {
+            exit.exit_code = (*ended)->code;
+          }
+          context.LogLine("info", "unit " + *runtime->unit + ": " + (*ended)->Describe());
+        }
+      }
       runtime->state = InstanceState::kStopped;
       runtime->pid.reset();
       runtime->start_time.reset();
+      runtime->unit.reset();
       runtime->last_exit = std::move(exit);
       if (auto saved = SaveRuntime(paths, *runtime); !saved) return Fail(saved.error());
     }
@@ -440,8 +546,8 @@ Expected<protocol::StopInstanceResult> InstanceStore::Stop(HandlerContext& conte
   const std::string how =
       spec.command ? "the stop command \"" + *spec.command + "\""
                    : "the stop signal " + (config ? config->stop_signal : std::string("SIGTERM"));
-  context.LogLine("info", "stopping instance " + instance_id + " (pid " +
-                              std::to_string(process->identity().pid) + ") with " + how +
+  context.LogLine("info", "stopping instance " + instance_id + " (" + process->Describe() +
+                              ") with " + how +
                               ", up to " + std::to_string(spec.grace.count() / 1000) + " s");
   context.Progress(percent(20), "stopping with " + how, "stop");
   auto stopped = StopAndRecord(context, paths, *process, *runtime, spec,

@@ -2,9 +2,12 @@
 
 // The instance steps shared by START_INSTANCE, STOP_INSTANCE and RESTART_INSTANCE
 // (job-types.md §1–2, §3): instances/<id>/instance.json and runtime.json, resolving the server's
-// active build and command[0] inside it, spawning, readiness, stopping. Processes are os::Process
-// (own session and process group, console log, stdin FIFO), found again after an agent restart by
-// the pid and start time that runtime.json keeps (os::Process::Attach).
+// active build and command[0] inside it, spawning, readiness, stopping. An instance runs as a
+// systemd transient unit "orb-instance-<id>.service" (os::SystemdUnit) or as a process session
+// (os::Process: own session and process group, console log, stdin FIFO), as
+// InstanceOptions::supervisor says; runtime.json names the unit when there is one, and keeps the
+// main pid and its start time either way, so a new agent finds it again (SystemdUnit::Attach,
+// Process::Attach), whatever its own setting is now.
 //
 // Every state change writes runtime.json atomically (os::WriteFileAtomically) before the handler
 // goes on, so a new agent with new handler objects over the same root sees what the old one did.
@@ -22,11 +25,14 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <variant>
 
 #include "common/expected.hpp"
 #include "jobs/job_handler.hpp"
 #include "os/fs.hpp"
 #include "os/process.hpp"
+#include "os/systemd_unit.hpp"
 #include "protocol/instance_json.hpp"
 
 namespace orb::jobs {
@@ -38,6 +44,35 @@ struct InstanceOptions {
   std::uint64_t console_max_bytes = 16ULL << 20;  // console.log rotated before a start when larger
   int console_keep = 3;                           // console.log.1 .. console.log.3
   std::size_t not_ready_lines = 50;               // console lines quoted by instance_not_ready
+  InstanceSupervisor supervisor = InstanceSupervisor::kProcess;  // see job_handler.hpp
+  os::SystemdOptions systemd;                                    // where the manager is
+
+  // The handler dependencies' share: timeouts and supervisor.
+  static InstanceOptions From(const HandlerDeps& deps);
+};
+
+// A running instance, as whichever supervisor started it.
+class RunningInstance {
+ public:
+  explicit RunningInstance(os::Process process) : supervised_(std::move(process)) {}
+  explicit RunningInstance(os::SystemdUnit unit) : supervised_(std::move(unit)) {}
+
+  [[nodiscard]] const os::ProcessIdentity& identity() const;
+  // The unit's name, or nullopt for a process session.
+  [[nodiscard]] std::optional<std::string> unit() const;
+  // "pid 42" or "pid 42 (unit orb-instance-a.service)", for log lines.
+  [[nodiscard]] std::string Describe() const;
+
+  bool IsAlive();
+  // How it exited, once IsAlive() found it gone: from waitpid for a process session this agent
+  // spawned, from the unit for a unit; nullopt when nobody can tell.
+  [[nodiscard]] std::optional<os::ExitStatus> exit_status() const;
+  Status WaitReady(std::string_view pattern, std::chrono::milliseconds timeout,
+                   const os::CancelCheck& cancelled);
+  Expected<os::StopResult> Stop(const os::StopSpec& spec);
+
+ private:
+  std::variant<os::Process, os::SystemdUnit> supervised_;
 };
 
 // The files of one instance under the agent's root.
@@ -66,7 +101,9 @@ class InstanceStore {
   Expected<protocol::InstanceRuntime> LoadRuntime(const InstancePaths& paths);
   Status SaveRuntime(const InstancePaths& paths, const protocol::InstanceRuntime& runtime);
 
-  // The live process runtime.json names, or nullopt when it does not run any more.
+  // The live main process runtime.json names, or nullopt when it does not run any more. A quick
+  // check from /proc alone, for handlers that only ask "is it running?": a unit's main process
+  // leads its own process group too.
   static std::optional<os::Process> FindRunning(const InstancePaths& paths,
                                                 const protocol::InstanceRuntime& runtime);
 
@@ -92,17 +129,24 @@ class InstanceStore {
   Expected<Build> ResolveBuild(const std::filesystem::path& root, const std::string& server_id);
   Expected<std::filesystem::path> ResolveCommand(const Build& build, const std::string& command0);
   Status MakeDirs(const std::filesystem::path& root, const std::filesystem::path& dir);
+  // Starts the instance as options_.supervisor says (kAuto: a unit when systemd answers).
+  Expected<RunningInstance> Spawn(HandlerContext& context, const std::string& instance_id,
+                                  const os::SpawnSpec& spec);
+  // The running instance runtime.json names, attached through its unit when it has one (so a stop
+  // covers its whole cgroup); through its process group when the manager does not answer.
+  std::optional<RunningInstance> Find(HandlerContext& context, const InstancePaths& paths,
+                                      const protocol::InstanceRuntime& runtime);
   // The last options_.not_ready_lines lines of console.log written after byte `offset`.
   std::string ConsoleTail(const InstancePaths& paths, std::uint64_t offset);
   // Waits for readiness; the Error says why it is not ready.
-  Status WaitReady(HandlerContext& context, os::Process& process,
+  Status WaitReady(HandlerContext& context, RunningInstance& process,
                    const protocol::InstanceConfig& config);
   os::StopSpec StopSpecFor(const std::optional<protocol::InstanceConfig>& config,
                            std::optional<int> timeout_seconds) const;
   // Stops `process` (falling back to the stop signal when the command cannot be sent) and records
   // the exit in runtime.json.
   Expected<os::StopResult> StopAndRecord(HandlerContext& context, const InstancePaths& paths,
-                                         os::Process& process, protocol::InstanceRuntime runtime,
+                                         RunningInstance& process, protocol::InstanceRuntime runtime,
                                          const os::StopSpec& spec, std::string reason);
 
   os::Fs& fs_;

@@ -1,6 +1,8 @@
 #include "agent/config.hpp"
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,7 @@ stateDir = "/var/lib/orb"
 maxParallel = 2
 longPoll = false
 logFormat = "json"
+instanceSupervisor = "process"
 [labels]
 region = "eu"
 )";
@@ -51,19 +54,36 @@ TEST(ConfigTest, ReadsEveryKeyOfTheFile) {
   EXPECT_EQ(config.max_parallel, 2);
   EXPECT_FALSE(config.long_poll);
   EXPECT_EQ(config.log_format, LogFormat::kJson);
+  EXPECT_EQ(config.instance_supervisor, jobs::InstanceSupervisor::kProcess);
   EXPECT_EQ(config.labels.at("region"), "eu");
   EXPECT_THAT(Validate(config), IsOk());
+}
+
+TEST(ConfigTest, TheShippedExampleConfigIsValid) {
+  // packaging/agent.toml, found from this source file (CMake compiles it by its absolute path).
+  const auto path = std::filesystem::path(__FILE__).parent_path() / "../../../packaging/agent.toml";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  AgentConfig config;
+  ASSERT_THAT(ApplyToml(text, "agent.toml", config), IsOk());
+  EXPECT_THAT(Validate(config), IsOk());
+  EXPECT_EQ(config.instance_supervisor, jobs::InstanceSupervisor::kAuto);
 }
 
 TEST(ConfigTest, RejectsUnknownKeysAndWrongTypesNamingEachKey) {
   AgentConfig config;
   auto applied =
-      ApplyToml("agentid = \"x\"\nmaxParallel = \"4\"\nlongPoll = 1\n", "a.toml", config);
+      ApplyToml("agentid = \"x\"\nmaxParallel = \"4\"\nlongPoll = 1\n"
+                "instanceSupervisor = \"docker\"\n",
+                "a.toml", config);
   ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest));
   EXPECT_TRUE(HasProblem(applied.error(), "agentid"));
   EXPECT_TRUE(HasProblem(applied.error(), "maxParallel"));
   EXPECT_TRUE(HasProblem(applied.error(), "longPoll"));
+  EXPECT_TRUE(HasProblem(applied.error(), "instanceSupervisor"));
   EXPECT_NE(applied.error().message.find("unknown key"), std::string::npos);
+  EXPECT_EQ(config.instance_supervisor, jobs::InstanceSupervisor::kAuto);  // unchanged
 }
 
 TEST(ConfigTest, ReportsTomlSyntaxErrorsWithTheirLine) {
@@ -91,7 +111,8 @@ TEST(ConfigTest, AFlagWinsOverTheFile) {
   testing::TempDir dir;
   { std::ofstream(dir / "agent.toml") << kGood; }
   auto parsed = Parse({"--config", (dir / "agent.toml").string(), "--max-parallel", "7",
-                       "--long-poll=true", "--agent-id", "host-2", "--label", "tier=gold"});
+                       "--long-poll=true", "--agent-id", "host-2", "--label", "tier=gold",
+                       "--instance-supervisor", "systemd"});
   ASSERT_THAT(parsed, IsOk());
   ASSERT_TRUE(parsed->config);
   EXPECT_EQ(parsed->config->max_parallel, 7);
@@ -99,6 +120,7 @@ TEST(ConfigTest, AFlagWinsOverTheFile) {
   EXPECT_EQ(parsed->config->agent_id, "host-2");
   EXPECT_EQ(parsed->config->server, "http://127.0.0.1:8080");
   EXPECT_EQ(parsed->config->labels.at("tier"), "gold");
+  EXPECT_EQ(parsed->config->instance_supervisor, jobs::InstanceSupervisor::kSystemd);
 }
 
 TEST(ConfigTest, RejectsBadFlagValuesAndUnknownFlags) {
@@ -106,6 +128,10 @@ TEST(ConfigTest, RejectsBadFlagValuesAndUnknownFlags) {
                          "--root", "/r", "--state-dir", "/s", "--long-poll=maybe"});
   ASSERT_THAT(bad_bool, FailsWith(Errc::kInvalidRequest));
   EXPECT_TRUE(HasProblem(bad_bool.error(), "--long-poll"));
+  auto bad_supervisor = Parse({"--server", "http://h:1", "--agent-id", "a", "--token-file", "/t",
+                               "--root", "/r", "--state-dir", "/s", "--instance-supervisor=x"});
+  ASSERT_THAT(bad_supervisor, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(bad_supervisor.error(), "--instance-supervisor"));
   EXPECT_THAT(Parse({"--no-such-flag"}), FailsWith(Errc::kInvalidRequest));
   EXPECT_THAT(Parse({"--config", "/does/not/exist.toml"}), FailsWith(Errc::kIo));
 }

@@ -29,6 +29,7 @@
 #include "protocol/job_types.hpp"
 #include "support/fault_fs.hpp"
 #include "support/matchers.hpp"
+#include "support/systemd_user.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -51,6 +52,7 @@ echo "Done (0.1s)! For help, type help"
 while read -r line; do
   echo "got $line"
   if [ "$line" = "stop" ]; then echo "saving"; exit 0; fi
+  if [ "$line" = "crash" ]; then exit 3; fi
 done
 exit 4
 )sh";
@@ -132,7 +134,9 @@ std::string Config(const std::string& script, const std::string& extra) {
 constexpr const char* kPattern = R"(, "readyPattern": "Done \\(")";
 
 // A root with server s1 whose current build b1 is committed and holds bin/*.sh.
-class InstanceHandlersTest : public ::testing::Test {
+// Every test runs twice: instances as process sessions, and as transient units of a systemd user
+// manager of the test's own (skipped, with the reason, where one cannot be started).
+class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor> {
  protected:
   InstanceHandlersTest() {
     const fs::path build = root() / "servers/s1/builds/b1";
@@ -141,12 +145,24 @@ class InstanceHandlersTest : public ::testing::Test {
     WriteScript(build / "bin/crash.sh", kCrashing);
     std::ofstream(build / ".build.json") << R"({"buildId": "b1"})";
     fs::create_symlink("builds/b1", root() / "servers/s1/current");
+  }
+
+  void SetUp() override {
+    if (AsUnits()) {
+      manager_.emplace();
+      if (const std::string why = manager_->Start(manager_dir_.path()); !why.empty()) {
+        GTEST_SKIP() << why;
+      }
+    }
     MakeAgent();
   }
+
+  static bool AsUnits() { return GetParam() == InstanceSupervisor::kSystemd; }
 
   ~InstanceHandlersTest() override {
     // Whatever a failed test left running: kill its whole group and reap it.
     for (const pid_t pid : pids_) {
+      if (pid <= 1) continue;  // kill(-0) would be our own process group
       ::kill(-pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
     }
@@ -159,6 +175,8 @@ class InstanceHandlersTest : public ::testing::Test {
     deps.instance_settle_time = milliseconds(200);
     deps.instance_term_timeout = milliseconds(500);
     deps.instance_kill_timeout = milliseconds(3000);
+    deps.instance_supervisor = GetParam();
+    if (manager_) deps.systemd_address = manager_->Options().address;
     handlers_ = MakeHandlers(deps);
   }
 
@@ -211,6 +229,8 @@ class InstanceHandlersTest : public ::testing::Test {
     return stat && stat->state != 'Z';
   }
 
+  testing::TempDir manager_dir_;
+  std::optional<testing::SystemdUser> manager_;  // stopped before manager_dir_ goes
   testing::TempDir dir_;
   RecordingSink sink_;
   std::vector<std::unique_ptr<JobHandler>> handlers_;
@@ -218,7 +238,7 @@ class InstanceHandlersTest : public ::testing::Test {
   int jobs_ = 0;
 };
 
-TEST_F(InstanceHandlersTest, StartWaitsForTheReadyLineAndRecordsRuntime) {
+TEST_P(InstanceHandlersTest, StartWaitsForTheReadyLineAndRecordsRuntime) {
   auto result = Run("START_INSTANCE", Config("start.sh", kPattern));
   ASSERT_THAT(result, IsOk());
   const pid_t pid = RunningPid();
@@ -237,6 +257,12 @@ TEST_F(InstanceHandlersTest, StartWaitsForTheReadyLineAndRecordsRuntime) {
   ASSERT_THAT(stat, IsOk());
   EXPECT_EQ(runtime->start_time, stat->start_time);
   EXPECT_EQ(stat->pgrp, pid);  // its own process group
+  if (AsUnits()) {
+    EXPECT_EQ(runtime->unit, "orb-instance-i1.service");
+    EXPECT_NE(stat->ppid, ::getpid());  // systemd's child, not ours
+  } else {
+    EXPECT_FALSE(runtime->unit.has_value());
+  }
 
   EXPECT_EQ(ReadText(instance() / "data/env.txt"), "job=job-1 run=run-1 memory=2G\n");
   EXPECT_THAT(ReadText(instance() / "console.log"), HasSubstr("Done (0.1s)"));
@@ -247,7 +273,7 @@ TEST_F(InstanceHandlersTest, StartWaitsForTheReadyLineAndRecordsRuntime) {
   EXPECT_FALSE(sink_.progress().empty());
 }
 
-TEST_F(InstanceHandlersTest, StartOfARunningInstanceAnswersAlreadyRunning) {
+TEST_P(InstanceHandlersTest, StartOfARunningInstanceAnswersAlreadyRunning) {
   ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
   const pid_t pid = RunningPid();
 
@@ -258,7 +284,7 @@ TEST_F(InstanceHandlersTest, StartOfARunningInstanceAnswersAlreadyRunning) {
   EXPECT_EQ(RunningPid(), pid);
 }
 
-TEST_F(InstanceHandlersTest, StopSendsTheStopCommandAndRecordsTheExit) {
+TEST_P(InstanceHandlersTest, StopSendsTheStopCommandAndRecordsTheExit) {
   ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
   const pid_t pid = RunningPid();
 
@@ -281,7 +307,7 @@ TEST_F(InstanceHandlersTest, StopSendsTheStopCommandAndRecordsTheExit) {
   EXPECT_THAT(*again, HasSubstr(R"("alreadyStopped":true)"));
 }
 
-TEST_F(InstanceHandlersTest, StopOfAServerThatIgnoresItIsForcedOnTheWholeGroup) {
+TEST_P(InstanceHandlersTest, StopOfAServerThatIgnoresItIsForcedOnTheWholeGroup) {
   ASSERT_THAT(Run("START_INSTANCE", Config("stubborn.sh", kPattern)), IsOk());
   const pid_t pid = RunningPid();
   ASSERT_TRUE(
@@ -301,7 +327,7 @@ TEST_F(InstanceHandlersTest, StopOfAServerThatIgnoresItIsForcedOnTheWholeGroup) 
   EXPECT_TRUE(runtime->last_exit->forced);
 }
 
-TEST_F(InstanceHandlersTest, StopAfterAnAgentRestartStopsTheInstanceStartedBefore) {
+TEST_P(InstanceHandlersTest, StopAfterAnAgentRestartStopsTheInstanceStartedBefore) {
   ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
   const pid_t pid = RunningPid();
 
@@ -319,7 +345,38 @@ TEST_F(InstanceHandlersTest, StopAfterAnAgentRestartStopsTheInstanceStartedBefor
   EXPECT_THAT(ReadText(instance() / "console.log"), HasSubstr("saving"));
 }
 
-TEST_F(InstanceHandlersTest, StartWithoutPatternIsReadyWhenItStaysUp) {
+TEST_P(InstanceHandlersTest, StopOfAnInstanceThatCrashedWhileTheAgentWasAwayRecordsIt) {
+  ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
+  const pid_t pid = RunningPid();
+  MakeAgent();  // the agent restarts; the instance crashes while no one watches
+  {
+    std::ofstream stdin_fifo(instance() / "stdin");
+    stdin_fifo << "crash" << std::endl;
+  }
+  ASSERT_TRUE(WaitFor([&] { return !Alive(pid); }, milliseconds(10000)));
+
+  auto stopped = Run("STOP_INSTANCE", "{}");
+  ASSERT_THAT(stopped, IsOk());
+  EXPECT_THAT(*stopped, HasSubstr(R"("alreadyStopped":true)"));
+  auto runtime = Runtime();
+  ASSERT_THAT(runtime, IsOk());
+  EXPECT_EQ(runtime->state, protocol::InstanceState::kStopped);
+  EXPECT_FALSE(runtime->pid.has_value());
+  EXPECT_FALSE(runtime->unit.has_value());
+  ASSERT_TRUE(runtime->last_exit.has_value());
+  EXPECT_EQ(runtime->last_exit->pid, pid);
+  EXPECT_EQ(runtime->last_exit->reason, "found not running");
+  if (AsUnits()) {
+    EXPECT_EQ(runtime->last_exit->exit_code, 3);  // the failed unit kept it
+    // ... and was reset: a new start under the same unit name works.
+    ASSERT_THAT(Run("START_INSTANCE", "{}"), IsOk());
+    EXPECT_TRUE(Alive(RunningPid()));
+  } else {
+    EXPECT_FALSE(runtime->last_exit->exit_code.has_value());  // only its parent knew
+  }
+}
+
+TEST_P(InstanceHandlersTest, StartWithoutPatternIsReadyWhenItStaysUp) {
   auto result = Run("START_INSTANCE", Config("start.sh", ""));
   ASSERT_THAT(result, IsOk());
   const pid_t pid = RunningPid();
@@ -329,7 +386,7 @@ TEST_F(InstanceHandlersTest, StartWithoutPatternIsReadyWhenItStaysUp) {
   EXPECT_EQ(runtime->state, protocol::InstanceState::kRunning);
 }
 
-TEST_F(InstanceHandlersTest, ServerExitingAtOnceIsNotReadyWithItsLastFiftyConsoleLines) {
+TEST_P(InstanceHandlersTest, ServerExitingAtOnceIsNotReadyWithItsLastFiftyConsoleLines) {
   for (const char* extra : {kPattern, ""}) {
     auto result = Run("START_INSTANCE", Config("crash.sh", extra));
     ASSERT_THAT(result, FailsWith(Errc::kInstanceNotReady)) << "extra: " << extra;
@@ -348,7 +405,7 @@ TEST_F(InstanceHandlersTest, ServerExitingAtOnceIsNotReadyWithItsLastFiftyConsol
   }
 }
 
-TEST_F(InstanceHandlersTest, ServerNotReadyInTimeIsStopped) {
+TEST_P(InstanceHandlersTest, ServerNotReadyInTimeIsStopped) {
   auto result =
       Run("START_INSTANCE",
           Config("start.sh", R"(, "readyPattern": "never printed", "readyTimeoutSeconds": 1)"));
@@ -363,7 +420,7 @@ TEST_F(InstanceHandlersTest, ServerNotReadyInTimeIsStopped) {
   EXPECT_FALSE(runtime->last_exit->forced);  // the stop command ended it
 }
 
-TEST_F(InstanceHandlersTest, CancelBeforeTheSpawnLeavesNothingRunning) {
+TEST_P(InstanceHandlersTest, CancelBeforeTheSpawnLeavesNothingRunning) {
   CancelToken token;
   token.Cancel(CancelCause::kRequested, "operator");
   auto result = Run("START_INSTANCE", Config("start.sh", kPattern), &token);
@@ -374,7 +431,7 @@ TEST_F(InstanceHandlersTest, CancelBeforeTheSpawnLeavesNothingRunning) {
   EXPECT_FALSE(token.past_point_of_no_return());
 }
 
-TEST_F(InstanceHandlersTest, CommandOutsideTheBuildIsRefused) {
+TEST_P(InstanceHandlersTest, CommandOutsideTheBuildIsRefused) {
   WriteScript(root() / "outside.sh", kOutside);
   fs::create_symlink("../../../../../outside.sh", root() / "servers/s1/builds/b1/bin/escape.sh");
   ASSERT_TRUE(fs::exists(root() / "servers/s1/builds/b1/bin/escape.sh"));  // the link resolves
@@ -389,7 +446,7 @@ TEST_F(InstanceHandlersTest, CommandOutsideTheBuildIsRefused) {
   EXPECT_FALSE(fs::exists(instance() / "runtime.json"));
 }
 
-TEST_F(InstanceHandlersTest, InvalidPayloadsAreRefused) {
+TEST_P(InstanceHandlersTest, InvalidPayloadsAreRefused) {
   EXPECT_THAT(Run("START_INSTANCE", R"({"config": {"serverId": "s1"}})"),
               FailsWith(Errc::kInvalidPayload));  // no command
   EXPECT_THAT(Run("START_INSTANCE", R"({"config": {"serverId": "s1", "command": ["bin/start.sh"],
@@ -403,7 +460,7 @@ TEST_F(InstanceHandlersTest, InvalidPayloadsAreRefused) {
   EXPECT_FALSE(fs::exists(instance() / "runtime.json"));
 }
 
-TEST_F(InstanceHandlersTest, StartWithoutACurrentBuildIsNotInstalled) {
+TEST_P(InstanceHandlersTest, StartWithoutACurrentBuildIsNotInstalled) {
   fs::remove(root() / "servers/s1/current");
   EXPECT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), FailsWith(Errc::kNotInstalled));
   fs::create_symlink("builds/b1", root() / "servers/s1/current");
@@ -411,7 +468,7 @@ TEST_F(InstanceHandlersTest, StartWithoutACurrentBuildIsNotInstalled) {
   EXPECT_THAT(Run("START_INSTANCE", "{}"), FailsWith(Errc::kNotInstalled));
 }
 
-TEST_F(InstanceHandlersTest, RestartStopsAndStartsWithANewPid) {
+TEST_P(InstanceHandlersTest, RestartStopsAndStartsWithANewPid) {
   ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
   const pid_t before = RunningPid();
 
@@ -426,7 +483,7 @@ TEST_F(InstanceHandlersTest, RestartStopsAndStartsWithANewPid) {
   EXPECT_EQ(ReadText(instance() / "data/env.txt"), "job=job-2 run=run-2 memory=2G\n");
 }
 
-TEST_F(InstanceHandlersTest, RestartDoesNotStartWhenTheStopFails) {
+TEST_P(InstanceHandlersTest, RestartDoesNotStartWhenTheStopFails) {
   ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
   const pid_t before = RunningPid();
   os::RealFs real;
@@ -443,7 +500,7 @@ TEST_F(InstanceHandlersTest, RestartDoesNotStartWhenTheStopFails) {
   EXPECT_THAT(ReadText(instance() / "data/env.txt"), HasSubstr("job=job-1 "));
 }
 
-TEST_F(InstanceHandlersTest, CancelBetweenStopAndStartLeavesItStopped) {
+TEST_P(InstanceHandlersTest, CancelBetweenStopAndStartLeavesItStopped) {
   ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
   const pid_t before = RunningPid();
   // A cancel that arrives while the stop runs: the stop completes, the start does not happen.
@@ -459,6 +516,11 @@ TEST_F(InstanceHandlersTest, CancelBetweenStopAndStartLeavesItStopped) {
   ASSERT_THAT(runtime, IsOk());
   EXPECT_EQ(runtime->state, protocol::InstanceState::kStopped);
 }
+
+INSTANTIATE_TEST_SUITE_P(Supervisors, InstanceHandlersTest,
+                         ::testing::Values(InstanceSupervisor::kProcess,
+                                           InstanceSupervisor::kSystemd),
+                         [](const auto& param_info) { return std::string(ToString(param_info.param)); });
 
 TEST(HandlerRegistryTest, ShipsExactlyOneHandlerForEveryJobTypeOfTheSpec) {
   std::vector<std::string> types;
