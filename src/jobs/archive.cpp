@@ -71,9 +71,18 @@ std::string ErrnoText(int error) {
   return std::generic_category().message(error);
 }
 
+// libarchive's message, with the errno text it does not always include ("Write to restore size
+// failed" of a full disk says nothing of EFBIG or ENOSPC).
 std::string ArchiveErrorText(archive* a) {
-  const char* text = archive_error_string(a);
-  return text != nullptr ? text : "unknown libarchive error";
+  const char* raw = archive_error_string(a);
+  std::string text = raw != nullptr ? raw : "unknown libarchive error";
+  // libarchive reports a bad format as EILSEQ and misuse as EINVAL (its private
+  // ARCHIVE_ERRNO_FILE_FORMAT and _PROGRAMMER on Linux): those words would mislead.
+  if (const int error = archive_errno(a); error > 0 && error != EILSEQ && error != EINVAL) {
+    const std::string why = ErrnoText(error);
+    if (text.find(why) == std::string::npos) text += " (" + why + ")";
+  }
+  return text;
 }
 
 Error Unsafe(const std::string& entry, const std::string& why) {

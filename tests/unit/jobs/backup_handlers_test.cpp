@@ -23,6 +23,7 @@
 #include <archive_entry.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -919,6 +920,78 @@ TEST_F(PruneTest, PruneFailingAtEveryFsCallLeavesOnlyCommittedBackupsOrGarbage) 
     CopyTree(pristine, backups());
   }
   EXPECT_GT(n, 10);
+}
+
+// ---------------------------------------------------------------- a disk that fills up mid-write
+
+// The bytes the Fs seam does not carry (the archive libarchive and zstd write, the files
+// libarchive extracts) fail for real: every file this process writes stops at `bytes`
+// (RLIMIT_FSIZE), and write() fails with EFBIG (SIGXFSZ ignored) as on a full disk.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*previous_)(int) = SIG_DFL;
+};
+
+TEST_F(BackupHandlersTest, BackupWhoseArchiveFillsTheDiskCommitsNothingAndTheRetryCompletes) {
+  MakeTree(data(), 21, 12, 1 << 20);  // ~6 MB, ~3 MB compressed
+  const Tree before = Snapshot(data());
+  Expected<std::string> result = Fail(Errc::kInternal, "not run");
+  {
+    const FileSizeLimit full(512 << 10);
+    result = Run("BACKUP_INSTANCE", R"({"backupId": "big"})");
+  }
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message, HasSubstr("too large"));  // EFBIG's text
+  EXPECT_EQ(Snapshot(data()), before);
+  EXPECT_FALSE(fs::exists(backups() / "big.manifest.json"));
+  EXPECT_LE(CheckBackups(), 1);  // at most the partial archive, uncommitted
+
+  ASSERT_THAT(Run("BACKUP_INSTANCE", R"({"backupId": "big"})"), IsOk());
+  EXPECT_EQ(CheckBackups(), 0);  // the partial archive is gone, the new one verifies
+  EXPECT_TRUE(fs::exists(backups() / "big.manifest.json"));
+  EXPECT_THAT(Leftovers(), ::testing::IsEmpty());
+}
+
+TEST_F(BackupHandlersTest, RestoreWhoseExtractionFillsTheDiskLeavesTheDataAndTheRetryRestores) {
+  MakeTree(data(), 22, 6, 2 << 20);
+  WriteText(data() / "world.dat", std::string(1 << 20, 'w'));  // 1 MiB: over the limit below
+  ASSERT_THAT(Run("BACKUP_INSTANCE", R"({"backupId": "b1"})"), IsOk());
+  const Tree restored = Snapshot(data());
+  WriteText(data() / "changed.txt", "after the backup");
+  fs::remove(data() / "world.dat");
+  const Tree changed = Snapshot(data());
+
+  Expected<std::string> result = Fail(Errc::kInternal, "not run");
+  {
+    const FileSizeLimit full(512 << 10);
+    result = Run("RESTORE_BACKUP", R"({"backupId": "b1"})");
+  }
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message, HasSubstr("too large")) << result.error().message;
+  EXPECT_EQ(Snapshot(data()), changed);  // verified, then staged: the data was never touched
+  EXPECT_EQ(CountPreRestore(), 0);
+  EXPECT_EQ(CheckBackups(), 0);
+
+  ASSERT_THAT(Run("RESTORE_BACKUP", R"({"backupId": "b1"})"), IsOk());
+  EXPECT_EQ(Snapshot(data()), restored);
+  EXPECT_EQ(CountPreRestore(), 1);
+  EXPECT_THAT(Leftovers(), ::testing::IsEmpty());
 }
 
 // ---------------------------------------------------------------- killed at every Fs call
