@@ -319,6 +319,18 @@ Expected<Process> Process::Attach(const ProcessIdentity& identity, const Console
   return Process(identity, console, stat->ppid == ::getpid(), FileSize(console.console_log));
 }
 
+std::optional<ExitStatus> Process::ReapExited(const ProcessIdentity& identity) {
+  if (identity.pid <= 1) return std::nullopt;
+  auto stat = ReadProcStat(identity.pid);
+  if (!stat || stat->start_time != identity.start_time || stat->state != 'Z' ||
+      stat->ppid != ::getpid()) {
+    return std::nullopt;
+  }
+  int status = 0;
+  if (::waitpid(identity.pid, &status, WNOHANG) != identity.pid) return std::nullopt;
+  return FromWaitStatus(status);
+}
+
 bool Process::IsAlive() {
   if (gone_) return false;
   if (is_child_) {

@@ -119,6 +119,11 @@ class Process {
   // process group (so not one of ours).
   static Expected<Process> Attach(const ProcessIdentity& identity, const ConsolePaths& console);
 
+  // Reaps `identity` when it is a zombie child of ours (an instance this agent spawned that
+  // exited while nobody watched it) and says how it ended; nullopt otherwise. Without this it
+  // would stay a zombie, which Attach counts as gone, until the agent exits.
+  static std::optional<ExitStatus> ReapExited(const ProcessIdentity& identity);
+
   // Does not stop the process: instances outlive the objects (and the agent) that started them.
   ~Process() = default;
   Process(Process&&) noexcept = default;

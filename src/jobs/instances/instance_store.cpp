@@ -176,6 +176,41 @@ std::optional<RunningInstance> InstanceStore::Find(HandlerContext& context,
   return RunningInstance(std::move(*process));
 }
 
+Status InstanceStore::RecordFoundNotRunning(HandlerContext& context, const InstancePaths& paths,
+                                            InstanceRuntime& runtime) {
+  protocol::InstanceExit exit;
+  exit.pid = runtime.pid;
+  exit.reason = "found not running";
+  exit.at = context.clock().WallNow();
+  std::optional<os::ExitStatus> ended;
+  if (runtime.pid && runtime.unit) {
+    // A unit that failed while nobody watched still holds how its main process ended.
+    if (auto collected = os::SystemdUnit::CollectExit(options_.systemd, *runtime.unit)) {
+      ended = *collected;
+    }
+  } else if (runtime.pid && runtime.start_time) {
+    ended = os::Process::ReapExited(
+        os::ProcessIdentity{static_cast<pid_t>(*runtime.pid), *runtime.start_time});
+  }
+  if (ended) {
+    if (ended->signal != 0) {
+      exit.signal = ended->signal;
+    } else {
+      exit.exit_code = ended->code;
+    }
+  }
+  context.LogLine("info", "the instance was no longer running" +
+                              (ended ? " (process " + std::to_string(runtime.pid.value_or(0)) +
+                                           " " + ended->Describe() + ")"
+                                     : std::string()));
+  runtime.state = InstanceState::kStopped;
+  runtime.pid.reset();
+  runtime.start_time.reset();
+  runtime.unit.reset();
+  runtime.last_exit = std::move(exit);
+  return SaveRuntime(paths, runtime);
+}
+
 Expected<RunningInstance> InstanceStore::Spawn(HandlerContext& context,
                                                const std::string& instance_id,
                                                const os::SpawnSpec& spec) {
@@ -409,6 +444,11 @@ Expected<protocol::StartInstanceResult> InstanceStore::Start(
     return protocol::StartInstanceResult{instance_id, running->identity().pid,
                                          runtime->build_id.value_or(""), true};
   }
+  if (runtime->state != InstanceState::kStopped || runtime->pid) {
+    if (auto saved = RecordFoundNotRunning(context, paths, *runtime); !saved) {
+      return Fail(saved.error());
+    }
+  }
   if (!new_config && !*stored) {
     return Fail(Errc::kInvalidPayload, "instance " + instance_id +
                                            " has no instance.json: the first START_INSTANCE "
@@ -514,29 +554,9 @@ Expected<protocol::StopInstanceResult> InstanceStore::Stop(HandlerContext& conte
   auto process = Find(context, paths, *runtime);
   if (!process) {
     if (runtime->state != InstanceState::kStopped || runtime->pid) {
-      context.LogLine("info", "instance " + instance_id + " was no longer running");
-      protocol::InstanceExit exit;
-      exit.pid = runtime->pid;
-      exit.reason = "found not running";
-      exit.at = context.clock().WallNow();
-      if (runtime->unit) {
-        // A unit that failed while nobody watched still holds how its main process ended.
-        auto ended = os::SystemdUnit::CollectExit(options_.systemd, *runtime->unit);
-        if (ended && *ended) {
-          if ((*ended)->signal != 0) {
-            exit.signal = (*ended)->signal;
-          } else {
-            exit.exit_code = (*ended)->code;
-          }
-          context.LogLine("info", "unit " + *runtime->unit + ": " + (*ended)->Describe());
-        }
+      if (auto saved = RecordFoundNotRunning(context, paths, *runtime); !saved) {
+        return Fail(saved.error());
       }
-      runtime->state = InstanceState::kStopped;
-      runtime->pid.reset();
-      runtime->start_time.reset();
-      runtime->unit.reset();
-      runtime->last_exit = std::move(exit);
-      if (auto saved = SaveRuntime(paths, *runtime); !saved) return Fail(saved.error());
     }
     context.Progress(percent(100), "already stopped", "done");
     return protocol::StopInstanceResult{instance_id, std::nullopt, false, true};

@@ -129,6 +129,11 @@ class InstanceStore {
   Expected<Build> ResolveBuild(const std::filesystem::path& root, const std::string& server_id);
   Expected<std::filesystem::path> ResolveCommand(const Build& build, const std::string& command0);
   Status MakeDirs(const std::filesystem::path& root, const std::filesystem::path& dir);
+  // runtime.json of an instance it says runs but that is found gone, brought up to date:
+  // stopped, with a lastExit "found not running" and how it ended where that can still be told (a
+  // failed unit's exit; a zombie child's, reaped). Saved.
+  Status RecordFoundNotRunning(HandlerContext& context, const InstancePaths& paths,
+                               protocol::InstanceRuntime& runtime);
   // Starts the instance as options_.supervisor says (kAuto: a unit when systemd answers).
   Expected<RunningInstance> Spawn(HandlerContext& context, const std::string& instance_id,
                                   const os::SpawnSpec& spec);

@@ -366,14 +366,36 @@ TEST_P(InstanceHandlersTest, StopOfAnInstanceThatCrashedWhileTheAgentWasAwayReco
   ASSERT_TRUE(runtime->last_exit.has_value());
   EXPECT_EQ(runtime->last_exit->pid, pid);
   EXPECT_EQ(runtime->last_exit->reason, "found not running");
-  if (AsUnits()) {
-    EXPECT_EQ(runtime->last_exit->exit_code, 3);  // the failed unit kept it
-    // ... and was reset: a new start under the same unit name works.
-    ASSERT_THAT(Run("START_INSTANCE", "{}"), IsOk());
-    EXPECT_TRUE(Alive(RunningPid()));
-  } else {
-    EXPECT_FALSE(runtime->last_exit->exit_code.has_value());  // only its parent knew
+  // A unit: the failed unit kept it. A process session: this test process (the "agent") is still
+  // its parent, so the zombie was reaped; after a real agent restart only a unit can tell.
+  EXPECT_EQ(runtime->last_exit->exit_code, 3);
+  EXPECT_FALSE(os::ReadProcStat(pid).has_value());  // no zombie left behind
+
+  // The failed unit was reset: a new start under the same unit name works.
+  ASSERT_THAT(Run("START_INSTANCE", "{}"), IsOk());
+  EXPECT_TRUE(Alive(RunningPid()));
+  EXPECT_NE(RunningPid(), pid);
+}
+
+TEST_P(InstanceHandlersTest, StartAfterACrashRecordsHowTheOldOneEnded) {
+  ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
+  const pid_t pid = RunningPid();
+  MakeAgent();
+  {
+    std::ofstream stdin_fifo(instance() / "stdin");
+    stdin_fifo << "crash" << std::endl;
   }
+  ASSERT_TRUE(WaitFor([&] { return !Alive(pid); }, milliseconds(10000)));
+
+  ASSERT_THAT(Run("START_INSTANCE", "{}"), IsOk());
+  auto runtime = Runtime();
+  ASSERT_THAT(runtime, IsOk());
+  EXPECT_EQ(runtime->state, protocol::InstanceState::kRunning);
+  EXPECT_NE(runtime->pid, pid);
+  ASSERT_TRUE(runtime->last_exit.has_value());
+  EXPECT_EQ(runtime->last_exit->pid, pid);
+  EXPECT_EQ(runtime->last_exit->reason, "found not running");
+  EXPECT_EQ(runtime->last_exit->exit_code, 3);
 }
 
 TEST_P(InstanceHandlersTest, StartWithoutPatternIsReadyWhenItStaysUp) {
