@@ -113,6 +113,22 @@ std::string SignalName(int signal) {
   return abbrev != nullptr ? "SIG" + std::string(abbrev) : "signal " + std::to_string(signal);
 }
 
+// Calls visit(pid) for every process in /proc until it returns true. False when /proc cannot be
+// listed.
+template <typename Visit>
+bool ForEachPid(Visit&& visit) {
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return false;
+  while (const dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || pid <= 0) continue;
+    if (visit(static_cast<pid_t>(pid))) break;
+  }
+  ::closedir(proc);
+  return true;
+}
+
 ExitStatus FromWaitStatus(int status) {
   ExitStatus exit;
   if (WIFEXITED(status)) exit.code = WEXITSTATUS(status);
@@ -364,21 +380,45 @@ void Process::MarkGone() {
 }
 
 bool Process::GroupHasLiveMembers() const {
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return ::kill(-identity_.pid, 0) == 0;
   bool found = false;
-  while (const dirent* entry = ::readdir(proc)) {
-    char* end = nullptr;
-    const long pid = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || pid <= 0) continue;
-    auto stat = ReadProcStat(static_cast<pid_t>(pid));
-    if (stat && stat->pgrp == identity_.pid && stat->state != 'Z' && stat->state != 'X') {
-      found = true;
-      break;
-    }
-  }
-  ::closedir(proc);
+  const bool listed = ForEachPid([&](pid_t pid) {
+    auto stat = ReadProcStat(pid);
+    found = stat && stat->pgrp == identity_.pid && stat->state != 'Z' && stat->state != 'X';
+    return found;
+  });
+  if (!listed) return ::kill(-identity_.pid, 0) == 0;
   return found;
+}
+
+std::optional<ProcessIdentity> Process::FindByEnvironment(std::string_view entry) {
+  std::optional<ProcessIdentity> match;
+  std::string environ_text;
+  ForEachPid([&](pid_t pid) {
+    auto stat = ReadProcStat(pid);
+    if (!stat || stat->session != pid || stat->state == 'Z' || stat->state == 'X') return false;
+    const Fd file(
+        ::open(("/proc/" + std::to_string(pid) + "/environ").c_str(), O_RDONLY | O_CLOEXEC));
+    if (file.get() < 0) return false;  // gone, or not ours to read
+    environ_text.clear();
+    std::array<char, 4096> buffer{};
+    for (;;) {
+      const ssize_t n = ::read(file.get(), buffer.data(), buffer.size());
+      if (n <= 0) break;
+      environ_text.append(buffer.data(), static_cast<std::size_t>(n));
+    }
+    std::string_view rest(environ_text);
+    while (!rest.empty()) {
+      const auto end = rest.find('\0');
+      if (rest.substr(0, end) == entry) {
+        match = ProcessIdentity{pid, stat->start_time};
+        return true;
+      }
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+    }
+    return false;
+  });
+  return match;
 }
 
 bool Process::IsFullyGone() {

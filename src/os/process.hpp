@@ -119,6 +119,11 @@ class Process {
   // process group (so not one of ours).
   static Expected<Process> Attach(const ProcessIdentity& identity, const ConsolePaths& console);
 
+  // The live session leader whose environment (as it was exec'd) holds `entry` ("NAME=value",
+  // matched whole), e.g. an instance by its ORB_RUN_ID when the agent died before it could write
+  // the pid down. Scans /proc; processes whose environment we may not read are skipped.
+  static std::optional<ProcessIdentity> FindByEnvironment(std::string_view entry);
+
   // Reaps `identity` when it is a zombie child of ours (an instance this agent spawned that
   // exited while nobody watched it) and says how it ended; nullopt otherwise. Without this it
   // would stay a zombie, which Attach counts as gone, until the agent exits.

@@ -183,6 +183,7 @@ std::string InstanceRuntimeJson(const InstanceRuntime& runtime) {
   object["startTime"] =
       runtime.start_time ? json::value(*runtime.start_time) : json::value(nullptr);
   object["unit"] = codec_detail::Nullable(runtime.unit);
+  object["runId"] = codec_detail::Nullable(runtime.run_id);
   object["buildId"] = codec_detail::Nullable(runtime.build_id);
   object["startedAt"] = codec_detail::NullableTime(runtime.started_at);
   object["lastExit"] = runtime.last_exit ? EncodeExit(*runtime.last_exit) : json::value(nullptr);
@@ -216,6 +217,7 @@ Expected<InstanceRuntime> ParseInstanceRuntime(std::string_view text) {
     r.Optional("pid", runtime.pid);
     r.Optional("startTime", runtime.start_time);
     r.Optional("unit", runtime.unit);
+    r.Optional("runId", runtime.run_id);
     r.Optional("buildId", runtime.build_id);
     r.Optional("startedAt", runtime.started_at);
     if (const json::value* exit = r.Find("lastExit")) {
@@ -225,7 +227,9 @@ Expected<InstanceRuntime> ParseInstanceRuntime(std::string_view text) {
     if (runtime.pid.has_value() != runtime.start_time.has_value()) {
       decoder.Problem("startTime", "pid and startTime go together");
     }
-    if (runtime.unit && !runtime.pid) decoder.Problem("unit", "a unit goes with a pid");
+    if (runtime.unit && !runtime.pid && runtime.state != InstanceState::kStarting) {
+      decoder.Problem("unit", "a unit goes with a pid (or with state \"starting\")");
+    }
     if (decoder.problem_count() > 0) return Fail(decoder.ToError());
     return runtime;
   } catch (const std::exception& e) {

@@ -70,7 +70,7 @@ struct InstanceExit {
   bool operator==(const InstanceExit&) const = default;
 };
 
-// instances/<id>/runtime.json {state, pid, startTime, unit, buildId, startedAt, lastExit}.
+// instances/<id>/runtime.json {state, pid, startTime, unit, runId, buildId, startedAt, lastExit}.
 struct InstanceRuntime {
   InstanceState state = InstanceState::kStopped;
   std::optional<std::int64_t> pid;          // set while starting/running/stopping
@@ -78,6 +78,10 @@ struct InstanceRuntime {
   // The systemd transient unit it runs as ("orb-instance-<id>.service"), with pid; none when it
   // runs as a plain process session.
   std::optional<std::string> unit;
+  // The run that started it. Written with state "starting" and no pid before the spawn, so a new
+  // agent after a crash between the spawn and the next write finds the process by its
+  // ORB_RUN_ID instead of starting a second one.
+  std::optional<std::string> run_id;
   std::optional<std::string> build_id;      // the build it (last) started on
   std::optional<WallTime> started_at;
   std::optional<InstanceExit> last_exit;

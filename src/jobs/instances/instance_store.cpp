@@ -143,13 +143,23 @@ Status InstanceStore::SaveRuntime(const InstancePaths& paths, const InstanceRunt
   return os::WriteFileAtomically(fs_, paths.runtime, protocol::InstanceRuntimeJson(runtime));
 }
 
+std::optional<os::ProcessIdentity> InstanceStore::IdentityOf(const InstanceRuntime& runtime) {
+  if (runtime.state == InstanceState::kStopped) return std::nullopt;
+  if (runtime.pid && runtime.start_time) {
+    return os::ProcessIdentity{static_cast<pid_t>(*runtime.pid), *runtime.start_time};
+  }
+  // Written just before a spawn: the agent may have died before it wrote the pid down.
+  if (runtime.state == InstanceState::kStarting && runtime.run_id) {
+    return os::Process::FindByEnvironment("ORB_RUN_ID=" + *runtime.run_id);
+  }
+  return std::nullopt;
+}
+
 std::optional<os::Process> InstanceStore::FindRunning(const InstancePaths& paths,
                                                       const InstanceRuntime& runtime) {
-  if (!runtime.pid || !runtime.start_time || runtime.state == InstanceState::kStopped) {
-    return std::nullopt;
-  }
-  const os::ProcessIdentity identity{static_cast<pid_t>(*runtime.pid), *runtime.start_time};
-  auto process = os::Process::Attach(identity, paths.console());
+  const auto identity = IdentityOf(runtime);
+  if (!identity) return std::nullopt;
+  auto process = os::Process::Attach(*identity, paths.console());
   if (!process || !process->IsAlive()) return std::nullopt;
   return std::move(*process);
 }
@@ -157,10 +167,10 @@ std::optional<os::Process> InstanceStore::FindRunning(const InstancePaths& paths
 std::optional<RunningInstance> InstanceStore::Find(HandlerContext& context,
                                                    const InstancePaths& paths,
                                                    const InstanceRuntime& runtime) {
-  if (runtime.unit && runtime.pid && runtime.start_time &&
-      runtime.state != InstanceState::kStopped) {
-    const os::ProcessIdentity identity{static_cast<pid_t>(*runtime.pid), *runtime.start_time};
-    auto unit = os::SystemdUnit::Attach(options_.systemd, *runtime.unit, identity, paths.console());
+  const auto identity = IdentityOf(runtime);
+  if (!identity) return std::nullopt;
+  if (runtime.unit) {
+    auto unit = os::SystemdUnit::Attach(options_.systemd, *runtime.unit, *identity, paths.console());
     if (unit) {
       if (!unit->IsAlive()) return std::nullopt;
       return RunningInstance(std::move(*unit));
@@ -171,8 +181,8 @@ std::optional<RunningInstance> InstanceStore::Find(HandlerContext& context,
     context.LogLine("warn", "cannot reach systemd for " + *runtime.unit + " (" +
                                 unit.error().Describe() + "); using its process group instead");
   }
-  auto process = FindRunning(paths, runtime);
-  if (!process) return std::nullopt;
+  auto process = os::Process::Attach(*identity, paths.console());
+  if (!process || !process->IsAlive()) return std::nullopt;
   return RunningInstance(std::move(*process));
 }
 
@@ -211,21 +221,21 @@ Status InstanceStore::RecordFoundNotRunning(HandlerContext& context, const Insta
   return SaveRuntime(paths, runtime);
 }
 
-Expected<RunningInstance> InstanceStore::Spawn(HandlerContext& context,
-                                               const std::string& instance_id,
-                                               const os::SpawnSpec& spec) {
-  bool as_unit = options_.supervisor == InstanceSupervisor::kSystemd;
-  if (options_.supervisor == InstanceSupervisor::kAuto && os::SystemdBooted()) {
-    // Only a manager that answers before anything is started: a unit start that fails later
-    // must not be followed by a second start as a process.
-    auto reachable = os::SystemdUnit::Probe(options_.systemd);
-    as_unit = reachable.has_value();
-    if (!reachable) {
-      context.LogLine("info", "systemd runs but does not answer (" +
-                                  reachable.error().Describe() +
-                                  "); starting the instance as a process session");
-    }
+bool InstanceStore::UseUnit(HandlerContext& context) {
+  if (options_.supervisor == InstanceSupervisor::kSystemd) return true;
+  if (options_.supervisor == InstanceSupervisor::kProcess || !os::SystemdBooted()) return false;
+  // Only a manager that answers before anything is started: a unit start that fails later must
+  // not be followed by a second start as a process.
+  auto reachable = os::SystemdUnit::Probe(options_.systemd);
+  if (!reachable) {
+    context.LogLine("info", "systemd runs but does not answer (" + reachable.error().Describe() +
+                                "); starting the instance as a process session");
   }
+  return reachable.has_value();
+}
+
+Expected<RunningInstance> InstanceStore::Spawn(const std::string& instance_id,
+                                               const os::SpawnSpec& spec, bool as_unit) {
   if (as_unit) {
     auto unit = os::SystemdUnit::Start(options_.systemd, os::InstanceUnitName(instance_id), spec);
     if (!unit) return Fail(std::move(unit.error()));
@@ -439,6 +449,12 @@ Expected<protocol::StartInstanceResult> InstanceStore::Start(
   }
   if (auto running = Find(context, paths, *runtime)) {
     context.LogLine("info", "instance " + instance_id + " already runs as " + running->Describe());
+    if (!runtime->pid) {
+      // Found by its ORB_RUN_ID: an agent died between the spawn and writing the pid down.
+      runtime->pid = running->identity().pid;
+      runtime->start_time = running->identity().start_time;
+      if (auto saved = SaveRuntime(paths, *runtime); !saved) return Fail(saved.error());
+    }
     if (new_config) context.LogLine("info", "the new config takes effect at the next start");
     context.Progress(100, "already running", "done");
     return protocol::StartInstanceResult{instance_id, running->identity().pid,
@@ -483,22 +499,33 @@ Expected<protocol::StartInstanceResult> InstanceStore::Start(
 
   // The point of no return: once spawned, the start is finished normally (job-types.md §3).
   if (auto marked = context.MarkPastPointOfNoReturn(); !marked) return Fail(marked.error());
-  context.Progress(percent(30),
-                   "starting " + config.command.front() + " of build " + build->build_id, "spawn");
-  auto process = Spawn(context, instance_id, spec);
-  if (!process) return Fail(std::move(process.error()).WithContext("start " + instance_id));
+  const bool as_unit = UseUnit(context);
+  // Written before the spawn: an agent that dies before the write after it leaves a runtime.json
+  // by which the next one finds the process (its ORB_RUN_ID) instead of starting a second one.
   InstanceRuntime started;
   started.state = InstanceState::kStarting;
-  started.pid = process->identity().pid;
-  started.start_time = process->identity().start_time;
-  started.unit = process->unit();
+  if (as_unit) started.unit = os::InstanceUnitName(instance_id);
+  started.run_id = context.execution().run_id;
   started.build_id = build->build_id;
   started.started_at = context.clock().WallNow();
   started.last_exit = runtime->last_exit;
+  if (auto saved = SaveRuntime(paths, started); !saved) {
+    return Fail(std::move(saved.error()).WithContext("start " + instance_id));
+  }
+  context.Progress(percent(30),
+                   "starting " + config.command.front() + " of build " + build->build_id, "spawn");
+  auto process = Spawn(instance_id, spec, as_unit);
+  if (!process) {
+    (void)SaveRuntime(paths, *runtime);  // nothing runs; a failure here only costs a scan later
+    return Fail(std::move(process.error()).WithContext("start " + instance_id));
+  }
+  started.pid = process->identity().pid;
+  started.start_time = process->identity().start_time;
+  started.unit = process->unit();
   context.LogLine("info", "instance " + instance_id + " spawned as " + process->Describe() +
                               " on build " + build->build_id);
   if (auto saved = SaveRuntime(paths, started); !saved) {
-    // Nobody could find this process again: do not leave it running.
+    // The start fails: do not leave behind what it started.
     (void)process->Stop(StopSpecFor(config, std::nullopt));
     return Fail(std::move(saved.error()).WithContext("start " + instance_id));
   }

@@ -134,9 +134,13 @@ class InstanceStore {
   // failed unit's exit; a zombie child's, reaped). Saved.
   Status RecordFoundNotRunning(HandlerContext& context, const InstancePaths& paths,
                                protocol::InstanceRuntime& runtime);
-  // Starts the instance as options_.supervisor says (kAuto: a unit when systemd answers).
-  Expected<RunningInstance> Spawn(HandlerContext& context, const std::string& instance_id,
-                                  const os::SpawnSpec& spec);
+  // Whether this start makes a unit, as options_.supervisor says (kAuto: when systemd answers).
+  bool UseUnit(HandlerContext& context);
+  Expected<RunningInstance> Spawn(const std::string& instance_id, const os::SpawnSpec& spec,
+                                  bool as_unit);
+  // The main process runtime.json names: its pid and start time, or, for a spawn that was under
+  // way when an agent died, the process whose ORB_RUN_ID is runtime.json's runId.
+  static std::optional<os::ProcessIdentity> IdentityOf(const protocol::InstanceRuntime& runtime);
   // The running instance runtime.json names, attached through its unit when it has one (so a stop
   // covers its whole cgroup); through its process group when the manager does not answer.
   std::optional<RunningInstance> Find(HandlerContext& context, const InstancePaths& paths,

@@ -28,6 +28,7 @@
 #include "protocol/instance_json.hpp"
 #include "protocol/job_types.hpp"
 #include "support/fault_fs.hpp"
+#include "support/killing_fs.hpp"
 #include "support/matchers.hpp"
 #include "support/systemd_user.hpp"
 #include "support/temp_dir.hpp"
@@ -183,9 +184,11 @@ class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor>
   fs::path root() const { return dir_.path(); }
   fs::path instance() const { return root() / "instances/i1"; }
 
-  Expected<std::string> Run(std::string type, std::string payload, CancelToken* cancel = nullptr) {
+  Expected<std::string> Run(std::string type, std::string payload, CancelToken* cancel = nullptr,
+                            const std::string& job_id = {}) {
     protocol::JobExecution execution;
-    execution.job_id = "job-" + std::to_string(++jobs_);
+    ++jobs_;
+    execution.job_id = job_id.empty() ? "job-" + std::to_string(jobs_) : job_id;
     execution.run_id = "run-" + std::to_string(jobs_);
     execution.type = std::move(type);
     execution.instance_id = "i1";
@@ -203,6 +206,57 @@ class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor>
       }
     }
     return Fail(Errc::kUnknownJobType, execution.type);
+  }
+
+  // START_INSTANCE in a fork()ed child whose filesystem kills it at call `kill_at` (an agent
+  // killed there): the child's exit code (9: killed there, 0: finished first, 1: failed).
+  int StartInChild(const std::string& payload, const std::string& job_id, int kill_at) {
+    ++jobs_;
+    const std::string run_id = "run-" + std::to_string(jobs_);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      os::RealFs real;
+      testing::KillingFs killing(real, kill_at);
+      MakeAgent(&killing);
+      protocol::JobExecution execution;
+      execution.job_id = job_id;
+      execution.run_id = run_id;
+      execution.type = "START_INSTANCE";
+      execution.instance_id = "i1";
+      execution.payload_json = payload;
+      CancelToken token;
+      HandlerContext context(execution, root(), root() / ".staging" / run_id, token,
+                             JobLog(GetLogger("test"), job_id, run_id), sink_, RealClock());
+      for (auto& handler : handlers_) {
+        if (handler->type() == execution.type) ::_exit(handler->Run(context) ? 0 : 1);
+      }
+      ::_exit(2);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // The live instance processes of job `job_id` (by their ORB_JOB_ID), wherever they came from.
+  static std::vector<pid_t> InstancesOfJob(const std::string& job_id) {
+    std::vector<pid_t> out;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const auto pid = static_cast<pid_t>(std::stol(name));
+      const std::string environ_text = ReadText(entry.path() / "environ");
+      const std::string wanted = "ORB_JOB_ID=" + job_id;
+      std::size_t at = 0;
+      for (std::size_t end; (end = environ_text.find('\0', at)) != std::string::npos; at = end + 1) {
+        if (environ_text.compare(at, end - at, wanted) == 0) {
+          if (auto stat = os::ReadProcStat(pid); stat && stat->session == pid && Alive(pid)) {
+            out.push_back(pid);
+          }
+          break;
+        }
+      }
+    }
+    return out;
   }
 
   Expected<protocol::InstanceRuntime> Runtime() const {
@@ -396,6 +450,41 @@ TEST_P(InstanceHandlersTest, StartAfterACrashRecordsHowTheOldOneEnded) {
   EXPECT_EQ(runtime->last_exit->pid, pid);
   EXPECT_EQ(runtime->last_exit->reason, "found not running");
   EXPECT_EQ(runtime->last_exit->exit_code, 3);
+}
+
+TEST_P(InstanceHandlersTest, StartKilledAtEveryFsCallLeavesExactlyOneInstanceAfterTheRetry) {
+  // The first START writes instance.json; the others start from it.
+  ASSERT_THAT(Run("START_INSTANCE", Config("start.sh", kPattern)), IsOk());
+  ASSERT_THAT(Run("STOP_INSTANCE", "{}"), IsOk());
+  int n = 1;
+  for (; n < 200; ++n) {
+    SCOPED_TRACE("killed at call " + std::to_string(n));
+    const std::string job = "job-ks-" + std::to_string(n);
+    const int exit_code = StartInChild("{}", job, n);
+    if (exit_code == 0) {
+      EXPECT_EQ(InstancesOfJob(job).size(), 1U);
+      ASSERT_THAT(Run("STOP_INSTANCE", "{}"), IsOk());
+      break;
+    }
+    ASSERT_EQ(exit_code, 9);
+    const auto before_retry = InstancesOfJob(job);
+    ASSERT_LE(before_retry.size(), 1U);
+    for (const pid_t pid : before_retry) pids_.push_back(pid);
+
+    // The retry of the run (same job): finds the one the dead run started, or starts one.
+    auto retry = Run("START_INSTANCE", "{}", nullptr, job);
+    ASSERT_THAT(retry, IsOk());
+    const auto running = InstancesOfJob(job);
+    ASSERT_EQ(running.size(), 1U) << *retry;
+    EXPECT_EQ(RunningPid(), running.front());
+    if (!before_retry.empty()) {
+      EXPECT_EQ(running.front(), before_retry.front());
+      EXPECT_THAT(*retry, HasSubstr(R"("alreadyRunning":true)"));
+    }
+    ASSERT_THAT(Run("STOP_INSTANCE", "{}"), IsOk());
+    EXPECT_TRUE(WaitFor([&] { return InstancesOfJob(job).empty(); }, milliseconds(5000)));
+  }
+  EXPECT_GT(n, 5);  // the loop did reach the spawn
 }
 
 TEST_P(InstanceHandlersTest, StartWithoutPatternIsReadyWhenItStaysUp) {

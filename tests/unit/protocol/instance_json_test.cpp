@@ -19,6 +19,7 @@ InstanceRuntime RunningAsUnit() {
   runtime.pid = 4242;
   runtime.start_time = 987654;
   runtime.unit = "orb-instance-mc-1.service";
+  runtime.run_id = "run-9";
   runtime.build_id = "b-1";
   runtime.started_at = *ParseTimestamp("2026-12-04T06:00:00.000Z");
   InstanceExit exit;
@@ -35,6 +36,7 @@ TEST(InstanceRuntimeJsonTest, RoundTripsWithTheUnit) {
   const auto runtime = RunningAsUnit();
   const std::string text = InstanceRuntimeJson(runtime);
   EXPECT_THAT(text, HasSubstr(R"("unit":"orb-instance-mc-1.service")"));
+  EXPECT_THAT(text, HasSubstr(R"("runId":"run-9")"));
   auto parsed = ParseInstanceRuntime(text);
   ASSERT_TRUE(parsed) << parsed.error().Describe();
   EXPECT_EQ(*parsed, runtime);
@@ -53,6 +55,16 @@ TEST(InstanceRuntimeJsonTest, AProcessSessionHasNoUnit) {
   ASSERT_TRUE(old) << old.error().Describe();
   EXPECT_FALSE(old->unit);
   EXPECT_EQ(old->pid, 7);
+}
+
+TEST(InstanceRuntimeJsonTest, ASpawnUnderWayHasItsRunAndUnitButNoPidYet) {
+  auto parsed = ParseInstanceRuntime(
+      R"({"state":"starting","pid":null,"unit":"orb-instance-a.service","runId":"run-1"})");
+  ASSERT_TRUE(parsed) << parsed.error().Describe();
+  EXPECT_EQ(parsed->state, InstanceState::kStarting);
+  EXPECT_FALSE(parsed->pid);
+  EXPECT_EQ(parsed->unit, "orb-instance-a.service");
+  EXPECT_EQ(parsed->run_id, "run-1");
 }
 
 TEST(InstanceRuntimeJsonTest, AUnitWithoutAPidOrOfTheWrongTypeIsRefused) {
