@@ -181,24 +181,32 @@ class AgentCluster {
   std::vector<std::unique_ptr<RunningAgent>> agents_;
 };
 
-// The real agent program (tests/integration/agent/testbed_main.cpp: AgentMain with a test
-// handler) as a child process, for kill -9 and SIGTERM. Its root and state dir live in `dir`
-// and survive a restart.
+// A real agent program as a child process, for kill -9 and SIGTERM: by default the testbed
+// (tests/integration/agent/testbed_main.cpp: AgentMain with a test handler), or `binary` (the
+// shipped orb-jobs-agent) with `extra_flags`. Its root and state dir live in `dir` and survive a
+// restart.
 class AgentProcess {
  public:
   AgentProcess(const std::filesystem::path& dir, std::string server, std::string agent_id,
-               const std::string& token)
-      : dir_(dir), server_(std::move(server)), agent_id_(std::move(agent_id)) {
+               const std::string& token, std::string binary = ORB_AGENT_TESTBED_BIN,
+               std::vector<std::string> extra_flags = {})
+      : dir_(dir),
+        server_(std::move(server)),
+        agent_id_(std::move(agent_id)),
+        binary_(std::move(binary)),
+        extra_flags_(std::move(extra_flags)) {
     std::ofstream(dir_ / "token") << token << '\n';
   }
   AgentProcess(const AgentProcess&) = delete;
   AgentProcess& operator=(const AgentProcess&) = delete;
 
   bool Start() {
-    return process_.Start({ORB_AGENT_TESTBED_BIN, "--server", server_, "--agent-id", agent_id_,
-                           "--token-file", (dir_ / "token").string(), "--root",
-                           (dir_ / "root").string(), "--state-dir", (dir_ / "state").string(),
-                           "--log-level", "debug"});
+    std::vector<std::string> args = {binary_, "--server", server_, "--agent-id", agent_id_,
+                                     "--token-file", (dir_ / "token").string(), "--root",
+                                     (dir_ / "root").string(), "--state-dir",
+                                     (dir_ / "state").string(), "--log-level", "debug"};
+    args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+    return process_.Start(std::move(args));
   }
   void Kill(int signal) { process_.Kill(signal); }
   int Wait(std::chrono::milliseconds timeout) { return process_.Wait(timeout); }
@@ -221,6 +229,8 @@ class AgentProcess {
   std::filesystem::path dir_;
   std::string server_;
   std::string agent_id_;
+  std::string binary_;
+  std::vector<std::string> extra_flags_;
   ChildProcess process_;
 };
 

@@ -1,5 +1,5 @@
-// orb-jobs-agent in process against a real fleet-cmdr on 127.0.0.1:0 (issue 4). The handlers are
-// defined here; the shipped registry has none until issues 5 and 6.
+// orb-jobs-agent in process against a real fleet-cmdr on 127.0.0.1:0 (issue 4), with handlers
+// defined here (the shipped ones: instance_restart_test.cpp, and the handlers' own tests).
 #include <atomic>
 #include <chrono>
 #include <set>
