@@ -11,8 +11,10 @@
 //
 // Every state change writes runtime.json atomically (os::WriteFileAtomically) before the handler
 // goes on, so a new agent with new handler objects over the same root sees what the old one did.
-// The one gap: the agent dying between Spawn and the first runtime.json write leaves a process
-// that no runtime.json names.
+// runtime.json is written before the spawn too (state starting, the run's id): an agent that dies
+// before it writes the pid down leaves a process the next one finds by its ORB_RUN_ID.
+// A process-session instance that exits while no handler watches it stays a zombie of the agent
+// until the next START or STOP of that instance reaps it (one at most per instance).
 //
 // Thread-safety: stateless apart from its options; the caller (the executor) holds the
 // `instance:<id>` lock, so two runs never work on one instance at a time.
