@@ -4,6 +4,9 @@
 // variant: `systemd --user` in a private mount namespace where /run/systemd/system exists (so it
 // runs although PID 1 is not systemd), with its own XDG_RUNTIME_DIR. Outside that namespace
 // sd_booted() stays false, so nothing else in the test process takes it for the host's systemd.
+// Managers of test processes that run at once (ctest -j) would share one cgroup, where one
+// removes the slice another is creating a unit in (exit 219, EXIT_CGROUP): one manager runs at a
+// time on the machine, under a lock file held from Start() to Stop().
 
 #include <chrono>
 #include <filesystem>
@@ -12,6 +15,7 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +42,12 @@ class SystemdUser {
     fs::permissions(runtime_dir_, fs::perms::owner_all, fs::perm_options::replace);
     if (::access("/lib/systemd/systemd", X_OK) != 0) return "no /lib/systemd/systemd";
     if (::access("/usr/bin/unshare", X_OK) != 0) return "no /usr/bin/unshare";
+    lock_fd_ = ::open("/tmp/orb-tests-systemd-user.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (lock_fd_ < 0) return "cannot open /tmp/orb-tests-systemd-user.lock";
+    if (!WaitFor([&] { return ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0; },
+                 milliseconds(120000))) {
+      return "another test's systemd manager held the lock for 120 s";
+    }
     const std::string log = (dir / "systemd.log").string();
     pid_ = ::fork();
     if (pid_ < 0) return "fork failed";
@@ -75,14 +85,18 @@ class SystemdUser {
   }
 
   void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);  // the manager stops its units and exits
-    int status = 0;
-    if (!WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, milliseconds(15000))) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);  // the manager stops its units and exits
+      int status = 0;
+      if (!WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; },
+                   milliseconds(15000))) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+      }
+      pid_ = 0;
     }
-    pid_ = 0;
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+    lock_fd_ = -1;
   }
 
   [[nodiscard]] os::SystemdOptions Options() const {
@@ -103,6 +117,7 @@ class SystemdUser {
 
   std::filesystem::path runtime_dir_;
   pid_t pid_ = 0;
+  int lock_fd_ = -1;
 };
 
 }  // namespace orb::testing

@@ -182,7 +182,7 @@ class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor>
   }
 
   fs::path root() const { return dir_.path(); }
-  fs::path instance() const { return root() / "instances/i1"; }
+  fs::path instance() const { return root() / "instances" / id_; }
 
   Expected<std::string> Run(std::string type, std::string payload, CancelToken* cancel = nullptr,
                             const std::string& job_id = {}) {
@@ -191,7 +191,7 @@ class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor>
     execution.job_id = job_id.empty() ? "job-" + std::to_string(jobs_) : job_id;
     execution.run_id = "run-" + std::to_string(jobs_);
     execution.type = std::move(type);
-    execution.instance_id = "i1";
+    execution.instance_id = id_;
     execution.payload_json = std::move(payload);
     CancelToken own_token;
     CancelToken& token = cancel != nullptr ? *cancel : own_token;
@@ -222,7 +222,7 @@ class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor>
       execution.job_id = job_id;
       execution.run_id = run_id;
       execution.type = "START_INSTANCE";
-      execution.instance_id = "i1";
+      execution.instance_id = id_;
       execution.payload_json = payload;
       CancelToken token;
       HandlerContext context(execution, root(), root() / ".staging" / run_id, token,
@@ -283,6 +283,9 @@ class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor>
     return stat && stat->state != 'Z';
   }
 
+  // Test processes that run at once (ctest -j) each have a systemd manager, all in the same
+  // cgroup: one unit name each, or stopping one test's unit kills the other's instance.
+  const std::string id_ = "i" + std::to_string(::getpid());
   testing::TempDir manager_dir_;
   std::optional<testing::SystemdUser> manager_;  // stopped before manager_dir_ goes
   testing::TempDir dir_;
@@ -297,7 +300,7 @@ TEST_P(InstanceHandlersTest, StartWaitsForTheReadyLineAndRecordsRuntime) {
   ASSERT_THAT(result, IsOk());
   const pid_t pid = RunningPid();
   ASSERT_GT(pid, 0);
-  EXPECT_THAT(*result, HasSubstr(R"("instanceId":"i1")"));
+  EXPECT_THAT(*result, HasSubstr(R"("instanceId":")" + id_ + '"'));
   EXPECT_THAT(*result, HasSubstr(R"("pid":)" + std::to_string(pid)));
   EXPECT_THAT(*result, HasSubstr(R"("buildId":"b1")"));
   EXPECT_THAT(*result, Not(HasSubstr("alreadyRunning")));
@@ -312,7 +315,7 @@ TEST_P(InstanceHandlersTest, StartWaitsForTheReadyLineAndRecordsRuntime) {
   EXPECT_EQ(runtime->start_time, stat->start_time);
   EXPECT_EQ(stat->pgrp, pid);  // its own process group
   if (AsUnits()) {
-    EXPECT_EQ(runtime->unit, "orb-instance-i1.service");
+    EXPECT_EQ(runtime->unit, "orb-instance-" + id_ + ".service");
     EXPECT_NE(stat->ppid, ::getpid());  // systemd's child, not ours
   } else {
     EXPECT_FALSE(runtime->unit.has_value());
