@@ -20,7 +20,8 @@ class ServiceNotifier {
   virtual std::optional<std::chrono::milliseconds> watchdog_timeout() const = 0;
 };
 
-// sd_notify(3) through libsystemd.
+// sd_notify(3) and sd_watchdog_enabled(3), read from the environment when it is made; the
+// protocol is spoken directly, without libsystemd.
 std::unique_ptr<ServiceNotifier> MakeSystemdNotifier();
 
 }  // namespace orb::agent
