@@ -8,7 +8,7 @@ packages=(
   build-essential g++ cmake ninja-build pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libexpected-dev
-  libarchive-dev libzstd-dev libssl-dev libsystemd-dev
+  libarchive-dev libzstd-dev libssl-dev libsystemd-dev libacl1-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql sqlite3 zstd tar curl systemd zip
 )
