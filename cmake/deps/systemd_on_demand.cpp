@@ -43,6 +43,16 @@ bool IsNull(const sd_bus_error* e) {
   if (fn == nullptr) return failed;                      \
   return fn(__VA_ARGS__)
 
+// The same for a variadic function, through its va_list twin; `last` is its last named parameter.
+#define ORB_FORWARD_VA(twin, failed, last, ...)          \
+  static auto* const fn = Find<decltype(::twin)>(#twin); \
+  if (fn == nullptr) return failed;                      \
+  va_list ap;                                            \
+  va_start(ap, last);                                    \
+  const int r = fn(__VA_ARGS__, ap);                     \
+  va_end(ap);                                            \
+  return r
+
 extern "C" {
 
 // sd_booted(3): "checks whether the directory /run/systemd/system/ exists".
@@ -83,13 +93,8 @@ int sd_bus_call(sd_bus* bus, sd_bus_message* m, uint64_t usec, sd_bus_error* ret
 int sd_bus_call_method(sd_bus* bus, const char* destination, const char* path,
                        const char* interface, const char* member, sd_bus_error* ret_error,
                        sd_bus_message** reply, const char* types, ...) {
-  static auto* const fn = Find<decltype(::sd_bus_call_methodv)>("sd_bus_call_methodv");
-  if (fn == nullptr) return -ENOSYS;
-  va_list ap;
-  va_start(ap, types);
-  const int r = fn(bus, destination, path, interface, member, ret_error, reply, types, ap);
-  va_end(ap);
-  return r;
+  ORB_FORWARD_VA(sd_bus_call_methodv, -ENOSYS, types, bus, destination, path, interface, member,
+                 ret_error, reply, types);
 }
 int sd_bus_get_property_string(sd_bus* bus, const char* destination, const char* path,
                                const char* interface, const char* member, sd_bus_error* ret_error,
@@ -120,22 +125,10 @@ int sd_bus_message_new_method_call(sd_bus* bus, sd_bus_message** m, const char* 
               member);
 }
 int sd_bus_message_append(sd_bus_message* m, const char* types, ...) {
-  static auto* const fn = Find<decltype(::sd_bus_message_appendv)>("sd_bus_message_appendv");
-  if (fn == nullptr) return -ENOSYS;
-  va_list ap;
-  va_start(ap, types);
-  const int r = fn(m, types, ap);
-  va_end(ap);
-  return r;
+  ORB_FORWARD_VA(sd_bus_message_appendv, -ENOSYS, types, m, types);
 }
 int sd_bus_message_read(sd_bus_message* m, const char* types, ...) {
-  static auto* const fn = Find<decltype(::sd_bus_message_readv)>("sd_bus_message_readv");
-  if (fn == nullptr) return -ENOSYS;
-  va_list ap;
-  va_start(ap, types);
-  const int r = fn(m, types, ap);
-  va_end(ap);
-  return r;
+  ORB_FORWARD_VA(sd_bus_message_readv, -ENOSYS, types, m, types);
 }
 int sd_bus_message_open_container(sd_bus_message* m, char type, const char* contents) {
   ORB_FORWARD(sd_bus_message_open_container, -ENOSYS, m, type, contents);
