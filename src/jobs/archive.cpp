@@ -2,29 +2,27 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
-#include <deque>
 #include <cstring>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string_view>
 #include <system_error>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zstd.h>
 
 #include "common/sha256.hpp"
+#include "jobs/archive_stream.hpp"
 
 namespace orb::jobs {
 namespace {
@@ -401,226 +399,74 @@ class Extractor {
 // ---------------------------------------------------------------------------------------------
 // Backups
 
-// Hashes and writes the compressed archive on its own thread, so the thread that reads, hashes
-// and archives the source files (the bottleneck: bench/backup) only hands over full buffers.
-// A bounded queue keeps memory at a few MiB; the first write error ends the work and is kept.
-class HashingFileWriter {
- public:
-  explicit HashingFileWriter(int fd) : fd_(fd), thread_([this] { Loop(); }) {}
-  ~HashingFileWriter() { Close(); }
-  HashingFileWriter(const HashingFileWriter&) = delete;
-  HashingFileWriter& operator=(const HashingFileWriter&) = delete;
-
-  // Queues `buffer` (waiting while the queue is full); false once a write has failed.
-  bool Push(std::vector<char> buffer) {
-    std::unique_lock lock(mutex_);
-    wake_.wait(lock, [this] { return queue_.size() < kMaxQueued || !error_.empty(); });
-    if (!error_.empty()) return false;
-    queue_.push_back(std::move(buffer));
-    lock.unlock();
-    wake_.notify_all();
-    return true;
-  }
-
-  // Writes what is queued and stops the thread; the error text, empty on success.
-  std::string Close() {
-    {
-      std::lock_guard lock(mutex_);
-      closed_ = true;
-    }
-    wake_.notify_all();
-    if (thread_.joinable()) thread_.join();
-    return error_;
-  }
-
-  std::string FinishHex() { return hash_.FinishHex(); }
-  std::uint64_t bytes() const { return bytes_; }
-
- private:
-  static constexpr std::size_t kMaxQueued = 4;
-  static constexpr std::uint64_t kWritebackStep = 8U << 20U;
-
-  void Loop() {
-    for (;;) {
-      std::vector<char> buffer;
-      {
-        std::unique_lock lock(mutex_);
-        wake_.wait(lock, [this] { return !queue_.empty() || closed_; });
-        if (queue_.empty()) return;
-        buffer = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      wake_.notify_all();
-      if (std::string failed = Write(buffer); !failed.empty()) {
-        std::lock_guard lock(mutex_);
-        error_ = std::move(failed);
-        queue_.clear();
-        wake_.notify_all();
-        return;
-      }
-    }
-  }
-
-  std::string Write(const std::vector<char>& buffer) {
-    hash_.Update(buffer.data(), buffer.size());
-    std::size_t done = 0;
-    while (done < buffer.size()) {
-      const ssize_t n = ::write(fd_, buffer.data() + done, buffer.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoText(errno);
-      done += static_cast<std::size_t>(n);
-    }
-    bytes_ += buffer.size();
-    // Start writeback every few MiB, so that the fsync before the commit finds little left
-    // to flush and the disk works while the rest is compressed.
-    if (bytes_ - flushed_ >= kWritebackStep) {
-      ::sync_file_range(fd_, static_cast<off_t>(flushed_), static_cast<off_t>(bytes_ - flushed_),
-                        SYNC_FILE_RANGE_WRITE);
-      flushed_ = bytes_;
-    }
-    return {};
-  }
-
-  int fd_;
-  Sha256 hash_;                // written only by the thread, read after Close()
-  std::uint64_t bytes_ = 0;    // likewise
-  std::uint64_t flushed_ = 0;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::vector<char>> queue_;
-  bool closed_ = false;
-  std::string error_;
-  std::thread thread_;  // last: starts once everything above exists
-};
-
-// libarchive writes the plain tar into this; it compresses with zstd (one frame, content
-// checksum on: libarchive 3.6's own zstd filter has no checksum option) straight into 1 MiB
-// buffers that it hands to a HashingFileWriter when full.
-class ZstdFileSink {
- public:
-  ZstdFileSink(int fd, const BackupOptions& options) : pending_(kHandOff), writer_(fd) {
-    ctx_ = ZSTD_createCCtx();
-    if (ctx_ == nullptr) return;
-    ZSTD_CCtx_setParameter(ctx_, ZSTD_c_compressionLevel, options.compression_level);
-    ZSTD_CCtx_setParameter(ctx_, ZSTD_c_checksumFlag, 1);
-    if (options.threads > 0) ZSTD_CCtx_setParameter(ctx_, ZSTD_c_nbWorkers, options.threads);
-  }
-  ~ZstdFileSink() { ZSTD_freeCCtx(ctx_); }
-  ZstdFileSink(const ZstdFileSink&) = delete;
-  ZstdFileSink& operator=(const ZstdFileSink&) = delete;
-
-  bool ok() const { return ctx_ != nullptr && error_.empty(); }
-  const std::string& error() const { return error_; }
-  std::uint64_t bytes() const { return writer_.bytes(); }
-  std::string FinishHex() { return writer_.FinishHex(); }
-
-  bool Write(const void* data, std::size_t size) {
-    ZSTD_inBuffer input{data, size, 0};
-    while (input.pos < input.size) {
-      if (!Step(input, ZSTD_e_continue)) return false;
-    }
-    return true;
-  }
-
-  // Ends the frame and waits until every byte is written.
-  bool Finish() {
-    ZSTD_inBuffer input{nullptr, 0, 0};
-    for (;;) {
-      const std::size_t left = Compress(input, ZSTD_e_end);
-      if (ZSTD_isError(left) != 0) return SetError(ZSTD_getErrorName(left));
-      if (left == 0) break;
-      if (filled_ == pending_.size() && !HandOff()) return false;  // room for the rest
-    }
-    if (filled_ > 0 && !HandOff()) return false;
-    if (std::string failed = writer_.Close(); !failed.empty()) return SetError(std::move(failed));
-    return true;
-  }
-
- private:
-  static constexpr std::size_t kHandOff = 1U << 20U;
-
-  bool Step(ZSTD_inBuffer& input, ZSTD_EndDirective mode) {
-    const std::size_t status = Compress(input, mode);
-    if (ZSTD_isError(status) != 0) return SetError(ZSTD_getErrorName(status));
-    return filled_ < pending_.size() || HandOff();
-  }
-
-  // Compresses into the free end of pending_.
-  std::size_t Compress(ZSTD_inBuffer& input, ZSTD_EndDirective mode) {
-    ZSTD_outBuffer output{pending_.data(), pending_.size(), filled_};
-    const std::size_t status = ZSTD_compressStream2(ctx_, &output, &input, mode);
-    filled_ = output.pos;
-    return status;
-  }
-
-  // Gives the filled part of pending_ to the writer and starts a fresh buffer.
-  bool HandOff() {
-    pending_.resize(filled_);
-    std::vector<char> full = std::exchange(pending_, std::vector<char>(kHandOff));
-    filled_ = 0;
-    if (!writer_.Push(std::move(full))) return SetError(writer_.Close());
-    return true;
-  }
-
-  bool SetError(std::string text) {
-    error_ = std::move(text);
-    return false;
-  }
-
-  ZSTD_CCtx* ctx_ = nullptr;
-  std::vector<char> pending_;  // zstd's output; bytes [0, filled_) are written
-  std::size_t filled_ = 0;
-  std::string error_;
-  HashingFileWriter writer_;  // last: its thread stops before the buffers above go away
-};
-
-la_ssize_t WriteToSink(archive* a, void* client, const void* buffer, std::size_t length) {
-  auto* sink = static_cast<ZstdFileSink*>(client);
-  if (!sink->Write(buffer, length)) {
-    archive_set_error(a, EIO, "%s", sink->error().c_str());
+la_ssize_t WriteToStream(archive* a, void* client, const void* buffer, std::size_t length) {
+  auto* stream = static_cast<ArchiveStream*>(client);
+  if (!stream->Write(buffer, length)) {
+    archive_set_error(a, EIO, "%s", stream->error().c_str());
     return -1;
   }
   return static_cast<la_ssize_t>(length);
 }
 
 struct WalkItem {
-  std::string rel;
-  fs::path path;
+  std::string rel;  // below the backup's source directory
   struct stat st {};
 };
 
-// Lists `dir` depth-first in sorted order without following symlinks.
-Status Walk(const fs::path& root, const std::string& prefix, std::vector<WalkItem>& items) {
-  std::error_code ec;
+// Lists the directory `dir_fd` (`rel` below the source directory `root`) depth-first in sorted
+// order without following symlinks. Names are looked up relative to their directory: with a
+// full path per file the kernel's path walk was the largest part of the walk.
+Status Walk(int dir_fd, const fs::path& root, const std::string& rel,
+            std::vector<WalkItem>& items) {
+  const auto where = [&] { return (rel.empty() ? root : root / rel).string(); };
   std::vector<std::string> names;
-  const fs::path dir = prefix.empty() ? root : root / prefix;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    names.push_back(it->path().filename().string());
+  {
+    const int list_fd = ::dup(dir_fd);
+    DIR* dir = list_fd < 0 ? nullptr : ::fdopendir(list_fd);
+    if (dir == nullptr) {
+      const int error = errno;
+      if (list_fd >= 0) ::close(list_fd);
+      return Fail(Errc::kIo, "cannot list " + where() + ": " + ErrnoText(error));
+    }
+    errno = 0;
+    while (const dirent* entry = ::readdir(dir)) {
+      const std::string_view name = entry->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+      errno = 0;
+    }
+    const int error = errno;
+    ::closedir(dir);
+    if (error != 0) return Fail(Errc::kIo, "cannot list " + where() + ": " + ErrnoText(error));
   }
-  if (ec) return Fail(Errc::kIo, "cannot list " + dir.string() + ": " + ec.message());
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
     WalkItem item;
-    item.rel = prefix.empty() ? name : prefix + "/" + name;
-    item.path = root / item.rel;
-    if (::lstat(item.path.c_str(), &item.st) != 0) {
+    item.rel = rel.empty() ? name : rel + "/" + name;
+    if (::fstatat(dir_fd, name.c_str(), &item.st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;  // vanished: nothing to back up
-      return Fail(Errc::kIo, "cannot stat " + item.path.string() + ": " + ErrnoText(errno));
+      return Fail(Errc::kIo, "cannot stat " + (root / item.rel).string() + ": " + ErrnoText(errno));
     }
     const bool is_dir = S_ISDIR(item.st.st_mode);
-    std::string rel = item.rel;
+    std::string child = item.rel;
     items.push_back(std::move(item));
-    if (is_dir) {
-      if (auto walked = Walk(root, rel, items); !walked) return walked;
+    if (!is_dir) continue;
+    Fd child_fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (child_fd.get() < 0) {
+      // Vanished or replaced since the stat: stored as the empty directory it was.
+      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;
+      return Fail(Errc::kIo, "cannot open " + (root / child).string() + ": " + ErrnoText(errno));
     }
+    if (auto walked = Walk(child_fd.get(), root, child, items); !walked) return walked;
   }
   return Ok();
 }
 
 class BackupWriter {
  public:
-  BackupWriter(archive* a, const BackupOptions& options, std::uint64_t total)
-      : a_(a), options_(options), total_(total), buffer_(kChunk) {}
+  // Reads the files below `root` (open as `root_fd`) into `stream` through `a`.
+  BackupWriter(archive* a, ArchiveStream& stream, int root_fd, const fs::path& root,
+               const BackupOptions& options, std::uint64_t total)
+      : a_(a), stream_(stream), root_fd_(root_fd), root_(root), options_(options), total_(total) {}
 
   Status Add(const WalkItem& item, BackupManifest& manifest) {
     Entry entry(archive_entry_new());
@@ -639,16 +485,23 @@ class BackupWriter {
       if (auto written = WriteHeader(entry.get(), item); !written) return written;
     } else if (S_ISLNK(item.st.st_mode)) {
       record.type = EntryType::kSymlink;
-      std::error_code ec;
-      const fs::path target = fs::read_symlink(item.path, ec);
-      if (ec) {
-        if (ec == std::errc::no_such_file_or_directory) {
-          manifest.skipped.push_back(item.rel);
-          return Ok();
+      std::string target(static_cast<std::size_t>(std::max<off_t>(item.st.st_size, 0)) + 1, '\0');
+      for (;;) {
+        const ssize_t n = ::readlinkat(root_fd_, item.rel.c_str(), target.data(), target.size());
+        if (n < 0) {
+          if (errno == ENOENT || errno == EINVAL) {  // vanished, or no longer a symlink
+            manifest.skipped.push_back(item.rel);
+            return Ok();
+          }
+          return Fail(Errc::kIo, "cannot read symlink " + Where(item) + ": " + ErrnoText(errno));
         }
-        return Fail(Errc::kIo, "cannot read symlink " + item.path.string() + ": " + ec.message());
+        if (static_cast<std::size_t>(n) < target.size()) {
+          target.resize(static_cast<std::size_t>(n));
+          break;
+        }
+        target.resize(target.size() * 2);  // changed since the stat, and longer
       }
-      record.link_target = target.string();
+      record.link_target = std::move(target);
       archive_entry_set_filetype(entry.get(), AE_IFLNK);
       archive_entry_set_symlink(entry.get(), record.link_target.c_str());
       if (auto written = WriteHeader(entry.get(), item); !written) return written;
@@ -665,25 +518,25 @@ class BackupWriter {
  private:
   Status WriteHeader(archive_entry* entry, const WalkItem& item) {
     if (archive_write_header(a_, entry) < ARCHIVE_WARN) {
-      return Fail(Errc::kIo, "cannot write the archive entry of " + item.path.string() + ": " +
-                                 ArchiveErrorText(a_));
+      return Fail(Errc::kIo,
+                  "cannot write the archive entry of " + Where(item) + ": " + ArchiveErrorText(a_));
     }
     return Ok();
   }
 
   Status AddFile(const WalkItem& item, Entry entry, ManifestEntry record,
                  BackupManifest& manifest) {
-    Fd fd(::open(item.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    Fd fd(::openat(root_fd_, item.rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (fd.get() < 0) {
       if (errno == ENOENT) {
         manifest.skipped.push_back(item.rel);
         return Ok();
       }
-      return Fail(Errc::kIo, "cannot open " + item.path.string() + ": " + ErrnoText(errno));
+      return Fail(Errc::kIo, "cannot open " + Where(item) + ": " + ErrnoText(errno));
     }
     struct stat before {};
     if (::fstat(fd.get(), &before) != 0) {
-      return Fail(Errc::kIo, "cannot stat " + item.path.string() + ": " + ErrnoText(errno));
+      return Fail(Errc::kIo, "cannot stat " + Where(item) + ": " + ErrnoText(errno));
     }
     if (!S_ISREG(before.st_mode)) {  // replaced by something else since the walk
       manifest.skipped.push_back(item.rel);
@@ -699,29 +552,38 @@ class BackupWriter {
     archive_entry_set_size(entry.get(), static_cast<la_int64_t>(size));
     if (auto written = WriteHeader(entry.get(), item); !written) return written;
 
-    Sha256 hash;
+    // The contents are read straight into the archive stream, which hashes them on its way;
+    // the digest lands in the entry this file gets (WriteBackupArchive fills it in).
+    const std::size_t slot = manifest.entries.size();
     std::uint64_t left = size;
     bool shrank = false;
     std::uint64_t since_check = 0;
+    if (left == 0) stream_.ExpectContent(slot, 0, true);
     while (left > 0) {
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, buffer_.size()));
+      const std::span<char> room = stream_.Room();
+      if (room.empty()) return Fail(Errc::kIo, "cannot write the archive: " + stream_.error());
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(left, room.size()));
       ssize_t n = 0;
       if (!shrank) {
-        n = ::read(fd.get(), buffer_.data(), want);
+        n = ::read(fd.get(), room.data(), want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-          return Fail(Errc::kIo, "cannot read " + item.path.string() + ": " + ErrnoText(errno));
+          return Fail(Errc::kIo, "cannot read " + Where(item) + ": " + ErrnoText(errno));
         }
       }
       if (n == 0) {  // the file shrank: pad with zeros up to the size in the header
         shrank = true;
-        std::fill(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(want), '\0');
+        std::fill(room.data(), room.data() + want, '\0');
         n = static_cast<ssize_t>(want);
       }
       const auto got = static_cast<std::size_t>(n);
-      hash.Update(buffer_.data(), got);
-      if (archive_write_data(a_, buffer_.data(), got) < 0) {
+      stream_.ExpectContent(slot, got, got == left);
+      if (archive_write_data(a_, room.data(), got) < 0) {
         return Fail(Errc::kIo, "cannot write the archive: " + ArchiveErrorText(a_));
+      }
+      if (stream_.expected() != 0) {
+        return Fail(Errc::kInternal,
+                    "libarchive stored less of " + Where(item) + " than it was given");
       }
       left -= got;
       done_ += got;
@@ -743,16 +605,19 @@ class BackupWriter {
                          after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
                          after.st_mtim.tv_nsec != before.st_mtim.tv_nsec;
     if (changed) manifest.changed.push_back(item.rel);
-    record.sha256 = hash.FinishHex();
     manifest.file_bytes += size;
     manifest.entries.push_back(std::move(record));
     return Ok();
   }
 
+  std::string Where(const WalkItem& item) const { return (root_ / item.rel).string(); }
+
   archive* a_;
+  ArchiveStream& stream_;
+  int root_fd_;
+  const fs::path& root_;
   const BackupOptions& options_;
   std::uint64_t total_;
-  std::vector<char> buffer_;
   std::uint64_t done_ = 0;
   std::uint64_t last_progress_ = 0;
 };
@@ -880,11 +745,15 @@ Expected<ExtractResult> SafeExtract(const fs::path& archive_path, const fs::path
 Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs::path& out_path,
                                             const BackupOptions& options) {
   std::error_code ec;
-  if (!fs::is_directory(source_dir, ec)) {
-    return Fail(Errc::kIo, "backup source " + source_dir.string() + " is not a directory");
+  Fd root(::open(source_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) {
+    if (errno == ENOTDIR || errno == ENOENT) {
+      return Fail(Errc::kIo, "backup source " + source_dir.string() + " is not a directory");
+    }
+    return Fail(Errc::kIo, "cannot open " + source_dir.string() + ": " + ErrnoText(errno));
   }
   std::vector<WalkItem> items;
-  if (auto walked = Walk(source_dir, "", items); !walked) return Fail(walked.error());
+  if (auto walked = Walk(root.get(), source_dir, "", items); !walked) return Fail(walked.error());
   std::uint64_t total = 0;
   for (const auto& item : items) {
     if (S_ISREG(item.st.st_mode)) total += static_cast<std::uint64_t>(item.st.st_size);
@@ -894,29 +763,36 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
   if (fd.get() < 0) {
     return Fail(Errc::kIo, "cannot create " + out_path.string() + ": " + ErrnoText(errno));
   }
-  // Torn down in this order on failure: libarchive (its close still writes into the sink), the
-  // sink (its thread writes to fd), then fd.
-  std::optional<ZstdFileSink> sink_holder;
+  // Torn down in this order on failure: libarchive (its close still writes into the stream),
+  // the stream (its threads write to fd), then fd.
+  std::optional<ArchiveStream> stream_holder;
   WriteArchive a;
   auto fail = [&](Error error) -> Expected<BackupManifest> {
     a.reset();
-    sink_holder.reset();
+    stream_holder.reset();
     fd.Reset();
     fs::remove(out_path, ec);
     return Fail(std::move(error).WithContext("backup " + source_dir.string()));
   };
 
-  ZstdFileSink& sink = sink_holder.emplace(fd.get(), options);
-  if (!sink.ok()) return fail(MakeError(Errc::kInternal, "cannot create a zstd context"));
+  ArchiveStream& stream = stream_holder.emplace(
+      fd.get(), ArchiveStreamOptions{.compression_level = options.compression_level,
+                                     .zstd_workers = options.threads});
+  if (!stream.ok()) return fail(MakeError(Errc::kInternal, stream.error()));
   a.reset(archive_write_new());
   if (!a) return fail(MakeError(Errc::kInternal, "libarchive cannot allocate"));
   archive_write_set_format_pax_restricted(a.get());
-  if (archive_write_open2(a.get(), &sink, nullptr, WriteToSink, nullptr, nullptr) != ARCHIVE_OK) {
+  // No blocking into 10 KiB records: the stream gathers its own pieces, and file contents pass
+  // through libarchive without a copy. The archive ends after its two zero records, which
+  // every tar reader accepts.
+  archive_write_set_bytes_per_block(a.get(), 0);
+  if (archive_write_open2(a.get(), &stream, nullptr, WriteToStream, nullptr, nullptr) !=
+      ARCHIVE_OK) {
     return fail(MakeError(Errc::kIo, "cannot start the archive: " + ArchiveErrorText(a.get())));
   }
 
   BackupManifest manifest;
-  BackupWriter writer(a.get(), options, total);
+  BackupWriter writer(a.get(), stream, root.get(), source_dir, options, total);
   for (const auto& item : items) {
     if (options.should_stop && options.should_stop()) {
       return fail(MakeError(Errc::kCancelled, "backup cancelled"));
@@ -926,8 +802,8 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
     return fail(MakeError(Errc::kIo, "cannot finish the archive: " + ArchiveErrorText(a.get())));
   }
-  if (!sink.Finish()) {
-    return fail(MakeError(Errc::kIo, "cannot write " + out_path.string() + ": " + sink.error()));
+  if (!stream.Finish()) {
+    return fail(MakeError(Errc::kIo, "cannot write " + out_path.string() + ": " + stream.error()));
   }
   if (::fsync(fd.get()) != 0) {
     return fail(
@@ -937,8 +813,14 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
     return fail(
         MakeError(Errc::kIo, "cannot close " + out_path.string() + ": " + ErrnoText(errno)));
   }
-  manifest.archive_sha256 = sink.FinishHex();
-  manifest.archive_bytes = sink.bytes();
+  std::vector<std::string> digests = stream.TakeFileDigests();
+  for (std::size_t i = 0; i < manifest.entries.size(); ++i) {
+    if (manifest.entries[i].type == EntryType::kFile && i < digests.size()) {
+      manifest.entries[i].sha256 = std::move(digests[i]);
+    }
+  }
+  manifest.archive_sha256 = stream.ArchiveSha256Hex();
+  manifest.archive_bytes = stream.archive_bytes();
   if (options.progress) options.progress(total, total);
   return manifest;
 }

@@ -86,15 +86,15 @@ struct BackupManifest {
 
 struct BackupOptions {
   int compression_level = 3;  // zstd level
-  int threads = 0;            // zstd worker threads, 0: compress on the calling thread
+  int threads = 0;            // zstd worker threads, 0: compress on the archive's writer thread
   StopCheck should_stop{};
   ByteProgress progress{};
 };
 
 // Streams `source_dir` (not followed if it is a symlink's target below it: symlinks are stored as
-// symlinks) into a POSIX pax tar compressed with zstd (one frame with content checksum; the
-// standard `tar --zstd -xf` and `zstd -t` read it) at `out_path`, hashing every file and the
-// archive in the same pass, then fsyncs it. Entries are in sorted order. out_path is created or
+// symlinks) into a POSIX pax tar compressed with zstd (a frame with content checksum per MiB of
+// tar; the standard `tar --zstd -xf` and `zstd -t` read it) at `out_path`, hashing every file and
+// the archive in the same pass, then fsyncs it. Entries are in sorted order. out_path is created or
 // replaced; on failure it is removed.
 // Errors: kIo (source unreadable, out_path unwritable; the message names the file); kCancelled.
 Expected<BackupManifest> WriteBackupArchive(const std::filesystem::path& source_dir,

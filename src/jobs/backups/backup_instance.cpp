@@ -146,9 +146,6 @@ class BackupInstanceHandler final : public JobHandler {
     context.Progress(kArchiveFirst, "archiving " + paths.data.string(), "archive");
     ByteProgressReporter progress(context, kArchiveFirst, kArchiveLast, "archive", "archived");
     BackupOptions options;
-    // One zstd worker: compression overlaps with reading and hashing while a writer thread
-    // hashes and writes the output (bench/backup on 2 cores: two workers were 15 % slower).
-    options.threads = 1;
     options.should_stop = [&context] { return context.cancelled(); };
     options.progress = [&progress](std::uint64_t done, std::uint64_t total) {
       progress(done, total);
