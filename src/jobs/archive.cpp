@@ -1,15 +1,20 @@
 #include "jobs/archive.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <span>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -416,8 +421,9 @@ struct WalkItem {
 // Lists the directory `dir_fd` (`rel` below the source directory `root`) depth-first in sorted
 // order without following symlinks. Names are looked up relative to their directory: with a
 // full path per file the kernel's path walk was the largest part of the walk.
-Status Walk(int dir_fd, const fs::path& root, const std::string& rel,
-            std::vector<WalkItem>& items) {
+// `emit` takes each item; when it returns false the walk stops (kCancelled).
+template <typename Emit>
+Status Walk(int dir_fd, const fs::path& root, const std::string& rel, Emit& emit) {
   const auto where = [&] { return (rel.empty() ? root : root / rel).string(); };
   std::vector<std::string> names;
   {
@@ -448,7 +454,7 @@ Status Walk(int dir_fd, const fs::path& root, const std::string& rel,
     }
     const bool is_dir = S_ISDIR(item.st.st_mode);
     std::string child = item.rel;
-    items.push_back(std::move(item));
+    if (!emit(std::move(item))) return Fail(Errc::kCancelled, "walk stopped");
     if (!is_dir) continue;
     Fd child_fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (child_fd.get() < 0) {
@@ -456,17 +462,109 @@ Status Walk(int dir_fd, const fs::path& root, const std::string& rel,
       if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) continue;
       return Fail(Errc::kIo, "cannot open " + (root / child).string() + ": " + ErrnoText(errno));
     }
-    if (auto walked = Walk(child_fd.get(), root, child, items); !walked) return walked;
+    if (auto walked = Walk(child_fd.get(), root, child, emit); !walked) return walked;
   }
   return Ok();
 }
+
+// Walks the source tree on a thread of its own and hands out what it finds in order while the
+// backup archives it: a tree of many small files otherwise held up the start (bench/backup:
+// 60 ms of 25,000 stats, one core busy, the other idle).
+class TreeWalker {
+ public:
+  // `root_fd` (the directory `root`) must stay open while the walker lives.
+  TreeWalker(int root_fd, fs::path root)
+      : root_fd_(root_fd), root_(std::move(root)), thread_([this] { Run(); }) {}
+  ~TreeWalker() {
+    stop_.store(true, std::memory_order_relaxed);
+    thread_.join();
+  }
+  TreeWalker(const TreeWalker&) = delete;
+  TreeWalker& operator=(const TreeWalker&) = delete;
+
+  // Waits for the next item; false at the end of the walk or when it failed (see status()).
+  bool Next(WalkItem& item) {
+    if (taken_at_ == taken_.size()) {
+      taken_.clear();
+      taken_at_ = 0;
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return !ready_.empty() || done_; });
+      if (!status_ || ready_.empty()) return false;
+      taken_.swap(ready_);
+    }
+    item = std::move(taken_[taken_at_++]);
+    return true;
+  }
+
+  // After Next() returned false: Ok at the end of the tree, else why the walk failed.
+  Status status() {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+
+  // The size of all regular files, once the walk is complete.
+  std::optional<std::uint64_t> total() const {
+    if (!complete_.load(std::memory_order_acquire)) return std::nullopt;
+    return total_;
+  }
+
+ private:
+  static constexpr std::size_t kBatch = 64;
+
+  void Run() {
+    auto emit = [this](WalkItem&& item) {
+      if (S_ISREG(item.st.st_mode)) total_ += static_cast<std::uint64_t>(item.st.st_size);
+      batch_.push_back(std::move(item));
+      if (batch_.size() >= kBatch) Publish();
+      return !stop_.load(std::memory_order_relaxed);
+    };
+    Status walked = Walk(root_fd_, root_, "", emit);
+    std::lock_guard lock(mutex_);
+    status_ = std::move(walked);
+    if (status_) complete_.store(true, std::memory_order_release);
+    PublishLocked();
+    done_ = true;
+    changed_.notify_all();
+  }
+
+  void Publish() {
+    std::lock_guard lock(mutex_);
+    PublishLocked();
+    changed_.notify_all();
+  }
+
+  void PublishLocked() {
+    std::move(batch_.begin(), batch_.end(), std::back_inserter(ready_));
+    batch_.clear();
+  }
+
+  const int root_fd_;
+  const fs::path root_;
+  std::vector<WalkItem> batch_;  // the walker's, not yet published
+  std::uint64_t total_ = 0;      // the walker's; read by others once complete_
+  std::atomic<bool> complete_{false};
+  std::atomic<bool> stop_{false};
+  std::vector<WalkItem> taken_;  // the consumer's
+  std::size_t taken_at_ = 0;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<WalkItem> ready_;
+  bool done_ = false;
+  Status status_ = Ok();
+  std::thread thread_;  // last: starts once everything above exists
+};
 
 class BackupWriter {
  public:
   // Reads the files below `root` (open as `root_fd`) into `stream` through `a`.
   BackupWriter(archive* a, ArchiveStream& stream, int root_fd, const fs::path& root,
-               const BackupOptions& options, std::uint64_t total)
-      : a_(a), stream_(stream), root_fd_(root_fd), root_(root), options_(options), total_(total) {}
+               const BackupOptions& options, const TreeWalker& walker)
+      : a_(a),
+        stream_(stream),
+        root_fd_(root_fd),
+        root_(root),
+        options_(options),
+        walker_(walker) {}
 
   Status Add(const WalkItem& item, BackupManifest& manifest) {
     Entry entry(archive_entry_new());
@@ -594,9 +692,12 @@ class BackupWriter {
           return Fail(Errc::kCancelled, "backup cancelled");
         }
       }
+      // Reported from when the walk has found everything (a few ms in) and the total is known.
       if (options_.progress && done_ >= last_progress_ + kProgressEvery) {
-        last_progress_ = done_;
-        options_.progress(done_, std::max(total_, done_));
+        if (const auto total = walker_.total()) {
+          last_progress_ = done_;
+          options_.progress(done_, std::max(*total, done_));
+        }
       }
     }
     struct stat after {};
@@ -617,7 +718,7 @@ class BackupWriter {
   int root_fd_;
   const fs::path& root_;
   const BackupOptions& options_;
-  std::uint64_t total_;
+  const TreeWalker& walker_;
   std::uint64_t done_ = 0;
   std::uint64_t last_progress_ = 0;
 };
@@ -752,12 +853,7 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
     }
     return Fail(Errc::kIo, "cannot open " + source_dir.string() + ": " + ErrnoText(errno));
   }
-  std::vector<WalkItem> items;
-  if (auto walked = Walk(root.get(), source_dir, "", items); !walked) return Fail(walked.error());
-  std::uint64_t total = 0;
-  for (const auto& item : items) {
-    if (S_ISREG(item.st.st_mode)) total += static_cast<std::uint64_t>(item.st.st_size);
-  }
+  TreeWalker walker(root.get(), source_dir);
 
   Fd fd(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) {
@@ -792,13 +888,14 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
   }
 
   BackupManifest manifest;
-  BackupWriter writer(a.get(), stream, root.get(), source_dir, options, total);
-  for (const auto& item : items) {
+  BackupWriter writer(a.get(), stream, root.get(), source_dir, options, walker);
+  for (WalkItem item; walker.Next(item);) {
     if (options.should_stop && options.should_stop()) {
       return fail(MakeError(Errc::kCancelled, "backup cancelled"));
     }
     if (auto added = writer.Add(item, manifest); !added) return fail(std::move(added.error()));
   }
+  if (auto walked = walker.status(); !walked) return fail(std::move(walked.error()));
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
     return fail(MakeError(Errc::kIo, "cannot finish the archive: " + ArchiveErrorText(a.get())));
   }
@@ -821,7 +918,10 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
   }
   manifest.archive_sha256 = stream.ArchiveSha256Hex();
   manifest.archive_bytes = stream.archive_bytes();
-  if (options.progress) options.progress(total, total);
+  if (options.progress) {
+    const std::uint64_t total = walker.total().value_or(manifest.file_bytes);
+    options.progress(total, total);
+  }
   return manifest;
 }
 

@@ -263,6 +263,7 @@ std::string ArchiveStream::error() const {
 }
 
 std::span<char> ArchiveStream::Room() {
+  if (impl_->Failed()) return {};
   Chunk& chunk = *impl_->current;
   if (kChunkSize - chunk.size < kMinRoom && !impl_->HandOff()) return {};
   Chunk& now = *impl_->current;
