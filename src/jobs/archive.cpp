@@ -624,7 +624,9 @@ class BackupWriter {
 
   Status AddFile(const WalkItem& item, Entry entry, ManifestEntry record,
                  BackupManifest& manifest) {
-    Fd fd(::openat(root_fd_, item.rel.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    // O_NONBLOCK: a file replaced by a fifo since the walk would otherwise block the open until
+    // some writer came; the fstat below then finds it is no longer a regular file.
+    Fd fd(::openat(root_fd_, item.rel.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0) {
       if (errno == ENOENT) {
         manifest.skipped.push_back(item.rel);
