@@ -5,6 +5,8 @@
 #include <system_error>
 #include <utility>
 
+#include <malloc.h>
+
 #include "common/log.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/job_types.hpp"
@@ -226,6 +228,11 @@ void Executor::RunThread(ActiveRun& run) {
            final_update.error ? ": " + final_update.error->code + ": " + final_update.error->message
                               : std::string());
   Finish(run, std::move(final_update));
+  // Handlers work in bursts of tens of MiB (a backup's pieces in flight, an extraction's
+  // buffers) from threads of their own, and glibc keeps what they freed in its arenas: a backup
+  // of 1 GiB left 34 MiB resident that an idle agent then carried until the next job. Hand it
+  // back now; it takes a few ms, once per run.
+  ::malloc_trim(0);
   {
     const std::lock_guard lock(mutex_);
     run.done = true;  // `run` may be reaped from here on: do not touch it again
