@@ -502,18 +502,17 @@ class TreeWalker {
     return status_;
   }
 
-  // The size of all regular files, once the walk is complete.
-  std::optional<std::uint64_t> total() const {
-    if (!complete_.load(std::memory_order_acquire)) return std::nullopt;
-    return total_;
-  }
+  // The size of the regular files found so far: all of them once the walk is complete.
+  std::uint64_t total() const { return total_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr std::size_t kBatch = 64;
 
   void Run() {
     auto emit = [this](WalkItem&& item) {
-      if (S_ISREG(item.st.st_mode)) total_ += static_cast<std::uint64_t>(item.st.st_size);
+      if (S_ISREG(item.st.st_mode)) {
+        total_.fetch_add(static_cast<std::uint64_t>(item.st.st_size), std::memory_order_relaxed);
+      }
       batch_.push_back(std::move(item));
       if (batch_.size() >= kBatch) Publish();
       return !stop_.load(std::memory_order_relaxed);
@@ -521,7 +520,6 @@ class TreeWalker {
     Status walked = Walk(root_fd_, root_, "", emit);
     std::lock_guard lock(mutex_);
     status_ = std::move(walked);
-    if (status_) complete_.store(true, std::memory_order_release);
     PublishLocked();
     done_ = true;
     changed_.notify_all();
@@ -541,8 +539,7 @@ class TreeWalker {
   const int root_fd_;
   const fs::path root_;
   std::vector<WalkItem> batch_;  // the walker's, not yet published
-  std::uint64_t total_ = 0;      // the walker's; read by others once complete_
-  std::atomic<bool> complete_{false};
+  std::atomic<std::uint64_t> total_{0};
   std::atomic<bool> stop_{false};
   std::vector<WalkItem> taken_;  // the consumer's
   std::size_t taken_at_ = 0;
@@ -694,12 +691,11 @@ class BackupWriter {
           return Fail(Errc::kCancelled, "backup cancelled");
         }
       }
-      // Reported from when the walk has found everything (a few ms in) and the total is known.
+      // Against the total found so far: the walk is usually complete a few ms in, and the
+      // percentage never goes back (ByteProgressReporter) if it is not.
       if (options_.progress && done_ >= last_progress_ + kProgressEvery) {
-        if (const auto total = walker_.total()) {
-          last_progress_ = done_;
-          options_.progress(done_, std::max(*total, done_));
-        }
+        last_progress_ = done_;
+        options_.progress(done_, std::max(walker_.total(), done_));
       }
     }
     struct stat after {};
@@ -921,7 +917,7 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
   manifest.archive_sha256 = stream.ArchiveSha256Hex();
   manifest.archive_bytes = stream.archive_bytes();
   if (options.progress) {
-    const std::uint64_t total = walker.total().value_or(manifest.file_bytes);
+    const std::uint64_t total = std::max(walker.total(), manifest.file_bytes);
     options.progress(total, total);
   }
   return manifest;

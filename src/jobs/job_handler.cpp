@@ -20,7 +20,7 @@ int BytePercent(std::uint64_t done, std::uint64_t total, int first, int last) {
 
 void ByteProgressReporter::operator()(std::uint64_t done, std::uint64_t total) {
   const int percent = BytePercent(done, total, first_, last_);
-  if (percent == reported_) return;
+  if (percent <= reported_) return;  // never backwards, should the total grow (a backup's walk)
   reported_ = percent;
   std::string message = std::to_string(done >> 20) + " of " + std::to_string(total >> 20) + " MiB";
   if (!what_.empty()) message = what_ + " " + message;

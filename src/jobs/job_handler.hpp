@@ -117,7 +117,8 @@ class HandlerContext {
 int BytePercent(std::uint64_t done, std::uint64_t total, int first, int last);
 
 // Byte progress (archives, downloads, copies) as percents from `first` to `last`, sent only when
-// the percent changes: the callbacks come every few hundred KB, one message per percent is plenty.
+// the percent grows: the callbacks come every few hundred KB, one message per percent is plenty,
+// and a total that grows on the way (a backup's walk still running) never sends it backwards.
 // Messages read "<what> <done> of <total> MiB" ("<done> of <total> MiB" without `what`).
 // Thread-safety: one run's thread.
 class ByteProgressReporter {

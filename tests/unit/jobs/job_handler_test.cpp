@@ -56,5 +56,24 @@ TEST(HandlerContextTest, CutsOverlongLogLines) {
   EXPECT_LT(sink.lines[0].size(), HandlerContext::kMaxLogLineBytes + 32);
 }
 
+// A backup reports against the total its walk has found so far; when the walk finds more, the
+// percentage waits for the bytes to catch up instead of going back.
+TEST(ByteProgressReporterTest, SendsEachPercentOnceAndNeverGoesBackwards) {
+  protocol::JobExecution execution;
+  CancelToken token;
+  RecordingSink sink;
+  testing::ManualClock clock;
+  HandlerContext context(execution, "/r", "/r/s", token, JobLog(GetLogger("test"), "j", "r"), sink,
+                         clock);
+  ByteProgressReporter progress(context, 0, 100, "archive");
+  progress(50, 100);
+  progress(50, 100);   // the same percent: not sent again
+  progress(60, 200);   // the total grew: 30 % would go back
+  progress(150, 200);  // 75 %
+  progress(200, 200);
+  EXPECT_EQ(sink.percents, (std::vector<std::optional<int>>{50, 75, 100}));
+  EXPECT_EQ(sink.messages.back(), "0 of 0 MiB/archive");
+}
+
 }  // namespace
 }  // namespace orb::jobs
