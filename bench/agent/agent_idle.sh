@@ -3,6 +3,9 @@
 # Starts the release fleet-cmdr and the shipped orb-jobs-agent on 127.0.0.1 with temporary dirs,
 # lets the agent long-poll for DURATION seconds (default 60) after a 5 s warm-up, and prints
 # VmRSS, VmHWM and the CPU share (utime+stime over wall time) from /proc/<pid>.
+# TLS=1 runs it over https: a fresh self-signed P-256 certificate for 127.0.0.1/localhost,
+# fleet-cmdr with --tls-cert/--tls-key, the agent with --ca-file (verification stays on).
+# KEEP_SMAPS=FILE copies the agent's /proc/<pid>/smaps there at the end.
 #   cmake --preset release && cmake --build --preset release && bench/agent/agent_idle.sh [DURATION]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,14 +19,27 @@ cleanup() { kill "${agent_pid:-}" "${cmdr_pid:-}" 2>/dev/null || true; wait 2>/d
 trap cleanup EXIT
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 export FLEET_CMDR_ADMIN_TOKEN="bench-admin-token-0123456789abcdef0123456789"
-"${bin}/fleet-cmdr" serve --listen "127.0.0.1:${port}" --data-dir "${work}/cmdr" --log-level warn &
+scheme=http; tls_flags=(); ca_flags=(); curl_ca=()
+if [[ "${TLS:-0}" == 1 ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+    -keyout "${work}/key.pem" -out "${work}/cert.pem" 2>/dev/null
+  scheme=https
+  tls_flags=(--tls-cert "${work}/cert.pem" --tls-key "${work}/key.pem")
+  ca_flags=(--ca-file "${work}/cert.pem")
+  curl_ca=(--cacert "${work}/cert.pem")
+fi
+"${bin}/fleet-cmdr" serve --listen "127.0.0.1:${port}" --data-dir "${work}/cmdr" --log-level warn \
+  "${tls_flags[@]}" &
 cmdr_pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port}/healthz" >/dev/null && break; sleep 0.1; done
-token="$(curl -fs -H "Authorization: Bearer ${FLEET_CMDR_ADMIN_TOKEN}" -H 'Content-Type: application/json' \
-  -d '{"agentId":"idle-1"}' "http://127.0.0.1:${port}/v1/agents" |
+for _ in $(seq 100); do
+  curl -fs "${curl_ca[@]}" "${scheme}://127.0.0.1:${port}/healthz" >/dev/null && break; sleep 0.1
+done
+token="$(curl -fs "${curl_ca[@]}" -H "Authorization: Bearer ${FLEET_CMDR_ADMIN_TOKEN}" -H 'Content-Type: application/json' \
+  -d '{"agentId":"idle-1"}' "${scheme}://127.0.0.1:${port}/v1/agents" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')"
 echo "${token}" > "${work}/token"
-"${bin}/orb-jobs-agent" --server "http://127.0.0.1:${port}" --agent-id idle-1 \
+"${bin}/orb-jobs-agent" --server "${scheme}://127.0.0.1:${port}" "${ca_flags[@]}" --agent-id idle-1 \
   --token-file "${work}/token" --root "${work}/root" --state-dir "${work}/state" --log-level warn &
 agent_pid=$!
 sleep 5  # warm-up: hello, first jobs/next, first long-poll
@@ -36,10 +52,12 @@ cpu1="$(cpu)"; t1="$(date +%s.%N)"
 rss="$(awk '/VmRSS/ {print $2}' "/proc/${agent_pid}/status")"
 hwm="$(awk '/VmHWM/ {print $2}' "/proc/${agent_pid}/status")"
 threads="$(awk '/Threads/ {print $2}' "/proc/${agent_pid}/status")"
-python3 - "$cpu0" "$cpu1" "$t0" "$t1" "$ticks" "$rss" "$hwm" "$threads" "$duration" <<'PY'
+[[ -n "${KEEP_SMAPS:-}" ]] && cp "/proc/${agent_pid}/smaps" "${KEEP_SMAPS}"
+kill -0 "${agent_pid}"  # still alive: a failed TLS set-up would have ended it
+python3 - "$cpu0" "$cpu1" "$t0" "$t1" "$ticks" "$rss" "$hwm" "$threads" "$duration" "$scheme" <<'PY'
 import sys
-cpu0, cpu1, t0, t1, ticks, rss, hwm, threads, duration = sys.argv[1:]
+cpu0, cpu1, t0, t1, ticks, rss, hwm, threads, duration, scheme = sys.argv[1:]
 share = (float(cpu1) - float(cpu0)) / float(ticks) / (float(t1) - float(t0)) * 100
-print(f"| agent idle, long-polling, {duration} s | VmRSS {int(rss)/1024:.1f} MiB | "
+print(f"| agent idle, long-polling, {scheme}, {duration} s | VmRSS {int(rss)/1024:.1f} MiB | "
       f"VmHWM {int(hwm)/1024:.1f} MiB | CPU {share:.3f} % of a core | {threads} threads |")
 PY
