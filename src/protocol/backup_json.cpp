@@ -94,15 +94,66 @@ json::array Strings(const std::vector<std::string>& items) {
   return array;
 }
 
+// File names are bytes (anything but '/' and NUL); JSON strings are UTF-8. A name that is not
+// valid UTF-8 goes in as the hex of its bytes under `<key>Hex` instead of `<key>`, so that the
+// manifest names exactly what the archive holds (with U+FFFD in its place, such a backup could
+// never be verified or restored).
+void PutName(json::object& object, std::string_view key, const std::string& name) {
+  if (codec_detail::IsValidUtf8(name)) {
+    object[key] = Str(name);
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  json::string hex;
+  hex.reserve(name.size() * 2);
+  for (const char c : name) {
+    const auto byte = static_cast<unsigned char>(c);
+    hex.push_back(kHex[byte >> 4U]);
+    hex.push_back(kHex[byte & 0xFU]);
+  }
+  object[std::string(key) + "Hex"] = std::move(hex);
+}
+
+// Reads what PutName wrote: `<key>` or `<key>Hex` (not both). False, with a problem recorded,
+// when neither is there or the hex is not hex.
+bool ReadName(Decoder& d, ObjectReader& r, const json::object& object, const std::string& key,
+              std::string& out) {
+  const std::string hex_key = key + "Hex";
+  if (!object.contains(hex_key)) return r.Required(key, out);
+  if (object.contains(key)) {
+    d.Problem(r.Path(hex_key), "must not be given together with " + key);
+    return false;
+  }
+  std::string hex;
+  if (!r.Required(hex_key, hex)) return false;
+  const auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  out.clear();
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    const int hi = digit(hex[i]);
+    const int lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) break;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  if (hex.empty() || out.size() * 2 != hex.size()) {
+    d.Problem(r.Path(hex_key), "must be the lower-case hex of the name's bytes");
+    return false;
+  }
+  return true;
+}
+
 json::object EncodeFile(const BackupFileRecord& file) {
   json::object object;
-  object["path"] = Str(file.path);
+  PutName(object, "path", file.path);
   if (file.type != BackupEntryType::kFile) object["type"] = Str(ToString(file.type));
   object["size"] = file.size;
   if (file.type == BackupEntryType::kFile) object["sha256"] = Str(file.sha256);
   object["mode"] = file.mode;
   object["mtime"] = file.mtime;
-  if (file.type == BackupEntryType::kSymlink) object["linkTarget"] = Str(file.link_target);
+  if (file.type == BackupEntryType::kSymlink) PutName(object, "linkTarget", file.link_target);
   return object;
 }
 
@@ -111,7 +162,7 @@ void ReadFile(Decoder& d, const std::string& path, const json::value& value,
   const json::object* object = codec_detail::AsObject(d, path, value);
   if (object == nullptr) return;
   ObjectReader r(d, path, *object);
-  if (r.Required("path", out.path) && !IsSafeRelativePath(out.path)) {
+  if (ReadName(d, r, *object, "path", out.path) && !IsSafeRelativePath(out.path)) {
     d.Problem(r.Path("path"), "must be a relative path without empty, '.' or '..' components");
   }
   std::string type = "file";
@@ -139,7 +190,7 @@ void ReadFile(Decoder& d, const std::string& path, const json::value& value,
     d.Problem(r.Path("size"), "must be 0 for a " + std::string(ToString(out.type)));
   }
   if (out.type == BackupEntryType::kSymlink) {
-    if (r.Required("linkTarget", out.link_target) && out.link_target.empty()) {
+    if (ReadName(d, r, *object, "linkTarget", out.link_target) && out.link_target.empty()) {
       d.Problem(r.Path("linkTarget"), "must not be empty");
     }
   }

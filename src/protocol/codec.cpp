@@ -46,15 +46,6 @@ std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) {
   return length;
 }
 
-bool IsValidUtf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t length = Utf8SequenceLength(text, i);
-    if (length == 0) return false;
-    i += length;
-  }
-  return true;
-}
-
 // WallTime counts nanoseconds in 64 bits (years 1678..2261), and ParseTimestamp does not check
 // that range, so years outside kMinYear..kMaxYear are refused before parsing.
 constexpr int kMinYear = 1970;
@@ -136,6 +127,15 @@ constexpr EventType kAllEventTypes[] = {
     EventType::kAgentOnline, EventType::kAgentOffline,       EventType::kAgentEnrolled};
 
 }  // namespace
+
+bool IsValidUtf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
 
 // ---- Decoder and paths ----
 

@@ -201,6 +201,8 @@ bool CheckNotEmpty(Decoder& d, const std::string& path, const std::string& value
 
 // ---- Encoding ----
 
+// True when `text` is valid UTF-8 (RFC 3629).
+bool IsValidUtf8(std::string_view text);
 // A JSON string holding `text` as valid UTF-8 (invalid sequences become U+FFFD).
 json::string Str(std::string_view text);
 json::value Nullable(const std::optional<std::string>& text);

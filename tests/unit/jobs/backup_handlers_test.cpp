@@ -626,6 +626,24 @@ TEST_F(BackupHandlersTest, RestoreSwapsTheDataInKeepsTheOldAndStartsAgain) {
   EXPECT_EQ(CountPreRestore(), 1);
 }
 
+// File names are bytes. With a name that is not UTF-8 (Latin-1 "Zürich", a lone 0xFF), the
+// manifest used to hold U+FFFD in its place, and no backup of that instance could ever verify.
+TEST_F(BackupHandlersTest, NamesThatAreNotUtf8AreBackedUpVerifiedAndRestored) {
+  MakeTree(data(), 3, 4, 4 << 10);
+  WriteText(data() / "Z\xfcrich.txt", "a Latin-1 name");
+  fs::create_symlink("Z\xfcrich.txt", data() / "link\xff");
+  const Tree backed_up = Snapshot(data());
+  ASSERT_THAT(Run("BACKUP_INSTANCE", R"({"backupId": "b1"})"), IsOk());
+  auto verified = Run("VERIFY_BACKUP", R"({"backupId": "b1", "level": "full"})");
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_THAT(*verified, HasSubstr(R"("ok":true)"));
+
+  fs::remove(data() / "Z\xfcrich.txt");
+  fs::remove(data() / "link\xff");
+  ASSERT_THAT(Run("RESTORE_BACKUP", R"({"backupId": "b1"})"), IsOk());
+  EXPECT_EQ(Snapshot(data()), backed_up);
+}
+
 TEST_F(BackupHandlersTest, RestoreStartsAgainAsStartAfterSays) {
   MakeTree(data(), 8, 4, 4 << 10);
   ASSERT_THAT(Run("BACKUP_INSTANCE", R"({"backupId": "b1"})"), IsOk());

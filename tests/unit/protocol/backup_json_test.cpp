@@ -44,6 +44,24 @@ TEST(BackupJsonTest, ManifestRoundTripsWithEveryField) {
   EXPECT_EQ(*parsed, manifest);
 }
 
+// File names are bytes: one that is not UTF-8 (here Latin-1 "Zürich" and a lone 0xFF) must come
+// back exactly, or the backup holding it could never be verified or restored.
+TEST(BackupJsonTest, NamesThatAreNotUtf8RoundTripAsHex) {
+  auto manifest = SampleManifest();
+  manifest.files.push_back(
+      {"world/Z\xfcrich.dat", BackupEntryType::kFile, 1, 0644, 1795000003, kSha, ""});
+  manifest.files.push_back(
+      {"l\xff", BackupEntryType::kSymlink, 0, 0777, 1795000004, "", "t\xff/x"});
+  const std::string text = BackupManifestJson(manifest);
+  EXPECT_THAT(text, HasSubstr(R"("pathHex":"776f726c642f5afc726963682e646174")"));
+  EXPECT_THAT(text, HasSubstr(R"("pathHex":"6cff","type":"symlink")"));
+  EXPECT_THAT(text, HasSubstr(R"("linkTargetHex":"74ff2f78")"));
+  EXPECT_THAT(text, HasSubstr(R"("path":"world/level.dat")"));  // UTF-8 names stay readable
+  auto parsed = ParseBackupManifest(text);
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_EQ(*parsed, manifest);
+}
+
 TEST(BackupJsonTest, ManifestFileWithoutTypeIsAFile) {
   auto parsed = ParseBackupManifest(
       R"({"backupId":"b1","instanceId":"i1","createdAt":"2026-11-22T10:00:00Z",)"
@@ -85,6 +103,16 @@ TEST(BackupJsonTest, DamagedManifestsAreBackupCorruptWithTheField) {
       {with_file(R"({"path":"l","type":"symlink","mode":511,"mtime":1})"), "files[0].linkTarget"},
       {with_file(R"({"path":"d","type":"fifo","mode":511,"mtime":1})"), "files[0].type"},
       {with_file(good_file + "," + good_file), "duplicate path"},
+      {with_file(R"({"pathHex":"2e2e2f78","size":1,"sha256":")" + kSha +
+                 R"(","mode":420,"mtime":1})"),
+       "files[0].path"},  // "../x" in hex is still refused
+      {with_file(R"({"pathHex":"6g","size":1,"sha256":")" + kSha + R"(","mode":420,"mtime":1})"),
+       "files[0].pathHex"},
+      {with_file(R"({"pathHex":"616","size":1,"sha256":")" + kSha + R"(","mode":420,"mtime":1})"),
+       "files[0].pathHex"},
+      {with_file(R"({"path":"a","pathHex":"61","size":1,"sha256":")" + kSha +
+                 R"(","mode":420,"mtime":1})"),
+       "files[0].pathHex"},
       {R"({"backupId":"../x","instanceId":"i1","createdAt":"2026-11-22T10:00:00Z",)"
        R"("archiveSha256":")" +
            kSha + R"(","archiveBytes":5,"files":[]})",
