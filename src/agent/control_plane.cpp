@@ -67,8 +67,6 @@ class HttpControlPlane final : public ControlPlane {
     client.ca_file = options.ca_file;
     client.request_timeout = options.request_timeout;
     client.user_agent = options.user_agent;
-    // The agent idles on this one connection for hours (issue 4's RSS target, docs/benchmarks.md).
-    client.release_text_after_handshake = true;
     return client;
   }
 

@@ -30,7 +30,6 @@
 #include "common/random.hpp"
 #include "net/detail/body_buffer.hpp"
 #include "net/detail/client_support.hpp"
-#include "net/program_text.hpp"
 
 namespace orb::net {
 namespace {
@@ -227,7 +226,6 @@ class HttpClient::Impl {
         }
         co_return Failure(request, ec);
       }
-      if (options_.release_text_after_handshake) ReleaseProgramText();
     } else {
       plain_stream_ = std::make_unique<beast::tcp_stream>(ioc_);
       co_await plain_stream_->async_connect(endpoints,

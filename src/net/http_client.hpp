@@ -26,11 +26,6 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{30000};  // a whole Send, connect included
   std::string user_agent = "orb-jobs";
   std::uint64_t body_limit = std::uint64_t{64} << 20;  // buffered response bodies; files unlimited
-  // After each TLS handshake, ReleaseProgramText() (net/program_text.hpp): for a long-lived process
-  // that then idles on the connection. The handshake and certificate checks run about 3 MiB of
-  // OpenSSL code once; in a static executable those pages stay in its RSS. Costs a few hundred
-  // minor faults per new connection.
-  bool release_text_after_handshake = false;
 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;

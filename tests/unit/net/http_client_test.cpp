@@ -745,21 +745,6 @@ TEST_F(HttpClientTlsTest, FailsOnACertificateFromAnUnknownCa) {
   EXPECT_THAT(response.error().message, HasSubstr("certificate"));
 }
 
-TEST_F(HttpClientTlsTest, VerifiesAndExchangesAgainAfterReleasingTheProgramText) {
-  TestServer server(Ok200("secure"), ca_.IssueServer("server", "IP:127.0.0.1"));
-  server.close_after_response = true;  // a second handshake after the first release
-  HttpClient client(
-      {.base_url = server.url(), .ca_file = ca_.ca_file(), .release_text_after_handshake = true});
-
-  auto first = client.Send(Get("/one"));
-  auto second = client.Send(Get("/two"));
-
-  ASSERT_THAT(first, IsOk());
-  ASSERT_THAT(second, IsOk());
-  EXPECT_EQ(second->body, "secure");
-  EXPECT_EQ(client.connections_opened(), 2);
-}
-
 TEST_F(HttpClientTlsTest, AMissingCaFileIsAConfigurationError) {
   HttpClient client({.base_url = "https://127.0.0.1:1", .ca_file = dir_ / "missing.pem"});
 
