@@ -5,6 +5,8 @@
 
 #include <openssl/rand.h>
 
+#include "common/hex.hpp"
+
 namespace orb {
 
 void RandomBytes(void* out, std::size_t size) {
@@ -25,17 +27,9 @@ double RandomUnit() {
 }
 
 std::string RandomHex(std::size_t size) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string bytes(size, '\0');
   RandomBytes(bytes.data(), size);
-  std::string out;
-  out.reserve(size * 2);
-  for (const char c : bytes) {
-    const auto byte = static_cast<unsigned char>(c);
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 0x0f]);
-  }
-  return out;
+  return HexEncode(bytes);
 }
 
 }  // namespace orb

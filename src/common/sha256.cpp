@@ -9,6 +9,8 @@
 
 #include <openssl/evp.h>
 
+#include "common/hex.hpp"
+
 namespace orb {
 namespace {
 
@@ -76,14 +78,7 @@ std::string Sha256::FinishHex() {
 }
 
 std::string ToHex(const Sha256::Digest& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(digest.size() * 2);
-  for (const unsigned char byte : digest) {
-    out.push_back(kHex[byte >> 4]);
-    out.push_back(kHex[byte & 0x0f]);
-  }
-  return out;
+  return HexEncode({reinterpret_cast<const char*>(digest.data()), digest.size()});
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "common/hex.hpp"
 #include "common/ids.hpp"
 #include "protocol/codec_detail.hpp"
 #include "protocol/payloads/payloads.hpp"
@@ -103,15 +104,7 @@ void PutName(json::object& object, std::string_view key, const std::string& name
     object[key] = Str(name);
     return;
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  json::string hex;
-  hex.reserve(name.size() * 2);
-  for (const char c : name) {
-    const auto byte = static_cast<unsigned char>(c);
-    hex.push_back(kHex[byte >> 4U]);
-    hex.push_back(kHex[byte & 0xFU]);
-  }
-  object[std::string(key) + "Hex"] = std::move(hex);
+  object[std::string(key) + "Hex"] = Str(HexEncode(name));
 }
 
 // Reads what PutName wrote: `<key>` or `<key>Hex` (not both). False, with a problem recorded,
@@ -126,22 +119,12 @@ bool ReadName(Decoder& d, ObjectReader& r, const json::object& object, const std
   }
   std::string hex;
   if (!r.Required(hex_key, hex)) return false;
-  const auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  out.clear();
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    const int hi = digit(hex[i]);
-    const int lo = digit(hex[i + 1]);
-    if (hi < 0 || lo < 0) break;
-    out.push_back(static_cast<char>(hi * 16 + lo));
-  }
-  if (hex.empty() || out.size() * 2 != hex.size()) {
+  auto bytes = HexDecode(hex);
+  if (hex.empty() || !bytes) {
     d.Problem(r.Path(hex_key), "must be the lower-case hex of the name's bytes");
     return false;
   }
+  out = std::move(*bytes);
   return true;
 }
 

@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "common/hex.hpp"
 #include "common/random.hpp"
 #include "common/sha256.hpp"
 #include "protocol/codec.hpp"
@@ -148,30 +149,12 @@ std::string DeriveFingerprint(const CreateJobsCommand& command) {
 // Cursors are the hex of the last id shown: opaque to clients, stable under inserts because
 // ids grow with creation time and the list is ordered by id.
 std::string EncodeCursor(std::string_view id) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string cursor = "c";
-  for (unsigned char c : id) {
-    cursor += kHex[c >> 4];
-    cursor += kHex[c & 0xf];
-  }
-  return cursor;
+  return "c" + HexEncode(id);
 }
 
 std::optional<std::string> DecodeCursor(std::string_view cursor) {
-  if (cursor.size() < 3 || cursor[0] != 'c' || cursor.size() % 2 != 1) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  std::string id;
-  for (std::size_t i = 1; i < cursor.size(); i += 2) {
-    const int high = nibble(cursor[i]);
-    const int low = nibble(cursor[i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    id += static_cast<char>(high * 16 + low);
-  }
-  return id;
+  if (cursor.size() < 3 || cursor[0] != 'c') return std::nullopt;
+  return HexDecode(cursor.substr(1));
 }
 
 // ---- Rows ----
