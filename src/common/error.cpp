@@ -1,6 +1,7 @@
 #include "common/error.hpp"
 
 #include <array>
+#include <system_error>
 #include <utility>
 
 namespace orb {
@@ -93,6 +94,10 @@ Error MakeError(Errc code, std::string message, bool retryable) {
   error.message = std::move(message);
   error.retryable = retryable;
   return error;
+}
+
+std::string ErrnoText(int error_number) {
+  return std::generic_category().message(error_number);
 }
 
 }  // namespace orb

@@ -48,6 +48,8 @@ enum class Errc {
 };
 
 std::string_view ToString(Errc code);
+// strerror's text for an errno value ("No such file or directory"), thread-safe.
+std::string ErrnoText(int error_number);
 std::optional<Errc> ErrcFromString(std::string_view text);
 
 // One problem with one field of a request, for the `details` list of the §1 error body.
@@ -60,8 +62,8 @@ struct FieldProblem {
 // The one error type of orb-jobs (style.md "Errors"). Copyable, cheap to move.
 struct Error {
   Errc code = Errc::kInternal;
-  std::string message;              // what failed, in words an operator can act on
-  std::vector<std::string> stack;   // contexts, outermost first (run.error.stack)
+  std::string message;             // what failed, in words an operator can act on
+  std::vector<std::string> stack;  // contexts, outermost first (run.error.stack)
   bool retryable = false;
   std::vector<FieldProblem> details;  // field-level problems of a rejected request
 

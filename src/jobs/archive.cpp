@@ -70,10 +70,6 @@ class Fd {
   int fd_;
 };
 
-std::string ErrnoText(int error) {
-  return std::generic_category().message(error);
-}
-
 // libarchive's message, with the errno text it does not always include ("Write to restore size
 // failed" of a full disk says nothing of EFBIG or ENOSPC).
 std::string ArchiveErrorText(archive* a) {

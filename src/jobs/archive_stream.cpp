@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "common/error.hpp"
 #include "common/sha256.hpp"
 
 namespace orb::jobs {
@@ -41,10 +42,6 @@ struct Chunk {
   std::vector<Span> spans;
 };
 using SharedChunk = std::shared_ptr<const Chunk>;
-
-std::string ErrnoText(int error) {
-  return std::generic_category().message(error);
-}
 
 struct OutBuffer {
   std::unique_ptr<char[]> data = std::make_unique_for_overwrite<char[]>(kOutSize);

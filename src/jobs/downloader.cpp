@@ -29,10 +29,6 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 
-std::string ErrnoText(int error) {
-  return std::generic_category().message(error);
-}
-
 class Fd {
  public:
   explicit Fd(int fd = -1) : fd_(fd) {}
@@ -197,7 +193,8 @@ class GrowingFileHasher {
     if (::stat(path_.c_str(), &st) != 0 || st.st_ino != inode_) return Break();
     if (buffer_.empty()) buffer_.resize(std::size_t{1} << 20);
     while (hashed_ < size) {
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(size - hashed_, buffer_.size()));
+      const auto want =
+          static_cast<std::size_t>(std::min<std::uint64_t>(size - hashed_, buffer_.size()));
       const ssize_t n = ::pread(fd_.get(), buffer_.data(), want, static_cast<off_t>(hashed_));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return Break();
@@ -474,8 +471,8 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
   std::optional<std::string> streamed;
   if (source.kind != Source::Kind::kFile) streamed = hasher->Digest(result.bytes);
   // A mismatch of the streamed digest is checked again on the whole file before it counts.
-  Expected<std::string> digest = streamed && *streamed == sha256 ? Expected<std::string>(*streamed)
-                                                                  : Sha256FileHex(part);
+  Expected<std::string> digest =
+      streamed && *streamed == sha256 ? Expected<std::string>(*streamed) : Sha256FileHex(part);
   if (!digest) return Fail(digest.error());
   if (*digest != sha256) {
     fs::remove(part, ec);

@@ -31,10 +31,6 @@ using std::chrono::steady_clock;
 constexpr milliseconds kPollInterval{10};
 constexpr std::size_t kKeptLines = 20;  // console lines quoted in a readiness failure
 
-std::string ErrnoText(int error_number) {
-  return std::generic_category().message(error_number);
-}
-
 // Owns a raw descriptor (the fds handed to the child are not files of the Fs seam).
 class Fd {
  public:

@@ -42,10 +42,6 @@ constexpr int kCldExited = 1;  // ExecMainCode: the si_code of the main process'
 // ... in systemd.exec(5)).
 constexpr int kFirstSetupExit = 200;
 
-std::string ErrnoText(int error_number) {
-  return std::generic_category().message(error_number);
-}
-
 std::uint64_t Usec(milliseconds ms) {
   return static_cast<std::uint64_t>(ms.count()) * 1000U;
 }

@@ -26,6 +26,16 @@ class RecordingSink final : public RunSink {
   std::vector<std::string> lines;
 };
 
+// A context for /r with staging /r/s, recording into `sink`.
+struct ContextParts {
+  protocol::JobExecution execution;
+  CancelToken token;
+  RecordingSink sink;
+  testing::ManualClock clock;
+  HandlerContext context{execution, "/r", "/r/s", token, JobLog(GetLogger("test"), "j", "r"),
+                         sink,      clock};
+};
+
 TEST(HandlerContextTest, ClampsPercentAndForwardsToTheSink) {
   protocol::JobExecution execution;
   execution.job_id = "j1";
@@ -45,12 +55,9 @@ TEST(HandlerContextTest, ClampsPercentAndForwardsToTheSink) {
 }
 
 TEST(HandlerContextTest, CutsOverlongLogLines) {
-  protocol::JobExecution execution;
-  CancelToken token;
-  RecordingSink sink;
-  testing::ManualClock clock;
-  HandlerContext context(execution, "/r", "/r/s", token, JobLog(GetLogger("test"), "j", "r"), sink,
-                         clock);
+  ContextParts parts;
+  RecordingSink& sink = parts.sink;
+  HandlerContext& context = parts.context;
   context.LogLine("warn", std::string(HandlerContext::kMaxLogLineBytes * 2, 'x'));
   ASSERT_EQ(sink.lines.size(), 1U);
   EXPECT_LT(sink.lines[0].size(), HandlerContext::kMaxLogLineBytes + 32);
@@ -59,12 +66,9 @@ TEST(HandlerContextTest, CutsOverlongLogLines) {
 // A backup reports against the total its walk has found so far; when the walk finds more, the
 // percentage waits for the bytes to catch up instead of going back.
 TEST(ByteProgressReporterTest, SendsEachPercentOnceAndNeverGoesBackwards) {
-  protocol::JobExecution execution;
-  CancelToken token;
-  RecordingSink sink;
-  testing::ManualClock clock;
-  HandlerContext context(execution, "/r", "/r/s", token, JobLog(GetLogger("test"), "j", "r"), sink,
-                         clock);
+  ContextParts parts;
+  RecordingSink& sink = parts.sink;
+  HandlerContext& context = parts.context;
   ByteProgressReporter progress(context, 0, 100, "archive");
   progress(50, 100);
   progress(50, 100);   // the same percent: not sent again
