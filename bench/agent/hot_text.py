@@ -28,6 +28,7 @@ import bisect
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -159,11 +160,7 @@ def run_idle_agent(bins, prefix, settle):
                                            work / "token", "--root", work / "root", "--state-dir",
                                            work / "state", "--log-level", "warn"])
         deadline = time.monotonic() + 180
-        def online():
-            agents = call("/v1/agents")
-            agents = agents.get("agents", agents.get("items", [])) if isinstance(agents, dict) else agents
-            return any(a.get("agentId") == "hot-1" and a.get("online") for a in agents)
-        while not online():
+        while not call("/v1/agents/hot-1").get("online"):
             if time.monotonic() > deadline or agent.poll() is not None:
                 raise RuntimeError("the agent did not come online")
             time.sleep(0.5)
@@ -175,7 +172,7 @@ def run_idle_agent(bins, prefix, settle):
             agent.kill()
         cmdr.terminate()
         cmdr.wait(timeout=30)
-        subprocess.run(["rm", "-rf", work])
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def lackey_sections(bins, layout):
