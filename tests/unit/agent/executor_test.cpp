@@ -76,6 +76,7 @@ class GateHandler final : public jobs::JobHandler {
         --running;
         return Fail(std::move(marked.error()));
       }
+      marked_past_point = true;
       while (!finish.load())
         context.cancel().WaitFor(milliseconds(5));
     }
@@ -86,6 +87,7 @@ class GateHandler final : public jobs::JobHandler {
   std::atomic<bool> release{false};
   std::atomic<bool> past_point{false};
   std::atomic<bool> finish{false};
+  std::atomic<bool> marked_past_point{false};  // set once MarkPastPointOfNoReturn succeeded
 };
 
 protocol::JobExecution Execution(const std::string& run_id, const std::string& instance,
@@ -162,9 +164,9 @@ TEST(ExecutorTest, ACancelPastThePointOfNoReturnIsIgnoredAndNoted) {
   f.handler->release = true;
   f.handler->past_point = true;
   ASSERT_THAT(f.executor->Start(Execution("r1", "a")), IsOk());
-  ASSERT_TRUE(WaitFor([&] { return f.handler->running.load() == 1; }, milliseconds(5000)));
-  ASSERT_TRUE(WaitFor([&] { return !f.executor->Cancel("r1", jobs::CancelCause::kRequested, "x"); },
-                      milliseconds(5000)));
+  // A cancel that came before the mark would be taken (and the mark refused): wait for the mark.
+  ASSERT_TRUE(WaitFor([&] { return f.handler->marked_past_point.load(); }, milliseconds(5000)));
+  EXPECT_FALSE(f.executor->Cancel("r1", jobs::CancelCause::kRequested, "x"));
   f.handler->finish = true;
   ASSERT_TRUE(WaitFor([&] { return f.observer.finished() == 1; }, milliseconds(5000)));
   const auto final_update = *f.observer.Final("r1");
