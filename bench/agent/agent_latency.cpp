@@ -6,8 +6,6 @@
 // finished (the agent is back in its long-poll) it waits 10 ms before the next one.
 //
 //   agent_latency [--samples N]      prints p50/p95/p99/max in ms as a markdown row
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,6 +20,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include "agent/agent.hpp"
 #include "common/clock.hpp"
@@ -78,7 +77,8 @@ int main(int argc, char** argv) {
   int samples = 500;
   app.add_option("--samples", samples, "how many jobs to time")->check(CLI::Range(1, 100000));
   CLI11_PARSE(app, argc, argv);
-  orb::SetupLogging(orb::LogFormat::kText, std::getenv("ORB_BENCH_LOG") ? std::getenv("ORB_BENCH_LOG") : "warn");
+  orb::SetupLogging(orb::LogFormat::kText,
+                    std::getenv("ORB_BENCH_LOG") ? std::getenv("ORB_BENCH_LOG") : "warn");
 
   char dir_template[] = "/tmp/orb-agent-latency-XXXXXX";
   if (::mkdtemp(dir_template) == nullptr) return Fail("mkdtemp failed");
@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
   std::getline(std::ifstream(options.data_dir / "admin.token"), admin_token);
 
   orb::net::HttpClient admin({url, admin_token});
-  auto enrolled = admin.Send({"POST", "/v1/agents",
-                              orb::protocol::ToJson(orb::protocol::EnrollRequest{"bench-1", {}})});
+  auto enrolled = admin.Send(
+      {"POST", "/v1/agents", orb::protocol::ToJson(orb::protocol::EnrollRequest{"bench-1", {}})});
   if (!enrolled || enrolled->status != 201) return Fail("cannot enroll the agent");
   const auto enrollment = orb::protocol::FromJson<orb::protocol::EnrollResponse>(enrolled->body);
   if (!enrollment) return Fail(enrollment.error().Describe());
@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
   handlers.push_back(std::move(handler));
   orb::agent::Agent agent(agent_options, std::move(handlers), orb::RealClock());
   std::thread loop([&] { (void)agent.Run(); });
-  while (agent.notify_calls() < 1) std::this_thread::yield();
+  while (agent.notify_calls() < 1)
+    std::this_thread::yield();
 
   orb::protocol::CreateJobRequest create;
   create.agent_id = "bench-1";
@@ -132,7 +133,8 @@ int main(int argc, char** argv) {
     if (!started) return Fail("the handler did not start within 10 s");
     latencies_ms.push_back(std::chrono::duration<double, std::milli>(*started - sent).count());
     // Back in its long-poll (the run is reported and jobs/next said 204), then 10 ms of quiet.
-    while (agent.notify_calls() <= polls_before) std::this_thread::yield();
+    while (agent.notify_calls() <= polls_before)
+      std::this_thread::yield();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   agent.Stop();

@@ -4,7 +4,6 @@
 
 #include "agent/config.hpp"
 #include "common/log.hpp"
-
 #include "net/http_client.hpp"
 #include "net/retry.hpp"
 #include "protocol/api_error.hpp"

@@ -257,8 +257,8 @@ void Reporter::SenderLoop() {
       if (run.finished) continue;
       if (auto due = run.throttle->TakeDue()) {
         if (auto appended = journal_.AppendUpdate(id, std::move(*due)); !appended) {
-          JobLog(Log(), run.job_id, id).Error("cannot journal an update: {}",
-                                              appended.error().Describe());
+          JobLog(Log(), run.job_id, id)
+              .Error("cannot journal an update: {}", appended.error().Describe());
         }
         work_ = true;
       }
@@ -304,9 +304,8 @@ void Reporter::SenderLoop() {
       // deadline) instead of spinning against a server that is down.
       auto until = std::chrono::steady_clock::now() + options_.error_backoff;
       if (stopping_) until = std::min(until, stop_deadline_);
-      wake_.wait_until(lock, until, [this, was_stopping = stopping_] {
-        return stopping_ && !was_stopping;
-      });
+      wake_.wait_until(lock, until,
+                       [this, was_stopping = stopping_] { return stopping_ && !was_stopping; });
       continue;
     }
     // The Clock may be a test's: never sleep longer than a second without looking at it again.

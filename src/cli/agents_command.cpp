@@ -19,7 +19,8 @@ std::string State(const protocol::AgentInfo& agent) {
 
 std::string Join(const std::vector<std::string>& items) {
   std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  for (const auto& item : items)
+    out += (out.empty() ? "" : ",") + item;
   return out;
 }
 
@@ -59,10 +60,10 @@ int RunAgents(Context& ctx, const std::string& agent_id) {
   Table table({"agent", "state", "version", "running", "labels", "last seen"});
   table.SetMaxWidth(4, 40);
   for (const auto& agent : list->agents) {
-    table.AddRow({agent.agent_id, State(agent), OrDash(agent.agent_version),
-                  std::to_string(agent.running_runs.size()) + "/" +
-                      std::to_string(agent.max_parallel),
-                  FormatLabels(agent.labels), last_seen(agent)});
+    table.AddRow(
+        {agent.agent_id, State(agent), OrDash(agent.agent_version),
+         std::to_string(agent.running_runs.size()) + "/" + std::to_string(agent.max_parallel),
+         FormatLabels(agent.labels), last_seen(agent)});
   }
   ctx.out() << table.Render();
   return kExitOk;
@@ -80,7 +81,8 @@ void AddAgentsCommand(CLI::App& app, Context& ctx) {
       "Examples:\n"
       "  fleetctl agents\n"
       "  fleetctl agents host-1 --output json");
-  sub->callback([&ctx, agent_id] { ctx.run = [&ctx, agent_id] { return RunAgents(ctx, *agent_id); }; });
+  sub->callback(
+      [&ctx, agent_id] { ctx.run = [&ctx, agent_id] { return RunAgents(ctx, *agent_id); }; });
 }
 
 }  // namespace orb::cli

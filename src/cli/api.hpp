@@ -80,7 +80,8 @@ class Api {
 std::string EscapeUrlComponent(std::string_view text);
 
 // "?a=1&b=x" from the pairs whose value is set (values escaped); "" when none is.
-std::string QueryString(const std::vector<std::pair<std::string, std::optional<std::string>>>& query);
+std::string QueryString(
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& query);
 
 // kNetwork, kTimeout -> kExitConnect; kCancelled -> kExitInterrupted; anything else -> kExitApi.
 int ExitCodeFor(const Error& error);

@@ -37,7 +37,8 @@ Expected<Connection> ResolveConnection(const GlobalFlags& flags, const EnvLookup
     error.details.push_back({"server", "must start with http:// or https://"});
     return Fail(std::move(error));
   }
-  while (!server.empty() && server.back() == '/') server.pop_back();
+  while (!server.empty() && server.back() == '/')
+    server.pop_back();
   connection.base_url = server;
 
   if (!flags.token_file.empty()) {

@@ -22,8 +22,8 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 
 // The flags every command takes (set on the top-level app; they may follow the command name).
 struct GlobalFlags {
-  std::string server;      // --server
-  std::string token_file;  // --token-file
+  std::string server;            // --server
+  std::string token_file;        // --token-file
   std::string output = "table";  // -o, --output table|json
 };
 

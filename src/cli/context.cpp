@@ -12,7 +12,8 @@ WallTime Context::Now() const {
 
 Expected<Connection> Context::ResolveConnection() const {
   if (io_.env) return cli::ResolveConnection(flags_, io_.env);
-  return cli::ResolveConnection(flags_, [](const std::string&) { return std::optional<std::string>(); });
+  return cli::ResolveConnection(flags_,
+                                [](const std::string&) { return std::optional<std::string>(); });
 }
 
 Expected<Api> Context::Connect() const {

@@ -64,7 +64,8 @@ Expected<std::string> ReadPayload(const std::string& flag) {
 Expected<protocol::CreateJobRequest> BuildRequest(const EnqueueArgs& args) {
   protocol::CreateJobRequest request;
   if (args.agent_id.has_value() == !args.selector.empty()) {
-    return Fail(Errc::kInvalidRequest, "give exactly one of --agent AGENT and --selector KEY=VALUE");
+    return Fail(Errc::kInvalidRequest,
+                "give exactly one of --agent AGENT and --selector KEY=VALUE");
   }
   request.agent_id = args.agent_id;
   if (!args.selector.empty()) {
@@ -128,8 +129,8 @@ int RunEnqueue(Context& ctx, const EnqueueArgs& args) {
     } else {
       if (batch_id) ctx.out() << "batch " << *batch_id << ": " << jobs.size() << " job(s)\n";
       for (const auto& job : jobs) {
-        ctx.out() << "job " << job.id << " " << protocol::ToString(job.status) << " ("
-                  << job.type << " on " << job.agent_id << ")"
+        ctx.out() << "job " << job.id << " " << protocol::ToString(job.status) << " (" << job.type
+                  << " on " << job.agent_id << ")"
                   << (reply->status == 200 ? ", existing job for this idempotency key" : "")
                   << "\n";
       }
@@ -149,7 +150,8 @@ int RunEnqueue(Context& ctx, const EnqueueArgs& args) {
     return kExitOk;
   }
   std::vector<std::string> ids;
-  for (const auto& job : jobs) ids.push_back(job.id);
+  for (const auto& job : jobs)
+    ids.push_back(job.id);
   const WatchDisplay display = ctx.json()            ? WatchDisplay::kQuiet
                                : ctx.io().out_is_tty ? WatchDisplay::kBars
                                                      : WatchDisplay::kLines;
@@ -162,7 +164,8 @@ int RunEnqueue(Context& ctx, const EnqueueArgs& args) {
   if (ctx.json()) {
     print_jobs(*finished);
   } else {
-    for (const auto& job : *finished) ctx.out() << RenderJobOutcome(job) << "\n";
+    for (const auto& job : *finished)
+      ctx.out() << RenderJobOutcome(job) << "\n";
   }
   return all_completed ? kExitOk : kExitJobFailed;
 }
@@ -171,10 +174,10 @@ int RunEnqueue(Context& ctx, const EnqueueArgs& args) {
 
 void AddEnqueueCommand(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<EnqueueArgs>();
-  auto* sub = app.add_subcommand("enqueue", "Create a job for an agent (or for every agent with "
-                                            "the given labels)");
-  sub->add_option("TYPE", args->type, "job type, e.g. BACKUP_INSTANCE (job-types.md)")
-      ->required();
+  auto* sub = app.add_subcommand("enqueue",
+                                 "Create a job for an agent (or for every agent with "
+                                 "the given labels)");
+  sub->add_option("TYPE", args->type, "job type, e.g. BACKUP_INSTANCE (job-types.md)")->required();
   sub->add_option("-a,--agent", args->agent_id, "the agent that runs it");
   sub->add_option("--selector", args->selector,
                   "KEY=VALUE, repeatable: one job per agent with all these labels")
@@ -199,7 +202,8 @@ void AddEnqueueCommand(CLI::App& app, Context& ctx) {
       "Examples:\n"
       "  fleetctl enqueue BACKUP_INSTANCE --agent host-1 --instance mc-1 \\\n"
       "      --payload '{\"mode\":\"live\"}' --wait\n"
-      "  fleetctl enqueue INSTALL_SERVER --selector region=eu --server-id paper --payload @install.json");
+      "  fleetctl enqueue INSTALL_SERVER --selector region=eu --server-id paper --payload "
+      "@install.json");
   sub->callback([&ctx, args] { ctx.run = [&ctx, args] { return RunEnqueue(ctx, *args); }; });
 }
 

@@ -33,7 +33,8 @@ Status EventStream::Connect(std::optional<std::int64_t> since) {
   socket_ = std::make_unique<net::WebSocketClient>(std::move(options));
   if (auto connected = socket_->Connect("/v1/stream"); !connected) {
     Error error = std::move(connected.error());
-    error.message = "cannot open the event stream at " + connection_.base_url + ": " + error.message;
+    error.message =
+        "cannot open the event stream at " + connection_.base_url + ": " + error.message;
     return Fail(std::move(error));
   }
   protocol::SubscribeMessage subscribe;
@@ -50,8 +51,7 @@ Status EventStream::Connect(std::optional<std::int64_t> since) {
     if (Interrupted()) return Fail(Errc::kCancelled, "interrupted");
     auto message = socket_->Receive(kSlice);
     if (!message) {
-      if (message.error().code == Errc::kTimeout &&
-          std::chrono::steady_clock::now() < deadline) {
+      if (message.error().code == Errc::kTimeout && std::chrono::steady_clock::now() < deadline) {
         continue;
       }
       if (socket_->close_code() == kClosePolicy) {

@@ -54,9 +54,7 @@ class EventStream {
  private:
   Status Connect(std::optional<std::int64_t> since);
   Status Reconnect();
-  [[nodiscard]] bool Interrupted() const {
-    return interrupted_ != nullptr && interrupted_->load();
-  }
+  [[nodiscard]] bool Interrupted() const { return interrupted_ != nullptr && interrupted_->load(); }
 
   Connection connection_;
   StreamFilter filter_;

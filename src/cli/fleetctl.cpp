@@ -36,9 +36,10 @@ constexpr const char* kFooter =
 
 int Main(int argc, const char* const* argv, Io io, std::string_view version) {
   Context ctx(std::move(io));
-  CLI::App app{"fleetctl: the operator command line of orb-jobs (fleet-cmdr's REST API and "
-               "event stream)",
-               "fleetctl"};
+  CLI::App app{
+      "fleetctl: the operator command line of orb-jobs (fleet-cmdr's REST API and "
+      "event stream)",
+      "fleetctl"};
   app.set_version_flag("--version", std::string(version));
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the command name

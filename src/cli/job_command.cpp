@@ -29,7 +29,8 @@ int RunJob(Context& ctx, const JobArgs& args) {
       ctx.out() << protocol::ToJson(*events) << "\n";
       return kExitOk;
     }
-    for (const auto& event : events->events) ctx.out() << RenderEventLine(event) << "\n";
+    for (const auto& event : events->events)
+      ctx.out() << RenderEventLine(event) << "\n";
     return kExitOk;
   }
   auto detail = api->Call<protocol::JobDetail>("GET", path);

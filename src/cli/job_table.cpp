@@ -45,7 +45,8 @@ std::string RenderJobDetail(const protocol::JobDetail& detail, WallTime now) {
       {"Priority", std::to_string(job.priority)},
       {"Exclusive", job.exclusive ? "yes" : "no"},
       {"Timeout", std::to_string(job.timeout_seconds) + "s"},
-      {"Created", FormatTimestamp(job.created_at) + " (" + FormatAge(job.created_at, now) + " ago)"},
+      {"Created",
+       FormatTimestamp(job.created_at) + " (" + FormatAge(job.created_at, now) + " ago)"},
       {"Updated", FormatTimestamp(job.updated_at)},
   };
   if (job.not_before) fields.emplace_back("Not before", FormatTimestamp(*job.not_before));

@@ -101,8 +101,8 @@ std::string RenderEventLine(const protocol::Event& event) {
 }
 
 Expected<std::vector<protocol::Job>> WaitForJobs(Context& ctx, Api& api,
-                                                  const std::vector<std::string>& job_ids,
-                                                  WatchDisplay display) {
+                                                 const std::vector<std::string>& job_ids,
+                                                 WatchDisplay display) {
   StreamFilter filter;
   if (job_ids.size() == 1) filter.job_id = job_ids.front();
   EventStream stream(api.connection(), filter, ctx.io().interrupted);
@@ -116,13 +116,13 @@ Expected<std::vector<protocol::Job>> WaitForJobs(Context& ctx, Api& api,
   auto draw = [&] {
     if (display != WatchDisplay::kBars) return;
     std::vector<std::string> lines;
-    for (const auto& id : job_ids) lines.push_back(RenderJobLine(views[id]));
+    for (const auto& id : job_ids)
+      lines.push_back(RenderJobLine(views[id]));
     board.Draw(lines);
   };
   // Reads one job over REST; records it as finished when it is final.
   auto refresh = [&](const std::string& id) -> Status {
-    auto detail =
-        api.Call<protocol::JobDetail>("GET", "/v1/jobs/" + EscapeUrlComponent(id));
+    auto detail = api.Call<protocol::JobDetail>("GET", "/v1/jobs/" + EscapeUrlComponent(id));
     if (!detail) return Fail(std::move(detail.error()));
     views[id] = ViewOf(*detail);
     if (protocol::IsFinal(detail->job.status)) finished[id] = detail->job;
@@ -174,7 +174,8 @@ Expected<std::vector<protocol::Job>> WaitForJobs(Context& ctx, Api& api,
     draw();
   }
   std::vector<protocol::Job> jobs;
-  for (const auto& id : job_ids) jobs.push_back(finished[id]);
+  for (const auto& id : job_ids)
+    jobs.push_back(finished[id]);
   return jobs;
 }
 

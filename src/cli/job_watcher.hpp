@@ -60,7 +60,7 @@ enum class WatchDisplay {
 // returns their final state, in the order given. Errors: those of Api and EventStream; kCancelled
 // when interrupted.
 Expected<std::vector<protocol::Job>> WaitForJobs(Context& ctx, Api& api,
-                                                  const std::vector<std::string>& job_ids,
-                                                  WatchDisplay display);
+                                                 const std::vector<std::string>& job_ids,
+                                                 WatchDisplay display);
 
 }  // namespace orb::cli

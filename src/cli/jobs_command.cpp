@@ -28,14 +28,13 @@ int RunJobs(Context& ctx, const JobsArgs& args) {
   if (!api) return ctx.Usage(api.error());
   std::optional<std::string> limit;
   if (args.limit) limit = std::to_string(*args.limit);
-  const std::string target =
-      "/v1/jobs" + QueryString({{"agentId", args.agent_id},
-                                {"status", args.status},
-                                {"type", args.type},
-                                {"instanceId", args.instance_id},
-                                {"batchId", args.batch_id},
-                                {"limit", limit},
-                                {"cursor", args.cursor}});
+  const std::string target = "/v1/jobs" + QueryString({{"agentId", args.agent_id},
+                                                       {"status", args.status},
+                                                       {"type", args.type},
+                                                       {"instanceId", args.instance_id},
+                                                       {"batchId", args.batch_id},
+                                                       {"limit", limit},
+                                                       {"cursor", args.cursor}});
   auto list = api->Call<protocol::JobList>("GET", target);
   if (!list) return ctx.Fail(list.error());
   if (ctx.json()) {

@@ -8,8 +8,8 @@ Expected<protocol::Labels> ParseLabels(const std::vector<std::string>& items,
   for (const auto& item : items) {
     const auto equals = item.find('=');
     if (equals == std::string::npos || equals == 0) {
-      Error error = MakeError(Errc::kInvalidRequest,
-                              flag + " must be KEY=VALUE, got \"" + item + "\"");
+      Error error =
+          MakeError(Errc::kInvalidRequest, flag + " must be KEY=VALUE, got \"" + item + "\"");
       error.details.push_back({flag, "must be KEY=VALUE"});
       return Fail(std::move(error));
     }

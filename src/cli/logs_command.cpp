@@ -75,7 +75,8 @@ int RunLogs(Context& ctx, const LogsArgs& args) {
     if (args.run_id) {
       runs.push_back(*args.run_id);
     } else {
-      for (const auto& run : detail->runs) runs.push_back(run.id);
+      for (const auto& run : detail->runs)
+        runs.push_back(run.id);
     }
     for (const auto& run_id : runs) {
       while (true) {

@@ -5,7 +5,9 @@
 namespace orb::cli {
 namespace {
 
-bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0U) == 0x80U; }
+bool IsContinuationByte(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0U) == 0x80U;
+}
 
 // Replaces ASCII control characters (and DEL) by spaces.
 std::string Clean(std::string_view text) {
@@ -18,7 +20,8 @@ std::string Clean(std::string_view text) {
 }
 
 std::string TrimRight(std::string text) {
-  while (!text.empty() && text.back() == ' ') text.pop_back();
+  while (!text.empty() && text.back() == ' ')
+    text.pop_back();
   return text;
 }
 
@@ -62,7 +65,8 @@ void Table::SetMaxWidth(std::size_t column, std::size_t max_width) {
 
 void Table::AddRow(std::vector<std::string> cells) {
   cells.resize(headers_.size());
-  for (std::size_t i = 0; i < cells.size(); ++i) cells[i] = Truncate(cells[i], max_widths_[i]);
+  for (std::size_t i = 0; i < cells.size(); ++i)
+    cells[i] = Truncate(cells[i], max_widths_[i]);
   rows_.push_back(std::move(cells));
 }
 
@@ -75,9 +79,11 @@ std::string Table::Render() const {
     header_cells.push_back(std::move(upper));
   }
   std::vector<std::size_t> widths(headers_.size(), 0);
-  for (std::size_t i = 0; i < headers_.size(); ++i) widths[i] = DisplayWidth(header_cells[i]);
+  for (std::size_t i = 0; i < headers_.size(); ++i)
+    widths[i] = DisplayWidth(header_cells[i]);
   for (const auto& row : rows_) {
-    for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+    for (std::size_t i = 0; i < row.size(); ++i)
+      widths[i] = std::max(widths[i], DisplayWidth(row[i]));
   }
   auto render_row = [&](const std::vector<std::string>& cells) {
     std::string line;
@@ -88,13 +94,15 @@ std::string Table::Render() const {
     return TrimRight(std::move(line)) + "\n";
   };
   std::string out = render_row(header_cells);
-  for (const auto& row : rows_) out += render_row(row);
+  for (const auto& row : rows_)
+    out += render_row(row);
   return out;
 }
 
 std::string RenderFields(const std::vector<std::pair<std::string, std::string>>& fields) {
   std::size_t width = 0;
-  for (const auto& [key, value] : fields) width = std::max(width, DisplayWidth(key) + 1);
+  for (const auto& [key, value] : fields)
+    width = std::max(width, DisplayWidth(key) + 1);
   std::string out;
   for (const auto& [key, value] : fields) {
     std::string line = key + ":" + std::string(width - DisplayWidth(key) - 1 + 2, ' ');

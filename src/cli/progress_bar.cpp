@@ -20,7 +20,8 @@ std::string RenderProgressBar(std::optional<int> percent, std::size_t width) {
 
 void ProgressBoard::Draw(const std::vector<std::string>& lines) {
   if (drawn_ > 0) out_ << "\x1b[" << drawn_ << "A\r\x1b[J";
-  for (const auto& line : lines) out_ << line << "\n";
+  for (const auto& line : lines)
+    out_ << line << "\n";
   drawn_ = lines.size();
   out_.flush();
 }

@@ -42,7 +42,8 @@ int RunRevoke(Context& ctx, const TokenArgs& args) {
   if (!revoked) return ctx.Fail(revoked.error());
   if (ctx.json()) {
     // Token ids are fleet-cmdr's UUIDs: nothing to escape.
-    ctx.out() << R"({"id":")" << EscapeUrlComponent(args.id) << R"(","revoked":true})" << "\n";
+    ctx.out() << R"({"id":")" << EscapeUrlComponent(args.id) << R"(","revoked":true})"
+              << "\n";
     return kExitOk;
   }
   ctx.out() << "revoked token " << args.id << "\n";

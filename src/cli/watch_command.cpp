@@ -88,7 +88,8 @@ int WatchAll(Context& ctx, Api& api, const WatchArgs& args) {
     }
     ApplyEvent(it->second, event);
     std::vector<std::string> lines;
-    for (const auto& job_id : order) lines.push_back(RenderJobLine(views[job_id]));
+    for (const auto& job_id : order)
+      lines.push_back(RenderJobLine(views[job_id]));
     board.Draw(lines);
   }
 }

@@ -18,12 +18,16 @@ class [[nodiscard]] Expected : public tl::expected<T, Error> {
 
 using Status = Expected<void>;
 
-inline Status Ok() { return {}; }
+inline Status Ok() {
+  return {};
+}
 
 // `return Fail(Errc::kIo, "cannot open x");` in any function returning Expected<T>.
 inline tl::unexpected<Error> Fail(Errc code, std::string message, bool retryable = false) {
   return tl::unexpected<Error>(MakeError(code, std::move(message), retryable));
 }
-inline tl::unexpected<Error> Fail(Error error) { return tl::unexpected<Error>(std::move(error)); }
+inline tl::unexpected<Error> Fail(Error error) {
+  return tl::unexpected<Error>(std::move(error));
+}
 
 }  // namespace orb

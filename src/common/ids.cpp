@@ -12,9 +12,9 @@ std::string IdGenerator::Next() {
   std::uint32_t sequence = 0;
   {
     const std::lock_guard lock(mutex_);
-    const auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    clock_.WallNow().time_since_epoch())
-                                                    .count());
+    const auto now = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch())
+            .count());
     if (now > last_millis_) {
       last_millis_ = now;
       sequence_ = 0;
@@ -56,7 +56,8 @@ bool IsUuidV7(std::string_view text) {
       return false;
     }
   }
-  return text[14] == '7' && (text[19] == '8' || text[19] == '9' || text[19] == 'a' || text[19] == 'b');
+  return text[14] == '7' &&
+         (text[19] == '8' || text[19] == '9' || text[19] == 'a' || text[19] == 'b');
 }
 
 bool IsValidName(std::string_view text) {

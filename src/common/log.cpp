@@ -21,8 +21,9 @@ class JsonFormatter final : public spdlog::formatter {
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const auto ts = FormatTimestamp(std::chrono::time_point_cast<WallTime::duration>(msg.time));
     const auto level = spdlog::level::to_string_view(msg.level);
-    fmt::format_to(std::back_inserter(dest), R"({{"ts":"{}","level":"{}","logger":"{}","msg":"{}"}})",
-                   ts, std::string_view(level.data(), level.size()),
+    fmt::format_to(std::back_inserter(dest),
+                   R"({{"ts":"{}","level":"{}","logger":"{}","msg":"{}"}})", ts,
+                   std::string_view(level.data(), level.size()),
                    JsonEscape(std::string_view(msg.logger_name.data(), msg.logger_name.size())),
                    JsonEscape(std::string_view(msg.payload.data(), msg.payload.size())));
     dest.push_back('\n');

@@ -28,7 +28,9 @@ std::int64_t ToUnixMillis(WallTime time) {
   return std::chrono::duration_cast<milliseconds>(time.time_since_epoch()).count();
 }
 
-WallTime FromUnixMillis(std::int64_t millis) { return WallTime{milliseconds{millis}}; }
+WallTime FromUnixMillis(std::int64_t millis) {
+  return WallTime{milliseconds{millis}};
+}
 
 std::string FormatTimestamp(WallTime time) {
   const auto millis_total = ToUnixMillis(time);
@@ -67,7 +69,8 @@ std::optional<WallTime> ParseTimestamp(std::string_view text) {
       ++pos;
     }
     if (digits == 0) return std::nullopt;
-    for (int i = digits; i < 3; ++i) millis *= 10;
+    for (int i = digits; i < 3; ++i)
+      millis *= 10;
   }
   if (pos >= text.size()) return std::nullopt;
   int offset_minutes = 0;

@@ -125,7 +125,10 @@ class ByteProgressReporter {
  public:
   ByteProgressReporter(HandlerContext& context, int first, int last, std::string step,
                        std::string what = {})
-      : context_(context), first_(first), last_(last), step_(std::move(step)),
+      : context_(context),
+        first_(first),
+        last_(last),
+        step_(std::move(step)),
         what_(std::move(what)) {}
   void operator()(std::uint64_t done, std::uint64_t total);
 

@@ -1,16 +1,17 @@
 // fleet-cmdr: the orb-jobs control plane (protocol.md §7). Flags -> FleetCmdrOptions -> run.
+#include "server/fleet_cmdr.hpp"
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <string>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 
 #include "common/clock.hpp"
 #include "common/log.hpp"
 #include "net/http_server.hpp"
-#include "server/fleet_cmdr.hpp"
 #include "server/serve_config.hpp"
 
 namespace {
@@ -40,7 +41,8 @@ int main(int argc, char** argv) {
   CLI::App app{"fleet-cmdr: the orb-jobs control plane"};
   app.set_version_flag("--version", std::string(orb::server::kVersion));
   app.require_subcommand(1);
-  auto* serve = app.add_subcommand("serve", "serve the agent and operator APIs, the stream and the UI");
+  auto* serve =
+      app.add_subcommand("serve", "serve the agent and operator APIs, the stream and the UI");
   serve->set_config("--config", "", "TOML file whose keys are these flags without the dashes");
   orb::server::ServeFlags flags;
   orb::server::AddServeFlags(*serve, flags);

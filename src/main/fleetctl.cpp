@@ -1,7 +1,6 @@
 // fleetctl: the operator command line of orb-jobs (protocol.md §7). Streams, environment and
 // signals -> orb::cli::Main.
-#include <signal.h>
-#include <unistd.h>
+#include "cli/fleetctl.hpp"
 
 #include <atomic>
 #include <cstdlib>
@@ -9,7 +8,8 @@
 #include <optional>
 #include <string>
 
-#include "cli/fleetctl.hpp"
+#include <signal.h>
+#include <unistd.h>
 
 namespace {
 
@@ -18,7 +18,9 @@ constexpr const char* kVersion = "0.1.0";
 // Set by SIGINT/SIGTERM; the commands that wait check it (lock-free, so safe in a handler).
 std::atomic<bool> interrupted{false};
 
-void OnSignal(int /*signal*/) { interrupted.store(true); }
+void OnSignal(int /*signal*/) {
+  interrupted.store(true);
+}
 
 }  // namespace
 

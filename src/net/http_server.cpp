@@ -353,9 +353,8 @@ class WsSession final : public WsSessionBase,
         }));
     ws_.read_message_max(config_->options.ws_message_limit);
     ws_.text(true);
-    ws_.async_accept(request_, [self = this->shared_from_this()](error_code ec) {
-      self->OnAccept(ec);
-    });
+    ws_.async_accept(request_,
+                     [self = this->shared_from_this()](error_code ec) { self->OnAccept(ec); });
   }
 
   void Enqueue(std::string text) override {
@@ -425,10 +424,9 @@ class WsSession final : public WsSessionBase,
 
   void DoWrite() {
     writing_ = true;
-    ws_.async_write(asio::buffer(queue_.front()),
-                    [self = this->shared_from_this()](error_code ec, std::size_t) {
-                      self->OnWrite(ec);
-                    });
+    ws_.async_write(
+        asio::buffer(queue_.front()),
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->OnWrite(ec); });
   }
 
   void OnWrite(error_code ec) {
@@ -617,10 +615,9 @@ class HttpConnection final : public HttpConnectionBase,
   // the only way to notice that the client went away.
   void StartWatch() {
     watch_pending_ = true;
-    stream_.async_read_some(buffer_.prepare(kWatchBytes),
-                            [self = this->shared_from_this()](error_code ec, std::size_t n) {
-                              self->OnWatch(ec, n);
-                            });
+    stream_.async_read_some(
+        buffer_.prepare(kWatchBytes),
+        [self = this->shared_from_this()](error_code ec, std::size_t n) { self->OnWatch(ec, n); });
   }
 
   void OnWatch(error_code ec, std::size_t n) {
@@ -642,10 +639,9 @@ class HttpConnection final : public HttpConnectionBase,
     head_parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(config_->options.header_limit, UINT32_MAX)));
     head_parser_->body_limit(boost::none);  // checked against the route's BodyPolicy below
-    http::async_read_header(stream_, buffer_, *head_parser_,
-                            [self = this->shared_from_this()](error_code ec, std::size_t) {
-                              self->OnHead(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *head_parser_,
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->OnHead(ec); });
   }
 
   void OnHead(error_code ec) {
@@ -715,8 +711,8 @@ class HttpConnection final : public HttpConnectionBase,
   }
 
   void ReadBody() {
-    detail::MakeRoomForBody(buffer_, file_parser_ ? file_parser_->content_length()
-                                                  : string_parser_->content_length());
+    detail::MakeRoomForBody(
+        buffer_, file_parser_ ? file_parser_->content_length() : string_parser_->content_length());
     if (file_parser_) {
       // Streamed uploads may be large: request_timeout bounds the silence between reads.
       SetDeadline(config_->options.request_timeout);
@@ -753,10 +749,8 @@ class HttpConnection final : public HttpConnectionBase,
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
       return SendError(431, "invalid_request", "request headers are too large");
     }
-    const bool protocol_error =
-        ec.category() == error_code(http::error::bad_method).category();
-    if (!protocol_error || ec == http::error::end_of_stream ||
-        ec == http::error::partial_message) {
+    const bool protocol_error = ec.category() == error_code(http::error::bad_method).category();
+    if (!protocol_error || ec == http::error::end_of_stream || ec == http::error::partial_message) {
       // Network errors, or a peer that closed before a complete request: nobody to answer.
       return Close();
     }
@@ -771,8 +765,8 @@ class HttpConnection final : public HttpConnectionBase,
     request_.remote_address = remote_;
     request_.headers.reserve(16);
     for (const auto& field : message) {
-      request_.headers.push_back(Header{std::string(field.name_string()),
-                                        std::string(field.value())});
+      request_.headers.push_back(
+          Header{std::string(field.name_string()), std::string(field.value())});
     }
     const auto url = boost::urls::parse_origin_form(
         boost::core::string_view(request_.target.data(), request_.target.size()));
@@ -874,10 +868,8 @@ class HttpConnection final : public HttpConnectionBase,
       auto& head = head_response_.emplace(static_cast<http::response_header<>&&>(message));
       string_response_.reset();
       http::async_write_header(stream_, head_serializer_.emplace(head),
-                               [self = this->shared_from_this(), close](error_code ec,
-                                                                        std::size_t) {
-                                 self->OnWritten(ec, close);
-                               });
+                               [self = this->shared_from_this(), close](
+                                   error_code ec, std::size_t) { self->OnWritten(ec, close); });
       return;
     }
     http::async_write(stream_, message,
@@ -918,20 +910,19 @@ class HttpConnection final : public HttpConnectionBase,
     message.set(http::field::content_type, SafeHeaderValue(response.content_type, scratch));
     message.set(http::field::accept_ranges, "bytes");
     if (range.kind == ByteRange::Kind::kPartial) {
-      message.set(http::field::content_range,
-                  "bytes " + std::to_string(range.first) + "-" +
-                      std::to_string(range.first + range.length - 1) + "/" +
-                      std::to_string(size));
+      message.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                                  std::to_string(range.first + range.length - 1) +
+                                                  "/" + std::to_string(size));
     }
     message.body() = std::move(body);
     message.prepare_payload();
     auto& serializer = file_reply_->serializer.emplace(message);
     if (head_request_) {
-      http::async_write_header(stream_, serializer,
-                               [self = this->shared_from_this(), close](error_code error,
-                                                                        std::size_t) {
-                                 self->OnWritten(error, close);
-                               });
+      http::async_write_header(
+          stream_, serializer,
+          [self = this->shared_from_this(), close](error_code error, std::size_t) {
+            self->OnWritten(error, close);
+          });
       return;
     }
     WriteFileChunk(close);
@@ -940,14 +931,14 @@ class HttpConnection final : public HttpConnectionBase,
   // Large downloads: request_timeout bounds each write, not the whole transfer.
   void WriteFileChunk(bool close) {
     SetDeadline(config_->options.request_timeout);
-    http::async_write_some(stream_, *file_reply_->serializer,
-                           [self = this->shared_from_this(), close](error_code ec, std::size_t) {
-                             if (!ec && !self->file_reply_->serializer->is_done() &&
-                                 self->state_ != State::kClosed) {
-                               return self->WriteFileChunk(close);
-                             }
-                             self->OnWritten(ec, close);
-                           });
+    http::async_write_some(
+        stream_, *file_reply_->serializer,
+        [self = this->shared_from_this(), close](error_code ec, std::size_t) {
+          if (!ec && !self->file_reply_->serializer->is_done() && self->state_ != State::kClosed) {
+            return self->WriteFileChunk(close);
+          }
+          self->OnWritten(ec, close);
+        });
   }
 
   void OnWritten(error_code ec, bool close) {
@@ -1137,8 +1128,7 @@ class HttpServer::Impl {
         config_->tls.reset();
         return Fail(Errc::kInvalidRequest, "cannot load TLS certificate " +
                                                options.tls->cert_chain.string() + " / key " +
-                                               options.tls->private_key.string() + ": " +
-                                               e.what());
+                                               options.tls->private_key.string() + ": " + e.what());
       }
     }
     const int threads = std::max(1, options.threads);
@@ -1230,8 +1220,7 @@ class HttpServer::Impl {
     asio::post(NextLoop().ctx, [fn = std::move(fn)] { Guarded("Post callback", fn); });
   }
 
-  std::shared_ptr<TimerHandle> RunAfter(std::chrono::milliseconds delay,
-                                        std::function<void()> fn) {
+  std::shared_ptr<TimerHandle> RunAfter(std::chrono::milliseconds delay, std::function<void()> fn) {
     const std::lock_guard lock(loops_mutex_);
     if (loops_.empty() || config_->stopping.load(std::memory_order_acquire)) {
       auto dead = std::make_shared<TimerHandleImpl>(std::weak_ptr<Loop>());
@@ -1269,8 +1258,7 @@ class HttpServer::Impl {
   void Accept() {
     // Handlers hold loops weakly: a loop's io_context must never own a handler that owns it.
     const std::weak_ptr<Loop> target = loops_[accept_next_++ % loops_.size()];
-    acceptor_->async_accept(target.lock()->ctx, [this, target](error_code ec,
-                                                               tcp::socket socket) {
+    acceptor_->async_accept(target.lock()->ctx, [this, target](error_code ec, tcp::socket socket) {
       if (config_->stopping.load(std::memory_order_acquire) || !acceptor_->is_open()) return;
       if (ec) {
         // Out of descriptors and the like: back off instead of spinning.
@@ -1333,12 +1321,22 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler, BodyPolic
   impl_ = std::make_shared<Impl>(std::move(config));
 }
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  Stop();
+}
 
-Status HttpServer::Start() { return impl_->Start(); }
-std::uint16_t HttpServer::port() const { return impl_->port(); }
-void HttpServer::Stop() { impl_->Stop(); }
-void HttpServer::Post(std::function<void()> fn) { impl_->Post(std::move(fn)); }
+Status HttpServer::Start() {
+  return impl_->Start();
+}
+std::uint16_t HttpServer::port() const {
+  return impl_->port();
+}
+void HttpServer::Stop() {
+  impl_->Stop();
+}
+void HttpServer::Post(std::function<void()> fn) {
+  impl_->Post(std::move(fn));
+}
 std::shared_ptr<TimerHandle> HttpServer::RunAfter(std::chrono::milliseconds delay,
                                                   std::function<void()> fn) {
   return impl_->RunAfter(delay, std::move(fn));

@@ -49,15 +49,16 @@ struct Header {
 };
 
 struct HttpRequest {
-  std::string method;  // "GET"
-  std::string target;  // raw "/v1/jobs?limit=5"
-  std::string path;    // percent-decoded path "/v1/jobs"
+  std::string method;                                      // "GET"
+  std::string target;                                      // raw "/v1/jobs?limit=5"
+  std::string path;                                        // percent-decoded path "/v1/jobs"
   std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
   std::vector<Header> headers;
-  std::string body;                                // buffered body (the default)
-  std::optional<std::filesystem::path> body_file;  // set when BodyPolicy streamed the body to a file
-  std::string remote_address;                      // "127.0.0.1"
-  int version = 11;                                // 10 or 11
+  std::string body;  // buffered body (the default)
+  std::optional<std::filesystem::path>
+      body_file;               // set when BodyPolicy streamed the body to a file
+  std::string remote_address;  // "127.0.0.1"
+  int version = 11;            // 10 or 11
 
   // Case-insensitive; the first header of that name, or nullptr.
   const std::string* FindHeader(std::string_view name) const;
@@ -121,7 +122,7 @@ struct WebSocketHandlers {
 };
 
 struct TlsFiles {
-  std::filesystem::path cert_chain;  // PEM
+  std::filesystem::path cert_chain;   // PEM
   std::filesystem::path private_key;  // PEM
 };
 

@@ -18,7 +18,9 @@ struct WorkerPool::Impl {
 
 WorkerPool::WorkerPool(std::size_t threads) : impl_(std::make_unique<Impl>(threads)) {}
 
-WorkerPool::~WorkerPool() { Stop(); }
+WorkerPool::~WorkerPool() {
+  Stop();
+}
 
 void WorkerPool::Post(std::function<void()> task) {
   if (impl_->stopped.load()) return;

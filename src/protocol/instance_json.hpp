@@ -82,7 +82,7 @@ struct InstanceRuntime {
   // agent after a crash between the spawn and the next write finds the process by its
   // ORB_RUN_ID instead of starting a second one.
   std::optional<std::string> run_id;
-  std::optional<std::string> build_id;      // the build it (last) started on
+  std::optional<std::string> build_id;  // the build it (last) started on
   std::optional<WallTime> started_at;
   std::optional<InstanceExit> last_exit;
   bool operator==(const InstanceRuntime&) const = default;

@@ -42,7 +42,8 @@ json::value FieldJson(const PayloadField& field) {
     object["enum"] = nullptr;
   } else {
     json::array values;
-    for (const auto value : field.enum_values) values.push_back(Str(value));
+    for (const auto value : field.enum_values)
+      values.push_back(Str(value));
     object["enum"] = std::move(values);
   }
   object["min"] = field.min ? json::value(*field.min) : json::value(nullptr);
@@ -57,9 +58,9 @@ json::value TypeJson(const JobTypeInfo& type) {
   object["target"] = Str(ToString(type.target));
   json::array locks;
   for (const auto& lock : type.locks) {
-    locks.push_back(json::object{
-        {"scope", Str(ToString(lock.scope))},
-        {"mode", lock.mode == LockMode::kExclusive ? "exclusive" : "shared"}});
+    locks.push_back(
+        json::object{{"scope", Str(ToString(lock.scope))},
+                     {"mode", lock.mode == LockMode::kExclusive ? "exclusive" : "shared"}});
   }
   object["locks"] = std::move(locks);
   object["cancellable"] = type.cancellable;
@@ -70,7 +71,8 @@ json::value TypeJson(const JobTypeInfo& type) {
   object["description"] = TextOrNull(type.description);
   object["examplePayload"] = Literal(type.example_payload);
   json::array fields;
-  for (const auto& field : type.fields) fields.push_back(FieldJson(field));
+  for (const auto& field : type.fields)
+    fields.push_back(FieldJson(field));
   object["fields"] = std::move(fields);
   return object;
 }
@@ -80,7 +82,8 @@ json::value TypeJson(const JobTypeInfo& type) {
 const std::string& JobTypesJson() {
   static const std::string text = [] {
     json::array types;
-    for (const auto& type : AllJobTypes()) types.push_back(TypeJson(type));
+    for (const auto& type : AllJobTypes())
+      types.push_back(TypeJson(type));
     return json::serialize(json::object{{"jobTypes", std::move(types)}});
   }();
   return text;

@@ -63,11 +63,15 @@ constexpr std::array<std::pair<EventType, std::string_view>, 12> kEventTypes{{
 
 }  // namespace
 
-std::string_view ToString(JobStatus status) { return NameOf(kJobStatuses, status); }
+std::string_view ToString(JobStatus status) {
+  return NameOf(kJobStatuses, status);
+}
 std::optional<JobStatus> JobStatusFromString(std::string_view text) {
   return ValueOf(kJobStatuses, text);
 }
-std::string_view ToString(RunStatus status) { return NameOf(kRunStatuses, status); }
+std::string_view ToString(RunStatus status) {
+  return NameOf(kRunStatuses, status);
+}
 std::optional<RunStatus> RunStatusFromString(std::string_view text) {
   return ValueOf(kRunStatuses, text);
 }
@@ -75,12 +79,20 @@ bool IsFinal(JobStatus status) {
   return status == JobStatus::kCompleted || status == JobStatus::kFailed ||
          status == JobStatus::kCancelled;
 }
-std::string_view ToString(Role role) { return NameOf(kRoles, role); }
-std::optional<Role> RoleFromString(std::string_view text) { return ValueOf(kRoles, text); }
-std::string_view ToString(EventType type) { return NameOf(kEventTypes, type); }
+std::string_view ToString(Role role) {
+  return NameOf(kRoles, role);
+}
+std::optional<Role> RoleFromString(std::string_view text) {
+  return ValueOf(kRoles, text);
+}
+std::string_view ToString(EventType type) {
+  return NameOf(kEventTypes, type);
+}
 std::optional<EventType> EventTypeFromString(std::string_view text) {
   return ValueOf(kEventTypes, text);
 }
-bool IsStateChange(EventType type) { return type != EventType::kJobProgress; }
+bool IsStateChange(EventType type) {
+  return type != EventType::kJobProgress;
+}
 
 }  // namespace orb::protocol

@@ -4,8 +4,8 @@
 #include <chrono>
 #include <memory>
 
-#include "common/log.hpp"
 #include "common/job_log.hpp"
+#include "common/log.hpp"
 #include "protocol/codec.hpp"
 #include "server/fleet_cmdr_impl.hpp"
 
@@ -31,13 +31,13 @@ void FleetCmdr::Impl::AgentHello(Call call, const std::string& agent_id) {
     if (!result) return ReplyError(call.responder, result.error());
     Publish(*result);
     for (const auto& run_id : result->value.failed_runs) {
-      GetLogger("fleet-cmdr")->warn("agentId={} runId={} run failed: agent restarted", agent_id,
-                                    run_id);
+      GetLogger("fleet-cmdr")
+          ->warn("agentId={} runId={} run failed: agent restarted", agent_id, run_id);
     }
     MarkSeen(agent_id);
-    GetLogger("fleet-cmdr")->info("agentId={} hello: version {} maxParallel {} jobTypes {}",
-                                  agent_id, hello.agent_version, hello.max_parallel,
-                                  hello.job_types.size());
+    GetLogger("fleet-cmdr")
+        ->info("agentId={} hello: version {} maxParallel {} jobTypes {}", agent_id,
+               hello.agent_version, hello.max_parallel, hello.job_types.size());
     Reply(call.responder, 200, protocol::ToJson(HelloValues()));
   });
 }
@@ -64,8 +64,8 @@ void FleetCmdr::Impl::AgentNotify(Call call, const std::string& agent_id) {
       notifier_.Expire(id);
       return;
     }
-    pending->timer = http_->RunAfter(std::chrono::seconds(wait_seconds),
-                                     [this, id] { notifier_.Expire(id); });
+    pending->timer =
+        http_->RunAfter(std::chrono::seconds(wait_seconds), [this, id] { notifier_.Expire(id); });
   };
   if (notifier_.IsKnown(agent_id)) return hold();
   OnWorker(call.responder, [this, agent_id, hold = std::move(hold), responder = call.responder] {
@@ -93,7 +93,8 @@ void FleetCmdr::Impl::AgentNext(Call call, const std::string& agent_id) {
         store_->DispatchNextAsync(agent_id, clock_.WallNow(), options_.lease_seconds,
                                   std::move(done));
       },
-      [this, responder = call.responder, agent_id, started](Expected<store::Mutation<Value>> result) {
+      [this, responder = call.responder, agent_id,
+       started](Expected<store::Mutation<Value>> result) {
         if (!result) return ReplyError(responder, result.error());
         Publish(*result);
         dispatch_latency_->Observe(
@@ -117,8 +118,8 @@ void FleetCmdr::Impl::AgentUpdates(Call call, const std::string& agent_id,
   using protocol::UpdatesResponse;
   OnStore<UpdatesResponse>(
       *store_apply_updates_, call.responder,
-      [this, agent_id, run_id, updates = std::move(*updates)](
-          store::Completion<UpdatesResponse> done) mutable {
+      [this, agent_id, run_id,
+       updates = std::move(*updates)](store::Completion<UpdatesResponse> done) mutable {
         store_->ApplyUpdatesAsync(agent_id, run_id, std::move(updates), clock_.WallNow(),
                                   options_.lease_seconds, std::move(done));
       },
@@ -126,8 +127,8 @@ void FleetCmdr::Impl::AgentUpdates(Call call, const std::string& agent_id,
        final_status](Expected<store::Mutation<UpdatesResponse>> result) {
         if (!result) {
           if (result.error().code == Errc::kRunNotActive) {
-            GetLogger("fleet-cmdr")->warn("agentId={} runId={} update for a run that is not active",
-                                          agent_id, run_id);
+            GetLogger("fleet-cmdr")
+                ->warn("agentId={} runId={} update for a run that is not active", agent_id, run_id);
           }
           return ReplyError(responder, result.error());
         }

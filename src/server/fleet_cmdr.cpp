@@ -19,7 +19,9 @@
 namespace orb::server {
 namespace {
 
-std::shared_ptr<spdlog::logger> Log() { return GetLogger("fleet-cmdr"); }
+std::shared_ptr<spdlog::logger> Log() {
+  return GetLogger("fleet-cmdr");
+}
 
 bool IsJsonContentType(const std::string* value) {
   if (value == nullptr) return false;
@@ -27,7 +29,8 @@ bool IsJsonContentType(const std::string* value) {
   if (const auto semicolon = type.find(';'); semicolon != std::string_view::npos) {
     type = type.substr(0, semicolon);
   }
-  while (!type.empty() && type.back() == ' ') type.remove_suffix(1);
+  while (!type.empty() && type.back() == ' ')
+    type.remove_suffix(1);
   if (type.size() != 16) return false;
   for (std::size_t i = 0; i < type.size(); ++i) {
     char c = type[i];
@@ -112,14 +115,14 @@ class MeteredResponder final : public Responder {
 }  // namespace
 
 void FleetCmdr::Impl::InitMetrics() {
-  http_requests_ = &metrics_.AddCounter("fleet_cmdr_http_requests_total",
-                                        "HTTP requests answered, by route and status code",
-                                        {"route", "code"});
-  dispatch_latency_ = &metrics_
-                           .AddHistogram("fleet_cmdr_dispatch_seconds",
-                                         "Time from a jobs/next request to its answer", {},
-                                         DefaultLatencyBuckets())
-                           .With({});
+  http_requests_ =
+      &metrics_.AddCounter("fleet_cmdr_http_requests_total",
+                           "HTTP requests answered, by route and status code", {"route", "code"});
+  dispatch_latency_ =
+      &metrics_
+           .AddHistogram("fleet_cmdr_dispatch_seconds",
+                         "Time from a jobs/next request to its answer", {}, DefaultLatencyBuckets())
+           .With({});
   store_latency_ = &metrics_.AddHistogram(
       "fleet_cmdr_store_seconds",
       "Time from submitting a hot-path store write to its durable commit, by operation",
@@ -131,12 +134,13 @@ void FleetCmdr::Impl::InitMetrics() {
                                            "Events published to the stream, by type", {"type"});
   jobs_by_status_ = &metrics_.AddGauge("fleet_cmdr_jobs", "Jobs in the store, by type and status",
                                        {"type", "status"});
-  auto& waiters = metrics_.AddGauge("fleet_cmdr_notify_waiters",
-                                    "Notify long-polls being held").With({});
-  auto& clients = metrics_.AddGauge("fleet_cmdr_stream_clients",
-                                    "WebSocket stream subscribers").With({});
-  auto& coalesced = metrics_.AddGauge("fleet_cmdr_stream_coalesced",
-                                      "Progress events coalesced away for slow stream clients")
+  auto& waiters =
+      metrics_.AddGauge("fleet_cmdr_notify_waiters", "Notify long-polls being held").With({});
+  auto& clients =
+      metrics_.AddGauge("fleet_cmdr_stream_clients", "WebSocket stream subscribers").With({});
+  auto& coalesced = metrics_
+                        .AddGauge("fleet_cmdr_stream_coalesced",
+                                  "Progress events coalesced away for slow stream clients")
                         .With({});
   metrics_.AddCollector([this, &waiters, &clients, &coalesced] {
     waiters.Set(static_cast<double>(notifier_.WaiterCount()));
@@ -163,7 +167,9 @@ FleetCmdr::Impl::Impl(FleetCmdrOptions options, const Clock& clock)
   InitMetrics();
 }
 
-FleetCmdr::Impl::~Impl() { Stop(); }
+FleetCmdr::Impl::~Impl() {
+  Stop();
+}
 
 Status FleetCmdr::Impl::Init(const FleetCmdr::StoreOpener& open_store) {
   store::StoreDeps deps;
@@ -191,8 +197,8 @@ Status FleetCmdr::Impl::Init(const FleetCmdr::StoreOpener& open_store) {
 
   auto has_admin = store_->HasAdminToken();
   if (!has_admin) return Fail(std::move(has_admin.error()).WithContext("bootstrap admin token"));
-  auto admin = BootstrapAdminToken(*has_admin, std::getenv("FLEET_CMDR_ADMIN_TOKEN"),
-                                   options_.data_dir);
+  auto admin =
+      BootstrapAdminToken(*has_admin, std::getenv("FLEET_CMDR_ADMIN_TOKEN"), options_.data_dir);
   if (!admin) return Fail(std::move(admin.error()).WithContext("bootstrap admin token"));
   if (*admin) {
     store::TokenRecord record;
@@ -242,7 +248,8 @@ Status FleetCmdr::Impl::Start() {
   };
   ws.on_close = [this](net::WebSocketSession& session) { StreamClose(session); };
   http_ = std::make_unique<net::HttpServer>(
-      http, [this](HttpRequest&& request, ResponderPtr responder) {
+      http,
+      [this](HttpRequest&& request, ResponderPtr responder) {
         Handle(std::move(request), std::move(responder));
       },
       [this](const HttpRequest& head) { return BodyPolicyFor(head); }, std::move(ws),
@@ -292,8 +299,9 @@ net::BodyPolicy FleetCmdr::Impl::BodyPolicyFor(const HttpRequest& head) {
   if (head.method == "PUT" && head.path == "/v1/artifacts") {
     // Stream to disk only for a caller allowed to upload; others get their 401/403 (or 413).
     const auto principal = tokens_.Authenticate(
-        head.FindHeader("Authorization") ? std::optional<std::string_view>(*head.FindHeader("Authorization"))
-                                         : std::nullopt);
+        head.FindHeader("Authorization")
+            ? std::optional<std::string_view>(*head.FindHeader("Authorization"))
+            : std::nullopt);
     if (Authorize(principal, RouteClass::kOperatorWrite)) {
       policy.limit = static_cast<std::size_t>(options_.artifact_limit);
       policy.stream_to_file = artifact_dir_ / (".upload-" + RandomHex(12));
@@ -327,8 +335,8 @@ void FleetCmdr::Impl::Handle(HttpRequest&& request, ResponderPtr responder) {
   }
 
   const std::string* authorization = request.FindHeader("Authorization");
-  call.principal = tokens_.Authenticate(authorization ? std::optional<std::string_view>(*authorization)
-                                                      : std::nullopt);
+  call.principal = tokens_.Authenticate(
+      authorization ? std::optional<std::string_view>(*authorization) : std::nullopt);
   // A request for a route: its class, the agentId of agent routes, and what runs it.
   RouteClass route_class = RouteClass::kViewerRead;
   std::string path_agent;
@@ -359,8 +367,8 @@ void FleetCmdr::Impl::Handle(HttpRequest&& request, ResponderPtr responder) {
         if (method == "GET") run = [this, id = at(2)](Call c) { GetJob(std::move(c), id); };
       } else if (n == 4) {
         const auto& action = at(3);
-        path_known = action == "events" || action == "logs" || action == "cancel" ||
-                     action == "retry";
+        path_known =
+            action == "events" || action == "logs" || action == "cancel" || action == "retry";
         if (method == "GET" && action == "events") {
           run = [this, id = at(2)](Call c) { GetJobEvents(std::move(c), id); };
         } else if (method == "GET" && action == "logs") {
@@ -398,13 +406,16 @@ void FleetCmdr::Impl::Handle(HttpRequest&& request, ResponderPtr responder) {
         if (n == 4 && at(3) == "hello") {
           path_known = true;
           json_body = true;
-          if (method == "POST") run = [this, a = path_agent](Call c) { AgentHello(std::move(c), a); };
+          if (method == "POST")
+            run = [this, a = path_agent](Call c) { AgentHello(std::move(c), a); };
         } else if (n == 4 && at(3) == "notify") {
           path_known = true;
-          if (method == "GET") run = [this, a = path_agent](Call c) { AgentNotify(std::move(c), a); };
+          if (method == "GET")
+            run = [this, a = path_agent](Call c) { AgentNotify(std::move(c), a); };
         } else if (n == 5 && at(3) == "jobs" && at(4) == "next") {
           path_known = true;
-          if (method == "POST") run = [this, a = path_agent](Call c) { AgentNext(std::move(c), a); };
+          if (method == "POST")
+            run = [this, a = path_agent](Call c) { AgentNext(std::move(c), a); };
         } else if (n == 6 && at(3) == "runs" && at(5) == "updates") {
           path_known = true;
           json_body = true;
@@ -466,12 +477,13 @@ void FleetCmdr::Impl::Handle(HttpRequest&& request, ResponderPtr responder) {
       HttpResponse limited;
       limited.status = 429;
       limited.headers.push_back({"Retry-After", std::to_string(wait)});
-      limited.body = protocol::ErrorBodyJson(
-          MakeError(Errc::kRateLimited, "too many requests: retry in " + std::to_string(wait) + " s"));
+      limited.body = protocol::ErrorBodyJson(MakeError(
+          Errc::kRateLimited, "too many requests: retry in " + std::to_string(wait) + " s"));
       return call.responder->Send(std::move(limited));
     }
   }
-  if (json_body && !request.body.empty() && !IsJsonContentType(request.FindHeader("Content-Type"))) {
+  if (json_body && !request.body.empty() &&
+      !IsJsonContentType(request.FindHeader("Content-Type"))) {
     return ReplyError(call.responder, MakeError(Errc::kUnsupportedMediaType,
                                                 "Content-Type must be application/json"));
   }
@@ -512,7 +524,8 @@ void FleetCmdr::Impl::ReplyError(const ResponderPtr& responder, const Error& ori
 
 void FleetCmdr::Impl::OnWorker(const ResponderPtr& responder, std::function<void()> work) {
   if (stopping_.load() || !workers_) {
-    return ReplyError(responder, MakeError(Errc::kUnavailable, "fleet-cmdr is shutting down", true));
+    return ReplyError(responder,
+                      MakeError(Errc::kUnavailable, "fleet-cmdr is shutting down", true));
   }
   workers_->Post([this, responder, work = std::move(work)] {
     try {
@@ -651,7 +664,8 @@ void FleetCmdr::Impl::CheckOffline() {
     }
   }
   if (events.empty()) return;
-  for (const auto& event : events) Log()->info("agentId={} offline", *event.agent_id);
+  for (const auto& event : events)
+    Log()->info("agentId={} offline", *event.agent_id);
   auto appended = store_->AppendEvents(std::move(events));
   if (appended) Publish(*appended);
 }
@@ -671,7 +685,8 @@ void FleetCmdr::Impl::FlushSeen() {
   }
   std::vector<store::AgentSeen> batch;
   batch.reserve(latest.size());
-  for (auto& [agent_id, at] : latest) batch.push_back({agent_id, at});
+  for (auto& [agent_id, at] : latest)
+    batch.push_back({agent_id, at});
   if (auto flushed = store_->TouchAgents(batch); !flushed) {
     Log()->warn("cannot record last-seen times: {}", flushed.error().Describe());
   }
@@ -737,8 +752,8 @@ void FleetCmdr::Impl::Ready(Call call) {
   OnWorker(call.responder, [this, responder = call.responder] {
     auto seq = store_->LastEventSeq();
     if (!seq) {
-      return ReplyError(responder, MakeError(Errc::kUnavailable, "store unreachable: " +
-                                                                     seq.error().message, true));
+      return ReplyError(responder, MakeError(Errc::kUnavailable,
+                                             "store unreachable: " + seq.error().message, true));
     }
     Reply(responder, 200, R"({"status":"ready"})");
   });
@@ -749,16 +764,15 @@ void FleetCmdr::Impl::Metrics(Call call) {
   OnWorker(call.responder, [this, responder = call.responder] {
     auto counts = store_->CountJobs();
     if (!counts) {
-      return ReplyError(responder, MakeError(Errc::kUnavailable, "store unreachable: " +
-                                                                     counts.error().message, true));
+      return ReplyError(responder, MakeError(Errc::kUnavailable,
+                                             "store unreachable: " + counts.error().message, true));
     }
     // Every pair is rendered, zeros included, so a status that emptied does not keep its count.
     const std::lock_guard lock(jobs_by_status_mutex_);
     for (const auto& type : protocol::AllJobTypes()) {
-      for (const auto status :
-           {protocol::JobStatus::kCreated, protocol::JobStatus::kQueued,
-            protocol::JobStatus::kRunning, protocol::JobStatus::kCompleted,
-            protocol::JobStatus::kFailed, protocol::JobStatus::kCancelled}) {
+      for (const auto status : {protocol::JobStatus::kCreated, protocol::JobStatus::kQueued,
+                                protocol::JobStatus::kRunning, protocol::JobStatus::kCompleted,
+                                protocol::JobStatus::kFailed, protocol::JobStatus::kCancelled}) {
         jobs_by_status_->With({std::string(type.name), std::string(protocol::ToString(status))})
             .Set(0);
       }
@@ -780,7 +794,7 @@ FleetCmdr::FleetCmdr(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FleetCmdr::~FleetCmdr() = default;
 
 Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options,
-                                                      const Clock& clock) {
+                                                       const Clock& clock) {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Fail(Errc::kIo, "cannot create data dir " + options.data_dir.string());
@@ -793,16 +807,21 @@ Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options,
                 });
 }
 
-Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options,
-                                                      const Clock& clock,
-                                                      const StoreOpener& open_store) {
+Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options, const Clock& clock,
+                                                       const StoreOpener& open_store) {
   auto impl = std::make_unique<Impl>(std::move(options), clock);
   if (auto init = impl->Init(open_store); !init) return Fail(init.error());
   return std::unique_ptr<FleetCmdr>(new FleetCmdr(std::move(impl)));
 }
 
-Status FleetCmdr::Start() { return impl_->Start(); }
-std::uint16_t FleetCmdr::port() const { return impl_->port(); }
-void FleetCmdr::Stop() { impl_->Stop(); }
+Status FleetCmdr::Start() {
+  return impl_->Start();
+}
+std::uint16_t FleetCmdr::port() const {
+  return impl_->port();
+}
+void FleetCmdr::Stop() {
+  impl_->Stop();
+}
 
 }  // namespace orb::server

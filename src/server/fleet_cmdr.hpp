@@ -23,7 +23,7 @@
 namespace orb::store {
 class Store;
 struct StoreDeps;
-}
+}  // namespace orb::store
 
 namespace orb::server {
 
@@ -53,8 +53,8 @@ struct FleetCmdrOptions {
   double rate_limit_burst = 400;
 
   int io_threads = 1;
-  int worker_threads = 64;  // see ServeFlags::workers
-  std::int64_t events_kept = 200'000;  // older events are pruned; a client behind them resyncs
+  int worker_threads = 64;              // see ServeFlags::workers
+  std::int64_t events_kept = 200'000;   // older events are pruned; a client behind them resyncs
   std::chrono::milliseconds tick{250};  // lease expiry / notBefore / online checks
   std::chrono::milliseconds stream_auth_timeout{5'000};
 };
@@ -66,8 +66,7 @@ class FleetCmdr {
   static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock);
   // Same over another store (PostgreSQL later, tests): `open_store` opens it with the StoreDeps
   // that fleet-cmdr gives (its id source and its listener for committed agent queues).
-  using StoreOpener =
-      std::function<Expected<std::unique_ptr<store::Store>>(store::StoreDeps deps)>;
+  using StoreOpener = std::function<Expected<std::unique_ptr<store::Store>>(store::StoreDeps deps)>;
   static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock,
                                                      const StoreOpener& open_store);
   ~FleetCmdr();

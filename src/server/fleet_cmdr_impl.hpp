@@ -168,15 +168,15 @@ class FleetCmdr::Impl {
   Notifier notifier_;
   std::unique_ptr<StreamHub> hub_;  // made in Init, starting at the store's last event seq
   MetricsRegistry metrics_;
-  Family<Counter>* http_requests_ = nullptr;       // route, code
-  Histogram* dispatch_latency_ = nullptr;          // seconds, jobs/next handled -> answered
-  Family<Histogram>* store_latency_ = nullptr;     // operation
-  Histogram* store_create_jobs_ = nullptr;         // store_latency_ of the asynchronous calls
+  Family<Counter>* http_requests_ = nullptr;    // route, code
+  Histogram* dispatch_latency_ = nullptr;       // seconds, jobs/next handled -> answered
+  Family<Histogram>* store_latency_ = nullptr;  // operation
+  Histogram* store_create_jobs_ = nullptr;      // store_latency_ of the asynchronous calls
   Histogram* store_dispatch_next_ = nullptr;
   Histogram* store_apply_updates_ = nullptr;
-  Family<Counter>* events_published_ = nullptr;    // type
-  Family<Gauge>* jobs_by_status_ = nullptr;        // type, status (refreshed from the store)
-  std::mutex jobs_by_status_mutex_;                // one refresh + render at a time
+  Family<Counter>* events_published_ = nullptr;  // type
+  Family<Gauge>* jobs_by_status_ = nullptr;      // type, status (refreshed from the store)
+  std::mutex jobs_by_status_mutex_;              // one refresh + render at a time
   std::unique_ptr<net::WorkerPool> workers_;
   std::unique_ptr<net::HttpServer> http_;
   std::filesystem::path artifact_dir_;

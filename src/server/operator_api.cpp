@@ -58,7 +58,8 @@ void FleetCmdr::Impl::CreateJobs(Call call) {
     auto matching = store_->ListAgents(filter);
     if (!matching) return ReplyError(responder, matching.error());
     std::vector<std::string> agents;
-    for (const auto& agent : *matching) agents.push_back(agent.agent_id);
+    for (const auto& agent : *matching)
+      agents.push_back(agent.agent_id);
     SubmitJobs(responder, request, agents);
   });
 }
@@ -124,21 +125,21 @@ void FleetCmdr::Impl::ListJobs(Call call) {
   if (auto status = call.request.Query("status")) {
     filter.status = protocol::JobStatusFromString(*status);
     if (!filter.status) {
-      return ReplyError(call.responder,
-                        InvalidField("status", "must be one of CREATED, QUEUED, RUNNING, "
-                                               "COMPLETED, FAILED, CANCELLED"));
+      return ReplyError(call.responder, InvalidField("status",
+                                                     "must be one of CREATED, QUEUED, RUNNING, "
+                                                     "COMPLETED, FAILED, CANCELLED"));
     }
   }
   auto limit = QueryInt(call.request, "limit", 1, store::kMaxListLimit);
   if (!limit) return ReplyError(call.responder, limit.error());
   auto cursor = QueryText(call.request, "cursor");
-  OnWorker(call.responder, [this, responder = call.responder, filter = std::move(filter),
-                            limit = static_cast<int>(limit->value_or(50)),
-                            cursor = std::move(cursor)] {
-    auto jobs = store_->ListJobs(filter, limit, cursor);
-    if (!jobs) return ReplyError(responder, jobs.error());
-    Reply(responder, 200, protocol::ToJson(*jobs));
-  });
+  OnWorker(call.responder,
+           [this, responder = call.responder, filter = std::move(filter),
+            limit = static_cast<int>(limit->value_or(50)), cursor = std::move(cursor)] {
+             auto jobs = store_->ListJobs(filter, limit, cursor);
+             if (!jobs) return ReplyError(responder, jobs.error());
+             Reply(responder, 200, protocol::ToJson(*jobs));
+           });
 }
 
 void FleetCmdr::Impl::GetJob(Call call, const std::string& job_id) {
@@ -217,7 +218,8 @@ void FleetCmdr::Impl::ListAgents(Call call) {
     if (!agents) return ReplyError(responder, agents.error());
     protocol::AgentList list;
     list.agents = std::move(*agents);
-    for (auto& agent : list.agents) agent.online = IsOnline(agent);
+    for (auto& agent : list.agents)
+      agent.online = IsOnline(agent);
     Reply(responder, 200, protocol::ToJson(list));
   });
 }
@@ -273,8 +275,9 @@ void FleetCmdr::Impl::CreateToken(Call call) {
   if (!request) return ReplyError(call.responder, request.error());
   if (request->role == protocol::Role::kAgent) {
     return ReplyError(call.responder,
-                      InvalidField("role", "must be viewer, operator or admin (agent tokens come "
-                                           "from POST /v1/agents)"));
+                      InvalidField("role",
+                                   "must be viewer, operator or admin (agent tokens come "
+                                   "from POST /v1/agents)"));
   }
   if (request->name.empty() || request->name.size() > 128) {
     return ReplyError(call.responder, InvalidField("name", "must be 1 to 128 characters"));
@@ -290,8 +293,9 @@ void FleetCmdr::Impl::CreateToken(Call call) {
     auto created = store_->CreateToken(record);
     if (!created) return ReplyError(responder, created.error());
     tokens_.Add(record.token_hash, Principal{record.id, record.role, std::nullopt});
-    GetLogger("fleet-cmdr")->info("token {} created: role {} name {}", record.id,
-                                  protocol::ToString(record.role), record.name);
+    GetLogger("fleet-cmdr")
+        ->info("token {} created: role {} name {}", record.id, protocol::ToString(record.role),
+               record.name);
     Reply(responder, 201, protocol::ToJson(protocol::TokenCreated{record.id, token}));
   });
 }
@@ -349,8 +353,9 @@ void FleetCmdr::Impl::UploadArtifact(Call call) {
         return ReplyError(call.responder, MakeError(Errc::kIo, "cannot store artifact"));
       }
     }
-    GetLogger("fleet-cmdr")->info("artifact {} ({} bytes) {}", sha, size,
-                                  status == 201 ? "stored" : "already present");
+    GetLogger("fleet-cmdr")
+        ->info("artifact {} ({} bytes) {}", sha, size,
+               status == 201 ? "stored" : "already present");
     Reply(call.responder, status,
           protocol::ToJson(protocol::ArtifactInfo{sha, size, "/v1/artifacts/" + sha}));
   });

@@ -7,7 +7,9 @@
 namespace orb::server {
 namespace {
 
-Error Bad(std::string message) { return MakeError(Errc::kInvalidRequest, std::move(message)); }
+Error Bad(std::string message) {
+  return MakeError(Errc::kInvalidRequest, std::move(message));
+}
 
 bool ParseInt(std::string_view text, int& out) {
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -18,32 +20,42 @@ bool ParseInt(std::string_view text, int& out) {
 
 void AddServeFlags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--listen", flags.listen, "address:port to listen on")->capture_default_str();
-  app.add_option("--data-dir", flags.data_dir, "state directory (SQLite store, artifacts, admin.token)")
+  app.add_option("--data-dir", flags.data_dir,
+                 "state directory (SQLite store, artifacts, admin.token)")
       ->required();
-  app.add_option("--store", flags.store, "sqlite (the default, in --data-dir)")->capture_default_str();
+  app.add_option("--store", flags.store, "sqlite (the default, in --data-dir)")
+      ->capture_default_str();
   app.add_option("--tls-cert", flags.tls_cert, "PEM certificate chain for HTTPS");
   app.add_option("--tls-key", flags.tls_key, "PEM private key for HTTPS");
   app.add_flag("--insecure", flags.insecure, "allow plain HTTP on a non-loopback address");
   app.add_option("--lease-seconds", flags.lease_seconds, "a run without updates this long is lost")
-      ->capture_default_str()->check(CLI::Range(5, 3600));
+      ->capture_default_str()
+      ->check(CLI::Range(5, 3600));
   app.add_option("--long-poll-seconds", flags.long_poll_seconds, "longest notify wait")
-      ->capture_default_str()->check(CLI::Range(1, 60));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 60));
   app.add_option("--heartbeat-seconds", flags.heartbeat_seconds, "agent heartbeat interval")
-      ->capture_default_str()->check(CLI::Range(1, 600));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600));
   app.add_option("--progress-min-interval-ms", flags.progress_min_interval_ms,
                  "at most one progress update per run this often")
-      ->capture_default_str()->check(CLI::Range(0, 60000));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
   app.add_option("--poll-interval-seconds", flags.poll_interval_seconds,
                  "MIN-MAX seconds between polls of agents without long-poll")
       ->capture_default_str();
   app.add_option("--log-format", flags.log_format, "text or json (JSON lines, for journald)")
-      ->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
-      ->capture_default_str()->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   app.add_option("--workers", flags.workers, "threads for store calls")
-      ->capture_default_str()->check(CLI::Range(1, 256));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   app.add_option("--io-threads", flags.io_threads, "HTTP event loops")
-      ->capture_default_str()->check(CLI::Range(1, 64));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
 }
 
 bool IsLoopback(std::string_view host) {
@@ -62,7 +74,8 @@ Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
     return Bad("--listen: bad port in '" + flags.listen + "'");
   }
   options.address = flags.listen.substr(0, colon);
-  if (options.address.size() > 2 && options.address.front() == '[' && options.address.back() == ']') {
+  if (options.address.size() > 2 && options.address.front() == '[' &&
+      options.address.back() == ']') {
     options.address = options.address.substr(1, options.address.size() - 2);
   }
   options.port = static_cast<std::uint16_t>(port);

@@ -41,7 +41,8 @@ void FleetCmdr::Impl::StreamOpen(std::shared_ptr<net::WebSocketSession> session,
   auto client = std::make_shared<StreamClient>();
   client->session = session;
   const std::string* authorization = upgrade.FindHeader("Authorization");
-  if (authorization) client->header_principal = tokens_.Authenticate(std::string_view(*authorization));
+  if (authorization)
+    client->header_principal = tokens_.Authenticate(std::string_view(*authorization));
   {
     const std::lock_guard lock(streams_mutex_);
     streams_[session.get()] = client;
@@ -66,7 +67,8 @@ void FleetCmdr::Impl::StreamMessage(net::WebSocketSession& session, std::string 
   if (!client) return;
   auto subscribe = protocol::FromJson<protocol::SubscribeMessage>(message);
   if (!subscribe) {
-    session.Close(kClosePolicyViolation, "expected a subscribe message: " + subscribe.error().message);
+    session.Close(kClosePolicyViolation,
+                  "expected a subscribe message: " + subscribe.error().message);
     return;
   }
   std::optional<Principal> principal = client->header_principal;
@@ -101,7 +103,8 @@ void FleetCmdr::Impl::StreamMessage(net::WebSocketSession& session, std::string 
       page.events = std::move(*events);
       return page;
     };
-    auto id = hub_->Subscribe(std::make_shared<SessionSink>(client->session), filter, since, replay);
+    auto id =
+        hub_->Subscribe(std::make_shared<SessionSink>(client->session), filter, since, replay);
     if (!id) {
       GetLogger("fleet-cmdr")->warn("stream subscribe failed: {}", id.error().Describe());
       client->session->Close(kCloseInternalError, "cannot replay events");
@@ -146,7 +149,8 @@ void FleetCmdr::Impl::DrainStreams() {
       if (client->subscription) ids.push_back(*client->subscription);
     }
   }
-  for (const auto id : ids) hub_->Drain(id);
+  for (const auto id : ids)
+    hub_->Drain(id);
 }
 
 }  // namespace orb::server

@@ -63,7 +63,8 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
 
   void Reopen() {
     store_.reset();
-    StoreDeps deps{&ids_, [this] { return random_; }, [this](std::vector<AgentQueue> queues) {
+    StoreDeps deps{&ids_, [this] { return random_; },
+                   [this](std::vector<AgentQueue> queues) {
                      const std::lock_guard lock(told_mutex_);
                      for (auto& queue : queues) {
                        told_order_.push_back(queue.agent_id);
@@ -1084,9 +1085,8 @@ TEST_P(StoreContractTest, AsynchronousCallsCompleteAfterTheCommitWithTheSameResu
 
   std::promise<Expected<Mutation<std::optional<Dispatched>>>> next_promise;
   auto next_future = next_promise.get_future();
-  store().DispatchNextAsync("a1", Now(), kLease, [&](auto result) {
-    next_promise.set_value(std::move(result));
-  });
+  store().DispatchNextAsync("a1", Now(), kLease,
+                            [&](auto result) { next_promise.set_value(std::move(result)); });
   auto next = wait(next_future);
   ASSERT_THAT(next, IsOk());
   ASSERT_TRUE(next->value.has_value());
@@ -1100,9 +1100,8 @@ TEST_P(StoreContractTest, AsynchronousCallsCompleteAfterTheCommitWithTheSameResu
   request.final_update->timestamp = Now();
   std::promise<Expected<Mutation<protocol::UpdatesResponse>>> updates_promise;
   auto updates_future = updates_promise.get_future();
-  store().ApplyUpdatesAsync("a1", next->value->run.id, request, Now(), kLease, [&](auto result) {
-    updates_promise.set_value(std::move(result));
-  });
+  store().ApplyUpdatesAsync("a1", next->value->run.id, request, Now(), kLease,
+                            [&](auto result) { updates_promise.set_value(std::move(result)); });
   auto updates = wait(updates_future);
   ASSERT_THAT(updates, IsOk());
   EXPECT_EQ(StatusOf(job_id), JobStatus::kCompleted);
@@ -1111,23 +1110,20 @@ TEST_P(StoreContractTest, AsynchronousCallsCompleteAfterTheCommitWithTheSameResu
   std::promise<Expected<Mutation<protocol::UpdatesResponse>>> again_promise;
   auto again_future = again_promise.get_future();
   request.final_update->seq = 2;
-  store().ApplyUpdatesAsync("a1", next->value->run.id, request, Now(), kLease, [&](auto result) {
-    again_promise.set_value(std::move(result));
-  });
+  store().ApplyUpdatesAsync("a1", next->value->run.id, request, Now(), kLease,
+                            [&](auto result) { again_promise.set_value(std::move(result)); });
   EXPECT_THAT(wait(again_future), FailsWith(Errc::kRunNotActive));
   std::promise<Expected<Mutation<CreatedJobs>>> invalid_promise;
   auto invalid_future = invalid_promise.get_future();
   CreateJobsCommand two;
   two.jobs = {Spec("a1", "VERIFY_BACKUP", "mc-1"), Spec("a1", "VERIFY_BACKUP", "mc-2")};
-  store().CreateJobsAsync(two, Now(), [&](auto result) {
-    invalid_promise.set_value(std::move(result));
-  });
+  store().CreateJobsAsync(two, Now(),
+                          [&](auto result) { invalid_promise.set_value(std::move(result)); });
   EXPECT_THAT(wait(invalid_future), FailsWith(Errc::kInvalidRequest));
   std::promise<Expected<Mutation<std::optional<Dispatched>>>> unknown_promise;
   auto unknown_future = unknown_promise.get_future();
-  store().DispatchNextAsync("nobody", Now(), kLease, [&](auto result) {
-    unknown_promise.set_value(std::move(result));
-  });
+  store().DispatchNextAsync("nobody", Now(), kLease,
+                            [&](auto result) { unknown_promise.set_value(std::move(result)); });
   EXPECT_THAT(wait(unknown_future), FailsWith(Errc::kNotFound));
 }
 

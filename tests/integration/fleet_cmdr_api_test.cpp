@@ -17,10 +17,10 @@ namespace {
 
 using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
 
-const std::vector<std::string> kAllTypes = {
-    "INSTALL_SERVER",  "UPDATE_SERVER", "ACTIVATE_BUILD", "START_INSTANCE",
-    "STOP_INSTANCE",   "RESTART_INSTANCE", "BACKUP_INSTANCE", "VERIFY_BACKUP",
-    "RESTORE_BACKUP",  "PRUNE_BACKUPS",    "SYNC_MODS"};
+const std::vector<std::string> kAllTypes = {"INSTALL_SERVER",  "UPDATE_SERVER", "ACTIVATE_BUILD",
+                                            "START_INSTANCE",  "STOP_INSTANCE", "RESTART_INSTANCE",
+                                            "BACKUP_INSTANCE", "VERIFY_BACKUP", "RESTORE_BACKUP",
+                                            "PRUNE_BACKUPS",   "SYNC_MODS"};
 
 std::string Backup(const std::string& agent, const std::string& instance,
                    const std::string& extra = "") {
@@ -93,8 +93,11 @@ TEST(FleetCmdrApiTest, EveryErrorOfTheSpecTableIsReachableAndLeavesTheServerHeal
   expect(not_cancellable, 409, "not_cancellable");
   EXPECT_NE(not_cancellable.body.find("stop"), std::string::npos) << not_cancellable.body;
   EXPECT_EQ(agent.Complete(stop_run.run_id).status, 200);
-  expect(agent.Update(stop_run.run_id, R"({"updates":[],"logs":[{"seq":999,"timestamp":"2026-11-22T10:00:00.000Z","level":"info","message":"late"}]})"),
-         409, "run_not_active");
+  expect(
+      agent.Update(
+          stop_run.run_id,
+          R"({"updates":[],"logs":[{"seq":999,"timestamp":"2026-11-22T10:00:00.000Z","level":"info","message":"late"}]})"),
+      409, "run_not_active");
   expect(admin.Post("/v1/jobs", Backup("orb-1", "mc-3", R"("idempotencyKey":"k1")")).status == 201
              ? admin.Post("/v1/jobs", Backup("orb-1", "mc-4", R"("idempotencyKey":"k1")"))
              : Reply{},
@@ -105,7 +108,8 @@ TEST(FleetCmdrApiTest, EveryErrorOfTheSpecTableIsReachableAndLeavesTheServerHeal
          "unsupported_media_type");
   // 429: the viewer's bucket (1 per second after a burst of 1000) runs dry.
   Reply limited;
-  for (int i = 0; i < 1100 && limited.status != 429; ++i) limited = viewer.Get("/v1/agents");
+  for (int i = 0; i < 1100 && limited.status != 429; ++i)
+    limited = viewer.Get("/v1/agents");
   expect(limited, 429, "rate_limited");
   ASSERT_TRUE(limited.retry_after.has_value());
 }
@@ -150,7 +154,9 @@ TEST(FleetCmdrApiTest, AJobGoesThroughItsWholeLifecycle) {
   EXPECT_EQ(cluster.Status(job.id), "RUNNING");
   EXPECT_EQ(agent.Next().status, 204);  // the instance lock keeps nothing else waiting anyway
 
-  auto progress = agent.Update(run->run_id, R"({"updates":[{"seq":1,"status":"RUNNING","percent":42,"message":"archiving","step":"archive","timestamp":"2026-11-22T10:00:00.000Z"}],
+  auto progress = agent.Update(
+      run->run_id,
+      R"({"updates":[{"seq":1,"status":"RUNNING","percent":42,"message":"archiving","step":"archive","timestamp":"2026-11-22T10:00:00.000Z"}],
       "logs":[{"seq":1,"timestamp":"2026-11-22T10:00:00.000Z","level":"info","message":"started"}]})");
   EXPECT_EQ(progress.status, 200) << progress.body;
   EXPECT_EQ(agent.Complete(run->run_id, 2, R"({"backupId":"b1","bytes":10})").status, 200);
@@ -162,7 +168,8 @@ TEST(FleetCmdrApiTest, AJobGoesThroughItsWholeLifecycle) {
   auto list = protocol::FromJson<protocol::EventList>(events.body);
   ASSERT_TRUE(list) << events.body;
   std::vector<std::string> types;
-  for (const auto& event : list->events) types.emplace_back(protocol::ToString(event.type));
+  for (const auto& event : list->events)
+    types.emplace_back(protocol::ToString(event.type));
   EXPECT_EQ(types, (std::vector<std::string>{"job.created", "job.queued", "job.running",
                                              "job.progress", "job.completed"}));
   auto logs = cluster.admin().Get("/v1/jobs/" + job.id + "/logs");
@@ -230,9 +237,13 @@ TEST(FleetCmdrApiTest, CancelBeforeItRunsAndWhileItRuns) {
   EXPECT_EQ(state->cancel, std::vector<std::string>{run->run_id});
   auto heartbeat = agent.Update(run->run_id, R"({"updates":[],"logs":[]})");
   EXPECT_NE(heartbeat.body.find("\"cancelRequested\":true"), std::string::npos) << heartbeat.body;
-  EXPECT_EQ(agent.Update(run->run_id, R"({"updates":[],"logs":[],"final":{"seq":1,"status":"CANCELLED","timestamp":"2026-11-22T10:00:00.000Z"}})")
-                .status,
-            200);
+  EXPECT_EQ(
+      agent
+          .Update(
+              run->run_id,
+              R"({"updates":[],"logs":[],"final":{"seq":1,"status":"CANCELLED","timestamp":"2026-11-22T10:00:00.000Z"}})")
+          .status,
+      200);
   EXPECT_EQ(cluster.Status(running.id), "CANCELLED");
   // Retry of a cancelled job.
   EXPECT_EQ(cluster.admin().Post("/v1/jobs/" + running.id + "/retry").status, 202);
@@ -277,7 +288,8 @@ TEST(FleetCmdrApiTest, DispatchRuleEndToEnd) {
   auto exclusive = cluster.Enqueue(Backup("orb-1", "mc-9", R"("exclusive":true)"));
   auto later = cluster.Enqueue(Backup("orb-1", "mc-10"));
   EXPECT_EQ(agent.Next().status, 204);
-  for (const auto& run : {*first, *third, *fourth}) EXPECT_EQ(agent.Complete(run.run_id).status, 200);
+  for (const auto& run : {*first, *third, *fourth})
+    EXPECT_EQ(agent.Complete(run.run_id).status, 200);
   auto alone = agent.NextJob();
   ASSERT_TRUE(alone);
   EXPECT_EQ(alone->job_id, exclusive.id);
@@ -310,10 +322,12 @@ TEST(FleetCmdrApiTest, ALongPollAnswersWithinMillisecondsOfACreateAndAfterItsWai
     answered = true;
   });
   // Let the poll reach the server (it is held: nothing pending).
-  ASSERT_TRUE(WaitFor([&] {
-    auto metrics = cluster.admin().Get("/metrics");
-    return metrics.body.find("fleet_cmdr_notify_waiters 1") != std::string::npos;
-  }, 5s));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto metrics = cluster.admin().Get("/metrics");
+        return metrics.body.find("fleet_cmdr_notify_waiters 1") != std::string::npos;
+      },
+      5s));
   const auto created_at = std::chrono::steady_clock::now();
   cluster.Enqueue(Backup("orb-1", "mc-1"));
   ASSERT_TRUE(WaitFor([&] { return answered.load(); }, 5s));
@@ -328,7 +342,8 @@ TEST(FleetCmdrApiTest, ResentUpdateBatchesAreIgnored) {
   auto job = cluster.Enqueue(Backup("orb-1", "mc-1"));
   auto run = agent.NextJob();
   ASSERT_TRUE(run);
-  const std::string batch = R"({"updates":[{"seq":1,"status":"RUNNING","percent":10,"message":"a","timestamp":"2026-11-22T10:00:00.000Z"}],
+  const std::string batch =
+      R"({"updates":[{"seq":1,"status":"RUNNING","percent":10,"message":"a","timestamp":"2026-11-22T10:00:00.000Z"}],
       "logs":[{"seq":1,"timestamp":"2026-11-22T10:00:00.000Z","level":"info","message":"line one"},
               {"seq":2,"timestamp":"2026-11-22T10:00:00.000Z","level":"info","message":"line two"}]})";
   for (int i = 0; i < 3; ++i) {
@@ -336,17 +351,20 @@ TEST(FleetCmdrApiTest, ResentUpdateBatchesAreIgnored) {
     EXPECT_EQ(reply.status, 200);
     EXPECT_NE(reply.body.find("\"ackedLogSeq\":2"), std::string::npos) << reply.body;
   }
-  const std::string final_batch = R"({"updates":[],"logs":[],"final":{"seq":2,"status":"COMPLETED","result":{},"timestamp":"2026-11-22T10:00:00.000Z"}})";
+  const std::string final_batch =
+      R"({"updates":[],"logs":[],"final":{"seq":2,"status":"COMPLETED","result":{},"timestamp":"2026-11-22T10:00:00.000Z"}})";
   EXPECT_EQ(agent.Update(run->run_id, final_batch).status, 200);
   EXPECT_EQ(agent.Update(run->run_id, final_batch).status, 200);  // resending a final is safe
-  auto logs = protocol::FromJson<protocol::JobLogs>(cluster.admin().Get("/v1/jobs/" + job.id + "/logs").body);
+  auto logs = protocol::FromJson<protocol::JobLogs>(
+      cluster.admin().Get("/v1/jobs/" + job.id + "/logs").body);
   ASSERT_TRUE(logs);
   EXPECT_EQ(logs->lines.size(), 2u);
   auto events = protocol::FromJson<protocol::EventList>(
       cluster.admin().Get("/v1/jobs/" + job.id + "/events").body);
   ASSERT_TRUE(events);
   int progress = 0;
-  for (const auto& event : events->events) progress += event.type == protocol::EventType::kJobProgress;
+  for (const auto& event : events->events)
+    progress += event.type == protocol::EventType::kJobProgress;
   EXPECT_EQ(progress, 1);
 }
 
@@ -372,7 +390,8 @@ TEST(FleetCmdrApiTest, HelloFailsTheRunsAnAgentReportsInterrupted) {
   auto job = cluster.Enqueue(Backup("orb-1", "mc-1"));
   auto run = agent.NextJob();
   ASSERT_TRUE(run);
-  auto hello = agent.Hello(kAllTypes, 4, fmt::format(R"([{{"runId":"{}","lastSeq":0}}])", run->run_id));
+  auto hello =
+      agent.Hello(kAllTypes, 4, fmt::format(R"([{{"runId":"{}","lastSeq":0}}])", run->run_id));
   EXPECT_EQ(hello.status, 200);
   auto after = cluster.Job(job.id);
   ASSERT_TRUE(after.last_error);
@@ -386,7 +405,8 @@ TEST(FleetCmdrApiTest, SelectorBatchesIdempotencyAndListing) {
   cluster.Enroll("eu-2", {{"region", "eu"}});
   cluster.Enroll("us-1", {{"region", "us"}});
   auto batch = cluster.admin().Post(
-      "/v1/jobs", R"({"selector":{"labels":{"region":"eu"}},"type":"BACKUP_INSTANCE","instanceId":"mc-1","payload":{}})");
+      "/v1/jobs",
+      R"({"selector":{"labels":{"region":"eu"}},"type":"BACKUP_INSTANCE","instanceId":"mc-1","payload":{}})");
   EXPECT_EQ(batch.status, 201) << batch.body;
   auto created = protocol::FromJson<protocol::BatchCreated>(batch.body);
   ASSERT_TRUE(created);
@@ -408,10 +428,12 @@ TEST(FleetCmdrApiTest, SelectorBatchesIdempotencyAndListing) {
   std::set<std::string> seen;
   std::string cursor;
   for (int page = 0; page < 10; ++page) {
-    auto reply = cluster.admin().Get("/v1/jobs?limit=1" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    auto reply =
+        cluster.admin().Get("/v1/jobs?limit=1" + (cursor.empty() ? "" : "&cursor=" + cursor));
     auto jobs = protocol::FromJson<protocol::JobList>(reply.body);
     ASSERT_TRUE(jobs) << reply.body;
-    for (const auto& job : jobs->jobs) EXPECT_TRUE(seen.insert(job.id).second);
+    for (const auto& job : jobs->jobs)
+      EXPECT_TRUE(seen.insert(job.id).second);
     if (!jobs->next_cursor) break;
     cursor = *jobs->next_cursor;
   }
@@ -440,9 +462,10 @@ TEST(FleetCmdrApiTest, AgentsShowOnlineAndRevokedTokensStopWorking) {
 TEST(FleetCmdrApiTest, ArtifactsAreContentAddressedAndResumable) {
   TestCluster cluster;
   std::string bytes(300'000, 'x');
-  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>('a' + i % 26);
-  auto put = cluster.admin().Call("PUT", "/v1/artifacts", bytes, std::nullopt,
-                                  "application/octet-stream");
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<char>('a' + i % 26);
+  auto put =
+      cluster.admin().Call("PUT", "/v1/artifacts", bytes, std::nullopt, "application/octet-stream");
   EXPECT_EQ(put.status, 201) << put.body;
   auto info = protocol::FromJson<protocol::ArtifactInfo>(put.body);
   ASSERT_TRUE(info);
@@ -528,8 +551,9 @@ TEST(FleetCmdrStreamTest, AReconnectingClientMissesNothing) {
   {
     net::WebSocketClient ws(ws_options);
     ASSERT_TRUE(ws.Connect("/v1/stream").has_value());
-    ASSERT_TRUE(ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", cluster.admin_token()))
-                    .has_value());
+    ASSERT_TRUE(
+        ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", cluster.admin_token()))
+            .has_value());
     auto ready = ws.Receive(5s);
     ASSERT_TRUE(ready);
     EXPECT_NE(ready->find("\"ready\""), std::string::npos);

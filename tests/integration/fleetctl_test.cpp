@@ -1,11 +1,6 @@
 // fleetctl (the real binary, ORB_FLEETCTL_BIN) against a real fleet-cmdr on 127.0.0.1:0, with
 // FakeAgent driving the jobs (issue 7): every command, JSON output parsed, --wait exit codes.
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -15,8 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/sha256.hpp"
 #include "integration/test_cluster.hpp"
@@ -68,15 +67,18 @@ class FleetctlProcess {
     err_ = dir / fmt::format("err-{}.txt", n);
     args.insert(args.begin(), ORB_FLEETCTL_BIN);
     std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
+    for (auto& arg : args)
+      argv.push_back(arg.data());
     argv.push_back(nullptr);
     std::vector<std::string> env_text;
     for (char** item = environ; *item != nullptr; ++item) {
       if (std::strncmp(*item, "FLEET_", 6) != 0) env_text.emplace_back(*item);
     }
-    for (const auto& [key, value] : env) env_text.push_back(key + "=" + value);
+    for (const auto& [key, value] : env)
+      env_text.push_back(key + "=" + value);
     std::vector<char*> envp;
-    for (auto& item : env_text) envp.push_back(item.data());
+    for (auto& item : env_text)
+      envp.push_back(item.data());
     envp.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
@@ -148,8 +150,8 @@ class FleetctlTest : public ::testing::Test {
   template <class T>
   T Parse(const Result& result) {
     auto value = protocol::FromJson<T>(result.out);
-    EXPECT_TRUE(value.has_value()) << "stdout is not the JSON expected: " << result.out
-                                   << "\nstderr: " << result.err;
+    EXPECT_TRUE(value.has_value())
+        << "stdout is not the JSON expected: " << result.out << "\nstderr: " << result.err;
     return value ? *value : T{};
   }
   // Reports progress (seq from `seq` up) until `process` shows `marker`: the process subscribes
@@ -207,8 +209,8 @@ TEST_F(FleetctlTest, AgentsListsTheFleetAsATableAndAsJson) {
 }
 
 TEST_F(FleetctlTest, EnrollPrintsATokenTheAgentCanUseAndUnenrollRevokesIt) {
-  const auto enrolled =
-      Parse<protocol::EnrollResponse>(Run({"enroll", "host-9", "--label", "region=eu", "-o", "json"}));
+  const auto enrolled = Parse<protocol::EnrollResponse>(
+      Run({"enroll", "host-9", "--label", "region=eu", "-o", "json"}));
   ASSERT_EQ(enrolled.agent_id, "host-9");
   ASSERT_FALSE(enrolled.token.empty());
   FakeAgent agent(cluster_.port(), "host-9", enrolled.token);
@@ -225,9 +227,9 @@ TEST_F(FleetctlTest, EnrollPrintsATokenTheAgentCanUseAndUnenrollRevokesIt) {
 
 TEST_F(FleetctlTest, EnqueueCreatesAJobThatJobsAndJobShow) {
   cluster_.StartAgent("host-1", kAllTypes);
-  const auto created = Run({"enqueue", "STOP_INSTANCE", "--agent", "host-1", "--instance", "mc-1",
-                            "--payload", R"({"timeoutSeconds":5})", "--priority", "7", "-o",
-                            "json"});
+  const auto created =
+      Run({"enqueue", "STOP_INSTANCE", "--agent", "host-1", "--instance", "mc-1", "--payload",
+           R"({"timeoutSeconds":5})", "--priority", "7", "-o", "json"});
   ASSERT_EQ(created.code, 0) << created.err;
   const auto job = Parse<protocol::Job>(created);
   EXPECT_EQ(job.type, "STOP_INSTANCE");
@@ -237,8 +239,8 @@ TEST_F(FleetctlTest, EnqueueCreatesAJobThatJobsAndJobShow) {
   const auto list = Parse<protocol::JobList>(Run({"jobs", "--agent", "host-1", "-o", "json"}));
   ASSERT_EQ(list.jobs.size(), 1U);
   EXPECT_EQ(list.jobs[0].id, job.id);
-  EXPECT_TRUE(Parse<protocol::JobList>(Run({"jobs", "--status", "FAILED", "-o", "json"}))
-                  .jobs.empty());
+  EXPECT_TRUE(
+      Parse<protocol::JobList>(Run({"jobs", "--status", "FAILED", "-o", "json"})).jobs.empty());
   const auto table = Run({"jobs"});
   ASSERT_EQ(table.code, 0) << table.err;
   EXPECT_NE(table.out.find(job.id + "  STOP_INSTANCE  host-1  instance mc-1  QUEUED"),
@@ -302,8 +304,8 @@ TEST_F(FleetctlTest, EnqueueWaitExitsZeroWhenTheJobCompletes) {
 
 TEST_F(FleetctlTest, EnqueueWaitExitsOneWhenTheJobFails) {
   auto& agent = cluster_.StartAgent("host-1", kAllTypes);
-  auto waiter = Start({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-1",
-                       "--wait"});
+  auto waiter =
+      Start({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-1", "--wait"});
   const auto run = Take(agent);
   ProgressUntilSeen(agent, run.run_id, *waiter, "job.progress");
   ASSERT_EQ(agent.Fail(run.run_id, /*retryable=*/false, 1000).status, 200);
@@ -360,11 +362,12 @@ TEST_F(FleetctlTest, CancelOfARunningJobIsARequestTheAgentCompletes) {
   EXPECT_TRUE(requested.cancel_requested);
   EXPECT_EQ(requested.status, protocol::JobStatus::kRunning);
   auto watcher = Start({"watch", job.id});
-  ASSERT_EQ(agent.Update(run.run_id,
-                         R"({"updates":[],"logs":[],"final":{"seq":1,"status":"CANCELLED",)"
-                         R"("timestamp":"2026-11-22T10:00:00.000Z"}})")
-                .status,
-            200);
+  ASSERT_EQ(
+      agent
+          .Update(run.run_id, R"({"updates":[],"logs":[],"final":{"seq":1,"status":"CANCELLED",)"
+                              R"("timestamp":"2026-11-22T10:00:00.000Z"}})")
+          .status,
+      200);
   const auto result = watcher->Wait(30s);
   EXPECT_EQ(result.code, 1) << result.err;
   EXPECT_NE(result.out.find(job.id + " CANCELLED"), std::string::npos) << result.out;
@@ -440,7 +443,8 @@ TEST_F(FleetctlTest, LogsPrintsTheRunsLinesAndFollowEndsWithTheJob) {
   auto follower = Start({"logs", job.id, "--follow", "-o", "json"});
   ASSERT_TRUE(WaitFor([&] { return follower->Out().find("log first") != std::string::npos; }, 10s));
   ASSERT_EQ(agent.Update(run.run_id, Progress(2, 20, "second")).status, 200);
-  ASSERT_TRUE(WaitFor([&] { return follower->Out().find("log second") != std::string::npos; }, 10s));
+  ASSERT_TRUE(
+      WaitFor([&] { return follower->Out().find("log second") != std::string::npos; }, 10s));
   ASSERT_EQ(agent.Complete(run.run_id).status, 200);
   const auto result = follower->Wait(30s);
   EXPECT_EQ(result.code, 0) << result.err;

@@ -1,16 +1,15 @@
 // kill -9 of a real fleet-cmdr process, then a restart on the same data dir: everything that got a
 // 2xx is still there and no job is handed out twice (issue 3 "Durability").
 
-#include <signal.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <set>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
@@ -45,11 +44,13 @@ class CmdrProcess {
   }
   bool WaitHealthy() {
     ApiClient client(port_, std::nullopt);
-    return WaitFor([&] {
-      net::HttpClient probe({fmt::format("http://127.0.0.1:{}", port_)});
-      auto reply = probe.Send({"GET", "/healthz"});
-      return reply && reply->status == 200;
-    }, 10s, 20ms);
+    return WaitFor(
+        [&] {
+          net::HttpClient probe({fmt::format("http://127.0.0.1:{}", port_)});
+          auto reply = probe.Send({"GET", "/healthz"});
+          return reply && reply->status == 200;
+        },
+        10s, 20ms);
   }
   void Kill(int signal) { process_.Kill(signal); }
 
@@ -79,7 +80,8 @@ TEST(KillRestartTest, KillNineLosesNothingAcknowledgedAndHandsOutNoJobTwice) {
     ASSERT_EQ(agent.Hello({"BACKUP_INSTANCE"}, 64).status, 200);
     for (int i = 0; i < 40; ++i) {
       auto job = protocol::FromJson<protocol::Job>(
-          admin.Post("/v1/jobs", JobBody("orb-1", "BACKUP_INSTANCE", fmt::format("mc-{}", i))).body);
+          admin.Post("/v1/jobs", JobBody("orb-1", "BACKUP_INSTANCE", fmt::format("mc-{}", i)))
+              .body);
       ASSERT_TRUE(job);
       jobs.push_back(job->id);
     }

@@ -53,7 +53,8 @@ FakeAgent::FakeAgent(std::uint16_t port, std::string agent_id, std::string token
 Reply FakeAgent::Hello(const std::vector<std::string>& job_types, int max_parallel,
                        const std::string& interrupted_json) {
   std::string types;
-  for (const auto& type : job_types) types += (types.empty() ? "\"" : ",\"") + type + "\"";
+  for (const auto& type : job_types)
+    types += (types.empty() ? "\"" : ",\"") + type + "\"";
   return client_.Post(fmt::format("/v1/agents/{}/hello", id_),
                       fmt::format(R"({{"agentVersion":"test","jobTypes":[{}],"maxParallel":{},)"
                                   R"("labels":{{}},"interruptedRuns":{}}})",
@@ -85,17 +86,19 @@ Reply FakeAgent::Update(const std::string& run_id, const std::string& body) {
 }
 
 Reply FakeAgent::Complete(const std::string& run_id, std::int64_t seq, const std::string& result) {
-  return Update(run_id, fmt::format(R"({{"updates":[],"logs":[],"final":{{"seq":{},"status":"COMPLETED",)"
-                                    R"("result":{},"timestamp":"2026-11-22T10:00:00.000Z"}}}})",
-                                    seq, result));
+  return Update(run_id,
+                fmt::format(R"({{"updates":[],"logs":[],"final":{{"seq":{},"status":"COMPLETED",)"
+                            R"("result":{},"timestamp":"2026-11-22T10:00:00.000Z"}}}})",
+                            seq, result));
 }
 
 Reply FakeAgent::Fail(const std::string& run_id, bool retryable, std::int64_t seq) {
-  return Update(run_id,
-                fmt::format(R"({{"updates":[],"logs":[],"final":{{"seq":{},"status":"FAILED",)"
-                            R"("error":{{"code":"network_error","message":"boom","stack":["download"],)"
-                            R"("retryable":{}}},"timestamp":"2026-11-22T10:00:00.000Z"}}}})",
-                            seq, retryable ? "true" : "false"));
+  return Update(
+      run_id,
+      fmt::format(R"({{"updates":[],"logs":[],"final":{{"seq":{},"status":"FAILED",)"
+                  R"("error":{{"code":"network_error","message":"boom","stack":["download"],)"
+                  R"("retryable":{}}},"timestamp":"2026-11-22T10:00:00.000Z"}}}})",
+                  seq, retryable ? "true" : "false"));
 }
 
 server::FleetCmdrOptions TestCluster::DefaultOptions() {
@@ -141,8 +144,8 @@ void TestCluster::Restart() {
 }
 
 std::string TestCluster::Enroll(const std::string& agent_id, const protocol::Labels& labels) {
-  auto reply = admin_->Post("/v1/agents",
-                            protocol::ToJson(protocol::EnrollRequest{agent_id, labels}));
+  auto reply =
+      admin_->Post("/v1/agents", protocol::ToJson(protocol::EnrollRequest{agent_id, labels}));
   EXPECT_EQ(reply.status, 201) << reply.body;
   auto enrolled = protocol::FromJson<protocol::EnrollResponse>(reply.body);
   if (!enrolled) {
@@ -187,7 +190,8 @@ std::string TestCluster::Status(const std::string& job_id) {
 }
 
 std::string TestCluster::CreateToken(const std::string& role) {
-  auto reply = admin_->Post("/v1/tokens", fmt::format(R"({{"role":"{}","name":"test {}"}})", role, role));
+  auto reply =
+      admin_->Post("/v1/tokens", fmt::format(R"({{"role":"{}","name":"test {}"}})", role, role));
   EXPECT_EQ(reply.status, 201) << reply.body;
   auto created = protocol::FromJson<protocol::TokenCreated>(reply.body);
   return created ? created->token : "";

@@ -4,13 +4,13 @@
 // kill -9, SIGTERM and restarts. Killed (SIGKILL) and reaped when destroyed.
 // Thread-safety: one thread at a time.
 
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
 #include <chrono>
 #include <string>
 #include <vector>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include "support/wait_for.hpp"
 
@@ -30,7 +30,8 @@ class ChildProcess {
   bool Start(std::vector<std::string> args) {
     if (pid_ > 0) return false;
     std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
+    for (auto& arg : args)
+      argv.push_back(arg.data());
     argv.push_back(nullptr);
     if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
     return pid_ > 0;

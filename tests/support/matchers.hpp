@@ -23,7 +23,9 @@ void PrintTo(const Expected<T>& result, std::ostream* os) {
 namespace orb::testing {
 
 // EXPECT_THAT(store.Save(job), IsOk()); PrintTo above shows the error when it fails.
-MATCHER(IsOk, "succeeds") { return arg.has_value(); }
+MATCHER(IsOk, "succeeds") {
+  return arg.has_value();
+}
 
 // EXPECT_THAT(Decode(text), FailsWith(Errc::kInvalidJson));
 MATCHER_P(FailsWith, code, std::string("fails with ") + std::string(::orb::ToString(code))) {

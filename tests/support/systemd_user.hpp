@@ -15,8 +15,8 @@
 #include <string>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,8 +44,7 @@ class SystemdUser {
     if (::access("/usr/bin/unshare", X_OK) != 0) return "no /usr/bin/unshare";
     lock_fd_ = ::open("/tmp/orb-tests-systemd-user.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (lock_fd_ < 0) return "cannot open /tmp/orb-tests-systemd-user.lock";
-    if (!WaitFor([&] { return ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0; },
-                 milliseconds(120000))) {
+    if (!WaitFor([&] { return ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0; }, milliseconds(120000))) {
       return "another test's systemd manager held the lock for 120 s";
     }
     const std::string log = (dir / "systemd.log").string();

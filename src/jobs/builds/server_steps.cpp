@@ -45,11 +45,11 @@ Expected<InstallOutcome> StageAndCommit(HandlerContext& context, os::Fs& fs,
 
   context.Progress(0, "downloading the artifact", "download");
   ByteProgressReporter download_progress(context, 0, kDownloadShare, "download", "downloaded");
-  auto fetched = FetchArtifact(
-      context, fs, options.artifacts, artifact.url, artifact.sha256, artifact.size,
-      [&download_progress, &artifact](std::uint64_t done, std::uint64_t total) {
-        download_progress(done, total == 0 ? artifact.size : total);
-      });
+  auto fetched =
+      FetchArtifact(context, fs, options.artifacts, artifact.url, artifact.sha256, artifact.size,
+                    [&download_progress, &artifact](std::uint64_t done, std::uint64_t total) {
+                      download_progress(done, total == 0 ? artifact.size : total);
+                    });
   if (!fetched) return Fail(std::move(fetched.error()).WithContext("download " + build_id));
   if (context.cancelled()) return Fail(context.cancel().ToError());
 

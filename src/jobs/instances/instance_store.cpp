@@ -87,8 +87,7 @@ std::optional<os::ExitStatus> RunningInstance::exit_status() const {
 
 Status RunningInstance::WaitReady(std::string_view pattern, std::chrono::milliseconds timeout,
                                   const os::CancelCheck& cancelled) {
-  return std::visit([&](auto& s) { return s.WaitReady(pattern, timeout, cancelled); },
-                    supervised_);
+  return std::visit([&](auto& s) { return s.WaitReady(pattern, timeout, cancelled); }, supervised_);
 }
 
 Expected<os::StopResult> RunningInstance::Stop(const os::StopSpec& spec) {
@@ -170,7 +169,8 @@ std::optional<RunningInstance> InstanceStore::Find(HandlerContext& context,
   const auto identity = IdentityOf(runtime);
   if (!identity) return std::nullopt;
   if (runtime.unit) {
-    auto unit = os::SystemdUnit::Attach(options_.systemd, *runtime.unit, *identity, paths.console());
+    auto unit =
+        os::SystemdUnit::Attach(options_.systemd, *runtime.unit, *identity, paths.console());
     if (unit) {
       if (!unit->IsAlive()) return std::nullopt;
       return RunningInstance(std::move(*unit));
@@ -391,12 +391,9 @@ os::StopSpec InstanceStore::StopSpecFor(const std::optional<InstanceConfig>& con
   return spec;
 }
 
-Expected<os::StopResult> InstanceStore::StopAndRecord(HandlerContext& context,
-                                                      const InstancePaths& paths,
-                                                      RunningInstance& process,
-                                                      InstanceRuntime runtime,
-                                                      const os::StopSpec& spec,
-                                                      std::string reason) {
+Expected<os::StopResult> InstanceStore::StopAndRecord(
+    HandlerContext& context, const InstancePaths& paths, RunningInstance& process,
+    InstanceRuntime runtime, const os::StopSpec& spec, std::string reason) {
   runtime.state = InstanceState::kStopping;
   if (auto saved = SaveRuntime(paths, runtime); !saved) return Fail(std::move(saved.error()));
   auto stopped = process.Stop(spec);
@@ -594,8 +591,8 @@ Expected<protocol::StopInstanceResult> InstanceStore::Stop(HandlerContext& conte
       spec.command ? "the stop command \"" + *spec.command + "\""
                    : "the stop signal " + (config ? config->stop_signal : std::string("SIGTERM"));
   context.LogLine("info", "stopping instance " + instance_id + " (" + process->Describe() +
-                              ") with " + how +
-                              ", up to " + std::to_string(spec.grace.count() / 1000) + " s");
+                              ") with " + how + ", up to " +
+                              std::to_string(spec.grace.count() / 1000) + " s");
   context.Progress(percent(20), "stopping with " + how, "stop");
   auto stopped = StopAndRecord(context, paths, *process, *runtime, spec,
                                "stopped by " + context.execution().type);

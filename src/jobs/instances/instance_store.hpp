@@ -157,7 +157,8 @@ class InstanceStore {
   // Stops `process` (falling back to the stop signal when the command cannot be sent) and records
   // the exit in runtime.json.
   Expected<os::StopResult> StopAndRecord(HandlerContext& context, const InstancePaths& paths,
-                                         RunningInstance& process, protocol::InstanceRuntime runtime,
+                                         RunningInstance& process,
+                                         protocol::InstanceRuntime runtime,
                                          const os::StopSpec& spec, std::string reason);
 
   os::Fs& fs_;

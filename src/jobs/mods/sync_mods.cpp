@@ -150,13 +150,12 @@ class SyncModsHandler final : public JobHandler {
     std::vector<fs::path> cached;
     for (const ModRef* mod : changed) {
       if (context.cancelled()) return Fail(context.cancel().ToError());
-      auto fetched =
-          FetchArtifact(context, fs_, options_.artifacts, mod->url, mod->sha256, mod->size,
-                        [&](std::uint64_t done, std::uint64_t) {
-                          const int percent =
-                              BytePercent(done_before + done, total, 0, kDownloadShare);
-                          context.Progress(percent, "downloading " + mod->name, "download");
-                        });
+      auto fetched = FetchArtifact(
+          context, fs_, options_.artifacts, mod->url, mod->sha256, mod->size,
+          [&](std::uint64_t done, std::uint64_t) {
+            const int percent = BytePercent(done_before + done, total, 0, kDownloadShare);
+            context.Progress(percent, "downloading " + mod->name, "download");
+          });
       if (!fetched) return Fail(std::move(fetched.error()).WithContext("mod " + mod->name));
       done_before += mod->size;
       cached.push_back(fetched->path);

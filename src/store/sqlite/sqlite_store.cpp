@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <future>
@@ -283,7 +283,6 @@ void SaveRunFinal(Connection& db, const RunRow& row) {
   q.Run();
 }
 
-
 std::optional<RunRow> LoadRun(Connection& db, std::string_view run_id) {
   Query q(db, "SELECT " + std::string(kRunColumns) + " FROM runs WHERE id = ?");
   q.Bind(1, run_id);
@@ -521,8 +520,7 @@ Job FailRun(WriteContext& ctx, RunRow row, RunError error, protocol::JobEvent st
 }
 
 // Completes or cancels the RUNNING run `row` with `final` and moves the job the same way.
-Job EndRun(WriteContext& ctx, RunRow row, const protocol::FinalUpdate& final_update,
-           WallTime now) {
+Job EndRun(WriteContext& ctx, RunRow row, const protocol::FinalUpdate& final_update, WallTime now) {
   if (final_update.status == RunStatus::kFailed) {
     RunError error = final_update.error.value_or(
         RunError{"unknown", "the agent reported a failure without an error", {}, false});
@@ -737,8 +735,9 @@ class SqliteStore::Impl {
         return;
       }
     }
-    done(broken_.load() ? MakeError(Errc::kStore, "store: a write did not reach the disk; restart "
-                                                  "fleet-cmdr to recover from disk")
+    done(broken_.load() ? MakeError(Errc::kStore,
+                                    "store: a write did not reach the disk; restart "
+                                    "fleet-cmdr to recover from disk")
                         : MakeError(Errc::kUnavailable, "store: closing"));
   }
 
@@ -869,8 +868,8 @@ class SqliteStore::Impl {
                      std::make_move_iterator(committed_.end()));
         committed_.clear();
       }
-      const bool any_commit = std::any_of(ready.begin(), ready.end(),
-                                          [](const Committed& c) { return !c.failure; });
+      const bool any_commit =
+          std::any_of(ready.begin(), ready.end(), [](const Committed& c) { return !c.failure; });
       if (any_commit && !sync_failure_) {
         const int rc = options_.sync_wal ? options_.sync_wal(wal_fd_) : ::fdatasync(wal_fd_);
         if (rc != 0) {
@@ -958,8 +957,7 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOption
     if (wal_fd < 0) {
       return Fail(Errc::kStore, "store: cannot open " + wal + ": " + std::strerror(errno));
     }
-    auto impl =
-        std::make_unique<Impl>(file, options, std::move(deps), std::move(writer), wal_fd);
+    auto impl = std::make_unique<Impl>(file, options, std::move(deps), std::move(writer), wal_fd);
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   } catch (const SqliteError& error) {
     return Fail(sqlite::ToError(error).WithContext("opening " + file.string()));
@@ -1179,107 +1177,114 @@ Expected<Mutation<CreatedJobs>> SqliteStore::CreateJobs(const CreateJobsCommand&
 void SqliteStore::CreateJobsAsync(CreateJobsCommand command, WallTime now,
                                   Completion<CreatedJobs> done) {
   if (!command.batch && command.jobs.size() != 1) {
-    return done(MakeError(Errc::kInvalidRequest,
-                          "a request without a selector creates exactly one job"));
+    return done(
+        MakeError(Errc::kInvalidRequest, "a request without a selector creates exactly one job"));
   }
   std::string fingerprint = command.request_fingerprint;
   if (fingerprint.empty() && command.idempotency_key) fingerprint = DeriveFingerprint(command);
-  impl_->WriteAsync<CreatedJobs>([command = std::move(command), fingerprint = std::move(fingerprint),
-                                  now](WriteContext& ctx) -> Expected<CreatedJobs> {
-    CreatedJobs created;
-    if (command.idempotency_key) {
-      Query q(ctx.db(), "SELECT fingerprint, job_id, batch_id FROM idempotency_keys WHERE key = ?");
-      q.Bind(1, *command.idempotency_key);
-      if (q.Step()) {
-        if (q.Text(0) != fingerprint) {
-          return Fail(Errc::kIdempotencyConflict, "idempotencyKey " + *command.idempotency_key +
-                                                      " was used for a different request");
+  impl_->WriteAsync<CreatedJobs>(
+      [command = std::move(command), fingerprint = std::move(fingerprint),
+       now](WriteContext& ctx) -> Expected<CreatedJobs> {
+        CreatedJobs created;
+        if (command.idempotency_key) {
+          Query q(ctx.db(),
+                  "SELECT fingerprint, job_id, batch_id FROM idempotency_keys WHERE key = ?");
+          q.Bind(1, *command.idempotency_key);
+          if (q.Step()) {
+            if (q.Text(0) != fingerprint) {
+              return Fail(Errc::kIdempotencyConflict, "idempotencyKey " + *command.idempotency_key +
+                                                          " was used for a different request");
+            }
+            created.existing = true;
+            created.batch_id = q.OptText(2);
+            if (auto job_id = q.OptText(1)) {
+              if (auto job = LoadJob(ctx.db(), *job_id)) created.jobs.push_back(*std::move(job));
+            } else if (created.batch_id) {
+              created.jobs = LoadJobs(ctx.db(), "batch_id = ?", *created.batch_id);
+            }
+            return created;
+          }
         }
-        created.existing = true;
-        created.batch_id = q.OptText(2);
-        if (auto job_id = q.OptText(1)) {
-          if (auto job = LoadJob(ctx.db(), *job_id)) created.jobs.push_back(*std::move(job));
-        } else if (created.batch_id) {
-          created.jobs = LoadJobs(ctx.db(), "batch_id = ?", *created.batch_id);
+        for (const JobSpec& spec : command.jobs) {
+          Query q(ctx.db(), "SELECT 1 FROM agents WHERE id = ?");
+          q.Bind(1, spec.agent_id);
+          if (!q.Step())
+            return Fail(Errc::kNotFound, "agent " + spec.agent_id + " is not enrolled");
         }
-        return created;
-      }
-    }
-    for (const JobSpec& spec : command.jobs) {
-      Query q(ctx.db(), "SELECT 1 FROM agents WHERE id = ?");
-      q.Bind(1, spec.agent_id);
-      if (!q.Step()) return Fail(Errc::kNotFound, "agent " + spec.agent_id + " is not enrolled");
-    }
-    if (command.batch) created.batch_id = ctx.NextId();
-    for (const JobSpec& spec : command.jobs) {
-      Job job;
-      job.id = ctx.NextId();
-      job.agent_id = spec.agent_id;
-      job.type = spec.type;
-      job.instance_id = spec.instance_id;
-      job.server_id = spec.server_id;
-      job.payload_json = spec.payload_json;
-      job.status = JobStatus::kCreated;
-      const bool queued = !(spec.not_before && *spec.not_before > now);
-      std::optional<EventType> queued_event;
-      if (queued) queued_event = Advance(job, protocol::JobEvent::kPromote);
-      job.priority = spec.priority;
-      job.exclusive = spec.exclusive;
-      job.max_attempts = spec.max_attempts;
-      job.retry_backoff_seconds = spec.retry_backoff_seconds;
-      job.timeout_seconds = spec.timeout_seconds;
-      job.not_before = spec.not_before;
-      job.idempotency_key = command.idempotency_key;
-      job.batch_id = created.batch_id;
-      job.created_at = now;
-      job.updated_at = now;
-      Query q(ctx.db(),
+        if (command.batch) created.batch_id = ctx.NextId();
+        for (const JobSpec& spec : command.jobs) {
+          Job job;
+          job.id = ctx.NextId();
+          job.agent_id = spec.agent_id;
+          job.type = spec.type;
+          job.instance_id = spec.instance_id;
+          job.server_id = spec.server_id;
+          job.payload_json = spec.payload_json;
+          job.status = JobStatus::kCreated;
+          const bool queued = !(spec.not_before && *spec.not_before > now);
+          std::optional<EventType> queued_event;
+          if (queued) queued_event = Advance(job, protocol::JobEvent::kPromote);
+          job.priority = spec.priority;
+          job.exclusive = spec.exclusive;
+          job.max_attempts = spec.max_attempts;
+          job.retry_backoff_seconds = spec.retry_backoff_seconds;
+          job.timeout_seconds = spec.timeout_seconds;
+          job.not_before = spec.not_before;
+          job.idempotency_key = command.idempotency_key;
+          job.batch_id = created.batch_id;
+          job.created_at = now;
+          job.updated_at = now;
+          Query q(
+              ctx.db(),
               "INSERT INTO jobs (id, agent_id, type, instance_id, server_id, payload_json, status, "
               "priority, exclusive, max_attempts, retry_backoff_seconds, timeout_seconds, "
               "not_before_ms, idempotency_key, batch_id, queued_at_ms, created_at_ms, "
               "updated_at_ms) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
               "?17)");
-      q.Bind(1, job.id)
-          .Bind(2, job.agent_id)
-          .Bind(3, job.type)
-          .Bind(4, job.instance_id)
-          .Bind(5, job.server_id)
-          .Bind(6, job.payload_json)
-          .Bind(7, protocol::ToString(job.status))
-          .Bind(8, job.priority)
-          .Bind(9, job.exclusive)
-          .Bind(10, job.max_attempts)
-          .Bind(11, job.retry_backoff_seconds)
-          .Bind(12, job.timeout_seconds)
-          .Bind(13, OptMillis(job.not_before))
-          .Bind(14, job.idempotency_key)
-          .Bind(15, job.batch_id)
-          .Bind(16, queued ? std::optional<std::int64_t>(Millis(now)) : std::nullopt)
-          .Bind(17, Millis(now));
-      q.Run();
-      Job as_created = job;
-      as_created.status = JobStatus::kCreated;
-      ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
-      if (queued) {
-        ctx.Emit(MakeJobEvent(*queued_event, job, now));
-        ctx.Touch(job.agent_id);
-      }
-      created.jobs.push_back(std::move(job));
-    }
-    if (command.idempotency_key) {
-      Query q(ctx.db(),
+          q.Bind(1, job.id)
+              .Bind(2, job.agent_id)
+              .Bind(3, job.type)
+              .Bind(4, job.instance_id)
+              .Bind(5, job.server_id)
+              .Bind(6, job.payload_json)
+              .Bind(7, protocol::ToString(job.status))
+              .Bind(8, job.priority)
+              .Bind(9, job.exclusive)
+              .Bind(10, job.max_attempts)
+              .Bind(11, job.retry_backoff_seconds)
+              .Bind(12, job.timeout_seconds)
+              .Bind(13, OptMillis(job.not_before))
+              .Bind(14, job.idempotency_key)
+              .Bind(15, job.batch_id)
+              .Bind(16, queued ? std::optional<std::int64_t>(Millis(now)) : std::nullopt)
+              .Bind(17, Millis(now));
+          q.Run();
+          Job as_created = job;
+          as_created.status = JobStatus::kCreated;
+          ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
+          if (queued) {
+            ctx.Emit(MakeJobEvent(*queued_event, job, now));
+            ctx.Touch(job.agent_id);
+          }
+          created.jobs.push_back(std::move(job));
+        }
+        if (command.idempotency_key) {
+          Query q(
+              ctx.db(),
               "INSERT INTO idempotency_keys (key, fingerprint, job_id, batch_id, created_at_ms) "
               "VALUES (?1, ?2, ?3, ?4, ?5)");
-      q.Bind(1, *command.idempotency_key)
-          .Bind(2, fingerprint)
-          .Bind(3, command.batch ? std::nullopt : std::optional<std::string>(created.jobs[0].id))
-          .Bind(4, created.batch_id)
-          .Bind(5, Millis(now));
-      q.Run();
-    }
-    return created;
-  }, std::move(done));
+          q.Bind(1, *command.idempotency_key)
+              .Bind(2, fingerprint)
+              .Bind(3,
+                    command.batch ? std::nullopt : std::optional<std::string>(created.jobs[0].id))
+              .Bind(4, created.batch_id)
+              .Bind(5, Millis(now));
+          q.Run();
+        }
+        return created;
+      },
+      std::move(done));
 }
 
 Expected<protocol::JobDetail> SqliteStore::GetJob(std::string_view job_id) {
@@ -1411,105 +1416,109 @@ Expected<Mutation<std::optional<Dispatched>>> SqliteStore::DispatchNext(std::str
 void SqliteStore::DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
                                     Completion<std::optional<Dispatched>> done) {
   using Value = std::optional<Dispatched>;
-  impl_->WriteAsync<Value>([id = std::move(agent_id), now,
-                            lease_seconds](WriteContext& ctx) -> Expected<Value> {
-    protocol::AgentCapacity capacity;
-    {
-      Query q(ctx.db(),
+  impl_->WriteAsync<Value>(
+      [id = std::move(agent_id), now, lease_seconds](WriteContext& ctx) -> Expected<Value> {
+        protocol::AgentCapacity capacity;
+        {
+          Query q(
+              ctx.db(),
               "SELECT job_types, max_parallel, revoked_at_ms IS NOT NULL FROM agents WHERE id = ?");
-      q.Bind(1, id);
-      if (!q.Step()) return Fail(Errc::kNotFound, "agent " + id + " not found");
-      if (q.Bool(2)) return Fail(Errc::kForbidden, "agent " + id + " is revoked");
-      capacity.job_types = SplitTypes(q.Text(0));
-      capacity.max_parallel = q.Int(1);
-    }
-    std::vector<protocol::RunningJob> running;
-    {
-      Query q(ctx.db(),
-              "SELECT id, type, server_id, instance_id, exclusive FROM jobs "
-              "WHERE agent_id = ? AND status = 'RUNNING'");
-      q.Bind(1, id);
-      while (q.Step()) {
-        running.push_back({q.Text(0), q.Text(1),
-                           protocol::LocksFor(q.Text(1), q.OptText(2), q.OptText(3)), q.Bool(4)});
-      }
-    }
-    if (capacity.max_parallel <= 0 ||
-        running.size() >= static_cast<std::size_t>(capacity.max_parallel)) {
-      return Value{};
-    }
-    // The queue in dispatch order, read in growing prefixes: the rule only looks at the jobs
-    // ahead of the one it picks, and the first job is usually the one, so a queue is read one
-    // row first, then 8, 64, ... (whole rows: the picked one needs no second lookup).
-    static const std::string kQueueSql = "SELECT " + std::string(kJobColumns) +
-                                         ", queued_at_ms FROM jobs WHERE agent_id = ? AND status = 'QUEUED' "
-                                         "ORDER BY priority DESC, queued_at_ms ASC, id ASC LIMIT ?";
-    std::optional<Job> job;
-    for (int prefix = 1;; prefix *= 8) {
-      std::vector<Job> rows;
-      std::vector<protocol::DispatchCandidate> queued;
-      Query q(ctx.db(), kQueueSql);
-      q.Bind(1, id).Bind(2, prefix);
-      while (q.Step()) {
-        Job row = ReadJob(q);
-        queued.push_back({row.id, row.type, row.priority, q.Int64(kJobColumnCount),
-                          protocol::LocksFor(row.type, row.server_id, row.instance_id),
-                          row.exclusive});
-        rows.push_back(std::move(row));
-      }
-      if (auto index = protocol::PickNext(queued, running, capacity)) {
-        job = std::move(rows[*index]);
-        break;
-      }
-      if (queued.size() < static_cast<std::size_t>(prefix)) break;
-    }
-    if (!job) return Value{};
+          q.Bind(1, id);
+          if (!q.Step()) return Fail(Errc::kNotFound, "agent " + id + " not found");
+          if (q.Bool(2)) return Fail(Errc::kForbidden, "agent " + id + " is revoked");
+          capacity.job_types = SplitTypes(q.Text(0));
+          capacity.max_parallel = q.Int(1);
+        }
+        std::vector<protocol::RunningJob> running;
+        {
+          Query q(ctx.db(),
+                  "SELECT id, type, server_id, instance_id, exclusive FROM jobs "
+                  "WHERE agent_id = ? AND status = 'RUNNING'");
+          q.Bind(1, id);
+          while (q.Step()) {
+            running.push_back({q.Text(0), q.Text(1),
+                               protocol::LocksFor(q.Text(1), q.OptText(2), q.OptText(3)),
+                               q.Bool(4)});
+          }
+        }
+        if (capacity.max_parallel <= 0 ||
+            running.size() >= static_cast<std::size_t>(capacity.max_parallel)) {
+          return Value{};
+        }
+        // The queue in dispatch order, read in growing prefixes: the rule only looks at the jobs
+        // ahead of the one it picks, and the first job is usually the one, so a queue is read one
+        // row first, then 8, 64, ... (whole rows: the picked one needs no second lookup).
+        static const std::string kQueueSql =
+            "SELECT " + std::string(kJobColumns) +
+            ", queued_at_ms FROM jobs WHERE agent_id = ? AND status = 'QUEUED' "
+            "ORDER BY priority DESC, queued_at_ms ASC, id ASC LIMIT ?";
+        std::optional<Job> job;
+        for (int prefix = 1;; prefix *= 8) {
+          std::vector<Job> rows;
+          std::vector<protocol::DispatchCandidate> queued;
+          Query q(ctx.db(), kQueueSql);
+          q.Bind(1, id).Bind(2, prefix);
+          while (q.Step()) {
+            Job row = ReadJob(q);
+            queued.push_back({row.id, row.type, row.priority, q.Int64(kJobColumnCount),
+                              protocol::LocksFor(row.type, row.server_id, row.instance_id),
+                              row.exclusive});
+            rows.push_back(std::move(row));
+          }
+          if (auto index = protocol::PickNext(queued, running, capacity)) {
+            job = std::move(rows[*index]);
+            break;
+          }
+          if (queued.size() < static_cast<std::size_t>(prefix)) break;
+        }
+        if (!job) return Value{};
 
-    Dispatched dispatched;
-    Run& run = dispatched.run;
-    run.id = ctx.NextId();
-    run.job_id = job->id;
-    run.attempt = job->attempts + 1;
-    run.status = RunStatus::kRunning;
-    run.started_at = now;
-    {
-      Query q(ctx.db(),
-              "INSERT INTO runs (id, job_id, agent_id, attempt, status, started_at_ms, "
-              "lease_expires_ms) VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6)");
-      q.Bind(1, run.id)
-          .Bind(2, run.job_id)
-          .Bind(3, id)
-          .Bind(4, run.attempt)
-          .Bind(5, Millis(now))
-          .Bind(6, Millis(now + std::chrono::seconds(lease_seconds)));
-      q.Run();
-    }
-    const EventType type = Advance(*job, protocol::JobEvent::kDispatch);
-    job->attempts = run.attempt;
-    job->current_run_id = run.id;
-    job->cancel_requested = false;
-    job->last_error.reset();
-    job->result_json.reset();
-    job->updated_at = now;
-    SaveJob(ctx.db(), *job);
-    ctx.Emit(MakeJobEvent(type, *job, now));
-    ctx.Touch(id);
+        Dispatched dispatched;
+        Run& run = dispatched.run;
+        run.id = ctx.NextId();
+        run.job_id = job->id;
+        run.attempt = job->attempts + 1;
+        run.status = RunStatus::kRunning;
+        run.started_at = now;
+        {
+          Query q(ctx.db(),
+                  "INSERT INTO runs (id, job_id, agent_id, attempt, status, started_at_ms, "
+                  "lease_expires_ms) VALUES (?1, ?2, ?3, ?4, 'RUNNING', ?5, ?6)");
+          q.Bind(1, run.id)
+              .Bind(2, run.job_id)
+              .Bind(3, id)
+              .Bind(4, run.attempt)
+              .Bind(5, Millis(now))
+              .Bind(6, Millis(now + std::chrono::seconds(lease_seconds)));
+          q.Run();
+        }
+        const EventType type = Advance(*job, protocol::JobEvent::kDispatch);
+        job->attempts = run.attempt;
+        job->current_run_id = run.id;
+        job->cancel_requested = false;
+        job->last_error.reset();
+        job->result_json.reset();
+        job->updated_at = now;
+        SaveJob(ctx.db(), *job);
+        ctx.Emit(MakeJobEvent(type, *job, now));
+        ctx.Touch(id);
 
-    protocol::JobExecution& execution = dispatched.execution;
-    execution.job_id = job->id;
-    execution.run_id = run.id;
-    execution.attempt = run.attempt;
-    execution.type = job->type;
-    execution.instance_id = job->instance_id;
-    execution.server_id = job->server_id;
-    execution.payload_json = job->payload_json;
-    execution.timeout_seconds = job->timeout_seconds;
-    const protocol::JobTypeInfo* info = protocol::FindJobType(job->type);
-    execution.cancellable = info == nullptr || info->cancellable;
-    execution.lease_seconds = lease_seconds;
-    execution.created_at = job->created_at;
-    return Value(std::move(dispatched));
-  }, std::move(done));
+        protocol::JobExecution& execution = dispatched.execution;
+        execution.job_id = job->id;
+        execution.run_id = run.id;
+        execution.attempt = run.attempt;
+        execution.type = job->type;
+        execution.instance_id = job->instance_id;
+        execution.server_id = job->server_id;
+        execution.payload_json = job->payload_json;
+        execution.timeout_seconds = job->timeout_seconds;
+        const protocol::JobTypeInfo* info = protocol::FindJobType(job->type);
+        execution.cancellable = info == nullptr || info->cancellable;
+        execution.lease_seconds = lease_seconds;
+        execution.created_at = job->created_at;
+        return Value(std::move(dispatched));
+      },
+      std::move(done));
 }
 
 // ---- Updates ----
@@ -1531,99 +1540,102 @@ void SqliteStore::ApplyUpdatesAsync(std::string agent_id, std::string run_id,
         MakeError(Errc::kInvalidRequest, "final.status: must be COMPLETED, FAILED or CANCELLED"));
   }
   using protocol::UpdatesResponse;
-  impl_->WriteAsync<UpdatesResponse>([agent = std::move(agent_id), id = std::move(run_id),
-                                      request = std::move(request), now, lease_seconds](
-                                         WriteContext& ctx) -> Expected<UpdatesResponse> {
-    std::optional<RunRow> row = LoadRun(ctx.db(), id);
-    if (!row) return Fail(Errc::kNotFound, "run " + id + " not found");
-    if (row->agent_id != agent) {
-      return Fail(Errc::kForbidden, "run " + id + " belongs to another agent");
-    }
-    std::optional<Job> job = LoadJob(ctx.db(), row->run.job_id);
-    if (!job) Corrupt("run " + id + " without its job");
+  impl_->WriteAsync<UpdatesResponse>(
+      [agent = std::move(agent_id), id = std::move(run_id), request = std::move(request), now,
+       lease_seconds](WriteContext& ctx) -> Expected<UpdatesResponse> {
+        std::optional<RunRow> row = LoadRun(ctx.db(), id);
+        if (!row) return Fail(Errc::kNotFound, "run " + id + " not found");
+        if (row->agent_id != agent) {
+          return Fail(Errc::kForbidden, "run " + id + " belongs to another agent");
+        }
+        std::optional<Job> job = LoadJob(ctx.db(), row->run.job_id);
+        if (!job) Corrupt("run " + id + " without its job");
 
-    UpdatesResponse response;
-    response.acked_update_seq = row->acked_update_seq;
-    response.acked_log_seq = row->acked_log_seq;
+        UpdatesResponse response;
+        response.acked_update_seq = row->acked_update_seq;
+        response.acked_log_seq = row->acked_log_seq;
 
-    if (row->run.status != RunStatus::kRunning) {
-      // A resend of a batch that was fully applied before the run ended is answered as before.
-      const bool empty = request.updates.empty() && request.logs.empty() && !request.final_update;
-      const bool all_acked =
-          std::all_of(request.updates.begin(), request.updates.end(),
-                      [&](const auto& u) { return u.seq <= row->acked_update_seq; }) &&
-          std::all_of(request.logs.begin(), request.logs.end(),
-                      [&](const auto& l) { return l.seq <= row->acked_log_seq; }) &&
-          (!request.final_update || request.final_update->seq <= row->acked_update_seq);
-      if (empty || !all_acked) {
-        return Fail(
-            Errc::kRunNotActive,
-            "run " + id + " is " + std::string(protocol::ToString(row->run.status)) + "; stop it");
-      }
-      response.cancel_requested = job->cancel_requested;
-      return response;
-    }
+        if (row->run.status != RunStatus::kRunning) {
+          // A resend of a batch that was fully applied before the run ended is answered as before.
+          const bool empty =
+              request.updates.empty() && request.logs.empty() && !request.final_update;
+          const bool all_acked =
+              std::all_of(request.updates.begin(), request.updates.end(),
+                          [&](const auto& u) { return u.seq <= row->acked_update_seq; }) &&
+              std::all_of(request.logs.begin(), request.logs.end(),
+                          [&](const auto& l) { return l.seq <= row->acked_log_seq; }) &&
+              (!request.final_update || request.final_update->seq <= row->acked_update_seq);
+          if (empty || !all_acked) {
+            return Fail(Errc::kRunNotActive, "run " + id + " is " +
+                                                 std::string(protocol::ToString(row->run.status)) +
+                                                 "; stop it");
+          }
+          response.cancel_requested = job->cancel_requested;
+          return response;
+        }
 
-    std::vector<protocol::ProgressUpdate> updates = request.updates;
-    std::stable_sort(updates.begin(), updates.end(),
-                     [](const auto& a, const auto& b) { return a.seq < b.seq; });
-    for (const protocol::ProgressUpdate& update : updates) {
-      if (update.seq <= response.acked_update_seq) continue;
-      response.acked_update_seq = update.seq;
-      if (update.percent) row->run.percent = std::clamp(*update.percent, 0, 100);
-      if (update.message) {
-        row->run.message = update.message;
-      } else if (update.step) {
-        row->run.message = update.step;
-      }
-      Event event = MakeJobEvent(EventType::kJobProgress, *job, now);
-      event.timestamp = update.timestamp;
-      event.run_id = id;
-      event.attempt = row->run.attempt;
-      event.percent =
-          update.percent ? std::optional<int>(std::clamp(*update.percent, 0, 100)) : std::nullopt;
-      event.message = update.message ? update.message : update.step;
-      ctx.Emit(std::move(event));
-    }
-    for (const protocol::LogLine& line : request.logs) {
-      if (line.seq <= row->acked_log_seq) continue;
-      Query q(ctx.db(),
-              "INSERT OR IGNORE INTO job_logs (run_id, seq, job_id, ts_ms, level, message) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-      q.Bind(1, id)
-          .Bind(2, line.seq)
-          .Bind(3, job->id)
-          .Bind(4, Millis(line.timestamp))
-          .Bind(5, line.level)
-          .Bind(6, line.message);
-      q.Run();
-      response.acked_log_seq = std::max(response.acked_log_seq, line.seq);
-    }
-    const bool ends = request.final_update && request.final_update->seq > response.acked_update_seq;
-    if (ends) {
-      response.acked_update_seq = request.final_update->seq;
-      row->acked_update_seq = response.acked_update_seq;
-      row->acked_log_seq = response.acked_log_seq;
-      // One write ends the run with everything this batch brought.
-      response.cancel_requested =
-          EndRun(ctx, *std::move(row), *request.final_update, now).cancel_requested;
-      return response;
-    }
-    {
-      Query q(ctx.db(),
-              "UPDATE runs SET percent = ?1, message = ?2, acked_update_seq = ?3, "
-              "acked_log_seq = ?4, lease_expires_ms = ?5 WHERE id = ?6");
-      q.Bind(1, row->run.percent)
-          .Bind(2, row->run.message)
-          .Bind(3, response.acked_update_seq)
-          .Bind(4, response.acked_log_seq)
-          .Bind(5, Millis(now + std::chrono::seconds(lease_seconds)))
-          .Bind(6, id);
-      q.Run();
-    }
-    response.cancel_requested = job->cancel_requested;
-    return response;
-  }, std::move(done));
+        std::vector<protocol::ProgressUpdate> updates = request.updates;
+        std::stable_sort(updates.begin(), updates.end(),
+                         [](const auto& a, const auto& b) { return a.seq < b.seq; });
+        for (const protocol::ProgressUpdate& update : updates) {
+          if (update.seq <= response.acked_update_seq) continue;
+          response.acked_update_seq = update.seq;
+          if (update.percent) row->run.percent = std::clamp(*update.percent, 0, 100);
+          if (update.message) {
+            row->run.message = update.message;
+          } else if (update.step) {
+            row->run.message = update.step;
+          }
+          Event event = MakeJobEvent(EventType::kJobProgress, *job, now);
+          event.timestamp = update.timestamp;
+          event.run_id = id;
+          event.attempt = row->run.attempt;
+          event.percent = update.percent ? std::optional<int>(std::clamp(*update.percent, 0, 100))
+                                         : std::nullopt;
+          event.message = update.message ? update.message : update.step;
+          ctx.Emit(std::move(event));
+        }
+        for (const protocol::LogLine& line : request.logs) {
+          if (line.seq <= row->acked_log_seq) continue;
+          Query q(ctx.db(),
+                  "INSERT OR IGNORE INTO job_logs (run_id, seq, job_id, ts_ms, level, message) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+          q.Bind(1, id)
+              .Bind(2, line.seq)
+              .Bind(3, job->id)
+              .Bind(4, Millis(line.timestamp))
+              .Bind(5, line.level)
+              .Bind(6, line.message);
+          q.Run();
+          response.acked_log_seq = std::max(response.acked_log_seq, line.seq);
+        }
+        const bool ends =
+            request.final_update && request.final_update->seq > response.acked_update_seq;
+        if (ends) {
+          response.acked_update_seq = request.final_update->seq;
+          row->acked_update_seq = response.acked_update_seq;
+          row->acked_log_seq = response.acked_log_seq;
+          // One write ends the run with everything this batch brought.
+          response.cancel_requested =
+              EndRun(ctx, *std::move(row), *request.final_update, now).cancel_requested;
+          return response;
+        }
+        {
+          Query q(ctx.db(),
+                  "UPDATE runs SET percent = ?1, message = ?2, acked_update_seq = ?3, "
+                  "acked_log_seq = ?4, lease_expires_ms = ?5 WHERE id = ?6");
+          q.Bind(1, row->run.percent)
+              .Bind(2, row->run.message)
+              .Bind(3, response.acked_update_seq)
+              .Bind(4, response.acked_log_seq)
+              .Bind(5, Millis(now + std::chrono::seconds(lease_seconds)))
+              .Bind(6, id);
+          q.Run();
+        }
+        response.cancel_requested = job->cancel_requested;
+        return response;
+      },
+      std::move(done));
 }
 
 // ---- Time ----
@@ -1701,8 +1713,9 @@ Expected<std::optional<WallTime>> SqliteStore::NextWakeTime() {
 // ---- Notify ----
 
 Expected<protocol::NotifyResponse> SqliteStore::AgentQueueState(std::string_view agent_id) {
-  return impl_->Read(
-      [&](Connection& db) -> Expected<protocol::NotifyResponse> { return ReadAgentQueue(db, agent_id); });
+  return impl_->Read([&](Connection& db) -> Expected<protocol::NotifyResponse> {
+    return ReadAgentQueue(db, agent_id);
+  });
 }
 
 Expected<std::vector<JobCount>> SqliteStore::CountJobs() {

@@ -92,8 +92,8 @@ class SqliteStore final : public Store {
                        Completion<CreatedJobs> done) override;
   void DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
                          Completion<std::optional<Dispatched>> done) override;
-  void ApplyUpdatesAsync(std::string agent_id, std::string run_id,
-                         protocol::UpdatesRequest request, WallTime now, int lease_seconds,
+  void ApplyUpdatesAsync(std::string agent_id, std::string run_id, protocol::UpdatesRequest request,
+                         WallTime now, int lease_seconds,
                          Completion<protocol::UpdatesResponse> done) override;
 
   Expected<Mutation<int>> ExpireLeases(WallTime now) override;

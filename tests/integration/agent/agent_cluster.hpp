@@ -4,8 +4,6 @@
 // in-process agents with test-defined handlers. The only place that touches FleetCmdr's API:
 // adapt StartFleetCmdr() if that class's interface differs.
 
-#include <signal.h>
-
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "agent/agent.hpp"
 #include "common/clock.hpp"
@@ -201,10 +200,19 @@ class AgentProcess {
   AgentProcess& operator=(const AgentProcess&) = delete;
 
   bool Start() {
-    std::vector<std::string> args = {binary_, "--server", server_, "--agent-id", agent_id_,
-                                     "--token-file", (dir_ / "token").string(), "--root",
-                                     (dir_ / "root").string(), "--state-dir",
-                                     (dir_ / "state").string(), "--log-level", "debug"};
+    std::vector<std::string> args = {binary_,
+                                     "--server",
+                                     server_,
+                                     "--agent-id",
+                                     agent_id_,
+                                     "--token-file",
+                                     (dir_ / "token").string(),
+                                     "--root",
+                                     (dir_ / "root").string(),
+                                     "--state-dir",
+                                     (dir_ / "state").string(),
+                                     "--log-level",
+                                     "debug"};
     args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
     return process_.Start(std::move(args));
   }

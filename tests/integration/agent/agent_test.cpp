@@ -184,7 +184,8 @@ class FencedHandler final : public jobs::JobHandler {
   Expected<std::string> Run(jobs::HandlerContext& context) override {
     started = true;
     context.LogLine("info", "before the lease expired");
-    while (!go.load()) (void)context.cancel().WaitFor(milliseconds(5));
+    while (!go.load())
+      (void)context.cancel().WaitFor(milliseconds(5));
     context.LogLine("info", "after the lease expired");
     if (context.cancel().WaitFor(seconds(10))) cause = context.cancel().cause();
     finished = true;
@@ -228,7 +229,8 @@ TEST(AgentIntegrationTest, ARunFencedWith409IsAbandonedAndReportsNothingMore) {
         return runs && runs->empty();
       },
       seconds(5)));
-  for (const auto& line : cluster.Logs(job)) EXPECT_NE(line.message, "after the lease expired");
+  for (const auto& line : cluster.Logs(job))
+    EXPECT_NE(line.message, "after the lease expired");
 }
 
 TEST(AgentIntegrationTest, AnAgentKilledMidRunReportsItInterruptedAndRunsTheRetry) {

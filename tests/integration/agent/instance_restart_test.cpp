@@ -1,8 +1,6 @@
 // The shipped orb-jobs-agent (its real handlers) against a real fleet-cmdr: an instance outlives
 // the agent (job-types.md §2), through kill -9 and through SIGTERM, and a STOP_INSTANCE after the
 // restart stops the instance started before it (issue 5).
-#include <signal.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include "integration/agent/agent_cluster.hpp"
 #include "os/process.hpp"
@@ -61,8 +60,8 @@ TEST_P(InstanceRestartTest, TheInstanceOutlivesTheAgentAndTheNextAgentStopsIt) {
   const int signal = GetParam();
   AgentCluster cluster;
   TempDir dir;
-  AgentProcess agent(dir.path(), cluster.url(), "host-1", cluster.TokenOf("host-1"),
-                     ORB_AGENT_BIN, {"--instance-supervisor", "process"});
+  AgentProcess agent(dir.path(), cluster.url(), "host-1", cluster.TokenOf("host-1"), ORB_AGENT_BIN,
+                     {"--instance-supervisor", "process"});
   MakeServer(agent.root());
   ASSERT_TRUE(agent.Start());
 

@@ -21,7 +21,8 @@ class FileGateHandler final : public orb::jobs::JobHandler {
   orb::Expected<std::string> Run(orb::jobs::HandlerContext& context) override {
     const auto& run_id = context.execution().run_id;
     std::ofstream(context.root() / ("started-" + run_id)) << context.execution().attempt << '\n';
-    for (int i = 0; i < 3; ++i) context.LogLine("info", "line " + std::to_string(i));
+    for (int i = 0; i < 3; ++i)
+      context.LogLine("info", "line " + std::to_string(i));
     context.Progress(50, "waiting for release");
     while (!std::filesystem::exists(context.root() / "release")) {
       if (context.cancel().WaitFor(std::chrono::milliseconds(20))) {

@@ -73,10 +73,10 @@ TEST(ConfigTest, TheShippedExampleConfigIsValid) {
 
 TEST(ConfigTest, RejectsUnknownKeysAndWrongTypesNamingEachKey) {
   AgentConfig config;
-  auto applied =
-      ApplyToml("agentid = \"x\"\nmaxParallel = \"4\"\nlongPoll = 1\n"
-                "instanceSupervisor = \"docker\"\n",
-                "a.toml", config);
+  auto applied = ApplyToml(
+      "agentid = \"x\"\nmaxParallel = \"4\"\nlongPoll = 1\n"
+      "instanceSupervisor = \"docker\"\n",
+      "a.toml", config);
   ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest));
   EXPECT_TRUE(HasProblem(applied.error(), "agentid"));
   EXPECT_TRUE(HasProblem(applied.error(), "maxParallel"));
@@ -110,9 +110,9 @@ TEST(ConfigTest, ValidateListsEveryBadValue) {
 TEST(ConfigTest, AFlagWinsOverTheFile) {
   testing::TempDir dir;
   { std::ofstream(dir / "agent.toml") << kGood; }
-  auto parsed = Parse({"--config", (dir / "agent.toml").string(), "--max-parallel", "7",
-                       "--long-poll=true", "--agent-id", "host-2", "--label", "tier=gold",
-                       "--instance-supervisor", "systemd"});
+  auto parsed =
+      Parse({"--config", (dir / "agent.toml").string(), "--max-parallel", "7", "--long-poll=true",
+             "--agent-id", "host-2", "--label", "tier=gold", "--instance-supervisor", "systemd"});
   ASSERT_THAT(parsed, IsOk());
   ASSERT_TRUE(parsed->config);
   EXPECT_EQ(parsed->config->max_parallel, 7);

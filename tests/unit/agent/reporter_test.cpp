@@ -59,8 +59,10 @@ class RecordingControlPlane final : public ControlPlane {
     }
     shared_.batches.push_back(request);
     protocol::UpdatesResponse response;
-    for (const auto& update : request.updates) response.acked_update_seq = update.seq;
-    for (const auto& line : request.logs) response.acked_log_seq = line.seq;
+    for (const auto& update : request.updates)
+      response.acked_update_seq = update.seq;
+    for (const auto& line : request.logs)
+      response.acked_log_seq = line.seq;
     if (request.final_update) response.acked_update_seq = request.final_update->seq;
     response.cancel_requested = shared_.cancel_requested;
     return response;
@@ -119,7 +121,8 @@ class ReporterTest : public ::testing::Test {
     const std::lock_guard lock(server_.mutex);
     std::vector<std::optional<int>> percents;
     for (const auto& batch : server_.batches)
-      for (const auto& update : batch.updates) percents.push_back(update.percent);
+      for (const auto& update : batch.updates)
+        percents.push_back(update.percent);
     return percents;
   }
   bool FinalSent() {
@@ -147,7 +150,8 @@ TEST_F(ReporterTest, ProgressWithinTheIntervalIsCoalescedToTheLatest) {
   reporter_->OnRunStarted(Execution("r1"));
   reporter_->OnProgress("r1", Progress(0), /*status_change=*/true);
   ASSERT_TRUE(WaitFor([&] { return SentPercents().size() == 1; }, seconds(5)));
-  for (int percent : {10, 20, 30}) reporter_->OnProgress("r1", Progress(percent), false);
+  for (int percent : {10, 20, 30})
+    reporter_->OnProgress("r1", Progress(percent), false);
   clock_.Advance(milliseconds(999));
   reporter_->Wake();
   EXPECT_FALSE(WaitFor([&] { return SentPercents().size() > 1; }, milliseconds(200)));
@@ -185,7 +189,8 @@ TEST_F(ReporterTest, AFinalSendsTheHeldUpdateFirstAndTheRunLeavesTheJournalWhenA
 TEST_F(ReporterTest, NetworkErrorsKeepEverythingAndItArrivesOnceInOrder) {
   {
     const std::lock_guard lock(server_.mutex);
-    for (int i = 0; i < 3; ++i) server_.failures.push_back(MakeError(Errc::kNetwork, "refused"));
+    for (int i = 0; i < 3; ++i)
+      server_.failures.push_back(MakeError(Errc::kNetwork, "refused"));
   }
   StartReporter();
   reporter_->OnRunStarted(Execution("r1"));
@@ -201,10 +206,12 @@ TEST_F(ReporterTest, NetworkErrorsKeepEverythingAndItArrivesOnceInOrder) {
   {
     const std::lock_guard lock(server_.mutex);
     for (const auto& batch : server_.batches)
-      for (const auto& sent : batch.logs) messages.push_back(sent.message);
+      for (const auto& sent : batch.logs)
+        messages.push_back(sent.message);
   }
   ASSERT_EQ(messages.size(), 20U);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(messages[i], "line " + std::to_string(i));
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(messages[i], "line " + std::to_string(i));
   EXPECT_TRUE(WaitFor([&] { return JournalEmpty(); }, seconds(5)));
 }
 
@@ -269,7 +276,8 @@ TEST_F(ReporterTest, AQuietRunGetsAnEmptyBatchAsHeartbeatEveryInterval) {
 TEST_F(ReporterTest, StopLeavesWhatCouldNotBeSentInTheJournalForTheNextStart) {
   {
     const std::lock_guard lock(server_.mutex);
-    for (int i = 0; i < 1000; ++i) server_.failures.push_back(MakeError(Errc::kNetwork, "down"));
+    for (int i = 0; i < 1000; ++i)
+      server_.failures.push_back(MakeError(Errc::kNetwork, "down"));
   }
   StartReporter();
   reporter_->OnRunStarted(Execution("r1"));

@@ -1,15 +1,14 @@
 #include "cli/fleetctl.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cli/exit_codes.hpp"
 
@@ -25,15 +24,19 @@ struct Outcome {
 Outcome RunFleetctl(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
   args.insert(args.begin(), "fleetctl");
   std::vector<const char*> argv;
-  for (const auto& arg : args) argv.push_back(arg.c_str());
+  for (const auto& arg : args)
+    argv.push_back(arg.c_str());
   std::ostringstream out;
   std::ostringstream err;
-  Io io{out, err, false,
+  Io io{out,
+        err,
+        false,
         [env](const std::string& name) -> std::optional<std::string> {
           if (auto it = env.find(name); it != env.end()) return it->second;
           return std::nullopt;
         },
-        nullptr, {}};
+        nullptr,
+        {}};
   Outcome outcome;
   outcome.code = Main(static_cast<int>(argv.size()), argv.data(), std::move(io), "9.9.9");
   outcome.out = out.str();
@@ -70,9 +73,9 @@ TEST(FleetctlMainTest, HelpListsEveryCommandTheEnvironmentAndTheExitCodes) {
 
 TEST(FleetctlMainTest, EveryCommandHasHelpWithAnExample) {
   const std::vector<std::vector<std::string>> commands = {
-      {"agents"}, {"enroll"},  {"unenroll"}, {"jobs"},   {"job"},
-      {"enqueue"}, {"cancel"}, {"retry"},    {"logs"},   {"watch"},
-      {"upload"}, {"tokens"},  {"tokens", "create"},     {"tokens", "revoke"}};
+      {"agents"},           {"enroll"},          {"unenroll"}, {"jobs"},  {"job"},    {"enqueue"},
+      {"cancel"},           {"retry"},           {"logs"},     {"watch"}, {"upload"}, {"tokens"},
+      {"tokens", "create"}, {"tokens", "revoke"}};
   for (auto args : commands) {
     args.push_back("--help");
     const auto help = RunFleetctl(args);
@@ -121,13 +124,15 @@ TEST(FleetctlMainTest, EnqueueChecksItsFlagsBeforeConnecting) {
   const auto both =
       RunFleetctl({"enqueue", "STOP_INSTANCE", "--agent", "a", "--selector", "region=eu"}, env);
   EXPECT_EQ(both.code, kExitUsage);
-  const auto payload = RunFleetctl({"enqueue", "STOP_INSTANCE", "--agent", "a", "--payload", "{bad"}, env);
+  const auto payload =
+      RunFleetctl({"enqueue", "STOP_INSTANCE", "--agent", "a", "--payload", "{bad"}, env);
   EXPECT_EQ(payload.code, kExitUsage);
   EXPECT_NE(payload.err.find("--payload"), std::string::npos) << payload.err;
-  const auto array = RunFleetctl({"enqueue", "STOP_INSTANCE", "--agent", "a", "--payload", "[1]"}, env);
+  const auto array =
+      RunFleetctl({"enqueue", "STOP_INSTANCE", "--agent", "a", "--payload", "[1]"}, env);
   EXPECT_EQ(array.code, kExitUsage);
-  const auto file =
-      RunFleetctl({"enqueue", "STOP_INSTANCE", "--agent", "a", "--payload", "@/nonexistent/p.json"}, env);
+  const auto file = RunFleetctl(
+      {"enqueue", "STOP_INSTANCE", "--agent", "a", "--payload", "@/nonexistent/p.json"}, env);
   EXPECT_EQ(file.code, kExitUsage);
   const auto when =
       RunFleetctl({"enqueue", "STOP_INSTANCE", "--agent", "a", "--not-before", "tomorrow"}, env);

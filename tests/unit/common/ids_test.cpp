@@ -40,9 +40,9 @@ TEST(IdGeneratorTest, TimestampIsTheWallClockInMilliseconds) {
   testing::ManualClock clock;
   IdGenerator ids(clock);
   const auto id = ids.Next();
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          clock.WallNow().time_since_epoch())
-                          .count();
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch())
+          .count();
   const auto hex = id.substr(0, 8) + id.substr(9, 4);
   EXPECT_EQ(std::stoll(hex, nullptr, 16), millis);
 }

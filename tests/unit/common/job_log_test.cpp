@@ -19,7 +19,8 @@ TEST(JobLogTest, EveryLineCarriesJobIdAndRunId) {
   JobLog log(logger, "job-1", "run-9");
   log.Info("extracted {} files", 12);
   log.Warn("slow disk");
-  EXPECT_EQ(out.str(), "jobId=job-1 runId=run-9 extracted 12 files\njobId=job-1 runId=run-9 slow disk\n");
+  EXPECT_EQ(out.str(),
+            "jobId=job-1 runId=run-9 extracted 12 files\njobId=job-1 runId=run-9 slow disk\n");
 }
 
 TEST(JobLogTest, JsonEscapeKeepsLinesParseable) {

@@ -247,7 +247,8 @@ class InstanceHandlersTest : public ::testing::TestWithParam<InstanceSupervisor>
       const std::string environ_text = ReadText(entry.path() / "environ");
       const std::string wanted = "ORB_JOB_ID=" + job_id;
       std::size_t at = 0;
-      for (std::size_t end; (end = environ_text.find('\0', at)) != std::string::npos; at = end + 1) {
+      for (std::size_t end; (end = environ_text.find('\0', at)) != std::string::npos;
+           at = end + 1) {
         if (environ_text.compare(at, end - at, wanted) == 0) {
           if (auto stat = os::ReadProcStat(pid); stat && stat->session == pid && Alive(pid)) {
             out.push_back(pid);
@@ -472,7 +473,8 @@ TEST_P(InstanceHandlersTest, StartKilledAtEveryFsCallLeavesExactlyOneInstanceAft
     ASSERT_EQ(exit_code, 9);
     const auto before_retry = InstancesOfJob(job);
     ASSERT_LE(before_retry.size(), 1U);
-    for (const pid_t pid : before_retry) pids_.push_back(pid);
+    for (const pid_t pid : before_retry)
+      pids_.push_back(pid);
 
     // The retry of the run (same job): finds the one the dead run started, or starts one.
     auto retry = Run("START_INSTANCE", "{}", nullptr, job);
@@ -634,13 +636,17 @@ TEST_P(InstanceHandlersTest, CancelBetweenStopAndStartLeavesItStopped) {
 INSTANTIATE_TEST_SUITE_P(Supervisors, InstanceHandlersTest,
                          ::testing::Values(InstanceSupervisor::kProcess,
                                            InstanceSupervisor::kSystemd),
-                         [](const auto& param_info) { return std::string(ToString(param_info.param)); });
+                         [](const auto& param_info) {
+                           return std::string(ToString(param_info.param));
+                         });
 
 TEST(HandlerRegistryTest, ShipsExactlyOneHandlerForEveryJobTypeOfTheSpec) {
   std::vector<std::string> types;
-  for (const auto& handler : MakeHandlers(HandlerDeps{})) types.emplace_back(handler->type());
+  for (const auto& handler : MakeHandlers(HandlerDeps{}))
+    types.emplace_back(handler->type());
   std::vector<std::string> expected;
-  for (const auto& type : protocol::AllJobTypes()) expected.emplace_back(type.name);
+  for (const auto& type : protocol::AllJobTypes())
+    expected.emplace_back(type.name);
   EXPECT_THAT(types, ::testing::UnorderedElementsAreArray(expected));
   EXPECT_EQ(types.size(), 11U);
 }

@@ -31,7 +31,8 @@ using namespace std::chrono_literals;
 template <class Stream>
 class BasicTestClient {
  public:
-  explicit BasicTestClient(std::uint16_t port) requires(!std::is_same_v<Stream, asio::ip::tcp::socket>)
+  explicit BasicTestClient(std::uint16_t port) requires(
+      !std::is_same_v<Stream, asio::ip::tcp::socket>)
       : tls_(asio::ssl::context::tls_client), stream_(io_, tls_) {
     Connect(port);
     error_code_ = Run([&](auto handler) {
@@ -39,7 +40,8 @@ class BasicTestClient {
                               [handler](beast::error_code ec) mutable { handler(ec); });
     });
   }
-  explicit BasicTestClient(std::uint16_t port) requires(std::is_same_v<Stream, asio::ip::tcp::socket>)
+  explicit BasicTestClient(std::uint16_t port) requires(
+      std::is_same_v<Stream, asio::ip::tcp::socket>)
       : tls_(asio::ssl::context::tls_client), stream_(io_) {
     Connect(port);
   }

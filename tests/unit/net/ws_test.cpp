@@ -33,7 +33,8 @@ struct WsFixture {
     };
     handlers.on_message = [](WebSocketSession& session, std::string message) {
       if (message == "flood") {
-        for (int i = 0; i < 10; ++i) session.Send("m" + std::to_string(i));
+        for (int i = 0; i < 10; ++i)
+          session.Send("m" + std::to_string(i));
       } else {
         session.Send("echo:" + message);
       }
@@ -117,7 +118,8 @@ TEST(WebSocketTest, FullQueueClosesTheSessionWith1008) {
   ASSERT_TRUE(client.Send("flood"));  // 10 messages queued in one go: over the limit of 4
 
   std::vector<std::string> received;
-  while (auto message = client.Receive()) received.push_back(*message);
+  while (auto message = client.Receive())
+    received.push_back(*message);
   EXPECT_EQ(client.reason().code, 1008);
   EXPECT_LT(received.size(), 10u);
   EXPECT_TRUE(orb::testing::WaitFor([&] { return fixture.closed == 1; }, 5s));

@@ -481,9 +481,9 @@ TEST(PayloadsTest, UrlRulesAreTheDocumentedOnes) {
   EXPECT_THAT(UrlProblem("https://u:p@h/a").value_or(""), HasSubstr("credentials"));
   // fleet-cmdr's own artifact path, as PUT /v1/artifacts returns it; nothing else relative.
   EXPECT_EQ(UrlProblem("/v1/artifacts/" + std::string(kSha)), std::nullopt);
-  for (const std::string& bad : {std::string("/v1/artifacts/abc"), std::string("/v1/artifacts/"),
-                                 "/v1/artifacts/" + std::string(kSha) + "/x",
-                                 "/v1/jobs/" + std::string(kSha)}) {
+  for (const std::string& bad :
+       {std::string("/v1/artifacts/abc"), std::string("/v1/artifacts/"),
+        "/v1/artifacts/" + std::string(kSha) + "/x", "/v1/jobs/" + std::string(kSha)}) {
     EXPECT_NE(UrlProblem(bad), std::nullopt) << bad;
   }
 }

@@ -257,15 +257,15 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
               ::testing::HasSubstr("jobs_running"));
   // The agents' running runs (GET /v1/agents) come from the running jobs, found by index (runs
   // has no index by agent any more): no scan of the whole table.
-  const std::string running = QueryPlan(
-      File(),
-      "SELECT agent_id, current_run_id FROM jobs WHERE status = 'RUNNING' "
-      "ORDER BY agent_id, current_run_id");
+  const std::string running =
+      QueryPlan(File(),
+                "SELECT agent_id, current_run_id FROM jobs WHERE status = 'RUNNING' "
+                "ORDER BY agent_id, current_run_id");
   EXPECT_THAT(running, ::testing::HasSubstr("SEARCH jobs USING INDEX"));
   EXPECT_THAT(running, ::testing::Not(::testing::HasSubstr("SCAN")));
-  EXPECT_THAT(QueryPlan(File(),
-                        "SELECT id FROM jobs WHERE status = 'CREATED' AND not_before_ms <= 5"),
-              ::testing::HasSubstr("jobs_status"));
+  EXPECT_THAT(
+      QueryPlan(File(), "SELECT id FROM jobs WHERE status = 'CREATED' AND not_before_ms <= 5"),
+      ::testing::HasSubstr("jobs_status"));
   EXPECT_THAT(QueryPlan(File(), "SELECT id FROM jobs WHERE status = ?1 ORDER BY id DESC LIMIT 5"),
               ::testing::HasSubstr("jobs_status"));
 }
@@ -310,8 +310,9 @@ TEST_F(SqliteStoreSyncTest, AcknowledgesAWriteOnlyAfterTheWalIsSynced) {
 
   hold = true;
   std::promise<Expected<Mutation<CreatedJobs>>> result;
-  (*store)->CreateJobsAsync(OneJob("mc-1"), clock_.WallNow(),
-                            [&](Expected<Mutation<CreatedJobs>> r) { result.set_value(std::move(r)); });
+  (*store)->CreateJobsAsync(
+      OneJob("mc-1"), clock_.WallNow(),
+      [&](Expected<Mutation<CreatedJobs>> r) { result.set_value(std::move(r)); });
   auto done = result.get_future();
   ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   // Committed by SQLite, so another connection sees it, but not on disk yet: nobody was told.
