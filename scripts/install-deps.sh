@@ -11,7 +11,7 @@ packages=(
   libarchive-dev libzstd-dev libssl-dev libsystemd-dev libacl1-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql sqlite3 zstd tar curl systemd zip
-  clang-format
+  ccache clang-format
 )
 if [[ "${1:-}" == "--browser" ]]; then
   packages+=(chromium nodejs npm)

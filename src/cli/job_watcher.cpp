@@ -19,7 +19,7 @@ constexpr std::chrono::milliseconds kReceiveSlice{500};
 constexpr std::chrono::seconds kSilenceRecheck{30};
 constexpr std::size_t kMessageWidth = 60;
 
-std::string Target(const protocol::Job& job) {
+std::string TargetId(const protocol::Job& job) {
   if (job.instance_id) return *job.instance_id;
   if (job.server_id) return *job.server_id;
   return "";
@@ -33,7 +33,7 @@ JobView ViewOf(const protocol::JobDetail& detail) {
   view.id = job.id;
   view.type = job.type;
   view.agent_id = job.agent_id;
-  view.target = Target(job);
+  view.target = TargetId(job);
   view.status = std::string(protocol::ToString(job.status));
   if (!detail.runs.empty() && job.status == protocol::JobStatus::kRunning) {
     const auto& run = detail.runs.back();

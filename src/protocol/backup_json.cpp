@@ -8,47 +8,21 @@
 #include "common/hex.hpp"
 #include "common/ids.hpp"
 #include "protocol/codec_detail.hpp"
+#include "protocol/host_file_codec.hpp"
 #include "protocol/payloads/payloads.hpp"
 
 namespace orb::protocol {
 namespace {
 
 namespace json = boost::json;
+using codec_detail::DecodeFile;
+using codec_detail::DecodePayload;
 using codec_detail::Decoder;
 using codec_detail::ObjectReader;
 using codec_detail::Str;
+using codec_detail::Strings;
 
 constexpr std::uint32_t kMaxMode = 07777;
-
-Error DecodeFailure(std::string_view what, const std::exception& e) {
-  return MakeError(Errc::kInternal, "decode " + std::string(what) + ": " + e.what());
-}
-
-// Validates and normalizes a payload of `type`, parses it and hands the object to `read`.
-template <class T, class ReadFn>
-Expected<T> DecodePayload(std::string_view type, std::string_view payload_json, ReadFn read) {
-  try {
-    auto normalized = NormalizePayload(type, payload_json);
-    if (!normalized) return Fail(std::move(normalized.error()));
-    json::monotonic_resource resource;
-    auto parsed = codec_detail::ParseJson(*normalized, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()));
-    Decoder decoder(false);
-    T payload;
-    if (const json::object* object = codec_detail::AsObject(decoder, "payload", *parsed)) {
-      ObjectReader r(decoder, "payload", *object);
-      read(r, payload);
-    }
-    if (decoder.problem_count() > 0) {
-      Error error = decoder.ToError();
-      error.code = Errc::kInvalidPayload;
-      return Fail(std::move(error));
-    }
-    return payload;
-  } catch (const std::exception& e) {
-    return Fail(DecodeFailure(std::string(type) + " payload", e));
-  }
-}
 
 bool IsSha256Hex(std::string_view text) {
   if (text.size() != 64) return false;
@@ -85,14 +59,6 @@ std::optional<VerifyLevel> LevelFrom(std::string_view text) {
   if (text == "quick") return VerifyLevel::kQuick;
   if (text == "full") return VerifyLevel::kFull;
   return std::nullopt;
-}
-
-json::array Strings(const std::vector<std::string>& items) {
-  json::array array;
-  array.reserve(items.size());
-  for (const auto& item : items)
-    array.push_back(Str(item));
-  return array;
 }
 
 // File names are bytes (anything but '/' and NUL); JSON strings are UTF-8. A name that is not
@@ -193,25 +159,6 @@ json::object EncodeProblem(const FieldProblem& problem) {
   return object;
 }
 
-template <class T, class ReadFn>
-Expected<T> DecodeFile(std::string_view what, std::string_view text, ReadFn read) {
-  try {
-    json::monotonic_resource resource;
-    auto parsed = codec_detail::ParseJson(text, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()).WithContext(std::string(what)));
-    Decoder decoder(false);
-    T out;
-    if (const json::object* object = codec_detail::AsObject(decoder, "", *parsed)) {
-      ObjectReader r(decoder, "", *object);
-      read(decoder, r, out);
-    }
-    if (decoder.problem_count() > 0) return Fail(decoder.ToError().WithContext(std::string(what)));
-    return out;
-  } catch (const std::exception& e) {
-    return Fail(DecodeFailure(what, e));
-  }
-}
-
 }  // namespace
 
 std::string_view ToString(BackupMode mode) {
@@ -293,7 +240,8 @@ std::string BackupManifestJson(const BackupManifestRecord& manifest) {
 
 Expected<BackupManifestRecord> ParseBackupManifest(std::string_view text) {
   auto parsed = DecodeFile<BackupManifestRecord>(
-      "manifest", text, [](Decoder& d, ObjectReader& r, BackupManifestRecord& out) {
+      "manifest", text, [](ObjectReader& r, BackupManifestRecord& out) {
+        Decoder& d = r.decoder();
         if (r.Required("backupId", out.backup_id)) CheckIdName(d, "backupId", out.backup_id);
         if (r.Required("instanceId", out.instance_id)) {
           CheckIdName(d, "instanceId", out.instance_id);
@@ -356,7 +304,8 @@ std::string BackupVerifyJson(const BackupVerifyRecord& record) {
 
 Expected<BackupVerifyRecord> ParseBackupVerify(std::string_view text) {
   return DecodeFile<BackupVerifyRecord>(
-      "verify record", text, [](Decoder& d, ObjectReader& r, BackupVerifyRecord& out) {
+      "verify record", text, [](ObjectReader& r, BackupVerifyRecord& out) {
+        Decoder& d = r.decoder();
         if (r.Required("backupId", out.backup_id)) CheckIdName(d, "backupId", out.backup_id);
         std::string level;
         if (r.Required("level", level)) {
@@ -404,18 +353,18 @@ std::string RestoreMarkerJson(const RestoreMarker& marker) {
 }
 
 Expected<RestoreMarker> ParseRestoreMarker(std::string_view text) {
-  return DecodeFile<RestoreMarker>(
-      "restore marker", text, [](Decoder& d, ObjectReader& r, RestoreMarker& out) {
-        if (r.Required("backupId", out.backup_id)) CheckIdName(d, "backupId", out.backup_id);
-        r.Required("jobId", out.job_id);
-        if (r.Required("runId", out.run_id) && !IsValidName(out.run_id)) {
-          d.Problem("runId", "must be a valid name (it names a directory)");
-        }
-        r.Optional("wasRunning", out.was_running);
-        r.Optional("restoredFiles", out.restored_files);
-        r.Optional("previousDataKeptAs", out.previous_data_kept_as);
-        r.Required("restoredAt", out.restored_at);
-      });
+  return DecodeFile<RestoreMarker>("restore marker", text, [](ObjectReader& r, RestoreMarker& out) {
+    Decoder& d = r.decoder();
+    if (r.Required("backupId", out.backup_id)) CheckIdName(d, "backupId", out.backup_id);
+    r.Required("jobId", out.job_id);
+    if (r.Required("runId", out.run_id) && !IsValidName(out.run_id)) {
+      d.Problem("runId", "must be a valid name (it names a directory)");
+    }
+    r.Optional("wasRunning", out.was_running);
+    r.Optional("restoredFiles", out.restored_files);
+    r.Optional("previousDataKeptAs", out.previous_data_kept_as);
+    r.Required("restoredAt", out.restored_at);
+  });
 }
 
 std::string BackupInstanceResultJson(const BackupInstanceResult& result) {

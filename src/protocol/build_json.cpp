@@ -7,52 +7,24 @@
 
 #include "common/sha256.hpp"
 #include "protocol/codec_detail.hpp"
+#include "protocol/host_file_codec.hpp"
 #include "protocol/payloads/payloads.hpp"
 
 namespace orb::protocol {
 namespace {
 
 namespace json = boost::json;
+using codec_detail::DecodeFile;
+using codec_detail::DecodePayload;
 using codec_detail::Decoder;
 using codec_detail::ObjectReader;
 using codec_detail::Str;
-
-Error DecodeFailure(std::string_view what, const std::exception& e) {
-  return MakeError(Errc::kInternal, "decode " + std::string(what) + ": " + e.what());
-}
+using codec_detail::Strings;
 
 std::string Lower(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
-}
-
-Error PayloadError(const Decoder& decoder) {
-  Error error = decoder.ToError();
-  error.code = Errc::kInvalidPayload;
-  return error;
-}
-
-// Validates and normalizes a payload of `type`, then calls read(reader) on its object.
-template <class T, class ReadFn>
-Expected<T> DecodePayload(std::string_view type, std::string_view payload_json, ReadFn read) {
-  try {
-    auto normalized = NormalizePayload(type, payload_json);
-    if (!normalized) return Fail(std::move(normalized.error()));
-    json::monotonic_resource resource;
-    auto parsed = codec_detail::ParseJson(*normalized, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()));
-    Decoder decoder(false);
-    const json::object* object = codec_detail::AsObject(decoder, "payload", *parsed);
-    if (object == nullptr) return Fail(PayloadError(decoder));
-    ObjectReader reader(decoder, "payload", *object);
-    T payload;
-    read(reader, payload);
-    if (decoder.problem_count() > 0) return Fail(PayloadError(decoder));
-    return payload;
-  } catch (const std::exception& e) {
-    return Fail(DecodeFailure(std::string(type) + " payload", e));
-  }
 }
 
 void ReadArtifact(ObjectReader& r, ArtifactRef& out) {
@@ -82,36 +54,6 @@ bool ReadMod(Decoder& d, const std::string& path, const json::value& v, ModRef& 
   r.Required("path", out.path);
   out.sha256 = Lower(std::move(out.sha256));
   return r.Finish();
-}
-
-// A JSON object text parsed into `T` with `read`, for the host's own files.
-template <class T, class ReadFn>
-Expected<T> DecodeFile(std::string_view what, std::string_view text, ReadFn read) {
-  try {
-    json::monotonic_resource resource;
-    auto parsed = codec_detail::ParseJson(text, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()));
-    Decoder decoder(false);
-    const json::object* object = codec_detail::AsObject(decoder, "", *parsed);
-    if (object == nullptr) return Fail(decoder.ToError());
-    ObjectReader reader(decoder, "", *object);
-    T out;
-    read(reader, out);
-    if (decoder.problem_count() > 0) {
-      return Fail(std::move(decoder.ToError()).WithContext(std::string(what)));
-    }
-    return out;
-  } catch (const std::exception& e) {
-    return Fail(DecodeFailure(what, e));
-  }
-}
-
-json::array Strings(const std::vector<std::string>& items) {
-  json::array array;
-  array.reserve(items.size());
-  for (const auto& item : items)
-    array.push_back(Str(item));
-  return array;
 }
 
 }  // namespace

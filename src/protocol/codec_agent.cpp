@@ -12,7 +12,6 @@ namespace orb::protocol::codec_detail {
 namespace {
 
 constexpr int kMaxMaxParallel = 1024;
-constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 constexpr int kMaxInt = std::numeric_limits<int>::max();
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 

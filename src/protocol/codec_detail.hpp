@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,8 @@
 namespace orb::protocol::codec_detail {
 
 namespace json = boost::json;
+
+inline constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
 // Collects the field problems of one decode. `strict` rejects unknown fields (requests).
 class Decoder {

@@ -2,18 +2,12 @@
 // the event stream (§6).
 
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <string>
 
 #include "protocol/codec_detail.hpp"
 
 namespace orb::protocol::codec_detail {
-namespace {
-
-constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
-
-}  // namespace
 
 // ---- logs ----
 

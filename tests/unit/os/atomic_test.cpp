@@ -10,11 +10,14 @@
 #include <gtest/gtest.h>
 
 #include "support/fault_fs.hpp"
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
 
 namespace orb::os {
 namespace {
+
+using ::orb::testing::WriteText;
 
 namespace fs = std::filesystem;
 using testing::FailsWith;
@@ -47,10 +50,6 @@ Tree WithoutHidden(Tree tree) {
     return fs::path(item.first).filename().string().front() == '.';
   });
   return tree;
-}
-
-void WriteText(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
 }
 
 std::string Describe(const Tree& tree) {

@@ -8,19 +8,18 @@
 #include <gtest/gtest.h>
 
 #include "support/fault_fs.hpp"
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
 
 namespace orb::os {
 namespace {
 
+using ::orb::testing::WriteText;
+
 using testing::FailsWith;
 using ::testing::HasSubstr;
 using testing::IsOk;
-
-void WriteText(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 TEST(RealFsTest, WritesSyncsAndReadsAFile) {
   testing::TempDir dir;

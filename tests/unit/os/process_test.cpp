@@ -16,6 +16,7 @@
 
 #include "os/console_log.hpp"
 #include "os/fs.hpp"
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/server_script.hpp"
 #include "support/temp_dir.hpp"
@@ -23,6 +24,8 @@
 
 namespace orb::os {
 namespace {
+
+using ::orb::testing::ReadText;
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
@@ -63,13 +66,6 @@ echo "ready"
 i=0
 while :; do i=$((i+1)); echo "line $i of the console log"; sleep 0.005; done
 )";
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // One instance directory in a TempDir, and a guard that kills what a failed test left running.
 class ProcessTest : public ::testing::Test {

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/server_script.hpp"
 #include "support/systemd_user.hpp"
@@ -24,6 +25,8 @@
 namespace orb::os {
 namespace {
 
+using ::orb::testing::ReadText;
+
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using testing::FailsWith;
@@ -31,7 +34,7 @@ using ::testing::HasSubstr;
 using testing::IsOk;
 using testing::WaitFor;
 
-constexpr const char* kServer = R"sh(#!/bin/sh
+constexpr const char* kUnitServer = R"sh(#!/bin/sh
 echo "booting job $ORB_JOB_ID in $(pwd)"
 echo "Done (0.1s)! For help, type help"
 while read -r line; do
@@ -45,7 +48,7 @@ exit 4
 
 // Ignores SIGTERM; its child ignores it too, and a grandchild leaves the process group and the
 // session (setsid after a double fork), which only the unit's cgroup still catches.
-constexpr const char* kStubborn = R"sh(#!/bin/sh
+constexpr const char* kUnitStubborn = R"sh(#!/bin/sh
 trap '' TERM INT HUP
 sleep 1000 &
 echo $! > child.pid
@@ -54,13 +57,6 @@ while [ ! -s grandchild.pid ]; do sleep 0.01; done
 echo "ready"
 while :; do read -r line; done
 )sh";
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool PidAlive(pid_t pid) {
   auto stat = ReadProcStat(pid);
@@ -108,7 +104,7 @@ class SystemdUnitTest : public ::testing::Test {
 };
 
 TEST_F(SystemdUnitTest, StartsAUnitThatGetsReadyAndStopsByCommandWithItsExitCode) {
-  auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kServer));
+  auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kUnitServer));
   ASSERT_THAT(unit, IsOk());
   EXPECT_EQ(unit->unit(), unit_);
   const ProcessIdentity id = unit->identity();
@@ -135,7 +131,7 @@ TEST_F(SystemdUnitTest, StartsAUnitThatGetsReadyAndStopsByCommandWithItsExitCode
 }
 
 TEST_F(SystemdUnitTest, ANonZeroExitIsReadFromTheFailedUnitWhichIsThenReset) {
-  auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kServer));
+  auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kUnitServer));
   ASSERT_THAT(unit, IsOk());
   ASSERT_THAT(unit->WaitReady("Done \\(", milliseconds(10000), nullptr), IsOk());
   auto stopped = unit->Stop(Quick("crash"));
@@ -143,13 +139,13 @@ TEST_F(SystemdUnitTest, ANonZeroExitIsReadFromTheFailedUnitWhichIsThenReset) {
   ASSERT_TRUE(stopped->exit.has_value());
   EXPECT_EQ(stopped->exit->code, 3);
   // Reset: the same name can be started again.
-  auto again = SystemdUnit::Start(manager_->Options(), unit_, Spec(kServer));
+  auto again = SystemdUnit::Start(manager_->Options(), unit_, Spec(kUnitServer));
   ASSERT_THAT(again, IsOk());
   ASSERT_THAT(again->Stop(Quick("stop")), IsOk());
 }
 
 TEST_F(SystemdUnitTest, EscalationKillsEverythingInTheCgroupEvenADoubleForkedGrandchild) {
-  auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kStubborn));
+  auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kUnitStubborn));
   ASSERT_THAT(unit, IsOk());
   ASSERT_THAT(unit->WaitReady("^ready$", milliseconds(10000), nullptr), IsOk());
   const pid_t child = std::stoi(ReadText(dir_ / "data/child.pid"));
@@ -174,7 +170,7 @@ TEST_F(SystemdUnitTest, EscalationKillsEverythingInTheCgroupEvenADoubleForkedGra
 TEST_F(SystemdUnitTest, TheInstanceOutlivesTheObjectAndAFreshOneAttachesAndStopsIt) {
   ProcessIdentity id;
   {
-    auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kServer));
+    auto unit = SystemdUnit::Start(manager_->Options(), unit_, Spec(kUnitServer));
     ASSERT_THAT(unit, IsOk());
     ASSERT_THAT(unit->WaitReady("Done \\(", milliseconds(10000), nullptr), IsOk());
     id = unit->identity();
@@ -208,13 +204,13 @@ TEST_F(SystemdUnitTest, TheInstanceOutlivesTheObjectAndAFreshOneAttachesAndStops
 }
 
 TEST_F(SystemdUnitTest, AStartThatCannotExecFailsTheStart) {
-  SpawnSpec spec = Spec(kServer);
+  SpawnSpec spec = Spec(kUnitServer);
   spec.argv = {(dir_ / "missing.sh").string()};
   auto unit = SystemdUnit::Start(manager_->Options(), unit_, spec);
   ASSERT_THAT(unit, FailsWith(Errc::kIo));
   EXPECT_THAT(unit.error().message, HasSubstr("missing.sh"));
   // Nothing is left behind: the name can be used again.
-  auto started = SystemdUnit::Start(manager_->Options(), unit_, Spec(kServer));
+  auto started = SystemdUnit::Start(manager_->Options(), unit_, Spec(kUnitServer));
   ASSERT_THAT(started, IsOk());
   ASSERT_THAT(started->Stop(Quick("stop")), IsOk());
 }
@@ -222,7 +218,7 @@ TEST_F(SystemdUnitTest, AStartThatCannotExecFailsTheStart) {
 TEST_F(SystemdUnitTest, AnUnreachableManagerIsUnavailable) {
   SystemdOptions options = manager_->Options();
   options.address = "unix:path=" + (dir_ / "no-such-socket").string();
-  EXPECT_THAT(SystemdUnit::Start(options, unit_, Spec(kServer)), FailsWith(Errc::kUnavailable));
+  EXPECT_THAT(SystemdUnit::Start(options, unit_, Spec(kUnitServer)), FailsWith(Errc::kUnavailable));
 }
 
 }  // namespace

@@ -13,12 +13,13 @@ using ::orb::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr const char* kSha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-constexpr const char* kShaLower = kSha;
+constexpr const char* kBuildSha =
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+constexpr const char* kShaLower = kBuildSha;
 
 std::string Artifact() {
-  return std::string(R"({"url": "https://fleet.example.com/v1/artifacts/x", "sha256": ")") + kSha +
-         R"(", "size": 123})";
+  return std::string(R"({"url": "https://fleet.example.com/v1/artifacts/x", "sha256": ")") +
+         kBuildSha + R"(", "size": 123})";
 }
 
 TEST(BuildJsonTest, InstallPayloadGetsItsDefaults) {
@@ -54,14 +55,15 @@ TEST(BuildJsonTest, BadPayloadsAreInvalidPayloadWithTheField) {
   EXPECT_THAT(ParseInstallServerPayload(R"({"buildId": "b1", "artifact": {"url": "/x", "sha256": ")"
                                         R"(ABC", "size": 1}})"),
               FailsWith(Errc::kInvalidPayload));
-  EXPECT_THAT(ParseSyncModsPayload(R"({"mods": [{"name": "a", "url": "http://h/a", "sha256": ")" +
-                                   std::string(kSha) + R"(", "size": 1, "path": "../a.jar"}]})"),
-              FailsWith(Errc::kInvalidPayload));
+  EXPECT_THAT(
+      ParseSyncModsPayload(R"({"mods": [{"name": "a", "url": "http://h/a", "sha256": ")" +
+                           std::string(kBuildSha) + R"(", "size": 1, "path": "../a.jar"}]})"),
+      FailsWith(Errc::kInvalidPayload));
 }
 
 TEST(BuildJsonTest, SyncModsPayloadDecodesModsAndPolicy) {
   auto payload = ParseSyncModsPayload(
-      R"({"mods": [{"name": "we", "url": "http://h/we.jar", "sha256": ")" + std::string(kSha) +
+      R"({"mods": [{"name": "we", "url": "http://h/we.jar", "sha256": ")" + std::string(kBuildSha) +
       R"(", "size": 7, "path": "plugins/we.jar"}], "removeUnlisted": true, "restart": "ifRunning"})");
   ASSERT_THAT(payload, IsOk());
   ASSERT_EQ(payload->mods.size(), 1U);
