@@ -13,6 +13,12 @@ duration="${1:-60}"
 bin="${BIN:-build/release/src/main}"
 [[ -x "${bin}/fleet-cmdr" && -x "${bin}/orb-jobs-agent" ]] || {
   echo "build the release preset first" >&2; exit 2; }
+# Is the idle agent's hot-code list (src/main/orb-jobs-agent-hot.ld) applied and current? A stale
+# list only costs memory, so this reports and goes on.
+if [[ -f "${bin}/orb-jobs-agent.map" ]]; then
+  bench/agent/check_hot_text.py src/main/orb-jobs-agent-hot.ld "${bin}/orb-jobs-agent.map" \
+    "${BUILD_TYPE:-Release}" || echo "agent_idle: the figures below are for a stale hot-code list"
+fi
 
 work="$(mktemp -d /tmp/orb-agent-idle-XXXXXX)"
 cleanup() { kill "${agent_pid:-}" "${cmdr_pid:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "${work}"; }
