@@ -7,7 +7,6 @@
 #include <thread>
 
 #include "common/random.hpp"
-#include "store/ops/events.hpp"
 
 namespace orb::store::engine {
 namespace {
@@ -20,12 +19,13 @@ struct RerunExactly {};
 
 // Runs one operation; false when it failed. In exact mode its failure is undone (ROLLBACK TO its
 // savepoint); in fast mode a failure that may have left writes behind throws RerunExactly.
-bool RunOne(sql::Connection& db, const StoreDeps& deps, PendingOp& op, bool exact) {
+bool RunOne(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows, PendingOp& op,
+            bool exact) {
   if (exact) db.ExecDeferred("SAVEPOINT op");
   const std::uint64_t writes = db.writes();
   bool ok = false;
   try {
-    ok = op.Run(db, deps);
+    ok = op.Run(db, deps, rows);
     // Exact mode: the operation's deferred statements answer now, so a failure among them is
     // this operation's.
     if (exact) db.Sync();
@@ -84,18 +84,16 @@ BatchOutcome RunBatch(sql::Connection& db, BatchDriver& driver, const StoreDeps&
       std::set<std::string> touched;
       std::vector<protocol::Event*> events;
       for (std::size_t i = 0; i < ops.size(); ++i) {
-        ok[i] = RunOne(db, deps, *ops[i], exact);
+        ok[i] = RunOne(db, deps, driver.locked_rows(), *ops[i], exact);
         if (!ok[i]) continue;
         touched.insert(ops[i]->touched().begin(), ops[i]->touched().end());
         for (protocol::Event& event : ops[i]->events())
           events.push_back(&event);
       }
-      // What the batch left in each touched queue, read inside the transaction.
-      if (read_queues && !touched.empty()) {
-        outcome.queues =
-            ops::AgentQueues(db, std::vector<std::string>(touched.begin(), touched.end()));
-      }
-      driver.Commit(db, events);
+      // What the batch left in each touched queue is read inside the transaction, with the commit.
+      std::vector<std::string> queues;
+      if (read_queues) queues.assign(touched.begin(), touched.end());
+      outcome.queues = driver.Commit(db, events, std::move(queues));
       return outcome;
     } catch (const RerunExactly&) {
       driver.Rollback(db);

@@ -10,9 +10,9 @@
 //     that all lock their agents first, in one order, cannot deadlock on them;
 //  2. runs the operations by rank (plain operations, then those that take the token-version row,
 //     then the lease rows: one lock order for everything taken later);
-//  3. reads the notify state of the agents the batch touched (on_queues_committed);
-//  4. hands the events of the operations that succeeded to BatchDriver::Commit, which numbers
-//     them, stores them and commits (docs/decisions/0005).
+//  3. hands the events of the operations that succeeded, and the agents they touched, to
+//     BatchDriver::Commit, which reads those agents' notify state inside the transaction
+//     (on_queues_committed), numbers and stores the events, and commits (docs/decisions/0005).
 // Operations run without savepoints while they succeed (PostgreSQL spends a subtransaction per
 // SAVEPOINT that writes, and more than 64 per transaction slow every reader). An operation that
 // fails before writing anything needs no undo. If one fails after writing, or a statement fails
@@ -58,7 +58,8 @@ class PendingOp {
 
   // Runs the body in the open transaction, afresh each time (a batch may run it again): true when
   // it succeeded. Database failures throw sql::SqlError; bugs std::exception.
-  virtual bool Run(sql::Connection& db, const StoreDeps& deps) = 0;
+  // `rows`: what the batch's locking saw (may be null).
+  virtual bool Run(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows) = 0;
   // Makes the result `error` (the body failed by throwing).
   virtual void Fail(Error error) = 0;
   // After a successful Run: what the body emitted (the batch sets the seqs) and touched.
@@ -81,11 +82,11 @@ class TypedOp final : public PendingOp {
   TypedOp(std::vector<std::string> agents, Rank rank, Body body, Completion<T> done)
       : PendingOp(std::move(agents), rank), body_(std::move(body)), done_(std::move(done)) {}
 
-  bool Run(sql::Connection& db, const StoreDeps& deps) override {
+  bool Run(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows) override {
     result_.reset();
     events_.clear();
     touched_.clear();
-    ops::WriteContext ctx(db, deps, agents());
+    ops::WriteContext ctx(db, deps, agents(), rows);
     result_.emplace(body_(ctx));
     if (!*result_) return false;
     events_ = ctx.TakeEvents();
@@ -122,10 +123,16 @@ class BatchDriver {
   virtual ~BatchDriver() = default;
   // Opens the transaction and locks the rows of `agents` (sorted, unique).
   virtual void Begin(sql::Connection& db, std::span<const std::string> agents) = 0;
-  // Numbers `events` (in this order, consecutive seqs), stores them and commits. On return the
-  // batch is committed (for SQLite: written, its sync follows). Throws sql::SqlError; then the
-  // transaction did not commit, unless the failure is kConnection during the COMMIT itself.
-  virtual void Commit(sql::Connection& db, std::span<protocol::Event* const> events) = 0;
+  // What the locking of Begin saw, for the operations (null: nothing).
+  virtual ops::LockedRows* locked_rows() { return nullptr; }
+  // Reads the notify state of `touched` inside the transaction (ops::AgentQueuesQuery), numbers
+  // `events` (in this order, consecutive seqs), stores them and commits; returns the states. On
+  // return the batch is committed (for SQLite: written, its sync follows). Throws
+  // sql::SqlError; then the transaction did not commit, unless the failure is kConnection
+  // during the COMMIT itself.
+  virtual std::vector<AgentQueue> Commit(sql::Connection& db,
+                                         std::span<protocol::Event* const> events,
+                                         std::vector<std::string> touched) = 0;
   // Ends a failed transaction; never throws.
   virtual void Rollback(sql::Connection& db) noexcept = 0;
 };

@@ -26,11 +26,22 @@
 
 namespace orb::store::ops {
 
+// What the batch learned when it locked its agents' rows.
+class LockedRows {
+ public:
+  virtual ~LockedRows() = default;
+  // True when the agent's row was there when the batch locked it (agents are never deleted, so
+  // it still is); false when that is not known.
+  virtual bool AgentExisted(std::string_view agent_id) = 0;
+};
+
 class WriteContext {
  public:
-  // `locked`: the agents the batch locked for this operation.
-  WriteContext(sql::Connection& db, const StoreDeps& deps, const std::vector<std::string>& locked)
-      : db_(db), deps_(deps), locked_(locked) {}
+  // `locked`: the agents the batch locked for this operation; `rows`: what the locking saw (may
+  // be null: nothing known).
+  WriteContext(sql::Connection& db, const StoreDeps& deps, const std::vector<std::string>& locked,
+               LockedRows* rows = nullptr)
+      : db_(db), deps_(deps), locked_(locked), rows_(rows) {}
 
   sql::Connection& db() { return db_; }
   std::string NextId() { return deps_.ids->Next(); }
@@ -42,6 +53,11 @@ class WriteContext {
   void Touch(const std::string& agent_id) { touched_.insert(agent_id); }
   // True when the batch locked `agent_id` for this operation (it declared it).
   bool Locked(std::string_view agent_id) const;
+  // True when the batch's locking found the agent's row: no need to look for it again. False
+  // means not known, not missing.
+  bool KnownAgent(std::string_view agent_id) const {
+    return rows_ != nullptr && Locked(agent_id) && rows_->AgentExisted(agent_id);
+  }
 
   std::vector<protocol::Event> TakeEvents() { return std::move(events_); }
   std::vector<std::string> TakeTouched() {
@@ -52,6 +68,7 @@ class WriteContext {
   sql::Connection& db_;
   const StoreDeps& deps_;
   const std::vector<std::string>& locked_;
+  LockedRows* rows_;
   std::vector<protocol::Event> events_;
   std::set<std::string> touched_;
 };

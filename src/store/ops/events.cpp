@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include "store/ops/rows.hpp"
 
@@ -128,40 +129,52 @@ Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query)
 }
 
 protocol::NotifyResponse AgentQueueState(sql::Connection& db, std::string_view agent_id) {
-  protocol::NotifyResponse state;
-  {
-    // Kept by triggers: O(1), where counting the queue was O(its length).
-    Query q(db, "SELECT queued_jobs FROM agents WHERE id = ?");
-    q.Bind(1, agent_id);
-    if (q.Step()) state.pending = q.Int(0);
-  }
-  Query q(db,
-          "SELECT current_run_id FROM jobs WHERE agent_id = ? AND status = 'RUNNING' "
-          "AND cancel_requested = 1 ORDER BY current_run_id");
-  q.Bind(1, agent_id);
-  while (q.Step())
-    state.cancel.push_back(q.Text(0));
-  return state;
+  auto queues = AgentQueuesQuery(db, {std::string(agent_id)}).Read();
+  return std::move(queues.at(0).state);
 }
 
-std::vector<AgentQueue> AgentQueues(sql::Connection& db, const std::vector<std::string>& agents) {
-  if (agents.size() == 1) return {{agents[0], AgentQueueState(db, agents[0])}};
-  std::map<std::string, protocol::NotifyResponse> states;
-  for (const std::string& agent : agents)
-    states[agent];
-  const sql::Dialect& dialect = db.dialect();
-  {
-    Query q(db, "SELECT id, queued_jobs FROM agents WHERE " + dialect.in_list("id", 1));
-    q.BindList(1, agents);
-    while (q.Step())
-      states[q.Text(0)].pending = q.Int(1);
+AgentQueuesQuery::AgentQueuesQuery(sql::Connection& db, std::vector<std::string> agents)
+    : agents_(std::move(agents)) {
+  std::sort(agents_.begin(), agents_.end());
+  agents_.erase(std::unique(agents_.begin(), agents_.end()), agents_.end());
+  if (agents_.empty()) return;
+  // pending is kept by triggers in the agent's row: O(1), where counting the queue was O(its
+  // length). One agent (the usual case) by key, several by list.
+  if (agents_.size() == 1) {
+    pending_ = std::make_unique<Query>(db, "SELECT id, queued_jobs FROM agents WHERE id = ?");
+    pending_->Bind(1, agents_[0]);
+    cancel_ = std::make_unique<Query>(
+        db,
+        "SELECT agent_id, current_run_id FROM jobs WHERE agent_id = ? AND status = 'RUNNING' "
+        "AND cancel_requested = 1 ORDER BY current_run_id");
+    cancel_->Bind(1, agents_[0]);
+  } else {
+    const sql::Dialect& dialect = db.dialect();
+    pending_ = std::make_unique<Query>(
+        db, "SELECT id, queued_jobs FROM agents WHERE " + dialect.in_list("id", 1));
+    pending_->BindList(1, agents_);
+    cancel_ = std::make_unique<Query>(db, "SELECT agent_id, current_run_id FROM jobs WHERE " +
+                                              dialect.in_list("agent_id", 1) +
+                                              " AND status = 'RUNNING' AND cancel_requested = 1 "
+                                              "ORDER BY agent_id, current_run_id");
+    cancel_->BindList(1, agents_);
   }
-  Query q(db, "SELECT agent_id, current_run_id FROM jobs WHERE " + dialect.in_list("agent_id", 1) +
-                  " AND status = 'RUNNING' AND cancel_requested = 1 "
-                  "ORDER BY agent_id, current_run_id");
-  q.BindList(1, agents);
-  while (q.Step())
-    states[q.Text(0)].cancel.push_back(q.Text(1));
+  pending_->Send();
+  cancel_->Send();
+}
+
+std::vector<AgentQueue> AgentQueuesQuery::Read() {
+  std::map<std::string, protocol::NotifyResponse> states;
+  for (const std::string& agent : agents_)
+    states[agent];
+  if (pending_) {
+    while (pending_->Step())
+      states[pending_->Text(0)].pending = pending_->Int(1);
+    while (cancel_->Step())
+      states[cancel_->Text(0)].cancel.push_back(cancel_->Text(1));
+    pending_.reset();
+    cancel_.reset();
+  }
   std::vector<AgentQueue> queues;
   for (auto& [agent, state] : states)
     queues.push_back({agent, std::move(state)});

@@ -5,6 +5,7 @@
 // what the highest seq is) the store passes it in. Internal to src/store.
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,7 +37,18 @@ Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query)
 // pending = the agent's QUEUED jobs (agents.queued_jobs, kept by triggers); cancel = its RUNNING
 // runs whose cancel was requested.
 protocol::NotifyResponse AgentQueueState(sql::Connection& db, std::string_view agent_id);
-// The same for several agents in two statements (the end of every batch that touched queues).
-std::vector<AgentQueue> AgentQueues(sql::Connection& db, const std::vector<std::string>& agents);
+// The same for several agents in two statements (the end of every batch that touched queues),
+// sent at construction and read by Read (on PostgreSQL in the round trip of whatever waits
+// first; on SQLite at Read, which must come before the transaction ends).
+class AgentQueuesQuery {
+ public:
+  AgentQueuesQuery(sql::Connection& db, std::vector<std::string> agents);
+  std::vector<AgentQueue> Read();
+
+ private:
+  std::vector<std::string> agents_;
+  std::unique_ptr<sql::Query> pending_;
+  std::unique_ptr<sql::Query> cancel_;
+};
 
 }  // namespace orb::store::ops

@@ -1,6 +1,7 @@
 #include "store/ops/jobs.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <tuple>
 #include <utility>
 
@@ -56,26 +57,31 @@ std::optional<Expected<CreatedJobs>> FindIdempotent(Connection& db, const std::s
   return Expected<CreatedJobs>(std::move(created));
 }
 
-// The first agent of `specs` that is not enrolled, if any.
-std::optional<std::string> MissingAgent(Connection& db, const std::vector<JobSpec>& specs) {
-  if (specs.size() == 1) {
-    Query q(db, "SELECT 1 FROM agents WHERE id = ?");
-    q.Bind(1, specs[0].agent_id);
-    if (q.Step()) return std::nullopt;
-    return specs[0].agent_id;
-  }
+// The first agent of `specs` that is not enrolled, if any. Agents the batch's locking found
+// need no second look.
+std::optional<std::string> MissingAgent(WriteContext& ctx, const std::vector<JobSpec>& specs) {
   std::vector<std::string> ids;
-  for (const JobSpec& spec : specs)
-    ids.push_back(spec.agent_id);
+  for (const JobSpec& spec : specs) {
+    if (!ctx.KnownAgent(spec.agent_id)) ids.push_back(spec.agent_id);
+  }
+  if (ids.empty()) return std::nullopt;
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-  Query q(db, "SELECT id FROM agents WHERE " + db.dialect().in_list("id", 1));
-  q.BindList(1, ids);
   std::vector<std::string> found;
-  while (q.Step())
-    found.push_back(q.Text(0));
-  std::sort(found.begin(), found.end());
+  if (ids.size() == 1) {
+    Query q(ctx.db(), "SELECT id FROM agents WHERE id = ?");
+    q.Bind(1, ids[0]);
+    while (q.Step())
+      found.push_back(q.Text(0));
+  } else {
+    Query q(ctx.db(), "SELECT id FROM agents WHERE " + ctx.db().dialect().in_list("id", 1));
+    q.BindList(1, ids);
+    while (q.Step())
+      found.push_back(q.Text(0));
+    std::sort(found.begin(), found.end());
+  }
   for (const JobSpec& spec : specs) {
+    if (ctx.KnownAgent(spec.agent_id)) continue;
     if (!std::binary_search(found.begin(), found.end(), spec.agent_id)) return spec.agent_id;
   }
   return std::nullopt;
@@ -119,7 +125,7 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
       return *std::move(known);
     }
   }
-  if (auto missing = MissingAgent(ctx.db(), command.jobs)) {
+  if (auto missing = MissingAgent(ctx, command.jobs)) {
     return Fail(Errc::kNotFound, "agent " + *missing + " is not enrolled");
   }
   for (const JobSpec& spec : command.jobs) {
@@ -276,49 +282,57 @@ Expected<std::optional<Dispatched>> DispatchNext(WriteContext& ctx, const std::s
                                                  WallTime now, int lease_seconds) {
   using Value = std::optional<Dispatched>;
   if (!ctx.Locked(id)) return Fail(NotLocked(id));
-  protocol::AgentCapacity capacity;
-  std::vector<protocol::RunningJob> running;
-  {
-    // The agent and its running jobs in one statement (one round trip on PostgreSQL).
-    Query q(ctx.db(),
-            "SELECT a.job_types, a.max_parallel, a.revoked_at_ms IS NOT NULL, j.id, j.type, "
-            "j.server_id, j.instance_id, j.exclusive FROM agents a "
-            "LEFT JOIN jobs j ON j.agent_id = a.id AND j.status = 'RUNNING' WHERE a.id = ?");
-    q.Bind(1, id);
-    bool found = false;
-    while (q.Step()) {
-      if (!found) {
-        found = true;
-        if (q.Bool(2)) return Fail(Errc::kForbidden, "agent " + id + " is revoked");
-        capacity.job_types = SplitTypes(q.Text(0));
-        capacity.max_parallel = q.Int(1);
-      }
-      if (q.IsNull(3)) continue;
-      running.push_back({q.Text(3), q.Text(4),
-                         protocol::LocksFor(q.Text(4), q.OptText(5), q.OptText(6)), q.Bool(7)});
-    }
-    if (!found) return Fail(Errc::kNotFound, "agent " + id + " not found");
-  }
-  if (capacity.max_parallel <= 0 ||
-      running.size() >= static_cast<std::size_t>(capacity.max_parallel)) {
-    return Value{};
-  }
-  // The queue in dispatch order, read in growing prefixes: the rule only looks at the jobs ahead
-  // of the one it picks, and the first job is usually the one, so a queue is read one row first,
-  // then 8, 64, ... (whole rows: the picked one needs no second lookup).
+  // The agent with its running jobs, and the head of its queue in dispatch order: two
+  // statements, one round trip on PostgreSQL (Send). The queue is read in growing prefixes: the
+  // rule only looks at the jobs ahead of the one it picks, and the first job is usually the one,
+  // so a queue is read one row first, then 8, 64, ... (whole rows: the picked one needs no
+  // second lookup).
   static const std::string kQueueSql = "SELECT " + JobColumns() +
                                        ", queued_at_ms FROM jobs WHERE agent_id = ? AND status = "
                                        "'QUEUED' ORDER BY priority DESC, queued_at_ms ASC, id ASC "
                                        "LIMIT ?";
+  Query agent(ctx.db(),
+              "SELECT a.job_types, a.max_parallel, a.revoked_at_ms IS NOT NULL, j.id, j.type, "
+              "j.server_id, j.instance_id, j.exclusive FROM agents a "
+              "LEFT JOIN jobs j ON j.agent_id = a.id AND j.status = 'RUNNING' WHERE a.id = ?");
+  agent.Bind(1, id);
+  agent.Send();
+  auto head = std::make_unique<Query>(ctx.db(), kQueueSql);
+  head->Bind(1, id).Bind(2, 1);
+  head->Send();
+
+  protocol::AgentCapacity capacity;
+  std::vector<protocol::RunningJob> running;
+  bool found = false;
+  while (agent.Step()) {
+    if (!found) {
+      found = true;
+      if (agent.Bool(2)) return Fail(Errc::kForbidden, "agent " + id + " is revoked");
+      capacity.job_types = SplitTypes(agent.Text(0));
+      capacity.max_parallel = agent.Int(1);
+    }
+    if (agent.IsNull(3)) continue;
+    running.push_back({agent.Text(3), agent.Text(4),
+                       protocol::LocksFor(agent.Text(4), agent.OptText(5), agent.OptText(6)),
+                       agent.Bool(7)});
+  }
+  if (!found) return Fail(Errc::kNotFound, "agent " + id + " not found");
+  if (capacity.max_parallel <= 0 ||
+      running.size() >= static_cast<std::size_t>(capacity.max_parallel)) {
+    return Value{};
+  }
   std::optional<Job> job;
   for (int prefix = 1;; prefix *= 8) {
+    std::unique_ptr<Query> q = std::move(head);
+    if (!q) {
+      q = std::make_unique<Query>(ctx.db(), kQueueSql);
+      q->Bind(1, id).Bind(2, prefix);
+    }
     std::vector<Job> rows;
     std::vector<protocol::DispatchCandidate> queued;
-    Query q(ctx.db(), kQueueSql);
-    q.Bind(1, id).Bind(2, prefix);
-    while (q.Step()) {
-      Job row = ReadJob(q);
-      queued.push_back({row.id, row.type, row.priority, q.Int64(kJobColumnCount),
+    while (q->Step()) {
+      Job row = ReadJob(*q);
+      queued.push_back({row.id, row.type, row.priority, q->Int64(kJobColumnCount),
                         protocol::LocksFor(row.type, row.server_id, row.instance_id),
                         row.exclusive});
       rows.push_back(std::move(row));

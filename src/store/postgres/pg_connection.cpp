@@ -131,7 +131,8 @@ std::int64_t PgResult::Changes() const {
 
 // ---- PgConnection ----
 
-PgConnection::PgConnection(const std::string& url, bool pipeline) : pipeline_(pipeline) {
+PgConnection::PgConnection(const std::string& url, bool pipeline, PgCounters* counters)
+    : pipeline_(pipeline), counters_(counters) {
   // The store's defaults first: what the URL says comes later and wins (expand_dbname).
   const char* keys[] = {"connect_timeout",  "keepalives",
                         "keepalives_idle",  "keepalives_interval",
@@ -210,6 +211,7 @@ void PgConnection::Send(PgStatement& statement, bool waited) {
                           nullptr, nullptr, 0) != 1) {
     ThrowConnection("cannot send a statement");
   }
+  if (counters_ != nullptr) counters_->statements.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t ticket = ++next_ticket_;
   if (waited) {
     statement.ticket_ = ticket;
@@ -224,6 +226,7 @@ void PgConnection::Send(PgStatement& statement, bool waited) {
 void PgConnection::Wait() {
   if (broken_) throw sql::SqlError(sql::Failure::kConnection, "postgres: connection lost");
   if (PQpipelineSync(conn_) != 1) ThrowConnection("cannot send a sync");
+  if (counters_ != nullptr) counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
   pending_.push_back({Pending::kSync, nullptr, 0});
   std::optional<sql::SqlError> failure;
   while (!pending_.empty()) {
@@ -290,6 +293,7 @@ void PgConnection::ExecDeferred(std::string_view sql) {
   if (PQsendQueryParams(conn_, text.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
     ThrowConnection("cannot send a statement");
   }
+  if (counters_ != nullptr) counters_->statements.fetch_add(1, std::memory_order_relaxed);
   pending_.push_back({Pending::kDeferred, nullptr, ++next_ticket_});
 }
 
@@ -312,6 +316,10 @@ void PgConnection::ExecScript(std::string_view sql) {
   const bool in_pipeline = PQpipelineStatus(conn_) != PQ_PIPELINE_OFF;
   if (in_pipeline && PQexitPipelineMode(conn_) != 1) ThrowConnection("cannot leave pipeline mode");
   const std::string text(sql);
+  if (counters_ != nullptr) {
+    counters_->statements.fetch_add(1, std::memory_order_relaxed);
+    counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
+  }
   PGresult* result = PQexec(conn_, text.c_str());
   std::optional<sql::SqlError> failure;
   if (result == nullptr) {
@@ -349,6 +357,10 @@ PgResult PgConnection::ExecBinary(std::string_view sql, std::span<const PgParam>
       texts.emplace_back(params[i].value);
       values[i] = texts.back().c_str();
     }
+  }
+  if (counters_ != nullptr) {
+    counters_->statements.fetch_add(1, std::memory_order_relaxed);
+    counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
   }
   PGresult* result =
       PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),

@@ -20,6 +20,7 @@
 // be replaced; insufficient resources (53), system errors (58) are kRetryable.
 // Thread-safety: one thread at a time.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -38,6 +39,12 @@ struct pg_result;
 namespace orb::store::postgres {
 
 class PgStatement;
+
+// What a connection sends and waits for, added up over connections (PostgresStore::stats).
+struct PgCounters {
+  std::atomic<std::uint64_t> statements{0};   // executions sent, waited for or deferred
+  std::atomic<std::uint64_t> round_trips{0};  // waits for results (one Sync each)
+};
 
 // A parameter of ExecBinary: text, bytes (binary), or NULL.
 struct PgParam {
@@ -73,7 +80,7 @@ class PgConnection final : public sql::Connection {
   // store's defaults: connect_timeout 5 s, TCP keepalives). `pipeline`: statements are pipelined
   // as described above (false for the LISTEN connection). Throws SqlError (kConnection) with
   // libpq's message.
-  PgConnection(const std::string& url, bool pipeline);
+  PgConnection(const std::string& url, bool pipeline, PgCounters* counters = nullptr);
   ~PgConnection() override;
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -121,6 +128,7 @@ class PgConnection final : public sql::Connection {
 
   pg_conn* conn_ = nullptr;
   bool pipeline_;
+  PgCounters* counters_;
   bool broken_ = false;
   std::uint64_t writes_ = 0;
   int next_statement_ = 0;
@@ -145,10 +153,9 @@ class PgStatement final : public sql::Statement {
   std::int64_t Int64(int column) const override;
   std::string Text(int column) const override;
   void Reset() override;
-
   // Sends the execution without waiting; the next Step reads its result (a Sync and every result
   // before it). What travels in the same pipeline in between (ExecDeferred) is sent with it.
-  void Send();
+  void Send() override;
 
  private:
   friend class PgConnection;

@@ -6,6 +6,8 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "common/random.hpp"
 #include "store/engine/artifacts.hpp"
 #include "store/migrations/postgres_migrations.hpp"
+#include "store/ops/events.hpp"
 #include "store/ops/rows.hpp"
 #include "store/postgres/pg_connection.hpp"
 
@@ -80,24 +83,34 @@ class PgBatchDriver final : public engine::BatchDriver {
       : commit_mutex_(commit_mutex), instance_id_(std::move(instance_id)) {}
 
   // BEGIN and the agents' row locks in id order (COLLATE "C": byte order, as sorted here),
-  // pipelined with the first operation's statements.
+  // pipelined with the first operation's statements. The lock statement's rows (the agents that
+  // exist) are read when an operation first asks (LockedRows), in a round trip it makes anyway.
   void Begin(sql::Connection& db, std::span<const std::string> agents) override {
-    db.ExecDeferred("BEGIN");
+    auto& pg = static_cast<PgConnection&>(db);
+    ForgetLock();
+    pg.ExecDeferred("BEGIN");
     if (agents.empty()) return;
-    Query q(db, "SELECT 1 FROM agents WHERE id = ANY(?1::text[]) ORDER BY id FOR UPDATE");
-    q.BindList(1, std::vector<std::string>(agents.begin(), agents.end()));
-    q.Defer();
+    lock_ = &pg.PrepareStatement(
+        "SELECT id FROM agents WHERE id = ANY(?1::text[]) ORDER BY id FOR UPDATE");
+    lock_->BindTextList(1, std::vector<std::string>(agents.begin(), agents.end()));
+    lock_->Send();
   }
 
+  ops::LockedRows* locked_rows() override { return &rows_; }
+
   // Takes this instance's commit order (held until ReleaseCommitOrder, after the listener), then
-  // the event statement and the COMMIT in one round trip.
-  void Commit(sql::Connection& db, std::span<protocol::Event* const> events) override {
+  // sends the notify-state reads, the event statement and the COMMIT: one round trip.
+  std::vector<AgentQueue> Commit(sql::Connection& db, std::span<protocol::Event* const> events,
+                                 std::vector<std::string> touched) override {
     auto& pg = static_cast<PgConnection&>(db);
+    ForgetLock();
     commit_lock_ = std::unique_lock(commit_mutex_);
     try {
+      std::optional<ops::AgentQueuesQuery> queues;
+      if (!touched.empty()) queues.emplace(pg, std::move(touched));
       if (events.empty()) {
         pg.Exec("COMMIT");
-        return;
+        return queues ? queues->Read() : std::vector<AgentQueue>{};
       }
       PgStatement& statement = pg.PrepareStatement(kCommitEventsSql);
       struct ResetOnExit {
@@ -113,6 +126,7 @@ class PgBatchDriver final : public engine::BatchDriver {
       std::int64_t seq = last - static_cast<std::int64_t>(events.size());
       for (protocol::Event* event : events)
         event->seq = ++seq;
+      return queues ? queues->Read() : std::vector<AgentQueue>{};
     } catch (...) {
       commit_lock_ = {};
       throw;
@@ -120,6 +134,7 @@ class PgBatchDriver final : public engine::BatchDriver {
   }
 
   void Rollback(sql::Connection& db) noexcept override {
+    ForgetLock();
     commit_lock_ = {};
     auto& pg = static_cast<PgConnection&>(db);
     if (pg.broken()) return;
@@ -162,9 +177,37 @@ class PgBatchDriver final : public engine::BatchDriver {
       statement.BindText(static_cast<int>(i) + 2, ArrayLiteral(columns[i]));
   }
 
+  // The agents the lock statement found, read from its rows when first asked.
+  class Rows final : public ops::LockedRows {
+   public:
+    explicit Rows(PgBatchDriver& driver) : driver_(driver) {}
+    bool AgentExisted(std::string_view agent_id) override {
+      if (driver_.lock_ != nullptr && !driver_.lock_read_) {
+        while (driver_.lock_->Step())
+          driver_.locked_.insert(driver_.lock_->Text(0));
+        driver_.lock_read_ = true;
+      }
+      return driver_.locked_.contains(agent_id);
+    }
+
+   private:
+    PgBatchDriver& driver_;
+  };
+
+  void ForgetLock() {
+    if (lock_ != nullptr) lock_->Reset();
+    lock_ = nullptr;
+    lock_read_ = false;
+    locked_.clear();
+  }
+
   std::mutex& commit_mutex_;
   std::unique_lock<std::mutex> commit_lock_;
   std::string instance_id_;
+  PgStatement* lock_ = nullptr;
+  bool lock_read_ = false;
+  std::set<std::string, std::less<>> locked_;
+  Rows rows_{*this};
 };
 
 std::int64_t ReadCounterSeq(sql::Connection& db) {
@@ -261,6 +304,18 @@ class PostgresStore::Impl {
 
   const std::string& instance_id() const { return options_.instance_id; }
 
+  PostgresStoreStats stats() const {
+    PostgresStoreStats stats;
+    stats.operations = operations_.load();
+    stats.batches = batches_.load();
+    stats.transactions = transactions_.load();
+    stats.write_statements = write_counters_.statements.load();
+    stats.write_round_trips = write_counters_.round_trips.load();
+    stats.read_statements = read_counters_.statements.load();
+    stats.read_round_trips = read_counters_.round_trips.load();
+    return stats;
+  }
+
   void Submit(engine::OpPtr op) {
     std::size_t index = 0;
     if (!op->agents().empty()) {
@@ -319,7 +374,7 @@ class PostgresStore::Impl {
       }
     }
     fresh = true;
-    return Connect(true);
+    return Connect(true, &read_counters_);
   }
 
   void ReleaseReader(std::unique_ptr<PgConnection> db) {
@@ -346,7 +401,8 @@ class PostgresStore::Impl {
   }
 
   // A new connection, unless the last attempt failed less than reconnect_pause ago.
-  Expected<std::unique_ptr<PgConnection>> Connect(bool pipeline) {
+  Expected<std::unique_ptr<PgConnection>> Connect(bool pipeline,
+                                                  postgres::PgCounters* counters = nullptr) {
     const auto now = Steady::now();
     {
       const std::lock_guard lock(down_mutex_);
@@ -355,7 +411,7 @@ class PostgresStore::Impl {
       }
     }
     try {
-      auto db = std::make_unique<PgConnection>(url_, pipeline);
+      auto db = std::make_unique<PgConnection>(url_, pipeline, counters);
       return db;
     } catch (const SqlError& error) {
       const std::lock_guard lock(down_mutex_);
@@ -393,7 +449,7 @@ class PostgresStore::Impl {
       }
       if (!writer.db || writer.db->broken()) {
         writer.db.reset();
-        auto db = Connect(true);
+        auto db = Connect(true, &write_counters_);
         if (!db) {
           for (const auto& op : batch)
             op->Finish(db.error());
@@ -403,6 +459,10 @@ class PostgresStore::Impl {
       }
       engine::BatchOutcome outcome = engine::RunBatch(*writer.db, *writer.driver, deps_, batch,
                                                       static_cast<bool>(deps_.on_queues_committed));
+      operations_.fetch_add(batch.size(), std::memory_order_relaxed);
+      batches_.fetch_add(1, std::memory_order_relaxed);
+      transactions_.fetch_add(static_cast<std::uint64_t>(outcome.attempts),
+                              std::memory_order_relaxed);
       // Still in this instance's commit order (PgBatchDriver::Commit): the listener hears of
       // commits in the order they happened.
       if (!outcome.failure && !outcome.queues.empty()) {
@@ -467,6 +527,12 @@ class PostgresStore::Impl {
   std::mutex readers_mutex_;
   std::vector<std::unique_ptr<PgConnection>> readers_;
 
+  postgres::PgCounters write_counters_;
+  postgres::PgCounters read_counters_;
+  std::atomic<std::uint64_t> operations_{0};
+  std::atomic<std::uint64_t> batches_{0};
+  std::atomic<std::uint64_t> transactions_{0};
+
   std::mutex down_mutex_;
   Steady::time_point down_until_{};
   std::string down_reason_;
@@ -502,6 +568,10 @@ Expected<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& 
 
 const std::string& PostgresStore::instance_id() const {
   return impl_->instance_id();
+}
+
+PostgresStoreStats PostgresStore::stats() const {
+  return impl_->stats();
 }
 
 void PostgresStore::Submit(engine::OpPtr op) {

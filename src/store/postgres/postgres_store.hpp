@@ -56,6 +56,17 @@ struct PostgresStoreOptions {
   std::chrono::milliseconds reconnect_pause{500};
 };
 
+// What a store sent to PostgreSQL so far (benchmarks, and later metrics).
+struct PostgresStoreStats {
+  std::uint64_t operations = 0;    // write operations run in batches
+  std::uint64_t batches = 0;       // batches (each one commit, or one failure)
+  std::uint64_t transactions = 0;  // transactions they took (conflicts and exact re-runs add)
+  std::uint64_t write_statements = 0;
+  std::uint64_t write_round_trips = 0;
+  std::uint64_t read_statements = 0;  // reads and artifacts
+  std::uint64_t read_round_trips = 0;
+};
+
 class PostgresStore final : public engine::SqlStore {
  public:
   // Connects to `url` (postgresql://user@host:port/db, or a libpq key=value string), applies the
@@ -72,6 +83,7 @@ class PostgresStore final : public engine::SqlStore {
   PostgresStore& operator=(const PostgresStore&) = delete;
 
   const std::string& instance_id() const;
+  PostgresStoreStats stats() const;
 
   Expected<bool> PutArtifact(std::string_view sha256, std::uint64_t size,
                              const ArtifactSource& read) override;

@@ -12,6 +12,9 @@
 // PostgreSQL sends them down its pipeline and reads their results with the next statement that
 // waits (or Sync), so a transition's writes cost no round trip of their own. A failure of a
 // deferred statement is reported by that later call, as a SqlError with deferred() set.
+// Reads may be *sent* ahead (Statement::Send) and stepped later: PostgreSQL then reads the
+// results of several statements in one round trip. SQLite executes a sent statement at its first
+// Step, so nothing that changes what it reads (or ends the transaction) may come in between.
 //
 // Errors: failures throw SqlError. It never leaves the store: the engine (store/engine) catches
 // it at the boundary of each operation or batch and turns it into Errc::kStore (ToError), which
@@ -79,6 +82,8 @@ class Statement {
   virtual bool Step() = 0;
   // Executes without waiting for the outcome (see the header comment); no rows.
   virtual void Defer() = 0;
+  // Starts the execution whose rows Step reads later (see the header comment).
+  virtual void Send() = 0;
   // Rows inserted, updated or deleted by the execution (once Step returned false).
   virtual std::int64_t Changes() const = 0;
   virtual bool IsNull(int column) const = 0;
@@ -153,6 +158,8 @@ class Query {
   }
   // Runs it without waiting for the outcome (Connection's header comment).
   void Defer() { stmt_.Defer(); }
+  // Sends it now; Step reads its rows later (the header comment of Connection).
+  void Send() { stmt_.Send(); }
   std::int64_t Changes() const { return stmt_.Changes(); }
 
   bool IsNull(int column) const { return stmt_.IsNull(column); }

@@ -99,6 +99,7 @@ class SqliteStatement final : public sql::Statement {
     while (Step()) {
     }
   }
+  void Send() override {}  // in-process: the first Step executes it
   std::int64_t Changes() const override { return sqlite3_changes64(db_); }
   bool IsNull(int column) const override {
     return sqlite3_column_type(stmt_, column) == SQLITE_NULL;

@@ -87,13 +87,17 @@ class SqliteBatchDriver final : public engine::BatchDriver {
   }
 
   // Seqs are taken only when the COMMIT succeeded, so committed seqs stay dense.
-  void Commit(sql::Connection& db, std::span<protocol::Event* const> events) override {
+  std::vector<AgentQueue> Commit(sql::Connection& db, std::span<protocol::Event* const> events,
+                                 std::vector<std::string> touched) override {
+    std::vector<AgentQueue> queues;
+    if (!touched.empty()) queues = ops::AgentQueuesQuery(db, std::move(touched)).Read();
     std::int64_t seq = next_event_seq_;
     for (protocol::Event* event : events)
       event->seq = seq++;
     ops::InsertEvents(db, events);
     db.Exec("COMMIT");
     next_event_seq_ = seq;
+    return queues;
   }
 
   void Rollback(sql::Connection& db) noexcept override {
