@@ -209,6 +209,11 @@ int Run(const Options& options) {
         ratio(stats_consumed.write_statements - stats_enqueued.write_statements, consumed),
         ratio(stats_consumed.write_round_trips - stats_enqueued.write_round_trips, consumed),
         ratio(stats_consumed.transactions - stats_enqueued.transactions, consume_batches));
+    std::cerr << fmt::format(
+        "  commits with events: {}, the event counter row held {:.0f} us each on average\n",
+        stats_consumed.event_commits - stats_before.event_commits,
+        ratio(stats_consumed.event_commit_micros - stats_before.event_commit_micros,
+              stats_consumed.event_commits - stats_before.event_commits));
   }
   std::cout << fmt::format("| {} | {} agents | {} | {:.0f} | {:.0f} |\n", label, options.agents,
                            options.jobs, done.load() / consume_s, options.jobs / enqueue_s);

@@ -301,6 +301,14 @@ void PgConnection::Sync() {
   if (!pending_.empty()) Wait();
 }
 
+void PgConnection::Flush() {
+  if (broken_) return;
+  // A Flush message makes the server send the results so far, which the next wait reads.
+  if (PQsendFlushRequest(conn_) != 1 || PQflush(conn_) != 0) {
+    ThrowConnection("cannot send");
+  }
+}
+
 bool PgConnection::InTransaction() const {
   const PGTransactionStatusType status = PQtransactionStatus(conn_);
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;

@@ -90,6 +90,9 @@ class PgConnection final : public sql::Connection {
   void ExecDeferred(std::string_view sql) override;
   void Sync() override;
   std::uint64_t writes() const override { return writes_; }
+  // Sends what is buffered (deferred statements) to the server now, without waiting for
+  // anything: the server runs them; their results are read by the next wait.
+  void Flush();
   bool InTransaction() const override;
   const sql::Dialect& dialect() const override;
 

@@ -4,10 +4,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <deque>
-#include <exception>
 #include <mutex>
-#include <optional>
-#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -18,197 +15,20 @@
 #include <unistd.h>
 
 #include "common/random.hpp"
-#include "store/engine/artifacts.hpp"
 #include "store/migrations/postgres_migrations.hpp"
-#include "store/ops/events.hpp"
 #include "store/ops/rows.hpp"
+#include "store/postgres/pg_artifacts.hpp"
+#include "store/postgres/pg_batch.hpp"
 #include "store/postgres/pg_connection.hpp"
+#include "store/postgres/pg_pool.hpp"
 
 namespace orb::store {
 namespace {
 
 using postgres::PgConnection;
 using postgres::PgParam;
-using postgres::PgStatement;
 using sql::Query;
 using sql::SqlError;
-using Steady = std::chrono::steady_clock;
-
-// A PostgreSQL array literal whose elements may be NULL: {"a",NULL,"b\"c"} (also for int[]).
-std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) {
-  std::string literal = "{";
-  for (const auto& value : values) {
-    if (literal.size() > 1) literal += ',';
-    if (!value) {
-      literal += "NULL";
-      continue;
-    }
-    literal += '"';
-    for (const char c : *value) {
-      if (c == '"' || c == '\\') literal += '\\';
-      literal += c;
-    }
-    literal += '"';
-  }
-  literal += '}';
-  return literal;
-}
-
-std::optional<std::string> OptInt(const std::optional<int>& value) {
-  if (!value) return std::nullopt;
-  return std::to_string(*value);
-}
-
-// The last statement of every commit that carries events: takes the event counter row (held
-// until the COMMIT that follows in the same round trip, so commits with events are numbered in
-// commit order), stores the events under the seqs it took and notifies the other instances.
-constexpr std::string_view kCommitEventsSql =
-    "WITH counter AS ("
-    "  UPDATE store_meta SET value = value + ?1::bigint WHERE key = 'events_last' RETURNING value),"
-    " stored AS ("
-    "  INSERT INTO events (seq, type, ts_ms, job_id, run_id, agent_id, instance_id, job_type,"
-    "    status, percent, message, attempt, error_json)"
-    "  SELECT counter.value - ?1::bigint + e.n, e.type, e.ts_ms, e.job_id, e.run_id, e.agent_id,"
-    "    e.instance_id, e.job_type, e.status, e.percent, e.message, e.attempt, e.error_json"
-    "  FROM counter, unnest(?2::text[], ?3::bigint[], ?4::text[], ?5::text[], ?6::text[],"
-    "    ?7::text[], ?8::text[], ?9::text[], ?10::int[], ?11::text[], ?12::int[], ?13::text[])"
-    "    WITH ORDINALITY AS e(type, ts_ms, job_id, run_id, agent_id, instance_id, job_type,"
-    "    status, percent, message, attempt, error_json, n))"
-    " SELECT value, pg_notify('orb_events', value::text || ' ' || ?14::text) FROM counter";
-
-// The PostgreSQL side of a batch (engine/batch.hpp).
-class PgBatchDriver final : public engine::BatchDriver {
- public:
-  PgBatchDriver(std::mutex& commit_mutex, std::string instance_id)
-      : commit_mutex_(commit_mutex), instance_id_(std::move(instance_id)) {}
-
-  // BEGIN and the agents' row locks in id order (COLLATE "C": byte order, as sorted here),
-  // pipelined with the first operation's statements. The lock statement's rows (the agents that
-  // exist) are read when an operation first asks (LockedRows), in a round trip it makes anyway.
-  void Begin(sql::Connection& db, std::span<const std::string> agents) override {
-    auto& pg = static_cast<PgConnection&>(db);
-    ForgetLock();
-    pg.ExecDeferred("BEGIN");
-    if (agents.empty()) return;
-    lock_ = &pg.PrepareStatement(
-        "SELECT id FROM agents WHERE id = ANY(?1::text[]) ORDER BY id FOR UPDATE");
-    lock_->BindTextList(1, std::vector<std::string>(agents.begin(), agents.end()));
-    lock_->Send();
-  }
-
-  ops::LockedRows* locked_rows() override { return &rows_; }
-
-  // Takes this instance's commit order (held until ReleaseCommitOrder, after the listener), then
-  // sends the notify-state reads, the event statement and the COMMIT: one round trip.
-  std::vector<AgentQueue> Commit(sql::Connection& db, std::span<protocol::Event* const> events,
-                                 std::vector<std::string> touched) override {
-    auto& pg = static_cast<PgConnection&>(db);
-    ForgetLock();
-    commit_lock_ = std::unique_lock(commit_mutex_);
-    try {
-      std::optional<ops::AgentQueuesQuery> queues;
-      if (!touched.empty()) queues.emplace(pg, std::move(touched));
-      if (events.empty()) {
-        pg.Exec("COMMIT");
-        return queues ? queues->Read() : std::vector<AgentQueue>{};
-      }
-      PgStatement& statement = pg.PrepareStatement(kCommitEventsSql);
-      struct ResetOnExit {
-        PgStatement& statement;
-        ~ResetOnExit() { statement.Reset(); }
-      } reset{statement};
-      BindEvents(statement, events);
-      statement.BindText(14, instance_id_);
-      statement.Send();
-      pg.ExecDeferred("COMMIT");
-      if (!statement.Step()) sql::Corrupt("store_meta has no events_last");
-      const std::int64_t last = statement.Int64(0);
-      std::int64_t seq = last - static_cast<std::int64_t>(events.size());
-      for (protocol::Event* event : events)
-        event->seq = ++seq;
-      return queues ? queues->Read() : std::vector<AgentQueue>{};
-    } catch (...) {
-      commit_lock_ = {};
-      throw;
-    }
-  }
-
-  void Rollback(sql::Connection& db) noexcept override {
-    ForgetLock();
-    commit_lock_ = {};
-    auto& pg = static_cast<PgConnection&>(db);
-    if (pg.broken()) return;
-    try {
-      pg.Sync();
-    } catch (const SqlError&) {
-      // Whatever failed is being reported already; the ROLLBACK below ends the transaction.
-    }
-    try {
-      if (!pg.broken() && pg.InTransaction()) pg.Exec("ROLLBACK");
-    } catch (const SqlError&) {
-      // The connection is unusable if even ROLLBACK fails: the writer replaces broken ones, and
-      // a failed ROLLBACK leaves the session in a transaction, which the next BEGIN reports.
-    }
-  }
-
-  void ReleaseCommitOrder() { commit_lock_ = {}; }
-
- private:
-  static void BindEvents(PgStatement& statement, std::span<protocol::Event* const> events) {
-    std::vector<std::vector<std::optional<std::string>>> columns(12);
-    for (auto& column : columns)
-      column.reserve(events.size());
-    for (const protocol::Event* event : events) {
-      columns[0].emplace_back(std::string(protocol::ToString(event->type)));
-      columns[1].emplace_back(std::to_string(ops::Millis(event->timestamp)));
-      columns[2].push_back(event->job_id);
-      columns[3].push_back(event->run_id);
-      columns[4].push_back(event->agent_id);
-      columns[5].push_back(event->instance_id);
-      columns[6].push_back(event->job_type);
-      columns[7].push_back(event->status);
-      columns[8].push_back(OptInt(event->percent));
-      columns[9].push_back(event->message);
-      columns[10].push_back(OptInt(event->attempt));
-      columns[11].push_back(ops::RunErrorJson(event->error));
-    }
-    statement.BindInt64(1, static_cast<std::int64_t>(events.size()));
-    for (std::size_t i = 0; i < columns.size(); ++i)
-      statement.BindText(static_cast<int>(i) + 2, ArrayLiteral(columns[i]));
-  }
-
-  // The agents the lock statement found, read from its rows when first asked.
-  class Rows final : public ops::LockedRows {
-   public:
-    explicit Rows(PgBatchDriver& driver) : driver_(driver) {}
-    bool AgentExisted(std::string_view agent_id) override {
-      if (driver_.lock_ != nullptr && !driver_.lock_read_) {
-        while (driver_.lock_->Step())
-          driver_.locked_.insert(driver_.lock_->Text(0));
-        driver_.lock_read_ = true;
-      }
-      return driver_.locked_.contains(agent_id);
-    }
-
-   private:
-    PgBatchDriver& driver_;
-  };
-
-  void ForgetLock() {
-    if (lock_ != nullptr) lock_->Reset();
-    lock_ = nullptr;
-    lock_read_ = false;
-    locked_.clear();
-  }
-
-  std::mutex& commit_mutex_;
-  std::unique_lock<std::mutex> commit_lock_;
-  std::string instance_id_;
-  PgStatement* lock_ = nullptr;
-  bool lock_read_ = false;
-  std::set<std::string, std::less<>> locked_;
-  Rows rows_{*this};
-};
 
 std::int64_t ReadCounterSeq(sql::Connection& db) {
   Query q(db, "SELECT value FROM store_meta WHERE key = 'events_last'");
@@ -258,12 +78,16 @@ Status MigratePostgres(PgConnection& db) {
 class PostgresStore::Impl {
  public:
   Impl(std::string url, PostgresStoreOptions options, const StoreDeps& deps)
-      : url_(std::move(url)), options_(std::move(options)), deps_(deps) {
+      : url_(std::move(url)),
+        options_(std::move(options)),
+        deps_(deps),
+        pool_(url_, options_.idle_readers, options_.reconnect_pause) {
     if (options_.instance_id.empty()) options_.instance_id = RandomHex(8);
     const int writers = std::max(1, options_.writers);
     for (int i = 0; i < writers; ++i) {
       auto writer = std::make_unique<Writer>();
-      writer->driver = std::make_unique<PgBatchDriver>(commit_mutex_, options_.instance_id);
+      writer->driver = std::make_unique<postgres::PgBatchDriver>(
+          commit_mutex_, options_.instance_id, commit_counters_);
       writers_.push_back(std::move(writer));
     }
     for (std::size_t i = 0; i < writers_.size(); ++i) {
@@ -311,8 +135,10 @@ class PostgresStore::Impl {
     stats.transactions = transactions_.load();
     stats.write_statements = write_counters_.statements.load();
     stats.write_round_trips = write_counters_.round_trips.load();
-    stats.read_statements = read_counters_.statements.load();
-    stats.read_round_trips = read_counters_.round_trips.load();
+    stats.read_statements = pool_.counters().statements.load();
+    stats.read_round_trips = pool_.counters().round_trips.load();
+    stats.event_commits = commit_counters_.commits.load();
+    stats.event_commit_micros = commit_counters_.micros.load();
     return stats;
   }
 
@@ -335,91 +161,8 @@ class PostgresStore::Impl {
     op->Finish(MakeError(Errc::kUnavailable, "store: closing"));
   }
 
-  Status Read(const std::function<void(sql::Connection&)>& body) {
-    for (int attempt = 0;; ++attempt) {
-      bool fresh = false;
-      auto db = AcquireReader(fresh);
-      if (!db) return Fail(db.error());
-      try {
-        (*db)->ExecDeferred("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-        body(**db);
-        (*db)->Exec("COMMIT");
-        ReleaseReader(*std::move(db));
-        return Ok();
-      } catch (const SqlError& error) {
-        if ((*db)->broken()) {
-          // A pooled connection that died while idle (the server restarted): once more on a new
-          // one; a new one that fails is the answer.
-          if (!fresh && attempt == 0) continue;
-          return Fail(sql::ToError(error));
-        }
-        EndFailedRead(*std::move(db));
-        return Fail(sql::ToError(error));
-      } catch (const std::exception& error) {
-        EndFailedRead(*std::move(db));
-        return Fail(Errc::kInternal, std::string("store: ") + error.what());
-      }
-    }
-  }
-
-  // A pooled connection for a call outside the batches (artifacts), returned with Release.
-  Expected<std::unique_ptr<PgConnection>> AcquireReader(bool& fresh) {
-    {
-      const std::lock_guard lock(readers_mutex_);
-      if (!readers_.empty()) {
-        auto db = std::move(readers_.back());
-        readers_.pop_back();
-        fresh = false;
-        return db;
-      }
-    }
-    fresh = true;
-    return Connect(true, &read_counters_);
-  }
-
-  void ReleaseReader(std::unique_ptr<PgConnection> db) {
-    if (db->broken()) return;
-    const std::lock_guard lock(readers_mutex_);
-    if (readers_.size() < static_cast<std::size_t>(std::max(0, options_.idle_readers))) {
-      readers_.push_back(std::move(db));
-    }
-  }
-
-  // Ends the transaction of a read that failed; keeps the connection if that works.
-  void EndFailedRead(std::unique_ptr<PgConnection> db) {
-    try {
-      db->Sync();
-    } catch (const SqlError&) {
-      // Reported by the caller already.
-    }
-    try {
-      if (!db->broken() && db->InTransaction()) db->Exec("ROLLBACK");
-      ReleaseReader(std::move(db));
-    } catch (const SqlError&) {
-      // Dropped: closing it ends whatever it was doing.
-    }
-  }
-
-  // A new connection, unless the last attempt failed less than reconnect_pause ago.
-  Expected<std::unique_ptr<PgConnection>> Connect(bool pipeline,
-                                                  postgres::PgCounters* counters = nullptr) {
-    const auto now = Steady::now();
-    {
-      const std::lock_guard lock(down_mutex_);
-      if (now < down_until_) {
-        return Fail(Errc::kStore, "store: PostgreSQL is unreachable: " + down_reason_, true);
-      }
-    }
-    try {
-      auto db = std::make_unique<PgConnection>(url_, pipeline, counters);
-      return db;
-    } catch (const SqlError& error) {
-      const std::lock_guard lock(down_mutex_);
-      down_until_ = Steady::now() + options_.reconnect_pause;
-      down_reason_ = error.what();
-      return Fail(sql::ToError(error));
-    }
-  }
+  Status Read(const std::function<void(sql::Connection&)>& body) { return pool_.Read(body); }
+  postgres::PgPool& pool() { return pool_; }
 
  private:
   struct Writer {
@@ -428,7 +171,7 @@ class PostgresStore::Impl {
     std::deque<engine::OpPtr> queue;
     bool stopping = false;
     std::unique_ptr<PgConnection> db;
-    std::unique_ptr<PgBatchDriver> driver;
+    std::unique_ptr<postgres::PgBatchDriver> driver;
     std::thread thread;
   };
 
@@ -449,7 +192,7 @@ class PostgresStore::Impl {
       }
       if (!writer.db || writer.db->broken()) {
         writer.db.reset();
-        auto db = Connect(true, &write_counters_);
+        auto db = pool_.Connect(true, &write_counters_);
         if (!db) {
           for (const auto& op : batch)
             op->Finish(db.error());
@@ -480,7 +223,7 @@ class PostgresStore::Impl {
     while (!stopping_listener_) {
       std::unique_ptr<PgConnection> db;
       try {
-        auto connected = Connect(false);
+        auto connected = pool_.Connect(false, nullptr);
         if (connected) {
           db = *std::move(connected);
           db->ExecScript("LISTEN " + std::string(kEventsChannel));
@@ -524,18 +267,13 @@ class PostgresStore::Impl {
   std::atomic<std::size_t> next_writer_{0};
   std::mutex commit_mutex_;  // this instance's commit order
 
-  std::mutex readers_mutex_;
-  std::vector<std::unique_ptr<PgConnection>> readers_;
-
+  postgres::CommitCounters commit_counters_;
   postgres::PgCounters write_counters_;
-  postgres::PgCounters read_counters_;
   std::atomic<std::uint64_t> operations_{0};
   std::atomic<std::uint64_t> batches_{0};
   std::atomic<std::uint64_t> transactions_{0};
 
-  std::mutex down_mutex_;
-  Steady::time_point down_until_{};
-  std::string down_reason_;
+  postgres::PgPool pool_;
 
   int wake_fd_ = -1;
   std::atomic<bool> stopping_listener_{false};
@@ -586,124 +324,20 @@ std::int64_t PostgresStore::LastSeq(sql::Connection& db) {
   return ReadCounterSeq(db);
 }
 
-// ---- Artifacts: 1 MiB chunks (docs/decisions/0006) ----
+// ---- Artifacts (postgres/pg_artifacts.hpp) ----
 
 Expected<bool> PostgresStore::PutArtifact(std::string_view sha256, std::uint64_t size,
                                           const ArtifactSource& read) {
-  if (auto valid = engine::CheckArtifactPut(sha256, size); !valid) return Fail(valid.error());
-  bool fresh = false;
-  auto db = impl_->AcquireReader(fresh);
-  if (!db) return Fail(db.error());
-  PgConnection& pg = **db;
-  const std::string sha(sha256);
-  try {
-    pg.Exec("BEGIN");
-    // A concurrent upload of the same artifact (another replica) waits here for the first one.
-    const std::string size_text = std::to_string(size);
-    const std::string chunk_text = std::to_string(engine::kArtifactPiece);
-    const std::string now = std::to_string(ops::Millis(std::chrono::system_clock::now()));
-    const PgParam row[] = {{sha}, {size_text}, {chunk_text}, {now}};
-    if (pg.ExecBinary("INSERT INTO artifacts (sha256, size, chunk_bytes, created_at_ms) "
-                      "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                      row, false)
-            .Changes() == 0) {
-      pg.Exec("ROLLBACK");
-      impl_->ReleaseReader(*std::move(db));
-      return false;
-    }
-    int index = 0;
-    Status streamed = engine::StreamArtifact(sha256, size, read, [&](std::span<const char> piece) {
-      const std::string idx = std::to_string(index++);
-      const PgParam chunk[] = {{sha}, {idx}, {std::string_view(piece.data(), piece.size()), true}};
-      (void)pg.ExecBinary("INSERT INTO artifact_chunks (sha256, idx, data) VALUES (?, ?, ?)", chunk,
-                          false);
-      return Ok();
-    });
-    if (!streamed) {
-      pg.Exec("ROLLBACK");
-      impl_->ReleaseReader(*std::move(db));
-      return Fail(streamed.error());
-    }
-    pg.Exec("COMMIT");
-    impl_->ReleaseReader(*std::move(db));
-    return true;
-  } catch (const SqlError& error) {
-    impl_->EndFailedRead(*std::move(db));
-    return Fail(sql::ToError(error));
-  }
+  return postgres::PutArtifact(impl_->pool(), sha256, size, read);
 }
 
 Expected<ArtifactStat> PostgresStore::StatArtifact(std::string_view sha256) {
-  if (auto valid = engine::CheckArtifactName(sha256); !valid) return Fail(valid.error());
-  std::optional<ArtifactStat> stat;
-  Status read = Read([&](sql::Connection& db) {
-    Query q(db, "SELECT size, created_at_ms FROM artifacts WHERE sha256 = ?");
-    q.Bind(1, sha256);
-    if (!q.Step()) return;
-    stat = ArtifactStat{std::string(sha256), static_cast<std::uint64_t>(q.Int64(0)),
-                        ops::Wall(q.Int64(1))};
-  });
-  if (!read) return Fail(read.error());
-  if (!stat) return Fail(Errc::kNotFound, "no artifact " + std::string(sha256));
-  return *std::move(stat);
+  return postgres::StatArtifact(impl_->pool(), sha256);
 }
 
 Status PostgresStore::ReadArtifact(std::string_view sha256, std::uint64_t offset,
                                    std::uint64_t length, const ArtifactSink& write) {
-  if (auto valid = engine::CheckArtifactName(sha256); !valid) return valid;
-  std::uint64_t size = 0;
-  std::uint64_t chunk_bytes = 0;
-  {
-    bool found = false;
-    Status read = Read([&](sql::Connection& db) {
-      Query q(db, "SELECT size, chunk_bytes FROM artifacts WHERE sha256 = ?");
-      q.Bind(1, sha256);
-      if (!q.Step()) return;
-      found = true;
-      size = static_cast<std::uint64_t>(q.Int64(0));
-      chunk_bytes = static_cast<std::uint64_t>(q.Int64(1));
-    });
-    if (!read) return read;
-    if (!found || chunk_bytes == 0) {
-      return Fail(Errc::kNotFound, "no artifact " + std::string(sha256));
-    }
-  }
-  if (auto range = engine::CheckArtifactRange(size, offset, length); !range) return range;
-  // Chunks never change once committed: each is read by a statement of its own, so a slow
-  // reader holds no transaction open.
-  const std::string sha(sha256);
-  while (length > 0) {
-    const std::uint64_t index = offset / chunk_bytes;
-    const std::uint64_t from = offset % chunk_bytes;
-    const std::uint64_t take = std::min(length, chunk_bytes - from);
-    bool fresh = false;
-    auto db = impl_->AcquireReader(fresh);
-    if (!db) return Fail(db.error());
-    std::string bytes;
-    try {
-      const std::string idx = std::to_string(index);
-      const std::string start = std::to_string(from + 1);  // substring counts from 1
-      const std::string count = std::to_string(take);
-      const PgParam params[] = {{sha}, {idx}, {start}, {count}};
-      postgres::PgResult result = (*db)->ExecBinary(
-          "SELECT substring(data FROM ?3::int FOR ?4::int) FROM artifact_chunks "
-          "WHERE sha256 = ?1 AND idx = ?2::int",
-          params, true);
-      if (result.rows() != 1 || result.Value(0, 0).size() != take) {
-        impl_->ReleaseReader(*std::move(db));
-        return Fail(Errc::kStore, "store: artifact " + sha + " lacks chunk " + idx);
-      }
-      bytes.assign(result.Value(0, 0));
-      impl_->ReleaseReader(*std::move(db));
-    } catch (const SqlError& error) {
-      impl_->EndFailedRead(*std::move(db));
-      return Fail(sql::ToError(error));
-    }
-    if (auto sent = write(std::span<const char>(bytes.data(), bytes.size())); !sent) return sent;
-    offset += take;
-    length -= take;
-  }
-  return Ok();
+  return postgres::ReadArtifact(impl_->pool(), sha256, offset, length, write);
 }
 
 }  // namespace orb::store

@@ -65,6 +65,10 @@ struct PostgresStoreStats {
   std::uint64_t write_round_trips = 0;
   std::uint64_t read_statements = 0;  // reads and artifacts
   std::uint64_t read_round_trips = 0;
+  // Commits that carried events, and the time from sending their last statement (which takes the
+  // event counter row) to the COMMIT's answer: how long each held that row.
+  std::uint64_t event_commits = 0;
+  std::uint64_t event_commit_micros = 0;
 };
 
 class PostgresStore final : public engine::SqlStore {
