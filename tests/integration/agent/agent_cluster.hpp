@@ -139,7 +139,7 @@ class AgentCluster {
                            bool long_poll = true, int max_parallel = 4) {
     auto running = std::make_unique<RunningAgent>();
     agent::AgentOptions options;
-    options.config.server = url();
+    options.config.servers = {url()};
     options.config.agent_id = agent_id;
     options.config.token_file = running->dir / "token";
     options.config.root = running->dir / "root";
