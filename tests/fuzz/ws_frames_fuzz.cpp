@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   orb::fuzz::LiveServer::WriteAll(fd, bytes);
-  (void)orb::fuzz::LiveServer::Drain(fd, std::chrono::milliseconds(50));
+  (void)orb::fuzz::LiveServer::Drain(fd, std::chrono::milliseconds(10));
   ::close(fd);
   return 0;
 }
