@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/config.hpp"
+#include "agent/server_failover.hpp"
 #include "agent/service_notifier.hpp"
 #include "common/clock.hpp"
 #include "common/expected.hpp"
@@ -39,6 +40,7 @@ struct AgentOptions {
   std::chrono::milliseconds retry_initial_delay{500};
   std::chrono::milliseconds retry_max_delay{std::chrono::seconds(10)};
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+  FailoverOptions failover{};  // over config.servers (agent/server_failover.hpp)
 };
 
 class Agent {
@@ -64,6 +66,8 @@ class Agent {
   // How many jobs/next and notify calls were made (for tests of the loop).
   [[nodiscard]] int next_calls() const { return next_calls_.load(); }
   [[nodiscard]] int notify_calls() const { return notify_calls_.load(); }
+  // The fleet-cmdr URL the agent talks to now (one of config.servers).
+  [[nodiscard]] std::string server() const { return servers_->Current().url; }
 
  private:
   void OnRunDone();
@@ -75,6 +79,7 @@ class Agent {
   std::vector<std::unique_ptr<jobs::JobHandler>> handlers_;
   const Clock& clock_;
   ServiceNotifier* notifier_;
+  std::shared_ptr<ServerSet> servers_;  // shared by loop_api_ and the reporter's plane
   std::unique_ptr<ControlPlane> loop_api_;
 
   mutable std::mutex mutex_;

@@ -1,7 +1,9 @@
 #include "agent/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -47,9 +49,94 @@ bool IsValidLogLevel(std::string_view level) {
   return false;
 }
 
+// TOML allows characters beyond ASCII only inside strings and comments (bare keys are
+// [A-Za-z0-9_-], whitespace is tab and space). Debian's toml++ 3.3.0 reaches
+// __builtin_unreachable() (undefined behaviour) when it meets certain such characters where it
+// looks for whitespace (is_non_ascii_horizontal_whitespace: U+00A1..U+0499 and two more ranges;
+// found by tests/fuzz/agent_config_fuzz.cpp), so the text is checked first and the same syntax
+// error is reported without calling it. Returns the 1-based line and byte column of the first
+// offending byte.
+// How many `quote` characters start at `i` (at most five: the closing delimiter of a multi-line
+// string may follow one or two quotes of its content).
+std::size_t QuoteRun(std::string_view text, std::size_t i, char quote) {
+  std::size_t n = 0;
+  while (i + n < text.size() && text[i + n] == quote && n < 5)
+    ++n;
+  return n;
+}
+
+std::optional<std::pair<std::size_t, std::size_t>> NonAsciiOutsideStrings(std::string_view text) {
+  enum class State { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
+  State state = State::kCode;
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  std::size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a byte order mark
+  const auto at = [&](std::string_view token) { return text.substr(i).starts_with(token); };
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+      // A comment ends here; so does a one-line string (toml++ then reports it unterminated).
+      if (state == State::kComment || state == State::kBasic || state == State::kLiteral) {
+        state = State::kCode;
+      }
+      ++i;
+      continue;
+    }
+    switch (state) {
+      case State::kCode:
+        if (static_cast<unsigned char>(c) >= 0x80) return std::pair{line, i - line_start + 1};
+        if (c == '#') {
+          state = State::kComment;
+        } else if (at(R"(""")")) {
+          state = State::kMultiBasic;
+          i += 2;
+        } else if (at("'''")) {
+          state = State::kMultiLiteral;
+          i += 2;
+        } else if (c == '"') {
+          state = State::kBasic;
+        } else if (c == '\'') {
+          state = State::kLiteral;
+        }
+        break;
+      case State::kComment: break;
+      case State::kBasic:
+      case State::kMultiBasic:
+        if (c == '\\') {
+          // Skip the escaped character, unless it is a newline (counted at the top).
+          if (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+        } else if (state == State::kBasic && c == '"') {
+          state = State::kCode;
+        } else if (state == State::kMultiBasic && at(R"(""")")) {
+          state = State::kCode;
+          i += QuoteRun(text, i, '"') - 1;  // up to two quotes may end the content
+        }
+        break;
+      case State::kLiteral:
+        if (c == '\'') state = State::kCode;
+        break;
+      case State::kMultiLiteral:
+        if (at("'''")) {
+          state = State::kCode;
+          i += QuoteRun(text, i, '\'') - 1;
+        }
+        break;
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config) {
+  if (const auto position = NonAsciiOutsideStrings(text)) {
+    return Fail(Errc::kInvalidRequest,
+                fmt::format("{}:{}:{}: a character beyond ASCII outside a string or comment",
+                            origin, position->first, position->second));
+  }
   toml::table table;
   try {
     table = toml::parse(text, origin);
@@ -69,7 +156,27 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
   for (const auto& [key, node] : table) {
     const std::string_view name = key.str();
     if (name == "server") {
-      string_key(name, node, [&](std::string v) { config.server = std::move(v); });
+      // One URL, or an array of them in order of preference.
+      if (const auto* list = node.as_array()) {
+        std::vector<std::string> servers;
+        bool all_strings = true;
+        for (const auto& item : *list) {
+          if (const auto* url = item.as_string()) {
+            servers.push_back(url->get());
+          } else {
+            all_strings = false;
+          }
+        }
+        if (all_strings) {
+          config.servers = std::move(servers);
+        } else {
+          problems.push_back({"server", "must be a URL or an array of URLs (strings)"});
+        }
+      } else if (const auto* url = node.as_string()) {
+        config.servers = {url->get()};
+      } else {
+        problems.push_back({"server", "must be a URL or an array of URLs (strings)"});
+      }
     } else if (name == "agentId") {
       string_key(name, node, [&](std::string v) { config.agent_id = std::move(v); });
     } else if (name == "tokenFile") {
@@ -140,10 +247,17 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
 
 Status Validate(const AgentConfig& config) {
   std::vector<FieldProblem> problems;
-  if (config.server.empty()) {
-    problems.push_back({"server", "is required"});
-  } else if (config.server.rfind("http://", 0) != 0 && config.server.rfind("https://", 0) != 0) {
-    problems.push_back({"server", "must start with http:// or https://"});
+  if (config.servers.empty()) problems.push_back({"server", "is required"});
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    const std::string& url = config.servers[i];
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      problems.push_back({"server", "'" + url + "' must start with http:// or https://"});
+    } else if (std::count(config.servers.begin(), config.servers.end(), url) > 1 &&
+               std::find(config.servers.begin(), config.servers.end(), url) -
+                       config.servers.begin() ==
+                   static_cast<std::ptrdiff_t>(i)) {
+      problems.push_back({"server", "'" + url + "' is listed more than once"});
+    }
   }
   if (config.agent_id.empty()) {
     problems.push_back({"agentId", "is required"});
@@ -182,11 +296,13 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
                                        std::string_view version) {
   CLI::App app{"orb-jobs-agent: runs prescribed jobs for fleet-cmdr (protocol.md §7)"};
   app.set_version_flag("--version", std::string(version));
-  std::string config_path, server, agent_id, token_file, root, state_dir, max_parallel, long_poll,
-      ca_file, log_format, log_level, supervisor;
+  std::vector<std::string> servers;
+  std::string config_path, agent_id, token_file, root, state_dir, max_parallel, long_poll, ca_file,
+      log_format, log_level, supervisor;
   std::vector<std::string> labels;
   app.add_option("-c,--config", config_path, "TOML configuration file");
-  auto* server_opt = app.add_option("--server", server, "fleet-cmdr URL");
+  auto* server_opt = app.add_option(
+      "--server", servers, "fleet-cmdr URL; repeat it for replicas, in order of preference");
   auto* agent_opt = app.add_option("--agent-id", agent_id, "this agent's id");
   auto* token_opt = app.add_option("--token-file", token_file, "file holding the agent token");
   auto* root_opt = app.add_option("--root", root, "where builds, instances and backups live");
@@ -228,7 +344,7 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
     }
   }
   std::vector<FieldProblem> problems;
-  if (server_opt->count() > 0) config.server = server;
+  if (server_opt->count() > 0) config.servers = servers;  // the flags' list replaces the file's
   if (agent_opt->count() > 0) config.agent_id = agent_id;
   if (token_opt->count() > 0) config.token_file = token_file;
   if (root_opt->count() > 0) config.root = root;

@@ -84,19 +84,24 @@ std::uint16_t EffectivePort(const boost::urls::url_view& url) {
   return url.scheme() == "https" ? 443 : 80;
 }
 
-Expected<Source> ResolveSource(const std::string& raw, const DownloadOptions& options) {
-  std::string text = raw;
-  const bool relative = !text.empty() && text.front() == '/';
-  if (relative) {
-    if (options.control_plane_url.empty()) {
-      return Fail(Errc::kInvalidRequest,
-                  "artifact URL '" + raw + "' is a path but no control plane URL is configured");
-    }
-    std::string base = options.control_plane_url;
-    while (!base.empty() && base.back() == '/')
-      base.pop_back();
-    text = base + text;
+// True when `url` is under the control plane base `base_url` (same scheme, host and port, path
+// below it): such a URL gets the agent's token.
+bool UnderControlPlane(const boost::urls::url_view& url, const std::string& base_url) {
+  auto base = boost::urls::parse_uri(base_url);
+  if (!base || base->scheme() != url.scheme() || base->host() != url.host() ||
+      EffectivePort(*base) != EffectivePort(url)) {
+    return false;
   }
+  std::string prefix = std::string(base->encoded_path());
+  while (!prefix.empty() && prefix.back() == '/')
+    prefix.pop_back();
+  const std::string path = std::string(url.encoded_path());
+  return path.compare(0, prefix.size(), prefix) == 0 &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+Expected<Source> ResolveSource(const std::string& raw, std::string text,
+                               const DownloadOptions& options) {
   auto parsed = boost::urls::parse_uri(text);
   if (!parsed) return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "' is not a URL");
   const boost::urls::url_view url = *parsed;
@@ -118,19 +123,36 @@ Expected<Source> ResolveSource(const std::string& raw, const DownloadOptions& op
   source.target = std::string(url.encoded_path());
   if (source.target.empty()) source.target = "/";
   if (url.has_query()) source.target += "?" + std::string(url.encoded_query());
-  if (!options.control_plane_url.empty() && options.token) {
-    auto base = boost::urls::parse_uri(options.control_plane_url);
-    if (base && base->scheme() == url.scheme() && base->host() == url.host() &&
-        EffectivePort(*base) == EffectivePort(url)) {
-      std::string prefix = std::string(base->encoded_path());
-      while (!prefix.empty() && prefix.back() == '/')
-        prefix.pop_back();
-      const std::string path = std::string(url.encoded_path());
-      source.send_token = path.compare(0, prefix.size(), prefix) == 0 &&
-                          (path.size() == prefix.size() || path[prefix.size()] == '/');
-    }
+  if (options.token) {
+    for (const auto& base : options.control_plane_urls)
+      source.send_token = source.send_token || UnderControlPlane(url, base);
   }
   return source;
+}
+
+// Where the bytes may come from, in order: one source for a URL; for a path, one per control
+// plane replica.
+Expected<std::vector<Source>> ResolveSources(const std::string& raw,
+                                             const DownloadOptions& options) {
+  std::vector<Source> sources;
+  if (raw.empty() || raw.front() != '/') {
+    auto source = ResolveSource(raw, raw, options);
+    if (!source) return Fail(std::move(source.error()));
+    sources.push_back(std::move(*source));
+    return sources;
+  }
+  if (options.control_plane_urls.empty()) {
+    return Fail(Errc::kInvalidRequest,
+                "artifact URL '" + raw + "' is a path but no control plane URL is configured");
+  }
+  for (std::string base : options.control_plane_urls) {
+    while (!base.empty() && base.back() == '/')
+      base.pop_back();
+    auto source = ResolveSource(raw, base + raw, options);
+    if (!source) return Fail(std::move(source.error()));
+    sources.push_back(std::move(*source));
+  }
+  return sources;
 }
 
 // Holds `<sha256>.lock` (flock: excludes other threads and other processes alike).
@@ -368,9 +390,12 @@ Status CopyFile(const Source& source, const fs::path& part, std::uint64_t offset
 }
 
 // Fetches over HTTP(S) into the .part, resuming at `offset`. Returns the offset really kept.
+// `replica_failed` is set when the failure is one another replica of the control plane may not
+// share (unreachable, 502/503/504: net/retry.hpp).
 Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, std::uint64_t offset,
                                   std::uint64_t limit, const DownloadOptions& options,
-                                  std::optional<GrowingFileHasher>& hasher) {
+                                  std::optional<GrowingFileHasher>& hasher, bool& replica_failed) {
+  replica_failed = false;
   net::ClientOptions client_options;
   client_options.base_url = source.origin;
   if (source.send_token) client_options.bearer_token = options.token;
@@ -402,7 +427,10 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
     if (stopped != Watcher::Reason::kNone) {
       if (auto status = StopError(stopped, limit); !status) return Fail(status.error());
     }
-    if (!response) return Fail(std::move(response.error()));
+    if (!response) {
+      replica_failed = net::IsTransportFailure(response.error());
+      return Fail(std::move(response.error()));
+    }
     if (response->status == 416 && offset > 0 && round == 0) {
       // The .part is as long as the artifact or longer: start over.
       std::error_code ec;
@@ -413,6 +441,7 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
     }
     if (response->status / 100 != 2) {
       const bool retryable = net::IsRetryableStatus(response->status);
+      replica_failed = net::IsFailoverStatus(response->status);
       return Fail(
           Errc::kHttp,
           "GET " + source.origin + source.target + " answered " + std::to_string(response->status),
@@ -433,9 +462,9 @@ Expected<bool> CachedFileIsGood(const fs::path& path, const std::string& sha256,
   return false;
 }
 
-Expected<DownloadResult> DownloadLocked(const Source& source, const std::string& sha256,
-                                        const fs::path& final_path, const fs::path& part,
-                                        const DownloadOptions& options) {
+Expected<DownloadResult> DownloadLocked(const std::vector<Source>& sources,
+                                        const std::string& sha256, const fs::path& final_path,
+                                        const fs::path& part, const DownloadOptions& options) {
   const std::uint64_t limit =
       std::min(options.max_bytes, options.expected_size.value_or(options.max_bytes));
   std::error_code ec;
@@ -448,6 +477,7 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
   result.path = final_path;
   std::optional<GrowingFileHasher> hasher;  // HTTP only; a file:// copy is hashed afterwards
   hasher.emplace(part);
+  const Source& source = sources.front();
   if (source.kind == Source::Kind::kFile) {
     if (auto copied = CopyFile(source, part, offset, limit, options); !copied) {
       if (copied.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
@@ -455,7 +485,13 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
     }
     result.resumed_from = offset;
   } else {
-    auto kept = FetchHttp(source, part, offset, limit, options, hasher);
+    Expected<std::uint64_t> kept = Fail(Errc::kInternal, "no source");
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      bool replica_failed = false;
+      kept = FetchHttp(sources[i], part, offset, limit, options, hasher, replica_failed);
+      if (kept || !replica_failed || i + 1 == sources.size()) break;
+      offset = SizeOrZero(part);  // the next replica goes on from what this one delivered
+    }
     if (!kept) {
       if (kept.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
       return Fail(kept.error());
@@ -501,8 +537,8 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
     return Fail(Errc::kInvalidRequest,
                 "expected sha256 '" + expected_sha256 + "' is not 64 hex digits");
   }
-  auto source = ResolveSource(url, options);
-  if (!source) return Fail(std::move(source.error()));
+  auto sources = ResolveSources(url, options);
+  if (!sources) return Fail(std::move(sources.error()));
   std::error_code ec;
   fs::create_directories(cache_dir, ec);
   if (ec) return Fail(Errc::kIo, "cannot create " + cache_dir.string() + ": " + ec.message());
@@ -528,7 +564,7 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
     reused.bytes = SizeOrZero(final_path);
     return reused;
   }
-  auto result = DownloadLocked(*source, sha256, final_path, part, options);
+  auto result = DownloadLocked(*sources, sha256, final_path, part, options);
   if (!result) return Fail(std::move(result.error()).WithContext("download " + url));
   return result;
 }

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/expected.hpp"
 #include "net/retry.hpp"
@@ -23,10 +24,12 @@ struct DownloadOptions {
   std::uint64_t max_bytes = std::uint64_t{16} << 30;  // larger artifacts are refused
   std::optional<std::uint64_t> expected_size{};       // the payload's `size`: checked, and the
                                                       // total given to progress
-  // fleet-cmdr: URLs under this base (same scheme, host and port, path below it) get the bearer
-  // token; a URL that is just a path ("/v1/artifacts/<sha256>") is resolved against it. The token
-  // is never sent anywhere else.
-  std::string control_plane_url{};
+  // fleet-cmdr's replicas, in the agent's order of preference: URLs under any of these bases (same
+  // scheme, host and port, path below it) get the bearer token; a URL that is just a path
+  // ("/v1/artifacts/<sha256>") is fetched from the first, and from the next when one cannot be
+  // reached or answers 502/503/504 after its retries (resuming the .part: the bytes are checked
+  // against the sha256 in the end). The token is never sent anywhere else.
+  std::vector<std::string> control_plane_urls{};
   std::optional<std::string> token{};
   std::optional<std::filesystem::path> ca_file{};  // https: trusted CAs (default: the system's)
   std::chrono::milliseconds connect_timeout{10'000};

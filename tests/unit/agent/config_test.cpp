@@ -49,7 +49,7 @@ region = "eu"
 TEST(ConfigTest, ReadsEveryKeyOfTheFile) {
   AgentConfig config;
   ASSERT_THAT(ApplyToml(kGood, "agent.toml", config), IsOk());
-  EXPECT_EQ(config.server, "http://127.0.0.1:8080");
+  EXPECT_EQ(config.servers, std::vector<std::string>{"http://127.0.0.1:8080"});
   EXPECT_EQ(config.agent_id, "host-1");
   EXPECT_EQ(config.max_parallel, 2);
   EXPECT_FALSE(config.long_poll);
@@ -94,9 +94,34 @@ TEST(ConfigTest, ReportsTomlSyntaxErrorsWithTheirLine) {
       << applied.error().message;
 }
 
+TEST(ConfigTest, ACharacterBeyondAsciiOutsideAStringIsASyntaxErrorAtItsPlace) {
+  // Bare keys are ASCII in TOML; toml++ 3.3.0 would reach undefined behaviour on these
+  // (found by tests/fuzz/agent_config_fuzz.cpp, whose corpus keeps the input).
+  for (const std::string text :
+       {"se\xd1\xb4ver = \"x\"\n", "agentId = \"x\"\xc3\xbc\n",
+        "agentId = \"\"\"a\"\"\"\"\xc3\xa9\n", "a = '''x''''\xe2\x80\x83\n"}) {
+    AgentConfig config;
+    auto applied = ApplyToml(text, "agent.toml", config);
+    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
+    EXPECT_NE(applied.error().message.find("agent.toml:1:"), std::string::npos)
+        << applied.error().message;
+  }
+}
+
+TEST(ConfigTest, CharactersBeyondAsciiInStringsAndCommentsAreFine) {
+  AgentConfig config;
+  const std::string text =
+      "# Zürich\nagentId = \"h1\" # é\nroot = '/srv/spiele/zürich'\n[labels]\n"
+      "\"région\" = \"\"\"Île-de-\\\"France\\\"\"\"\"\nnote = '''ü\n€'''\n";
+  ASSERT_THAT(ApplyToml(text, "agent.toml", config), IsOk());
+  EXPECT_EQ(config.root, "/srv/spiele/zürich");
+  EXPECT_EQ(config.labels.at("région"), "Île-de-\"France\"");
+  EXPECT_EQ(config.labels.at("note"), "ü\n€");
+}
+
 TEST(ConfigTest, ValidateListsEveryBadValue) {
   AgentConfig config;
-  config.server = "ftp://x";
+  config.servers = {"ftp://x"};
   config.agent_id = "../evil";
   config.token_file = "relative/token";
   config.max_parallel = 0;
@@ -118,9 +143,65 @@ TEST(ConfigTest, AFlagWinsOverTheFile) {
   EXPECT_EQ(parsed->config->max_parallel, 7);
   EXPECT_TRUE(parsed->config->long_poll);
   EXPECT_EQ(parsed->config->agent_id, "host-2");
-  EXPECT_EQ(parsed->config->server, "http://127.0.0.1:8080");
+  EXPECT_EQ(parsed->config->servers, std::vector<std::string>{"http://127.0.0.1:8080"});
   EXPECT_EQ(parsed->config->labels.at("tier"), "gold");
   EXPECT_EQ(parsed->config->instance_supervisor, jobs::InstanceSupervisor::kSystemd);
+}
+
+TEST(ConfigTest, ServerTakesAListOfReplicasInOrderOfPreference) {
+  AgentConfig config;
+  ASSERT_THAT(ApplyToml(R"(server = ["https://a:8443", "https://b:8443/orb"])", "a.toml", config),
+              IsOk());
+  EXPECT_EQ(config.servers, (std::vector<std::string>{"https://a:8443", "https://b:8443/orb"}));
+
+  // A wrong type anywhere in the list is refused and the list stays as it was.
+  auto mixed = ApplyToml(R"(server = ["https://c:8443", 8443])", "a.toml", config);
+  ASSERT_THAT(mixed, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(mixed.error(), "server"));
+  EXPECT_THAT(ApplyToml("server = 1", "a.toml", config), FailsWith(Errc::kInvalidRequest));
+  EXPECT_EQ(config.servers, (std::vector<std::string>{"https://a:8443", "https://b:8443/orb"}));
+}
+
+TEST(ConfigTest, ValidatesEveryServerOfTheList) {
+  AgentConfig config;
+  config.agent_id = "host-1";
+  config.token_file = "/t";
+  config.root = "/r";
+  config.state_dir = "/s";
+  config.servers = {"https://a:8443", "https://b:8443"};
+  EXPECT_THAT(Validate(config), IsOk());
+
+  config.servers = {"https://a:8443", "a:8443", "https://a:8443"};
+  auto valid = Validate(config);
+  ASSERT_THAT(valid, FailsWith(Errc::kInvalidRequest));
+  EXPECT_NE(valid.error().message.find("'a:8443' must start with http:// or https://"),
+            std::string::npos)
+      << valid.error().message;
+  EXPECT_NE(valid.error().message.find("'https://a:8443' is listed more than once"),
+            std::string::npos)
+      << valid.error().message;
+  EXPECT_EQ(valid.error().details.size(), 2U);  // the duplicate is named once
+
+  config.servers = {};
+  valid = Validate(config);
+  ASSERT_THAT(valid, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(valid.error(), "server"));
+}
+
+TEST(ConfigTest, TheServerFlagRepeatsAndReplacesTheFilesList) {
+  testing::TempDir dir;
+  { std::ofstream(dir / "agent.toml") << kGood; }
+  auto parsed = Parse({"--config", (dir / "agent.toml").string(), "--server", "https://a:8443",
+                       "--server", "https://b:8443"});
+  ASSERT_THAT(parsed, IsOk());
+  ASSERT_TRUE(parsed->config);
+  EXPECT_EQ(parsed->config->servers,
+            (std::vector<std::string>{"https://a:8443", "https://b:8443"}));
+
+  auto bad = Parse({"--config", (dir / "agent.toml").string(), "--server", "https://a:8443",
+                    "--server", "b:8443"});
+  ASSERT_THAT(bad, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(bad.error(), "server"));
 }
 
 TEST(ConfigTest, RejectsBadFlagValuesAndUnknownFlags) {
