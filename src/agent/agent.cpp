@@ -39,7 +39,7 @@ constexpr milliseconds kHelloPause = seconds(30);  // after a refused hello (e.g
 }  // namespace
 
 Agent::Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
-             const Clock& clock, ServiceNotifier* notifier)
+             const Clock& clock, net::ServiceNotifier* notifier)
     : options_(std::move(options)),
       handlers_(std::move(handlers)),
       clock_(clock),

@@ -19,10 +19,10 @@
 
 #include "agent/config.hpp"
 #include "agent/server_failover.hpp"
-#include "agent/service_notifier.hpp"
 #include "common/clock.hpp"
 #include "common/expected.hpp"
 #include "jobs/job_handler.hpp"
+#include "net/service_notifier.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::agent {
@@ -47,7 +47,7 @@ class Agent {
  public:
   // `notifier` may be null (no service manager).
   Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
-        const Clock& clock, ServiceNotifier* notifier = nullptr);
+        const Clock& clock, net::ServiceNotifier* notifier = nullptr);
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -78,7 +78,7 @@ class Agent {
   AgentOptions options_;
   std::vector<std::unique_ptr<jobs::JobHandler>> handlers_;
   const Clock& clock_;
-  ServiceNotifier* notifier_;
+  net::ServiceNotifier* notifier_;
   std::shared_ptr<ServerSet> servers_;  // shared by loop_api_ and the reporter's plane
   std::unique_ptr<ControlPlane> loop_api_;
 
