@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of orb-jobs from Debian 12's packages.
 # Idempotent: packages already installed are skipped, and apt-get runs only when something is missing.
-# Usage: scripts/install-deps.sh [--browser]   (--browser adds chromium + node for the UI tests)
+# Usage: scripts/install-deps.sh [--browser] [--packaging]
+#   --browser    adds chromium + node for the UI tests
+#   --packaging  adds lintian, which scripts/package.sh runs on a release (the ctest packaging.debs
+#                does not: it needs only dpkg-dev, help2man, systemd and zsh, always installed)
 set -euo pipefail
 
 packages=(
@@ -13,10 +16,15 @@ packages=(
   postgresql sqlite3 zstd tar curl systemd zip
   ccache clang-format
   nginx
+  dpkg-dev help2man zsh
 )
-if [[ "${1:-}" == "--browser" ]]; then
-  packages+=(chromium nodejs npm)
-fi
+for option in "$@"; do
+  case "$option" in
+    --browser) packages+=(chromium nodejs npm) ;;
+    --packaging) packages+=(lintian) ;;
+    *) echo "install-deps: unknown option $option" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

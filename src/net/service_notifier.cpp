@@ -19,7 +19,7 @@ namespace {
 // sd_notify(3)'s protocol, which systemd documents as stable for reimplementation: one datagram
 // of "KEY=VALUE" lines to the AF_UNIX socket named by $NOTIFY_SOCKET ("@name" is the abstract
 // namespace). Written here rather than called from libsystemd so that the agent does not load
-// libsystemd and its six libraries just to say READY=1 (issue 4's idle RSS target;
+// libsystemd and its six libraries just to say READY=1 (the idle memory target;
 // docs/benchmarks.md): about 1.4 MiB of resident memory; and fleet-cmdr links no libsystemd at all.
 void Notify(std::string_view state) {
   const char* const env = std::getenv("NOTIFY_SOCKET");
