@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cerrno>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -13,12 +14,14 @@
 #include <vector>
 
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/sanitize.hpp"
 #include "common/sha256.hpp"
 #include "net/http_client.hpp"
 
@@ -71,6 +74,8 @@ struct Source {
   std::string target;  // "/path?query"
   bool send_token = false;
   fs::path file;  // kFile
+
+  std::string Url() const { return origin + target; }
 };
 
 std::string Origin(const boost::urls::url_view& url) {
@@ -84,13 +89,40 @@ std::uint16_t EffectivePort(const boost::urls::url_view& url) {
   return url.scheme() == "https" ? 443 : 80;
 }
 
+// True when `url` is under the control plane's URL (same scheme, host, port, path below it).
+bool UnderControlPlane(const boost::urls::url_view& url, const DownloadOptions& options) {
+  if (options.control_plane_url.empty() || !options.token) return false;
+  auto base = boost::urls::parse_uri(options.control_plane_url);
+  if (!base || base->scheme() != url.scheme() || base->host() != url.host() ||
+      EffectivePort(*base) != EffectivePort(url)) {
+    return false;
+  }
+  std::string prefix = std::string(base->encoded_path());
+  while (!prefix.empty() && prefix.back() == '/')
+    prefix.pop_back();
+  const std::string path = std::string(url.encoded_path());
+  return path.compare(0, prefix.size(), prefix) == 0 &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+Source HttpSource(const boost::urls::url_view& url, const DownloadOptions& options) {
+  Source source;
+  source.origin = Origin(url);
+  source.target = std::string(url.encoded_path());
+  if (source.target.empty()) source.target = "/";
+  if (url.has_query()) source.target += "?" + std::string(url.encoded_query());
+  source.send_token = UnderControlPlane(url, options);
+  return source;
+}
+
 Expected<Source> ResolveSource(const std::string& raw, const DownloadOptions& options) {
+  const std::string shown = SanitizeUrl(raw);
   std::string text = raw;
   const bool relative = !text.empty() && text.front() == '/';
   if (relative) {
     if (options.control_plane_url.empty()) {
       return Fail(Errc::kInvalidRequest,
-                  "artifact URL '" + raw + "' is a path but no control plane URL is configured");
+                  "artifact URL '" + shown + "' is a path but no control plane URL is configured");
     }
     std::string base = options.control_plane_url;
     while (!base.empty() && base.back() == '/')
@@ -98,39 +130,27 @@ Expected<Source> ResolveSource(const std::string& raw, const DownloadOptions& op
     text = base + text;
   }
   auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "' is not a URL");
+  if (!parsed) return Fail(Errc::kInvalidRequest, "artifact URL '" + shown + "' is not a URL");
   const boost::urls::url_view url = *parsed;
   Source source;
   if (url.scheme() == "file") {
     if (!url.host().empty() && url.host() != "localhost") {
-      return Fail(Errc::kInvalidRequest, "file URL '" + raw + "' names a remote host");
+      return Fail(Errc::kInvalidRequest, "file URL '" + shown + "' names a remote host");
     }
     source.kind = Source::Kind::kFile;
     source.file = std::string(url.path());
     return source;
   }
   if (url.scheme() != "http" && url.scheme() != "https") {
-    return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "': unsupported scheme");
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + shown + "': unsupported scheme");
   }
   if (url.host().empty())
-    return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "' has no host");
-  source.origin = Origin(url);
-  source.target = std::string(url.encoded_path());
-  if (source.target.empty()) source.target = "/";
-  if (url.has_query()) source.target += "?" + std::string(url.encoded_query());
-  if (!options.control_plane_url.empty() && options.token) {
-    auto base = boost::urls::parse_uri(options.control_plane_url);
-    if (base && base->scheme() == url.scheme() && base->host() == url.host() &&
-        EffectivePort(*base) == EffectivePort(url)) {
-      std::string prefix = std::string(base->encoded_path());
-      while (!prefix.empty() && prefix.back() == '/')
-        prefix.pop_back();
-      const std::string path = std::string(url.encoded_path());
-      source.send_token = path.compare(0, prefix.size(), prefix) == 0 &&
-                          (path.size() == prefix.size() || path[prefix.size()] == '/');
-    }
-  }
-  return source;
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + shown + "' has no host");
+  return HttpSource(url, options);
+}
+
+bool IsRedirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 // Holds `<sha256>.lock` (flock: excludes other threads and other processes alike).
@@ -367,18 +387,23 @@ Status CopyFile(const Source& source, const fs::path& part, std::uint64_t offset
   return Ok();
 }
 
-// Fetches over HTTP(S) into the .part, resuming at `offset`. Returns the offset really kept.
-Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, std::uint64_t offset,
-                                  std::uint64_t limit, const DownloadOptions& options,
-                                  std::optional<GrowingFileHasher>& hasher) {
+std::unique_ptr<net::HttpClient> ClientFor(const Source& source, const DownloadOptions& options) {
   net::ClientOptions client_options;
   client_options.base_url = source.origin;
   if (source.send_token) client_options.bearer_token = options.token;
   client_options.ca_file = options.ca_file;
   client_options.connect_timeout = options.connect_timeout;
   client_options.request_timeout = options.attempt_timeout;
-  net::HttpClient client(std::move(client_options));
+  return std::make_unique<net::HttpClient>(std::move(client_options));
+}
 
+// Fetches over HTTP(S) into the .part, resuming at `offset`, following redirects (NextHop).
+// Returns the offset really kept.
+Expected<std::uint64_t> FetchHttp(Source source, const fs::path& part, std::uint64_t offset,
+                                  std::uint64_t limit, const DownloadOptions& options,
+                                  std::optional<GrowingFileHasher>& hasher) {
+  auto client = ClientFor(source, options);
+  int redirects = 0;
   for (int round = 0;; ++round) {
     net::ClientRequest request;
     request.target = source.target;
@@ -393,10 +418,11 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
     Expected<net::ClientResponse> response = Fail(Errc::kInternal, "not sent");
     Watcher::Reason stopped = Watcher::Reason::kNone;
     {
-      Watcher watcher(part, limit, options, *hasher, [&client] { client.Cancel(); });
+      net::HttpClient& http = *client;
+      Watcher watcher(part, limit, options, *hasher, [&http] { http.Cancel(); });
       net::RetryHooks hooks;
       hooks.should_stop = [&watcher] { return watcher.Stopped(); };
-      response = net::SendWithRetry(client, request, options.retry, hooks);
+      response = net::SendWithRetry(http, request, options.retry, hooks);
       stopped = watcher.reason();
     }
     if (stopped != Watcher::Reason::kNone) {
@@ -411,11 +437,28 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
       hasher.emplace(part);
       continue;
     }
+    if (IsRedirect(response->status)) {
+      const auto location = response->Header("Location");
+      if (!location) {
+        return Fail(Errc::kHttp, "GET " + SanitizeUrl(source.Url()) + " answered " +
+                                     std::to_string(response->status) + " without a Location");
+      }
+      auto hop = NextHop(source.Url(), *location, redirects, options);
+      if (!hop) return Fail(std::move(hop.error()));
+      auto parsed = boost::urls::parse_uri(hop->url);
+      if (!parsed) return Fail(Errc::kHttp, "redirect to an unusable URL");
+      source = HttpSource(*parsed, options);
+      source.send_token = hop->send_token;
+      client = ClientFor(source, options);
+      ++redirects;
+      --round;  // a redirect is not the first answer a 416 restart is judged by
+      continue;
+    }
     if (response->status / 100 != 2) {
       const bool retryable = net::IsRetryableStatus(response->status);
       return Fail(
           Errc::kHttp,
-          "GET " + source.origin + source.target + " answered " + std::to_string(response->status),
+          "GET " + SanitizeUrl(source.Url()) + " answered " + std::to_string(response->status),
           retryable);
     }
     return response->status == 206 ? offset : 0;
@@ -529,8 +572,42 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
     return reused;
   }
   auto result = DownloadLocked(*source, sha256, final_path, part, options);
-  if (!result) return Fail(std::move(result.error()).WithContext("download " + url));
+  if (!result) return Fail(std::move(result.error()).WithContext("download " + SanitizeUrl(url)));
   return result;
+}
+
+Expected<DownloadHop> NextHop(const std::string& current, std::string_view location, int followed,
+                              const DownloadOptions& options) {
+  const std::string shown = SanitizeUrl(current);
+  if (followed >= kMaxRedirects) {
+    return Fail(Errc::kHttp,
+                "GET " + shown + ": more than " + std::to_string(kMaxRedirects) + " redirects");
+  }
+  auto base = boost::urls::parse_uri(current);
+  auto reference = boost::urls::parse_uri_reference(location);
+  if (!base || !reference) {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected to an unusable Location '" +
+                                 SanitizeUrl(std::string(location)) + "'");
+  }
+  boost::urls::url next;
+  if (auto resolved = boost::urls::resolve(*base, *reference, next); !resolved) {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected to an unusable Location '" +
+                                 SanitizeUrl(std::string(location)) + "'");
+  }
+  next.remove_fragment();
+  const std::string scheme(next.scheme());
+  if ((scheme != "http" && scheme != "https") || next.host().empty()) {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected to " + SanitizeUrl(next.buffer()) +
+                                 ": only http(s) redirects are followed");
+  }
+  if (base->scheme() == "https" && scheme == "http") {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected from https to http (" +
+                                 SanitizeUrl(next.buffer()) + "): refused");
+  }
+  DownloadHop hop;
+  hop.url = std::string(next.buffer());
+  hop.send_token = UnderControlPlane(next, options);
+  return hop;
 }
 
 }  // namespace orb::jobs

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/expected.hpp"
 #include "net/retry.hpp"
@@ -49,7 +50,8 @@ struct DownloadResult {
 };
 
 // Makes sure cache_dir/<expected_sha256> holds the artifact at `url` (http://, https://, file://,
-// or a fleet-cmdr path as above) and returns it. A cached file with the right hash is reused; a
+// or a fleet-cmdr path as above) and returns it. Redirects (301, 302, 303, 307, 308) are followed
+// as NextHop says, each hop resuming with `Range` like the first. A cached file with the right hash is reused; a
 // cached file with the wrong hash is deleted and downloaded again. The bytes go to
 // cache_dir/<sha256>.part, resumed with `Range` from where an earlier attempt or run stopped, then
 // are checked and renamed (fsynced) into place, so the final name only ever holds verified bytes.
@@ -58,13 +60,31 @@ struct DownloadResult {
 //   kChecksumMismatch    the bytes do not hash to expected_sha256 (the .part is deleted); not
 //                        retryable
 //   kPayloadTooLarge     more than max_bytes, or more than expected_size (the .part is deleted)
-//   kHttp                a non-2xx answer (retryable for 408, 429, 5xx), a bad Content-Range
+//   kHttp                a non-2xx answer (retryable for 408, 429, 5xx), a bad Content-Range, a
+//                        redirect NextHop refuses (not retryable)
 //   kNetwork, kTimeout   retryable, after the retry policy gave up (the .part stays, resumable)
 //   kNotFound            a file:// source that does not exist
 //   kIo                  the cache cannot be written
 //   kCancelled           should_stop said so (the .part stays, resumable; no final file)
+// URLs in messages and errors are sanitized (common/sanitize.hpp): a presigned URL's query string
+// never reaches a log or run.error.
 Expected<DownloadResult> Download(const std::string& url, const std::string& expected_sha256,
                                   const std::filesystem::path& cache_dir,
                                   const DownloadOptions& options = {});
+
+// Where a redirect leads, decided without I/O. `location` (the Location header) is resolved
+// against `current` (an absolute http(s) URL); `followed` is how many redirects this download has
+// followed before this one. The token goes with the next request only when the new URL is under
+// options.control_plane_url, by the same rule as the first request, so a redirect from fleet-cmdr
+// to an object store never carries it.
+// Errors (kHttp, not retryable): more than kMaxRedirects, https to http, a Location that is not an
+// http(s) URL.
+inline constexpr int kMaxRedirects = 5;
+struct DownloadHop {
+  std::string url;
+  bool send_token = false;
+};
+Expected<DownloadHop> NextHop(const std::string& current, std::string_view location, int followed,
+                              const DownloadOptions& options);
 
 }  // namespace orb::jobs
