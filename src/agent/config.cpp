@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "common/ids.hpp"
+#include "common/sanitize.hpp"
 
 namespace orb::agent {
 namespace {
@@ -289,7 +290,9 @@ Expected<std::string> ReadToken(const std::filesystem::path& path) {
     return Fail(Errc::kInvalidRequest, "token file " + path.string() + " is empty");
   }
   const auto last = line.find_last_not_of(" \t\r\n");
-  return line.substr(first, last - first + 1);
+  std::string token = line.substr(first, last - first + 1);
+  RegisterSecret(token);  // never in a log line or a run's error (common/sanitize.hpp)
+  return token;
 }
 
 }  // namespace orb::agent

@@ -56,8 +56,8 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
 // Errors: kInvalidRequest with one FieldProblem per bad key.
 Status Validate(const AgentConfig& config);
 
-// Reads the token from `path`: the first line, surrounding whitespace removed. Errors: kIo
-// (unreadable), kInvalidRequest (empty).
+// Reads the token from `path`: the first line, surrounding whitespace removed, and registers it as
+// a secret of the process (common/sanitize.hpp). Errors: kIo (unreadable), kInvalidRequest (empty).
 Expected<std::string> ReadToken(const std::filesystem::path& path);
 
 }  // namespace orb::agent

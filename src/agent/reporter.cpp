@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/sanitize.hpp"
 #include "common/time.hpp"
 
 namespace orb::agent {
@@ -90,6 +91,7 @@ void Reporter::OnRunStarted(const protocol::JobExecution& execution) {
 
 void Reporter::OnProgress(const std::string& run_id, protocol::ProgressUpdate update,
                           bool status_change) {
+  if (update.message) update.message = Sanitize(*update.message);
   const std::lock_guard lock(mutex_);
   const auto found = runs_.find(run_id);
   if (found == runs_.end() || found->second.finished) return;
@@ -108,6 +110,7 @@ void Reporter::OnProgress(const std::string& run_id, protocol::ProgressUpdate up
 }
 
 void Reporter::OnLog(const std::string& run_id, protocol::LogLine line) {
+  line.message = Sanitize(line.message);
   const std::lock_guard lock(mutex_);
   const auto found = runs_.find(run_id);
   if (found == runs_.end() || found->second.finished) return;
@@ -126,6 +129,12 @@ void Reporter::OnLog(const std::string& run_id, protocol::LogLine line) {
 }
 
 void Reporter::OnFinished(const std::string& run_id, protocol::FinalUpdate final_update) {
+  if (final_update.error) {
+    // run.error is shown to operators and stored by fleet-cmdr (protocol.md §3: sanitized).
+    final_update.error->message = Sanitize(final_update.error->message);
+    for (auto& context : final_update.error->stack)
+      context = Sanitize(context);
+  }
   const std::lock_guard lock(mutex_);
   const auto found = runs_.find(run_id);
   if (found == runs_.end() || found->second.finished) return;

@@ -5,7 +5,8 @@
 // that drains the journal's outbox through the ControlPlane in order, with retries and backoff,
 // sends a heartbeat (empty batch) for running runs every heartbeatSeconds, and hands
 // cancelRequested and 409 run_not_active back to the executor (protocol.md §4). Also writes each
-// run's log lines to stateDir/logs/<jobId>/<runId>.log.
+// run's log lines to stateDir/logs/<jobId>/<runId>.log. Everything it ships or writes (progress
+// messages, log lines, run.error's message and stack) is sanitized first (common/sanitize.hpp).
 //
 // Thread-safety: the RunObserver members and SetIntervals may be called from any thread.
 

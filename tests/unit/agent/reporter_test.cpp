@@ -3,11 +3,15 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "common/sanitize.hpp"
+#include "protocol/codec.hpp"
 #include "support/manual_clock.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
@@ -290,6 +294,44 @@ TEST_F(ReporterTest, StopLeavesWhatCouldNotBeSentInTheJournalForTheNextStart) {
   auto batch = journal_->NextBatch("r1");
   ASSERT_TRUE(batch.has_value());
   EXPECT_TRUE(batch->final_update.has_value());
+}
+
+TEST_F(ReporterTest, WhatItShipsAndWritesIsSanitized) {
+  RegisterSecret("the-agent-token-0123456789");
+  StartReporter();
+  reporter_->OnRunStarted(Execution("r1"));
+  protocol::ProgressUpdate update = Progress(5);
+  update.message = "fetching https://bucket.example/b1.tar?X-Amz-Signature=abc";
+  reporter_->OnProgress("r1", update, true);
+  protocol::LogLine line;
+  line.message = "GET https://bucket.example/b1.tar?X-Amz-Signature=abc answered 403";
+  reporter_->OnLog("r1", line);
+  protocol::FinalUpdate failed;
+  failed.status = protocol::RunStatus::kFailed;
+  failed.error =
+      protocol::RunError{"http",
+                         "GET https://bucket.example/b1.tar?X-Amz-Signature=abc answered 403",
+                         {"download https://bucket.example/b1.tar?X-Amz-Signature=abc",
+                          "token the-agent-token-0123456789 refused"},
+                         true};
+  reporter_->OnFinished("r1", failed);
+  ASSERT_TRUE(WaitFor([&] { return FinalSent(); }, seconds(5)));
+  ForgetRegisteredSecrets();
+  std::string shipped;
+  {
+    const std::lock_guard lock(server_.mutex);
+    for (const auto& batch : server_.batches)
+      shipped += protocol::ToJson(batch);
+  }
+  std::ifstream file(dir_.path() / "logs" / "job-r1" / "r1.log");
+  const std::string written((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+  for (const std::string& text : {shipped, written}) {
+    EXPECT_EQ(text.find("abc"), std::string::npos) << text;
+    EXPECT_EQ(text.find("the-agent-token"), std::string::npos) << text;
+    EXPECT_NE(text.find("https://bucket.example/b1.tar?[redacted]"), std::string::npos) << text;
+  }
+  EXPECT_NE(shipped.find("token [redacted] refused"), std::string::npos) << shipped;
 }
 
 }  // namespace
