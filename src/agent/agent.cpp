@@ -12,6 +12,7 @@
 #include "common/job_log.hpp"
 #include "common/log.hpp"
 #include "common/random.hpp"
+#include "os/fs.hpp"
 
 namespace orb::agent {
 namespace {
@@ -88,9 +89,7 @@ Status Agent::Run() {
   const AgentConfig& config = options_.config;
   for (const auto& dir :
        {config.state_dir, config.state_dir / "logs", config.root, config.root / ".staging"}) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Fail(Errc::kIo, "cannot create " + dir.string() + ": " + ec.message());
+    if (auto made = os::MakePrivateDirs(dir); !made) return Fail(std::move(made.error()));
   }
   auto opened = Journal::Open(config.state_dir / "journal.sqlite");
   if (!opened) return Fail(std::move(opened.error()));

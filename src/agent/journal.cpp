@@ -2,9 +2,13 @@
 
 #include <utility>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "os/fs.hpp"
 #include "protocol/codec.hpp"
 
 namespace orb::agent {
@@ -110,6 +114,16 @@ class Transaction {
 }  // namespace
 
 Expected<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file) {
+  // The journal holds every payload in flight (an instance's environment among them): its
+  // owner's only. SQLite gives its -wal and -shm files the database file's mode; files an older
+  // version made are narrowed too.
+  if (const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, os::kPrivateFileMode);
+      fd >= 0) {
+    ::close(fd);
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    (void)::chmod((file.string() + suffix).c_str(), os::kPrivateFileMode);
+  }
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
   if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {

@@ -5,9 +5,13 @@
 #include <utility>
 #include <vector>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "common/log.hpp"
 #include "common/sanitize.hpp"
 #include "common/time.hpp"
+#include "os/fs.hpp"
 
 namespace orb::agent {
 namespace {
@@ -83,9 +87,14 @@ void Reporter::OnRunStarted(const protocol::JobExecution& execution) {
   run.throttle = std::make_unique<ProgressThrottle>(clock_, options_.progress_min_interval);
   run.last_contact = clock_.Now();
   const auto dir = options_.log_dir / execution.job_id;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  run.log_file.open(dir / (execution.run_id + ".log"), std::ios::app);
+  const auto path = dir / (execution.run_id + ".log");
+  (void)os::MakePrivateDirs(dir);
+  // Created owner-only (os::kPrivateFileMode) before the stream appends to it.
+  if (const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, os::kPrivateFileMode);
+      fd >= 0) {
+    ::close(fd);
+  }
+  run.log_file.open(path, std::ios::app);
   if (!run.log_file) log.Warn("cannot open the run's log file in {}", dir.string());
 }
 

@@ -24,6 +24,7 @@
 #include "common/sanitize.hpp"
 #include "common/sha256.hpp"
 #include "net/http_client.hpp"
+#include "os/fs.hpp"
 
 namespace orb::jobs {
 namespace {
@@ -157,7 +158,7 @@ bool IsRedirect(int status) {
 class ShaLock {
  public:
   static Expected<ShaLock> Acquire(const fs::path& path, const DownloadOptions& options) {
-    ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, os::kPrivateFileMode));
     if (lock.fd_ < 0) {
       return Fail(Errc::kIo, "cannot open lock " + path.string() + ": " + ErrnoText(errno));
     }
@@ -349,7 +350,7 @@ Status CopyFile(const Source& source, const fs::path& part, std::uint64_t offset
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > limit) return Fail(TooLarge(limit));
   if (offset > size) offset = 0;
-  Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, os::kPrivateFileMode));
   if (out.get() < 0 || ::ftruncate(out.get(), static_cast<off_t>(offset)) != 0 ||
       ::lseek(out.get(), static_cast<off_t>(offset), SEEK_SET) < 0 ||
       ::lseek(in.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
@@ -522,6 +523,10 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
     return Fail(Errc::kChecksumMismatch, "downloaded " + std::to_string(result.bytes) +
                                              " bytes hash to " + *digest + ", expected " + sha256);
   }
+  // The HTTP client creates the .part with the usual 0644; the cache is the agent's only.
+  if (::chmod(part.c_str(), os::kPrivateFileMode) != 0) {
+    return Fail(Errc::kIo, "cannot chmod " + part.string() + ": " + ErrnoText(errno));
+  }
   if (auto synced = FsyncPath(part, O_RDONLY); !synced) return Fail(synced.error());
   fs::rename(part, final_path, ec);
   if (ec) return Fail(Errc::kIo, "cannot rename " + part.string() + ": " + ec.message());
@@ -546,9 +551,7 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
   }
   auto source = ResolveSource(url, options);
   if (!source) return Fail(std::move(source.error()));
-  std::error_code ec;
-  fs::create_directories(cache_dir, ec);
-  if (ec) return Fail(Errc::kIo, "cannot create " + cache_dir.string() + ": " + ec.message());
+  if (auto made = os::MakePrivateDirs(cache_dir); !made) return Fail(std::move(made.error()));
   const fs::path final_path = cache_dir / sha256;
   const fs::path part = cache_dir / (sha256 + ".part");
 

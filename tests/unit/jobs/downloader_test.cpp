@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/sha256.hpp"
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
@@ -98,6 +99,17 @@ TEST_F(DownloaderTest, DownloadsAControlPlaneArtifactWithTheTokenAndThenReusesIt
   ASSERT_THAT(again, IsOk());
   EXPECT_TRUE(again->reused);
   EXPECT_EQ(server_.requests(), 1);
+}
+
+TEST_F(DownloaderTest, TheCacheIsItsOwnersOnlyWhateverTheUmask) {
+  const std::string sha = server_.Add(RandomBytes(1000, 11));
+  ::orb::testing::ScopedUmask no_mask(0);
+  ASSERT_THAT(Download(server_.Url("/public/" + sha), sha, cache_ / "artifacts", FastRetries()),
+              IsOk());
+  EXPECT_EQ(::orb::testing::Mode(cache_), 0700U);
+  EXPECT_EQ(::orb::testing::Mode(cache_ / "artifacts"), 0700U);
+  EXPECT_EQ(::orb::testing::Mode(cache_ / "artifacts" / sha), 0600U);
+  EXPECT_EQ(::orb::testing::Mode(cache_ / "artifacts" / (sha + ".lock")), 0600U);
 }
 
 TEST_F(DownloaderTest, NeverSendsTheTokenOutsideTheControlPlane) {
