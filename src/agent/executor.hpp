@@ -78,6 +78,10 @@ class Executor {
 
   // Runs whose outcome is not known yet (for jobs/next "running" and heartbeats).
   [[nodiscard]] std::vector<std::string> Running() const;
+  // Runs whose handler thread has not ended (a run reported failed by its timeout included):
+  // their staging and cache files are in use. Handlers see it as HandlerContext::IsRunLive.
+  [[nodiscard]] bool IsLive(const std::string& run_id) const;
+  [[nodiscard]] std::vector<std::string> LiveRuns() const;
   [[nodiscard]] int free_slots() const;
   // Waits until no handler runs any more; false when `timeout` passed first.
   bool WaitIdle(std::chrono::milliseconds timeout);
