@@ -68,6 +68,46 @@ void Agent::OnRunDone() {
   wake_.notify_all();
 }
 
+void Agent::OnJournalHealth(bool writable, const std::string& problem) {
+  const bool changed =
+      writable ? health_.Clear(kJournalUnwritable) : health_.Set(kJournalUnwritable, problem);
+  if (!changed) return;
+  const auto log = GetLogger("agent");
+  if (writable) {
+    log->info("the journal can be written again: taking jobs again");
+  } else {
+    log->error("taking no jobs until the journal can be written again ({})", problem);
+  }
+  const std::lock_guard lock(mutex_);
+  health_changed_ = true;
+  if (in_notify_) loop_api_->Interrupt();
+  wake_.notify_all();
+}
+
+void Agent::ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks) {
+  const auto now = clock_.Now();
+  const auto version = health_.version();
+  const bool healthy = health_.healthy();
+  if (!schedule.Due(now, version, healthy)) return;
+  ++status_calls_;
+  auto sent = loop_api_->SendStatus(health_.Report(clock_.WallNow()), hooks);
+  if (sent) {
+    schedule.Attempted(now, version, true);
+    return;
+  }
+  const Error& error = sent.error();
+  if (error.code == Errc::kNotFound || error.code == Errc::kMethodNotAllowed) {
+    // An older fleet-cmdr: say it once and never call it again (docs/api-additions.md).
+    schedule.Unsupported();
+    GetLogger("agent")->info("fleet-cmdr has no status call ({}); not reporting health to it",
+                             error.Describe());
+    return;
+  }
+  if (error.code == Errc::kCancelled) return;  // stopping, or woken: due again at once
+  schedule.Attempted(now, version, false);
+  GetLogger("agent")->warn("cannot report status: {}", error.Describe());
+}
+
 void Agent::Pause(milliseconds timeout) {
   // In slices, so the watchdog keeps being fed while the loop is deliberately idle.
   milliseconds slice = timeout;
@@ -76,7 +116,7 @@ void Agent::Pause(milliseconds timeout) {
   }
   const auto end = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mutex_);
-  while (!stopping_ && !next_wanted_) {
+  while (!stopping_ && !next_wanted_ && !health_changed_) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= end) break;
     wake_.wait_until(lock, std::min(end, now + slice));
@@ -91,7 +131,8 @@ Status Agent::Run() {
        {config.state_dir, config.state_dir / "logs", config.root, config.root / ".staging"}) {
     if (auto made = os::MakePrivateDirs(dir); !made) return Fail(std::move(made.error()));
   }
-  auto opened = Journal::Open(config.state_dir / "journal.sqlite");
+  auto opened =
+      Journal::Open(config.state_dir / "journal.sqlite", JournalOptions{options_.journal_vfs});
   if (!opened) return Fail(std::move(opened.error()));
   // Released (not destroyed) below when a run does not stop in time; see the end of Run().
   std::unique_ptr<Journal> journal = std::move(*opened);
@@ -119,15 +160,20 @@ Status Agent::Run() {
   }
 
   Executor* executor_ptr = nullptr;  // set before the reporter's thread starts
+  ReporterOptions reporter_options;
+  reporter_options.log_dir = config.state_dir / "logs";
+  reporter_options.journal_retry = options_.journal_retry;
   auto reporter = std::make_unique<Reporter>(
-      ReporterOptions{config.state_dir / "logs"}, *journal,
-      MakeHttpControlPlane(ApiOptions(options_)), clock_,
+      std::move(reporter_options), *journal, MakeHttpControlPlane(ApiOptions(options_)), clock_,
       ReporterCallbacks{
           [&executor_ptr](const std::string& run_id) {
             executor_ptr->Cancel(run_id, jobs::CancelCause::kRequested,
                                  "cancel requested by fleet-cmdr");
           },
-          [&executor_ptr](const std::string& run_id) { executor_ptr->Abandon(run_id); }});
+          [&executor_ptr](const std::string& run_id) { executor_ptr->Abandon(run_id); },
+          [this](bool writable, const std::string& problem) {
+            OnJournalHealth(writable, problem);
+          }});
   auto executor =
       std::make_unique<Executor>(ExecutorOptions{config.max_parallel, config.root,
                                                  options_.lock_timeout, options_.timeout_grace},
@@ -166,6 +212,10 @@ Status Agent::Run() {
     if (notifier_ != nullptr) notifier_->Ready();
   }
 
+  // Health reports: the first right after hello, then as StatusSchedule says.
+  StatusSchedule status_schedule(seconds(std::max(1, settings.heartbeat_seconds)));
+  if (!Stopping()) ReportStatusIfDue(status_schedule, hooks);
+
   int long_poll_wait = std::clamp(settings.long_poll_seconds, 0, 60);
   if (notifier_ != nullptr && notifier_->watchdog_timeout()) {
     const auto half = static_cast<int>(notifier_->watchdog_timeout()->count() / 2000);
@@ -180,7 +230,14 @@ Status Agent::Run() {
   bool want_next = true;  // at start-up
   while (!Stopping()) {
     if (notifier_ != nullptr) notifier_->Watchdog();
-    if (want_next) {
+    {
+      const std::lock_guard lock(mutex_);
+      if (health_changed_) want_next = true;  // healthy again: ask at once
+      health_changed_ = false;
+    }
+    ReportStatusIfDue(status_schedule, hooks);
+    const bool healthy = health_.healthy();
+    if (want_next && healthy) {
       bool failed = false;
       while (!Stopping() && executor->free_slots() > 0) {
         {
@@ -215,14 +272,22 @@ Status Agent::Run() {
 
     {
       const std::lock_guard lock(mutex_);
-      if (next_wanted_) {
+      if (next_wanted_ || health_changed_) {
         want_next = true;
         continue;
       }
       in_notify_ = true;
     }
+    // While a status report is due again later (unhealthy: every heartbeatSeconds), the
+    // long-poll ends in time for it.
+    int wait = config.long_poll ? long_poll_wait : 0;
+    if (const auto due = status_schedule.NextDue(health_.version(), health_.healthy());
+        due && wait > 0) {
+      const auto left = std::chrono::ceil<seconds>(*due - clock_.Now()).count();
+      wait = static_cast<int>(std::clamp<std::int64_t>(left, 1, wait));
+    }
     ++notify_calls_;
-    auto notify = loop_api_->Notify(config.long_poll ? long_poll_wait : 0, hooks);
+    auto notify = loop_api_->Notify(wait, hooks);
     {
       const std::lock_guard lock(mutex_);
       in_notify_ = false;
@@ -234,6 +299,12 @@ Status Agent::Run() {
         executor->Cancel(run_id, jobs::CancelCause::kRequested, "cancel requested by fleet-cmdr");
       }
       if (notify->pending > 0) {
+        if (!health_.healthy()) {
+          // Jobs wait for a writable journal; notify answers at once while they do.
+          want_next = true;
+          Pause(poll_pause());
+          continue;
+        }
         if (executor->free_slots() > 0) {
           want_next = true;
         } else {

@@ -55,6 +55,14 @@ class HttpControlPlane final : public ControlPlane {
     return protocol::FromJson<protocol::UpdatesResponse>(response->body);
   }
 
+  Status SendStatus(const protocol::AgentStatusReport& report, const CallHooks& hooks) override {
+    constexpr int kStatusAttempts = 3;
+    auto response =
+        Call("POST", prefix_ + "/status", protocol::ToJson(report), hooks, {}, kStatusAttempts);
+    if (!response) return Fail(std::move(response.error()));
+    return Ok();
+  }
+
   void Interrupt() override { client_.Cancel(); }
   void Resume() override { client_.Reset(); }
 
@@ -70,9 +78,11 @@ class HttpControlPlane final : public ControlPlane {
   }
 
   // Sends with retries; a 2xx comes back as the response, anything else as the server's Error.
+  // `max_attempts` (0: the policy's, which retries until should_stop) bounds the retries.
   Expected<net::ClientResponse> Call(std::string method, std::string target, std::string body,
                                      const CallHooks& hooks,
-                                     std::optional<std::chrono::milliseconds> timeout = {}) {
+                                     std::optional<std::chrono::milliseconds> timeout = {},
+                                     int max_attempts = 0) {
     net::ClientRequest request;
     request.method = std::move(method);
     request.target = std::move(target);
@@ -86,10 +96,12 @@ class HttpControlPlane final : public ControlPlane {
       };
     }
     request.bearer_token = token_;
-    auto response = net::SendWithRetry(client_, request, policy_, retry_hooks);
+    net::RetryPolicy policy = policy_;
+    if (max_attempts > 0) policy.max_attempts = max_attempts;
+    auto response = net::SendWithRetry(client_, request, policy, retry_hooks);
     if (response && response->status == 401 && TokenFileChanged()) {
       request.bearer_token = token_;
-      response = net::SendWithRetry(client_, request, policy_, retry_hooks);
+      response = net::SendWithRetry(client_, request, policy, retry_hooks);
     }
     if (!response) {
       return Fail(std::move(response.error()).WithContext(request.method + " " + request.target));

@@ -136,7 +136,8 @@ class AgentCluster {
 
   RunningAgent& StartAgent(const std::string& agent_id,
                            std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
-                           bool long_poll = true, int max_parallel = 4) {
+                           bool long_poll = true, int max_parallel = 4,
+                           const std::function<void(agent::AgentOptions&)>& configure = {}) {
     auto running = std::make_unique<RunningAgent>();
     agent::AgentOptions options;
     options.config.server = url();
@@ -150,6 +151,7 @@ class AgentCluster {
     options.retry_initial_delay = std::chrono::milliseconds(50);
     options.retry_max_delay = std::chrono::milliseconds(500);
     options.flush_timeout = std::chrono::seconds(10);
+    if (configure) configure(options);
     running->agent =
         std::make_unique<agent::Agent>(std::move(options), std::move(handlers), RealClock());
     auto* raw = running.get();

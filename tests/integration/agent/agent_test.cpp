@@ -8,6 +8,7 @@
 
 #include "agent/journal.hpp"
 #include "integration/agent/agent_cluster.hpp"
+#include "support/faulty_sqlite_vfs.hpp"
 
 namespace orb::testing {
 namespace {
@@ -316,6 +317,56 @@ TEST(AgentIntegrationTest, AnAgentEnrolledAgainTakesTheNewTokenFromItsFileOn401)
   const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
   // Without a restart: the 401 on the old token makes the agent read the file and go on.
   EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(20)));
+}
+
+// ---------------------------------------------------------------- a journal that cannot be written
+
+TEST(AgentIntegrationTest, WithAnUnwritableJournalTheAgentDeliversItsResultTakesNoJobsAndResumes) {
+  FaultySqliteVfs::Register();
+  struct Heal {
+    ~Heal() { FaultySqliteVfs::SetFull(false); }
+  } heal;
+  AgentCluster cluster;
+  GateHandler* handler = nullptr;
+  auto& agent = cluster.StartAgent("host-1", One(handler, "VERIFY_BACKUP"), true, 4,
+                                   [](agent::AgentOptions& options) {
+                                     options.journal_vfs = FaultySqliteVfs::kName;
+                                     options.journal_retry = milliseconds(100);
+                                   });
+  const auto first = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  ASSERT_TRUE(WaitFor([&] { return handler->running.load() == 1; }, seconds(5)));
+
+  // The disk fills up while the run goes on: its COMPLETED result cannot be journaled.
+  FaultySqliteVfs::SetFull(true);
+  handler->release = true;
+  ASSERT_TRUE(WaitFor([&] { return cluster.Status(first) == "COMPLETED"; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return !agent.agent->healthy(); }, seconds(5)));
+  EXPECT_GT(FaultySqliteVfs::failed_writes(), 0);
+
+  // No job is taken meanwhile. A healthy agent takes a queued job within milliseconds of its
+  // notify (ANotifyWakesAWaitingAgentWithinMilliseconds: < 500 ms); watching 2 s is four times
+  // that, across several long-poll answers.
+  const int next_calls = agent.agent->next_calls();
+  const auto second = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  EXPECT_FALSE(WaitFor([&] { return cluster.Status(second) != "QUEUED"; }, seconds(2)));
+  EXPECT_EQ(agent.agent->next_calls(), next_calls);
+  EXPECT_EQ(handler->completed.load(), 1);
+
+  // Writable again: the agent says so and takes the job.
+  FaultySqliteVfs::SetFull(false);
+  ASSERT_TRUE(WaitFor([&] { return agent.agent->healthy(); }, seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return cluster.Status(second) == "COMPLETED"; }, seconds(10)));
+  // This fleet-cmdr has no status call (404): the agent asked once and never again, although its
+  // health changed twice since.
+  EXPECT_EQ(agent.agent->status_calls(), 1);
+  auto journal = agent::Journal::Open(agent.dir / "state" / "journal.sqlite");
+  ASSERT_TRUE(journal.has_value());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto runs = (*journal)->Runs();
+        return runs && runs->empty();
+      },
+      seconds(5)));
 }
 
 }  // namespace

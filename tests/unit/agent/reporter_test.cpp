@@ -74,6 +74,9 @@ class RecordingControlPlane final : public ControlPlane {
     response.cancel_requested = shared_.cancel_requested;
     return response;
   }
+  Status SendStatus(const protocol::AgentStatusReport&, const CallHooks&) override {
+    return Fail(Errc::kInternal, "not used");
+  }
   void Interrupt() override {}
   void Resume() override {}
 
