@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "agent/control_plane.hpp"
@@ -38,6 +39,28 @@ constexpr milliseconds kErrorPause = seconds(5);   // after a failed notify or j
 constexpr milliseconds kHelloPause = seconds(30);  // after a refused hello (e.g. bad token)
 
 }  // namespace
+
+class Agent::Callbacks {
+ public:
+  explicit Callbacks(Agent* agent) : agent_(agent) {}
+  void RunDone() {
+    const std::lock_guard lock(mutex_);
+    if (agent_ != nullptr) agent_->OnRunDone();
+  }
+  void JournalHealth(bool writable, const std::string& problem) {
+    const std::lock_guard lock(mutex_);
+    if (agent_ != nullptr) agent_->OnJournalHealth(writable, problem);
+  }
+  // Once this returns no callback runs, nor will run, in the Agent.
+  void CutOff() {
+    const std::lock_guard lock(mutex_);
+    agent_ = nullptr;
+  }
+
+ private:
+  std::mutex mutex_;
+  Agent* agent_;
+};
 
 Agent::Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
              const Clock& clock, ServiceNotifier* notifier)
@@ -159,6 +182,8 @@ Status Agent::Run() {
     }
   }
 
+  // The executor's and the reporter's threads reach the Agent only through this.
+  const auto callbacks = std::make_shared<Callbacks>(this);
   Executor* executor_ptr = nullptr;  // set before the reporter's thread starts
   ReporterOptions reporter_options;
   reporter_options.log_dir = config.state_dir / "logs";
@@ -171,13 +196,13 @@ Status Agent::Run() {
                                  "cancel requested by fleet-cmdr");
           },
           [&executor_ptr](const std::string& run_id) { executor_ptr->Abandon(run_id); },
-          [this](bool writable, const std::string& problem) {
-            OnJournalHealth(writable, problem);
+          [callbacks](bool writable, const std::string& problem) {
+            callbacks->JournalHealth(writable, problem);
           }});
-  auto executor =
-      std::make_unique<Executor>(ExecutorOptions{config.max_parallel, config.root,
-                                                 options_.lock_timeout, options_.timeout_grace},
-                                 std::move(handlers_), *reporter, clock_, [this] { OnRunDone(); });
+  auto executor = std::make_unique<Executor>(
+      ExecutorOptions{config.max_parallel, config.root, options_.lock_timeout,
+                      options_.timeout_grace},
+      std::move(handlers_), *reporter, clock_, [callbacks] { callbacks->RunDone(); });
   executor_ptr = executor.get();
   reporter->Start();  // delivers what an earlier life left in the outbox
 
@@ -327,15 +352,25 @@ Status Agent::Run() {
             options_.shutdown_drain.count());
   executor->CancelAll(jobs::CancelCause::kShutdown, "the agent is stopping");
   drained_ = executor->WaitIdle(options_.shutdown_drain);
+  // The reporter's sender is joined now: the cancel and abandon callbacks (which use
+  // executor_ptr) cannot run any more. The run threads reach the Agent no more either.
   reporter->Stop(std::chrono::steady_clock::now() + options_.flush_timeout);
+  callbacks->CutOff();
   if (!drained_) {
     // A run past its point of no return is still going. Its thread cannot be stopped or joined in
-    // bounded time, so the executor (and what it uses) is left to the process exit; the run stays
-    // in the journal and is reported interrupted at the next start.
-    log->warn("runs still going at exit: {}", executor->Running().size());
-    (void)executor.release();
-    (void)reporter.release();
-    (void)journal.release();
+    // bounded time, and the executor, the reporter (its observer) and the journal must outlive
+    // it: they go to a thread of their own that frees them, in that order, once every run ended.
+    // The late final goes to the journal and is delivered at the next start (or, if the process
+    // exits first, the run is reported interrupted). Nothing there refers to this Agent.
+    log->warn("runs still going at exit: {}", executor->LiveRuns().size());
+    std::thread([executor = std::move(executor), reporter = std::move(reporter),
+                 journal = std::move(journal)]() mutable {
+      while (!executor->WaitIdle(std::chrono::hours(1))) {
+      }
+      executor.reset();  // joins the run threads
+      reporter.reset();
+      journal.reset();
+    }).detach();
     return Ok();
   }
   executor.reset();

@@ -55,15 +55,20 @@ struct AgentOptions {
 
 class Agent {
  public:
-  // `notifier` may be null (no service manager).
+  // `notifier` may be null (no service manager). `clock` must outlive every run, also one that
+  // outlasts Run() (see Run); RealClock() does.
   Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
         const Clock& clock, ServiceNotifier* notifier = nullptr);
+  // May run while a run that outlasted Run() still goes: nothing of that run refers to the Agent.
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
   // Runs until Stop(). Errors: kIo when stateDir, root or the journal cannot be set up. Returns Ok
-  // after a clean drain, also when some non-cancellable run was still going (see drained()).
+  // after a clean drain, also when some non-cancellable run was still going (see drained()): such
+  // a run goes on, with the executor, the reporter and the journal, which a thread of their own
+  // frees once it ended (its final stays in the journal for the next start). The program exits
+  // before that (std::_Exit); an Agent in a test may be destroyed before that.
   Status Run();
   void Stop();
 
@@ -82,6 +87,9 @@ class Agent {
   [[nodiscard]] int status_calls() const { return status_calls_.load(); }
 
  private:
+  // What the executor's and the reporter's threads call back into; Run() cuts it off before it
+  // returns, so a run that outlasts Run() never reaches the Agent.
+  class Callbacks;
   void OnRunDone();
   // The reporter saw the journal fail or work again.
   void OnJournalHealth(bool writable, const std::string& problem);

@@ -23,6 +23,9 @@ constexpr const char* kPrunePayload = R"({"keepLast":3})";
 class GateHandler final : public jobs::JobHandler {
  public:
   explicit GateHandler(std::string type, int lines = 1) : type_(std::move(type)), lines_(lines) {}
+  ~GateHandler() override {
+    if (destroyed) destroyed->store(true);
+  }
   std::string_view type() const override { return type_; }
   Expected<std::string> Run(jobs::HandlerContext& context) override {
     started_at = std::chrono::steady_clock::now();
@@ -46,6 +49,7 @@ class GateHandler final : public jobs::JobHandler {
   std::atomic<int> completed{0};
   std::atomic<bool> release{false};
   std::atomic<std::chrono::steady_clock::time_point> started_at{};
+  std::shared_ptr<std::atomic<bool>> destroyed;  // set when the agent frees its handlers
 
  private:
   std::string type_;
@@ -367,6 +371,41 @@ TEST(AgentIntegrationTest, WithAnUnwritableJournalTheAgentDeliversItsResultTakes
         return runs && runs->empty();
       },
       seconds(5)));
+}
+
+// ---------------------------------------------------------------- a stop that cannot drain
+
+TEST(AgentIntegrationTest, AnAgentStoppedBeforeItsLastRunEndsMayBeDestroyedWhileTheRunGoesOn) {
+  // STOP_INSTANCE is not cancellable: a stop cannot end it, and the agent returns from Run()
+  // without it. The run must then reach nothing of the Agent, which the test destroys first
+  // (AddressSanitizer sees any use of it), and everything it does use is freed once it ends.
+  AgentCluster cluster;
+  GateHandler* handler = nullptr;
+  auto handlers = One(handler, "STOP_INSTANCE");
+  const auto destroyed = std::make_shared<std::atomic<bool>>(false);
+  handler->destroyed = destroyed;
+  auto& agent =
+      cluster.StartAgent("host-1", std::move(handlers), true, 4, [](agent::AgentOptions& options) {
+        options.shutdown_drain = milliseconds(200);
+        options.flush_timeout = milliseconds(500);
+      });
+  const auto job = cluster.Enqueue("host-1", "STOP_INSTANCE", "mc-1", "{}");
+  ASSERT_TRUE(WaitFor([&] { return handler->running.load() == 1; }, seconds(5)));
+  AgentCluster::StopAgent(agent);
+  ASSERT_TRUE(agent.result.has_value());
+  EXPECT_FALSE(agent.agent->drained());
+  agent.agent.reset();  // the Agent goes while its run still goes
+
+  handler->release = true;  // the last use of `handler`: the agent frees it once the run ended
+  EXPECT_TRUE(WaitFor([&] { return destroyed->load(); }, seconds(10)));
+  // The late result went to the journal, for the next start to deliver.
+  auto journal = agent::Journal::Open(agent.dir / "state" / "journal.sqlite");
+  ASSERT_TRUE(journal.has_value());
+  auto runs = (*journal)->Runs();
+  ASSERT_TRUE(runs.has_value());
+  ASSERT_EQ(runs->size(), 1U);
+  EXPECT_EQ(runs->front().execution.job_id, job);
+  EXPECT_TRUE(runs->front().has_final);
 }
 
 }  // namespace
