@@ -154,27 +154,49 @@ bool IsRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-// Holds `<sha256>.lock` (flock: excludes other threads and other processes alike).
+// `<sha256>.lock` held by flock (excludes other threads and other processes alike): exclusively
+// to download, shared to use. Waits (polling for cancel and the deadline) unless `wait` is false.
+// Once held, checks that the file locked is still the one under that name (RemoveIdleLock may
+// have removed it meanwhile) and locks the new one if not.
 class ShaLock {
  public:
-  static Expected<ShaLock> Acquire(const fs::path& path, const DownloadOptions& options) {
-    ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, os::kPrivateFileMode));
+  static Expected<ShaLock> Acquire(const fs::path& path, const DownloadOptions& options,
+                                   bool exclusive) {
+    for (;;) {
+      ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, os::kPrivateFileMode));
+      if (lock.fd_ < 0) {
+        return Fail(Errc::kIo, "cannot open lock " + path.string() + ": " + ErrnoText(errno));
+      }
+      for (;;) {
+        if (::flock(lock.fd_, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+          return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
+        }
+        if (options.should_stop && options.should_stop()) {
+          return Fail(Errc::kCancelled, "download cancelled while waiting for " + path.string());
+        }
+        if (options.deadline && SteadyClock::now() >= *options.deadline) {
+          return Fail(Errc::kTimeout, "deadline passed waiting for " + path.string(), true);
+        }
+        std::this_thread::sleep_for(std::min(options.poll_interval, milliseconds(50)));
+      }
+      if (lock.StillNamed(path)) return lock;
+    }
+  }
+  // Without waiting: nullopt when someone holds it (or its file went).
+  static Expected<std::optional<ShaLock>> TryExclusive(const fs::path& path, bool create) {
+    ShaLock lock(
+        ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), os::kPrivateFileMode));
     if (lock.fd_ < 0) {
+      if (errno == ENOENT) return std::optional<ShaLock>();
       return Fail(Errc::kIo, "cannot open lock " + path.string() + ": " + ErrnoText(errno));
     }
-    for (;;) {
-      if (::flock(lock.fd_, LOCK_EX | LOCK_NB) == 0) return lock;
-      if (errno != EWOULDBLOCK && errno != EINTR) {
-        return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
-      }
-      if (options.should_stop && options.should_stop()) {
-        return Fail(Errc::kCancelled, "download cancelled while waiting for " + path.string());
-      }
-      if (options.deadline && SteadyClock::now() >= *options.deadline) {
-        return Fail(Errc::kTimeout, "deadline passed waiting for " + path.string(), true);
-      }
-      std::this_thread::sleep_for(std::min(options.poll_interval, milliseconds(50)));
+    if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK || errno == EINTR) return std::optional<ShaLock>();
+      return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
     }
+    if (!lock.StillNamed(path)) return std::optional<ShaLock>();
+    return std::optional<ShaLock>(std::move(lock));
   }
   ShaLock(ShaLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   ShaLock& operator=(ShaLock&&) = delete;
@@ -184,8 +206,26 @@ class ShaLock {
     if (fd_ >= 0) ::close(fd_);  // releases the flock
   }
 
+  // Turns an exclusive hold into a shared one (not atomic: check the file again afterwards).
+  Status Share(const fs::path& path) {
+    if (::flock(fd_, LOCK_SH) != 0) {
+      return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
+    }
+    return Ok();
+  }
+  // Hands the hold over to a lease.
+  std::shared_ptr<const CacheLease> ToLease() {
+    return std::make_shared<const CacheLease>(std::exchange(fd_, -1));
+  }
+
  private:
   explicit ShaLock(int fd) : fd_(fd) {}
+  bool StillNamed(const fs::path& path) const {
+    struct stat held {};
+    struct stat named {};
+    return ::fstat(fd_, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+           held.st_ino == named.st_ino && held.st_dev == named.st_dev;
+  }
   int fd_;
 };
 
@@ -555,28 +595,75 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
   const fs::path final_path = cache_dir / sha256;
   const fs::path part = cache_dir / (sha256 + ".part");
 
-  // A verified file never changes once renamed into place, so it may be checked without the lock.
+  const fs::path lock_path = cache_dir / (sha256 + ".lock");
+
+  // The file under a shared lock is the run's until the lease goes (the retention evicts only
+  // what it can lock exclusively); its mtime says when it was last used.
+  const auto leased = [&](DownloadResult result, ShaLock lock) -> DownloadResult {
+    ::utimensat(AT_FDCWD, final_path.c_str(), nullptr, 0);
+    result.bytes = SizeOrZero(final_path);
+    result.lease = lock.ToLease();
+    return result;
+  };
   DownloadResult reused;
   reused.path = final_path;
   reused.reused = true;
-  auto cached = CachedFileIsGood(final_path, sha256, false);
-  if (!cached) return Fail(cached.error());
-  if (*cached) {
-    reused.bytes = SizeOrZero(final_path);
-    return reused;
+  // Converting the exclusive hold to a shared one is not atomic: the retention may evict the file
+  // in between, in which case this starts over (rarely more than once; bounded all the same).
+  for (int round = 0; round < 3; ++round) {
+    {
+      // A verified file never changes once renamed into place: a shared hold suffices to use it.
+      auto shared = ShaLock::Acquire(lock_path, options, /*exclusive=*/false);
+      if (!shared) return Fail(std::move(shared.error()));
+      auto cached = CachedFileIsGood(final_path, sha256, false);
+      if (!cached) return Fail(cached.error());
+      if (*cached) return leased(reused, std::move(*shared));
+    }
+    auto lock = ShaLock::Acquire(lock_path, options, /*exclusive=*/true);
+    if (!lock) return Fail(std::move(lock.error()));
+    // Another run may have finished it meanwhile.
+    auto cached = CachedFileIsGood(final_path, sha256, true);
+    if (!cached) return Fail(cached.error());
+    DownloadResult result = reused;
+    if (!*cached) {
+      auto downloaded = DownloadLocked(*source, sha256, final_path, part, options);
+      if (!downloaded) {
+        return Fail(std::move(downloaded.error()).WithContext("download " + SanitizeUrl(url)));
+      }
+      result = std::move(*downloaded);
+    }
+    if (auto shared = lock->Share(lock_path); !shared) return Fail(std::move(shared.error()));
+    std::error_code ec;
+    if (fs::is_regular_file(final_path, ec)) return leased(std::move(result), std::move(*lock));
   }
-  auto lock = ShaLock::Acquire(cache_dir / (sha256 + ".lock"), options);
+  return Fail(Errc::kIo, "the cached artifact " + sha256 + " kept being evicted", true);
+}
+
+CacheLease::~CacheLease() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Expected<bool> EvictCached(const fs::path& cache_dir, const std::string& sha256) {
+  const fs::path lock_path = cache_dir / (sha256 + ".lock");
+  auto lock = ShaLock::TryExclusive(lock_path, /*create=*/true);
   if (!lock) return Fail(std::move(lock.error()));
-  cached =
-      CachedFileIsGood(final_path, sha256, true);  // another run may have finished it meanwhile
-  if (!cached) return Fail(cached.error());
-  if (*cached) {
-    reused.bytes = SizeOrZero(final_path);
-    return reused;
+  if (!*lock) return false;  // a run uses it, or downloads it
+  std::error_code ec;
+  for (const fs::path& path : {cache_dir / sha256, cache_dir / (sha256 + ".part"), lock_path}) {
+    fs::remove(path, ec);
+    if (ec) return Fail(Errc::kIo, "cannot remove " + path.string() + ": " + ec.message());
   }
-  auto result = DownloadLocked(*source, sha256, final_path, part, options);
-  if (!result) return Fail(std::move(result.error()).WithContext("download " + SanitizeUrl(url)));
-  return result;
+  return true;
+}
+
+Expected<bool> RemoveIdleLock(const fs::path& lock_file) {
+  auto lock = ShaLock::TryExclusive(lock_file, /*create=*/false);
+  if (!lock) return Fail(std::move(lock.error()));
+  if (!*lock) return false;
+  std::error_code ec;
+  fs::remove(lock_file, ec);
+  if (ec) return Fail(Errc::kIo, "cannot remove " + lock_file.string() + ": " + ec.message());
+  return true;
 }
 
 Expected<DownloadHop> NextHop(const std::string& current, std::string_view location, int followed,

@@ -5,12 +5,18 @@
 //
 // Thread-safety: Download may run on many threads at once, for the same or different sha256:
 // one cross-thread and cross-process lock file per sha256 (`<sha256>.lock`, flock) serialises the
-// downloads of one artifact; the second waiter then finds the verified file and reuses it.
+// downloads of one artifact (held exclusively); the second waiter then finds the verified file and
+// reuses it. Whoever uses a cached file holds the same lock shared (CacheLease) for as long as it
+// uses it, so the agent's retention, which evicts only what it can lock exclusively at once
+// (EvictCached), never removes a file a running job reads. A lock file may be removed while nobody
+// holds it (RemoveIdleLock): every locker checks, once it holds the lock, that the file it locked
+// is still the one under that name, and locks again if not.
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,15 +48,30 @@ struct DownloadOptions {
   std::chrono::milliseconds poll_interval{50};
 };
 
+// A run's hold on a cached artifact: `<sha256>.lock` locked shared until the lease goes.
+class CacheLease {
+ public:
+  explicit CacheLease(int fd) : fd_(fd) {}
+  ~CacheLease();  // closing the descriptor releases the flock
+  CacheLease(const CacheLease&) = delete;
+  CacheLease& operator=(const CacheLease&) = delete;
+
+ private:
+  int fd_;
+};
+
 struct DownloadResult {
   std::filesystem::path path;  // cache_dir/<sha256>, verified
   std::uint64_t bytes = 0;
   bool reused = false;             // found complete in the cache: no request was made
   std::uint64_t resumed_from = 0;  // bytes of an earlier .part kept
+  // Keep it (or a copy of the result) while the file is used: the retention leaves it alone.
+  std::shared_ptr<const CacheLease> lease{};
 };
 
 // Makes sure cache_dir/<expected_sha256> holds the artifact at `url` (http://, https://, file://,
-// or a fleet-cmdr path as above) and returns it. Redirects (301, 302, 303, 307, 308) are followed
+// or a fleet-cmdr path as above) and returns it, with a lease on it; the file's mtime is set to
+// now on every use (what the retention's least-recently-used order goes by). Redirects (301, 302, 303, 307, 308) are followed
 // as NextHop says, each hop resuming with `Range` like the first. A cached file with the right hash is reused; a
 // cached file with the wrong hash is deleted and downloaded again. The bytes go to
 // cache_dir/<sha256>.part, resumed with `Range` from where an earlier attempt or run stopped, then
@@ -80,6 +101,14 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
 // Errors (kHttp, not retryable): more than kMaxRedirects, https to http, a Location that is not an
 // http(s) URL.
 inline constexpr int kMaxRedirects = 5;
+
+// For the agent's retention. Evicts the artifact `sha256` from `cache_dir` (the verified file, its
+// .part and its lock file) unless someone holds its lock: true when evicted, false when in use.
+// Errors: kIo.
+Expected<bool> EvictCached(const std::filesystem::path& cache_dir, const std::string& sha256);
+// Removes a lock file nobody holds: true when removed, false when held or already gone.
+// Errors: kIo.
+Expected<bool> RemoveIdleLock(const std::filesystem::path& lock_file);
 struct DownloadHop {
   std::string url;
   bool send_token = false;

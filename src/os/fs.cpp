@@ -177,7 +177,13 @@ Status RealFs::RemoveDir(const fs::path& dir) {
 Status RealFs::RemoveTree(const fs::path& path) {
   std::error_code ec;
   fs::remove_all(path, ec);  // does not follow symlinks; a missing path is not an error
-  if (ec) return Fail(FsError("remove tree", path, ec.value()));
+  if (ec) {
+    // Another remover (the agent's retention, another run's garbage collection) may have taken
+    // parts of the tree away under our feet: what counts is that it is gone.
+    std::error_code gone;
+    if (!fs::exists(fs::symlink_status(path, gone)) && !gone) return Ok();
+    return Fail(FsError("remove tree", path, ec.value()));
+  }
   return Ok();
 }
 

@@ -112,6 +112,34 @@ TEST_F(DownloaderTest, TheCacheIsItsOwnersOnlyWhateverTheUmask) {
   EXPECT_EQ(::orb::testing::Mode(cache_ / "artifacts" / (sha + ".lock")), 0600U);
 }
 
+TEST_F(DownloaderTest, ARunsLeaseKeepsItsArtifactFromEvictionAndMarksItsLastUse) {
+  const std::string sha = server_.Add(RandomBytes(5000, 12));
+  const fs::path lock = cache_ / (sha + ".lock");
+  auto first = Download(server_.Url("/public/" + sha), sha, cache_, FastRetries());
+  ASSERT_THAT(first, IsOk());
+  ASSERT_TRUE(first->lease);
+  // Held (shared) by the run: neither the artifact nor its lock file may go.
+  EXPECT_THAT(EvictCached(cache_, sha), ::testing::Optional(false));
+  EXPECT_THAT(RemoveIdleLock(lock), ::testing::Optional(false));
+  first->lease.reset();
+  // Nobody holds it: the lock file may go; the next use makes a new one and marks the use.
+  EXPECT_THAT(RemoveIdleLock(lock), ::testing::Optional(true));
+  EXPECT_FALSE(fs::exists(lock));
+  const auto long_ago = fs::file_time_type::clock::now() - std::chrono::hours(48);
+  fs::last_write_time(cache_ / sha, long_ago);
+  auto again = Download(server_.Url("/public/" + sha), sha, cache_, FastRetries());
+  ASSERT_THAT(again, IsOk());
+  EXPECT_TRUE(again->reused);
+  EXPECT_TRUE(fs::exists(lock));
+  EXPECT_GT(fs::last_write_time(cache_ / sha), long_ago + std::chrono::hours(47));
+  EXPECT_THAT(EvictCached(cache_, sha), ::testing::Optional(false));
+  again->lease.reset();
+  EXPECT_THAT(EvictCached(cache_, sha), ::testing::Optional(true));
+  EXPECT_FALSE(fs::exists(cache_ / sha));
+  EXPECT_FALSE(fs::exists(lock));
+  EXPECT_EQ(server_.requests(), 1);  // the reuse made no request
+}
+
 TEST_F(DownloaderTest, NeverSendsTheTokenOutsideTheControlPlane) {
   const std::string sha = server_.Add("public bytes");
   FaultyRelay relay({.upstream_port = server_.port()});
