@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "agent/executor.hpp"
 #include "agent/journal.hpp"
 #include "agent/reporter.hpp"
+#include "agent/retention.hpp"
 #include "common/job_log.hpp"
 #include "common/log.hpp"
 #include "common/random.hpp"
@@ -252,12 +254,27 @@ Status Agent::Run() {
     return milliseconds(static_cast<std::int64_t>((low + RandomUnit() * (high - low)) * 1000));
   };
 
+  // Housekeeping between jobs, on this thread: at start-up, then every intervalMinutes.
+  RetentionOptions retention_options;
+  retention_options.run_logs = config.state_dir / "logs";
+  retention_options.root = config.root;
+  retention_options.config = config.retention;
+  Retention retention(
+      std::move(retention_options), executor->locks(),
+      [&executor] {
+        const auto live = executor->LiveRuns();
+        return std::set<std::string>(live.begin(), live.end());
+      },
+      clock_);
+
   bool want_next = true;  // at start-up
   while (!Stopping()) {
     if (notifier_ != nullptr) notifier_->Watchdog();
     {
       const std::lock_guard lock(mutex_);
       if (health_changed_) want_next = true;  // healthy again: ask at once
+      // The journal just failed (a full disk, often): free what may be freed now.
+      if (health_changed_ && !health_.healthy()) retention.MakeDue();
       health_changed_ = false;
     }
     ReportStatusIfDue(status_schedule, hooks);
@@ -294,6 +311,8 @@ Status Agent::Run() {
       if (executor->free_slots() == 0) want_next = false;  // a finished run asks again
     }
     if (Stopping()) break;
+    (void)retention.RunIfDue();  // bounded; a no-op until it is due
+    if (notifier_ != nullptr) notifier_->Watchdog();
 
     {
       const std::lock_guard lock(mutex_);

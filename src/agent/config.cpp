@@ -116,6 +116,8 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
       } else {
         problems.push_back({"longPoll", "must be true or false"});
       }
+    } else if (name == "retention") {
+      // Read below, by retention_config.cpp.
     } else if (name == "labels") {
       const auto* labels = node.as_table();
       if (labels == nullptr) {
@@ -133,6 +135,7 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
       problems.push_back({std::string(name), "unknown key"});
     }
   }
+  ApplyRetentionToml(text, config.retention, problems);
   if (!problems.empty()) {
     return Fail(std::move(InvalidConfig(std::move(problems))).WithContext(std::string(origin)));
   }
@@ -175,6 +178,7 @@ Status Validate(const AgentConfig& config) {
   for (const auto& [label, value] : config.labels) {
     if (!IsValidName(label)) problems.push_back({"labels." + label, "name must be a valid name"});
   }
+  ValidateRetention(config.retention, problems);
   if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
   return Ok();
 }
@@ -200,6 +204,8 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
   auto* label_opt = app.add_option("--label", labels, "KEY=VALUE, repeatable");
   auto* supervisor_opt = app.add_option("--instance-supervisor", supervisor,
                                         "auto|systemd|process: what keeps instances running");
+  RetentionFlags retention_flags;
+  AddRetentionFlags(app, retention_flags);
 
   CommandLine result;
   try {
@@ -274,6 +280,7 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
       }
     }
   }
+  ApplyRetentionFlags(retention_flags, config.retention, problems);
   if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
   if (auto valid = Validate(config); !valid) return Fail(std::move(valid.error()));
   result.config = std::move(config);

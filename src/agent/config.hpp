@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/retention_config.hpp"
 #include "common/expected.hpp"
 #include "common/log.hpp"
 #include "jobs/job_handler.hpp"
@@ -30,6 +31,9 @@ struct AgentConfig {
   // How instances are kept running beyond the agent: "auto" (a systemd transient unit when
   // systemd runs and answers, else a process session), "systemd" or "process".
   jobs::InstanceSupervisor instance_supervisor = jobs::InstanceSupervisor::kAuto;
+
+  // What the agent prunes on its own: the [retention] table and its flags (retention_config.hpp).
+  RetentionConfig retention;
 };
 
 // What the command line asks for: run with a config, or print `output` and exit with `exit_code`
@@ -47,7 +51,8 @@ struct CommandLine {
 Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv, std::string_view version);
 
 // Parses TOML text into `config` (keys in camelCase: server, agentId, tokenFile, root, stateDir,
-// maxParallel, longPoll, caFile, logFormat, logLevel, instanceSupervisor, and a [labels] table). Keys not in the text
+// maxParallel, longPoll, caFile, logFormat, logLevel, instanceSupervisor, a [labels] table, and the
+// [retention] table of retention_config.hpp). Keys not in the text
 // keep their value. Errors: kInvalidRequest (syntax error with its line, unknown key, wrong type).
 // `origin` names the file in messages.
 Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config);

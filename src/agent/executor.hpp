@@ -86,6 +86,10 @@ class Executor {
   // Waits until no handler runs any more; false when `timeout` passed first.
   bool WaitIdle(std::chrono::milliseconds timeout);
 
+  // The local lock table, for the agent's own housekeeping (retention.hpp), which takes the locks
+  // a run would without waiting.
+  LockTable& locks() { return locks_; }
+
  private:
   struct ActiveRun;
   class Sink;

@@ -408,5 +408,49 @@ TEST(AgentIntegrationTest, AnAgentStoppedBeforeItsLastRunEndsMayBeDestroyedWhile
   EXPECT_TRUE(runs->front().has_final);
 }
 
+// ---------------------------------------------------------------- retention
+
+TEST(AgentIntegrationTest, TheAgentPrunesOldRunLogsIdleLocksDeadStagingAndTheCacheOverItsLimit) {
+  AgentCluster cluster;
+  GateHandler* handler = nullptr;
+  std::filesystem::path root;
+  std::filesystem::path state;
+  const auto write = [](const std::filesystem::path& path, std::size_t bytes, int days_old) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << std::string(bytes, 'x');
+    std::filesystem::last_write_time(
+        path, std::filesystem::file_time_type::clock::now() - std::chrono::hours(24 * days_old));
+  };
+  // What months of uptime leave behind, there when the agent starts.
+  auto& agent = cluster.StartAgent(
+      "host-1", One(handler, "VERIFY_BACKUP"), true, 4, [&](agent::AgentOptions& options) {
+        root = options.config.root;
+        state = options.config.state_dir;
+        options.config.retention.artifact_cache_mib = 1;
+        write(state / "logs/job-old/run-old.log", 100, 30);
+        write(state / "logs/job-new/run-new.log", 100, 1);
+        write(root / "cache/artifacts" / std::string(64, 'a'), 2 << 20, 3);
+        write(root / "cache/artifacts" / (std::string(64, 'b') + ".lock"), 0, 3);
+        write(root / "instances/i1/.restore-run-dead/world.dat", 100, 3);
+      });
+  const auto gone = [](const std::filesystem::path& path) {
+    return !std::filesystem::exists(path);
+  };
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return gone(state / "logs/job-old") &&
+               gone(root / "cache/artifacts" / std::string(64, 'a')) &&
+               gone(root / "cache/artifacts" / (std::string(64, 'b') + ".lock")) &&
+               gone(root / "instances/i1/.restore-run-dead");
+      },
+      seconds(10)));
+  EXPECT_TRUE(std::filesystem::exists(state / "logs/job-new/run-new.log"));
+  // And the agent works as ever.
+  handler->release = true;
+  const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(10)));
+  (void)agent;
+}
+
 }  // namespace
 }  // namespace orb::testing
