@@ -180,6 +180,7 @@ void Reporter::RecordLog(const std::string& run_id, RunState& run, protocol::Log
 void Reporter::RecordFinal(const std::string& run_id, RunState& run,
                            protocol::FinalUpdate final_update) {
   final_update.seq = ++run.last_update_seq;
+  run.final_seq = final_update.seq;
   if (!Holding(run_id)) {
     auto appended = journal_.AppendFinal(run_id, final_update);
     if (appended) return;
@@ -398,6 +399,9 @@ bool Reporter::Handle(const std::string& run_id, Expected<protocol::UpdatesRespo
       const auto found = runs_.find(run_id);
       if (found != runs_.end()) {
         found->second.last_contact = clock_.Now();
+        // Its final is acknowledged although the journal could not record that yet (it is owed).
+        const auto& final_seq = found->second.final_seq;
+        if (final_seq && *final_seq <= response->acked_update_seq) finished = true;
         if (finished) runs_.erase(found);
       }
       change = TakeHealthChange();

@@ -101,7 +101,8 @@ class Reporter final : public RunObserver {
     Clock::MonoTime last_contact{};
     std::int64_t last_update_seq = 0;  // updates and the final share one sequence
     std::int64_t last_log_seq = 0;
-    std::int64_t dropped_logs = 0;  // refused by a full HeldOutbox, not said yet
+    std::int64_t dropped_logs = 0;          // refused by a full HeldOutbox, not said yet
+    std::optional<std::int64_t> final_seq;  // once the final is recorded
   };
   struct HealthChange {
     bool writable = true;
