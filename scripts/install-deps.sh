@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql sqlite3 zstd tar curl systemd zip
   ccache clang-format
+  nginx
 )
 if [[ "${1:-}" == "--browser" ]]; then
   packages+=(chromium nodejs npm)
@@ -35,5 +36,28 @@ echo "install-deps: installing ${missing[*]}"
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+
+# Debian's nginx package starts a system nginx on port 80 when it is installed. The tests start
+# their own nginx (packaging/nginx, tests/integration/nginx), so no service may be started by this
+# install: a policy-rc.d that answers 101 ("action forbidden") makes invoke-rc.d and
+# deb-systemd-invoke skip every start. One that is already there (container images ship one) is
+# left as it is.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\n# install-deps.sh: start no service while packages are installed\nexit 101\n' |
+    $sudo tee "$policy" >/dev/null
+  $sudo chmod 0755 "$policy"
+  made_policy=1
+fi
+cleanup() { if ((made_policy)); then $sudo rm -f "$policy"; fi; }
+trap cleanup EXIT
+
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# ... and none at the next boot either, for the nginx this run installed (an nginx that was there
+# before is the machine owner's and is left alone).
+if [[ " ${missing[*]} " == *" nginx "* ]] && [[ -d /run/systemd/system ]]; then
+  $sudo systemctl disable nginx.service >/dev/null 2>&1 || true
+fi

@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   if (!enrollment) return Fail(enrollment.error().Describe());
 
   orb::agent::AgentOptions agent_options;
-  agent_options.config.server = url;
+  agent_options.config.servers = {url};
   agent_options.config.agent_id = "bench-1";
   agent_options.config.root = dir / "root";
   agent_options.config.state_dir = dir / "state";

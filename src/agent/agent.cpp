@@ -23,9 +23,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-ControlPlaneOptions ApiOptions(const AgentOptions& options) {
+ControlPlaneOptions ApiOptions(const AgentOptions& options, std::shared_ptr<ServerSet> servers) {
   ControlPlaneOptions api;
-  api.server = options.config.server;
+  api.servers = std::move(servers);
   api.agent_id = options.config.agent_id;
   api.token = options.token;
   if (!options.config.token_file.empty()) api.token_file = options.config.token_file;
@@ -70,7 +70,8 @@ Agent::Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>
       handlers_(std::move(handlers)),
       clock_(clock),
       notifier_(notifier),
-      loop_api_(MakeHttpControlPlane(ApiOptions(options_))) {}
+      servers_(std::make_shared<ServerSet>(options_.config.servers, clock_, options_.failover)),
+      loop_api_(MakeHttpControlPlane(ApiOptions(options_, servers_))) {}
 
 Agent::~Agent() = default;
 
@@ -191,7 +192,8 @@ Status Agent::Run() {
   reporter_options.log_dir = config.state_dir / "logs";
   reporter_options.journal_retry = options_.journal_retry;
   auto reporter = std::make_unique<Reporter>(
-      std::move(reporter_options), *journal, MakeHttpControlPlane(ApiOptions(options_)), clock_,
+      std::move(reporter_options), *journal, MakeHttpControlPlane(ApiOptions(options_, servers_)),
+      clock_,
       ReporterCallbacks{
           [&executor_ptr](const std::string& run_id) {
             executor_ptr->Cancel(run_id, jobs::CancelCause::kRequested,

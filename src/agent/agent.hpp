@@ -24,6 +24,7 @@
 
 #include "agent/config.hpp"
 #include "agent/health.hpp"
+#include "agent/server_failover.hpp"
 #include "agent/service_notifier.hpp"
 #include "common/clock.hpp"
 #include "common/expected.hpp"
@@ -46,6 +47,7 @@ struct AgentOptions {
   std::chrono::milliseconds retry_initial_delay{500};
   std::chrono::milliseconds retry_max_delay{std::chrono::seconds(10)};
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+  FailoverOptions failover{};  // over config.servers (agent/server_failover.hpp)
 
   // A failing disk (docs/reliability.md "The agent"): how often the journal is tried again, and
   // the SQLite VFS it is opened with (empty: the default; tests name one that fails writes).
@@ -85,6 +87,8 @@ class Agent {
   // tried to send.
   [[nodiscard]] bool healthy() const { return health_.healthy(); }
   [[nodiscard]] int status_calls() const { return status_calls_.load(); }
+  // The fleet-cmdr URL the agent talks to now (one of config.servers).
+  [[nodiscard]] std::string server() const { return servers_->Current().url; }
 
  private:
   // What the executor's and the reporter's threads call back into; Run() cuts it off before it
@@ -103,6 +107,7 @@ class Agent {
   std::vector<std::unique_ptr<jobs::JobHandler>> handlers_;
   const Clock& clock_;
   ServiceNotifier* notifier_;
+  std::shared_ptr<ServerSet> servers_;  // shared by loop_api_ and the reporter's plane
   std::unique_ptr<ControlPlane> loop_api_;
 
   mutable std::mutex mutex_;

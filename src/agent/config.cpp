@@ -1,5 +1,6 @@
 #include "agent/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -70,7 +71,27 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
   for (const auto& [key, node] : table) {
     const std::string_view name = key.str();
     if (name == "server") {
-      string_key(name, node, [&](std::string v) { config.server = std::move(v); });
+      // One URL, or an array of them in order of preference.
+      if (const auto* list = node.as_array()) {
+        std::vector<std::string> servers;
+        bool all_strings = true;
+        for (const auto& item : *list) {
+          if (const auto* url = item.as_string()) {
+            servers.push_back(url->get());
+          } else {
+            all_strings = false;
+          }
+        }
+        if (all_strings) {
+          config.servers = std::move(servers);
+        } else {
+          problems.push_back({"server", "must be a URL or an array of URLs (strings)"});
+        }
+      } else if (const auto* url = node.as_string()) {
+        config.servers = {url->get()};
+      } else {
+        problems.push_back({"server", "must be a URL or an array of URLs (strings)"});
+      }
     } else if (name == "agentId") {
       string_key(name, node, [&](std::string v) { config.agent_id = std::move(v); });
     } else if (name == "tokenFile") {
@@ -144,10 +165,17 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
 
 Status Validate(const AgentConfig& config) {
   std::vector<FieldProblem> problems;
-  if (config.server.empty()) {
-    problems.push_back({"server", "is required"});
-  } else if (config.server.rfind("http://", 0) != 0 && config.server.rfind("https://", 0) != 0) {
-    problems.push_back({"server", "must start with http:// or https://"});
+  if (config.servers.empty()) problems.push_back({"server", "is required"});
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    const std::string& url = config.servers[i];
+    if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      problems.push_back({"server", "'" + url + "' must start with http:// or https://"});
+    } else if (std::count(config.servers.begin(), config.servers.end(), url) > 1 &&
+               std::find(config.servers.begin(), config.servers.end(), url) -
+                       config.servers.begin() ==
+                   static_cast<std::ptrdiff_t>(i)) {
+      problems.push_back({"server", "'" + url + "' is listed more than once"});
+    }
   }
   if (config.agent_id.empty()) {
     problems.push_back({"agentId", "is required"});
@@ -187,11 +215,13 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
                                        std::string_view version) {
   CLI::App app{"orb-jobs-agent: runs prescribed jobs for fleet-cmdr (protocol.md §7)"};
   app.set_version_flag("--version", std::string(version));
-  std::string config_path, server, agent_id, token_file, root, state_dir, max_parallel, long_poll,
-      ca_file, log_format, log_level, supervisor;
+  std::vector<std::string> servers;
+  std::string config_path, agent_id, token_file, root, state_dir, max_parallel, long_poll, ca_file,
+      log_format, log_level, supervisor;
   std::vector<std::string> labels;
   app.add_option("-c,--config", config_path, "TOML configuration file");
-  auto* server_opt = app.add_option("--server", server, "fleet-cmdr URL");
+  auto* server_opt = app.add_option(
+      "--server", servers, "fleet-cmdr URL; repeat it for replicas, in order of preference");
   auto* agent_opt = app.add_option("--agent-id", agent_id, "this agent's id");
   auto* token_opt = app.add_option("--token-file", token_file, "file holding the agent token");
   auto* root_opt = app.add_option("--root", root, "where builds, instances and backups live");
@@ -235,7 +265,7 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
     }
   }
   std::vector<FieldProblem> problems;
-  if (server_opt->count() > 0) config.server = server;
+  if (server_opt->count() > 0) config.servers = servers;  // the flags' list replaces the file's
   if (agent_opt->count() > 0) config.agent_id = agent_id;
   if (token_opt->count() > 0) config.token_file = token_file;
   if (root_opt->count() > 0) config.root = root;

@@ -17,7 +17,10 @@
 namespace orb::agent {
 
 struct AgentConfig {
-  std::string server;                            // fleet-cmdr base URL, http(s)://host:port
+  // fleet-cmdr's base URLs, http(s)://host:port, in order of preference: the agent talks to one at
+  // a time, fails over to the next and comes back to the first (agent/server_failover.hpp). The
+  // TOML key `server` takes a string or an array of strings; the flag --server is repeatable.
+  std::vector<std::string> servers;
   std::string agent_id;                          // ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$
   std::filesystem::path token_file;              // the agent token, one line
   std::filesystem::path root;                    // builds, instances, backups (job-types.md §1)
@@ -50,14 +53,15 @@ struct CommandLine {
 // file cannot be read. Does not touch token_file (see ReadToken). Thread-safe (no globals).
 Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv, std::string_view version);
 
-// Parses TOML text into `config` (keys in camelCase: server, agentId, tokenFile, root, stateDir,
-// maxParallel, longPoll, caFile, logFormat, logLevel, instanceSupervisor, a [labels] table, and the
-// [retention] table of retention_config.hpp). Keys not in the text
-// keep their value. Errors: kInvalidRequest (syntax error with its line, unknown key, wrong type).
-// `origin` names the file in messages.
+// Parses TOML text into `config` (keys in camelCase: server (a URL or an array of URLs), agentId,
+// tokenFile, root, stateDir, maxParallel, longPoll, caFile, logFormat, logLevel,
+// instanceSupervisor, a [labels] table, and the [retention] table of retention_config.hpp). Keys
+// not in the text keep their value. Errors: kInvalidRequest (syntax error with its line, unknown
+// key, wrong type). `origin` names the file in messages.
 Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config);
 
-// Checks every value (required keys set, URL scheme, agentId, ranges, paths absolute).
+// Checks every value (at least one server, each an http(s) URL and none twice, agentId, ranges,
+// paths absolute).
 // Errors: kInvalidRequest with one FieldProblem per bad key.
 Status Validate(const AgentConfig& config);
 

@@ -1,9 +1,12 @@
 #include "agent/control_plane.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "agent/config.hpp"
+#include "agent/server_failover.hpp"
 #include "common/log.hpp"
+#include "common/random.hpp"
 #include "net/http_client.hpp"
 #include "net/retry.hpp"
 #include "protocol/api_error.hpp"
@@ -15,7 +18,10 @@ namespace {
 class HttpControlPlane final : public ControlPlane {
  public:
   explicit HttpControlPlane(const ControlPlaneOptions& options)
-      : options_(options), client_(MakeClientOptions(options)), token_(options.token) {
+      : options_(options),
+        client_(MakeClientOptions(options)),
+        client_server_(options.servers->Current().index),
+        token_(options.token) {
     policy_.initial_delay = options.retry_initial_delay;
     policy_.max_delay = options.retry_max_delay;
     policy_.max_attempts = 0;
@@ -30,6 +36,7 @@ class HttpControlPlane final : public ControlPlane {
   }
 
   Expected<protocol::NotifyResponse> Notify(int wait_seconds, const CallHooks& hooks) override {
+    options_.servers->TryReturn();  // the long-poll boundary (agent/server_failover.hpp)
     auto response = Call("GET", prefix_ + "/notify?wait=" + std::to_string(wait_seconds), "", hooks,
                          options_.request_timeout + std::chrono::seconds(wait_seconds));
     if (!response) return Fail(std::move(response.error()));
@@ -69,7 +76,7 @@ class HttpControlPlane final : public ControlPlane {
  private:
   static net::ClientOptions MakeClientOptions(const ControlPlaneOptions& options) {
     net::ClientOptions client;
-    client.base_url = options.server;
+    client.base_url = options.servers->Current().url;
     client.bearer_token = options.token;
     client.ca_file = options.ca_file;
     client.request_timeout = options.request_timeout;
@@ -77,8 +84,9 @@ class HttpControlPlane final : public ControlPlane {
     return client;
   }
 
-  // Sends with retries; a 2xx comes back as the response, anything else as the server's Error.
-  // `max_attempts` (0: the policy's, which retries until should_stop) bounds the retries.
+  // Sends with retries and failover; a 2xx comes back as the response, anything else as the
+  // server's Error. `max_attempts` (0: the policy's, which retries until should_stop) bounds the
+  // retries.
   Expected<net::ClientResponse> Call(std::string method, std::string target, std::string body,
                                      const CallHooks& hooks,
                                      std::optional<std::chrono::milliseconds> timeout = {},
@@ -88,20 +96,9 @@ class HttpControlPlane final : public ControlPlane {
     request.target = std::move(target);
     request.body = std::move(body);
     request.timeout = timeout;
-    net::RetryHooks retry_hooks;
-    retry_hooks.should_stop = hooks.should_stop;
-    if (hooks.on_retry) {
-      retry_hooks.on_retry = [&hooks](int, std::chrono::milliseconds, const std::string&) {
-        hooks.on_retry();
-      };
-    }
-    request.bearer_token = token_;
-    net::RetryPolicy policy = policy_;
-    if (max_attempts > 0) policy.max_attempts = max_attempts;
-    auto response = net::SendWithRetry(client_, request, policy, retry_hooks);
+    auto response = SendWithFailover(request, hooks, max_attempts);
     if (response && response->status == 401 && TokenFileChanged()) {
-      request.bearer_token = token_;
-      response = net::SendWithRetry(client_, request, policy, retry_hooks);
+      response = SendWithFailover(request, hooks, max_attempts);
     }
     if (!response) {
       return Fail(std::move(response.error()).WithContext(request.method + " " + request.target));
@@ -113,6 +110,100 @@ class HttpControlPlane final : public ControlPlane {
     result.retryable = net::IsRetryableStatus(response->status);
     result.message = "HTTP " + std::to_string(response->status) + ": " + result.message;
     return Fail(std::move(result).WithContext(request.method + " " + request.target));
+  }
+
+  // net::SendWithRetry's loop over the ServerSet (see control_plane.hpp): each attempt goes to the
+  // current server; a failover reason moves on and tries the next server at once; a round of
+  // failures over the whole list, or another retryable answer, waits net::NextDelay first.
+  // Returns the last response (any status) or error; kCancelled when should_stop or Interrupt()
+  // ended it.
+  Expected<net::ClientResponse> SendWithFailover(net::ClientRequest& request,
+                                                 const CallHooks& hooks, int max_attempts = 0) {
+    ServerSet& servers = *options_.servers;
+    net::RetryPolicy policy = policy_;
+    if (max_attempts > 0) policy.max_attempts = max_attempts;
+    const auto stopped = [&] {
+      return client_.cancelled() || (hooks.should_stop && hooks.should_stop());
+    };
+    const auto stop_error = [&] {
+      return MakeError(Errc::kCancelled, request.method + " " + request.target + ": stopped");
+    };
+    int waits = 0;                 // the backoff's attempt count: failures followed by a wait
+    std::size_t round = 0;         // failover reasons in a row, since the last wait
+    bool round_retryable = false;  // one of them is worth another round (a certificate is not)
+    std::optional<std::chrono::milliseconds> round_retry_after;
+    for (;;) {
+      if (stopped()) return Fail(stop_error());
+      const auto server = servers.Current();
+      if (server.index != client_server_) {
+        if (auto pointed = client_.SetBaseUrl(server.url); !pointed) return Fail(pointed.error());
+        client_server_ = server.index;
+      }
+      request.bearer_token = token_;
+      auto result = client_.Send(request);
+
+      std::optional<std::chrono::milliseconds> retry_after;
+      std::string what;
+      bool failover = false;
+      bool retryable = false;
+      if (result) {
+        failover = net::IsFailoverStatus(result->status);
+        retryable = net::IsRetryableStatus(result->status);
+        if (!failover) servers.Succeeded(server.index);
+        if (!retryable) return result;
+        if (auto header = result->Header("Retry-After")) {
+          retry_after = net::ParseRetryAfter(*header, std::chrono::system_clock::now());
+        }
+        what = "HTTP " + std::to_string(result->status);
+      } else {
+        if (result.error().code == Errc::kCancelled) return result;
+        failover = net::IsTransportFailure(result.error());
+        retryable = result.error().retryable;
+        if (!retryable && !failover) return result;
+        what = result.error().Describe();
+      }
+
+      if (failover && servers.size() > 1) {
+        servers.Failed(server.index, what);
+        ++round;
+        round_retryable = round_retryable || retryable;
+        if (retry_after)
+          round_retry_after = std::max(round_retry_after.value_or(*retry_after), *retry_after);
+        if (round < servers.size()) {  // the next server, at once
+          if (hooks.on_retry) hooks.on_retry();
+          continue;
+        }
+        // Every server failed in a row: wait as the plain loop would, then go round again.
+        if (!round_retryable) return result;
+        retry_after = round_retry_after;
+        round = 0;
+        round_retryable = false;
+        round_retry_after.reset();
+      } else if (!retryable) {
+        return result;
+      } else {
+        round = 0;
+      }
+      const auto delay = net::NextDelay(policy, ++waits, RandomUnit(), retry_after);
+      if (!delay) return result;
+      if (hooks.on_retry) hooks.on_retry();
+      if (!Sleep(*delay, stopped)) return Fail(stop_error());
+    }
+  }
+
+  // Waits `duration` in slices, so that should_stop is seen within 50 ms. False when stopped.
+  template <class Stopped>
+  bool Sleep(std::chrono::milliseconds duration, const Stopped& stopped) {
+    const auto end = std::chrono::steady_clock::now() + duration;
+    while (!stopped()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
+      if (left <= std::chrono::milliseconds(0)) return true;
+      if (!client_.SleepUnlessCancelled(std::min(left, std::chrono::milliseconds(50)))) {
+        return false;
+      }
+    }
+    return false;
   }
 
   // After a 401: reads the token file; true (and token_ replaced) when it holds another token.
@@ -133,7 +224,8 @@ class HttpControlPlane final : public ControlPlane {
 
   ControlPlaneOptions options_;
   net::HttpClient client_;
-  std::string token_;  // the one sent; options_.token until the token file changes
+  std::size_t client_server_;  // the ServerSet index client_ points at
+  std::string token_;          // the one sent; options_.token until the token file changes
   net::RetryPolicy policy_;
   std::string prefix_;
 };

@@ -2,12 +2,21 @@
 
 // The agent's side of protocol.md §4: hello, notify, jobs/next and updates, as blocking calls
 // with deadlines and retries (exponential backoff with jitter, Retry-After). One ControlPlane per
-// thread (the loop has one, the reporter another).
+// thread (the loop has one, the reporter another); both follow one shared ServerSet.
+//
+// Replicas (agent/server_failover.hpp): every attempt goes to the ServerSet's current server. A
+// transport failure or a 502/503/504 moves the agent to the next server and is tried there at
+// once; only when every server of the list failed in a row does the call wait, with the backoff
+// of net::NextDelay (the longest Retry-After of that round honoured). Other retryable answers (429,
+// 500, 408) wait and retry on the same server. With one server this is the plain retry loop.
+// Repeating a call on another replica is safe: hello, notify and jobs/next are idempotent or
+// fenced by the server, and updates are seq-fenced (at-least-once, exactly-once effect).
 //
 // Errors of every call: the HTTP client's (kNetwork, kTimeout after the retries gave up,
-// kCancelled when should_stop or Interrupt() ended it); a non-2xx answer becomes the server's
-// error (its code from the §1 body: kUnauthenticated, kForbidden, kRunNotActive, ...), not
-// retryable. Retryable statuses (5xx, 429, 408) are retried until should_stop says stop.
+// kCancelled when should_stop or Interrupt() ended it; a certificate failure on every server);
+// a non-2xx answer becomes the server's error (its code from the §1 body: kUnauthenticated,
+// kForbidden, kRunNotActive, ...), not retryable. Retryable statuses (5xx, 429, 408) are retried
+// until should_stop says stop.
 
 #include <chrono>
 #include <filesystem>
@@ -23,7 +32,7 @@ namespace orb::agent {
 
 struct CallHooks {
   std::function<bool()> should_stop{};  // true: give up retrying (kCancelled)
-  std::function<void()> on_retry{};     // before each wait between attempts (watchdog pings)
+  std::function<void()> on_retry{};     // before each further attempt (watchdog pings)
 };
 
 class ControlPlane {
@@ -31,7 +40,9 @@ class ControlPlane {
   virtual ~ControlPlane() = default;
   virtual Expected<protocol::HelloResponse> Hello(const protocol::HelloRequest& request,
                                                   const CallHooks& hooks) = 0;
-  // GET notify?wait=S; the request deadline is S plus the normal request timeout.
+  // GET notify?wait=S; the request deadline is S plus the normal request timeout, so a long-poll
+  // on a server that went silent ends by then and fails over. Notify is the loop's long-poll
+  // boundary: the one place where the agent goes back to its first server (ServerSet::TryReturn).
   virtual Expected<protocol::NotifyResponse> Notify(int wait_seconds, const CallHooks& hooks) = 0;
   // nullopt on 204 (nothing dispatchable).
   virtual Expected<std::optional<protocol::JobExecution>> Next(const protocol::NextRequest& request,
@@ -47,8 +58,10 @@ class ControlPlane {
   virtual void Resume() = 0;
 };
 
+class ServerSet;
+
 struct ControlPlaneOptions {
-  std::string server;  // base URL
+  std::shared_ptr<ServerSet> servers;  // fleet-cmdr's base URLs; shared by the agent's planes
   std::string agent_id;
   std::string token;
   // Read again after a 401: when it holds another token (the agent was enrolled again), the call

@@ -90,10 +90,10 @@ std::uint16_t EffectivePort(const boost::urls::url_view& url) {
   return url.scheme() == "https" ? 443 : 80;
 }
 
-// True when `url` is under the control plane's URL (same scheme, host, port, path below it).
-bool UnderControlPlane(const boost::urls::url_view& url, const DownloadOptions& options) {
-  if (options.control_plane_url.empty() || !options.token) return false;
-  auto base = boost::urls::parse_uri(options.control_plane_url);
+// True when `url` is under the control plane base `base_url` (same scheme, host and port, path
+// below it): such a URL gets the agent's token.
+bool UnderControlPlane(const boost::urls::url_view& url, const std::string& base_url) {
+  auto base = boost::urls::parse_uri(base_url);
   if (!base || base->scheme() != url.scheme() || base->host() != url.host() ||
       EffectivePort(*base) != EffectivePort(url)) {
     return false;
@@ -106,30 +106,26 @@ bool UnderControlPlane(const boost::urls::url_view& url, const DownloadOptions& 
          (path.size() == prefix.size() || path[prefix.size()] == '/');
 }
 
+// True when the token goes with a request for `url`: it is under one of the control plane URLs.
+bool SendsToken(const boost::urls::url_view& url, const DownloadOptions& options) {
+  if (!options.token) return false;
+  return std::any_of(options.control_plane_urls.begin(), options.control_plane_urls.end(),
+                     [&](const std::string& base) { return UnderControlPlane(url, base); });
+}
+
 Source HttpSource(const boost::urls::url_view& url, const DownloadOptions& options) {
   Source source;
   source.origin = Origin(url);
   source.target = std::string(url.encoded_path());
   if (source.target.empty()) source.target = "/";
   if (url.has_query()) source.target += "?" + std::string(url.encoded_query());
-  source.send_token = UnderControlPlane(url, options);
+  source.send_token = SendsToken(url, options);
   return source;
 }
 
-Expected<Source> ResolveSource(const std::string& raw, const DownloadOptions& options) {
+Expected<Source> ResolveSource(const std::string& raw, std::string text,
+                               const DownloadOptions& options) {
   const std::string shown = SanitizeUrl(raw);
-  std::string text = raw;
-  const bool relative = !text.empty() && text.front() == '/';
-  if (relative) {
-    if (options.control_plane_url.empty()) {
-      return Fail(Errc::kInvalidRequest,
-                  "artifact URL '" + shown + "' is a path but no control plane URL is configured");
-    }
-    std::string base = options.control_plane_url;
-    while (!base.empty() && base.back() == '/')
-      base.pop_back();
-    text = base + text;
-  }
   auto parsed = boost::urls::parse_uri(text);
   if (!parsed) return Fail(Errc::kInvalidRequest, "artifact URL '" + shown + "' is not a URL");
   const boost::urls::url_view url = *parsed;
@@ -152,6 +148,31 @@ Expected<Source> ResolveSource(const std::string& raw, const DownloadOptions& op
 
 bool IsRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// Where the bytes may come from, in order: one source for a URL; for a path, one per control
+// plane replica.
+Expected<std::vector<Source>> ResolveSources(const std::string& raw,
+                                             const DownloadOptions& options) {
+  std::vector<Source> sources;
+  if (raw.empty() || raw.front() != '/') {
+    auto source = ResolveSource(raw, raw, options);
+    if (!source) return Fail(std::move(source.error()));
+    sources.push_back(std::move(*source));
+    return sources;
+  }
+  if (options.control_plane_urls.empty()) {
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + SanitizeUrl(raw) +
+                                           "' is a path but no control plane URL is configured");
+  }
+  for (std::string base : options.control_plane_urls) {
+    while (!base.empty() && base.back() == '/')
+      base.pop_back();
+    auto source = ResolveSource(raw, base + raw, options);
+    if (!source) return Fail(std::move(source.error()));
+    sources.push_back(std::move(*source));
+  }
+  return sources;
 }
 
 // `<sha256>.lock` held by flock (excludes other threads and other processes alike): exclusively
@@ -439,10 +460,12 @@ std::unique_ptr<net::HttpClient> ClientFor(const Source& source, const DownloadO
 }
 
 // Fetches over HTTP(S) into the .part, resuming at `offset`, following redirects (NextHop).
-// Returns the offset really kept.
+// Returns the offset really kept. `replica_failed` is set when the failure is one another replica
+// of the control plane may not share (unreachable, 502/503/504: net/retry.hpp).
 Expected<std::uint64_t> FetchHttp(Source source, const fs::path& part, std::uint64_t offset,
                                   std::uint64_t limit, const DownloadOptions& options,
-                                  std::optional<GrowingFileHasher>& hasher) {
+                                  std::optional<GrowingFileHasher>& hasher, bool& replica_failed) {
+  replica_failed = false;
   auto client = ClientFor(source, options);
   int redirects = 0;
   for (int round = 0;; ++round) {
@@ -469,7 +492,10 @@ Expected<std::uint64_t> FetchHttp(Source source, const fs::path& part, std::uint
     if (stopped != Watcher::Reason::kNone) {
       if (auto status = StopError(stopped, limit); !status) return Fail(status.error());
     }
-    if (!response) return Fail(std::move(response.error()));
+    if (!response) {
+      replica_failed = net::IsTransportFailure(response.error());
+      return Fail(std::move(response.error()));
+    }
     if (response->status == 416 && offset > 0 && round == 0) {
       // The .part is as long as the artifact or longer: start over.
       std::error_code ec;
@@ -497,6 +523,7 @@ Expected<std::uint64_t> FetchHttp(Source source, const fs::path& part, std::uint
     }
     if (response->status / 100 != 2) {
       const bool retryable = net::IsRetryableStatus(response->status);
+      replica_failed = net::IsFailoverStatus(response->status);
       return Fail(
           Errc::kHttp,
           "GET " + SanitizeUrl(source.Url()) + " answered " + std::to_string(response->status),
@@ -517,9 +544,9 @@ Expected<bool> CachedFileIsGood(const fs::path& path, const std::string& sha256,
   return false;
 }
 
-Expected<DownloadResult> DownloadLocked(const Source& source, const std::string& sha256,
-                                        const fs::path& final_path, const fs::path& part,
-                                        const DownloadOptions& options) {
+Expected<DownloadResult> DownloadLocked(const std::vector<Source>& sources,
+                                        const std::string& sha256, const fs::path& final_path,
+                                        const fs::path& part, const DownloadOptions& options) {
   const std::uint64_t limit =
       std::min(options.max_bytes, options.expected_size.value_or(options.max_bytes));
   std::error_code ec;
@@ -532,6 +559,7 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
   result.path = final_path;
   std::optional<GrowingFileHasher> hasher;  // HTTP only; a file:// copy is hashed afterwards
   hasher.emplace(part);
+  const Source& source = sources.front();
   if (source.kind == Source::Kind::kFile) {
     if (auto copied = CopyFile(source, part, offset, limit, options); !copied) {
       if (copied.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
@@ -539,7 +567,13 @@ Expected<DownloadResult> DownloadLocked(const Source& source, const std::string&
     }
     result.resumed_from = offset;
   } else {
-    auto kept = FetchHttp(source, part, offset, limit, options, hasher);
+    Expected<std::uint64_t> kept = Fail(Errc::kInternal, "no source");
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      bool replica_failed = false;
+      kept = FetchHttp(sources[i], part, offset, limit, options, hasher, replica_failed);
+      if (kept || !replica_failed || i + 1 == sources.size()) break;
+      offset = SizeOrZero(part);  // the next replica goes on from what this one delivered
+    }
     if (!kept) {
       if (kept.error().code == Errc::kPayloadTooLarge) fs::remove(part, ec);
       return Fail(kept.error());
@@ -589,12 +623,11 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
     return Fail(Errc::kInvalidRequest,
                 "expected sha256 '" + expected_sha256 + "' is not 64 hex digits");
   }
-  auto source = ResolveSource(url, options);
-  if (!source) return Fail(std::move(source.error()));
+  auto sources = ResolveSources(url, options);
+  if (!sources) return Fail(std::move(sources.error()));
   if (auto made = os::MakePrivateDirs(cache_dir); !made) return Fail(std::move(made.error()));
   const fs::path final_path = cache_dir / sha256;
   const fs::path part = cache_dir / (sha256 + ".part");
-
   const fs::path lock_path = cache_dir / (sha256 + ".lock");
 
   // The file under a shared lock is the run's until the lease goes (the retention evicts only
@@ -626,7 +659,7 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
     if (!cached) return Fail(cached.error());
     DownloadResult result = reused;
     if (!*cached) {
-      auto downloaded = DownloadLocked(*source, sha256, final_path, part, options);
+      auto downloaded = DownloadLocked(*sources, sha256, final_path, part, options);
       if (!downloaded) {
         return Fail(std::move(downloaded.error()).WithContext("download " + SanitizeUrl(url)));
       }
@@ -696,7 +729,7 @@ Expected<DownloadHop> NextHop(const std::string& current, std::string_view locat
   }
   DownloadHop hop;
   hop.url = std::string(next.buffer());
-  hop.send_token = UnderControlPlane(next, options);
+  hop.send_token = SendsToken(next, options);
   return hop;
 }
 

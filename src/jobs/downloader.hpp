@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/expected.hpp"
 #include "net/retry.hpp"
@@ -30,10 +31,12 @@ struct DownloadOptions {
   std::uint64_t max_bytes = std::uint64_t{16} << 30;  // larger artifacts are refused
   std::optional<std::uint64_t> expected_size{};       // the payload's `size`: checked, and the
                                                       // total given to progress
-  // fleet-cmdr: URLs under this base (same scheme, host and port, path below it) get the bearer
-  // token; a URL that is just a path ("/v1/artifacts/<sha256>") is resolved against it. The token
-  // is never sent anywhere else.
-  std::string control_plane_url{};
+  // fleet-cmdr's replicas, in the agent's order of preference: URLs under any of these bases (same
+  // scheme, host and port, path below it) get the bearer token; a URL that is just a path
+  // ("/v1/artifacts/<sha256>") is fetched from the first, and from the next when one cannot be
+  // reached or answers 502/503/504 after its retries (resuming the .part: the bytes are checked
+  // against the sha256 in the end). The token is never sent anywhere else.
+  std::vector<std::string> control_plane_urls{};
   std::optional<std::string> token{};
   std::optional<std::filesystem::path> ca_file{};  // https: trusted CAs (default: the system's)
   std::chrono::milliseconds connect_timeout{10'000};
@@ -96,8 +99,8 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
 // Where a redirect leads, decided without I/O. `location` (the Location header) is resolved
 // against `current` (an absolute http(s) URL); `followed` is how many redirects this download has
 // followed before this one. The token goes with the next request only when the new URL is under
-// options.control_plane_url, by the same rule as the first request, so a redirect from fleet-cmdr
-// to an object store never carries it.
+// one of options.control_plane_urls, by the same rule as the first request, so a redirect from
+// fleet-cmdr to an object store never carries it.
 // Errors (kHttp, not retryable): more than kMaxRedirects, https to http, a Location that is not an
 // http(s) URL.
 inline constexpr int kMaxRedirects = 5;

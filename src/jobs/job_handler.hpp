@@ -198,9 +198,10 @@ struct HandlerDeps {
   // Downloads of INSTALL_SERVER, UPDATE_SERVER and SYNC_MODS (jobs/downloader.hpp) into the one
   // artifact cache. Empty: <root>/cache/artifacts (job-types.md §1).
   std::filesystem::path artifact_cache{};
-  // fleet-cmdr's base URL: artifact URLs under it get the agent's token, and "/v1/artifacts/..."
-  // paths resolve against it. Empty: such paths are refused.
-  std::string control_plane_url{};
+  // fleet-cmdr's base URLs (the agent's `server` list, in order of preference): artifact URLs under
+  // any of them get the agent's token, and "/v1/artifacts/..." paths are fetched from the first
+  // that answers (jobs/downloader.hpp). Empty: such paths are refused.
+  std::vector<std::string> control_plane_urls{};
   // The agent's token file, read again for every download (so a rotated token is picked up).
   // Empty: no token is sent.
   std::filesystem::path token_file{};

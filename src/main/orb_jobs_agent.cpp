@@ -9,7 +9,7 @@ constexpr const char* kVersion = "0.1.0";
 int main(int argc, char** argv) {
   return orb::agent::AgentMain(argc, argv, kVersion, [](const orb::agent::AgentConfig& config) {
     orb::jobs::HandlerDeps deps;
-    deps.control_plane_url = config.server;  // artifacts: /v1/artifacts/{sha256} with the token
+    deps.control_plane_urls = config.servers;  // artifacts: /v1/artifacts/{sha256} with the token
     deps.token_file = config.token_file;
     deps.ca_file = config.ca_file;
     deps.instance_supervisor = config.instance_supervisor;

@@ -83,21 +83,32 @@ std::optional<std::string> ClientResponse::Header(std::string_view name) const {
 
 class HttpClient::Impl {
  public:
-  explicit Impl(ClientOptions options) : options_(std::move(options)) {
+  explicit Impl(ClientOptions options) : options_(std::move(options)) { (void)Configure(); }
+
+  // Parses options_.base_url; a TLS context is made once, when the first https URL needs it.
+  Status Configure() {
+    config_error_.reset();
     auto address = detail::ParseServerUrl(options_.base_url);
     if (!address) {
-      config_error_ = std::move(address.error());
-      return;
+      config_error_ = address.error();
+      return Fail(std::move(address.error()));
     }
     address_ = std::move(*address);
-    if (address_.tls) {
+    if (address_.tls && !tls_context_) {
       auto context = detail::MakeTlsContext(options_.ca_file);
       if (!context) {
-        config_error_ = std::move(context.error());
-        return;
+        config_error_ = context.error();
+        return Fail(std::move(context.error()));
       }
       tls_context_ = std::move(*context);
     }
+    return Ok();
+  }
+
+  Status SetBaseUrl(std::string base_url) {
+    CloseConnection();
+    options_.base_url = std::move(base_url);
+    return Configure();
   }
 
   ~Impl() { CloseConnection(); }
@@ -494,6 +505,9 @@ int HttpClient::connections_opened() const {
 }
 const ClientOptions& HttpClient::options() const {
   return impl_->options_;
+}
+Status HttpClient::SetBaseUrl(std::string base_url) {
+  return impl_->SetBaseUrl(std::move(base_url));
 }
 
 Expected<ClientResponse> SendWithRetry(HttpClient& client, const ClientRequest& request,

@@ -101,6 +101,12 @@ class HttpClient {
 
   [[nodiscard]] const ClientOptions& options() const;
 
+  // Points later Sends at another server (another replica of the same service): closes the
+  // connection and keeps the rest (TLS trust, token, timeouts, Cancel state). Not thread-safe: only
+  // between Sends, on the thread that sends. Errors: kInvalidRequest when `base_url` is not a usable
+  // http(s) URL or its TLS context cannot be set up (later Sends then fail with that error).
+  Status SetBaseUrl(std::string base_url);
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

@@ -81,6 +81,14 @@ bool IsRetryableStatus(int status) {
   return status == 408 || status == 429 || (status >= 500 && status <= 599);
 }
 
+bool IsFailoverStatus(int status) {
+  return status == 502 || status == 503 || status == 504;
+}
+
+bool IsTransportFailure(const Error& error) {
+  return error.code == Errc::kNetwork || error.code == Errc::kTimeout;
+}
+
 std::optional<milliseconds> ParseRetryAfter(std::string_view value, WallTime now) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
     value.remove_prefix(1);

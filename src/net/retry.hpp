@@ -4,6 +4,7 @@
 #include <optional>
 #include <string_view>
 
+#include "common/error.hpp"
 #include "common/time.hpp"
 
 namespace orb::net {
@@ -34,6 +35,17 @@ std::optional<std::chrono::milliseconds> NextDelay(
 
 // True for statuses worth another attempt: 408, 429 and every 5xx.
 bool IsRetryableStatus(int status);
+
+// Where a service has several replicas: true for the statuses that say "this one, or the way to
+// it, is not working now" rather than "this request is refused": 502 and 504 (a proxy could not
+// reach it) and 503 (shutting down, its store unreachable). 429 and 500 stay with the replica: the
+// same request would get the same answer from the others.
+bool IsFailoverStatus(int status);
+
+// True for an HttpClient error that is about the way to the server, not the request: kNetwork
+// (refused, reset, DNS, TLS handshake and certificate) and kTimeout. Another replica may not share
+// it; a certificate failure counts, as another replica may present a good one.
+bool IsTransportFailure(const Error& error);
 
 // Parses a Retry-After value (RFC 9110 §10.2.3): delta-seconds ("120") or an HTTP-date in the
 // IMF-fixdate form ("Sun, 06 Nov 1994 08:49:37 GMT"), which is turned into the time left after

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/expected.hpp"
@@ -26,6 +27,8 @@ struct StoreDeps;
 }  // namespace orb::store
 
 namespace orb::server {
+
+struct RouteSpec;  // server/route_table.hpp
 
 struct FleetCmdrOptions {
   std::string address = "127.0.0.1";
@@ -77,6 +80,10 @@ class FleetCmdr {
   std::uint16_t port() const;
   // Stops taking requests, answers held long-polls, closes streams, flushes last-seen times.
   void Stop();
+
+  // Every route it serves (method, pattern, role, body kind), in registration order: for tests
+  // that walk the whole table. Callers include server/route_table.hpp.
+  std::vector<RouteSpec> Routes() const;
 
   class Impl;
 

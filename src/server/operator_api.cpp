@@ -1,8 +1,10 @@
-// The operator API of protocol.md §5: jobs, agents, tokens, artifacts, metrics and readiness.
+#include "server/operator_api.hpp"
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <system_error>
+#include <utility>
 
 #include "common/job_log.hpp"
 #include "common/log.hpp"
@@ -10,8 +12,9 @@
 #include "common/sha256.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/job_types.hpp"
+#include "protocol/job_types_json.hpp"
 #include "protocol/validate_job.hpp"
-#include "server/fleet_cmdr_impl.hpp"
+#include "server/web_ui.hpp"
 
 namespace orb::server {
 namespace {
@@ -20,11 +23,6 @@ Error InvalidField(std::string field, std::string problem) {
   Error error = MakeError(Errc::kInvalidRequest, field + ": " + problem);
   error.details.push_back({std::move(field), std::move(problem)});
   return error;
-}
-
-std::optional<std::string> QueryText(const HttpRequest& request, std::string_view key) {
-  if (auto value = request.Query(key)) return std::string(*value);
-  return std::nullopt;
 }
 
 bool IsSha256Hex(std::string_view text) {
@@ -37,9 +35,66 @@ bool IsSha256Hex(std::string_view text) {
 
 }  // namespace
 
+OperatorApi::OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics)
+    : artifact_dir_(std::move(artifact_dir)), deps_(deps), metrics_(metrics) {}
+
+void OperatorApi::RegisterRoutes(Router& router) {
+  constexpr auto kPublic = RouteClass::kPublic;
+  constexpr auto kViewer = RouteClass::kViewerRead;
+  constexpr auto kOperator = RouteClass::kOperatorWrite;
+  constexpr auto kAdmin = RouteClass::kAdmin;
+  constexpr auto kJson = BodyKind::kJson;
+  // Public: liveness, readiness, the web UI.
+  router.Add({"GET", "/healthz", kPublic},
+             [](Call&& call) { Reply(call.responder, 200, R"({"status":"ok"})"); });
+  router.Add({"GET", "/readyz", kPublic}, [this](Call&& call) { Ready(std::move(call)); });
+  const auto page = [](Call&& call) {
+    HttpResponse response;
+    response.content_type = "text/html; charset=utf-8";
+    response.body = std::string(WebUiIndexHtml());
+    call.responder->Send(std::move(response));
+  };
+  router.Add({"GET", "/", kPublic}, page);
+  router.Add({"GET", "/index.html", kPublic}, page);
+  router.Add({"GET", "/metrics", RouteClass::kMetrics},
+             [this](Call&& call) { RenderMetrics(std::move(call)); });
+  // Jobs.
+  router.Add({"POST", "/v1/jobs", kOperator, kJson},
+             [this](Call&& call) { CreateJobs(std::move(call)); });
+  router.Add({"GET", "/v1/jobs", kViewer}, [this](Call&& call) { ListJobs(std::move(call)); });
+  router.Add({"GET", "/v1/jobs/{id}", kViewer}, [this](Call&& call) { GetJob(std::move(call)); });
+  router.Add({"GET", "/v1/jobs/{id}/events", kViewer},
+             [this](Call&& call) { GetJobEvents(std::move(call)); });
+  router.Add({"GET", "/v1/jobs/{id}/logs", kViewer},
+             [this](Call&& call) { GetJobLogs(std::move(call)); });
+  router.Add({"POST", "/v1/jobs/{id}/cancel", kOperator},
+             [this](Call&& call) { CancelJob(std::move(call)); });
+  router.Add({"POST", "/v1/jobs/{id}/retry", kOperator},
+             [this](Call&& call) { RetryJob(std::move(call)); });
+  router.Add({"GET", "/v1/job-types", kViewer},
+             [](Call&& call) { Reply(call.responder, 200, protocol::JobTypesJson()); });
+  // Agents and tokens.
+  router.Add({"GET", "/v1/agents", kViewer}, [this](Call&& call) { ListAgents(std::move(call)); });
+  router.Add({"POST", "/v1/agents", kAdmin, kJson},
+             [this](Call&& call) { EnrollAgent(std::move(call)); });
+  router.Add({"GET", "/v1/agents/{agentId}", kViewer},
+             [this](Call&& call) { GetAgent(std::move(call)); });
+  router.Add({"DELETE", "/v1/agents/{agentId}", kAdmin},
+             [this](Call&& call) { RevokeAgent(std::move(call)); });
+  router.Add({"POST", "/v1/tokens", kAdmin, kJson},
+             [this](Call&& call) { CreateToken(std::move(call)); });
+  router.Add({"DELETE", "/v1/tokens/{id}", kAdmin},
+             [this](Call&& call) { RevokeToken(std::move(call)); });
+  // Artifacts.
+  router.Add({"PUT", "/v1/artifacts", kOperator, BodyKind::kFile},
+             [this](Call&& call) { UploadArtifact(std::move(call)); });
+  router.Add({"GET", "/v1/artifacts/{sha256}", RouteClass::kArtifactDownload},
+             [this](Call&& call) { DownloadArtifact(std::move(call)); });
+}
+
 // ---- Jobs ----
 
-void FleetCmdr::Impl::CreateJobs(Call call) {
+void OperatorApi::CreateJobs(Call&& call) {
   auto request = protocol::FromJson<protocol::CreateJobRequest>(call.request.body);
   if (!request) return ReplyError(call.responder, request.error());
   if (auto valid = protocol::ValidateCreateJob(*request); !valid) {
@@ -51,22 +106,23 @@ void FleetCmdr::Impl::CreateJobs(Call call) {
     const std::vector<std::string> agents{*request->agent_id};
     return SubmitJobs(call.responder, *request, agents);
   }
-  OnWorker(call.responder, [this, responder = call.responder, request = std::move(*request)] {
-    store::AgentFilter filter;
-    filter.labels = request.selector_labels.value_or(protocol::Labels{});
-    filter.include_revoked = false;
-    auto matching = store_->ListAgents(filter);
-    if (!matching) return ReplyError(responder, matching.error());
-    std::vector<std::string> agents;
-    for (const auto& agent : *matching)
-      agents.push_back(agent.agent_id);
-    SubmitJobs(responder, request, agents);
-  });
+  deps_.calls.OnWorker(call.responder,
+                       [this, responder = call.responder, request = std::move(*request)] {
+                         store::AgentFilter filter;
+                         filter.labels = request.selector_labels.value_or(protocol::Labels{});
+                         filter.include_revoked = false;
+                         auto matching = deps_.store.ListAgents(filter);
+                         if (!matching) return ReplyError(responder, matching.error());
+                         std::vector<std::string> agents;
+                         for (const auto& agent : *matching)
+                           agents.push_back(agent.agent_id);
+                         SubmitJobs(responder, request, agents);
+                       });
 }
 
-void FleetCmdr::Impl::SubmitJobs(const ResponderPtr& responder,
-                                 const protocol::CreateJobRequest& request,
-                                 const std::vector<std::string>& agents) {
+void OperatorApi::SubmitJobs(const ResponderPtr& responder,
+                             const protocol::CreateJobRequest& request,
+                             const std::vector<std::string>& agents) {
   store::CreateJobsCommand command;
   command.batch = !request.agent_id.has_value();
   command.idempotency_key = request.idempotency_key;
@@ -89,14 +145,14 @@ void FleetCmdr::Impl::SubmitJobs(const ResponderPtr& responder,
   }
   const bool batch = command.batch;
   using store::CreatedJobs;
-  OnStore<CreatedJobs>(
-      *store_create_jobs_, responder,
+  deps_.calls.OnStore<CreatedJobs>(
+      metrics_.store_create_jobs, responder,
       [this, command = std::move(command)](store::Completion<CreatedJobs> done) mutable {
-        store_->CreateJobsAsync(std::move(command), clock_.WallNow(), std::move(done));
+        deps_.store.CreateJobsAsync(std::move(command), deps_.clock.WallNow(), std::move(done));
       },
       [this, responder, batch](Expected<store::Mutation<CreatedJobs>> created) {
         if (!created) return ReplyError(responder, created.error());
-        Publish(*created);
+        deps_.publisher.Publish(*created);
         const int status = created->value.existing ? 200 : 201;
         for (const auto& job : created->value.jobs) {
           JobLog(GetLogger("fleet-cmdr"), job.id, "")
@@ -116,7 +172,7 @@ void FleetCmdr::Impl::SubmitJobs(const ResponderPtr& responder,
       });
 }
 
-void FleetCmdr::Impl::ListJobs(Call call) {
+void OperatorApi::ListJobs(Call&& call) {
   store::JobFilter filter;
   filter.agent_id = QueryText(call.request, "agentId");
   filter.type = QueryText(call.request, "type");
@@ -133,32 +189,37 @@ void FleetCmdr::Impl::ListJobs(Call call) {
   auto limit = QueryInt(call.request, "limit", 1, store::kMaxListLimit);
   if (!limit) return ReplyError(call.responder, limit.error());
   auto cursor = QueryText(call.request, "cursor");
-  OnWorker(call.responder,
-           [this, responder = call.responder, filter = std::move(filter),
-            limit = static_cast<int>(limit->value_or(50)), cursor = std::move(cursor)] {
-             auto jobs = store_->ListJobs(filter, limit, cursor);
-             if (!jobs) return ReplyError(responder, jobs.error());
-             Reply(responder, 200, protocol::ToJson(*jobs));
-           });
+  deps_.calls.OnWorker(call.responder,
+                       [this, responder = call.responder, filter = std::move(filter),
+                        limit = static_cast<int>(limit->value_or(50)), cursor = std::move(cursor)] {
+                         auto jobs = deps_.store.ListJobs(filter, limit, cursor);
+                         if (!jobs) return ReplyError(responder, jobs.error());
+                         Reply(responder, 200, protocol::ToJson(*jobs));
+                       });
 }
 
-void FleetCmdr::Impl::GetJob(Call call, const std::string& job_id) {
-  OnWorker(call.responder, [this, responder = call.responder, job_id] {
-    auto job = store_->GetJob(job_id);
-    if (!job) return ReplyError(responder, job.error());
-    Reply(responder, 200, protocol::ToJson(*job));
-  });
+void OperatorApi::GetJob(Call&& call) {
+  std::string job_id(call.Param("id"));
+  deps_.calls.OnWorker(call.responder,
+                       [this, responder = call.responder, job_id = std::move(job_id)] {
+                         auto job = deps_.store.GetJob(job_id);
+                         if (!job) return ReplyError(responder, job.error());
+                         Reply(responder, 200, protocol::ToJson(*job));
+                       });
 }
 
-void FleetCmdr::Impl::GetJobEvents(Call call, const std::string& job_id) {
-  OnWorker(call.responder, [this, responder = call.responder, job_id] {
-    auto events = store_->JobEvents(job_id);
-    if (!events) return ReplyError(responder, events.error());
-    Reply(responder, 200, protocol::ToJson(protocol::EventList{std::move(*events)}));
-  });
+void OperatorApi::GetJobEvents(Call&& call) {
+  std::string job_id(call.Param("id"));
+  deps_.calls.OnWorker(
+      call.responder, [this, responder = call.responder, job_id = std::move(job_id)] {
+        auto events = deps_.store.JobEvents(job_id);
+        if (!events) return ReplyError(responder, events.error());
+        Reply(responder, 200, protocol::ToJson(protocol::EventList{std::move(*events)}));
+      });
 }
 
-void FleetCmdr::Impl::GetJobLogs(Call call, const std::string& job_id) {
+void OperatorApi::GetJobLogs(Call&& call) {
+  std::string job_id(call.Param("id"));
   store::LogQuery query;
   query.job_id = job_id;
   query.run_id = QueryText(call.request, "runId");
@@ -168,109 +229,108 @@ void FleetCmdr::Impl::GetJobLogs(Call call, const std::string& job_id) {
   auto limit = QueryInt(call.request, "limit", 1, 10000);
   if (!limit) return ReplyError(call.responder, limit.error());
   query.limit = static_cast<int>(limit->value_or(1000));
-  OnWorker(call.responder, [this, responder = call.responder, query = std::move(query)] {
-    auto logs = store_->ReadLogs(query);
-    if (!logs) return ReplyError(responder, logs.error());
-    Reply(responder, 200, protocol::ToJson(*logs));
-  });
+  deps_.calls.OnWorker(call.responder,
+                       [this, responder = call.responder, query = std::move(query)] {
+                         auto logs = deps_.store.ReadLogs(query);
+                         if (!logs) return ReplyError(responder, logs.error());
+                         Reply(responder, 200, protocol::ToJson(*logs));
+                       });
 }
 
-void FleetCmdr::Impl::CancelJob(Call call, const std::string& job_id) {
-  OnWorker(call.responder, [this, responder = call.responder, job_id] {
-    auto result = store_->CancelJob(job_id, clock_.WallNow());
-    if (!result) return ReplyError(responder, result.error());
-    Publish(*result);
-    const auto& job = result->value.job;
-    const bool requested = result->value.outcome == store::CancelOutcome::kRequested;
-    JobLog(GetLogger("fleet-cmdr"), job.id, job.current_run_id.value_or(""))
-        .Info("{}", requested ? "cancel requested" : "cancelled before it ran");
-    Reply(responder, requested ? 202 : 200, protocol::ToJson(job));
-  });
+void OperatorApi::CancelJob(Call&& call) {
+  std::string job_id(call.Param("id"));
+  deps_.calls.OnWorker(
+      call.responder, [this, responder = call.responder, job_id = std::move(job_id)] {
+        auto result = deps_.store.CancelJob(job_id, deps_.clock.WallNow());
+        if (!result) return ReplyError(responder, result.error());
+        deps_.publisher.Publish(*result);
+        const auto& job = result->value.job;
+        const bool requested = result->value.outcome == store::CancelOutcome::kRequested;
+        JobLog(GetLogger("fleet-cmdr"), job.id, job.current_run_id.value_or(""))
+            .Info("{}", requested ? "cancel requested" : "cancelled before it ran");
+        Reply(responder, requested ? 202 : 200, protocol::ToJson(job));
+      });
 }
 
-void FleetCmdr::Impl::RetryJob(Call call, const std::string& job_id) {
-  OnWorker(call.responder, [this, responder = call.responder, job_id] {
-    auto result = store_->RetryJob(job_id, clock_.WallNow());
-    if (!result) return ReplyError(responder, result.error());
-    Publish(*result);
-    JobLog(GetLogger("fleet-cmdr"), job_id, "").Info("queued again by an operator");
-    Reply(responder, 202, protocol::ToJson(result->value));
-  });
+void OperatorApi::RetryJob(Call&& call) {
+  std::string job_id(call.Param("id"));
+  deps_.calls.OnWorker(
+      call.responder, [this, responder = call.responder, job_id = std::move(job_id)] {
+        auto result = deps_.store.RetryJob(job_id, deps_.clock.WallNow());
+        if (!result) return ReplyError(responder, result.error());
+        deps_.publisher.Publish(*result);
+        JobLog(GetLogger("fleet-cmdr"), job_id, "").Info("queued again by an operator");
+        Reply(responder, 202, protocol::ToJson(result->value));
+      });
 }
 
 // ---- Agents and tokens ----
 
-bool FleetCmdr::Impl::IsOnline(const protocol::AgentInfo& agent) const {
-  auto last = agent.last_seen_at;
-  {
-    const std::lock_guard lock(presence_mutex_);
-    if (auto it = presence_.find(agent.agent_id); it != presence_.end()) {
-      if (!last || it->second.last_seen > *last) last = it->second.last_seen;
-    }
-  }
-  if (!last || agent.revoked) return false;
-  return clock_.WallNow() - *last <= std::chrono::seconds(3 * options_.long_poll_seconds);
-}
-
-void FleetCmdr::Impl::ListAgents(Call call) {
-  OnWorker(call.responder, [this, responder = call.responder] {
-    auto agents = store_->ListAgents(store::AgentFilter{});
+void OperatorApi::ListAgents(Call&& call) {
+  deps_.calls.OnWorker(call.responder, [this, responder = call.responder] {
+    auto agents = deps_.store.ListAgents(store::AgentFilter{});
     if (!agents) return ReplyError(responder, agents.error());
     protocol::AgentList list;
     list.agents = std::move(*agents);
     for (auto& agent : list.agents)
-      agent.online = IsOnline(agent);
+      agent.online = deps_.presence.IsOnline(agent);
     Reply(responder, 200, protocol::ToJson(list));
   });
 }
 
-void FleetCmdr::Impl::GetAgent(Call call, const std::string& agent_id) {
-  OnWorker(call.responder, [this, responder = call.responder, agent_id] {
-    auto agent = store_->GetAgent(agent_id);
-    if (!agent) return ReplyError(responder, agent.error());
-    agent->online = IsOnline(*agent);
-    Reply(responder, 200, protocol::ToJson(*agent));
-  });
+void OperatorApi::GetAgent(Call&& call) {
+  std::string agent_id(call.Param(kAgentIdParam));
+  deps_.calls.OnWorker(call.responder,
+                       [this, responder = call.responder, agent_id = std::move(agent_id)] {
+                         auto agent = deps_.store.GetAgent(agent_id);
+                         if (!agent) return ReplyError(responder, agent.error());
+                         agent->online = deps_.presence.IsOnline(*agent);
+                         Reply(responder, 200, protocol::ToJson(*agent));
+                       });
 }
 
-void FleetCmdr::Impl::EnrollAgent(Call call) {
+void OperatorApi::EnrollAgent(Call&& call) {
   auto request = protocol::FromJson<protocol::EnrollRequest>(call.request.body);
   if (!request) return ReplyError(call.responder, request.error());
   if (!IsValidName(request->agent_id)) {
     return ReplyError(call.responder,
                       InvalidField("agentId", "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"));
   }
-  OnWorker(call.responder, [this, responder = call.responder, request = std::move(*request)] {
-    const auto now = clock_.WallNow();
-    const auto token = GenerateToken();
-    store::TokenRecord record;
-    record.id = ids_.Next();
-    record.name = "agent " + request.agent_id;
-    record.role = protocol::Role::kAgent;
-    record.agent_id = request.agent_id;
-    record.token_hash = HashToken(token);
-    record.created_at = now;
-    auto enrolled = store_->EnrollAgent(request.agent_id, request.labels, record, now);
-    if (!enrolled) return ReplyError(responder, enrolled.error());
-    tokens_.Add(record.token_hash, Principal{record.id, protocol::Role::kAgent, request.agent_id});
-    Publish(*enrolled);
-    GetLogger("fleet-cmdr")->info("agentId={} enrolled", request.agent_id);
-    Reply(responder, 201, protocol::ToJson(protocol::EnrollResponse{request.agent_id, token}));
-  });
+  deps_.calls.OnWorker(
+      call.responder, [this, responder = call.responder, request = std::move(*request)] {
+        const auto now = deps_.clock.WallNow();
+        const auto token = GenerateToken();
+        store::TokenRecord record;
+        record.id = deps_.ids.Next();
+        record.name = "agent " + request.agent_id;
+        record.role = protocol::Role::kAgent;
+        record.agent_id = request.agent_id;
+        record.token_hash = HashToken(token);
+        record.created_at = now;
+        auto enrolled = deps_.store.EnrollAgent(request.agent_id, request.labels, record, now);
+        if (!enrolled) return ReplyError(responder, enrolled.error());
+        deps_.tokens.Add(record.token_hash,
+                         Principal{record.id, protocol::Role::kAgent, request.agent_id});
+        deps_.publisher.Publish(*enrolled);
+        GetLogger("fleet-cmdr")->info("agentId={} enrolled", request.agent_id);
+        Reply(responder, 201, protocol::ToJson(protocol::EnrollResponse{request.agent_id, token}));
+      });
 }
 
-void FleetCmdr::Impl::RevokeAgent(Call call, const std::string& agent_id) {
-  OnWorker(call.responder, [this, responder = call.responder, agent_id] {
-    auto revoked = store_->RevokeAgent(agent_id, clock_.WallNow());
-    if (!revoked) return ReplyError(responder, revoked.error());
-    tokens_.RemoveAgent(agent_id);
-    Publish(*revoked);
-    GetLogger("fleet-cmdr")->info("agentId={} revoked", agent_id);
-    ReplyNoContent(responder);
-  });
+void OperatorApi::RevokeAgent(Call&& call) {
+  std::string agent_id(call.Param(kAgentIdParam));
+  deps_.calls.OnWorker(call.responder,
+                       [this, responder = call.responder, agent_id = std::move(agent_id)] {
+                         auto revoked = deps_.store.RevokeAgent(agent_id, deps_.clock.WallNow());
+                         if (!revoked) return ReplyError(responder, revoked.error());
+                         deps_.tokens.RemoveAgent(agent_id);
+                         deps_.publisher.Publish(*revoked);
+                         GetLogger("fleet-cmdr")->info("agentId={} revoked", agent_id);
+                         ReplyNoContent(responder);
+                       });
 }
 
-void FleetCmdr::Impl::CreateToken(Call call) {
+void OperatorApi::CreateToken(Call&& call) {
   auto request = protocol::FromJson<protocol::TokenCreateRequest>(call.request.body);
   if (!request) return ReplyError(call.responder, request.error());
   if (request->role == protocol::Role::kAgent) {
@@ -282,38 +342,42 @@ void FleetCmdr::Impl::CreateToken(Call call) {
   if (request->name.empty() || request->name.size() > 128) {
     return ReplyError(call.responder, InvalidField("name", "must be 1 to 128 characters"));
   }
-  OnWorker(call.responder, [this, responder = call.responder, request = std::move(*request)] {
-    const auto token = GenerateToken();
-    store::TokenRecord record;
-    record.id = ids_.Next();
-    record.name = request.name;
-    record.role = request.role;
-    record.token_hash = HashToken(token);
-    record.created_at = clock_.WallNow();
-    auto created = store_->CreateToken(record);
-    if (!created) return ReplyError(responder, created.error());
-    tokens_.Add(record.token_hash, Principal{record.id, record.role, std::nullopt});
-    GetLogger("fleet-cmdr")
-        ->info("token {} created: role {} name {}", record.id, protocol::ToString(record.role),
-               record.name);
-    Reply(responder, 201, protocol::ToJson(protocol::TokenCreated{record.id, token}));
-  });
+  deps_.calls.OnWorker(
+      call.responder, [this, responder = call.responder, request = std::move(*request)] {
+        const auto token = GenerateToken();
+        store::TokenRecord record;
+        record.id = deps_.ids.Next();
+        record.name = request.name;
+        record.role = request.role;
+        record.token_hash = HashToken(token);
+        record.created_at = deps_.clock.WallNow();
+        auto created = deps_.store.CreateToken(record);
+        if (!created) return ReplyError(responder, created.error());
+        deps_.tokens.Add(record.token_hash, Principal{record.id, record.role, std::nullopt});
+        GetLogger("fleet-cmdr")
+            ->info("token {} created: role {} name {}", record.id, protocol::ToString(record.role),
+                   record.name);
+        Reply(responder, 201, protocol::ToJson(protocol::TokenCreated{record.id, token}));
+      });
 }
 
-void FleetCmdr::Impl::RevokeToken(Call call, const std::string& token_id) {
-  OnWorker(call.responder, [this, responder = call.responder, token_id] {
-    auto revoked = store_->RevokeToken(token_id, clock_.WallNow());
-    if (!revoked) return ReplyError(responder, revoked.error());
-    tokens_.RemoveById(token_id);
-    GetLogger("fleet-cmdr")->info("token {} revoked", token_id);
-    ReplyNoContent(responder);
-  });
+void OperatorApi::RevokeToken(Call&& call) {
+  std::string token_id(call.Param("id"));
+  deps_.calls.OnWorker(call.responder,
+                       [this, responder = call.responder, token_id = std::move(token_id)] {
+                         auto revoked = deps_.store.RevokeToken(token_id, deps_.clock.WallNow());
+                         if (!revoked) return ReplyError(responder, revoked.error());
+                         deps_.tokens.RemoveById(token_id);
+                         GetLogger("fleet-cmdr")->info("token {} revoked", token_id);
+                         ReplyNoContent(responder);
+                       });
 }
 
 // ---- Artifacts: content-addressed files under <data-dir>/artifacts ----
 
-void FleetCmdr::Impl::UploadArtifact(Call call) {
-  OnWorker(call.responder, [this, call = std::move(call)] {
+void OperatorApi::UploadArtifact(Call&& call) {
+  const auto responder = call.responder;  // before `call` moves into the work
+  deps_.calls.OnWorker(responder, [this, call = std::move(call)] {
     std::filesystem::path upload;
     if (call.request.body_file) {
       upload = *call.request.body_file;
@@ -361,7 +425,8 @@ void FleetCmdr::Impl::UploadArtifact(Call call) {
   });
 }
 
-void FleetCmdr::Impl::DownloadArtifact(Call call, const std::string& sha256) {
+void OperatorApi::DownloadArtifact(Call&& call) {
+  std::string sha256(call.Param("sha256"));
   if (!IsSha256Hex(sha256)) {
     return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
   }
@@ -375,6 +440,49 @@ void FleetCmdr::Impl::DownloadArtifact(Call call, const std::string& sha256) {
   response.file = path;
   response.headers.push_back({"ETag", "\"" + sha256 + "\""});
   call.responder->Send(std::move(response));
+}
+
+// ---- Metrics and readiness ----
+
+void OperatorApi::Ready(Call&& call) {
+  deps_.calls.OnWorker(call.responder, [this, responder = call.responder] {
+    auto seq = deps_.store.LastEventSeq();
+    if (!seq) {
+      return ReplyError(responder, MakeError(Errc::kUnavailable,
+                                             "store unreachable: " + seq.error().message, true));
+    }
+    Reply(responder, 200, R"({"status":"ready"})");
+  });
+}
+
+void OperatorApi::RenderMetrics(Call&& call) {
+  // Jobs by type and status come from the store (the truth when replicas share it), on a worker.
+  deps_.calls.OnWorker(call.responder, [this, responder = call.responder] {
+    auto counts = deps_.store.CountJobs();
+    if (!counts) {
+      return ReplyError(responder, MakeError(Errc::kUnavailable,
+                                             "store unreachable: " + counts.error().message, true));
+    }
+    // Every pair is rendered, zeros included, so a status that emptied does not keep its count.
+    const std::lock_guard lock(jobs_by_status_mutex_);
+    for (const auto& type : protocol::AllJobTypes()) {
+      for (const auto status : {protocol::JobStatus::kCreated, protocol::JobStatus::kQueued,
+                                protocol::JobStatus::kRunning, protocol::JobStatus::kCompleted,
+                                protocol::JobStatus::kFailed, protocol::JobStatus::kCancelled}) {
+        metrics_.jobs_by_status
+            .With({std::string(type.name), std::string(protocol::ToString(status))})
+            .Set(0);
+      }
+    }
+    for (const auto& count : *counts) {
+      metrics_.jobs_by_status.With({count.type, std::string(protocol::ToString(count.status))})
+          .Set(static_cast<double>(count.count));
+    }
+    HttpResponse response;
+    response.content_type = std::string(kPrometheusContentType);
+    response.body = metrics_.registry.RenderPrometheus();
+    responder->Send(std::move(response));
+  });
 }
 
 }  // namespace orb::server

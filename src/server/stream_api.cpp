@@ -1,12 +1,11 @@
-// The event stream of protocol.md §6 over WebSocket: first-message (or header) authentication
-// within a deadline, then replay from `since` and live events through the StreamHub.
+#include "server/stream_api.hpp"
 
-#include <memory>
-#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "common/log.hpp"
 #include "protocol/codec.hpp"
-#include "server/fleet_cmdr_impl.hpp"
 
 namespace orb::server {
 namespace {
@@ -26,7 +25,14 @@ class SessionSink final : public StreamSink {
 
 }  // namespace
 
-struct FleetCmdr::Impl::StreamClient {
+StreamApi::StreamApi(std::chrono::milliseconds auth_timeout, Deps deps)
+    : auth_timeout_(auth_timeout), deps_(deps) {}
+
+void StreamApi::RegisterRoutes(Router& router) {
+  router.Add({"GET", "/v1/stream", kRole, BodyKind::kWebSocket}, nullptr);
+}
+
+struct StreamApi::Client {
   std::shared_ptr<net::WebSocketSession> session;
   std::optional<Principal> header_principal;
   std::shared_ptr<net::TimerHandle> auth_timer;
@@ -36,19 +42,19 @@ struct FleetCmdr::Impl::StreamClient {
   std::optional<SubscriptionId> subscription;
 };
 
-void FleetCmdr::Impl::StreamOpen(std::shared_ptr<net::WebSocketSession> session,
-                                 const HttpRequest& upgrade) {
-  auto client = std::make_shared<StreamClient>();
+void StreamApi::Open(std::shared_ptr<net::WebSocketSession> session,
+                     const net::HttpRequest& upgrade) {
+  auto client = std::make_shared<Client>();
   client->session = session;
   const std::string* authorization = upgrade.FindHeader("Authorization");
   if (authorization)
-    client->header_principal = tokens_.Authenticate(std::string_view(*authorization));
+    client->header_principal = deps_.tokens.Authenticate(std::string_view(*authorization));
   {
-    const std::lock_guard lock(streams_mutex_);
-    streams_[session.get()] = client;
+    const std::lock_guard lock(mutex_);
+    clients_[session.get()] = client;
   }
-  std::weak_ptr<StreamClient> weak = client;
-  client->auth_timer = http_->RunAfter(options_.stream_auth_timeout, [weak] {
+  std::weak_ptr<Client> weak = client;
+  client->auth_timer = deps_.http.RunAfter(auth_timeout_, [weak] {
     auto c = weak.lock();
     if (!c) return;
     const std::lock_guard lock(c->mutex);
@@ -58,11 +64,11 @@ void FleetCmdr::Impl::StreamOpen(std::shared_ptr<net::WebSocketSession> session,
   });
 }
 
-void FleetCmdr::Impl::StreamMessage(net::WebSocketSession& session, std::string message) {
-  std::shared_ptr<StreamClient> client;
+void StreamApi::Message(net::WebSocketSession& session, std::string message) {
+  std::shared_ptr<Client> client;
   {
-    const std::lock_guard lock(streams_mutex_);
-    if (auto it = streams_.find(&session); it != streams_.end()) client = it->second;
+    const std::lock_guard lock(mutex_);
+    if (auto it = clients_.find(&session); it != clients_.end()) client = it->second;
   }
   if (!client) return;
   auto subscribe = protocol::FromJson<protocol::SubscribeMessage>(message);
@@ -72,8 +78,8 @@ void FleetCmdr::Impl::StreamMessage(net::WebSocketSession& session, std::string 
     return;
   }
   std::optional<Principal> principal = client->header_principal;
-  if (subscribe->token) principal = tokens_.Lookup(*subscribe->token);
-  if (auto allowed = Authorize(principal, RouteClass::kViewerRead); !allowed) {
+  if (subscribe->token) principal = deps_.tokens.Lookup(*subscribe->token);
+  if (auto allowed = Authorize(principal, kRole); !allowed) {
     session.Close(kClosePolicyViolation, allowed.error().message);
     return;
   }
@@ -90,21 +96,21 @@ void FleetCmdr::Impl::StreamMessage(net::WebSocketSession& session, std::string 
   filter.agent_id = subscribe->agent_id;
   filter.job_id = subscribe->job_id;
   // The replay reads the store: off the event loop.
-  workers_->Post([this, client, filter = std::move(filter), since = subscribe->since] {
+  deps_.calls.Post([this, client, filter = std::move(filter), since = subscribe->since] {
     auto replay = [this](std::int64_t after, const StreamFilter& f,
                          std::size_t limit) -> Expected<ReplayPage> {
       ReplayPage page;
-      auto oldest = store_->OldestEventSeq();
+      auto oldest = deps_.store.OldestEventSeq();
       if (!oldest) return Fail(oldest.error());
       page.oldest_kept_seq = *oldest;
-      auto events = store_->ReadEvents(after, static_cast<int>(limit),
-                                       store::EventFilter{f.agent_id, f.job_id});
+      auto events = deps_.store.ReadEvents(after, static_cast<int>(limit),
+                                           store::EventFilter{f.agent_id, f.job_id});
       if (!events) return Fail(events.error());
       page.events = std::move(*events);
       return page;
     };
     auto id =
-        hub_->Subscribe(std::make_shared<SessionSink>(client->session), filter, since, replay);
+        deps_.hub.Subscribe(std::make_shared<SessionSink>(client->session), filter, since, replay);
     if (!id) {
       GetLogger("fleet-cmdr")->warn("stream subscribe failed: {}", id.error().Describe());
       client->session->Close(kCloseInternalError, "cannot replay events");
@@ -116,17 +122,17 @@ void FleetCmdr::Impl::StreamMessage(net::WebSocketSession& session, std::string 
       client->subscription = *id;
       closed = client->closed;
     }
-    if (closed) hub_->Unsubscribe(*id);
+    if (closed) deps_.hub.Unsubscribe(*id);
   });
 }
 
-void FleetCmdr::Impl::StreamClose(net::WebSocketSession& session) {
-  std::shared_ptr<StreamClient> client;
+void StreamApi::Close(net::WebSocketSession& session) {
+  std::shared_ptr<Client> client;
   {
-    const std::lock_guard lock(streams_mutex_);
-    if (auto it = streams_.find(&session); it != streams_.end()) {
+    const std::lock_guard lock(mutex_);
+    if (auto it = clients_.find(&session); it != clients_.end()) {
       client = std::move(it->second);
-      streams_.erase(it);
+      clients_.erase(it);
     }
   }
   if (!client) return;
@@ -137,20 +143,20 @@ void FleetCmdr::Impl::StreamClose(net::WebSocketSession& session) {
     subscription = client->subscription;
     if (client->auth_timer) client->auth_timer->Cancel();
   }
-  if (subscription) hub_->Unsubscribe(*subscription);
+  if (subscription) deps_.hub.Unsubscribe(*subscription);
 }
 
-void FleetCmdr::Impl::DrainStreams() {
+void StreamApi::Drain() {
   std::vector<SubscriptionId> ids;
   {
-    const std::lock_guard lock(streams_mutex_);
-    for (auto& [session, client] : streams_) {
+    const std::lock_guard lock(mutex_);
+    for (auto& [session, client] : clients_) {
       const std::lock_guard client_lock(client->mutex);
       if (client->subscription) ids.push_back(*client->subscription);
     }
   }
   for (const auto id : ids)
-    hub_->Drain(id);
+    deps_.hub.Drain(id);
 }
 
 }  // namespace orb::server

@@ -6,14 +6,12 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "integration/cmdr_process.hpp"
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
-#include "support/child_process.hpp"
+#include "support/free_port.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -21,43 +19,6 @@ namespace orb::testing {
 namespace {
 
 using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
-
-std::uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-// The fleet-cmdr binary as a child process.
-class CmdrProcess {
- public:
-  CmdrProcess(const std::filesystem::path& data_dir, std::uint16_t port) : port_(port) {
-    process_.Start({ORB_FLEET_CMDR_BIN, "serve", "--listen", fmt::format("127.0.0.1:{}", port),
-                    "--data-dir", data_dir.string()});
-  }
-  bool WaitHealthy() {
-    ApiClient client(port_, std::nullopt);
-    return WaitFor(
-        [&] {
-          net::HttpClient probe({fmt::format("http://127.0.0.1:{}", port_)});
-          auto reply = probe.Send({"GET", "/healthz"});
-          return reply && reply->status == 200;
-        },
-        10s, 20ms);
-  }
-  void Kill(int signal) { process_.Kill(signal); }
-
- private:
-  std::uint16_t port_;
-  ChildProcess process_;
-};
 
 TEST(KillRestartTest, KillNineLosesNothingAcknowledgedAndHandsOutNoJobTwice) {
   TempDir dir;

@@ -77,6 +77,7 @@ class TestCluster {
   const std::string& admin_token() const { return admin_token_; }
   const std::filesystem::path& data_dir() const { return options_.data_dir; }
   ApiClient& admin() { return *admin_; }
+  server::FleetCmdr& cmdr() { return *cmdr_; }
 
   // Enrolls an agent, returns its token.
   std::string Enroll(const std::string& agent_id, const protocol::Labels& labels = {});

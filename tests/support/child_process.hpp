@@ -5,12 +5,15 @@
 // Thread-safety: one thread at a time.
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "support/wait_for.hpp"
 
@@ -25,17 +28,28 @@ class ChildProcess {
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
 
-  // Starts args[0] with the test's environment. False when it could not be spawned or one is
+  // Starts args[0] with the test's environment. Its stdout and stderr go to the test's, or are
+  // appended to `output` when given (to read its log). False when it could not be spawned or one is
   // already running.
-  bool Start(std::vector<std::string> args) {
+  bool Start(std::vector<std::string> args, const std::filesystem::path& output = {}) {
     if (pid_ > 0) return false;
     std::vector<char*> argv;
     for (auto& arg : args)
       argv.push_back(arg.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (!output.empty()) {
+      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(),
+                                       O_WRONLY | O_CREAT | O_APPEND, 0644);
+      posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    }
+    if (posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
     return pid_ > 0;
   }
+
+  [[nodiscard]] bool running() const { return pid_ > 0; }
 
   // Sends `signal`; for SIGKILL also reaps the process.
   void Kill(int signal) {

@@ -30,7 +30,7 @@ std::optional<std::string> ReadToken(HandlerContext& context, os::Fs& fs,
 ArtifactSettings ArtifactSettings::From(const HandlerDeps& deps) {
   ArtifactSettings settings;
   settings.cache_dir = deps.artifact_cache;
-  settings.control_plane_url = deps.control_plane_url;
+  settings.control_plane_urls = deps.control_plane_urls;
   settings.token_file = deps.token_file;
   settings.ca_file = deps.ca_file;
   settings.max_bytes = deps.max_artifact_bytes;
@@ -46,7 +46,7 @@ Expected<DownloadResult> FetchArtifact(
   DownloadOptions options;
   options.max_bytes = settings.max_bytes;
   options.expected_size = size;
-  options.control_plane_url = settings.control_plane_url;
+  options.control_plane_urls = settings.control_plane_urls;
   options.token = ReadToken(context, fs, settings.token_file);
   options.ca_file = settings.ca_file;
   options.connect_timeout = settings.connect_timeout;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/expected.hpp"
 #include "jobs/downloader.hpp"
@@ -21,9 +22,9 @@
 namespace orb::jobs {
 
 struct ArtifactSettings {
-  std::filesystem::path cache_dir{};  // empty: <root>/cache/artifacts
-  std::string control_plane_url{};
-  std::filesystem::path token_file{};  // read per download; empty: no token
+  std::filesystem::path cache_dir{};              // empty: <root>/cache/artifacts
+  std::vector<std::string> control_plane_urls{};  // DownloadOptions::control_plane_urls
+  std::filesystem::path token_file{};             // read per download; empty: no token
   std::optional<std::filesystem::path> ca_file{};
   std::uint64_t max_bytes = std::uint64_t{16} << 30;
   net::RetryPolicy retry{};

@@ -63,6 +63,7 @@ class AgentCluster {
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::uint16_t port() const { return port_; }
 
   // POST/GET with the admin token; returns {status, body}.
   std::pair<int, std::string> Admin(const std::string& method, const std::string& target,
@@ -134,13 +135,14 @@ class AgentCluster {
     orb::Status result;
   };
 
+  // `configure` may change the options last (other servers, failover times).
   RunningAgent& StartAgent(const std::string& agent_id,
                            std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
                            bool long_poll = true, int max_parallel = 4,
                            const std::function<void(agent::AgentOptions&)>& configure = {}) {
     auto running = std::make_unique<RunningAgent>();
     agent::AgentOptions options;
-    options.config.server = url();
+    options.config.servers = {url()};
     options.config.agent_id = agent_id;
     options.config.token_file = running->dir / "token";
     options.config.root = running->dir / "root";
@@ -216,8 +218,10 @@ class AgentProcess {
                                      "--log-level",
                                      "debug"};
     args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-    return process_.Start(std::move(args));
+    return process_.Start(std::move(args), output_);
   }
+  // From the next Start on, the program's output (its log) is appended to `path`.
+  void CaptureOutput(std::filesystem::path path) { output_ = std::move(path); }
   void Kill(int signal) { process_.Kill(signal); }
   int Wait(std::chrono::milliseconds timeout) { return process_.Wait(timeout); }
 
@@ -241,6 +245,7 @@ class AgentProcess {
   std::string agent_id_;
   std::string binary_;
   std::vector<std::string> extra_flags_;
+  std::filesystem::path output_;
   ChildProcess process_;
 };
 

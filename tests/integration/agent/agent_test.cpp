@@ -544,7 +544,7 @@ TEST(AgentIntegrationTest, TheAgentReportsItsHealthAfterHelloOnEveryChangeAndWhi
   GateHandler* handler = nullptr;
   auto& agent = cluster.StartAgent("host-1", One(handler, "VERIFY_BACKUP"), true, 4,
                                    [&relay](agent::AgentOptions& options) {
-                                     options.config.server = relay.url();
+                                     options.config.servers = {relay.url()};
                                      options.journal_vfs = FaultySqliteVfs::kName;
                                      options.journal_retry = milliseconds(100);
                                    });

@@ -49,7 +49,7 @@ region = "eu"
 TEST(ConfigTest, ReadsEveryKeyOfTheFile) {
   AgentConfig config;
   ASSERT_THAT(ApplyToml(kGood, "agent.toml", config), IsOk());
-  EXPECT_EQ(config.server, "http://127.0.0.1:8080");
+  EXPECT_EQ(config.servers, std::vector<std::string>{"http://127.0.0.1:8080"});
   EXPECT_EQ(config.agent_id, "host-1");
   EXPECT_EQ(config.max_parallel, 2);
   EXPECT_FALSE(config.long_poll);
@@ -96,7 +96,7 @@ TEST(ConfigTest, ReportsTomlSyntaxErrorsWithTheirLine) {
 
 TEST(ConfigTest, ValidateListsEveryBadValue) {
   AgentConfig config;
-  config.server = "ftp://x";
+  config.servers = {"ftp://x"};
   config.agent_id = "../evil";
   config.token_file = "relative/token";
   config.max_parallel = 0;
@@ -118,9 +118,65 @@ TEST(ConfigTest, AFlagWinsOverTheFile) {
   EXPECT_EQ(parsed->config->max_parallel, 7);
   EXPECT_TRUE(parsed->config->long_poll);
   EXPECT_EQ(parsed->config->agent_id, "host-2");
-  EXPECT_EQ(parsed->config->server, "http://127.0.0.1:8080");
+  EXPECT_EQ(parsed->config->servers, std::vector<std::string>{"http://127.0.0.1:8080"});
   EXPECT_EQ(parsed->config->labels.at("tier"), "gold");
   EXPECT_EQ(parsed->config->instance_supervisor, jobs::InstanceSupervisor::kSystemd);
+}
+
+TEST(ConfigTest, ServerTakesAListOfReplicasInOrderOfPreference) {
+  AgentConfig config;
+  ASSERT_THAT(ApplyToml(R"(server = ["https://a:8443", "https://b:8443/orb"])", "a.toml", config),
+              IsOk());
+  EXPECT_EQ(config.servers, (std::vector<std::string>{"https://a:8443", "https://b:8443/orb"}));
+
+  // A wrong type anywhere in the list is refused and the list stays as it was.
+  auto mixed = ApplyToml(R"(server = ["https://c:8443", 8443])", "a.toml", config);
+  ASSERT_THAT(mixed, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(mixed.error(), "server"));
+  EXPECT_THAT(ApplyToml("server = 1", "a.toml", config), FailsWith(Errc::kInvalidRequest));
+  EXPECT_EQ(config.servers, (std::vector<std::string>{"https://a:8443", "https://b:8443/orb"}));
+}
+
+TEST(ConfigTest, ValidatesEveryServerOfTheList) {
+  AgentConfig config;
+  config.agent_id = "host-1";
+  config.token_file = "/t";
+  config.root = "/r";
+  config.state_dir = "/s";
+  config.servers = {"https://a:8443", "https://b:8443"};
+  EXPECT_THAT(Validate(config), IsOk());
+
+  config.servers = {"https://a:8443", "a:8443", "https://a:8443"};
+  auto valid = Validate(config);
+  ASSERT_THAT(valid, FailsWith(Errc::kInvalidRequest));
+  EXPECT_NE(valid.error().message.find("'a:8443' must start with http:// or https://"),
+            std::string::npos)
+      << valid.error().message;
+  EXPECT_NE(valid.error().message.find("'https://a:8443' is listed more than once"),
+            std::string::npos)
+      << valid.error().message;
+  EXPECT_EQ(valid.error().details.size(), 2U);  // the duplicate is named once
+
+  config.servers = {};
+  valid = Validate(config);
+  ASSERT_THAT(valid, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(valid.error(), "server"));
+}
+
+TEST(ConfigTest, TheServerFlagRepeatsAndReplacesTheFilesList) {
+  testing::TempDir dir;
+  { std::ofstream(dir / "agent.toml") << kGood; }
+  auto parsed = Parse({"--config", (dir / "agent.toml").string(), "--server", "https://a:8443",
+                       "--server", "https://b:8443"});
+  ASSERT_THAT(parsed, IsOk());
+  ASSERT_TRUE(parsed->config);
+  EXPECT_EQ(parsed->config->servers,
+            (std::vector<std::string>{"https://a:8443", "https://b:8443"}));
+
+  auto bad = Parse({"--config", (dir / "agent.toml").string(), "--server", "https://a:8443",
+                    "--server", "b:8443"});
+  ASSERT_THAT(bad, FailsWith(Errc::kInvalidRequest));
+  EXPECT_TRUE(HasProblem(bad.error(), "server"));
 }
 
 TEST(ConfigTest, RejectsBadFlagValuesAndUnknownFlags) {

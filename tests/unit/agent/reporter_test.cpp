@@ -420,7 +420,8 @@ TEST_F(ReporterTest, AFinalResultReachesFleetCmdrWhileTheJournalCannotBeWritten)
 
   testing::FaultySqliteVfs::SetFull(false);
   ASSERT_TRUE(WaitFor([&] { return reporter_->journal_writable(); }, seconds(5)));
-  EXPECT_EQ(Health().size(), 2U);
+  // Announced by the sender right after (no reporter lock is held while it is).
+  ASSERT_TRUE(WaitFor([&] { return Health().size() == 2; }, seconds(5)));
   EXPECT_TRUE(Health().back().first);
   EXPECT_TRUE(JournalEmpty());
 }

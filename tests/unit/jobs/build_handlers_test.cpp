@@ -193,7 +193,7 @@ class BuildHandlersTest : public ::testing::Test {
 
   HandlerDeps Deps() {
     HandlerDeps deps = FastDeps();
-    deps.control_plane_url = server_.Url("");
+    deps.control_plane_urls = {server_.Url("")};
     deps.token_file = dir_ / "token";
     return deps;
   }

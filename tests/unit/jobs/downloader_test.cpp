@@ -33,6 +33,7 @@ using ::orb::testing::ArtifactServer;
 using ::orb::testing::FailsWith;
 using ::orb::testing::FaultyRelay;
 using ::orb::testing::IsOk;
+using ::orb::testing::TcpRelay;
 using ::orb::testing::TempDir;
 using ::orb::testing::WaitFor;
 using ::testing::HasSubstr;
@@ -80,7 +81,7 @@ TEST_F(DownloaderTest, DownloadsAControlPlaneArtifactWithTheTokenAndThenReusesIt
   const std::string content = RandomBytes(700 * 1024, 1);
   const std::string sha = server_.Add(content);
   DownloadOptions options = FastRetries();
-  options.control_plane_url = server_.Url("");
+  options.control_plane_urls = {server_.Url("")};
   options.token = kToken;
   options.expected_size = content.size();
   std::uint64_t last_progress = 0;
@@ -144,11 +145,47 @@ TEST_F(DownloaderTest, NeverSendsTheTokenOutsideTheControlPlane) {
   const std::string sha = server_.Add("public bytes");
   FaultyRelay relay({.upstream_port = server_.port()});
   DownloadOptions options = FastRetries();
-  options.control_plane_url = server_.Url("/v1");
+  options.control_plane_urls = {server_.Url("/v1")};
   options.token = kToken;
   ASSERT_THAT(Download(relay.Url("/public/" + sha), sha, cache_, options), IsOk());
   ASSERT_EQ(server_.authorizations().size(), 1U);
   EXPECT_EQ(server_.authorizations()[0], "");
+}
+
+TEST_F(DownloaderTest, APathComesFromTheNextReplicaWhenOneIsDownOrCutsTheTransfer) {
+  const std::string content = RandomBytes(4 << 20, 7);
+  const std::string sha = server_.Add(content);
+  // Replicas of the control plane, in order: one that is down (refused), one whose transfer is cut
+  // after 300 KiB every time (its 5 attempts bring 1.5 of the 4 MiB), and one that works. All three
+  // serve the same artifact.
+  TcpRelay down({.upstream_port = server_.port(), .listen = false});
+  FaultyRelay cutting({.upstream_port = server_.port(), .cut_after = 300 * 1024, .cuts = 100});
+  DownloadOptions options = FastRetries();
+  options.control_plane_urls = {down.Url(), cutting.Url(), server_.Url("")};
+  options.token = kToken;
+  auto result = Download("/v1/artifacts/" + sha, sha, cache_, options);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(ReadFile(cache_ / sha), content);
+  // The last replica went on from what the cut transfers had delivered, with the token.
+  EXPECT_EQ(cutting.connections(), 5);
+  EXPECT_EQ(server_.requests(), 6);
+  const auto ranges = server_.ranges();
+  EXPECT_THAT(ranges.back(), StartsWith("bytes="));
+  EXPECT_NE(ranges.back(), "bytes=0-");
+  for (const auto& authorization : server_.authorizations())
+    EXPECT_EQ(authorization, std::string("Bearer ") + kToken);
+}
+
+TEST_F(DownloaderTest, AReplicaThatRefusesTheRequestIsNotAReasonToAskAnother) {
+  const std::string sha = server_.Add("bytes");
+  ArtifactServer other(dir_ / "store", "another-token");  // 401 for our token
+  DownloadOptions options = FastRetries();
+  options.control_plane_urls = {other.Url(""), server_.Url("")};
+  options.token = kToken;
+  auto result = Download("/v1/artifacts/" + sha, sha, cache_, options);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().code, Errc::kHttp);
+  EXPECT_EQ(server_.requests(), 0);
 }
 
 TEST_F(DownloaderTest, ResumesWithRangeAfterTheBodyIsCut) {
@@ -319,7 +356,7 @@ TEST_F(DownloaderTest, FollowsARedirectToAnObjectStoreWithoutTheToken) {
   server_.AddRedirect("/v1/artifacts/" + sha,
                       store.Url("/public/" + sha + "?X-Amz-Signature=abc&X-Amz-Expires=60"));
   DownloadOptions options = FastRetries();
-  options.control_plane_url = server_.Url("");
+  options.control_plane_urls = {server_.Url("")};
   options.token = kToken;
   auto result = Download("/v1/artifacts/" + sha, sha, cache_, options);
   ASSERT_THAT(result, IsOk());
@@ -349,7 +386,7 @@ TEST_F(DownloaderTest, FollowsRelativeRedirectsAndStopsAfterFive) {
 
 TEST(NextHopTest, RefusesHttpsToHttpAndKeepsTheTokenOnTheControlPlaneOnly) {
   DownloadOptions options;
-  options.control_plane_url = "https://fleet.example:8443/";
+  options.control_plane_urls = {"https://fleet.example:8443/"};
   options.token = "t";
   auto same =
       NextHop("https://fleet.example:8443/v1/artifacts/a", "/v1/artifacts/b?x=1", 0, options);

@@ -389,6 +389,28 @@ TEST(HttpClientTest, RejectsABufferedBodyOverTheLimit) {
   EXPECT_THAT(response.error().message, HasSubstr("limit"));
 }
 
+TEST(HttpClientTest, SetBaseUrlSendsLaterRequestsToTheOtherServer) {
+  TestServer first([](const Request&) { return MakeResponse(http::status::ok, "first"); });
+  TestServer second([](const Request& request) {
+    return MakeResponse(http::status::ok, "second " + std::string(request.target()) + " " +
+                                              std::string(request[http::field::authorization]));
+  });
+  HttpClient client({.base_url = first.url(), .bearer_token = "t"});
+  ASSERT_THAT(client.Send(Get("/a")), IsOk());
+
+  ASSERT_THAT(client.SetBaseUrl(second.url() + "/p"), IsOk());
+  auto response = client.Send(Get("/b"));
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->body, "second /p/b Bearer t");  // the new prefix, the same token
+  EXPECT_EQ(client.connections_opened(), 2);
+  EXPECT_EQ(client.options().base_url, second.url() + "/p");
+
+  EXPECT_THAT(client.SetBaseUrl("ftp://example.org"), FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(client.Send(Get("/c")), FailsWith(Errc::kInvalidRequest));
+  ASSERT_THAT(client.SetBaseUrl(first.url()), IsOk());
+  EXPECT_THAT(client.Send(Get("/d")), IsOk());
+}
+
 TEST(HttpClientTest, RejectsAnUnusableBaseUrl) {
   HttpClient client({.base_url = "ftp://example.org"});
 

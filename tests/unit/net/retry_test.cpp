@@ -158,5 +158,17 @@ TEST(ParseRetryAfterTest, RejectsAnythingElse) {
   }
 }
 
+TEST(FailoverTest, OnlyProxyAndUnavailableStatusesAndTransportErrorsAreFailoverReasons) {
+  for (const int status : {502, 503, 504})
+    EXPECT_TRUE(IsFailoverStatus(status)) << status;
+  for (const int status : {200, 204, 400, 401, 404, 408, 409, 429, 500, 501})
+    EXPECT_FALSE(IsFailoverStatus(status)) << status;
+  EXPECT_TRUE(IsTransportFailure(MakeError(Errc::kNetwork, "refused", true)));
+  EXPECT_TRUE(IsTransportFailure(MakeError(Errc::kNetwork, "certificate failed verification")));
+  EXPECT_TRUE(IsTransportFailure(MakeError(Errc::kTimeout, "deadline", true)));
+  for (const Errc code : {Errc::kHttp, Errc::kIo, Errc::kCancelled, Errc::kInvalidRequest})
+    EXPECT_FALSE(IsTransportFailure(MakeError(code, "x")));
+}
+
 }  // namespace
 }  // namespace orb::net

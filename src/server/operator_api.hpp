@@ -1,0 +1,90 @@
+#pragma once
+
+// The operator API of protocol.md §5 (with docs/api-additions.md): jobs (create, list, get, events,
+// logs, cancel, retry), agents (list, get, enroll, revoke), tokens (create, revoke), artifacts
+// (content-addressed files under <data-dir>/artifacts: upload, download with Range), the job-type
+// registry, /metrics, and the public routes (/healthz, /readyz, the web UI).
+//
+// Creating jobs for one agent is an asynchronous store call (AsyncCalls::OnStore); everything else
+// runs on the worker pool (AsyncCalls::OnWorker). Creating and revoking tokens keeps the
+// TokenCache current, so the next request sees the change.
+//
+// Thread-safety: handlers run on the HTTP server's loops and answer from any thread. Ownership:
+// holds every dependency by reference; they must outlive it (FleetCmdr wires them).
+
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/ids.hpp"
+#include "protocol/types.hpp"
+#include "server/async_calls.hpp"
+#include "server/auth.hpp"
+#include "server/call.hpp"
+#include "server/event_publisher.hpp"
+#include "server/metrics.hpp"
+#include "server/presence.hpp"
+#include "server/router.hpp"
+#include "store/store.hpp"
+
+namespace orb::server {
+
+class OperatorApi {
+ public:
+  struct Metrics {
+    MetricsRegistry& registry;      // rendered by GET /metrics
+    Family<Gauge>& jobs_by_status;  // type, status: refreshed from the store on each render
+    Histogram& store_create_jobs;   // the asynchronous create's store latency
+  };
+  struct Deps {
+    store::Store& store;
+    TokenCache& tokens;
+    IdGenerator& ids;  // token ids
+    Presence& presence;
+    EventPublisher& publisher;
+    AsyncCalls& calls;
+    const Clock& clock;
+  };
+
+  // `artifact_dir` exists (FleetCmdr makes it).
+  OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics);
+  OperatorApi(const OperatorApi&) = delete;
+  OperatorApi& operator=(const OperatorApi&) = delete;
+
+  void RegisterRoutes(Router& router);
+
+ private:
+  // Jobs.
+  void CreateJobs(Call&& call);
+  // Creates the request's jobs for `agents` (validated request; selector already resolved).
+  void SubmitJobs(const ResponderPtr& responder, const protocol::CreateJobRequest& request,
+                  const std::vector<std::string>& agents);
+  void ListJobs(Call&& call);
+  void GetJob(Call&& call);
+  void GetJobEvents(Call&& call);
+  void GetJobLogs(Call&& call);
+  void CancelJob(Call&& call);
+  void RetryJob(Call&& call);
+  // Agents and tokens.
+  void ListAgents(Call&& call);
+  void GetAgent(Call&& call);
+  void EnrollAgent(Call&& call);
+  void RevokeAgent(Call&& call);
+  void CreateToken(Call&& call);
+  void RevokeToken(Call&& call);
+  // Artifacts.
+  void UploadArtifact(Call&& call);
+  void DownloadArtifact(Call&& call);
+  // Metrics, readiness, the UI.
+  void RenderMetrics(Call&& call);
+  void Ready(Call&& call);
+
+  const std::filesystem::path artifact_dir_;
+  Deps deps_;
+  Metrics metrics_;
+  std::mutex jobs_by_status_mutex_;  // one refresh + render at a time
+};
+
+}  // namespace orb::server

@@ -1,0 +1,84 @@
+#pragma once
+
+// fleet-cmdr's request pipeline over its RouteTable (server/route_table.hpp): every HTTP request
+// goes through Handle, in this order, each step read from the matched route:
+//   1. no pattern matches the path: 404, counted under the label "other" (a bounded label set);
+//   2. the path's resource has no route for the method (or only a WebSocket route): 405 with
+//      `Allow`, counted under "METHOD pattern";
+//   3. from here the answer is counted under the route's label ("GET /v1/jobs/{id}");
+//   4. except on public routes: the Bearer token is looked up (TokenCache) and Authorize'd for the
+//      route's role, with its {agentId} parameter (401/403, protocol.md §2);
+//   5. operator and viewer tokens are rate limited (429 with Retry-After, protocol.md §1);
+//   6. a JSON route's non-empty body must be application/json (415);
+//   7. the route's handler runs with a Call.
+// BodyPolicyFor and IsWebSocketPath answer the HTTP server from the same table: a kFile route's
+// body streams to a file in upload_dir under file_limit, for a caller its role allows.
+//
+// The API classes Add their routes (with handlers) once, before the server starts; Add keeps the
+// first error for status(). Thread-safety: Add from one thread before the server starts; the rest
+// from any thread. Ownership: holds the token cache, limiter, clock and counter by reference (they
+// must outlive it); the labels its responders carry point into its table, so it must outlive
+// every responder it made.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "common/expected.hpp"
+#include "net/http_server.hpp"
+#include "server/auth.hpp"
+#include "server/call.hpp"
+#include "server/metrics.hpp"
+#include "server/rate_limiter.hpp"
+#include "server/route_table.hpp"
+
+namespace orb::server {
+
+struct RouterOptions {
+  std::size_t body_limit = 1 << 20;       // every request body but a kFile route's
+  std::uint64_t file_limit = 4ULL << 30;  // a kFile route's body
+  std::filesystem::path upload_dir;       // where kFile bodies stream to (".upload-<random>")
+};
+
+class Router {
+ public:
+  // `http_requests` has the labels route and code.
+  Router(RouterOptions options, const TokenCache& tokens, RateLimiter& limiter, const Clock& clock,
+         Family<Counter>& http_requests);
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Adds a route. `handler` may be empty only for a kWebSocket route (the HTTP server hands those
+  // to its WebSocket handlers).
+  void Add(RouteSpec spec, RouteHandler handler);
+  // Ok, or the first Add that failed (a programming error: FleetCmdr refuses to start).
+  Status status() const;
+  const RouteTable& table() const { return table_; }
+
+  void Handle(HttpRequest&& request, ResponderPtr responder) const;
+  net::BodyPolicy BodyPolicyFor(const HttpRequest& head) const;
+  bool IsWebSocketPath(std::string_view path) const;
+
+ private:
+  std::optional<Principal> Authenticate(const HttpRequest& request) const;
+  ResponderPtr Metered(ResponderPtr responder, std::string_view label, std::string owned) const;
+  void MethodNotAllowed(const HttpRequest& request, const Resource& resource,
+                        ResponderPtr responder) const;
+
+  const RouterOptions options_;
+  const TokenCache& tokens_;
+  RateLimiter& limiter_;
+  const Clock& clock_;
+  Family<Counter>& http_requests_;
+  RouteTable table_;
+  std::vector<RouteHandler> handlers_;     // by route index
+  std::vector<std::string> file_methods_;  // methods with a kFile route: BodyPolicyFor's shortcut
+  Status status_;
+};
+
+}  // namespace orb::server

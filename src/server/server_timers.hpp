@@ -1,0 +1,78 @@
+#pragma once
+
+// fleet-cmdr's periodic duties. Each round (every FleetCmdrOptions::tick), in this order:
+//   1. expire the leases of runs whose agent went silent (protocol.md §4);
+//   2. promote jobs whose notBefore or retry backoff has passed to QUEUED (§3);
+//   3. turn agents not seen for 3 × longPollSeconds offline (Presence);
+//   4. fill event gaps (EventPublisher) and move slow stream clients' backlogs on (StreamApi);
+//   5. every flush_every, write last-seen times to the store; every prune_every, prune events.
+// 1, 2 and pruning act on the whole store; 3, 4 and the flush on this server's own state.
+// Tick is the one entry point and takes the time, so a test (or an elected leader, once replicas
+// share a store) runs a round at a time of its choosing. Start/Stop schedule it on the HTTP
+// server's timers, running each round on a worker; a round is bounded (at most 16 store calls
+// per duty), and the next is scheduled when it ends, so rounds never overlap.
+//
+// Thread-safety: Start and Stop from the controlling thread; Tick from one thread at a time (its
+// own schedule does that). Ownership: holds every dependency by reference; they must outlive it.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "common/clock.hpp"
+#include "common/time.hpp"
+#include "net/http_server.hpp"
+#include "server/async_calls.hpp"
+#include "server/event_publisher.hpp"
+#include "server/presence.hpp"
+#include "server/stream_api.hpp"
+#include "store/store.hpp"
+
+namespace orb::server {
+
+struct ServerTimersOptions {
+  std::chrono::milliseconds tick{250};
+  std::chrono::seconds flush_every{5};
+  std::chrono::seconds prune_every{60};
+  std::int64_t events_kept = 200'000;  // PruneEvents keeps this many
+};
+
+class ServerTimers {
+ public:
+  struct Deps {
+    store::Store& store;
+    EventPublisher& publisher;
+    Presence& presence;
+    StreamApi& streams;
+    AsyncCalls& calls;      // rounds run on its workers
+    net::HttpServer& http;  // its timers schedule the rounds
+    const Clock& clock;
+  };
+  ServerTimers(ServerTimersOptions options, Deps deps);
+  ServerTimers(const ServerTimers&) = delete;
+  ServerTimers& operator=(const ServerTimers&) = delete;
+
+  // Schedules a round every tick until Stop.
+  void Start();
+  // Cancels the next round; a round already running finishes (AsyncCalls::Stop waits for it).
+  void Stop();
+
+  // One round of every duty at `wall_now` (timestamps, lease and notBefore times) and `mono_now`
+  // (intervals).
+  void Tick(WallTime wall_now, Clock::MonoTime mono_now);
+
+ private:
+  void Schedule();
+
+  const ServerTimersOptions options_;
+  Deps deps_;
+  std::atomic<bool> stopped_{false};
+  std::mutex timer_mutex_;
+  std::shared_ptr<net::TimerHandle> timer_;
+  Clock::MonoTime last_flush_{};
+  Clock::MonoTime last_prune_{};
+};
+
+}  // namespace orb::server
