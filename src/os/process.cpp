@@ -1,12 +1,5 @@
 #include "os/process.hpp"
 
-// g++ 12 reports a false -Wmaybe-uninitialized inside <regex> when built with sanitizers
-// (a known GCC 12 false positive about libstdc++'s internals; same as protocol/payloads).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <regex>
-#pragma GCC diagnostic pop
-
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -21,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/regex.hpp"
 #include "os/fs.hpp"
 
 namespace orb::os {

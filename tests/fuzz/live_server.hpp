@@ -35,7 +35,7 @@ namespace orb::fuzz {
 class LiveServer {
  public:
   static LiveServer& Get() {
-    static LiveServer* server = new LiveServer();  // never destroyed: threads may still answer
+    static LiveServer* server = new LiveServer();  // stopped at exit, never destroyed
     return *server;
   }
 
@@ -119,7 +119,6 @@ class LiveServer {
     SetupLogging(LogFormat::kText, "off");
     dir_ = std::filesystem::temp_directory_path() / ("orb-fuzz-cmdr-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir_);
-    std::atexit([] { std::filesystem::remove_all(Get().dir_); });
     admin_ = "fuzz-admin-token-0123456789abcdef0123456789abcdef";
     ::setenv("FLEET_CMDR_ADMIN_TOKEN", admin_.c_str(), 1);
     server::FleetCmdrOptions options;
@@ -145,6 +144,16 @@ class LiveServer {
         Call("POST /v1/tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_ +
              "\r\nContent-Type: application/json\r\nContent-Length: 31\r\nConnection: close\r\n\r\n"
              "{\"role\":\"viewer\",\"name\":\"fuzz\"}"));
+    // At exit the server stops (its threads joined) before anything it uses is torn down or its
+    // directory removed. Handlers run in reverse order of registration, so this one is registered
+    // last, after the server has started and hashed tokens: OpenSSL registers its own cleanup on
+    // first use, and a worker still hashing an upload after that cleanup crashes.
+    std::atexit([] {
+      LiveServer& server = Get();
+      if (server.cmdr_) server.cmdr_->Stop();
+      server.cmdr_.reset();
+      std::filesystem::remove_all(server.dir_);
+    });
   }
 
   std::string Call(const std::string& request) const {
