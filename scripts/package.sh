@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian packages of orb-jobs: fleet-cmdr, orb-jobs-agent and fleetctl, each a .deb made
-# with dpkg-deb from a staging tree (no debian/ source package: docs/decisions/0006-debian-packages.md
+# with dpkg-deb from a staging tree (no debian/ source package: docs/decisions/0009-debian-packages.md
 # says why, and what of debhelper's work is done here by hand).
 #
 # Usage: scripts/package.sh [--bin-dir DIR] [--out DIR] [--fast] [--no-lintian]
@@ -292,7 +292,7 @@ build fleetctl
 if ((run_lintian)); then
   if command -v lintian >/dev/null; then
     # Warnings that cannot be fixed without a debian/ source package are listed with their reason in
-    # docs/decisions/0006-debian-packages.md; errors fail.
+    # docs/decisions/0009-debian-packages.md; errors fail.
     lintian --fail-on error --tag-display-limit 0 "$out"/*_"$deb_version"_"$arch".deb
     echo "package.sh: lintian: no error"
   else
