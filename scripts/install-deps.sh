@@ -4,7 +4,7 @@
 # Usage: scripts/install-deps.sh [--browser] [--fuzz] [--packaging]
 #   --browser    adds chromium + node for the UI tests
 #   --fuzz       adds clang and libFuzzer for scripts/fuzz.sh
-#   --packaging  adds lintian, which scripts/package.sh runs on a release (the ctest packaging.debs
+#   --packaging  adds lintian, which scripts/package.sh runs on a release (the ctest package.debs
 #                does not: it needs only dpkg-dev, help2man, systemd and zsh, always installed)
 set -euo pipefail
 

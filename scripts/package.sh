@@ -5,7 +5,7 @@
 #
 # Usage: scripts/package.sh [--bin-dir DIR] [--out DIR] [--fast] [--no-lintian]
 #   --bin-dir DIR  take fleet-cmdr, orb-jobs-agent and fleetctl (and orb-jobs-agent.map) from DIR
-#                  instead of building the release preset (the ctest packaging.debs uses the dev
+#                  instead of building the release preset (the ctest package.debs uses the dev
 #                  build's: no second build in CI)
 #   --out DIR      where the .deb files go (default build/packages); emptied of old .debs first
 #   --fast         gzip -1 instead of xz -6 (the same packages, bigger: for the test)
