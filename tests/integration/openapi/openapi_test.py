@@ -10,17 +10,21 @@
    calls every REST route, and every answer must have a status the spec lists for that operation,
    with a body that validates against its schema. Each call also checks the status the session
    expects, so a wrong answer cannot hide behind a valid schema.
+3. The stream: a WebSocket subscribe with `since: 0` must answer `ready`, then replay every event
+   up to ready's seq, each a valid StreamMessage; a wrong token must be closed with 1008.
 
 Usage: openapi_test.py --cmdr BIN --print-routes BIN --spec docs/openapi.yaml
 Needs python3-jsonschema and python3-yaml (scripts/install-deps.sh).
 """
 
 import argparse
+import base64
 import hashlib
 import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -123,6 +127,7 @@ class Session:
         self.routes = routes
         self.v = validator
         self.called = set()  # (method, pattern) exercised
+        self.viewer_token = None
 
     def has_operation(self, method, path):
         try:
@@ -151,7 +156,7 @@ class Session:
         return pattern, item[method.lower()]
 
     def call(self, method, path, token=None, body=None, expect=200, raw=None,
-             content_type="application/json", headers=None):
+             content_type="application/json", headers=None, code=None):
         data = None
         all_headers = dict(headers or {})
         if body is not None:
@@ -206,7 +211,103 @@ class Session:
             raise Failure(f"{what}: not JSON ({error}): {payload[:200]!r}")
         self.v.validate(content[mime]["schema"], document, what)
         self.v.seen.add((method.lower(), pattern, status))
+        if code is not None and document["error"]["code"] != code:
+            raise Failure(f"{what}: error code {document['error']['code']!r}, expected {code!r}")
         return document
+
+
+class WebSocket:
+    """The least of RFC 6455 a test needs: the upgrade, masked text frames out, frames in."""
+
+    def __init__(self, port, path="/v1/stream", timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                           "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                           f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                           ).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.sock.recv(1)
+            if not chunk:
+                raise Failure(f"GET {path}: the connection closed during the upgrade: {head!r}")
+            head += chunk
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise Failure(f"GET {path}: no WebSocket upgrade: {head.decode(errors='replace')}")
+
+    def send_text(self, text):
+        data = text.encode()
+        mask = os.urandom(4)
+        if len(data) < 126:
+            header = bytes([0x81, 0x80 | len(data)])
+        else:
+            header = bytes([0x81, 0x80 | 126]) + struct.pack("!H", len(data))
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.sock.recv(n - len(out))
+            if not chunk:
+                raise Failure("the WebSocket closed in the middle of a frame")
+            out += chunk
+        return out
+
+    def receive(self):
+        """(opcode, payload) of the next frame (the server never fragments its messages)."""
+        first, second = self._exact(2)
+        size = second & 0x7F
+        if size == 126:
+            size = struct.unpack("!H", self._exact(2))[0]
+        elif size == 127:
+            size = struct.unpack("!Q", self._exact(8))[0]
+        return first & 0x0F, self._exact(size)
+
+    def close(self):
+        self.sock.close()
+
+
+def check_stream(port, spec, validator, token):
+    """Subscribes from the start: ready, then every event up to ready's seq, each a StreamMessage."""
+    schema = {"$ref": "#/components/schemas/StreamMessage"}
+    ws = WebSocket(port)
+    try:
+        ws.send_text(json.dumps({"type": "subscribe", "token": token, "since": 0,
+                                 "filter": {"agentId": None, "jobId": None}}))
+        opcode, payload = ws.receive()
+        ready = json.loads(payload)
+        validator.validate(schema, ready, "stream: the first message")
+        if ready["type"] != "ready" or ready["seq"] < 1:
+            raise Failure(f"stream: the first message is {ready}, not ready with a seq")
+        seen_types = set()
+        last = 0
+        while last < ready["seq"]:
+            opcode, payload = ws.receive()
+            if opcode != 1:
+                raise Failure(f"stream: frame opcode {opcode} before the replay ended: {payload!r}")
+            message = json.loads(payload)
+            validator.validate(schema, message, f"stream: message after seq {last}")
+            if message["type"] != "event" or message["event"]["seq"] <= last:
+                raise Failure(f"stream: expected the next event after seq {last}, got {message}")
+            last = message["event"]["seq"]
+            seen_types.add(message["event"]["type"])
+    finally:
+        ws.close()
+    expected = {"job.created", "job.queued", "job.running", "job.progress", "job.cancel_requested",
+                "job.completed", "job.failed", "job.cancelled", "job.retried", "agent.online",
+                "agent.enrolled"}
+    if not expected <= seen_types:
+        raise Failure(f"stream: the replay lacks the event types {sorted(expected - seen_types)}")
+    # A subscribe with a token that is not a viewer's is closed with 1008.
+    ws = WebSocket(port)
+    try:
+        ws.send_text(json.dumps({"type": "subscribe", "token": "not-a-token"}))
+        opcode, payload = ws.receive()
+        if opcode != 8 or struct.unpack("!H", payload[:2])[0] != 1008:
+            raise Failure(f"stream: a wrong token got opcode {opcode} {payload!r}, not close 1008")
+    finally:
+        ws.close()
+    print(f"stream: {last} events replayed and validated, a wrong token closed with 1008")
 
 
 def free_port():
@@ -250,6 +351,7 @@ def run_session(s):
     s.call("DELETE", f"/v1/tokens/{spare['id']}", admin, expect=204)  # revoking again: no change
     s.call("DELETE", "/v1/tokens/no-such-token", admin, expect=404)
     op, view = operator["token"], viewer["token"]
+    s.viewer_token = view
     s.call("GET", "/metrics", view)
     s.call("GET", "/metrics", expect=401)
 
@@ -258,7 +360,7 @@ def run_session(s):
                    expect=201)
     other = s.call("POST", "/v1/agents", admin, {"agentId": "a2", "labels": {"region": "eu"}},
                    expect=201)
-    s.call("POST", "/v1/agents", admin, {"agentId": "a1"}, expect=409)
+    s.call("POST", "/v1/agents", admin, {"agentId": "a1"}, expect=409, code="already_exists")
     s.call("POST", "/v1/agents", op, {"agentId": "a3"}, expect=403)
     s.call("POST", "/v1/agents", admin, {"agentId": "../x"}, expect=400)
     a1, a2 = agent["token"], other["token"]
@@ -271,7 +373,8 @@ def run_session(s):
     s.call("POST", "/v1/agents/a2/hello", a2, dict(hello, maxParallel=1))
     s.call("POST", "/v1/agents/a2/hello", a1, hello, expect=403)
     s.call("POST", "/v1/agents/a1/hello", a1, {"agentVersion": 1}, expect=400)
-    s.call("POST", "/v1/agents/a1/hello", a1, raw=b"x", content_type="text/plain", expect=415)
+    s.call("POST", "/v1/agents/a1/hello", a1, raw=b"x", content_type="text/plain", expect=415,
+           code="unsupported_media_type")
     s.call("GET", "/v1/agents", view)
     s.call("GET", "/v1/agents/a1", view)
     s.call("GET", "/v1/agents/nobody", view, expect=404)
@@ -302,14 +405,19 @@ def run_session(s):
         body.update(extra)
         return body
 
-    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", type="NOPE"), expect=400)
-    s.call("POST", "/v1/jobs", op, job("PRUNE_BACKUPS", payload={"keepLast": "x"}), expect=400)
+    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", type="NOPE"), expect=400,
+           code="unknown_job_type")
+    s.call("POST", "/v1/jobs", op, job("PRUNE_BACKUPS", payload={"keepLast": "x"}), expect=400,
+           code="invalid_payload")
+    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", payload={"bogus": 1}), expect=400,
+           code="invalid_payload")
     s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", priority=1000), expect=400)
     s.call("POST", "/v1/jobs", view, job("STOP_INSTANCE"), expect=403)
     s.call("POST", "/v1/jobs", None, job("STOP_INSTANCE"), expect=401)
     s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", agentId="ghost"), expect=404)
-    s.call("POST", "/v1/jobs", op, raw=b"{", expect=400)
-    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", payload={"x": "y" * 70000}), expect=413)
+    s.call("POST", "/v1/jobs", op, raw=b"{", expect=400, code="invalid_json")
+    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", payload={"x": "y" * 70000}), expect=413,
+           code="payload_too_large")
     s.call("DELETE", "/v1/jobs", op, expect=405)
     s.call("GET", "/v1/stream", view, expect=405)
 
@@ -326,7 +434,7 @@ def run_session(s):
     if again["id"] != first["id"]:
         raise Failure("the same idempotencyKey created a second job")
     s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", idempotencyKey="k1", priority=5),
-           expect=409)
+           expect=409, code="idempotency_conflict")
     batch_body = job("BACKUP_INSTANCE")
     del batch_body["agentId"]
     batch_body["selector"] = {"labels": {"region": "eu"}}
@@ -343,7 +451,8 @@ def run_session(s):
     if stop["jobId"] != first["id"]:
         raise Failure(f"dispatch handed out {stop['jobId']}, not the first queued job")
     s.call("POST", "/v1/agents/a1/jobs/next", a1, {"running": [stop["runId"]]}, expect=204)
-    s.call("POST", f"/v1/jobs/{first['id']}/cancel", op, expect=409)  # STOP_INSTANCE: not cancellable
+    s.call("POST", f"/v1/jobs/{first['id']}/cancel", op, expect=409,
+           code="not_cancellable")  # STOP_INSTANCE
     run = f"/v1/agents/a1/runs/{stop['runId']}/updates"
     s.call("POST", run, a1, {"updates": [{"seq": 1, "status": "RUNNING", "percent": 40,
                                           "message": "stopping", "step": "stop",
@@ -353,9 +462,10 @@ def run_session(s):
     s.call("POST", run, a1, {})  # a heartbeat
     s.call("POST", run, a1, {"final": {"seq": 2, "status": "COMPLETED", "result": {"stopped": True},
                                        "timestamp": now()}})
-    s.call("POST", run, a1, {"updates": [], "logs": []}, expect=409)
+    s.call("POST", run, a1, {"updates": [], "logs": []}, expect=409, code="run_not_active")
     s.call("POST", run, a2, {}, expect=403)  # another agent's path
-    s.call("POST", f"/v1/jobs/{first['id']}/retry", op, expect=409)  # COMPLETED is final
+    s.call("POST", f"/v1/jobs/{first['id']}/retry", op, expect=409,
+           code="invalid_state")  # COMPLETED is final
 
     # The backup runs; a cancel reaches the agent through notify and the updates answer.
     backup = s.call("POST", "/v1/agents/a1/jobs/next", a1)
@@ -432,6 +542,7 @@ def main():
                         sys.stderr.write("--- fleet-cmdr log (last lines)\n")
                         sys.stderr.write("".join(log.readlines()[-30:]))
                     raise
+                check_stream(port, spec, validator, session.viewer_token)
                 missed = sorted(set(routes) - session.called)
                 if missed:
                     raise Failure("the session never called: " +
