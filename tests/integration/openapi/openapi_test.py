@@ -411,7 +411,10 @@ def run_session(s):
            code="invalid_payload")
     s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", payload={"bogus": 1}), expect=400,
            code="invalid_payload")
-    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", priority=1000), expect=400)
+    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", priority=1000), expect=400,
+           code="invalid_request")
+    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", colour="red"), expect=400,
+           code="invalid_request")
     s.call("POST", "/v1/jobs", view, job("STOP_INSTANCE"), expect=403)
     s.call("POST", "/v1/jobs", None, job("STOP_INSTANCE"), expect=401)
     s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", agentId="ghost"), expect=404)
