@@ -14,6 +14,7 @@ packages=(
   postgresql sqlite3 zstd tar curl systemd zip
   ccache clang-format
   nginx
+  python3 python3-jsonschema python3-yaml
 )
 for option in "$@"; do
   case "${option}" in
