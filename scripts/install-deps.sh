@@ -18,6 +18,7 @@ packages=(
   ccache clang-format
   nginx
   dpkg-dev help2man zsh
+  python3 python3-jsonschema python3-yaml
 )
 for option in "$@"; do
   case "${option}" in
