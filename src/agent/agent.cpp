@@ -65,7 +65,7 @@ class Agent::Callbacks {
 };
 
 Agent::Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
-             const Clock& clock, ServiceNotifier* notifier)
+             const Clock& clock, net::ServiceNotifier* notifier)
     : options_(std::move(options)),
       handlers_(std::move(handlers)),
       clock_(clock),
