@@ -48,9 +48,10 @@ sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
-# Debian's nginx package starts a system nginx on port 80 when it is installed. The tests start
-# their own nginx (packaging/nginx, tests/integration/nginx), so no service may be started by this
-# install: a policy-rc.d that answers 101 ("action forbidden") makes invoke-rc.d and
+# Debian's nginx package starts a system nginx on port 80 when it is installed, and its postgresql
+# package a system cluster on port 5432. The tests start their own nginx (packaging/nginx,
+# tests/integration/nginx) and their own PostgreSQL cluster (scripts/pg-test-cluster.sh), so no
+# service may be started by this install: a policy-rc.d that answers 101 ("action forbidden") makes invoke-rc.d and
 # deb-systemd-invoke skip every start. One that is already there (container images ship one) is
 # left as it is.
 policy=/usr/sbin/policy-rc.d
@@ -67,8 +68,12 @@ trap cleanup EXIT
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 
-# ... and none at the next boot either, for the nginx this run installed (an nginx that was there
-# before is the machine owner's and is left alone).
-if [[ " ${missing[*]} " == *" nginx "* ]] && [[ -d /run/systemd/system ]]; then
-  $sudo systemctl disable nginx.service >/dev/null 2>&1 || true
+# ... and none at the next boot either, for the nginx and postgresql this run installed (one that
+# was there before is the machine owner's and is left alone).
+if [[ -d /run/systemd/system ]]; then
+  for service in nginx postgresql; do
+    if [[ " ${missing[*]} " == *" ${service} "* ]]; then
+      $sudo systemctl disable "${service}.service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
