@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of orb-jobs from Debian 12's packages.
 # Idempotent: packages already installed are skipped, and apt-get runs only when something is missing.
-# Usage: scripts/install-deps.sh [--browser] [--fuzz]   (--browser adds chromium + node for the UI
-# tests, --fuzz clang and libFuzzer for scripts/fuzz.sh)
+# Usage: scripts/install-deps.sh [--browser] [--fuzz] [--packaging]
+#   --browser    adds chromium + node for the UI tests
+#   --fuzz       adds clang and libFuzzer for scripts/fuzz.sh
+#   --packaging  adds lintian, which scripts/package.sh runs on a release (the ctest package.debs
+#                does not: it needs only dpkg-dev, help2man, systemd and zsh, always installed)
 set -euo pipefail
 
 packages=(
@@ -14,11 +17,14 @@ packages=(
   postgresql sqlite3 zstd tar curl systemd zip
   ccache clang-format
   nginx
+  dpkg-dev help2man zsh
+  python3 python3-jsonschema python3-yaml
 )
 for option in "$@"; do
   case "${option}" in
     --browser) packages+=(chromium nodejs npm) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    --packaging) packages+=(lintian) ;;
     *) echo "install-deps: unknown option ${option}" >&2; exit 2 ;;
   esac
 done

@@ -11,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "common/ids.hpp"
+#include "common/sanitize.hpp"
 
 namespace orb::agent {
 namespace {
@@ -222,6 +223,8 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
       } else {
         problems.push_back({"longPoll", "must be true or false"});
       }
+    } else if (name == "retention") {
+      // Read below, by retention_config.cpp.
     } else if (name == "labels") {
       const auto* labels = node.as_table();
       if (labels == nullptr) {
@@ -239,6 +242,7 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
       problems.push_back({std::string(name), "unknown key"});
     }
   }
+  ApplyRetentionToml(text, config.retention, problems);
   if (!problems.empty()) {
     return Fail(std::move(InvalidConfig(std::move(problems))).WithContext(std::string(origin)));
   }
@@ -288,6 +292,7 @@ Status Validate(const AgentConfig& config) {
   for (const auto& [label, value] : config.labels) {
     if (!IsValidName(label)) problems.push_back({"labels." + label, "name must be a valid name"});
   }
+  ValidateRetention(config.retention, problems);
   if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
   return Ok();
 }
@@ -315,6 +320,8 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
   auto* label_opt = app.add_option("--label", labels, "KEY=VALUE, repeatable");
   auto* supervisor_opt = app.add_option("--instance-supervisor", supervisor,
                                         "auto|systemd|process: what keeps instances running");
+  RetentionFlags retention_flags;
+  AddRetentionFlags(app, retention_flags);
 
   CommandLine result;
   try {
@@ -389,6 +396,7 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
       }
     }
   }
+  ApplyRetentionFlags(retention_flags, config.retention, problems);
   if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
   if (auto valid = Validate(config); !valid) return Fail(std::move(valid.error()));
   result.config = std::move(config);
@@ -405,7 +413,9 @@ Expected<std::string> ReadToken(const std::filesystem::path& path) {
     return Fail(Errc::kInvalidRequest, "token file " + path.string() + " is empty");
   }
   const auto last = line.find_last_not_of(" \t\r\n");
-  return line.substr(first, last - first + 1);
+  std::string token = line.substr(first, last - first + 1);
+  RegisterSecret(token);  // never in a log line or a run's error (common/sanitize.hpp)
+  return token;
 }
 
 }  // namespace orb::agent

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/regex.hpp"
+#include "os/fs.hpp"
 
 namespace orb::os {
 namespace {
@@ -204,8 +205,8 @@ Expected<Process> Process::Spawn(const SpawnSpec& spec) {
 
   auto fifo = OpenStdinFifo(spec.console.stdin_fifo);
   if (!fifo) return Fail(std::move(fifo.error()).WithContext(context));
-  const int log_raw =
-      ::open(spec.console.console_log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  const int log_raw = ::open(spec.console.console_log.c_str(),
+                             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, kPrivateFileMode);
   if (log_raw < 0) {
     return Fail(Errc::kIo,
                 context + ": open " + spec.console.console_log.string() + ": " + ErrnoText(errno));

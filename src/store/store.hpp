@@ -13,7 +13,7 @@
 //    on, so several fleet-cmdr replicas may share one database: every decision that must be
 //    atomic (dispatch, fencing of updates, lease expiry, idempotency keys, presence, the first
 //    admin token, the leader lease) happens inside one database transaction
-//    (docs/decisions/0007).
+//    (docs/decisions/0011).
 //  - Time and randomness are inputs: mutating calls take `now`; the retry jitter comes from
 //    StoreDeps::unit_random, ids from StoreDeps::ids.
 //  - Every mutating call returns a Mutation: its value, the events it appended (with their global
@@ -21,7 +21,7 @@
 //    is durable, so the server publishes events and wakes long-polls after the commit
 //    (protocol.md §3 "every transition is stored before it is published").
 //  - Event seqs follow commit order: once a reader has seen seq N, every event with a lower seq
-//    is visible too, also across replicas (docs/decisions/0008).
+//    is visible too, also across replicas (docs/decisions/0012).
 //  - Errors: domain errors carry the wire codes of protocol.md §1 (not_found, forbidden,
 //    invalid_state, not_cancellable, run_not_active, idempotency_conflict, already_exists,
 //    invalid_request). A database failure is Errc::kStore (retryable when trying again can help:

@@ -27,7 +27,7 @@ using Types = std::tuple<RunError, Job, Run, JobDetail, CreateJobRequest, BatchC
                          JobExecution, ProgressUpdate, LogLine, FinalUpdate, UpdatesRequest,
                          UpdatesResponse, JobLogLine, JobLogs, AgentInfo, AgentList, EnrollRequest,
                          EnrollResponse, TokenCreateRequest, TokenCreated, ArtifactInfo, Event,
-                         EventList, SubscribeMessage, Labels>;
+                         EventList, SubscribeMessage, Labels, AgentProblem, AgentStatusReport>;
 
 template <std::size_t... I>
 void Dispatch(std::size_t which, std::string_view text, std::index_sequence<I...>) {

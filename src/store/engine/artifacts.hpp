@@ -3,7 +3,7 @@
 // What both stores' artifact calls share (store.hpp PutArtifact, ReadArtifact): checking the
 // arguments, and streaming an upload through sha256 in pieces so that neither store holds a whole
 // artifact in memory. Where the bytes go is each store's: files in the data dir (SQLite), 1 MiB
-// rows (PostgreSQL, docs/decisions/0009). Internal to src/store.
+// rows (PostgreSQL, docs/decisions/0013). Internal to src/store.
 
 #include <cstddef>
 #include <cstdint>

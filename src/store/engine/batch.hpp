@@ -12,7 +12,7 @@
 //     then the lease rows: one lock order for everything taken later);
 //  3. hands the events of the operations that succeeded, and the agents they touched, to
 //     BatchDriver::Commit, which reads those agents' notify state inside the transaction
-//     (on_queues_committed), numbers and stores the events, and commits (docs/decisions/0008).
+//     (on_queues_committed), numbers and stores the events, and commits (docs/decisions/0012).
 // Operations run without savepoints while they succeed (PostgreSQL spends a subtransaction per
 // SAVEPOINT that writes, and more than 64 per transaction slow every reader). An operation that
 // fails before writing anything needs no undo. If one fails after writing, or a statement fails

@@ -12,9 +12,9 @@ namespace {
 //    them, whatever the database's locale; the batch locks agents' rows in that order.
 //  - agents.queued_jobs is kept by a trigger, as on SQLite.
 //  - store_meta holds 'events_last' (the event counter: the highest seq given out, taken by the
-//    last statement of each commit that carries events, docs/decisions/0008) and
+//    last statement of each commit that carries events, docs/decisions/0012) and
 //    'tokens_version' (the token change feed).
-//  - artifacts: 1 MiB bytea chunks, stored without compression (docs/decisions/0009).
+//  - artifacts: 1 MiB bytea chunks, stored without compression (docs/decisions/0013).
 constexpr std::string_view kPgInitialSchema = R"sql(
 CREATE TABLE store_meta (
   key   TEXT COLLATE "C" PRIMARY KEY,

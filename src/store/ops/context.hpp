@@ -6,11 +6,11 @@
 // Rows an operation may change: an agent's row guards the agent, its jobs and its runs. The batch
 // locks the rows of the agents its operations declared (sorted, at its start; PostgreSQL only,
 // SQLite has one writer), so an operation changes only declared agents' things (Locked) and every
-// read-decide-write on them is atomic across connections and replicas (docs/decisions/0007).
+// read-decide-write on them is atomic across connections and replicas (docs/decisions/0011).
 //
 // Events are buffered (Emit): the batch gives them their seqs and stores them at the end of the
 // transaction, so both stores number events the same way and in commit order
-// (docs/decisions/0008). An operation must have no effect outside the transaction: PostgreSQL
+// (docs/decisions/0012). An operation must have no effect outside the transaction: PostgreSQL
 // re-runs a batch whose transaction hit a deadlock.
 // Thread-safety: used by the thread running the batch.
 

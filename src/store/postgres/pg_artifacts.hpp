@@ -4,7 +4,7 @@
 // `artifacts` rows with 1 MiB `artifact_chunks` of bytea, stored without compression; an upload
 // is one transaction (visible whole or not at all; a concurrent upload of the same artifact waits
 // for it), a read takes one chunk per statement without holding a transaction open, so a slow
-// client holds nothing (docs/decisions/0009). Internal to src/store/postgres/.
+// client holds nothing (docs/decisions/0013). Internal to src/store/postgres/.
 // Thread-safety: thread-safe (each call takes a pooled connection).
 
 #include <cstdint>

@@ -3,7 +3,7 @@
 // The PostgreSQL side of a batch (store/engine/batch.hpp): BEGIN and the agents' row locks in
 // one statement (read later, when an operation first asks which agents exist), and at the end
 // the notify-state reads, the statement that takes the event counter row, numbers and stores the
-// events and sends the NOTIFY, and the COMMIT, in one round trip (docs/decisions/0008, 0010).
+// events and sends the NOTIFY, and the COMMIT, in one round trip (docs/decisions/0012, 0014).
 // A store's writers share `commit_mutex`: it is taken at Commit and held until
 // ReleaseCommitOrder, after the writer told on_queues_committed, so this instance's commits and
 // what it tells its owner come in one order. Internal to src/store/postgres/.

@@ -2,7 +2,7 @@
 
 // The PostgreSQL Store (store.hpp): one database that several fleet-cmdr replicas share, all
 // serving. The operations are the shared ones of store/ops, run by the shared group commit of
-// store/engine/batch.hpp; this class is the connection machinery (docs/decisions/0007, 0008).
+// store/engine/batch.hpp; this class is the connection machinery (docs/decisions/0011, 0012).
 //
 // Writes: `writers` connections, each with its own queue and thread doing group commit: the
 // operations waiting on one connection run in ONE transaction and share its commit (the batch
@@ -11,11 +11,11 @@
 // connections; operations of different connections (or replicas) on the same agent wait for each
 // other's row locks, exactly as replicas do. Statements are pipelined: the writes of a
 // transition are sent without waiting, and each operation costs only the round trips of the
-// reads it decides on (docs/decisions/0010 has the statements and round trips per operation).
+// reads it decides on (docs/decisions/0014 has the statements and round trips per operation).
 // The last statement of a commit that carries events takes the event counter row, numbers and
 // stores the events and sends one NOTIFY (channel kEventsChannel, payload "<last seq>
 // <instance id>") with the commit; so seqs follow commit order across replicas
-// (docs/decisions/0008). A local mutex keeps this instance's commits and their
+// (docs/decisions/0012). A local mutex keeps this instance's commits and their
 // on_queues_committed calls in one order. Deadlocks, serialization failures and lock timeouts
 // re-run the batch; the asynchronous calls complete on the writer thread after the COMMIT
 // (synchronous_commit decides what durable means; PostgreSQL's default waits for the WAL flush).
@@ -28,7 +28,7 @@
 // database is down fails fast) and then try again.
 // Migrations: store/migrations/postgres_migrations.hpp, applied at Open under
 // pg_advisory_lock(kMigrationLock).
-// Artifacts: 1 MiB bytea chunks (docs/decisions/0009), on a pooled connection.
+// Artifacts: 1 MiB bytea chunks (docs/decisions/0013), on a pooled connection.
 // Thread-safety: all public methods are thread-safe.
 
 #include <chrono>
