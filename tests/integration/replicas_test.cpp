@@ -1,0 +1,240 @@
+// Two fleet-cmdr processes (the real binary) on one PostgreSQL database, as replicas behind one
+// address (docs/decisions/0015): what one does, the other sees. The database is a fresh one on the
+// test run's cluster (the ctest fixture `postgres`, support/postgres.hpp).
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "integration/cmdr_process.hpp"
+#include "integration/test_cluster.hpp"
+#include "net/ws_client.hpp"
+#include "protocol/codec.hpp"
+#include "support/free_port.hpp"
+#include "support/postgres.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait_for.hpp"
+
+namespace orb::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Steady = std::chrono::steady_clock;
+
+constexpr const char* kPayload = R"({"backupId":"b1"})";
+
+// A and B, started together on an empty database, each with a data dir of its own.
+class Replicas {
+ public:
+  Replicas() {
+    auto cluster = PostgresCluster::FromFixture();
+    if (!cluster) {
+      ADD_FAILURE() << cluster.error().Describe();
+      return;
+    }
+    auto database = TestDatabase::Create(*cluster);
+    if (!database) {
+      ADD_FAILURE() << database.error().Describe();
+      return;
+    }
+    database_ = std::move(*database);
+    for (const char* name : {"a", "b"})
+      fs::create_directories(dir_ / name);
+    // Short long-polls keep the test's notify waits short; --store-writers exercises the option.
+    const std::vector<std::string> flags = {"--store", database_->url(), "--store-writers", "1"};
+    a_ = std::make_unique<CmdrProcess>(dir_ / "a", FreePort(), flags, dir_ / "a.log");
+    b_ = std::make_unique<CmdrProcess>(dir_ / "b", FreePort(), flags, dir_ / "b.log");
+  }
+
+  bool Start() {
+    if (!a_ || !a_->WaitHealthy() || !b_->WaitHealthy()) return false;
+    // The one replica that created the first admin token wrote it to its data dir.
+    for (const char* name : {"a", "b"}) {
+      std::ifstream in(dir_ / name / "admin.token");
+      std::string token;
+      if (in >> token) {
+        admin_tokens_.push_back(token);
+      }
+    }
+    return !admin_tokens_.empty();
+  }
+
+  CmdrProcess& a() { return *a_; }
+  CmdrProcess& b() { return *b_; }
+  const std::vector<std::string>& admin_tokens() const { return admin_tokens_; }
+  const std::string& admin_token() const { return admin_tokens_.front(); }
+  std::string Log(const char* name) const {
+    std::ifstream in(dir_ / (std::string(name) + ".log"));
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  const std::string& url() const { return database_->url(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<TestDatabase> database_;
+  std::unique_ptr<CmdrProcess> a_;
+  std::unique_ptr<CmdrProcess> b_;
+  std::vector<std::string> admin_tokens_;
+};
+
+std::string Enroll(ApiClient& admin, const std::string& agent_id) {
+  auto reply = admin.Post("/v1/agents", fmt::format(R"({{"agentId":"{}"}})", agent_id));
+  EXPECT_EQ(reply.status, 201) << reply.body;
+  auto enrolled = protocol::FromJson<protocol::EnrollResponse>(reply.body);
+  return enrolled ? enrolled->token : "";
+}
+
+std::string StatusOf(ApiClient& api, const std::string& job_id) {
+  auto detail = protocol::FromJson<protocol::JobDetail>(api.Get("/v1/jobs/" + job_id).body);
+  return detail ? std::string(protocol::ToString(detail->job.status)) : "?";
+}
+
+std::string CreateJob(ApiClient& api, const std::string& agent_id, const std::string& instance) {
+  auto reply = api.Post("/v1/jobs", JobBody(agent_id, "VERIFY_BACKUP", instance, kPayload));
+  EXPECT_EQ(reply.status, 201) << reply.body;
+  auto job = protocol::FromJson<protocol::Job>(reply.body);
+  return job ? job->id : "";
+}
+
+TEST(ReplicasTest, StartedTogetherOnAnEmptyDatabaseTheyCreateOneAdminToken) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  // One admin.token file, and one admin token in the database, which both replicas accept.
+  EXPECT_EQ(replicas.admin_tokens().size(), 1u);
+  auto admins = PgQuery(replicas.url(), "SELECT count(*) FROM tokens WHERE role = 'admin'");
+  ASSERT_TRUE(admins.has_value()) << admins.error().Describe();
+  EXPECT_EQ(*admins, "1");
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  ApiClient through_b(replicas.b().port(), replicas.admin_token());
+  EXPECT_EQ(through_a.Get("/v1/agents").status, 200);
+  EXPECT_EQ(through_b.Get("/v1/agents").status, 200);
+  // The database URL is in neither log with its password (it has none here, but its userinfo is
+  // dropped all the same: only scheme, host, port and path are logged).
+  EXPECT_EQ(replicas.Log("a").find(replicas.url()), std::string::npos);
+}
+
+TEST(ReplicasTest, AJobCreatedThroughAWakesAnAgentLongPollingOnBAndFinishes) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  ApiClient through_b(replicas.b().port(), replicas.admin_token());
+  FakeAgent agent(replicas.b().port(), "host-1", Enroll(through_a, "host-1"));
+  // Enrolled through A: B takes the agent's token within its token poll (250 ms).
+  ASSERT_TRUE(WaitFor([&] { return agent.Hello({"VERIFY_BACKUP"}).status == 200; }, seconds(2)));
+  EXPECT_EQ(agent.Notify(0).status, 200);  // idle: answered at once, and B knows its state now
+
+  auto held = std::async(std::launch::async, [&] {
+    auto reply = agent.Notify(20);
+    return std::make_pair(reply, Steady::now());
+  });
+  // The long-poll is held on B before the job is created through A.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return through_b.Get("/metrics").body.find("fleet_cmdr_notify_waiters 1") !=
+               std::string::npos;
+      },
+      seconds(5)));
+  const auto created_at = Steady::now();
+  const std::string job_id = CreateJob(through_a, "host-1", "mc-1");
+  ASSERT_EQ(held.wait_for(seconds(10)), std::future_status::ready);
+  const auto [reply, answered_at] = held.get();
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.body.find("\"pending\":1"), std::string::npos) << reply.body;
+  const auto wake = std::chrono::duration_cast<milliseconds>(answered_at - created_at);
+  std::cout << "[ figure ] job through A -> long-poll on B answered in " << wake.count() << " ms\n";
+  // Through NOTIFY, not the 1 s fallback poll (the HTTP round trips included).
+  EXPECT_LT(wake, milliseconds(900));
+
+  auto run = agent.NextJob();
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->job_id, job_id);
+  EXPECT_EQ(agent.Complete(run->run_id).status, 200);
+  EXPECT_EQ(StatusOf(through_a, job_id), "COMPLETED");
+}
+
+std::vector<protocol::Event> ReadJobEvents(net::WebSocketClient& ws, std::size_t count) {
+  std::vector<protocol::Event> events;
+  while (events.size() < count) {
+    auto text = ws.Receive(seconds(5));
+    if (!text) {
+      ADD_FAILURE() << "stream: " << text.error().Describe();
+      break;
+    }
+    auto message = protocol::ParseStreamMessage(*text);
+    if (!message) {
+      ADD_FAILURE() << *text;
+      break;
+    }
+    if (message->event && message->event->job_id) events.push_back(*message->event);
+  }
+  return events;
+}
+
+TEST(ReplicasTest, AStreamOnBSeesTheEventsOfAInSeqOrder) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  FakeAgent agent(replicas.b().port(), "host-1", Enroll(through_a, "host-1"));
+  // Enrolled through A: B takes the agent's token within its token poll (250 ms).
+  ASSERT_TRUE(WaitFor([&] { return agent.Hello({"VERIFY_BACKUP"}).status == 200; }, seconds(2)));
+
+  net::WebSocketOptions options;
+  options.base_url = replicas.b().url();
+  net::WebSocketClient ws(options);
+  ASSERT_TRUE(ws.Connect("/v1/stream").has_value());
+  ASSERT_TRUE(ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", replicas.admin_token()))
+                  .has_value());
+  auto ready = ws.Receive(seconds(5));
+  ASSERT_TRUE(ready);
+
+  // Created through A, run and completed through B, two jobs interleaved.
+  const std::string first = CreateJob(through_a, "host-1", "mc-1");
+  const std::string second = CreateJob(through_a, "host-1", "mc-2");
+  auto run = agent.NextJob();
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(agent.Complete(run->run_id).status, 200);
+  // created, queued (x2), running, completed
+  const auto events = ReadJobEvents(ws, 6);
+  ASSERT_EQ(events.size(), 6u);
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    EXPECT_GT(events[i].seq, events[i - 1].seq) << i;
+  }
+  EXPECT_EQ(events[0].type, protocol::EventType::kJobCreated);
+  EXPECT_EQ(events[0].job_id, first);
+  EXPECT_EQ(events[2].job_id, second);
+  EXPECT_EQ(events[4].type, protocol::EventType::kJobRunning);
+  EXPECT_EQ(events[5].type, protocol::EventType::kJobCompleted);
+}
+
+TEST(ReplicasTest, ATokenRevokedThroughAIsRefusedByBWithinASecond) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient admin_a(replicas.a().port(), replicas.admin_token());
+  auto reply = admin_a.Post("/v1/tokens", R"({"role":"viewer","name":"to revoke"})");
+  ASSERT_EQ(reply.status, 201) << reply.body;
+  auto created = protocol::FromJson<protocol::TokenCreated>(reply.body);
+  ASSERT_TRUE(created.has_value());
+  ApiClient viewer_b(replicas.b().port(), created->token);
+  // Created through A: B takes it within its token poll (250 ms).
+  ASSERT_TRUE(WaitFor([&] { return viewer_b.Get("/v1/agents").status == 200; }, seconds(2)));
+
+  ASSERT_EQ(admin_a.Call("DELETE", "/v1/tokens/" + created->id).status, 204);
+  const auto revoked_at = Steady::now();
+  ASSERT_TRUE(WaitFor([&] { return viewer_b.Get("/v1/agents").status == 401; }, seconds(1)));
+  std::cout << "[ figure ] token revoked through A -> refused by B in "
+            << std::chrono::duration_cast<milliseconds>(Steady::now() - revoked_at).count()
+            << " ms\n";
+}
+
+}  // namespace
+}  // namespace orb::testing
