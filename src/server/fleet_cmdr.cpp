@@ -216,7 +216,7 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   operator_api_ = std::make_unique<OperatorApi>(
       artifact_dir_,
       OperatorApi::Deps{store, tokens_, ids_, *presence_, *publisher_, calls_, clock_},
-      OperatorApi::Metrics{metrics_, *jobs_by_status_, *store_create_jobs_});
+      OperatorApi::Metrics{metrics_, *jobs_by_status_, *store_create_jobs_}, shared_store());
   stream_api_ = std::make_unique<StreamApi>(options_.stream_auth_timeout,
                                             StreamApi::Deps{tokens_, *hub_, store, calls_, *http_});
   operator_api_->RegisterRoutes(*router_);

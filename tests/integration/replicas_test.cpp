@@ -8,6 +8,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 
 #include "integration/cmdr_process.hpp"
 #include "integration/test_cluster.hpp"
+#include "net/http_client.hpp"
 #include "net/ws_client.hpp"
 #include "protocol/codec.hpp"
 #include "support/free_port.hpp"
@@ -234,6 +236,58 @@ TEST(ReplicasTest, ATokenRevokedThroughAIsRefusedByBWithinASecond) {
   std::cout << "[ figure ] token revoked through A -> refused by B in "
             << std::chrono::duration_cast<milliseconds>(Steady::now() - revoked_at).count()
             << " ms\n";
+}
+
+TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  // 3 MiB of noise: streamed to a file on A, and more than one of the store's 1 MiB chunks.
+  std::string content(3 << 20, '\0');
+  std::mt19937 random(7);
+  for (auto& c : content)
+    c = static_cast<char>(random());
+  TempDir dir;
+  const fs::path file = dir / "artifact.bin";
+  std::ofstream(file, std::ios::binary) << content;
+  net::ClientOptions options_a;
+  options_a.base_url = replicas.a().url();
+  options_a.bearer_token = replicas.admin_token();
+  net::HttpClient client_a(options_a);
+  net::ClientRequest upload;
+  upload.method = "PUT";
+  upload.target = "/v1/artifacts";
+  upload.body_file = file;
+  upload.content_type = "application/octet-stream";
+  auto uploaded = client_a.Send(upload);
+  ASSERT_TRUE(uploaded.has_value()) << uploaded.error().Describe();
+  ASSERT_EQ(uploaded->status, 201) << uploaded->body;
+  auto info = protocol::FromJson<protocol::ArtifactInfo>(uploaded->body);
+  ASSERT_TRUE(info.has_value());
+
+  net::ClientOptions options_b = options_a;
+  options_b.base_url = replicas.b().url();
+  net::HttpClient client_b(options_b);
+  net::ClientRequest range;
+  range.target = info->url;
+  range.headers = {{"Range", "bytes=1500000-1500999"}};
+  auto part = client_b.Send(range);
+  ASSERT_TRUE(part.has_value()) << part.error().Describe();
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->Header("Content-Range").value_or(""),
+            fmt::format("bytes 1500000-1500999/{}", content.size()));
+  EXPECT_EQ(part->body, content.substr(1500000, 1000));
+  net::ClientRequest whole;
+  whole.target = info->url;
+  auto all = client_b.Send(whole);
+  ASSERT_TRUE(all.has_value()) << all.error().Describe();
+  EXPECT_EQ(all->status, 200);
+  EXPECT_TRUE(all->body == content);
+  // Uploaded again through B: already stored.
+  net::HttpClient again(options_b);
+  auto twice = again.Send(upload);
+  ASSERT_TRUE(twice.has_value());
+  EXPECT_EQ(twice->status, 200) << twice->body;
+  EXPECT_EQ(client_b.Send({.target = "/v1/artifacts/" + std::string(64, '0')})->status, 404);
 }
 
 }  // namespace
