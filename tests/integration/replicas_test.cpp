@@ -290,5 +290,38 @@ TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
   EXPECT_EQ(client_b.Send({.target = "/v1/artifacts/" + std::string(64, '0')})->status, 404);
 }
 
+TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
+  // A cluster of its own: this test stops it, and the others keep the fixture's.
+  TempDir dir;
+  auto cluster = PostgresCluster::Start(dir / "pg");
+  ASSERT_TRUE(cluster.has_value()) << cluster.error().Describe();
+  struct DestroyCluster {
+    PostgresCluster& cluster;
+    ~DestroyCluster() { (void)cluster.Destroy(); }
+  } destroy{*cluster};
+  // A password in the URL (libpq ignores it: the test cluster trusts local connections) must
+  // appear in no log line and no error.
+  std::string url = cluster->Url();
+  const std::string password = "s3cret-passw0rd";
+  url.insert(url.find('@'), ":" + password);
+  fs::create_directories(dir / "data");
+  CmdrProcess cmdr(dir / "data", FreePort(), {"--store", url}, dir / "cmdr.log");
+  ASSERT_TRUE(cmdr.WaitHealthy());
+  ApiClient anonymous(cmdr.port(), std::nullopt);
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(5)));
+
+  ASSERT_TRUE(cluster->Stop().has_value());
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 503; }, seconds(10)));
+  EXPECT_EQ(anonymous.Get("/healthz").status, 200);  // alive, only not ready
+  ASSERT_TRUE(cluster->Restart().has_value());
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(10)));
+  EXPECT_EQ(cmdr.Stop(), 0);
+
+  std::ifstream in(dir / "cmdr.log");
+  const std::string log{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_NE(log.find("store postgresql://"), std::string::npos) << log;
+  EXPECT_EQ(log.find(password), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace orb::testing
