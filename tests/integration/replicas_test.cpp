@@ -52,10 +52,14 @@ class Replicas {
     database_ = std::move(*database);
     for (const char* name : {"a", "b"})
       fs::create_directories(dir_ / name);
-    // Short long-polls keep the test's notify waits short; --store-writers exercises the option.
+    // A has the store on its command line, B in its TOML file (the keys `store`, `store-writers`).
     const std::vector<std::string> flags = {"--store", database_->url(), "--store-writers", "1"};
+    std::ofstream(dir_ / "b.toml")
+        << fmt::format("store = \"{}\"\nstore-writers = 1\n", database_->url());
     a_ = std::make_unique<CmdrProcess>(dir_ / "a", FreePort(), flags, dir_ / "a.log");
-    b_ = std::make_unique<CmdrProcess>(dir_ / "b", FreePort(), flags, dir_ / "b.log");
+    b_ = std::make_unique<CmdrProcess>(dir_ / "b", FreePort(),
+                                       std::vector<std::string>{"--config", (dir_ / "b.toml")},
+                                       dir_ / "b.log");
   }
 
   bool Start() {
@@ -123,6 +127,16 @@ TEST(ReplicasTest, StartedTogetherOnAnEmptyDatabaseTheyCreateOneAdminToken) {
   // The database URL is in neither log with its password (it has none here, but its userinfo is
   // dropped all the same: only scheme, host, port and path are logged).
   EXPECT_EQ(replicas.Log("a").find(replicas.url()), std::string::npos);
+  // One of them runs the fleet's timers (the leader lease), within its first rounds.
+  const auto leaders = [&] {
+    int count = 0;
+    for (const char* name : {"a", "b"}) {
+      if (replicas.Log(name).find("running the fleet's timers") != std::string::npos) ++count;
+    }
+    return count;
+  };
+  EXPECT_TRUE(WaitFor([&] { return leaders() >= 1; }, seconds(5)));
+  EXPECT_EQ(leaders(), 1) << replicas.Log("a") << replicas.Log("b");
 }
 
 TEST(ReplicasTest, AJobCreatedThroughAWakesAnAgentLongPollingOnBAndFinishes) {
