@@ -72,6 +72,13 @@ TEST(FleetCmdrApiTest, EveryErrorOfTheSpecTableIsReachableAndLeavesTheServerHeal
   expect(admin.Post("/v1/jobs", JobBody("orb-1", "PRUNE_BACKUPS", "mc-1", R"({"keepLast":0})")),
          400, "invalid_payload");
   expect(admin.Post("/v1/jobs", JobBody("orb-1", "FORMAT_DISK", "mc-1")), 400, "unknown_job_type");
+  // protocol.md §3: any type but a known one, the empty string included, is unknown_job_type; a
+  // payload that is not an object is a payload problem.
+  expect(admin.Post("/v1/jobs", JobBody("orb-1", "", "mc-1")), 400, "unknown_job_type");
+  expect(admin.Post("/v1/jobs", JobBody("orb-1", "PRUNE_BACKUPS", "mc-1", "[1]")), 400,
+         "invalid_payload");
+  expect(admin.Post("/v1/jobs", JobBody("orb-1", "PRUNE_BACKUPS", "mc-1", R"("keepLast")")), 400,
+         "invalid_payload");
   expect(anonymous.Get("/v1/jobs"), 401, "unauthenticated");
   expect(bogus.Get("/v1/jobs"), 401, "unauthenticated");
   expect(viewer.Post("/v1/jobs", Backup("orb-1", "mc-1")), 403, "forbidden");
