@@ -10,7 +10,7 @@ function(orb_unity target)
                           UNITY_BUILD_BATCH_SIZE ${ORB_UNITY_BATCH})
     # In a batch every .cpp is #included, so g++ takes a .cpp's pimpl class with members of
     # its own anonymous namespace for a header's, which -Wsubobject-linkage is about.
-    target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
+    target_compile_options(${target} PRIVATE $<$<CXX_COMPILER_ID:GNU>:-Wno-subobject-linkage>)
   endif()
 endfunction()
 

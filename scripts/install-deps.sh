@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of orb-jobs from Debian 12's packages.
 # Idempotent: packages already installed are skipped, and apt-get runs only when something is missing.
-# Usage: scripts/install-deps.sh [--browser]   (--browser adds chromium + node for the UI tests)
+# Usage: scripts/install-deps.sh [--browser] [--fuzz]   (--browser adds chromium + node for the UI
+# tests, --fuzz clang and libFuzzer for scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -14,9 +15,13 @@ packages=(
   ccache clang-format
   nginx
 )
-if [[ "${1:-}" == "--browser" ]]; then
-  packages+=(chromium nodejs npm)
-fi
+for option in "$@"; do
+  case "${option}" in
+    --browser) packages+=(chromium nodejs npm) ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown option ${option}" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,16 +2,20 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "agent/control_plane.hpp"
 #include "agent/executor.hpp"
 #include "agent/journal.hpp"
 #include "agent/reporter.hpp"
+#include "agent/retention.hpp"
 #include "common/job_log.hpp"
 #include "common/log.hpp"
 #include "common/random.hpp"
+#include "os/fs.hpp"
 
 namespace orb::agent {
 namespace {
@@ -37,6 +41,28 @@ constexpr milliseconds kErrorPause = seconds(5);   // after a failed notify or j
 constexpr milliseconds kHelloPause = seconds(30);  // after a refused hello (e.g. bad token)
 
 }  // namespace
+
+class Agent::Callbacks {
+ public:
+  explicit Callbacks(Agent* agent) : agent_(agent) {}
+  void RunDone() {
+    const std::lock_guard lock(mutex_);
+    if (agent_ != nullptr) agent_->OnRunDone();
+  }
+  void JournalHealth(bool writable, const std::string& problem) {
+    const std::lock_guard lock(mutex_);
+    if (agent_ != nullptr) agent_->OnJournalHealth(writable, problem);
+  }
+  // Once this returns no callback runs, nor will run, in the Agent.
+  void CutOff() {
+    const std::lock_guard lock(mutex_);
+    agent_ = nullptr;
+  }
+
+ private:
+  std::mutex mutex_;
+  Agent* agent_;
+};
 
 Agent::Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
              const Clock& clock, ServiceNotifier* notifier)
@@ -68,6 +94,46 @@ void Agent::OnRunDone() {
   wake_.notify_all();
 }
 
+void Agent::OnJournalHealth(bool writable, const std::string& problem) {
+  const bool changed =
+      writable ? health_.Clear(kJournalUnwritable) : health_.Set(kJournalUnwritable, problem);
+  if (!changed) return;
+  const auto log = GetLogger("agent");
+  if (writable) {
+    log->info("the journal can be written again: taking jobs again");
+  } else {
+    log->error("taking no jobs until the journal can be written again ({})", problem);
+  }
+  const std::lock_guard lock(mutex_);
+  health_changed_ = true;
+  if (in_notify_) loop_api_->Interrupt();
+  wake_.notify_all();
+}
+
+void Agent::ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks) {
+  const auto now = clock_.Now();
+  const auto version = health_.version();
+  const bool healthy = health_.healthy();
+  if (!schedule.Due(now, version, healthy)) return;
+  ++status_calls_;
+  auto sent = loop_api_->SendStatus(health_.Report(clock_.WallNow()), hooks);
+  if (sent) {
+    schedule.Attempted(now, version, true);
+    return;
+  }
+  const Error& error = sent.error();
+  if (error.code == Errc::kNotFound || error.code == Errc::kMethodNotAllowed) {
+    // An older fleet-cmdr: say it once and never call it again (docs/api-additions.md).
+    schedule.Unsupported();
+    GetLogger("agent")->info("fleet-cmdr has no status call ({}); not reporting health to it",
+                             error.Describe());
+    return;
+  }
+  if (error.code == Errc::kCancelled) return;  // stopping, or woken: due again at once
+  schedule.Attempted(now, version, false);
+  GetLogger("agent")->warn("cannot report status: {}", error.Describe());
+}
+
 void Agent::Pause(milliseconds timeout) {
   // In slices, so the watchdog keeps being fed while the loop is deliberately idle.
   milliseconds slice = timeout;
@@ -76,7 +142,7 @@ void Agent::Pause(milliseconds timeout) {
   }
   const auto end = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mutex_);
-  while (!stopping_ && !next_wanted_) {
+  while (!stopping_ && !next_wanted_ && !health_changed_) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= end) break;
     wake_.wait_until(lock, std::min(end, now + slice));
@@ -89,11 +155,10 @@ Status Agent::Run() {
   const AgentConfig& config = options_.config;
   for (const auto& dir :
        {config.state_dir, config.state_dir / "logs", config.root, config.root / ".staging"}) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return Fail(Errc::kIo, "cannot create " + dir.string() + ": " + ec.message());
+    if (auto made = os::MakePrivateDirs(dir); !made) return Fail(std::move(made.error()));
   }
-  auto opened = Journal::Open(config.state_dir / "journal.sqlite");
+  auto opened =
+      Journal::Open(config.state_dir / "journal.sqlite", JournalOptions{options_.journal_vfs});
   if (!opened) return Fail(std::move(opened.error()));
   // Released (not destroyed) below when a run does not stop in time; see the end of Run().
   std::unique_ptr<Journal> journal = std::move(*opened);
@@ -120,20 +185,28 @@ Status Agent::Run() {
     }
   }
 
+  // The executor's and the reporter's threads reach the Agent only through this.
+  const auto callbacks = std::make_shared<Callbacks>(this);
   Executor* executor_ptr = nullptr;  // set before the reporter's thread starts
+  ReporterOptions reporter_options;
+  reporter_options.log_dir = config.state_dir / "logs";
+  reporter_options.journal_retry = options_.journal_retry;
   auto reporter = std::make_unique<Reporter>(
-      ReporterOptions{config.state_dir / "logs"}, *journal,
-      MakeHttpControlPlane(ApiOptions(options_, servers_)), clock_,
+      std::move(reporter_options), *journal, MakeHttpControlPlane(ApiOptions(options_, servers_)),
+      clock_,
       ReporterCallbacks{
           [&executor_ptr](const std::string& run_id) {
             executor_ptr->Cancel(run_id, jobs::CancelCause::kRequested,
                                  "cancel requested by fleet-cmdr");
           },
-          [&executor_ptr](const std::string& run_id) { executor_ptr->Abandon(run_id); }});
-  auto executor =
-      std::make_unique<Executor>(ExecutorOptions{config.max_parallel, config.root,
-                                                 options_.lock_timeout, options_.timeout_grace},
-                                 std::move(handlers_), *reporter, clock_, [this] { OnRunDone(); });
+          [&executor_ptr](const std::string& run_id) { executor_ptr->Abandon(run_id); },
+          [callbacks](bool writable, const std::string& problem) {
+            callbacks->JournalHealth(writable, problem);
+          }});
+  auto executor = std::make_unique<Executor>(
+      ExecutorOptions{config.max_parallel, config.root, options_.lock_timeout,
+                      options_.timeout_grace},
+      std::move(handlers_), *reporter, clock_, [callbacks] { callbacks->RunDone(); });
   executor_ptr = executor.get();
   reporter->Start();  // delivers what an earlier life left in the outbox
 
@@ -168,6 +241,10 @@ Status Agent::Run() {
     if (notifier_ != nullptr) notifier_->Ready();
   }
 
+  // Health reports: the first right after hello, then as StatusSchedule says.
+  StatusSchedule status_schedule(seconds(std::max(1, settings.heartbeat_seconds)));
+  if (!Stopping()) ReportStatusIfDue(status_schedule, hooks);
+
   int long_poll_wait = std::clamp(settings.long_poll_seconds, 0, 60);
   if (notifier_ != nullptr && notifier_->watchdog_timeout()) {
     const auto half = static_cast<int>(notifier_->watchdog_timeout()->count() / 2000);
@@ -179,10 +256,32 @@ Status Agent::Run() {
     return milliseconds(static_cast<std::int64_t>((low + RandomUnit() * (high - low)) * 1000));
   };
 
+  // Housekeeping between jobs, on this thread: at start-up, then every intervalMinutes.
+  RetentionOptions retention_options;
+  retention_options.run_logs = config.state_dir / "logs";
+  retention_options.root = config.root;
+  retention_options.config = config.retention;
+  Retention retention(
+      std::move(retention_options), executor->locks(),
+      [&executor] {
+        const auto live = executor->LiveRuns();
+        return std::set<std::string>(live.begin(), live.end());
+      },
+      clock_);
+
   bool want_next = true;  // at start-up
   while (!Stopping()) {
     if (notifier_ != nullptr) notifier_->Watchdog();
-    if (want_next) {
+    {
+      const std::lock_guard lock(mutex_);
+      if (health_changed_) want_next = true;  // healthy again: ask at once
+      // The journal just failed (a full disk, often): free what may be freed now.
+      if (health_changed_ && !health_.healthy()) retention.MakeDue();
+      health_changed_ = false;
+    }
+    ReportStatusIfDue(status_schedule, hooks);
+    const bool healthy = health_.healthy();
+    if (want_next && healthy) {
       bool failed = false;
       while (!Stopping() && executor->free_slots() > 0) {
         {
@@ -214,17 +313,27 @@ Status Agent::Run() {
       if (executor->free_slots() == 0) want_next = false;  // a finished run asks again
     }
     if (Stopping()) break;
+    (void)retention.RunIfDue();  // bounded; a no-op until it is due
+    if (notifier_ != nullptr) notifier_->Watchdog();
 
     {
       const std::lock_guard lock(mutex_);
-      if (next_wanted_) {
+      if (next_wanted_ || health_changed_) {
         want_next = true;
         continue;
       }
       in_notify_ = true;
     }
+    // While a status report is due again later (unhealthy: every heartbeatSeconds), the
+    // long-poll ends in time for it.
+    int wait = config.long_poll ? long_poll_wait : 0;
+    if (const auto due = status_schedule.NextDue(health_.version(), health_.healthy());
+        due && wait > 0) {
+      const auto left = std::chrono::ceil<seconds>(*due - clock_.Now()).count();
+      wait = static_cast<int>(std::clamp<std::int64_t>(left, 1, wait));
+    }
     ++notify_calls_;
-    auto notify = loop_api_->Notify(config.long_poll ? long_poll_wait : 0, hooks);
+    auto notify = loop_api_->Notify(wait, hooks);
     {
       const std::lock_guard lock(mutex_);
       in_notify_ = false;
@@ -236,6 +345,12 @@ Status Agent::Run() {
         executor->Cancel(run_id, jobs::CancelCause::kRequested, "cancel requested by fleet-cmdr");
       }
       if (notify->pending > 0) {
+        if (!health_.healthy()) {
+          // Jobs wait for a writable journal; notify answers at once while they do.
+          want_next = true;
+          Pause(poll_pause());
+          continue;
+        }
         if (executor->free_slots() > 0) {
           want_next = true;
         } else {
@@ -258,15 +373,25 @@ Status Agent::Run() {
             options_.shutdown_drain.count());
   executor->CancelAll(jobs::CancelCause::kShutdown, "the agent is stopping");
   drained_ = executor->WaitIdle(options_.shutdown_drain);
+  // The reporter's sender is joined now: the cancel and abandon callbacks (which use
+  // executor_ptr) cannot run any more. The run threads reach the Agent no more either.
   reporter->Stop(std::chrono::steady_clock::now() + options_.flush_timeout);
+  callbacks->CutOff();
   if (!drained_) {
     // A run past its point of no return is still going. Its thread cannot be stopped or joined in
-    // bounded time, so the executor (and what it uses) is left to the process exit; the run stays
-    // in the journal and is reported interrupted at the next start.
-    log->warn("runs still going at exit: {}", executor->Running().size());
-    (void)executor.release();
-    (void)reporter.release();
-    (void)journal.release();
+    // bounded time, and the executor, the reporter (its observer) and the journal must outlive
+    // it: they go to a thread of their own that frees them, in that order, once every run ended.
+    // The late final goes to the journal and is delivered at the next start (or, if the process
+    // exits first, the run is reported interrupted). Nothing there refers to this Agent.
+    log->warn("runs still going at exit: {}", executor->LiveRuns().size());
+    std::thread([executor = std::move(executor), reporter = std::move(reporter),
+                 journal = std::move(journal)]() mutable {
+      while (!executor->WaitIdle(std::chrono::hours(1))) {
+      }
+      executor.reset();  // joins the run threads
+      reporter.reset();
+      journal.reset();
+    }).detach();
     return Ok();
   }
   executor.reset();

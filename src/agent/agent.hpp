@@ -6,6 +6,11 @@
 // notify go to the executor. Stop() (SIGTERM) stops asking for jobs, cancels cancellable runs,
 // waits (bounded) for the rest, flushes the journal and makes Run() return.
 //
+// Health (docs/reliability.md "The agent"): while the journal cannot be written the agent asks for
+// no jobs, reports itself unhealthy (POST .../status after hello, on every change, every
+// heartbeatSeconds while unhealthy; an older fleet-cmdr's 404 is logged once and the call is not
+// made again), and takes jobs again once the reporter wrote the journal again.
+//
 // Thread-safety: Run() on one thread; Stop() and the accessors from any thread.
 
 #include <atomic>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "agent/config.hpp"
+#include "agent/health.hpp"
 #include "agent/server_failover.hpp"
 #include "agent/service_notifier.hpp"
 #include "common/clock.hpp"
@@ -28,6 +34,7 @@
 namespace orb::agent {
 
 class ControlPlane;
+struct CallHooks;
 
 struct AgentOptions {
   AgentConfig config;
@@ -41,19 +48,29 @@ struct AgentOptions {
   std::chrono::milliseconds retry_max_delay{std::chrono::seconds(10)};
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
   FailoverOptions failover{};  // over config.servers (agent/server_failover.hpp)
+
+  // A failing disk (docs/reliability.md "The agent"): how often the journal is tried again, and
+  // the SQLite VFS it is opened with (empty: the default; tests name one that fails writes).
+  std::chrono::milliseconds journal_retry{std::chrono::seconds(5)};
+  std::string journal_vfs{};
 };
 
 class Agent {
  public:
-  // `notifier` may be null (no service manager).
+  // `notifier` may be null (no service manager). `clock` must outlive every run, also one that
+  // outlasts Run() (see Run); RealClock() does.
   Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
         const Clock& clock, ServiceNotifier* notifier = nullptr);
+  // May run while a run that outlasted Run() still goes: nothing of that run refers to the Agent.
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
   // Runs until Stop(). Errors: kIo when stateDir, root or the journal cannot be set up. Returns Ok
-  // after a clean drain, also when some non-cancellable run was still going (see drained()).
+  // after a clean drain, also when some non-cancellable run was still going (see drained()): such
+  // a run goes on, with the executor, the reporter and the journal, which a thread of their own
+  // frees once it ended (its final stays in the journal for the next start). The program exits
+  // before that (std::_Exit); an Agent in a test may be destroyed before that.
   Status Run();
   void Stop();
 
@@ -66,11 +83,22 @@ class Agent {
   // How many jobs/next and notify calls were made (for tests of the loop).
   [[nodiscard]] int next_calls() const { return next_calls_.load(); }
   [[nodiscard]] int notify_calls() const { return notify_calls_.load(); }
+  // Whether the agent has no problem now (it then takes jobs), and how many status reports it
+  // tried to send.
+  [[nodiscard]] bool healthy() const { return health_.healthy(); }
+  [[nodiscard]] int status_calls() const { return status_calls_.load(); }
   // The fleet-cmdr URL the agent talks to now (one of config.servers).
   [[nodiscard]] std::string server() const { return servers_->Current().url; }
 
  private:
+  // What the executor's and the reporter's threads call back into; Run() cuts it off before it
+  // returns, so a run that outlasts Run() never reaches the Agent.
+  class Callbacks;
   void OnRunDone();
+  // The reporter saw the journal fail or work again.
+  void OnJournalHealth(bool writable, const std::string& problem);
+  // Sends the status report when StatusSchedule says it is due.
+  void ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks);
   bool Stopping() const { return stopping_.load(); }
   // Waits on the loop's condition until `timeout`, Stop() or a finished run.
   void Pause(std::chrono::milliseconds timeout);
@@ -84,14 +112,17 @@ class Agent {
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  bool next_wanted_ = false;  // a run finished: ask jobs/next
-  bool in_notify_ = false;    // the loop is inside a notify call (interruptible)
+  bool next_wanted_ = false;     // a run finished: ask jobs/next
+  bool health_changed_ = false;  // report it, and ask jobs/next when healthy again
+  bool in_notify_ = false;       // the loop is inside a notify call (interruptible)
   protocol::HelloResponse settings_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> drained_{false};
   std::atomic<bool> ready_{false};
   std::atomic<int> next_calls_{0};
   std::atomic<int> notify_calls_{0};
+  std::atomic<int> status_calls_{0};
+  AgentHealth health_;
 };
 
 }  // namespace orb::agent

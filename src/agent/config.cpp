@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <utility>
 
@@ -10,6 +11,7 @@
 #include <toml++/toml.h>
 
 #include "common/ids.hpp"
+#include "common/sanitize.hpp"
 
 namespace orb::agent {
 namespace {
@@ -48,9 +50,94 @@ bool IsValidLogLevel(std::string_view level) {
   return false;
 }
 
+// TOML allows characters beyond ASCII only inside strings and comments (bare keys are
+// [A-Za-z0-9_-], whitespace is tab and space). Debian's toml++ 3.3.0 reaches
+// __builtin_unreachable() (undefined behaviour) when it meets certain such characters where it
+// looks for whitespace (is_non_ascii_horizontal_whitespace: U+00A1..U+0499 and two more ranges;
+// found by tests/fuzz/agent_config_fuzz.cpp), so the text is checked first and the same syntax
+// error is reported without calling it. Returns the 1-based line and byte column of the first
+// offending byte.
+// How many `quote` characters start at `i` (at most five: the closing delimiter of a multi-line
+// string may follow one or two quotes of its content).
+std::size_t QuoteRun(std::string_view text, std::size_t i, char quote) {
+  std::size_t n = 0;
+  while (i + n < text.size() && text[i + n] == quote && n < 5)
+    ++n;
+  return n;
+}
+
+std::optional<std::pair<std::size_t, std::size_t>> NonAsciiOutsideStrings(std::string_view text) {
+  enum class State { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
+  State state = State::kCode;
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  std::size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a byte order mark
+  const auto at = [&](std::string_view token) { return text.substr(i).starts_with(token); };
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+      // A comment ends here; so does a one-line string (toml++ then reports it unterminated).
+      if (state == State::kComment || state == State::kBasic || state == State::kLiteral) {
+        state = State::kCode;
+      }
+      ++i;
+      continue;
+    }
+    switch (state) {
+      case State::kCode:
+        if (static_cast<unsigned char>(c) >= 0x80) return std::pair{line, i - line_start + 1};
+        if (c == '#') {
+          state = State::kComment;
+        } else if (at(R"(""")")) {
+          state = State::kMultiBasic;
+          i += 2;
+        } else if (at("'''")) {
+          state = State::kMultiLiteral;
+          i += 2;
+        } else if (c == '"') {
+          state = State::kBasic;
+        } else if (c == '\'') {
+          state = State::kLiteral;
+        }
+        break;
+      case State::kComment: break;
+      case State::kBasic:
+      case State::kMultiBasic:
+        if (c == '\\') {
+          // Skip the escaped character, unless it is a newline (counted at the top).
+          if (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+        } else if (state == State::kBasic && c == '"') {
+          state = State::kCode;
+        } else if (state == State::kMultiBasic && at(R"(""")")) {
+          state = State::kCode;
+          i += QuoteRun(text, i, '"') - 1;  // up to two quotes may end the content
+        }
+        break;
+      case State::kLiteral:
+        if (c == '\'') state = State::kCode;
+        break;
+      case State::kMultiLiteral:
+        if (at("'''")) {
+          state = State::kCode;
+          i += QuoteRun(text, i, '\'') - 1;
+        }
+        break;
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config) {
+  if (const auto position = NonAsciiOutsideStrings(text)) {
+    return Fail(Errc::kInvalidRequest,
+                fmt::format("{}:{}:{}: a character beyond ASCII outside a string or comment",
+                            origin, position->first, position->second));
+  }
   toml::table table;
   try {
     table = toml::parse(text, origin);
@@ -136,6 +223,8 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
       } else {
         problems.push_back({"longPoll", "must be true or false"});
       }
+    } else if (name == "retention") {
+      // Read below, by retention_config.cpp.
     } else if (name == "labels") {
       const auto* labels = node.as_table();
       if (labels == nullptr) {
@@ -153,6 +242,7 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
       problems.push_back({std::string(name), "unknown key"});
     }
   }
+  ApplyRetentionToml(text, config.retention, problems);
   if (!problems.empty()) {
     return Fail(std::move(InvalidConfig(std::move(problems))).WithContext(std::string(origin)));
   }
@@ -202,6 +292,7 @@ Status Validate(const AgentConfig& config) {
   for (const auto& [label, value] : config.labels) {
     if (!IsValidName(label)) problems.push_back({"labels." + label, "name must be a valid name"});
   }
+  ValidateRetention(config.retention, problems);
   if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
   return Ok();
 }
@@ -229,6 +320,8 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
   auto* label_opt = app.add_option("--label", labels, "KEY=VALUE, repeatable");
   auto* supervisor_opt = app.add_option("--instance-supervisor", supervisor,
                                         "auto|systemd|process: what keeps instances running");
+  RetentionFlags retention_flags;
+  AddRetentionFlags(app, retention_flags);
 
   CommandLine result;
   try {
@@ -303,6 +396,7 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
       }
     }
   }
+  ApplyRetentionFlags(retention_flags, config.retention, problems);
   if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
   if (auto valid = Validate(config); !valid) return Fail(std::move(valid.error()));
   result.config = std::move(config);
@@ -319,7 +413,9 @@ Expected<std::string> ReadToken(const std::filesystem::path& path) {
     return Fail(Errc::kInvalidRequest, "token file " + path.string() + " is empty");
   }
   const auto last = line.find_last_not_of(" \t\r\n");
-  return line.substr(first, last - first + 1);
+  std::string token = line.substr(first, last - first + 1);
+  RegisterSecret(token);  // never in a log line or a run's error (common/sanitize.hpp)
+  return token;
 }
 
 }  // namespace orb::agent

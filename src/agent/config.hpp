@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/retention_config.hpp"
 #include "common/expected.hpp"
 #include "common/log.hpp"
 #include "jobs/job_handler.hpp"
@@ -33,6 +34,9 @@ struct AgentConfig {
   // How instances are kept running beyond the agent: "auto" (a systemd transient unit when
   // systemd runs and answers, else a process session), "systemd" or "process".
   jobs::InstanceSupervisor instance_supervisor = jobs::InstanceSupervisor::kAuto;
+
+  // What the agent prunes on its own: the [retention] table and its flags (retention_config.hpp).
+  RetentionConfig retention;
 };
 
 // What the command line asks for: run with a config, or print `output` and exit with `exit_code`
@@ -51,9 +55,9 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv, std::s
 
 // Parses TOML text into `config` (keys in camelCase: server (a URL or an array of URLs), agentId,
 // tokenFile, root, stateDir, maxParallel, longPoll, caFile, logFormat, logLevel,
-// instanceSupervisor, and a [labels] table). Keys not in the text keep their value. Errors:
-// kInvalidRequest (syntax error with its line, unknown key, wrong type). `origin` names the file
-// in messages.
+// instanceSupervisor, a [labels] table, and the [retention] table of retention_config.hpp). Keys
+// not in the text keep their value. Errors: kInvalidRequest (syntax error with its line, unknown
+// key, wrong type). `origin` names the file in messages.
 Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config);
 
 // Checks every value (at least one server, each an http(s) URL and none twice, agentId, ranges,
@@ -61,8 +65,8 @@ Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& co
 // Errors: kInvalidRequest with one FieldProblem per bad key.
 Status Validate(const AgentConfig& config);
 
-// Reads the token from `path`: the first line, surrounding whitespace removed. Errors: kIo
-// (unreadable), kInvalidRequest (empty).
+// Reads the token from `path`: the first line, surrounding whitespace removed, and registers it as
+// a secret of the process (common/sanitize.hpp). Errors: kIo (unreadable), kInvalidRequest (empty).
 Expected<std::string> ReadToken(const std::filesystem::path& path);
 
 }  // namespace orb::agent

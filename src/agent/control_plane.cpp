@@ -62,6 +62,14 @@ class HttpControlPlane final : public ControlPlane {
     return protocol::FromJson<protocol::UpdatesResponse>(response->body);
   }
 
+  Status SendStatus(const protocol::AgentStatusReport& report, const CallHooks& hooks) override {
+    constexpr int kStatusAttempts = 3;
+    auto response =
+        Call("POST", prefix_ + "/status", protocol::ToJson(report), hooks, {}, kStatusAttempts);
+    if (!response) return Fail(std::move(response.error()));
+    return Ok();
+  }
+
   void Interrupt() override { client_.Cancel(); }
   void Resume() override { client_.Reset(); }
 
@@ -77,18 +85,20 @@ class HttpControlPlane final : public ControlPlane {
   }
 
   // Sends with retries and failover; a 2xx comes back as the response, anything else as the
-  // server's Error.
+  // server's Error. `max_attempts` (0: the policy's, which retries until should_stop) bounds the
+  // retries.
   Expected<net::ClientResponse> Call(std::string method, std::string target, std::string body,
                                      const CallHooks& hooks,
-                                     std::optional<std::chrono::milliseconds> timeout = {}) {
+                                     std::optional<std::chrono::milliseconds> timeout = {},
+                                     int max_attempts = 0) {
     net::ClientRequest request;
     request.method = std::move(method);
     request.target = std::move(target);
     request.body = std::move(body);
     request.timeout = timeout;
-    auto response = SendWithFailover(request, hooks);
+    auto response = SendWithFailover(request, hooks, max_attempts);
     if (response && response->status == 401 && TokenFileChanged()) {
-      response = SendWithFailover(request, hooks);
+      response = SendWithFailover(request, hooks, max_attempts);
     }
     if (!response) {
       return Fail(std::move(response.error()).WithContext(request.method + " " + request.target));
@@ -108,8 +118,10 @@ class HttpControlPlane final : public ControlPlane {
   // Returns the last response (any status) or error; kCancelled when should_stop or Interrupt()
   // ended it.
   Expected<net::ClientResponse> SendWithFailover(net::ClientRequest& request,
-                                                 const CallHooks& hooks) {
+                                                 const CallHooks& hooks, int max_attempts = 0) {
     ServerSet& servers = *options_.servers;
+    net::RetryPolicy policy = policy_;
+    if (max_attempts > 0) policy.max_attempts = max_attempts;
     const auto stopped = [&] {
       return client_.cancelled() || (hooks.should_stop && hooks.should_stop());
     };
@@ -172,7 +184,7 @@ class HttpControlPlane final : public ControlPlane {
       } else {
         round = 0;
       }
-      const auto delay = net::NextDelay(policy_, ++waits, RandomUnit(), retry_after);
+      const auto delay = net::NextDelay(policy, ++waits, RandomUnit(), retry_after);
       if (!delay) return result;
       if (hooks.on_retry) hooks.on_retry();
       if (!Sleep(*delay, stopped)) return Fail(stop_error());

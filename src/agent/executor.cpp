@@ -187,6 +187,7 @@ void Executor::RunThread(ActiveRun& run) {
       if (!silenced) observer_.OnProgress(execution.run_id, std::move(started), true);
     }
     jobs::HandlerContext context(execution, options_.root, staging, run.token, log, sink, clock_);
+    context.SetRunLiveness([this](const std::string& run_id) { return IsLive(run_id); });
     // Locks a handler takes on top of the job's own (UPDATE_SERVER's instances): each call under
     // its own owner name, so a call that gives up releases only what it took itself.
     context.SetLockProvider([&](const protocol::LockSet& more) -> Status {
@@ -374,6 +375,21 @@ void Executor::CancelAll(jobs::CancelCause cause, const std::string& reason) {
   }
   for (const auto& id : ids)
     Cancel(id, cause, reason);
+}
+
+bool Executor::IsLive(const std::string& run_id) const {
+  const std::lock_guard lock(mutex_);
+  const auto found = runs_.find(run_id);
+  return found != runs_.end() && !found->second->done;
+}
+
+std::vector<std::string> Executor::LiveRuns() const {
+  const std::lock_guard lock(mutex_);
+  std::vector<std::string> ids;
+  for (const auto& [id, run] : runs_) {
+    if (!run->done) ids.push_back(id);
+  }
+  return ids;
 }
 
 std::vector<std::string> Executor::Running() const {

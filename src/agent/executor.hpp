@@ -78,9 +78,17 @@ class Executor {
 
   // Runs whose outcome is not known yet (for jobs/next "running" and heartbeats).
   [[nodiscard]] std::vector<std::string> Running() const;
+  // Runs whose handler thread has not ended (a run reported failed by its timeout included):
+  // their staging and cache files are in use. Handlers see it as HandlerContext::IsRunLive.
+  [[nodiscard]] bool IsLive(const std::string& run_id) const;
+  [[nodiscard]] std::vector<std::string> LiveRuns() const;
   [[nodiscard]] int free_slots() const;
   // Waits until no handler runs any more; false when `timeout` passed first.
   bool WaitIdle(std::chrono::milliseconds timeout);
+
+  // The local lock table, for the agent's own housekeeping (retention.hpp), which takes the locks
+  // a run would without waiting.
+  LockTable& locks() { return locks_; }
 
  private:
   struct ActiveRun;

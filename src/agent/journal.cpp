@@ -2,9 +2,13 @@
 
 #include <utility>
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "os/fs.hpp"
 #include "protocol/codec.hpp"
 
 namespace orb::agent {
@@ -109,10 +113,22 @@ class Transaction {
 
 }  // namespace
 
-Expected<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file) {
+Expected<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& file,
+                                                 const JournalOptions& options) {
+  // The journal holds every payload in flight (an instance's environment among them): its
+  // owner's only. SQLite gives its -wal and -shm files the database file's mode; files an older
+  // version made are narrowed too.
+  if (const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, os::kPrivateFileMode);
+      fd >= 0) {
+    ::close(fd);
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    (void)::chmod((file.string() + suffix).c_str(), os::kPrivateFileMode);
+  }
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
-  if (sqlite3_open_v2(file.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(file.c_str(), &db, flags,
+                      options.vfs.empty() ? nullptr : options.vfs.c_str()) != SQLITE_OK) {
     Error error = SqlError(db, "cannot open " + file.string());
     sqlite3_close(db);
     return error;
@@ -148,6 +164,7 @@ Status Journal::AddRun(const protocol::JobExecution& execution) {
 }
 
 Expected<std::int64_t> Journal::Append(const std::string& run_id, int kind,
+                                       std::int64_t requested_seq,
                                        const std::function<std::string(std::int64_t)>& body) {
   const std::lock_guard lock(mutex_);
   if (auto set = SetDurability(kind == kFinal); !set) return Fail(std::move(set.error()));
@@ -162,7 +179,13 @@ Expected<std::int64_t> Journal::Append(const std::string& run_id, int kind,
   if (!select.IsNull(2)) {
     return Fail(Errc::kInvalidState, "journal: run " + run_id + " already has its final update");
   }
-  const std::int64_t seq = kind == kLog ? select.Int(1) : select.Int(0);
+  const std::int64_t next = kind == kLog ? select.Int(1) : select.Int(0);
+  if (requested_seq > 0 && requested_seq < next) {
+    return Fail(Errc::kInvalidState, "journal: run " + run_id + ": seq " +
+                                         std::to_string(requested_seq) + " is not after " +
+                                         std::to_string(next - 1));
+  }
+  const std::int64_t seq = requested_seq > 0 ? requested_seq : next;
   Statement bump(db_, kind == kLog ? "UPDATE runs SET next_log_seq = ?2 WHERE run_id = ?1"
                       : kind == kFinal
                           ? "UPDATE runs SET next_update_seq = ?2, final_seq = ?3 WHERE run_id = ?1"
@@ -179,14 +202,14 @@ Expected<std::int64_t> Journal::Append(const std::string& run_id, int kind,
 
 Expected<std::int64_t> Journal::AppendUpdate(const std::string& run_id,
                                              protocol::ProgressUpdate update) {
-  return Append(run_id, kUpdate, [&](std::int64_t seq) {
+  return Append(run_id, kUpdate, update.seq, [&](std::int64_t seq) {
     update.seq = seq;
     return protocol::ToJson(update);
   });
 }
 
 Expected<std::int64_t> Journal::AppendLog(const std::string& run_id, protocol::LogLine line) {
-  return Append(run_id, kLog, [&](std::int64_t seq) {
+  return Append(run_id, kLog, line.seq, [&](std::int64_t seq) {
     line.seq = seq;
     return protocol::ToJson(line);
   });
@@ -194,14 +217,15 @@ Expected<std::int64_t> Journal::AppendLog(const std::string& run_id, protocol::L
 
 Expected<std::int64_t> Journal::AppendFinal(const std::string& run_id,
                                             protocol::FinalUpdate final_update) {
-  return Append(run_id, kFinal, [&](std::int64_t seq) {
+  return Append(run_id, kFinal, final_update.seq, [&](std::int64_t seq) {
     final_update.seq = seq;
     return protocol::ToJson(final_update);
   });
 }
 
 Expected<protocol::UpdatesRequest> Journal::NextBatch(const std::string& run_id,
-                                                      std::size_t max_items) const {
+                                                      std::size_t max_items,
+                                                      bool* complete_out) const {
   const std::lock_guard lock(mutex_);
   protocol::UpdatesRequest batch;
   const auto limit = static_cast<std::int64_t>(max_items);
@@ -231,6 +255,7 @@ Expected<protocol::UpdatesRequest> Journal::NextBatch(const std::string& run_id,
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE) return SqlError(db_, "reading outbox");
   }
+  if (complete_out != nullptr) *complete_out = complete;
   if (complete) {
     Statement select(db_, "SELECT body FROM outbox WHERE run_id = ?1 AND kind = 2");
     select.Bind(1, run_id);
@@ -301,6 +326,12 @@ Expected<std::vector<JournalRun>> Journal::Runs() const {
   }
   if (step != SQLITE_DONE) return SqlError(db_, "reading runs");
   return runs;
+}
+
+Status Journal::Probe() {
+  const std::lock_guard lock(mutex_);
+  // Alternating values: each probe really writes the database header.
+  return Exec(db_, (++probes_ % 2) != 0 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 0");
 }
 
 Expected<std::vector<std::string>> Journal::RunsWithPending() const {

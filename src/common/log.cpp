@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <mutex>
+#include <string>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/details/log_msg.h>
@@ -10,6 +12,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "common/sanitize.hpp"
 #include "common/time.hpp"
 
 namespace orb {
@@ -38,6 +41,27 @@ std::unique_ptr<spdlog::formatter> TextFormatter() {
                                                      spdlog::pattern_time_type::utc);
 }
 
+// Every line goes through Sanitize (common/sanitize.hpp) before the real formatter sees it: the
+// one place that keeps tokens, passwords and URL query strings out of every log, whatever the call
+// site passed.
+class SanitizingFormatter final : public spdlog::formatter {
+ public:
+  explicit SanitizingFormatter(std::unique_ptr<spdlog::formatter> inner)
+      : inner_(std::move(inner)) {}
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const std::string clean = Sanitize(std::string_view(msg.payload.data(), msg.payload.size()));
+    spdlog::details::log_msg copy = msg;
+    copy.payload = spdlog::string_view_t(clean.data(), clean.size());
+    inner_->format(copy, dest);
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<SanitizingFormatter>(inner_->clone());
+  }
+
+ private:
+  std::unique_ptr<spdlog::formatter> inner_;
+};
+
 struct LogState {
   std::mutex mutex;
   spdlog::sink_ptr sink;
@@ -52,7 +76,7 @@ LogState& State() {
 spdlog::sink_ptr DefaultSink(LogState& state) {
   if (!state.sink) {
     state.sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    state.sink->set_formatter(TextFormatter());
+    state.sink->set_formatter(std::make_unique<SanitizingFormatter>(TextFormatter()));
   }
   return state.sink;
 }
@@ -70,11 +94,9 @@ void SetupLogging(LogFormat format, std::string_view level) {
   const std::lock_guard lock(state.mutex);
   state.sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
       format == LogFormat::kJson ? spdlog::color_mode::never : spdlog::color_mode::automatic);
-  if (format == LogFormat::kJson) {
-    state.sink->set_formatter(std::make_unique<JsonFormatter>());
-  } else {
-    state.sink->set_formatter(TextFormatter());
-  }
+  std::unique_ptr<spdlog::formatter> formatter = TextFormatter();
+  if (format == LogFormat::kJson) formatter = std::make_unique<JsonFormatter>();
+  state.sink->set_formatter(std::make_unique<SanitizingFormatter>(std::move(formatter)));
   state.level = spdlog::level::from_str(std::string(level));
   spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
     logger->sinks().assign(1, state.sink);

@@ -17,7 +17,8 @@ enum class LogFormat {
 std::optional<LogFormat> LogFormatFromString(std::string_view text);  // "text" | "json"
 
 // Configures the default sink of every logger made by GetLogger(): stderr, in `format`, at `level`
-// ("trace".."critical", "off"). Call once from main before starting threads.
+// ("trace".."critical", "off"). Call once from main before starting threads. Every line is
+// sanitized first (common/sanitize.hpp), whichever logger or format it goes through.
 void SetupLogging(LogFormat format, std::string_view level = "info");
 
 // A named logger sharing the configured sink ("fleet-cmdr", "agent", "store", ...). Thread-safe.

@@ -28,6 +28,7 @@
 
 #include "common/sha256.hpp"
 #include "jobs/archive_stream.hpp"
+#include "os/fs.hpp"
 
 namespace orb::jobs {
 namespace {
@@ -849,7 +850,7 @@ Expected<BackupManifest> WriteBackupArchive(const fs::path& source_dir, const fs
   }
   TreeWalker walker(root.get(), source_dir);
 
-  Fd fd(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  Fd fd(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, os::kPrivateFileMode));
   if (fd.get() < 0) {
     return Fail(Errc::kIo, "cannot create " + out_path.string() + ": " + ErrnoText(errno));
   }

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cerrno>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -13,14 +14,17 @@
 #include <vector>
 
 #include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 #include <boost/url/url_view.hpp>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/sanitize.hpp"
 #include "common/sha256.hpp"
 #include "net/http_client.hpp"
+#include "os/fs.hpp"
 
 namespace orb::jobs {
 namespace {
@@ -71,6 +75,8 @@ struct Source {
   std::string target;  // "/path?query"
   bool send_token = false;
   fs::path file;  // kFile
+
+  std::string Url() const { return origin + target; }
 };
 
 std::string Origin(const boost::urls::url_view& url) {
@@ -100,34 +106,48 @@ bool UnderControlPlane(const boost::urls::url_view& url, const std::string& base
          (path.size() == prefix.size() || path[prefix.size()] == '/');
 }
 
+// True when the token goes with a request for `url`: it is under one of the control plane URLs.
+bool SendsToken(const boost::urls::url_view& url, const DownloadOptions& options) {
+  if (!options.token) return false;
+  return std::any_of(options.control_plane_urls.begin(), options.control_plane_urls.end(),
+                     [&](const std::string& base) { return UnderControlPlane(url, base); });
+}
+
+Source HttpSource(const boost::urls::url_view& url, const DownloadOptions& options) {
+  Source source;
+  source.origin = Origin(url);
+  source.target = std::string(url.encoded_path());
+  if (source.target.empty()) source.target = "/";
+  if (url.has_query()) source.target += "?" + std::string(url.encoded_query());
+  source.send_token = SendsToken(url, options);
+  return source;
+}
+
 Expected<Source> ResolveSource(const std::string& raw, std::string text,
                                const DownloadOptions& options) {
+  const std::string shown = SanitizeUrl(raw);
   auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "' is not a URL");
+  if (!parsed) return Fail(Errc::kInvalidRequest, "artifact URL '" + shown + "' is not a URL");
   const boost::urls::url_view url = *parsed;
   Source source;
   if (url.scheme() == "file") {
     if (!url.host().empty() && url.host() != "localhost") {
-      return Fail(Errc::kInvalidRequest, "file URL '" + raw + "' names a remote host");
+      return Fail(Errc::kInvalidRequest, "file URL '" + shown + "' names a remote host");
     }
     source.kind = Source::Kind::kFile;
     source.file = std::string(url.path());
     return source;
   }
   if (url.scheme() != "http" && url.scheme() != "https") {
-    return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "': unsupported scheme");
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + shown + "': unsupported scheme");
   }
   if (url.host().empty())
-    return Fail(Errc::kInvalidRequest, "artifact URL '" + raw + "' has no host");
-  source.origin = Origin(url);
-  source.target = std::string(url.encoded_path());
-  if (source.target.empty()) source.target = "/";
-  if (url.has_query()) source.target += "?" + std::string(url.encoded_query());
-  if (options.token) {
-    for (const auto& base : options.control_plane_urls)
-      source.send_token = source.send_token || UnderControlPlane(url, base);
-  }
-  return source;
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + shown + "' has no host");
+  return HttpSource(url, options);
+}
+
+bool IsRedirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 // Where the bytes may come from, in order: one source for a URL; for a path, one per control
@@ -142,8 +162,8 @@ Expected<std::vector<Source>> ResolveSources(const std::string& raw,
     return sources;
   }
   if (options.control_plane_urls.empty()) {
-    return Fail(Errc::kInvalidRequest,
-                "artifact URL '" + raw + "' is a path but no control plane URL is configured");
+    return Fail(Errc::kInvalidRequest, "artifact URL '" + SanitizeUrl(raw) +
+                                           "' is a path but no control plane URL is configured");
   }
   for (std::string base : options.control_plane_urls) {
     while (!base.empty() && base.back() == '/')
@@ -155,27 +175,49 @@ Expected<std::vector<Source>> ResolveSources(const std::string& raw,
   return sources;
 }
 
-// Holds `<sha256>.lock` (flock: excludes other threads and other processes alike).
+// `<sha256>.lock` held by flock (excludes other threads and other processes alike): exclusively
+// to download, shared to use. Waits (polling for cancel and the deadline) unless `wait` is false.
+// Once held, checks that the file locked is still the one under that name (RemoveIdleLock may
+// have removed it meanwhile) and locks the new one if not.
 class ShaLock {
  public:
-  static Expected<ShaLock> Acquire(const fs::path& path, const DownloadOptions& options) {
-    ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  static Expected<ShaLock> Acquire(const fs::path& path, const DownloadOptions& options,
+                                   bool exclusive) {
+    for (;;) {
+      ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, os::kPrivateFileMode));
+      if (lock.fd_ < 0) {
+        return Fail(Errc::kIo, "cannot open lock " + path.string() + ": " + ErrnoText(errno));
+      }
+      for (;;) {
+        if (::flock(lock.fd_, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+          return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
+        }
+        if (options.should_stop && options.should_stop()) {
+          return Fail(Errc::kCancelled, "download cancelled while waiting for " + path.string());
+        }
+        if (options.deadline && SteadyClock::now() >= *options.deadline) {
+          return Fail(Errc::kTimeout, "deadline passed waiting for " + path.string(), true);
+        }
+        std::this_thread::sleep_for(std::min(options.poll_interval, milliseconds(50)));
+      }
+      if (lock.StillNamed(path)) return lock;
+    }
+  }
+  // Without waiting: nullopt when someone holds it (or its file went).
+  static Expected<std::optional<ShaLock>> TryExclusive(const fs::path& path, bool create) {
+    ShaLock lock(
+        ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), os::kPrivateFileMode));
     if (lock.fd_ < 0) {
+      if (errno == ENOENT) return std::optional<ShaLock>();
       return Fail(Errc::kIo, "cannot open lock " + path.string() + ": " + ErrnoText(errno));
     }
-    for (;;) {
-      if (::flock(lock.fd_, LOCK_EX | LOCK_NB) == 0) return lock;
-      if (errno != EWOULDBLOCK && errno != EINTR) {
-        return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
-      }
-      if (options.should_stop && options.should_stop()) {
-        return Fail(Errc::kCancelled, "download cancelled while waiting for " + path.string());
-      }
-      if (options.deadline && SteadyClock::now() >= *options.deadline) {
-        return Fail(Errc::kTimeout, "deadline passed waiting for " + path.string(), true);
-      }
-      std::this_thread::sleep_for(std::min(options.poll_interval, milliseconds(50)));
+    if (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EWOULDBLOCK || errno == EINTR) return std::optional<ShaLock>();
+      return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
     }
+    if (!lock.StillNamed(path)) return std::optional<ShaLock>();
+    return std::optional<ShaLock>(std::move(lock));
   }
   ShaLock(ShaLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
   ShaLock& operator=(ShaLock&&) = delete;
@@ -185,8 +227,26 @@ class ShaLock {
     if (fd_ >= 0) ::close(fd_);  // releases the flock
   }
 
+  // Turns an exclusive hold into a shared one (not atomic: check the file again afterwards).
+  Status Share(const fs::path& path) {
+    if (::flock(fd_, LOCK_SH) != 0) {
+      return Fail(Errc::kIo, "cannot lock " + path.string() + ": " + ErrnoText(errno));
+    }
+    return Ok();
+  }
+  // Hands the hold over to a lease.
+  std::shared_ptr<const CacheLease> ToLease() {
+    return std::make_shared<const CacheLease>(std::exchange(fd_, -1));
+  }
+
  private:
   explicit ShaLock(int fd) : fd_(fd) {}
+  bool StillNamed(const fs::path& path) const {
+    struct stat held {};
+    struct stat named {};
+    return ::fstat(fd_, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+           held.st_ino == named.st_ino && held.st_dev == named.st_dev;
+  }
   int fd_;
 };
 
@@ -351,7 +411,7 @@ Status CopyFile(const Source& source, const fs::path& part, std::uint64_t offset
   const auto size = static_cast<std::uint64_t>(st.st_size);
   if (size > limit) return Fail(TooLarge(limit));
   if (offset > size) offset = 0;
-  Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, os::kPrivateFileMode));
   if (out.get() < 0 || ::ftruncate(out.get(), static_cast<off_t>(offset)) != 0 ||
       ::lseek(out.get(), static_cast<off_t>(offset), SEEK_SET) < 0 ||
       ::lseek(in.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
@@ -389,21 +449,25 @@ Status CopyFile(const Source& source, const fs::path& part, std::uint64_t offset
   return Ok();
 }
 
-// Fetches over HTTP(S) into the .part, resuming at `offset`. Returns the offset really kept.
-// `replica_failed` is set when the failure is one another replica of the control plane may not
-// share (unreachable, 502/503/504: net/retry.hpp).
-Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, std::uint64_t offset,
-                                  std::uint64_t limit, const DownloadOptions& options,
-                                  std::optional<GrowingFileHasher>& hasher, bool& replica_failed) {
-  replica_failed = false;
+std::unique_ptr<net::HttpClient> ClientFor(const Source& source, const DownloadOptions& options) {
   net::ClientOptions client_options;
   client_options.base_url = source.origin;
   if (source.send_token) client_options.bearer_token = options.token;
   client_options.ca_file = options.ca_file;
   client_options.connect_timeout = options.connect_timeout;
   client_options.request_timeout = options.attempt_timeout;
-  net::HttpClient client(std::move(client_options));
+  return std::make_unique<net::HttpClient>(std::move(client_options));
+}
 
+// Fetches over HTTP(S) into the .part, resuming at `offset`, following redirects (NextHop).
+// Returns the offset really kept. `replica_failed` is set when the failure is one another replica
+// of the control plane may not share (unreachable, 502/503/504: net/retry.hpp).
+Expected<std::uint64_t> FetchHttp(Source source, const fs::path& part, std::uint64_t offset,
+                                  std::uint64_t limit, const DownloadOptions& options,
+                                  std::optional<GrowingFileHasher>& hasher, bool& replica_failed) {
+  replica_failed = false;
+  auto client = ClientFor(source, options);
+  int redirects = 0;
   for (int round = 0;; ++round) {
     net::ClientRequest request;
     request.target = source.target;
@@ -418,10 +482,11 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
     Expected<net::ClientResponse> response = Fail(Errc::kInternal, "not sent");
     Watcher::Reason stopped = Watcher::Reason::kNone;
     {
-      Watcher watcher(part, limit, options, *hasher, [&client] { client.Cancel(); });
+      net::HttpClient& http = *client;
+      Watcher watcher(part, limit, options, *hasher, [&http] { http.Cancel(); });
       net::RetryHooks hooks;
       hooks.should_stop = [&watcher] { return watcher.Stopped(); };
-      response = net::SendWithRetry(client, request, options.retry, hooks);
+      response = net::SendWithRetry(http, request, options.retry, hooks);
       stopped = watcher.reason();
     }
     if (stopped != Watcher::Reason::kNone) {
@@ -439,12 +504,29 @@ Expected<std::uint64_t> FetchHttp(const Source& source, const fs::path& part, st
       hasher.emplace(part);
       continue;
     }
+    if (IsRedirect(response->status)) {
+      const auto location = response->Header("Location");
+      if (!location) {
+        return Fail(Errc::kHttp, "GET " + SanitizeUrl(source.Url()) + " answered " +
+                                     std::to_string(response->status) + " without a Location");
+      }
+      auto hop = NextHop(source.Url(), *location, redirects, options);
+      if (!hop) return Fail(std::move(hop.error()));
+      auto parsed = boost::urls::parse_uri(hop->url);
+      if (!parsed) return Fail(Errc::kHttp, "redirect to an unusable URL");
+      source = HttpSource(*parsed, options);
+      source.send_token = hop->send_token;
+      client = ClientFor(source, options);
+      ++redirects;
+      --round;  // a redirect is not the first answer a 416 restart is judged by
+      continue;
+    }
     if (response->status / 100 != 2) {
       const bool retryable = net::IsRetryableStatus(response->status);
       replica_failed = net::IsFailoverStatus(response->status);
       return Fail(
           Errc::kHttp,
-          "GET " + source.origin + source.target + " answered " + std::to_string(response->status),
+          "GET " + SanitizeUrl(source.Url()) + " answered " + std::to_string(response->status),
           retryable);
     }
     return response->status == 206 ? offset : 0;
@@ -515,6 +597,10 @@ Expected<DownloadResult> DownloadLocked(const std::vector<Source>& sources,
     return Fail(Errc::kChecksumMismatch, "downloaded " + std::to_string(result.bytes) +
                                              " bytes hash to " + *digest + ", expected " + sha256);
   }
+  // The HTTP client creates the .part with the usual 0644; the cache is the agent's only.
+  if (::chmod(part.c_str(), os::kPrivateFileMode) != 0) {
+    return Fail(Errc::kIo, "cannot chmod " + part.string() + ": " + ErrnoText(errno));
+  }
   if (auto synced = FsyncPath(part, O_RDONLY); !synced) return Fail(synced.error());
   fs::rename(part, final_path, ec);
   if (ec) return Fail(Errc::kIo, "cannot rename " + part.string() + ": " + ec.message());
@@ -539,34 +625,112 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
   }
   auto sources = ResolveSources(url, options);
   if (!sources) return Fail(std::move(sources.error()));
-  std::error_code ec;
-  fs::create_directories(cache_dir, ec);
-  if (ec) return Fail(Errc::kIo, "cannot create " + cache_dir.string() + ": " + ec.message());
+  if (auto made = os::MakePrivateDirs(cache_dir); !made) return Fail(std::move(made.error()));
   const fs::path final_path = cache_dir / sha256;
   const fs::path part = cache_dir / (sha256 + ".part");
+  const fs::path lock_path = cache_dir / (sha256 + ".lock");
 
-  // A verified file never changes once renamed into place, so it may be checked without the lock.
+  // The file under a shared lock is the run's until the lease goes (the retention evicts only
+  // what it can lock exclusively); its mtime says when it was last used.
+  const auto leased = [&](DownloadResult result, ShaLock lock) -> DownloadResult {
+    ::utimensat(AT_FDCWD, final_path.c_str(), nullptr, 0);
+    result.bytes = SizeOrZero(final_path);
+    result.lease = lock.ToLease();
+    return result;
+  };
   DownloadResult reused;
   reused.path = final_path;
   reused.reused = true;
-  auto cached = CachedFileIsGood(final_path, sha256, false);
-  if (!cached) return Fail(cached.error());
-  if (*cached) {
-    reused.bytes = SizeOrZero(final_path);
-    return reused;
+  // Converting the exclusive hold to a shared one is not atomic: the retention may evict the file
+  // in between, in which case this starts over (rarely more than once; bounded all the same).
+  for (int round = 0; round < 3; ++round) {
+    {
+      // A verified file never changes once renamed into place: a shared hold suffices to use it.
+      auto shared = ShaLock::Acquire(lock_path, options, /*exclusive=*/false);
+      if (!shared) return Fail(std::move(shared.error()));
+      auto cached = CachedFileIsGood(final_path, sha256, false);
+      if (!cached) return Fail(cached.error());
+      if (*cached) return leased(reused, std::move(*shared));
+    }
+    auto lock = ShaLock::Acquire(lock_path, options, /*exclusive=*/true);
+    if (!lock) return Fail(std::move(lock.error()));
+    // Another run may have finished it meanwhile.
+    auto cached = CachedFileIsGood(final_path, sha256, true);
+    if (!cached) return Fail(cached.error());
+    DownloadResult result = reused;
+    if (!*cached) {
+      auto downloaded = DownloadLocked(*sources, sha256, final_path, part, options);
+      if (!downloaded) {
+        return Fail(std::move(downloaded.error()).WithContext("download " + SanitizeUrl(url)));
+      }
+      result = std::move(*downloaded);
+    }
+    if (auto shared = lock->Share(lock_path); !shared) return Fail(std::move(shared.error()));
+    std::error_code ec;
+    if (fs::is_regular_file(final_path, ec)) return leased(std::move(result), std::move(*lock));
   }
-  auto lock = ShaLock::Acquire(cache_dir / (sha256 + ".lock"), options);
+  return Fail(Errc::kIo, "the cached artifact " + sha256 + " kept being evicted", true);
+}
+
+CacheLease::~CacheLease() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Expected<bool> EvictCached(const fs::path& cache_dir, const std::string& sha256) {
+  const fs::path lock_path = cache_dir / (sha256 + ".lock");
+  auto lock = ShaLock::TryExclusive(lock_path, /*create=*/true);
   if (!lock) return Fail(std::move(lock.error()));
-  cached =
-      CachedFileIsGood(final_path, sha256, true);  // another run may have finished it meanwhile
-  if (!cached) return Fail(cached.error());
-  if (*cached) {
-    reused.bytes = SizeOrZero(final_path);
-    return reused;
+  if (!*lock) return false;  // a run uses it, or downloads it
+  std::error_code ec;
+  for (const fs::path& path : {cache_dir / sha256, cache_dir / (sha256 + ".part"), lock_path}) {
+    fs::remove(path, ec);
+    if (ec) return Fail(Errc::kIo, "cannot remove " + path.string() + ": " + ec.message());
   }
-  auto result = DownloadLocked(*sources, sha256, final_path, part, options);
-  if (!result) return Fail(std::move(result.error()).WithContext("download " + url));
-  return result;
+  return true;
+}
+
+Expected<bool> RemoveIdleLock(const fs::path& lock_file) {
+  auto lock = ShaLock::TryExclusive(lock_file, /*create=*/false);
+  if (!lock) return Fail(std::move(lock.error()));
+  if (!*lock) return false;
+  std::error_code ec;
+  fs::remove(lock_file, ec);
+  if (ec) return Fail(Errc::kIo, "cannot remove " + lock_file.string() + ": " + ec.message());
+  return true;
+}
+
+Expected<DownloadHop> NextHop(const std::string& current, std::string_view location, int followed,
+                              const DownloadOptions& options) {
+  const std::string shown = SanitizeUrl(current);
+  if (followed >= kMaxRedirects) {
+    return Fail(Errc::kHttp,
+                "GET " + shown + ": more than " + std::to_string(kMaxRedirects) + " redirects");
+  }
+  auto base = boost::urls::parse_uri(current);
+  auto reference = boost::urls::parse_uri_reference(location);
+  if (!base || !reference) {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected to an unusable Location '" +
+                                 SanitizeUrl(std::string(location)) + "'");
+  }
+  boost::urls::url next;
+  if (auto resolved = boost::urls::resolve(*base, *reference, next); !resolved) {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected to an unusable Location '" +
+                                 SanitizeUrl(std::string(location)) + "'");
+  }
+  next.remove_fragment();
+  const std::string scheme(next.scheme());
+  if ((scheme != "http" && scheme != "https") || next.host().empty()) {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected to " + SanitizeUrl(next.buffer()) +
+                                 ": only http(s) redirects are followed");
+  }
+  if (base->scheme() == "https" && scheme == "http") {
+    return Fail(Errc::kHttp, "GET " + shown + " redirected from https to http (" +
+                                 SanitizeUrl(next.buffer()) + "): refused");
+  }
+  DownloadHop hop;
+  hop.url = std::string(next.buffer());
+  hop.send_token = SendsToken(next, options);
+  return hop;
 }
 
 }  // namespace orb::jobs

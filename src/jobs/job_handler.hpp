@@ -95,6 +95,17 @@ class HandlerContext {
     return lock_provider_ ? lock_provider_(locks) : Ok();
   }
 
+  // Whether a run is still going on this agent (its staging is then in use). The executor
+  // provides it (SetRunLiveness); without one (handler tests) every run counts as live, so nothing
+  // of another run is ever taken for garbage.
+  using RunLiveness = std::function<bool(const std::string& run_id)>;
+  void SetRunLiveness(RunLiveness liveness) { run_liveness_ = std::move(liveness); }
+  // True when the agent knows which runs are live (a provider is set).
+  [[nodiscard]] bool knows_live_runs() const { return static_cast<bool>(run_liveness_); }
+  [[nodiscard]] bool IsRunLive(const std::string& run_id) const {
+    return run_id == execution_.run_id || !run_liveness_ || run_liveness_(run_id);
+  }
+
   // After this a cancel is ignored and the result gets "cancelIgnored" (job-types.md §3). Fails
   // with kCancelled when a cancel came first: the handler must then stop, not cross the point.
   [[nodiscard]] Status MarkPastPointOfNoReturn() { return cancel_.MarkPastPointOfNoReturn(); }
@@ -110,6 +121,7 @@ class HandlerContext {
   int progress_first_ = 0;
   int progress_last_ = 100;
   LockProvider lock_provider_;
+  RunLiveness run_liveness_;
 };
 
 // `first` + (`last` - `first`) * done / total, with done capped at total; `last` when total is 0

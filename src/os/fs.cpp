@@ -67,7 +67,7 @@ std::string_view ToString(FsOp op) {
 Expected<File> RealFs::Open(const fs::path& path, OpenMode mode) {
   int fd = -1;
   do {
-    fd = ::open(path.c_str(), OpenFlags(mode) | O_CLOEXEC, 0644);
+    fd = ::open(path.c_str(), OpenFlags(mode) | O_CLOEXEC, kPrivateFileMode);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return Fail(FsError("open", path, errno));
   return File(fd, path);
@@ -165,7 +165,7 @@ Status RealFs::Unlink(const fs::path& path) {
 }
 
 Status RealFs::MakeDir(const fs::path& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0) return Fail(FsError("mkdir", dir, errno));
+  if (::mkdir(dir.c_str(), kPrivateDirMode) != 0) return Fail(FsError("mkdir", dir, errno));
   return Ok();
 }
 
@@ -177,7 +177,13 @@ Status RealFs::RemoveDir(const fs::path& dir) {
 Status RealFs::RemoveTree(const fs::path& path) {
   std::error_code ec;
   fs::remove_all(path, ec);  // does not follow symlinks; a missing path is not an error
-  if (ec) return Fail(FsError("remove tree", path, ec.value()));
+  if (ec) {
+    // Another remover (the agent's retention, another run's garbage collection) may have taken
+    // parts of the tree away under our feet: what counts is that it is gone.
+    std::error_code gone;
+    if (!fs::exists(fs::symlink_status(path, gone)) && !gone) return Ok();
+    return Fail(FsError("remove tree", path, ec.value()));
+  }
   return Ok();
 }
 
@@ -243,6 +249,18 @@ Expected<std::string> RealFs::ReadFile(const fs::path& path) {
     content.append(buffer.data(), *n);
   }
   return content;
+}
+
+Status MakePrivateDirs(const fs::path& dir) {
+  fs::path current;
+  for (const auto& part : dir) {
+    current /= part;
+    if (::mkdir(current.c_str(), kPrivateDirMode) == 0 || errno == EEXIST) continue;
+    return Fail(FsError("mkdir", current, errno));
+  }
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return Fail(FsError("mkdir", dir, ENOTDIR));
+  return Ok();
 }
 
 Expected<bool> Exists(Fs& fs, const fs::path& path) {

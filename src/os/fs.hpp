@@ -94,9 +94,16 @@ class File {
   std::filesystem::path path_;
 };
 
+// What the agent creates is its owner's only, whatever the umask: instance.json holds an instance's
+// environment (passwords), backups hold its data. The instances run as the agent's user, so they
+// read all of it; anyone else needs the agent's user. Used by every file and directory the agent
+// makes: RealFs, archives, downloads, the journal, run logs.
+inline constexpr unsigned kPrivateFileMode = 0600;
+inline constexpr unsigned kPrivateDirMode = 0700;
+
 enum class OpenMode {
   kRead,              // O_RDONLY
-  kCreateNew,         // O_WRONLY | O_CREAT | O_EXCL, mode 0644 (less the umask)
+  kCreateNew,         // O_WRONLY | O_CREAT | O_EXCL, a new file is kPrivateFileMode
   kCreateOrTruncate,  // O_WRONLY | O_CREAT | O_TRUNC
   kAppend,            // O_WRONLY | O_CREAT | O_APPEND
 };
@@ -150,7 +157,7 @@ class Fs {
                          const std::filesystem::path& link) = 0;
   virtual Expected<std::filesystem::path> ReadLink(const std::filesystem::path& link) = 0;
   virtual Status Unlink(const std::filesystem::path& path) = 0;    // kNotFound when missing
-  virtual Status MakeDir(const std::filesystem::path& dir) = 0;    // one level, mode 0755
+  virtual Status MakeDir(const std::filesystem::path& dir) = 0;    // one level, kPrivateDirMode
   virtual Status RemoveDir(const std::filesystem::path& dir) = 0;  // rmdir: must be empty
   // rm -rf: removes a file, link or tree without following links; a missing path is success.
   virtual Status RemoveTree(const std::filesystem::path& path) = 0;
@@ -188,5 +195,9 @@ class RealFs final : public Fs {
 
 // True when `path` exists (lstat); an error other than "not found" is returned as is.
 Expected<bool> Exists(Fs& fs, const std::filesystem::path& path);
+
+// mkdir -p of `dir` outside the Fs seam (the agent's own state, the artifact cache): the levels it
+// creates get kPrivateDirMode; existing ones are left as they are. Errors: kIo naming the path.
+Status MakePrivateDirs(const std::filesystem::path& dir);
 
 }  // namespace orb::os

@@ -1,12 +1,5 @@
 #include "os/process.hpp"
 
-// g++ 12 reports a false -Wmaybe-uninitialized inside <regex> when built with sanitizers
-// (a known GCC 12 false positive about libstdc++'s internals; same as protocol/payloads).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <regex>
-#pragma GCC diagnostic pop
-
 #include <array>
 #include <cerrno>
 #include <csignal>
@@ -20,6 +13,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "common/regex.hpp"
+#include "os/fs.hpp"
 
 namespace orb::os {
 namespace {
@@ -209,8 +205,8 @@ Expected<Process> Process::Spawn(const SpawnSpec& spec) {
 
   auto fifo = OpenStdinFifo(spec.console.stdin_fifo);
   if (!fifo) return Fail(std::move(fifo.error()).WithContext(context));
-  const int log_raw =
-      ::open(spec.console.console_log.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  const int log_raw = ::open(spec.console.console_log.c_str(),
+                             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, kPrivateFileMode);
   if (log_raw < 0) {
     return Fail(Errc::kIo,
                 context + ": open " + spec.console.console_log.string() + ": " + ErrnoText(errno));

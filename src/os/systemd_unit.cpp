@@ -397,8 +397,9 @@ Expected<SystemdUnit> SystemdUnit::Start(const SystemdOptions& options, const st
     return Fail(Errc::kIo, context + ": open " + fifo_path.string() + ": " + ErrnoText(errno));
   }
   const fs::path& log_path = spec.console.console_log;
-  const File log(::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640),
-                 log_path);
+  const File log(
+      ::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, kPrivateFileMode),
+      log_path);
   if (log.fd() < 0) {
     return Fail(Errc::kIo, context + ": open " + log_path.string() + ": " + ErrnoText(errno));
   }

@@ -517,6 +517,10 @@ constexpr bool kIsRequest<FinalUpdate> = true;
 template <>
 constexpr bool kIsRequest<UpdatesRequest> = true;
 template <>
+constexpr bool kIsRequest<AgentProblem> = true;
+template <>
+constexpr bool kIsRequest<AgentStatusReport> = true;
+template <>
 constexpr bool kIsRequest<EnrollRequest> = true;
 template <>
 constexpr bool kIsRequest<TokenCreateRequest> = true;
@@ -574,6 +578,8 @@ ORB_PROTOCOL_CODEC_TYPE(LogLine)
 ORB_PROTOCOL_CODEC_TYPE(FinalUpdate)
 ORB_PROTOCOL_CODEC_TYPE(UpdatesRequest)
 ORB_PROTOCOL_CODEC_TYPE(UpdatesResponse)
+ORB_PROTOCOL_CODEC_TYPE(AgentProblem)
+ORB_PROTOCOL_CODEC_TYPE(AgentStatusReport)
 ORB_PROTOCOL_CODEC_TYPE(JobLogLine)
 ORB_PROTOCOL_CODEC_TYPE(JobLogs)
 ORB_PROTOCOL_CODEC_TYPE(AgentInfo)

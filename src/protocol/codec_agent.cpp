@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kMaxMaxParallel = 1024;
 constexpr int kMaxInt = std::numeric_limits<int>::max();
+constexpr std::size_t kMaxProblems = 32;  // a status report names a few problems, never a list
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 bool CheckLogLevel(Decoder& d, const std::string& path, const std::string& level) {
@@ -275,6 +276,40 @@ json::value Encode(const UpdatesResponse& value) {
   return json::object{{"ackedUpdateSeq", value.acked_update_seq},
                       {"ackedLogSeq", value.acked_log_seq},
                       {"cancelRequested", value.cancel_requested}};
+}
+
+// ---- status (docs/api-additions.md) ----
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, AgentProblem& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  if (r.Required("code", out.code)) CheckNotEmpty(d, r.Path("code"), out.code);
+  r.Required("message", out.message);
+  return r.Finish();
+}
+
+json::value Encode(const AgentProblem& value) {
+  return json::object{{"code", Str(value.code)}, {"message", Str(value.message)}};
+}
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, AgentStatusReport& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("healthy", out.healthy);
+  r.Optional("problems", out.problems);
+  if (out.problems.size() > kMaxProblems) {
+    d.Problem(r.Path("problems"), "must have at most " + std::to_string(kMaxProblems) + " items");
+  }
+  r.Required("reportedAt", out.reported_at);
+  return r.Finish();
+}
+
+json::value Encode(const AgentStatusReport& value) {
+  return json::object{{"healthy", value.healthy},
+                      {"problems", EncodeArray(value.problems)},
+                      {"reportedAt", Time(value.reported_at)}};
 }
 
 }  // namespace orb::protocol::codec_detail

@@ -91,6 +91,8 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, LogLine& ou
 bool Read(Decoder& d, const std::string& path, const json::value& v, FinalUpdate& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, UpdatesRequest& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, UpdatesResponse& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, AgentProblem& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, AgentStatusReport& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, JobLogLine& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, JobLogs& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, AgentInfo& out);
@@ -241,6 +243,8 @@ json::value Encode(const LogLine& value);
 json::value Encode(const FinalUpdate& value);
 json::value Encode(const UpdatesRequest& value);
 json::value Encode(const UpdatesResponse& value);
+json::value Encode(const AgentProblem& value);
+json::value Encode(const AgentStatusReport& value);
 json::value Encode(const JobLogLine& value);
 json::value Encode(const JobLogs& value);
 json::value Encode(const AgentInfo& value);

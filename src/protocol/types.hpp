@@ -217,6 +217,21 @@ struct UpdatesResponse {
   bool operator==(const UpdatesResponse&) const = default;
 };
 
+// POST .../status (docs/api-additions.md): how the agent is, at start-up after hello, on every
+// change and every heartbeatSeconds while unhealthy.
+struct AgentProblem {
+  std::string code;     // stable snake_case, e.g. "journal_unwritable"
+  std::string message;  // for people, sanitized
+  bool operator==(const AgentProblem&) const = default;
+};
+
+struct AgentStatusReport {
+  bool healthy = true;
+  std::vector<AgentProblem> problems;  // empty when healthy
+  WallTime reported_at{};
+  bool operator==(const AgentStatusReport&) const = default;
+};
+
 // ---- Operator API, protocol.md §5 ----
 
 struct JobLogLine {

@@ -14,7 +14,6 @@
 #include <iterator>
 #include <memory>
 #include <random>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -23,6 +22,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "common/regex.hpp"
 #include "integration/agent/agent_cluster.hpp"
 #include "integration/cmdr_process.hpp"
 #include "net/http_client.hpp"

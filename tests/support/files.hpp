@@ -8,7 +8,27 @@
 #include <sstream>
 #include <string>
 
+#include <sys/stat.h>
+
 namespace orb::testing {
+
+// Sets the process umask for a scope (0 shows what the code itself asks for), then restores it.
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : saved_(::umask(mask)) {}
+  ~ScopedUmask() { ::umask(saved_); }
+  ScopedUmask(const ScopedUmask&) = delete;
+  ScopedUmask& operator=(const ScopedUmask&) = delete;
+
+ private:
+  mode_t saved_;
+};
+
+// The permission bits of `path` (following symlinks), e.g. 0600.
+inline unsigned Mode(const std::filesystem::path& path) {
+  return static_cast<unsigned>(std::filesystem::status(path).permissions() &
+                               std::filesystem::perms::mask);
+}
 
 // The whole file; "" when it cannot be read.
 inline std::string ReadText(const std::filesystem::path& path) {

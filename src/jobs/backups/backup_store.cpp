@@ -275,9 +275,9 @@ std::optional<protocol::RestoreMarker> BackupStore::ReadMarker(const BackupPaths
   return std::move(*marker);
 }
 
-Expected<std::vector<std::string>> BackupStore::CollectGarbage(const BackupPaths& paths,
-                                                               const std::string& own_run_id,
-                                                               bool dry_run) {
+Expected<std::vector<std::string>> BackupStore::CollectGarbage(
+    const BackupPaths& paths, const std::string& own_run_id, bool dry_run,
+    const HandlerContext::RunLiveness& is_live) {
   std::vector<std::string> found;
   const auto relative = [&](const fs::path& path) {
     return path.lexically_relative(paths.root).generic_string();
@@ -313,14 +313,19 @@ Expected<std::vector<std::string>> BackupStore::CollectGarbage(const BackupPaths
     return Fail(std::move(entries.error()));
   }
 
-  // .staging/<runId>/ of dead BACKUP runs of this instance.
+  // .staging/<runId>/ of dead BACKUP runs of this instance, and of any dead run when the agent
+  // says which runs are live.
   const fs::path staging = paths.root / ".staging";
   if (auto entries = fs_.ReadDir(staging)) {
     for (const auto& entry : *entries) {
-      if (entry.kind != os::FileKind::kDirectory || entry.name == own_run_id) continue;
-      auto tagged = os::Exists(fs_, staging / entry.name / paths.StagingTag());
-      if (!tagged) return Fail(std::move(tagged.error()));
-      if (!*tagged) continue;
+      if (entry.name == own_run_id) continue;
+      bool garbage = is_live && !is_live(entry.name);
+      if (!garbage && entry.kind == os::FileKind::kDirectory) {
+        auto tagged = os::Exists(fs_, staging / entry.name / paths.StagingTag());
+        if (!tagged) return Fail(std::move(tagged.error()));
+        garbage = *tagged;
+      }
+      if (!garbage) continue;
       if (auto removed = remove(staging / entry.name); !removed) return Fail(removed.error());
     }
   } else if (entries.error().code != Errc::kNotFound) {

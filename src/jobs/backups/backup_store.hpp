@@ -10,6 +10,8 @@
 // every other backup run of that instance out, so whatever they find is of a dead run):
 //   backups/<id>/<backupId>.tar.zst without a manifest, and temp files ".*.tmp-*" there;
 //   .staging/<runId>/ of a BACKUP of this instance (tagged by a file ".backup-of-<instanceId>");
+//   with a liveness query (PRUNE, from the executor): every other .staging/<runId> of a run that is
+//   no longer live, whatever its type (job-types.md §1: staging of dead runs is garbage);
 //   instances/<id>/.restore-<runId>/ of a RESTORE that died before its swap. One that died after
 //   the swap left its old data there and data/ names that run in its marker: that one is renamed to
 //   data.pre-restore-<runId>, as the dead run would have done.
@@ -105,9 +107,11 @@ class BackupStore {
   Status MakeDirs(const std::filesystem::path& root, const std::filesystem::path& dir);
 
   // Finds (and unless `dry_run` removes) the garbage described above, except the staging of
-  // `own_run_id`. Returns the paths found, relative to the root. Stops at the first Fs error.
-  Expected<std::vector<std::string>> CollectGarbage(const BackupPaths& paths,
-                                                    const std::string& own_run_id, bool dry_run);
+  // `own_run_id`; `is_live` (optional) says which other runs are live. Returns the paths found,
+  // relative to the root. Stops at the first Fs error.
+  Expected<std::vector<std::string>> CollectGarbage(
+      const BackupPaths& paths, const std::string& own_run_id, bool dry_run,
+      const HandlerContext::RunLiveness& is_live = {});
 
   // The restore marker in data/, nullopt when there is none or it does not parse.
   std::optional<protocol::RestoreMarker> ReadMarker(const BackupPaths& paths);

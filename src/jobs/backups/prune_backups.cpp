@@ -28,7 +28,12 @@ class PruneBackupsHandler final : public JobHandler {
 
     protocol::PruneBackupsResult result;
     result.dry_run = dry_run;
-    auto garbage = store_.CollectGarbage(paths, context.execution().run_id, dry_run);
+    // Staging of every dead run goes too, whatever its type, when the agent says which are live.
+    HandlerContext::RunLiveness is_live;
+    if (context.knows_live_runs()) {
+      is_live = [&context](const std::string& run_id) { return context.IsRunLive(run_id); };
+    }
+    auto garbage = store_.CollectGarbage(paths, context.execution().run_id, dry_run, is_live);
     if (!garbage) return Fail(Retryable(std::move(garbage.error()).WithContext("garbage")));
     for (const auto& item : *garbage) {
       context.LogLine("info",

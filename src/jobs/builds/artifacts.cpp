@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/sanitize.hpp"
+
 namespace orb::jobs {
 namespace {
 
@@ -19,6 +21,7 @@ std::optional<std::string> ReadToken(HandlerContext& context, os::Fs& fs,
   const auto first = token.find_first_not_of(" \t\r");
   if (first == std::string::npos) return std::nullopt;
   token = token.substr(first, token.find_last_not_of(" \t\r") - first + 1);
+  RegisterSecret(token);  // never in a log line or a run's error (common/sanitize.hpp)
   return token;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/ids.hpp"
+#include "common/sanitize.hpp"
 #include "os/atomic.hpp"
 #include "os/console_log.hpp"
 
@@ -488,8 +489,11 @@ Expected<protocol::StartInstanceResult> InstanceStore::Start(
   spec.argv = config.command;
   spec.argv.front() = program->string();
   spec.cwd = paths.data;
-  for (const auto& [name, value] : config.env)
+  for (const auto& [name, value] : config.env) {
+    // A password in the environment must not reach a log or a run's error, whoever prints it.
+    if (IsSecretName(name)) RegisterSecret(value);
     spec.env.emplace_back(name, value);
+  }
   spec.env.emplace_back("ORB_JOB_ID", context.execution().job_id);
   spec.env.emplace_back("ORB_RUN_ID", context.execution().run_id);
   spec.console = paths.console();

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <memory>
 #include <set>
 #include <span>
 #include <utility>
@@ -148,6 +149,7 @@ class SyncModsHandler final : public JobHandler {
       total += mod->size;
     std::uint64_t done_before = 0;
     std::vector<fs::path> cached;
+    std::vector<std::shared_ptr<const CacheLease>> leases;  // held until the copies are made
     for (const ModRef* mod : changed) {
       if (context.cancelled()) return Fail(context.cancel().ToError());
       auto fetched = FetchArtifact(
@@ -159,6 +161,7 @@ class SyncModsHandler final : public JobHandler {
       if (!fetched) return Fail(std::move(fetched.error()).WithContext("mod " + mod->name));
       done_before += mod->size;
       cached.push_back(fetched->path);
+      leases.push_back(fetched->lease);
     }
     const fs::path stage_dir = context.staging_dir() / "mods";
     if (auto made = MakeDirs(context.root(), stage_dir); !made) return Fail(made.error());

@@ -1,12 +1,6 @@
 // START_INSTANCE, STOP_INSTANCE, RESTART_INSTANCE payloads (job-types.md §2 and §3).
 
-// g++ 12 reports a false -Wmaybe-uninitialized inside <regex> when built with sanitizers
-// (a known GCC 12 false positive about libstdc++'s internals, not about this code).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <regex>
-#pragma GCC diagnostic pop
-
+#include "common/regex.hpp"
 #include "protocol/payloads/checker.hpp"
 #include "protocol/payloads/field_table.hpp"
 

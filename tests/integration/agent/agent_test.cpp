@@ -8,6 +8,8 @@
 
 #include "agent/journal.hpp"
 #include "integration/agent/agent_cluster.hpp"
+#include "net/http_server.hpp"
+#include "support/faulty_sqlite_vfs.hpp"
 
 namespace orb::testing {
 namespace {
@@ -22,6 +24,9 @@ constexpr const char* kPrunePayload = R"({"keepLast":3})";
 class GateHandler final : public jobs::JobHandler {
  public:
   explicit GateHandler(std::string type, int lines = 1) : type_(std::move(type)), lines_(lines) {}
+  ~GateHandler() override {
+    if (destroyed) destroyed->store(true);
+  }
   std::string_view type() const override { return type_; }
   Expected<std::string> Run(jobs::HandlerContext& context) override {
     started_at = std::chrono::steady_clock::now();
@@ -45,6 +50,7 @@ class GateHandler final : public jobs::JobHandler {
   std::atomic<int> completed{0};
   std::atomic<bool> release{false};
   std::atomic<std::chrono::steady_clock::time_point> started_at{};
+  std::shared_ptr<std::atomic<bool>> destroyed;  // set when the agent frees its handlers
 
  private:
   std::string type_;
@@ -316,6 +322,261 @@ TEST(AgentIntegrationTest, AnAgentEnrolledAgainTakesTheNewTokenFromItsFileOn401)
   const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
   // Without a restart: the 401 on the old token makes the agent read the file and go on.
   EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(20)));
+}
+
+// ---------------------------------------------------------------- a journal that cannot be written
+
+TEST(AgentIntegrationTest, WithAnUnwritableJournalTheAgentDeliversItsResultTakesNoJobsAndResumes) {
+  FaultySqliteVfs::Register();
+  struct Heal {
+    ~Heal() { FaultySqliteVfs::SetFull(false); }
+  } heal;
+  AgentCluster cluster;
+  GateHandler* handler = nullptr;
+  auto& agent = cluster.StartAgent("host-1", One(handler, "VERIFY_BACKUP"), true, 4,
+                                   [](agent::AgentOptions& options) {
+                                     options.journal_vfs = FaultySqliteVfs::kName;
+                                     options.journal_retry = milliseconds(100);
+                                   });
+  const auto first = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  ASSERT_TRUE(WaitFor([&] { return handler->running.load() == 1; }, seconds(5)));
+
+  // The disk fills up while the run goes on: its COMPLETED result cannot be journaled.
+  FaultySqliteVfs::SetFull(true);
+  handler->release = true;
+  ASSERT_TRUE(WaitFor([&] { return cluster.Status(first) == "COMPLETED"; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return !agent.agent->healthy(); }, seconds(5)));
+  EXPECT_GT(FaultySqliteVfs::failed_writes(), 0);
+
+  // No job is taken meanwhile. A healthy agent takes a queued job within milliseconds of its
+  // notify (ANotifyWakesAWaitingAgentWithinMilliseconds: < 500 ms); watching 2 s is four times
+  // that, across several long-poll answers.
+  const int next_calls = agent.agent->next_calls();
+  const auto second = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  EXPECT_FALSE(WaitFor([&] { return cluster.Status(second) != "QUEUED"; }, seconds(2)));
+  EXPECT_EQ(agent.agent->next_calls(), next_calls);
+  EXPECT_EQ(handler->completed.load(), 1);
+
+  // Writable again: the agent says so and takes the job.
+  FaultySqliteVfs::SetFull(false);
+  ASSERT_TRUE(WaitFor([&] { return agent.agent->healthy(); }, seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return cluster.Status(second) == "COMPLETED"; }, seconds(10)));
+  // This fleet-cmdr has no status call (404): the agent asked once and never again, although its
+  // health changed twice since.
+  EXPECT_EQ(agent.agent->status_calls(), 1);
+  auto journal = agent::Journal::Open(agent.dir / "state" / "journal.sqlite");
+  ASSERT_TRUE(journal.has_value());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto runs = (*journal)->Runs();
+        return runs && runs->empty();
+      },
+      seconds(5)));
+}
+
+// ---------------------------------------------------------------- a stop that cannot drain
+
+TEST(AgentIntegrationTest, AnAgentStoppedBeforeItsLastRunEndsMayBeDestroyedWhileTheRunGoesOn) {
+  // STOP_INSTANCE is not cancellable: a stop cannot end it, and the agent returns from Run()
+  // without it. The run must then reach nothing of the Agent, which the test destroys first
+  // (AddressSanitizer sees any use of it), and everything it does use is freed once it ends.
+  AgentCluster cluster;
+  GateHandler* handler = nullptr;
+  auto handlers = One(handler, "STOP_INSTANCE");
+  const auto destroyed = std::make_shared<std::atomic<bool>>(false);
+  handler->destroyed = destroyed;
+  auto& agent =
+      cluster.StartAgent("host-1", std::move(handlers), true, 4, [](agent::AgentOptions& options) {
+        options.shutdown_drain = milliseconds(200);
+        options.flush_timeout = milliseconds(500);
+      });
+  const auto job = cluster.Enqueue("host-1", "STOP_INSTANCE", "mc-1", "{}");
+  ASSERT_TRUE(WaitFor([&] { return handler->running.load() == 1; }, seconds(5)));
+  AgentCluster::StopAgent(agent);
+  ASSERT_TRUE(agent.result.has_value());
+  EXPECT_FALSE(agent.agent->drained());
+  agent.agent.reset();  // the Agent goes while its run still goes
+
+  handler->release = true;  // the last use of `handler`: the agent frees it once the run ended
+  EXPECT_TRUE(WaitFor([&] { return destroyed->load(); }, seconds(10)));
+  // The late result went to the journal, for the next start to deliver.
+  auto journal = agent::Journal::Open(agent.dir / "state" / "journal.sqlite");
+  ASSERT_TRUE(journal.has_value());
+  auto runs = (*journal)->Runs();
+  ASSERT_TRUE(runs.has_value());
+  ASSERT_EQ(runs->size(), 1U);
+  EXPECT_EQ(runs->front().execution.job_id, job);
+  EXPECT_TRUE(runs->front().has_final);
+}
+
+// ---------------------------------------------------------------- retention
+
+TEST(AgentIntegrationTest, TheAgentPrunesOldRunLogsIdleLocksDeadStagingAndTheCacheOverItsLimit) {
+  AgentCluster cluster;
+  GateHandler* handler = nullptr;
+  std::filesystem::path root;
+  std::filesystem::path state;
+  const auto write = [](const std::filesystem::path& path, std::size_t bytes, int days_old) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << std::string(bytes, 'x');
+    std::filesystem::last_write_time(
+        path, std::filesystem::file_time_type::clock::now() - std::chrono::hours(24 * days_old));
+  };
+  // What months of uptime leave behind, there when the agent starts.
+  auto& agent = cluster.StartAgent(
+      "host-1", One(handler, "VERIFY_BACKUP"), true, 4, [&](agent::AgentOptions& options) {
+        root = options.config.root;
+        state = options.config.state_dir;
+        options.config.retention.artifact_cache_mib = 1;
+        write(state / "logs/job-old/run-old.log", 100, 30);
+        write(state / "logs/job-new/run-new.log", 100, 1);
+        write(root / "cache/artifacts" / std::string(64, 'a'), 2 << 20, 3);
+        write(root / "cache/artifacts" / (std::string(64, 'b') + ".lock"), 0, 3);
+        write(root / "instances/i1/.restore-run-dead/world.dat", 100, 3);
+      });
+  const auto gone = [](const std::filesystem::path& path) {
+    return !std::filesystem::exists(path);
+  };
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return gone(state / "logs/job-old") &&
+               gone(root / "cache/artifacts" / std::string(64, 'a')) &&
+               gone(root / "cache/artifacts" / (std::string(64, 'b') + ".lock")) &&
+               gone(root / "instances/i1/.restore-run-dead");
+      },
+      seconds(10)));
+  EXPECT_TRUE(std::filesystem::exists(state / "logs/job-new/run-new.log"));
+  // And the agent works as ever.
+  handler->release = true;
+  const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(10)));
+  (void)agent;
+}
+
+// ---------------------------------------------------------------- health reports
+
+// fleet-cmdr has no status call yet (docs/api-additions.md): a relay in front of the real one that
+// forwards every request to it, but answers POST .../status itself and keeps the reports.
+class StatusRelay {
+ public:
+  explicit StatusRelay(std::string upstream) : upstream_(std::move(upstream)) {
+    net::HttpServerOptions options;
+    options.threads = 2;
+    server_ = std::make_unique<net::HttpServer>(
+        options, [this](net::HttpRequest&& request, std::shared_ptr<net::Responder> responder) {
+          Handle(std::move(request), std::move(responder));
+        });
+    EXPECT_TRUE(server_->Start().has_value());
+  }
+  ~StatusRelay() {
+    server_->Stop();
+    const std::lock_guard lock(mutex_);
+    for (auto& thread : forwards_)
+      thread.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+  std::vector<protocol::AgentStatusReport> reports() const {
+    const std::lock_guard lock(mutex_);
+    return reports_;
+  }
+
+ private:
+  void Handle(net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
+    if (request.method == "POST" && request.path.size() > 7 &&
+        request.path.substr(request.path.size() - 7) == "/status") {
+      auto report = protocol::FromJson<protocol::AgentStatusReport>(request.body);
+      EXPECT_TRUE(report.has_value()) << request.body;
+      if (report) {
+        const std::lock_guard lock(mutex_);
+        reports_.push_back(*report);
+      }
+      net::HttpResponse response;
+      response.status = 204;
+      responder->Send(std::move(response));
+      return;
+    }
+    // Forwarded on a thread of its own: a long-poll holds it for seconds.
+    const std::lock_guard lock(mutex_);
+    forwards_.emplace_back([this, request = std::move(request), responder]() {
+      net::ClientOptions options;
+      options.base_url = upstream_;
+      options.request_timeout = std::chrono::seconds(90);
+      net::HttpClient client(options);
+      net::ClientRequest forwarded;
+      forwarded.method = request.method;
+      forwarded.target = request.target;
+      forwarded.body = request.body;
+      for (const auto& header : request.headers) {
+        if (header.name == "Authorization")
+          forwarded.headers.emplace_back(header.name, header.value);
+      }
+      auto answer = client.Send(forwarded);
+      net::HttpResponse response;
+      if (!answer) {
+        response.status = 502;
+      } else {
+        response.status = answer->status;
+        response.body = answer->body;
+        if (auto type = answer->Header("Content-Type")) response.content_type = *type;
+      }
+      responder->Send(std::move(response));
+    });
+  }
+
+  std::string upstream_;
+  std::unique_ptr<net::HttpServer> server_;
+  mutable std::mutex mutex_;
+  std::vector<protocol::AgentStatusReport> reports_;
+  std::vector<std::thread> forwards_;
+};
+
+TEST(AgentIntegrationTest, TheAgentReportsItsHealthAfterHelloOnEveryChangeAndWhileUnhealthy) {
+  FaultySqliteVfs::Register();
+  struct Heal {
+    ~Heal() { FaultySqliteVfs::SetFull(false); }
+  } heal;
+  // Short long-polls, so that the relay's forwarded ones end soon after the agent stops.
+  AgentCluster cluster([](server::FleetCmdrOptions& options) {
+    options.heartbeat_seconds = 1;
+    options.long_poll_seconds = 2;
+  });
+  StatusRelay relay(cluster.url());
+  GateHandler* handler = nullptr;
+  auto& agent = cluster.StartAgent("host-1", One(handler, "VERIFY_BACKUP"), true, 4,
+                                   [&relay](agent::AgentOptions& options) {
+                                     options.config.servers = {relay.url()};
+                                     options.journal_vfs = FaultySqliteVfs::kName;
+                                     options.journal_retry = milliseconds(100);
+                                   });
+  // Right after hello: healthy.
+  ASSERT_TRUE(WaitFor([&] { return relay.reports().size() == 1; }, seconds(5)));
+  EXPECT_TRUE(relay.reports()[0].healthy);
+  EXPECT_TRUE(relay.reports()[0].problems.empty());
+
+  // The disk fills up: the next run's start cannot be journaled.
+  FaultySqliteVfs::SetFull(true);
+  handler->release = true;
+  const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  ASSERT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return relay.reports().size() >= 2; }, seconds(5)));
+  const auto unhealthy = relay.reports()[1];
+  EXPECT_FALSE(unhealthy.healthy);
+  ASSERT_EQ(unhealthy.problems.size(), 1U);
+  EXPECT_EQ(unhealthy.problems[0].code, "journal_unwritable");
+  EXPECT_NE(unhealthy.problems[0].message.find("journal"), std::string::npos);
+  // Repeated every heartbeatSeconds (1 s here) while it lasts.
+  ASSERT_TRUE(WaitFor([&] { return relay.reports().size() >= 4; }, seconds(10)));
+  for (std::size_t i = 1; i < 4; ++i)
+    EXPECT_FALSE(relay.reports()[i].healthy) << i;
+
+  // Writable again: one healthy report, then quiet. Watching 3 heartbeat intervals (3 s) is
+  // enough to see a repeat, which comes every 1 s while a report is due.
+  FaultySqliteVfs::SetFull(false);
+  ASSERT_TRUE(WaitFor([&] { return relay.reports().back().healthy; }, seconds(5)));
+  const auto count = relay.reports().size();
+  EXPECT_FALSE(WaitFor([&] { return relay.reports().size() > count; }, seconds(3)));
+  EXPECT_TRUE(agent.agent->healthy());
+  AgentCluster::StopAgent(agent);  // before the relay it talks through goes
 }
 
 }  // namespace

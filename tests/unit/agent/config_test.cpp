@@ -94,6 +94,31 @@ TEST(ConfigTest, ReportsTomlSyntaxErrorsWithTheirLine) {
       << applied.error().message;
 }
 
+TEST(ConfigTest, ACharacterBeyondAsciiOutsideAStringIsASyntaxErrorAtItsPlace) {
+  // Bare keys are ASCII in TOML; toml++ 3.3.0 would reach undefined behaviour on these
+  // (found by tests/fuzz/agent_config_fuzz.cpp, whose corpus keeps the input).
+  for (const std::string text :
+       {"se\xd1\xb4ver = \"x\"\n", "agentId = \"x\"\xc3\xbc\n",
+        "agentId = \"\"\"a\"\"\"\"\xc3\xa9\n", "a = '''x''''\xe2\x80\x83\n"}) {
+    AgentConfig config;
+    auto applied = ApplyToml(text, "agent.toml", config);
+    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
+    EXPECT_NE(applied.error().message.find("agent.toml:1:"), std::string::npos)
+        << applied.error().message;
+  }
+}
+
+TEST(ConfigTest, CharactersBeyondAsciiInStringsAndCommentsAreFine) {
+  AgentConfig config;
+  const std::string text =
+      "# Zürich\nagentId = \"h1\" # é\nroot = '/srv/spiele/zürich'\n[labels]\n"
+      "\"région\" = \"\"\"Île-de-\\\"France\\\"\"\"\"\nnote = '''ü\n€'''\n";
+  ASSERT_THAT(ApplyToml(text, "agent.toml", config), IsOk());
+  EXPECT_EQ(config.root, "/srv/spiele/zürich");
+  EXPECT_EQ(config.labels.at("région"), "Île-de-\"France\"");
+  EXPECT_EQ(config.labels.at("note"), "ü\n€");
+}
+
 TEST(ConfigTest, ValidateListsEveryBadValue) {
   AgentConfig config;
   config.servers = {"ftp://x"};

@@ -101,6 +101,20 @@ protocol::JobExecution Execution(const std::string& run_id, const std::string& i
   return execution;
 }
 
+// Asks, from inside a run, which runs the executor reports live.
+class LivenessProbe final : public jobs::JobHandler {
+ public:
+  std::string_view type() const override { return "PRUNE_BACKUPS"; }
+  Expected<std::string> Run(jobs::HandlerContext& context) override {
+    knows = context.knows_live_runs();
+    gate_live = context.IsRunLive("gate");
+    gone_live = context.IsRunLive("gone");
+    own_live = context.IsRunLive(context.execution().run_id);
+    return std::string("{}");
+  }
+  std::atomic<bool> knows{false}, gate_live{false}, gone_live{true}, own_live{false};
+};
+
 struct Fixture {
   explicit Fixture(int slots, milliseconds grace = milliseconds(30000)) {
     auto gate = std::make_unique<GateHandler>();
@@ -203,6 +217,35 @@ TEST(ExecutorTest, AnUnknownTypeFailsAtOnce) {
   ASSERT_THAT(f.executor->Start(execution), IsOk());
   ASSERT_EQ(f.observer.finished(), 1U);
   EXPECT_EQ(f.observer.Final("r1")->error->code, "unknown_job_type");
+}
+
+TEST(ExecutorLivenessTest, HandlersLearnWhichRunsAreStillGoing) {
+  testing::TempDir root;
+  RecordingObserver observer;
+  auto gate = std::make_unique<GateHandler>();
+  auto probe = std::make_unique<LivenessProbe>();
+  GateHandler* gate_handler = gate.get();
+  LivenessProbe* probe_handler = probe.get();
+  std::vector<std::unique_ptr<jobs::JobHandler>> handlers;
+  handlers.push_back(std::move(gate));
+  handlers.push_back(std::move(probe));
+  Executor executor(ExecutorOptions{4, root.path(), milliseconds(60000), milliseconds(30000)},
+                    std::move(handlers), observer, RealClock());
+  ASSERT_THAT(executor.Start(Execution("gate", "a")), IsOk());
+  ASSERT_TRUE(WaitFor([&] { return gate_handler->running.load() == 1; }, milliseconds(5000)));
+  auto execution = Execution("probe", "b");
+  execution.type = "PRUNE_BACKUPS";
+  ASSERT_THAT(executor.Start(execution), IsOk());
+  ASSERT_TRUE(WaitFor([&] { return observer.Final("probe").has_value(); }, milliseconds(5000)));
+  EXPECT_TRUE(probe_handler->knows.load());
+  EXPECT_TRUE(probe_handler->gate_live.load());
+  EXPECT_FALSE(probe_handler->gone_live.load());
+  EXPECT_TRUE(probe_handler->own_live.load());
+  EXPECT_TRUE(executor.IsLive("gate"));
+  gate_handler->release = true;
+  ASSERT_TRUE(executor.WaitIdle(milliseconds(5000)));
+  EXPECT_FALSE(executor.IsLive("gate"));
+  EXPECT_TRUE(executor.LiveRuns().empty());
 }
 
 }  // namespace

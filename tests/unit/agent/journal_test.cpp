@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
 
@@ -23,6 +24,18 @@ protocol::LogLine Line(const std::string& message) {
   protocol::LogLine line;
   line.message = message;
   return line;
+}
+
+TEST(JournalTest, ItsFilesAreItsOwnersOnlyWhateverTheUmask) {
+  // The journal holds every payload in flight, an instance's environment among them.
+  testing::TempDir dir;
+  testing::ScopedUmask no_mask(0);
+  auto journal = Journal::Open(dir / "journal.sqlite");
+  ASSERT_THAT(journal, IsOk());
+  ASSERT_THAT((*journal)->AddRun(Execution("r1")), IsOk());
+  EXPECT_EQ(testing::Mode(dir / "journal.sqlite"), 0600U);
+  EXPECT_EQ(testing::Mode(dir / "journal.sqlite-wal"), 0600U);
+  EXPECT_EQ(testing::Mode(dir / "journal.sqlite-shm"), 0600U);
 }
 
 TEST(JournalTest, SurvivesReopenAndDeliversInOrder) {

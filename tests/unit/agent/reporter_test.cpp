@@ -3,11 +3,16 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "common/sanitize.hpp"
+#include "protocol/codec.hpp"
+#include "support/faulty_sqlite_vfs.hpp"
 #include "support/manual_clock.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
@@ -30,6 +35,7 @@ class RecordingControlPlane final : public ControlPlane {
   struct Shared {
     std::mutex mutex;
     std::vector<protocol::UpdatesRequest> batches;  // the accepted ones
+    std::vector<std::string> batch_runs;            // the run of each accepted batch
     std::deque<Error> failures;                     // returned (in order) before accepting again
     bool cancel_requested = false;
     std::atomic<int> calls{0};
@@ -47,7 +53,7 @@ class RecordingControlPlane final : public ControlPlane {
                                                        const CallHooks&) override {
     return Fail(Errc::kInternal, "not used");
   }
-  Expected<protocol::UpdatesResponse> SendUpdates(const std::string&,
+  Expected<protocol::UpdatesResponse> SendUpdates(const std::string& run_id,
                                                   const protocol::UpdatesRequest& request,
                                                   const CallHooks&) override {
     ++shared_.calls;
@@ -58,6 +64,7 @@ class RecordingControlPlane final : public ControlPlane {
       return Fail(std::move(error));
     }
     shared_.batches.push_back(request);
+    shared_.batch_runs.push_back(run_id);
     protocol::UpdatesResponse response;
     for (const auto& update : request.updates)
       response.acked_update_seq = update.seq;
@@ -66,6 +73,9 @@ class RecordingControlPlane final : public ControlPlane {
     if (request.final_update) response.acked_update_seq = request.final_update->seq;
     response.cancel_requested = shared_.cancel_requested;
     return response;
+  }
+  Status SendStatus(const protocol::AgentStatusReport&, const CallHooks&) override {
+    return Fail(Errc::kInternal, "not used");
   }
   void Interrupt() override {}
   void Resume() override {}
@@ -77,14 +87,22 @@ class RecordingControlPlane final : public ControlPlane {
 class ReporterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = Journal::Open(dir_.path() / "journal.sqlite");
+    // Every journal of these tests can be made to fail its writes like a full disk.
+    testing::FaultySqliteVfs::Register();
+    auto opened = Journal::Open(dir_.path() / "journal.sqlite",
+                                JournalOptions{testing::FaultySqliteVfs::kName});
     ASSERT_TRUE(opened.has_value()) << opened.error().Describe();
     journal_ = std::move(*opened);
   }
 
+  void TearDown() override { testing::FaultySqliteVfs::SetFull(false); }
+
   void StartReporter(ReporterOptions options = {}) {
     options.log_dir = dir_.path() / "logs";
     options.error_backoff = milliseconds(10);
+    if (options.journal_retry == ReporterOptions{}.journal_retry) {
+      options.journal_retry = milliseconds(20);
+    }
     reporter_ = std::make_unique<Reporter>(
         options, *journal_, std::make_unique<RecordingControlPlane>(server_), clock_,
         ReporterCallbacks{[this](const std::string& run_id) {
@@ -94,6 +112,10 @@ class ReporterTest : public ::testing::Test {
                           [this](const std::string& run_id) {
                             const std::lock_guard lock(server_.mutex);
                             not_active_.push_back(run_id);
+                          },
+                          [this](bool writable, const std::string& problem) {
+                            const std::lock_guard lock(server_.mutex);
+                            health_.emplace_back(writable, problem);
                           }});
     reporter_->Start();
   }
@@ -135,6 +157,52 @@ class ReporterTest : public ::testing::Test {
     auto runs = journal_->Runs();
     return runs && runs->empty();
   }
+  std::vector<std::string> SentLogs() {
+    const std::lock_guard lock(server_.mutex);
+    std::vector<std::string> messages;
+    for (const auto& batch : server_.batches)
+      for (const auto& line : batch.logs)
+        messages.push_back(line.message);
+    return messages;
+  }
+  std::vector<std::pair<bool, std::string>> Health() {
+    const std::lock_guard lock(server_.mutex);
+    return health_;
+  }
+  void FailSends(int n) {
+    const std::lock_guard lock(server_.mutex);
+    for (int i = 0; i < n; ++i)
+      server_.failures.push_back(MakeError(Errc::kNetwork, "down"));
+  }
+  void StopFailingSends() {
+    const std::lock_guard lock(server_.mutex);
+    server_.failures.clear();
+  }
+  static protocol::LogLine Line(const std::string& message) {
+    protocol::LogLine line;
+    line.message = message;
+    return line;
+  }
+  // Every update and log seq fleet-cmdr accepted for the run goes up by one from 1, the final
+  // last.
+  void ExpectContiguousSeqs(const std::string& run_id = "r1") {
+    const std::lock_guard lock(server_.mutex);
+    std::int64_t update = 0;
+    std::int64_t log = 0;
+    for (std::size_t i = 0; i < server_.batches.size(); ++i) {
+      if (server_.batch_runs[i] != run_id) continue;
+      const auto& batch = server_.batches[i];
+      for (const auto& sent : batch.updates) {
+        EXPECT_EQ(sent.seq, ++update);
+      }
+      for (const auto& sent : batch.logs) {
+        EXPECT_EQ(sent.seq, ++log);
+      }
+      if (batch.final_update) {
+        EXPECT_EQ(batch.final_update->seq, ++update);
+      }
+    }
+  }
 
   TempDir dir_;
   ManualClock clock_;
@@ -142,7 +210,8 @@ class ReporterTest : public ::testing::Test {
   RecordingControlPlane::Shared server_;
   std::vector<std::string> cancelled_;
   std::vector<std::string> not_active_;
-  std::unique_ptr<Reporter> reporter_;  // last: stopped before what it uses goes away
+  std::vector<std::pair<bool, std::string>> health_;  // journal_health calls, in order
+  std::unique_ptr<Reporter> reporter_;                // last: stopped before what it uses goes away
 };
 
 TEST_F(ReporterTest, ProgressWithinTheIntervalIsCoalescedToTheLatest) {
@@ -290,6 +359,135 @@ TEST_F(ReporterTest, StopLeavesWhatCouldNotBeSentInTheJournalForTheNextStart) {
   auto batch = journal_->NextBatch("r1");
   ASSERT_TRUE(batch.has_value());
   EXPECT_TRUE(batch->final_update.has_value());
+}
+
+TEST_F(ReporterTest, WhatItShipsAndWritesIsSanitized) {
+  RegisterSecret("the-agent-token-0123456789");
+  StartReporter();
+  reporter_->OnRunStarted(Execution("r1"));
+  protocol::ProgressUpdate update = Progress(5);
+  update.message = "fetching https://bucket.example/b1.tar?X-Amz-Signature=abc";
+  reporter_->OnProgress("r1", update, true);
+  protocol::LogLine line;
+  line.message = "GET https://bucket.example/b1.tar?X-Amz-Signature=abc answered 403";
+  reporter_->OnLog("r1", line);
+  protocol::FinalUpdate failed;
+  failed.status = protocol::RunStatus::kFailed;
+  failed.error =
+      protocol::RunError{"http",
+                         "GET https://bucket.example/b1.tar?X-Amz-Signature=abc answered 403",
+                         {"download https://bucket.example/b1.tar?X-Amz-Signature=abc",
+                          "token the-agent-token-0123456789 refused"},
+                         true};
+  reporter_->OnFinished("r1", failed);
+  ASSERT_TRUE(WaitFor([&] { return FinalSent(); }, seconds(5)));
+  ForgetRegisteredSecrets();
+  std::string shipped;
+  {
+    const std::lock_guard lock(server_.mutex);
+    for (const auto& batch : server_.batches)
+      shipped += protocol::ToJson(batch);
+  }
+  std::ifstream file(dir_.path() / "logs" / "job-r1" / "r1.log");
+  const std::string written((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+  for (const std::string& text : {shipped, written}) {
+    EXPECT_EQ(text.find("abc"), std::string::npos) << text;
+    EXPECT_EQ(text.find("the-agent-token"), std::string::npos) << text;
+    EXPECT_NE(text.find("https://bucket.example/b1.tar?[redacted]"), std::string::npos) << text;
+  }
+  EXPECT_NE(shipped.find("token [redacted] refused"), std::string::npos) << shipped;
+}
+
+// ---------------------------------------------------------------- a journal that cannot be written
+
+TEST_F(ReporterTest, AFinalResultReachesFleetCmdrWhileTheJournalCannotBeWritten) {
+  StartReporter();
+  testing::FaultySqliteVfs::SetFull(true);  // the disk is full from the run's start
+  reporter_->OnRunStarted(Execution("r1"));
+  for (int i = 0; i < 3; ++i)
+    reporter_->OnLog("r1", Line("line " + std::to_string(i)));
+  reporter_->OnFinished("r1", Completed());
+  ASSERT_TRUE(WaitFor([&] { return FinalSent(); }, seconds(5)));
+  EXPECT_EQ(SentLogs(), (std::vector<std::string>{"line 0", "line 1", "line 2"}));
+  ExpectContiguousSeqs();
+  EXPECT_FALSE(reporter_->journal_writable());
+  ASSERT_FALSE(Health().empty());
+  EXPECT_FALSE(Health()[0].first);
+  EXPECT_NE(Health()[0].second.find("journal"), std::string::npos) << Health()[0].second;
+  // Acknowledged: nothing of the run is held any more, nor owed to the journal.
+  EXPECT_TRUE(WaitFor([&] { return reporter_->held_items() == 0; }, seconds(5)));
+
+  testing::FaultySqliteVfs::SetFull(false);
+  ASSERT_TRUE(WaitFor([&] { return reporter_->journal_writable(); }, seconds(5)));
+  // Announced by the sender right after (no reporter lock is held while it is).
+  ASSERT_TRUE(WaitFor([&] { return Health().size() == 2; }, seconds(5)));
+  EXPECT_TRUE(Health().back().first);
+  EXPECT_TRUE(JournalEmpty());
+}
+
+TEST_F(ReporterTest, WhatMemoryHeldGoesIntoTheJournalOnceItWorksAndArrivesOnceInOrder) {
+  FailSends(100000);  // fleet-cmdr is away as well
+  StartReporter();
+  reporter_->OnRunStarted(Execution("r1"));
+  reporter_->OnLog("r1", Line("journaled"));
+  testing::FaultySqliteVfs::SetFull(true);
+  reporter_->OnProgress("r1", Progress(40), true);
+  for (int i = 0; i < 5; ++i)
+    reporter_->OnLog("r1", Line("held " + std::to_string(i)));
+  reporter_->OnFinished("r1", Completed());
+  reporter_->OnRunStarted(Execution("r2"));  // a run the journal never saw start
+  reporter_->OnLog("r2", Line("r2 held"));
+  EXPECT_EQ(reporter_->held_items(), 8U);
+  EXPECT_FALSE(reporter_->journal_writable());
+
+  testing::FaultySqliteVfs::SetFull(false);
+  ASSERT_TRUE(WaitFor([&] { return reporter_->journal_writable(); }, seconds(5)));
+  EXPECT_EQ(reporter_->held_items(), 0U);
+  auto runs = journal_->Runs();
+  ASSERT_THAT(runs, IsOk());
+  ASSERT_EQ(runs->size(), 2U);
+  EXPECT_EQ((*runs)[0].execution.run_id, "r1");
+  EXPECT_TRUE((*runs)[0].has_final);
+  EXPECT_EQ((*runs)[0].last_log_seq, 6);
+  EXPECT_EQ((*runs)[1].execution.run_id, "r2");
+
+  StopFailingSends();
+  ASSERT_TRUE(WaitFor([&] { return FinalSent(); }, seconds(5)));
+  EXPECT_TRUE(WaitFor([&] { return SentLogs().size() == 7; }, seconds(5)));
+  EXPECT_EQ(SentLogs(), (std::vector<std::string>{"journaled", "held 0", "held 1", "held 2",
+                                                  "held 3", "held 4", "r2 held"}));
+  ExpectContiguousSeqs("r1");
+  ExpectContiguousSeqs("r2");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto left = journal_->Runs();
+        return left && left->size() == 1 && left->front().execution.run_id == "r2";
+      },
+      seconds(5)));
+}
+
+TEST_F(ReporterTest, MemoryForWhatTheJournalCannotTakeIsBoundedAndTheDropIsSaid) {
+  FailSends(100000);
+  ReporterOptions options;
+  options.max_held_bytes = 20 * HeldBytes(Line("line 00"));
+  StartReporter(options);
+  testing::FaultySqliteVfs::SetFull(true);
+  reporter_->OnRunStarted(Execution("r1"));
+  for (int i = 0; i < 100; ++i)
+    reporter_->OnLog("r1", Line("line " + std::to_string(i / 10) + std::to_string(i % 10)));
+  // Kept beyond the bound: the line that counts the dropped ones, and the final (never dropped).
+  reporter_->OnFinished("r1", Completed());
+  EXPECT_EQ(reporter_->held_items(), 22U);
+  StopFailingSends();
+  ASSERT_TRUE(WaitFor([&] { return FinalSent(); }, seconds(5)));
+  const auto logs = SentLogs();
+  ASSERT_EQ(logs.size(), 21U);
+  EXPECT_EQ(logs.front(), "line 00");
+  EXPECT_EQ(logs[19], "line 19");
+  EXPECT_EQ(logs[20].rfind("80 log lines were dropped", 0), 0U) << logs[20];
+  ExpectContiguousSeqs();
+  EXPECT_TRUE(WaitFor([&] { return reporter_->held_items() == 0; }, seconds(5)));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "common/sha256.hpp"
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
 
@@ -272,6 +273,14 @@ void MakeTree(const fs::path& root) {
   WriteFile(root / "run.sh", "#!/bin/sh\n");
   fs::permissions(root / "run.sh", fs::perms(0750));
   fs::create_symlink("world/region", root / "region");
+}
+
+TEST(BackupArchiveTest, TheArchiveIsItsOwnersOnlyWhateverTheUmask) {
+  TempDir dir;
+  MakeTree(dir / "data");
+  ::orb::testing::ScopedUmask no_mask(0);
+  ASSERT_THAT(WriteBackupArchive(dir / "data", dir / "b.tar.zst"), IsOk());
+  EXPECT_EQ(::orb::testing::Mode(dir / "b.tar.zst"), 0600U);
 }
 
 TEST(BackupArchiveTest, RoundTripIsStandardAndVerifiesAndAFlippedByteIsFound) {

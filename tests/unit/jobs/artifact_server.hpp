@@ -72,6 +72,11 @@ class ArtifactServer {
   }
   std::uint16_t port() const { return server_->port(); }
   void FailFirst(int n) { fail_left_ = n; }
+  // Answers GET `path` with `status` and `Location: location` (before any other route).
+  void AddRedirect(const std::string& path, std::string location, int status = 302) {
+    std::lock_guard lock(mutex_);
+    redirects_.emplace_back(path, std::make_pair(std::move(location), status));
+  }
   int requests() const { return requests_.load(); }
   std::vector<std::string> ranges() const {
     std::lock_guard lock(mutex_);
@@ -93,6 +98,15 @@ class ArtifactServer {
       authorizations_.push_back(auth != nullptr ? *auth : "");
     }
     net::HttpResponse response;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [path, redirect] : redirects_) {
+        if (path != request.path) continue;
+        response.status = redirect.second;
+        response.headers.push_back({"Location", redirect.first});
+        return response;
+      }
+    }
     if (fail_left_.fetch_sub(1) > 0) {
       response.status = 503;
       response.body = net::ErrorBody("unavailable", "try later");
@@ -127,6 +141,7 @@ class ArtifactServer {
   mutable std::mutex mutex_;
   std::vector<std::string> ranges_;
   std::vector<std::string> authorizations_;
+  std::vector<std::pair<std::string, std::pair<std::string, int>>> redirects_;
 };
 
 // The byte relay in front of the artifact server that throttles and cuts connections.

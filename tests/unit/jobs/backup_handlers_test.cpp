@@ -168,8 +168,9 @@ class RecordingSink final : public RunSink {
 struct RunOptions {
   std::string job_id{};  // empty: a new job
   CancelToken* cancel = nullptr;
-  os::Fs* fs = nullptr;       // nullptr: the real one
-  bool keep_staging = false;  // do not clean up as the executor would
+  os::Fs* fs = nullptr;                // nullptr: the real one
+  bool keep_staging = false;           // do not clean up as the executor would
+  HandlerContext::RunLiveness live{};  // what the executor says is live (none: unknown)
 };
 
 class BackupHandlersTest : public ::testing::Test {
@@ -222,6 +223,7 @@ class BackupHandlersTest : public ::testing::Test {
     HandlerContext context(execution, root(), staging, token,
                            JobLog(GetLogger("test"), execution.job_id, execution.run_id), sink_,
                            clock_);
+    if (options.live) context.SetRunLiveness(options.live);
     auto handler = Handler(type, options.fs != nullptr ? *options.fs : real_fs_);
     auto result = handler->Run(context);
     if (!options.keep_staging) fs::remove_all(staging);
@@ -831,6 +833,34 @@ TEST_F(PruneTest, DryRunChangesNothingAndTheRealRunRemovesBackupsAndGarbage) {
   EXPECT_FALSE(Committed("d3"));
   EXPECT_THAT(Run("PRUNE_BACKUPS", R"({"keepLast": 0})"), FailsWith(Errc::kInvalidPayload));
   EXPECT_TRUE(Committed("d4"));
+}
+
+TEST_F(PruneTest, TheStagingOfEveryDeadRunIsGarbageWhenTheAgentSaysWhichRunsAreLive) {
+  MakeFour();
+  // Left by runs of other types and other instances that died (an INSTALL's half-extracted build,
+  // another instance's backup, a stray file), next to the staging of a run that is still going.
+  WriteText(root() / ".staging/run-dead-install/build/bin/server", "half");
+  WriteText(root() / ".staging/run-dead-other/.backup-of-i2", "");
+  WriteText(root() / ".staging/stray", "x");
+  WriteText(root() / ".staging/run-live-install/build/bin/server", "in use");
+  RunOptions options;
+  options.live = [](const std::string& run_id) { return run_id == "run-live-install"; };
+
+  auto dry = Run("PRUNE_BACKUPS", R"({"keepLast": 4, "dryRun": true})", options);
+  ASSERT_THAT(dry, IsOk());
+  for (const char* garbage :
+       {".staging/run-dead-install", ".staging/run-dead-other", ".staging/stray"}) {
+    EXPECT_THAT(*dry, HasSubstr(garbage));
+    EXPECT_TRUE(fs::exists(root() / garbage)) << garbage;
+  }
+  auto pruned = Run("PRUNE_BACKUPS", R"({"keepLast": 4})", options);
+  ASSERT_THAT(pruned, IsOk());
+  EXPECT_FALSE(fs::exists(root() / ".staging/run-dead-install"));
+  EXPECT_FALSE(fs::exists(root() / ".staging/run-dead-other"));
+  EXPECT_FALSE(fs::exists(root() / ".staging/stray"));
+  EXPECT_EQ(ReadText(root() / ".staging/run-live-install/build/bin/server"), "in use");
+  for (const char* id : {"d1", "d2", "d3", "d4"})
+    EXPECT_TRUE(Committed(id)) << id;
 }
 
 // ---------------------------------------------------------------- faults at every Fs call

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/sha256.hpp"
+#include "support/files.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
@@ -99,6 +100,45 @@ TEST_F(DownloaderTest, DownloadsAControlPlaneArtifactWithTheTokenAndThenReusesIt
   ASSERT_THAT(again, IsOk());
   EXPECT_TRUE(again->reused);
   EXPECT_EQ(server_.requests(), 1);
+}
+
+TEST_F(DownloaderTest, TheCacheIsItsOwnersOnlyWhateverTheUmask) {
+  const std::string sha = server_.Add(RandomBytes(1000, 11));
+  ::orb::testing::ScopedUmask no_mask(0);
+  ASSERT_THAT(Download(server_.Url("/public/" + sha), sha, cache_ / "artifacts", FastRetries()),
+              IsOk());
+  EXPECT_EQ(::orb::testing::Mode(cache_), 0700U);
+  EXPECT_EQ(::orb::testing::Mode(cache_ / "artifacts"), 0700U);
+  EXPECT_EQ(::orb::testing::Mode(cache_ / "artifacts" / sha), 0600U);
+  EXPECT_EQ(::orb::testing::Mode(cache_ / "artifacts" / (sha + ".lock")), 0600U);
+}
+
+TEST_F(DownloaderTest, ARunsLeaseKeepsItsArtifactFromEvictionAndMarksItsLastUse) {
+  const std::string sha = server_.Add(RandomBytes(5000, 12));
+  const fs::path lock = cache_ / (sha + ".lock");
+  auto first = Download(server_.Url("/public/" + sha), sha, cache_, FastRetries());
+  ASSERT_THAT(first, IsOk());
+  ASSERT_TRUE(first->lease);
+  // Held (shared) by the run: neither the artifact nor its lock file may go.
+  EXPECT_THAT(EvictCached(cache_, sha), ::testing::Optional(false));
+  EXPECT_THAT(RemoveIdleLock(lock), ::testing::Optional(false));
+  first->lease.reset();
+  // Nobody holds it: the lock file may go; the next use makes a new one and marks the use.
+  EXPECT_THAT(RemoveIdleLock(lock), ::testing::Optional(true));
+  EXPECT_FALSE(fs::exists(lock));
+  const auto long_ago = fs::file_time_type::clock::now() - std::chrono::hours(48);
+  fs::last_write_time(cache_ / sha, long_ago);
+  auto again = Download(server_.Url("/public/" + sha), sha, cache_, FastRetries());
+  ASSERT_THAT(again, IsOk());
+  EXPECT_TRUE(again->reused);
+  EXPECT_TRUE(fs::exists(lock));
+  EXPECT_GT(fs::last_write_time(cache_ / sha), long_ago + std::chrono::hours(47));
+  EXPECT_THAT(EvictCached(cache_, sha), ::testing::Optional(false));
+  again->lease.reset();
+  EXPECT_THAT(EvictCached(cache_, sha), ::testing::Optional(true));
+  EXPECT_FALSE(fs::exists(cache_ / sha));
+  EXPECT_FALSE(fs::exists(lock));
+  EXPECT_EQ(server_.requests(), 1);  // the reuse made no request
 }
 
 TEST_F(DownloaderTest, NeverSendsTheTokenOutsideTheControlPlane) {
@@ -287,6 +327,95 @@ TEST_F(DownloaderTest, RejectsBadHashesAndUnsupportedUrls) {
   auto relative = Download("/v1/artifacts/x", std::string(64, 'a'), cache_);
   ASSERT_THAT(relative, FailsWith(Errc::kInvalidRequest));
   EXPECT_THAT(relative.error().message, HasSubstr("control plane"));
+}
+
+// ---------------------------------------------------------------- redirects, sanitized errors
+
+TEST_F(DownloaderTest, ErrorsNeverCarryAPresignedQueryString) {
+  const std::string sha = server_.Add("x");
+  const std::string url = server_.Url("/public/missing?X-Amz-Signature=s3cr3t&token=t0ken");
+  auto result = Download(url, sha, cache_, FastRetries());
+  ASSERT_THAT(result, FailsWith(Errc::kHttp));
+  const std::string described = result.error().Describe();
+  EXPECT_THAT(described, HasSubstr("/public/missing?[redacted] answered 404"));
+  EXPECT_EQ(described.find("s3cr3t"), std::string::npos) << described;
+  EXPECT_EQ(described.find("t0ken"), std::string::npos) << described;
+  auto bad = Download("ftp://user:pw@host/x?sig=abc", std::string(64, 'a'), cache_);
+  ASSERT_THAT(bad, FailsWith(Errc::kInvalidRequest));
+  EXPECT_EQ(bad.error().Describe().find("pw@"), std::string::npos) << bad.error().Describe();
+  EXPECT_EQ(bad.error().Describe().find("abc"), std::string::npos) << bad.error().Describe();
+}
+
+TEST_F(DownloaderTest, FollowsARedirectToAnObjectStoreWithoutTheToken) {
+  // fleet-cmdr answers its artifact URL with a redirect to a presigned object-store URL (another
+  // origin): the token goes to fleet-cmdr only.
+  const std::string content = RandomBytes(300 * 1024, 9);
+  fs::create_directories(dir_ / "store2");
+  ArtifactServer store(dir_ / "store2", "not-the-agent-token");
+  const std::string sha = store.Add(content);
+  server_.AddRedirect("/v1/artifacts/" + sha,
+                      store.Url("/public/" + sha + "?X-Amz-Signature=abc&X-Amz-Expires=60"));
+  DownloadOptions options = FastRetries();
+  options.control_plane_urls = {server_.Url("")};
+  options.token = kToken;
+  auto result = Download("/v1/artifacts/" + sha, sha, cache_, options);
+  ASSERT_THAT(result, IsOk());
+  EXPECT_EQ(ReadFile(result->path), content);
+  ASSERT_EQ(server_.authorizations().size(), 1U);
+  EXPECT_EQ(server_.authorizations()[0], std::string("Bearer ") + kToken);
+  ASSERT_EQ(store.authorizations().size(), 1U);
+  EXPECT_EQ(store.authorizations()[0], "");
+}
+
+TEST_F(DownloaderTest, FollowsRelativeRedirectsAndStopsAfterFive) {
+  const std::string sha = server_.Add(RandomBytes(5000, 10));
+  // /hop/1 -> /hop/2 -> ... -> /hop/5 -> /public/<sha>: five redirects are followed.
+  for (int i = 1; i <= 5; ++i) {
+    server_.AddRedirect("/hop/" + std::to_string(i),
+                        i < 5 ? "/hop/" + std::to_string(i + 1) : "/public/" + sha, 307);
+  }
+  ASSERT_THAT(Download(server_.Url("/hop/1"), sha, cache_, FastRetries()), IsOk());
+  // A sixth is refused, and the error says why without retrying.
+  fs::remove_all(cache_);
+  server_.AddRedirect("/loop/0", "/hop/1", 301);
+  auto result = Download(server_.Url("/loop/0"), sha, cache_, FastRetries());
+  ASSERT_THAT(result, FailsWith(Errc::kHttp));
+  EXPECT_FALSE(result.error().retryable);
+  EXPECT_THAT(result.error().message, HasSubstr("more than 5 redirects"));
+}
+
+TEST(NextHopTest, RefusesHttpsToHttpAndKeepsTheTokenOnTheControlPlaneOnly) {
+  DownloadOptions options;
+  options.control_plane_urls = {"https://fleet.example:8443/"};
+  options.token = "t";
+  auto same =
+      NextHop("https://fleet.example:8443/v1/artifacts/a", "/v1/artifacts/b?x=1", 0, options);
+  ASSERT_THAT(same, IsOk());
+  EXPECT_EQ(same->url, "https://fleet.example:8443/v1/artifacts/b?x=1");
+  EXPECT_TRUE(same->send_token);
+  auto other = NextHop("https://fleet.example:8443/v1/artifacts/a",
+                       "https://bucket.s3.example/a?sig=1#frag", 0, options);
+  ASSERT_THAT(other, IsOk());
+  EXPECT_EQ(other->url, "https://bucket.s3.example/a?sig=1");
+  EXPECT_FALSE(other->send_token);
+  auto other_port =
+      NextHop("https://fleet.example:8443/a", "https://fleet.example:9443/a", 0, options);
+  ASSERT_THAT(other_port, IsOk());
+  EXPECT_FALSE(other_port->send_token);
+  auto relative = NextHop("http://mirror.example/dir/a.zip", "../b.zip", 1, options);
+  ASSERT_THAT(relative, IsOk());
+  EXPECT_EQ(relative->url, "http://mirror.example/b.zip");
+  auto upgrade = NextHop("http://mirror.example/a", "https://mirror.example/a", 0, options);
+  EXPECT_THAT(upgrade, IsOk());
+
+  auto downgrade = NextHop("https://mirror.example/a", "http://mirror.example/a?sig=x", 0, options);
+  ASSERT_THAT(downgrade, FailsWith(Errc::kHttp));
+  EXPECT_FALSE(downgrade.error().retryable);
+  EXPECT_THAT(downgrade.error().message, HasSubstr("https to http"));
+  EXPECT_EQ(downgrade.error().message.find("sig=x"), std::string::npos);
+  EXPECT_THAT(NextHop("https://a/x", "file:///etc/passwd", 0, options), FailsWith(Errc::kHttp));
+  EXPECT_THAT(NextHop("https://a/x", "https://b/y", 5, options), FailsWith(Errc::kHttp));
+  EXPECT_THAT(NextHop("https://a/x", "https://b/y", 4, options), IsOk());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "os/atomic.hpp"
 #include "support/fault_fs.hpp"
 #include "support/files.hpp"
 #include "support/matchers.hpp"
@@ -34,6 +35,30 @@ TEST(RealFsTest, WritesSyncsAndReadsAFile) {
   auto content = fs.ReadFile(dir / "a.txt");
   ASSERT_THAT(content, IsOk());
   EXPECT_EQ(*content, "hello");
+}
+
+TEST(RealFsTest, CreatesFilesAndDirectoriesOwnerOnlyWhateverTheUmask) {
+  // instance.json holds an instance's environment: no umask may make it readable by others.
+  testing::TempDir dir;
+  testing::ScopedUmask no_mask(0);
+  RealFs fs;
+  for (const auto mode : {OpenMode::kCreateNew, OpenMode::kCreateOrTruncate, OpenMode::kAppend}) {
+    const auto path = dir / ("f" + std::to_string(static_cast<int>(mode)));
+    auto file = fs.Open(path, mode);
+    ASSERT_THAT(file, IsOk());
+    EXPECT_EQ(testing::Mode(path), 0600U) << path;
+  }
+  ASSERT_THAT(WriteFileAtomically(fs, dir / "instance.json", R"({"env":{"PASSWORD":"x"}})"),
+              IsOk());
+  EXPECT_EQ(testing::Mode(dir / "instance.json"), 0600U);
+  ASSERT_THAT(fs.MakeDir(dir / "d"), IsOk());
+  EXPECT_EQ(testing::Mode(dir / "d"), 0700U);
+  ASSERT_THAT(MakePrivateDirs(dir / "a/b/c"), IsOk());
+  for (const char* level : {"a", "a/b", "a/b/c"})
+    EXPECT_EQ(testing::Mode(dir / level), 0700U) << level;
+  ASSERT_THAT(MakePrivateDirs(dir / "a/b/c"), IsOk());  // existing levels are fine
+  WriteText(dir / "file", "x");
+  EXPECT_THAT(MakePrivateDirs(dir / "file"), FailsWith(Errc::kIo));
 }
 
 TEST(RealFsTest, ErrorsNameThePathAndTheErrnoTextWithStableCodes) {

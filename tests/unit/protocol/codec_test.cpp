@@ -805,5 +805,40 @@ TEST(CodecTest, InvalidEmbeddedTextIsEncodedAsEmptyPayloadAndNullResult) {
   EXPECT_THAT(FromJson<Job>(json), IsOk());
 }
 
+TEST(CodecTest, AgentStatusReportsRoundTripAndMatchTheApiAddition) {
+  const AgentStatusReport unhealthy{
+      false,
+      {{"journal_unwritable", "the journal cannot be written: io: No space left on device"}},
+      At(1795000000123)};
+  EXPECT_EQ(ToJson(unhealthy),
+            R"({"healthy":false,"problems":[{"code":"journal_unwritable","message":)"
+            R"("the journal cannot be written: io: No space left on device"}],)"
+            R"("reportedAt":"2026-11-18T11:06:40.123Z"})");
+  auto back = FromJson<AgentStatusReport>(ToJson(unhealthy));
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(*back, unhealthy);
+  const AgentStatusReport healthy{true, {}, At(1795000000000)};
+  EXPECT_EQ(ToJson(healthy),
+            R"({"healthy":true,"problems":[],"reportedAt":"2026-11-18T11:06:40.000Z"})");
+  auto minimal =
+      FromJson<AgentStatusReport>(R"({"healthy":true,"reportedAt":"2026-11-18T11:06:40Z"})");
+  ASSERT_THAT(minimal, IsOk());
+  EXPECT_TRUE(minimal->problems.empty());
+}
+
+TEST(CodecTest, AgentStatusReportsAreCheckedLikeEveryRequest) {
+  const auto bad = FromJson<AgentStatusReport>(
+      R"({"healthy":"no","problems":[{"code":"","message":"m","hint":1},{"message":"m"}],)"
+      R"("reportedAt":"yesterday","uptime":5})");
+  EXPECT_THAT(bad, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(ProblemFields(bad), ElementsAre("healthy", "problems[0].code", "problems[0].hint",
+                                              "problems[1].code", "reportedAt", "uptime"));
+  std::string many = R"({"healthy":false,"reportedAt":"2026-11-18T11:06:40Z","problems":[)";
+  for (int i = 0; i < 33; ++i)
+    many += std::string(i > 0 ? "," : "") + R"({"code":"c","message":"m"})";
+  many += "]}";
+  EXPECT_THAT(ProblemFields(FromJson<AgentStatusReport>(many)), ElementsAre("problems"));
+}
+
 }  // namespace
 }  // namespace orb::protocol
