@@ -35,6 +35,9 @@ struct ServeFlags {
   // +41% over 8 in W1 (docs/benchmarks.md).
   int workers = 64;
   int io_threads = 1;
+  // Load limits (docs/reliability.md, "fleet-cmdr under hostile input"): beyond them, 503.
+  int max_connections = 50'000;
+  int max_queued_requests = 10'000;
 };
 
 void AddServeFlags(CLI::App& app, ServeFlags& flags);
