@@ -161,9 +161,15 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   publisher_ = std::make_unique<EventPublisher>(store, *hub_, *events_published_, clock_, last_seq);
   presence_ = std::make_unique<Presence>(store, *publisher_, calls_, clock_,
                                          std::chrono::seconds(3 * options_.long_poll_seconds));
-  router_ = std::make_unique<Router>(
-      RouterOptions{options_.body_limit, options_.artifact_limit, artifact_dir_}, tokens_, limiter_,
-      clock_, *http_requests_);
+  auto trusted = TrustedProxies::Parse(options_.trusted_proxies);
+  if (!trusted) return Fail(std::move(trusted.error()));
+  RouterOptions routing;
+  routing.body_limit = options_.body_limit;
+  routing.file_limit = options_.artifact_limit;
+  routing.upload_dir = artifact_dir_;
+  routing.trusted_proxies = std::move(*trusted);
+  router_ =
+      std::make_unique<Router>(std::move(routing), tokens_, limiter_, clock_, *http_requests_);
 
   net::HttpServerOptions http;
   http.address = options_.address;

@@ -58,6 +58,17 @@ int RateLimiter::Acquire(std::string_view key, Time now) {
   return Take(bucket, now);
 }
 
+int RateLimiter::Wait(std::string_view key, Time now) const {
+  if (rate_ <= 0) return 0;
+  const std::lock_guard lock(mutex_);
+  const auto it = buckets_.find(key);
+  if (it == buckets_.end()) return 0;
+  Bucket bucket = it->second;
+  Refill(bucket, now);
+  if (bucket.tokens >= 1.0) return 0;
+  return std::max(1, static_cast<int>(std::ceil((1.0 - bucket.tokens) / rate_)));
+}
+
 std::size_t RateLimiter::size() const {
   const std::lock_guard lock(mutex_);
   return buckets_.size();

@@ -35,6 +35,9 @@ class RateLimiter {
   // before a token is there again (for Retry-After, at least 1).
   int Acquire(std::string_view key, Time now);
 
+  // What Acquire would answer, without taking a token (0 for a key without a bucket).
+  int Wait(std::string_view key, Time now) const;
+
   // Buckets held (the overflow bucket not counted); at most max_keys.
   std::size_t size() const;
 

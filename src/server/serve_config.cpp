@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "server/client_address.hpp"
+
 namespace orb::server {
 namespace {
 
@@ -64,6 +66,9 @@ void AddServeFlags(CLI::App& app, ServeFlags& flags) {
                  "requests waiting for a store worker; more are answered 503")
       ->capture_default_str()
       ->check(CLI::Range(1, 10'000'000));
+  app.add_option("--trusted-proxy", flags.trusted_proxies,
+                 "a reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the "
+                 "client; others' is ignored");
 }
 
 bool IsLoopback(std::string_view host) {
@@ -124,6 +129,10 @@ Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
   options.io_threads = flags.io_threads;
   options.max_connections = static_cast<std::size_t>(flags.max_connections);
   options.max_queued_requests = static_cast<std::size_t>(flags.max_queued_requests);
+  if (auto trusted = TrustedProxies::Parse(flags.trusted_proxies); !trusted) {
+    return Fail(std::move(trusted.error()));
+  }
+  options.trusted_proxies = flags.trusted_proxies;
   return options;
 }
 
