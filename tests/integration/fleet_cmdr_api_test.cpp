@@ -625,6 +625,41 @@ TEST(FleetCmdrStreamTest, AClientWithoutAValidTokenIsClosedWith1008) {
   }
 }
 
+TEST(FleetCmdrStreamTest, ARevokedTokensStreamIsClosed) {
+  TestCluster cluster;
+  auto reply = cluster.admin().Post("/v1/tokens", R"({"role":"viewer","name":"revoked soon"})");
+  ASSERT_EQ(reply.status, 201) << reply.body;
+  const auto created = protocol::FromJson<protocol::TokenCreated>(reply.body);
+  ASSERT_TRUE(created);
+  net::WebSocketOptions ws_options;
+  ws_options.base_url = fmt::format("http://127.0.0.1:{}", cluster.port());
+  net::WebSocketClient kept(ws_options);  // the admin's: not revoked
+  ASSERT_TRUE(kept.Connect("/v1/stream").has_value());
+  ASSERT_TRUE(
+      kept.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", cluster.admin_token()))
+          .has_value());
+  net::WebSocketClient ws(ws_options);
+  ASSERT_TRUE(ws.Connect("/v1/stream").has_value());
+  ASSERT_TRUE(
+      ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", created->token)).has_value());
+  for (auto* client : {&kept, &ws}) {
+    auto ready = client->Receive(5s);
+    ASSERT_TRUE(ready) << ready.error().Describe();
+    EXPECT_NE(ready->find("\"ready\""), std::string::npos);
+  }
+
+  EXPECT_EQ(cluster.admin().Call("DELETE", "/v1/tokens/" + created->id).status, 204);
+  // Closed within a timer tick or two (250 ms each); events before the close may still come.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline && ws.Receive(5s)) {
+  }
+  EXPECT_EQ(ws.close_code(), 1008);
+  // The other subscriber still gets events.
+  cluster.StartAgent("orb-1", kAllTypes);
+  cluster.Enqueue(Backup("orb-1", "mc-1"));
+  EXPECT_EQ(ReadEvents(kept, 1).size(), 1u);
+}
+
 TEST(FleetCmdrRestartTest, ARestartKeepsEverythingAndHandsOutNoJobTwice) {
   TestCluster cluster;
   auto& agent = cluster.StartAgent("orb-1", kAllTypes);
