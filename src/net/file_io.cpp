@@ -107,4 +107,14 @@ std::shared_ptr<FileIo> RealFileIo() {
   return real;
 }
 
+Status SyncPath(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail(FileError("cannot open", path, errno));
+  const int synced = ::fsync(fd);
+  const int error_number = errno;
+  ::close(fd);
+  if (synced != 0) return Fail(FileError("cannot fsync", path, error_number));
+  return Ok();
+}
+
 }  // namespace orb::net

@@ -48,4 +48,9 @@ class FileIo {
 // The real file system (open, fstat, pread, write, close). Stateless; shared.
 std::shared_ptr<FileIo> RealFileIo();
 
+// fsync of a file or a directory by path: the server's durable writes (an artifact fsynced before
+// its rename into place, then its directory) without a dependency on os/. Blocking: call it on a
+// worker. Errors as above.
+Status SyncPath(const std::filesystem::path& path);
+
 }  // namespace orb::net

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -485,6 +487,28 @@ TEST(FleetCmdrApiTest, ArtifactsAreContentAddressedAndResumable) {
   EXPECT_EQ(get.status, 200);
   EXPECT_EQ(get.body, bytes);
   EXPECT_EQ(cluster.admin().Get("/v1/artifacts/" + std::string(64, '0')).status, 404);
+}
+
+TEST(FleetCmdrApiTest, AStoredArtifactTheDiskChangedIsReplacedByTheNextUpload) {
+  TestCluster cluster;
+  const std::string bytes(100'000, 'q');
+  auto put =
+      cluster.admin().Call("PUT", "/v1/artifacts", bytes, std::nullopt, "application/octet-stream");
+  ASSERT_EQ(put.status, 201) << put.body;
+  auto info = protocol::FromJson<protocol::ArtifactInfo>(put.body);
+  ASSERT_TRUE(info);
+  const auto stored = cluster.data_dir() / "artifacts" / info->sha256;
+  ASSERT_TRUE(std::filesystem::is_regular_file(stored));
+  {
+    std::ofstream rot(stored, std::ios::binary | std::ios::in | std::ios::out);
+    rot.seekp(500);
+    rot.write("ROT", 3);  // the disk flipped bytes: same size, another digest
+  }
+  EXPECT_EQ(cluster.admin()
+                .Call("PUT", "/v1/artifacts", bytes, std::nullopt, "application/octet-stream")
+                .status,
+            201);  // stored again, not "already present"
+  EXPECT_EQ(cluster.admin().Get(info->url).body, bytes);
 }
 
 TEST(FleetCmdrApiTest, MetricsAreInPrometheusTextFormat) {
