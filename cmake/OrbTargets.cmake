@@ -33,8 +33,9 @@ endfunction()
 
 include(GoogleTest)
 # orb_test: one gtest binary per module, each test a ctest test with a LABEL (unit|contract|integration).
+# FIXTURES: ctest fixtures every test of the binary requires (`postgres`: tests/CMakeLists.txt).
 function(orb_test name)
-  cmake_parse_arguments(ARG "NO_UNITY" "LABEL;DIR" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "NO_UNITY" "LABEL;DIR" "SOURCES;DEPS;FIXTURES" ${ARGN})
   set(sources ${ARG_SOURCES})
   if(ARG_DIR)
     file(GLOB_RECURSE globbed CONFIGURE_DEPENDS ${ARG_DIR}/*.cpp)
@@ -46,6 +47,10 @@ function(orb_test name)
   if(NOT ARG_NO_UNITY)
     orb_unity(${name})
   endif()
-  gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} DISCOVERY_TIMEOUT 60
+  set(fixtures "")
+  if(ARG_FIXTURES)
+    set(fixtures FIXTURES_REQUIRED "${ARG_FIXTURES}")
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} ${fixtures} DISCOVERY_TIMEOUT 60
                        TEST_PREFIX "${name}.")
 endfunction()

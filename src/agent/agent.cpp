@@ -65,7 +65,7 @@ class Agent::Callbacks {
 };
 
 Agent::Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
-             const Clock& clock, ServiceNotifier* notifier)
+             const Clock& clock, net::ServiceNotifier* notifier)
     : options_(std::move(options)),
       handlers_(std::move(handlers)),
       clock_(clock),
@@ -123,7 +123,7 @@ void Agent::ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks) 
   }
   const Error& error = sent.error();
   if (error.code == Errc::kNotFound || error.code == Errc::kMethodNotAllowed) {
-    // An older fleet-cmdr: say it once and never call it again (docs/api-additions.md).
+    // An older fleet-cmdr: say it once and never call it again (docs/protocol.md).
     schedule.Unsupported();
     GetLogger("agent")->info("fleet-cmdr has no status call ({}); not reporting health to it",
                              error.Describe());

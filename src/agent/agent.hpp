@@ -25,10 +25,10 @@
 #include "agent/config.hpp"
 #include "agent/health.hpp"
 #include "agent/server_failover.hpp"
-#include "agent/service_notifier.hpp"
 #include "common/clock.hpp"
 #include "common/expected.hpp"
 #include "jobs/job_handler.hpp"
+#include "net/service_notifier.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::agent {
@@ -60,7 +60,7 @@ class Agent {
   // `notifier` may be null (no service manager). `clock` must outlive every run, also one that
   // outlasts Run() (see Run); RealClock() does.
   Agent(AgentOptions options, std::vector<std::unique_ptr<jobs::JobHandler>> handlers,
-        const Clock& clock, ServiceNotifier* notifier = nullptr);
+        const Clock& clock, net::ServiceNotifier* notifier = nullptr);
   // May run while a run that outlasted Run() still goes: nothing of that run refers to the Agent.
   ~Agent();
   Agent(const Agent&) = delete;
@@ -106,7 +106,7 @@ class Agent {
   AgentOptions options_;
   std::vector<std::unique_ptr<jobs::JobHandler>> handlers_;
   const Clock& clock_;
-  ServiceNotifier* notifier_;
+  net::ServiceNotifier* notifier_;
   std::shared_ptr<ServerSet> servers_;  // shared by loop_api_ and the reporter's plane
   std::unique_ptr<ControlPlane> loop_api_;
 

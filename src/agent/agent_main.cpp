@@ -9,15 +9,21 @@
 
 #include "agent/agent.hpp"
 #include "agent/config.hpp"
-#include "agent/service_notifier.hpp"
 #include "common/log.hpp"
 #include "net/http_server.hpp"
+#include "net/service_notifier.hpp"
 
 namespace orb::agent {
 
 int AgentMain(int argc, const char* const* argv, std::string_view version,
               const HandlerFactory& make_handlers) {
-  auto command_line = ParseCommandLine(argc, argv, version);
+  return AgentMain(argc, argv, AgentVersion{version, std::string(version)}, make_handlers);
+}
+
+int AgentMain(int argc, const char* const* argv, const AgentVersion& agent_version,
+              const HandlerFactory& make_handlers) {
+  const std::string_view version = agent_version.version;
+  auto command_line = ParseCommandLine(argc, argv, agent_version.text);
   if (!command_line) {
     std::fprintf(stderr, "orb-jobs-agent: %s\n", command_line.error().Describe().c_str());
     return 2;
@@ -35,7 +41,7 @@ int AgentMain(int argc, const char* const* argv, std::string_view version,
     return 1;
   }
   AgentOptions options{config, *token, std::string(version)};
-  const auto notifier = MakeSystemdNotifier();
+  const auto notifier = net::MakeSystemdNotifier("asking fleet-cmdr for jobs", "draining runs");
   Agent agent(std::move(options), make_handlers(config), RealClock(), notifier.get());
   // SIGTERM/SIGINT are waited for on their own thread; the loop runs on this one.
   std::thread signals([&agent, log] {

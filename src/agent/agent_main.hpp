@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +25,16 @@ namespace orb::agent {
 using HandlerFactory =
     std::function<std::vector<std::unique_ptr<jobs::JobHandler>>(const AgentConfig& config)>;
 
+// What the agent says it is: `version` in hello (agentVersion, "0.1.0"), `text` on --version
+// ("orb-jobs-agent 0.1.0 (git ...)"; main/build_info.hpp).
+struct AgentVersion {
+  std::string_view version;
+  std::string text;
+};
+
+int AgentMain(int argc, const char* const* argv, const AgentVersion& version,
+              const HandlerFactory& make_handlers);
+// The same, printing `version` alone on --version.
 int AgentMain(int argc, const char* const* argv, std::string_view version,
               const HandlerFactory& make_handlers);
 

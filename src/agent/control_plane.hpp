@@ -50,7 +50,7 @@ class ControlPlane {
   virtual Expected<protocol::UpdatesResponse> SendUpdates(const std::string& run_id,
                                                           const protocol::UpdatesRequest& request,
                                                           const CallHooks& hooks) = 0;
-  // POST .../status (docs/api-additions.md). Tried a few times only: the caller tries again at
+  // POST .../status (docs/protocol.md). Tried a few times only: the caller tries again at
   // its next due time. An older fleet-cmdr answers kNotFound (or kMethodNotAllowed).
   virtual Status SendStatus(const protocol::AgentStatusReport& report, const CallHooks& hooks) = 0;
   // Thread-safe: aborts the call in flight (kCancelled) and every later one until Resume().

@@ -1,6 +1,6 @@
 #pragma once
 
-// The agent's own health and when to report it (docs/api-additions.md, POST .../status): the
+// The agent's own health and when to report it (docs/protocol.md, POST .../status): the
 // problems it has now (AgentHealth), and the pure decision of when the next report is due
 // (StatusSchedule): once after hello, at once on every change, every heartbeatSeconds while
 // unhealthy, and never again once fleet-cmdr said it has no such call.

@@ -24,5 +24,8 @@ void AddLogsCommand(CLI::App& app, Context& ctx);      // logs JOB [--follow]
 void AddWatchCommand(CLI::App& app, Context& ctx);     // watch [JOB]
 void AddUploadCommand(CLI::App& app, Context& ctx);    // upload FILE
 void AddTokensCommand(CLI::App& app, Context& ctx);    // tokens create|revoke
+// Hidden (not in --help): `completion bash|zsh` prints the shell completion of every command
+// above (cli/completion.hpp); the fleetctl package installs its output. Add it last.
+void AddCompletionCommand(CLI::App& app, Context& ctx);
 
 }  // namespace orb::cli

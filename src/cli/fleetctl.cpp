@@ -61,6 +61,7 @@ int Main(int argc, const char* const* argv, Io io, std::string_view version) {
   AddWatchCommand(app, ctx);
   AddUploadCommand(app, ctx);
   AddTokensCommand(app, ctx);
+  AddCompletionCommand(app, ctx);
   app.footer(kFooter);
 
   try {

@@ -11,9 +11,9 @@
 #include <signal.h>
 #include <unistd.h>
 
-namespace {
+#include "main/build_info.hpp"
 
-constexpr const char* kVersion = "0.1.0";
+namespace {
 
 // Set by SIGINT/SIGTERM; the commands that wait check it (lock-free, so safe in a handler).
 std::atomic<bool> interrupted{false};
@@ -37,5 +37,5 @@ int main(int argc, char** argv) {
     return value ? std::optional<std::string>(value) : std::nullopt;
   };
   orb::cli::Io io{std::cout, std::cerr, isatty(STDOUT_FILENO) == 1, env, &interrupted, {}};
-  return orb::cli::Main(argc, argv, std::move(io), kVersion);
+  return orb::cli::Main(argc, argv, std::move(io), orb::build::VersionText("fleetctl"));
 }

@@ -278,7 +278,7 @@ json::value Encode(const UpdatesResponse& value) {
                       {"cancelRequested", value.cancel_requested}};
 }
 
-// ---- status (docs/api-additions.md) ----
+// ---- status (docs/protocol.md) ----
 
 bool Read(Decoder& d, const std::string& path, const json::value& v, AgentProblem& out) {
   const json::object* object = AsObject(d, path, v);

@@ -217,7 +217,7 @@ struct UpdatesResponse {
   bool operator==(const UpdatesResponse&) const = default;
 };
 
-// POST .../status (docs/api-additions.md): how the agent is, at start-up after hello, on every
+// POST .../status (docs/protocol.md): how the agent is, at start-up after hello, on every
 // change and every heartbeatSeconds while unhealthy.
 struct AgentProblem {
   std::string code;     // stable snake_case, e.g. "journal_unwritable"

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "common/log.hpp"
+#include "net/service_notifier.hpp"
 #include "server/fleet_cmdr_impl.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -46,6 +47,12 @@ void FleetCmdr::Impl::InitMetrics() {
                         .AddGauge("fleet_cmdr_stream_coalesced",
                                   "Progress events coalesced away for slow stream clients")
                         .With({});
+  // Prometheus' build_info convention: a constant 1 whose labels say what runs.
+  metrics_
+      .AddGauge("fleet_cmdr_build_info", "The version and git commit of this fleet-cmdr",
+                {"version", "commit"})
+      .With({options_.version, options_.revision})
+      .Set(1);
   // Load and its limits (docs/reliability.md): connections open and refused at the connection
   // limit, requests waiting for a worker and refused because too many waited.
   auto& connections =
@@ -218,6 +225,7 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   ServerTimersOptions timers;
   timers.tick = options_.tick;
   timers.events_kept = options_.events_kept;
+  timers.after_round = [this] { PingWatchdog(); };
   timers_ = std::make_unique<ServerTimers>(
       timers,
       ServerTimers::Deps{store, *publisher_, *presence_, *stream_api_, calls_, *http_, clock_});
@@ -231,11 +239,25 @@ Status FleetCmdr::Impl::Start() {
               options_.tls_cert && options_.tls_key ? "https" : "http", options_.address,
               http_->port(), options_.data_dir.string());
   timers_->Start();
+  if (options_.service_notifier != nullptr) options_.service_notifier->Ready();
   return Ok();
+}
+
+void FleetCmdr::Impl::PingWatchdog() {
+  auto* const notifier = options_.service_notifier;
+  if (notifier == nullptr || !notifier->watchdog_timeout()) return;
+  const auto now = clock_.Now();
+  if (last_watchdog_ping_ != Clock::MonoTime{} &&
+      now - last_watchdog_ping_ < *notifier->watchdog_timeout() / 4) {
+    return;
+  }
+  last_watchdog_ping_ = now;
+  notifier->Watchdog();
 }
 
 void FleetCmdr::Impl::Stop() {
   if (stopping_.exchange(true)) return;
+  if (options_.service_notifier != nullptr) options_.service_notifier->Stopping();
   calls_.RefuseNew();
   if (timers_) timers_->Stop();
   if (http_) http_->Stop();

@@ -26,6 +26,10 @@ class Store;
 struct StoreDeps;
 }  // namespace orb::store
 
+namespace orb::net {
+class ServiceNotifier;  // net/service_notifier.hpp
+}  // namespace orb::net
+
 namespace orb::server {
 
 struct RouteSpec;  // server/route_table.hpp
@@ -64,6 +68,15 @@ struct FleetCmdrOptions {
   std::int64_t events_kept = 200'000;   // older events are pruned; a client behind them resyncs
   std::chrono::milliseconds tick{250};  // lease expiry / notBefore / online checks
   std::chrono::milliseconds stream_auth_timeout{5'000};
+
+  // The build (main/build_info.hpp), in the fleet_cmdr_build_info metric.
+  std::string version = "unknown";
+  std::string revision = "unknown";
+  // systemd's Type=notify (not owned; null: none): READY=1 once Start has the port bound and the
+  // timers running, STOPPING=1 when Stop begins, and, when WatchdogSec is set, a watchdog ping
+  // after timer rounds (at most every quarter of the timeout), so a fleet-cmdr whose event loop or
+  // workers hang is restarted.
+  net::ServiceNotifier* service_notifier = nullptr;
 };
 
 class FleetCmdr {

@@ -64,6 +64,8 @@ class FleetCmdr::Impl {
   Status InitArtifactDir();
   Status InitTokens();
   Status Wire(std::int64_t last_seq);
+  // After a timer round: a watchdog ping when one is due (FleetCmdrOptions::service_notifier).
+  void PingWatchdog();
 
   FleetCmdrOptions options_;
   const Clock& clock_;
@@ -83,6 +85,7 @@ class FleetCmdr::Impl {
   Family<Gauge>* jobs_by_status_ = nullptr;      // type, status (refreshed from the store)
   std::filesystem::path artifact_dir_;
   std::atomic<bool> stopping_{false};
+  Clock::MonoTime last_watchdog_ping_{};  // on timer rounds only, which never overlap
 
   // Made in Init over the store; destroyed (in the reverse order of these lines) after store_.
   std::unique_ptr<StreamHub> hub_;  // starting at the store's last event seq

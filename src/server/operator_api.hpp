@@ -1,6 +1,6 @@
 #pragma once
 
-// The operator API of protocol.md §5 (with docs/api-additions.md): jobs (create, list, get, events,
+// The operator API of docs/protocol.md §5: jobs (create, list, get, events,
 // logs, cancel, retry), agents (list, get, enroll, revoke), tokens (create, revoke), artifacts
 // (content-addressed files under <data-dir>/artifacts: upload, download with Range), the job-type
 // registry, /metrics, and the public routes (/healthz, /readyz, the web UI).

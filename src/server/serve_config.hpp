@@ -16,8 +16,6 @@ class App;
 
 namespace orb::server {
 
-inline constexpr std::string_view kVersion = "0.1.0";
-
 struct ServeFlags {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir;

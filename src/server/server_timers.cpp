@@ -24,6 +24,7 @@ void ServerTimers::Schedule() {
     if (stopped_.load()) return;
     deps_.calls.Post([this] {
       Tick(deps_.clock.WallNow(), deps_.clock.Now());
+      if (options_.after_round) options_.after_round();
       Schedule();
     });
   });

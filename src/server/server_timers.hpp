@@ -18,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -37,6 +38,9 @@ struct ServerTimersOptions {
   std::chrono::seconds flush_every{5};
   std::chrono::seconds prune_every{60};
   std::int64_t events_kept = 200'000;  // PruneEvents keeps this many
+  // Called after each scheduled round, on the round's worker (fleet-cmdr's watchdog ping): proof
+  // that the timers, the event loop and a worker still make progress.
+  std::function<void()> after_round;
 };
 
 class ServerTimers {

@@ -1,8 +1,9 @@
 #pragma once
 
 // The store of fleet-cmdr (issue 3): every piece of state the control plane keeps, behind one
-// interface with two implementations (SQLite in the data dir, PostgreSQL later) that pass the
-// same contract suite (tests/contract/store_contract_test.cpp). protocol.md §2–§6 in storage form.
+// interface with two implementations (SQLite in the data dir, PostgreSQL for several replicas)
+// that pass the same contract suite (tests/contract/store_contract_test.cpp). protocol.md §2–§6
+// in storage form.
 //
 // Design
 //  - Synchronous and thread-safe: fleet-cmdr's worker threads call it directly. The three calls
@@ -10,18 +11,23 @@
 //    completes a callback instead of blocking the caller (docs/decisions/0002).
 //  - The store is the only place of truth. It keeps no in-process state that correctness relies
 //    on, so several fleet-cmdr replicas may share one database: every decision that must be
-//    atomic (dispatch, fencing of updates, lease expiry, idempotency keys) happens inside one
-//    database transaction.
+//    atomic (dispatch, fencing of updates, lease expiry, idempotency keys, presence, the first
+//    admin token, the leader lease) happens inside one database transaction
+//    (docs/decisions/0011).
 //  - Time and randomness are inputs: mutating calls take `now`; the retry jitter comes from
 //    StoreDeps::unit_random, ids from StoreDeps::ids.
 //  - Every mutating call returns a Mutation: its value, the events it appended (with their global
 //    seq) and the agents whose queue or cancel set changed. The call returns only once the change
 //    is durable, so the server publishes events and wakes long-polls after the commit
 //    (protocol.md §3 "every transition is stored before it is published").
+//  - Event seqs follow commit order: once a reader has seen seq N, every event with a lower seq
+//    is visible too, also across replicas (docs/decisions/0012).
 //  - Errors: domain errors carry the wire codes of protocol.md §1 (not_found, forbidden,
 //    invalid_state, not_cancellable, run_not_active, idempotency_conflict, already_exists,
 //    invalid_request). A database failure is Errc::kStore (retryable when trying again can help:
-//    busy, locked, I/O); the call then changed nothing. No call throws.
+//    busy, locked, I/O, the database unreachable); the call then changed nothing, except when the
+//    connection to a database server was lost while it committed (then it may have happened). No
+//    call throws.
 //
 // Event sequences (protocol.md §6; every transition is an event; `status` is the job's status
 // after that step, the last event of a call carries the job's status now):
@@ -36,8 +42,13 @@
 //      no retry left:   job.failed (FAILED, error)
 //      automatic retry: job.failed (FAILED, error) then job.retried (CREATED, message says when)
 //  - POST /retry:       job.retried (QUEUED) then job.queued (QUEUED)
-//  - enroll:            agent.enrolled; agent.online/offline come from the server (AppendEvents).
+//  - enroll:            agent.enrolled
+//  - presence:          agent.online / agent.offline (status "online" / "offline"), once per
+//                       change of the stored flag (MarkAgentOnline, MarkAgentsOffline); the server
+//                       may also append its own (AppendEvents).
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -86,6 +97,13 @@ struct StoreDeps {
   // its in-memory notify state current without reading the store. It must be quick, must not
   // throw and must not call the store. Empty: nobody is told.
   std::function<void(std::vector<AgentQueue>)> on_queues_committed;
+  // Told that another store instance on the same database (another replica) committed events,
+  // up to seq `last_seq`: the owner reads and publishes them (ReadEvents) and refreshes the
+  // notify state of the agents they name. Called on a store thread, in the order the
+  // notifications arrive, never for this instance's own commits; once with the current last seq
+  // after the store (re)connects its listener, since notifications may have been missed. Same
+  // rules as on_queues_committed. SQLite never calls it (one process per file). Empty: ignored.
+  std::function<void(std::int64_t last_seq)> on_foreign_commit;
 };
 
 // protocol.md §2: a token is stored only as the sha256 hex of its text.
@@ -99,6 +117,37 @@ struct TokenRecord {
   std::optional<WallTime> revoked_at;
   bool operator==(const TokenRecord&) const = default;
 };
+
+// Tokens created or revoked after a version (TokenChangesSince).
+struct TokenChanges {
+  std::vector<TokenRecord> tokens;  // as they are now (revoked_at set for revoked ones)
+  std::int64_t version = 0;         // ask from here next time
+};
+
+// The outcome of TryLeadership: who holds the lease `name` now, and until when.
+struct Leadership {
+  bool held = false;   // by the caller's `holder`
+  std::string holder;  // the current holder
+  WallTime expires_at{};
+  bool operator==(const Leadership&) const = default;
+};
+
+// A stored artifact (protocol.md §5 PUT/GET /v1/artifacts): content-addressed bytes.
+struct ArtifactStat {
+  std::string sha256;  // lower-case hex
+  std::uint64_t size = 0;
+  WallTime created_at{};
+  bool operator==(const ArtifactStat&) const = default;
+};
+
+inline constexpr std::uint64_t kMaxArtifactBytes = 4ULL << 30;  // 4 GiB
+
+// Where PutArtifact reads the bytes from: fills a prefix of `buffer` and returns its length; 0 at
+// the end. An error aborts the upload.
+using ArtifactSource = std::function<Expected<std::size_t>(std::span<char> buffer)>;
+// Where ReadArtifact writes the bytes to, a piece at a time (at most 1 MiB each). An error stops
+// the read and is returned.
+using ArtifactSink = std::function<Status(std::span<const char> bytes)>;
 
 // One job to create, already validated by the caller with the type's defaults applied.
 struct JobSpec {
@@ -211,6 +260,14 @@ class Store {
   // not_found for an unknown id; revoking a revoked token succeeds and changes nothing.
   virtual Expected<Mutation<Unit>> RevokeToken(std::string_view token_id, WallTime now) = 0;
   virtual Expected<bool> HasAdminToken() = 0;
+  // Creates `token` (role admin) unless a live admin token exists, atomically: replicas that
+  // start together on an empty database create exactly one. Value: true when it was created.
+  // already_exists when the id or the hash is taken.
+  virtual Expected<Mutation<bool>> CreateFirstAdminToken(TokenRecord token) = 0;
+  // Every token created or revoked after `version` (0: every token), oldest change first, and
+  // the version to pass next time: the change feed that keeps each replica's token cache current.
+  // A change is seen once its commit is; a later call never misses one with a lower version.
+  virtual Expected<TokenChanges> TokenChangesSince(std::int64_t version) = 0;
 
   // ---- Agents (protocol.md §4, §5) ----
   // Enrolls `agent_id` with `labels` and its token (role agent). already_exists when a live agent
@@ -235,6 +292,14 @@ class Store {
                                                       WallTime now) = 0;
   // Batched lastSeenAt updates (never moves lastSeenAt back). Unknown agents are skipped.
   virtual Status TouchAgents(std::span<const AgentSeen> seen) = 0;
+  // Presence kept in the store, so that several replicas announce each change once: marks the
+  // agent seen at `now` and online. Value: true when it was offline and this call flipped it,
+  // which appends agent.online (status "online"). not_found for an unknown agent.
+  virtual Expected<Mutation<bool>> MarkAgentOnline(std::string_view agent_id, WallTime now) = 0;
+  // Marks offline every online agent last seen before `seen_before` (one agent.offline each,
+  // status "offline", timestamp `now`). Value: how many (bounded per call; call again while it
+  // returns the bound).
+  virtual Expected<Mutation<int>> MarkAgentsOffline(WallTime now, WallTime seen_before) = 0;
 
   // ---- Jobs (protocol.md §3, §5) ----
   // not_found for an agent that is not enrolled; idempotency_conflict as described above.
@@ -323,6 +388,30 @@ class Store {
   virtual Expected<std::int64_t> OldestEventSeq() = 0;
   // Keeps the newest `keep_last` events and deletes the rest. Value: how many were deleted.
   virtual Expected<std::int64_t> PruneEvents(std::int64_t keep_last) = 0;
+
+  // ---- Leader lease (one replica runs the timers) ----
+  // Takes or renews the lease `name` for `holder` until now + ttl when it is free, expired
+  // (expires_at <= now) or already `holder`'s; otherwise reports who holds it. Atomic across
+  // replicas: at any time at most one holder gets held = true for an unexpired lease.
+  virtual Expected<Leadership> TryLeadership(std::string_view name, std::string_view holder,
+                                             WallTime now, std::chrono::milliseconds ttl) = 0;
+  // Gives the lease up if `holder` has it (on a clean shutdown), so another takes over at once.
+  virtual Status ReleaseLeadership(std::string_view name, std::string_view holder) = 0;
+
+  // ---- Artifacts (protocol.md §5 PUT/GET /v1/artifacts), shared by every replica ----
+  // Stores `size` bytes (at most kMaxArtifactBytes) from `read` as the artifact `sha256` (64
+  // lower-case hex digits) unless it exists. The bytes are streamed, never held whole, and are
+  // checked: invalid_request when they do not have `size` bytes or that sha256 (nothing stored).
+  // Value: true when stored by this call, false when it existed. Visible to readers only whole.
+  virtual Expected<bool> PutArtifact(std::string_view sha256, std::uint64_t size,
+                                     const ArtifactSource& read) = 0;
+  // not_found for an artifact that is not (completely) stored, or a malformed sha256.
+  virtual Expected<ArtifactStat> StatArtifact(std::string_view sha256) = 0;
+  // Writes bytes [offset, offset + length) of the artifact to `write`, in pieces of at most
+  // 1 MiB, in order (a Range request). not_found as above; invalid_request when the range is not
+  // inside the artifact.
+  virtual Status ReadArtifact(std::string_view sha256, std::uint64_t offset, std::uint64_t length,
+                              const ArtifactSink& write) = 0;
 
   // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
   // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown

@@ -44,7 +44,7 @@ constexpr Profile kAdminOnly = {k401, k403, k403, kOk, k403, k403};
 constexpr Profile kOwnAgentOnly = {k401, k403, k403, k403, kOk, k403};
 constexpr Profile kDownload = {k401, kOk, kOk, kOk, kOk, kOk};
 
-// protocol.md §2 and §4–§6 (and docs/api-additions.md), route by route. A new route goes here with
+// protocol.md §2 and §4–§6 (and docs/protocol.md), route by route. A new route goes here with
 // the access the spec gives it.
 const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
   static const std::map<std::pair<std::string, std::string>, Profile> expected = {

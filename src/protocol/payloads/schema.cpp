@@ -24,7 +24,7 @@ std::string_view ToString(FieldKind kind) {
 
 std::optional<std::string> UrlProblem(std::string_view url) {
   // fleet-cmdr's own artifact, as `PUT /v1/artifacts` names it: the agent resolves the path
-  // against its server URL and sends its token (docs/api-additions.md).
+  // against its server URL and sends its token (docs/protocol.md).
   constexpr std::string_view kArtifactPath = "/v1/artifacts/";
   if (url.starts_with(kArtifactPath)) {
     if (IsSha256Hex(url.substr(kArtifactPath.size()))) return std::nullopt;

@@ -202,11 +202,31 @@ ALTER TABLE events_plain RENAME TO events;
 CREATE INDEX events_job ON events (job_id, seq);
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+// What several replicas need from the store (store.hpp; on SQLite too, so both stores keep one
+// contract): presence kept in the agents' rows (agent.online / agent.offline once per change),
+// a change version per token (each token change takes the next store_meta 'tokens_version', so
+// a token cache can follow creations and revocations) and leader leases.
+constexpr std::string_view kReplicaState = R"sql(
+ALTER TABLE agents ADD COLUMN online INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX agents_online ON agents (last_seen_ms) WHERE online = 1;
+ALTER TABLE tokens ADD COLUMN change_version INTEGER NOT NULL DEFAULT 0;
+UPDATE tokens SET change_version = rowid;
+CREATE INDEX tokens_change ON tokens (change_version);
+INSERT INTO store_meta (key, value)
+  SELECT 'tokens_version', COALESCE(MAX(change_version), 0) FROM tokens;
+CREATE TABLE leases (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
     {4, "event seqs from the store, not AUTOINCREMENT; no runs_agent_running", kPlainEventSeq},
+    {5, "presence, token change versions, leader leases", kReplicaState},
 }};
 
 }  // namespace

@@ -1,19 +1,13 @@
 #pragma once
 
-// The SQLite schema as numbered migrations, applied in order at open (sqlite/sqlite_store.cpp)
-// and recorded in `schema_migrations`. A migration is never edited once released: a change is a
-// new migration with the next number. Pure data; thread-safe.
+// The SQLite schema as numbered migrations (migration.hpp), applied in order at open
+// (sqlite/sqlite_store.cpp). Pure data; thread-safe.
 
 #include <span>
-#include <string_view>
+
+#include "store/migrations/migration.hpp"
 
 namespace orb::store {
-
-struct Migration {
-  int version = 0;        // 1, 2, 3 ... without gaps
-  std::string_view name;  // what it does, for the schema_migrations row
-  std::string_view sql;   // one or more statements, run in the migration's transaction
-};
 
 // All migrations, oldest first.
 std::span<const Migration> SqliteMigrations();

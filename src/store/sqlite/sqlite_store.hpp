@@ -21,6 +21,9 @@
 // dispatch rule stays atomic; still, one fleet-cmdr per SQLite file is the supported setup
 // (several replicas use PostgreSQL).
 // Migrations: store/migrations/sqlite_migrations.hpp, applied at Open.
+// The operations themselves are the shared ones of store/ops, run by the shared group commit of
+// store/engine/batch.hpp: this class is the connection machinery (writer, syncer, readers), the
+// event counter (in memory, on the writer thread) and the artifacts (files, file_artifacts.hpp).
 // The asynchronous calls complete on the syncer thread after the sync; the on_queues_committed
 // listener runs there too, once per committed batch, before the batch's callers hear back.
 // Thread-safety: all public methods are thread-safe.
@@ -30,6 +33,7 @@
 #include <memory>
 #include <string_view>
 
+#include "store/engine/sql_store.hpp"
 #include "store/store.hpp"
 
 namespace orb::store {
@@ -44,7 +48,7 @@ struct SqliteStoreOptions {
   std::function<int(int fd)> sync_wal = nullptr;
 };
 
-class SqliteStore final : public Store {
+class SqliteStore final : public engine::SqlStore {
  public:
   // Opens or creates the database and applies the migrations it lacks. Errors: kStore when the
   // file cannot be opened or migrated (retryable when busy or I/O), kStore non-retryable when the
@@ -56,66 +60,21 @@ class SqliteStore final : public Store {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  Expected<Mutation<TokenRecord>> CreateToken(TokenRecord token) override;
-  Expected<TokenRecord> FindTokenByHash(std::string_view token_hash) override;
-  Expected<std::vector<TokenRecord>> ListTokens() override;
-  Expected<Mutation<Unit>> RevokeToken(std::string_view token_id, WallTime now) override;
-  Expected<bool> HasAdminToken() override;
+  Expected<bool> PutArtifact(std::string_view sha256, std::uint64_t size,
+                             const ArtifactSource& read) override;
+  Expected<ArtifactStat> StatArtifact(std::string_view sha256) override;
+  Status ReadArtifact(std::string_view sha256, std::uint64_t offset, std::uint64_t length,
+                      const ArtifactSink& write) override;
 
-  Expected<Mutation<protocol::AgentInfo>> EnrollAgent(std::string_view agent_id,
-                                                      const protocol::Labels& labels,
-                                                      TokenRecord token, WallTime now) override;
-  Expected<Mutation<Unit>> RevokeAgent(std::string_view agent_id, WallTime now) override;
-  Expected<protocol::AgentInfo> GetAgent(std::string_view agent_id) override;
-  Expected<std::vector<protocol::AgentInfo>> ListAgents(const AgentFilter& filter) override;
-  Expected<Mutation<HelloResult>> RecordHello(std::string_view agent_id,
-                                              const protocol::HelloRequest& hello,
-                                              WallTime now) override;
-  Status TouchAgents(std::span<const AgentSeen> seen) override;
-
-  Expected<Mutation<CreatedJobs>> CreateJobs(const CreateJobsCommand& command,
-                                             WallTime now) override;
-  Expected<protocol::JobDetail> GetJob(std::string_view job_id) override;
-  Expected<protocol::JobList> ListJobs(const JobFilter& filter, int limit,
-                                       const std::optional<std::string>& cursor) override;
-  Expected<Mutation<CancelResult>> CancelJob(std::string_view job_id, WallTime now) override;
-  Expected<Mutation<protocol::Job>> RetryJob(std::string_view job_id, WallTime now) override;
-
-  Expected<Mutation<std::optional<Dispatched>>> DispatchNext(std::string_view agent_id,
-                                                             WallTime now,
-                                                             int lease_seconds) override;
-  Expected<Mutation<protocol::UpdatesResponse>> ApplyUpdates(
-      std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
-      WallTime now, int lease_seconds) override;
-
-  void CreateJobsAsync(CreateJobsCommand command, WallTime now,
-                       Completion<CreatedJobs> done) override;
-  void DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
-                         Completion<std::optional<Dispatched>> done) override;
-  void ApplyUpdatesAsync(std::string agent_id, std::string run_id, protocol::UpdatesRequest request,
-                         WallTime now, int lease_seconds,
-                         Completion<protocol::UpdatesResponse> done) override;
-
-  Expected<Mutation<int>> ExpireLeases(WallTime now) override;
-  Expected<Mutation<int>> PromoteDue(WallTime now) override;
-  Expected<std::optional<WallTime>> NextWakeTime() override;
-
-  Expected<protocol::NotifyResponse> AgentQueueState(std::string_view agent_id) override;
-  Expected<std::vector<JobCount>> CountJobs() override;
-
-  Expected<Mutation<Unit>> AppendEvents(std::vector<protocol::Event> events) override;
-  Expected<std::vector<protocol::Event>> ReadEvents(std::int64_t after_seq, int limit,
-                                                    const EventFilter& filter) override;
-  Expected<std::vector<protocol::Event>> JobEvents(std::string_view job_id) override;
-  Expected<std::int64_t> LastEventSeq() override;
-  Expected<std::int64_t> OldestEventSeq() override;
-  Expected<std::int64_t> PruneEvents(std::int64_t keep_last) override;
-
-  Expected<protocol::JobLogs> ReadLogs(const LogQuery& query) override;
+ protected:
+  void Submit(engine::OpPtr op) override;
+  Status Read(const std::function<void(sql::Connection&)>& body) override;
+  std::int64_t LastSeq(sql::Connection& db) override;
+  void EventsPruned(sql::Connection& db, std::int64_t through) override;
 
  private:
   class Impl;
-  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  SqliteStore(StoreDeps deps, std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -455,7 +455,7 @@ TEST(AgentIntegrationTest, TheAgentPrunesOldRunLogsIdleLocksDeadStagingAndTheCac
 
 // ---------------------------------------------------------------- health reports
 
-// fleet-cmdr has no status call yet (docs/api-additions.md): a relay in front of the real one that
+// fleet-cmdr has no status call yet (docs/protocol.md): a relay in front of the real one that
 // forwards every request to it, but answers POST .../status itself and keeps the reports.
 class StatusRelay {
  public:

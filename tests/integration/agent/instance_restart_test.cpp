@@ -54,6 +54,25 @@ bool Alive(pid_t pid) {
   return pid > 0 && stat && stat->state != 'Z';
 }
 
+// The shipped agent's hello carries the build's version (main/build_info.hpp, the CMake project
+// version) as agentVersion, which fleet-cmdr shows in its agent list.
+TEST(ShippedAgentTest, HelloCarriesTheProjectVersionAsAgentVersion) {
+  AgentCluster cluster;
+  TempDir dir;
+  AgentProcess agent(dir.path(), cluster.url(), "host-1", cluster.TokenOf("host-1"), ORB_AGENT_BIN,
+                     {"--instance-supervisor", "process"});
+  ASSERT_TRUE(agent.Start());
+  const std::string wanted = R"("agentVersion":")" + std::string(ORB_PROJECT_VERSION) + R"(")";
+  std::string body;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        body = cluster.Admin("GET", "/v1/agents").second;
+        return body.find(wanted) != std::string::npos;
+      },
+      seconds(10)))
+      << body;
+}
+
 class InstanceRestartTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(InstanceRestartTest, TheInstanceOutlivesTheAgentAndTheNextAgentStopsIt) {

@@ -54,8 +54,10 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migration 4 on a database file: events numbered by AUTOINCREMENT again.
+// Undoes migrations 5 and 4 on a database file: events numbered by AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
+    "DROP TABLE leases; DROP INDEX agents_online; ALTER TABLE agents DROP COLUMN online; "
+    "DROP INDEX tokens_change; ALTER TABLE tokens DROP COLUMN change_version; "
     "DROP TABLE store_meta; "
     "CREATE INDEX runs_agent_running ON runs (agent_id) WHERE status = 'RUNNING'; "
     "ALTER TABLE events RENAME TO events_plain; DROP INDEX events_job; "
@@ -67,7 +69,7 @@ constexpr const char* kBackToVersionThree =
     "CREATE INDEX events_job ON events (job_id, seq); "
     "DELETE FROM schema_migrations WHERE version >= 4;";
 
-// Undoes migrations 4, 3 and 2 on a database file.
+// Undoes migrations 5 to 2 on a database file.
 constexpr const std::string_view kBackToVersionOneFromThree =
     "DROP INDEX jobs_queue; DROP INDEX jobs_running; DROP INDEX jobs_status; "
     "CREATE INDEX jobs_dispatch ON jobs (agent_id, status, priority DESC, queued_at_ms, id); "
@@ -97,8 +99,13 @@ std::string QueryPlan(const std::filesystem::path& file, const std::string& sql)
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
+  StoreDeps Deps() {
+    StoreDeps deps;
+    deps.ids = &ids_;
+    return deps;
+  }
   Expected<std::unique_ptr<SqliteStore>> Open() {
-    return SqliteStore::Open({.data_dir = dir_ / "data"}, StoreDeps{&ids_, {}, {}});
+    return SqliteStore::Open({.data_dir = dir_ / "data"}, Deps());
   }
   std::filesystem::path File() const { return dir_ / "data" / std::string(kSqliteFileName); }
 
@@ -274,8 +281,7 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
 class SqliteStoreSyncTest : public SqliteStoreTest {
  protected:
   Expected<std::unique_ptr<SqliteStore>> OpenWithSync(std::function<int(int)> sync) {
-    return SqliteStore::Open({.data_dir = dir_ / "data", .sync_wal = std::move(sync)},
-                             StoreDeps{&ids_, {}, {}});
+    return SqliteStore::Open({.data_dir = dir_ / "data", .sync_wal = std::move(sync)}, Deps());
   }
   static CreateJobsCommand OneJob(const std::string& instance) {
     CreateJobsCommand command;

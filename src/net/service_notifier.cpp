@@ -1,4 +1,4 @@
-#include "agent/service_notifier.hpp"
+#include "net/service_notifier.hpp"
 
 #include <charconv>
 #include <cstddef>
@@ -7,19 +7,20 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-namespace orb::agent {
+namespace orb::net {
 namespace {
 
 // sd_notify(3)'s protocol, which systemd documents as stable for reimplementation: one datagram
 // of "KEY=VALUE" lines to the AF_UNIX socket named by $NOTIFY_SOCKET ("@name" is the abstract
 // namespace). Written here rather than called from libsystemd so that the agent does not load
-// libsystemd and its six libraries just to say READY=1 (issue 4's idle RSS target;
-// docs/benchmarks.md): about 1.4 MiB of resident memory.
+// libsystemd and its six libraries just to say READY=1 (the idle memory target;
+// docs/benchmarks.md): about 1.4 MiB of resident memory; and fleet-cmdr links no libsystemd at all.
 void Notify(std::string_view state) {
   const char* const env = std::getenv("NOTIFY_SOCKET");
   if (env == nullptr) return;
@@ -63,22 +64,28 @@ std::optional<std::chrono::milliseconds> WatchdogTimeout() {
 
 class SystemdNotifier final : public ServiceNotifier {
  public:
-  SystemdNotifier() : watchdog_(WatchdogTimeout()) {}
-  void Ready() override { Notify("READY=1\nSTATUS=asking fleet-cmdr for jobs"); }
+  SystemdNotifier(std::string ready_status, std::string stopping_status)
+      : ready_("READY=1\nSTATUS=" + ready_status),
+        stopping_("STOPPING=1\nSTATUS=" + stopping_status),
+        watchdog_(WatchdogTimeout()) {}
+  void Ready() override { Notify(ready_); }
   void Watchdog() override {
     if (watchdog_) Notify("WATCHDOG=1");
   }
-  void Stopping() override { Notify("STOPPING=1\nSTATUS=draining runs"); }
+  void Stopping() override { Notify(stopping_); }
   std::optional<std::chrono::milliseconds> watchdog_timeout() const override { return watchdog_; }
 
  private:
-  std::optional<std::chrono::milliseconds> watchdog_;
+  const std::string ready_;
+  const std::string stopping_;
+  const std::optional<std::chrono::milliseconds> watchdog_;
 };
 
 }  // namespace
 
-std::unique_ptr<ServiceNotifier> MakeSystemdNotifier() {
-  return std::make_unique<SystemdNotifier>();
+std::unique_ptr<ServiceNotifier> MakeSystemdNotifier(std::string ready_status,
+                                                     std::string stopping_status) {
+  return std::make_unique<SystemdNotifier>(std::move(ready_status), std::move(stopping_status));
 }
 
-}  // namespace orb::agent
+}  // namespace orb::net

@@ -1,55 +1,31 @@
-#include "agent/service_notifier.hpp"
+#include "net/service_notifier.hpp"
 
-#include <cstddef>
 #include <cstdlib>
-#include <cstring>
+#include <memory>
 #include <string>
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "support/notify_socket.hpp"
 #include "support/temp_dir.hpp"
 
-namespace orb::agent {
+namespace orb::net {
 namespace {
 
 using std::chrono::milliseconds;
 
-// Plays systemd's end of $NOTIFY_SOCKET: a datagram socket bound at a path or an abstract name.
-class NotifySocket {
- public:
-  explicit NotifySocket(const std::string& name) : fd_(::socket(AF_UNIX, SOCK_DGRAM, 0)) {
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, name.data(), name.size());
-    if (name.front() == '@') address.sun_path[0] = '\0';
-    const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size());
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<const sockaddr*>(&address), length), 0);
-    ::setenv("NOTIFY_SOCKET", name.c_str(), 1);
-  }
-  ~NotifySocket() {
-    ::unsetenv("NOTIFY_SOCKET");
-    ::close(fd_);
-  }
-  NotifySocket(const NotifySocket&) = delete;
-  NotifySocket& operator=(const NotifySocket&) = delete;
+using testing::NotifySocket;
 
-  std::string Receive() const {
-    char buffer[512];
-    const auto n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
-    return n < 0 ? std::string("<nothing>") : std::string(buffer, static_cast<size_t>(n));
-  }
-
- private:
-  int fd_;
-};
+// The agent's texts (agent_main.cpp).
+std::unique_ptr<ServiceNotifier> MakeNotifier() {
+  return MakeSystemdNotifier("asking fleet-cmdr for jobs", "draining runs");
+}
 
 TEST(ServiceNotifierTest, SendsReadyAndStoppingToThePathInNotifySocket) {
   testing::TempDir dir;
   NotifySocket systemd((dir / "notify").string());
-  const auto notifier = MakeSystemdNotifier();
+  const auto notifier = MakeNotifier();
   notifier->Ready();
   EXPECT_EQ(systemd.Receive(), "READY=1\nSTATUS=asking fleet-cmdr for jobs");
   notifier->Stopping();
@@ -58,7 +34,7 @@ TEST(ServiceNotifierTest, SendsReadyAndStoppingToThePathInNotifySocket) {
 
 TEST(ServiceNotifierTest, ReachesAnAbstractSocket) {
   NotifySocket systemd("@orb-notify-test-" + std::to_string(::getpid()));
-  MakeSystemdNotifier()->Ready();
+  MakeNotifier()->Ready();
   EXPECT_EQ(systemd.Receive(), "READY=1\nSTATUS=asking fleet-cmdr for jobs");
 }
 
@@ -66,13 +42,13 @@ TEST(ServiceNotifierTest, PingsTheWatchdogOnlyWhenWatchdogUsecIsSet) {
   testing::TempDir dir;
   NotifySocket systemd((dir / "notify").string());
   ::unsetenv("WATCHDOG_USEC");
-  const auto without = MakeSystemdNotifier();
+  const auto without = MakeNotifier();
   EXPECT_FALSE(without->watchdog_timeout());
   without->Watchdog();
   EXPECT_EQ(systemd.Receive(), "<nothing>");
 
   ::setenv("WATCHDOG_USEC", "60000000", 1);
-  const auto with = MakeSystemdNotifier();
+  const auto with = MakeNotifier();
   ::unsetenv("WATCHDOG_USEC");
   EXPECT_EQ(with->watchdog_timeout(), milliseconds(60000));
   with->Watchdog();
@@ -82,20 +58,20 @@ TEST(ServiceNotifierTest, PingsTheWatchdogOnlyWhenWatchdogUsecIsSet) {
 TEST(ServiceNotifierTest, IgnoresAWatchdogMeantForAnotherProcess) {
   ::setenv("WATCHDOG_USEC", "60000000", 1);
   ::setenv("WATCHDOG_PID", std::to_string(::getpid() + 1).c_str(), 1);
-  EXPECT_FALSE(MakeSystemdNotifier()->watchdog_timeout());
+  EXPECT_FALSE(MakeNotifier()->watchdog_timeout());
   ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
-  EXPECT_EQ(MakeSystemdNotifier()->watchdog_timeout(), milliseconds(60000));
+  EXPECT_EQ(MakeNotifier()->watchdog_timeout(), milliseconds(60000));
   ::unsetenv("WATCHDOG_PID");
   ::unsetenv("WATCHDOG_USEC");
 }
 
 TEST(ServiceNotifierTest, DoesNothingWithoutNotifySocket) {
   ::unsetenv("NOTIFY_SOCKET");
-  const auto notifier = MakeSystemdNotifier();
+  const auto notifier = MakeNotifier();
   notifier->Ready();
   notifier->Watchdog();
   notifier->Stopping();
 }
 
 }  // namespace
-}  // namespace orb::agent
+}  // namespace orb::net

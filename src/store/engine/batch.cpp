@@ -1,0 +1,124 @@
+#include "store/engine/batch.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <set>
+#include <thread>
+
+#include "common/random.hpp"
+
+namespace orb::store::engine {
+namespace {
+
+// Conflicts (deadlock, serialization failure, lock timeout) re-run the batch at most this often.
+constexpr int kMaxConflictAttempts = 8;
+
+// Thrown inside RunBatch: roll back and run the batch again in exact mode.
+struct RerunExactly {};
+
+// Runs one operation; false when it failed. In exact mode its failure is undone (ROLLBACK TO its
+// savepoint); in fast mode a failure that may have left writes behind throws RerunExactly.
+bool RunOne(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows, PendingOp& op,
+            bool exact) {
+  if (exact) db.ExecDeferred("SAVEPOINT op");
+  const std::uint64_t writes = db.writes();
+  bool ok = false;
+  try {
+    ok = op.Run(db, deps, rows);
+    // Exact mode: the operation's deferred statements answer now, so a failure among them is
+    // this operation's.
+    if (exact) db.Sync();
+  } catch (const sql::SqlError& error) {
+    if (error.failure() == sql::Failure::kConflict ||
+        error.failure() == sql::Failure::kConnection) {
+      throw;
+    }
+    if (!exact) throw RerunExactly{};
+    op.Fail(sql::ToError(error));
+    ok = false;
+  } catch (const std::exception& error) {
+    if (!exact && db.writes() != writes) throw RerunExactly{};
+    op.Fail(MakeError(Errc::kInternal, std::string("store: ") + error.what()));
+    ok = false;
+  }
+  if (exact) {
+    if (!db.InTransaction()) {
+      // The database ended the transaction itself (SQLite after an I/O error): nothing of the
+      // batch was kept.
+      throw sql::SqlError(sql::Failure::kRetryable,
+                          "store: transaction rolled back by the database");
+    }
+    if (!ok) db.ExecDeferred("ROLLBACK TO op");
+    db.ExecDeferred("RELEASE op");
+  } else if (!ok && db.writes() != writes) {
+    throw RerunExactly{};
+  }
+  return ok;
+}
+
+}  // namespace
+
+BatchOutcome RunBatch(sql::Connection& db, BatchDriver& driver, const StoreDeps& deps,
+                      std::span<const OpPtr> input, bool read_queues) {
+  std::vector<PendingOp*> ops;
+  ops.reserve(input.size());
+  std::set<std::string> agent_set;
+  for (const OpPtr& op : input) {
+    ops.push_back(op.get());
+    agent_set.insert(op->agents().begin(), op->agents().end());
+  }
+  std::stable_sort(ops.begin(), ops.end(),
+                   [](const PendingOp* a, const PendingOp* b) { return a->rank() < b->rank(); });
+  const std::vector<std::string> agents(agent_set.begin(), agent_set.end());
+
+  BatchOutcome outcome;
+  bool exact = false;
+  int conflicts = 0;
+  for (int attempt = 1;; ++attempt) {
+    outcome.attempts = attempt;
+    outcome.queues.clear();
+    try {
+      driver.Begin(db, agents);
+      std::vector<char> ok(ops.size(), 0);
+      std::set<std::string> touched;
+      std::vector<protocol::Event*> events;
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        ok[i] = RunOne(db, deps, driver.locked_rows(), *ops[i], exact);
+        if (!ok[i]) continue;
+        touched.insert(ops[i]->touched().begin(), ops[i]->touched().end());
+        for (protocol::Event& event : ops[i]->events())
+          events.push_back(&event);
+      }
+      // What the batch left in each touched queue is read inside the transaction, with the commit.
+      std::vector<std::string> queues;
+      if (read_queues) queues.assign(touched.begin(), touched.end());
+      outcome.queues = driver.Commit(db, events, std::move(queues));
+      return outcome;
+    } catch (const RerunExactly&) {
+      driver.Rollback(db);
+      exact = true;
+    } catch (const sql::SqlError& error) {
+      driver.Rollback(db);
+      if (error.deferred() && !exact && error.failure() == sql::Failure::kOther) {
+        exact = true;  // a deferred statement of some operation failed: find out whose
+      } else if (error.failure() == sql::Failure::kConflict && ++conflicts < kMaxConflictAttempts) {
+        // Whoever won the conflict is committing now; give it a moment, more each time.
+        const auto pause = std::chrono::microseconds(
+            static_cast<long>((200 << std::min(conflicts, 6)) * (0.5 + RandomUnit())));
+        std::this_thread::sleep_for(pause);
+      } else {
+        outcome.queues.clear();
+        outcome.failure = sql::ToError(error);
+        return outcome;
+      }
+    } catch (const std::exception& error) {
+      driver.Rollback(db);
+      outcome.queues.clear();
+      outcome.failure = MakeError(Errc::kInternal, std::string("store: ") + error.what());
+      return outcome;
+    }
+  }
+}
+
+}  // namespace orb::store::engine

@@ -1,0 +1,380 @@
+#include "store/engine/sql_store.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <future>
+
+#include "protocol/codec.hpp"
+#include "store/ops/agents.hpp"
+#include "store/ops/events.hpp"
+#include "store/ops/jobs.hpp"
+#include "store/ops/runs.hpp"
+
+namespace orb::store::engine {
+
+using protocol::Event;
+using protocol::Job;
+using protocol::RunStatus;
+
+namespace {
+
+// Waits for an asynchronous call: `start(done)` starts it.
+template <class T, class Start>
+Expected<Mutation<T>> Await(Start&& start) {
+  std::promise<Expected<Mutation<T>>> promise;
+  auto future = promise.get_future();
+  start([&promise](Expected<Mutation<T>> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+std::vector<std::string> Unique(std::vector<std::string> agents) {
+  std::sort(agents.begin(), agents.end());
+  agents.erase(std::unique(agents.begin(), agents.end()), agents.end());
+  return agents;
+}
+
+}  // namespace
+
+template <class T>
+void SqlStore::WriteAsync(std::vector<std::string> agents, Rank rank,
+                          typename TypedOp<T>::Body body, Completion<T> done) {
+  Submit(std::make_shared<TypedOp<T>>(Unique(std::move(agents)), rank, std::move(body),
+                                      std::move(done)));
+}
+
+template <class T>
+Expected<Mutation<T>> SqlStore::Write(std::vector<std::string> agents, Rank rank,
+                                      typename TypedOp<T>::Body body) {
+  return Await<T>([&](Completion<T> done) {
+    WriteAsync<T>(std::move(agents), rank, std::move(body), std::move(done));
+  });
+}
+
+template <class T, class F>
+Expected<T> SqlStore::ReadAs(F&& body) {
+  std::optional<Expected<T>> result;
+  Status status = Read([&](sql::Connection& db) { result.emplace(body(db)); });
+  if (!status) return Fail(std::move(status.error()));
+  if (!result) return Fail(Errc::kInternal, "store: read did not run");
+  return std::move(*result);
+}
+
+// ---- Tokens ----
+
+Expected<Mutation<TokenRecord>> SqlStore::CreateToken(TokenRecord token) {
+  return Write<TokenRecord>({}, Rank::kTokens, [token = std::move(token)](ops::WriteContext& ctx) {
+    return ops::CreateToken(ctx, token);
+  });
+}
+
+Expected<TokenRecord> SqlStore::FindTokenByHash(std::string_view token_hash) {
+  return ReadAs<TokenRecord>(
+      [&](sql::Connection& db) { return ops::FindTokenByHash(db, token_hash); });
+}
+
+Expected<std::vector<TokenRecord>> SqlStore::ListTokens() {
+  return ReadAs<std::vector<TokenRecord>>([](sql::Connection& db) { return ops::ListTokens(db); });
+}
+
+Expected<Mutation<Unit>> SqlStore::RevokeToken(std::string_view token_id, WallTime now) {
+  return Write<Unit>({}, Rank::kTokens, [id = std::string(token_id), now](ops::WriteContext& ctx) {
+    return ops::RevokeToken(ctx, id, now);
+  });
+}
+
+Expected<bool> SqlStore::HasAdminToken() {
+  return ReadAs<bool>([](sql::Connection& db) { return ops::HasAdminToken(db); });
+}
+
+Expected<Mutation<bool>> SqlStore::CreateFirstAdminToken(TokenRecord token) {
+  return Write<bool>({}, Rank::kTokens, [token = std::move(token)](ops::WriteContext& ctx) {
+    return ops::CreateFirstAdminToken(ctx, token);
+  });
+}
+
+Expected<TokenChanges> SqlStore::TokenChangesSince(std::int64_t version) {
+  return ReadAs<TokenChanges>(
+      [&](sql::Connection& db) { return ops::TokenChangesSince(db, version); });
+}
+
+// ---- Agents ----
+
+Expected<Mutation<protocol::AgentInfo>> SqlStore::EnrollAgent(std::string_view agent_id,
+                                                              const protocol::Labels& labels,
+                                                              TokenRecord token, WallTime now) {
+  std::string id(agent_id);
+  return Write<protocol::AgentInfo>(
+      {id}, Rank::kTokens,
+      [id, labels_json = protocol::ToJson(labels), token = std::move(token),
+       now](ops::WriteContext& ctx) { return ops::EnrollAgent(ctx, id, labels_json, token, now); });
+}
+
+Expected<Mutation<Unit>> SqlStore::RevokeAgent(std::string_view agent_id, WallTime now) {
+  std::string id(agent_id);
+  return Write<Unit>({id}, Rank::kTokens,
+                     [id, now](ops::WriteContext& ctx) { return ops::RevokeAgent(ctx, id, now); });
+}
+
+Expected<protocol::AgentInfo> SqlStore::GetAgent(std::string_view agent_id) {
+  return ReadAs<protocol::AgentInfo>(
+      [&](sql::Connection& db) { return ops::GetAgent(db, agent_id); });
+}
+
+Expected<std::vector<protocol::AgentInfo>> SqlStore::ListAgents(const AgentFilter& filter) {
+  return ReadAs<std::vector<protocol::AgentInfo>>(
+      [&](sql::Connection& db) { return ops::ListAgents(db, filter); });
+}
+
+Expected<Mutation<HelloResult>> SqlStore::RecordHello(std::string_view agent_id,
+                                                      const protocol::HelloRequest& hello,
+                                                      WallTime now) {
+  std::string id(agent_id);
+  return Write<HelloResult>({id}, Rank::kPlain, [id, hello, now](ops::WriteContext& ctx) {
+    return ops::RecordHello(ctx, id, hello, now);
+  });
+}
+
+Status SqlStore::TouchAgents(std::span<const AgentSeen> seen) {
+  std::vector<AgentSeen> copy(seen.begin(), seen.end());
+  std::vector<std::string> agents;
+  for (const AgentSeen& agent : copy)
+    agents.push_back(agent.agent_id);
+  auto written = Write<Unit>(
+      std::move(agents), Rank::kPlain,
+      [copy = std::move(copy)](ops::WriteContext& ctx) { return ops::TouchAgents(ctx, copy); });
+  if (!written) return Fail(written.error());
+  return Ok();
+}
+
+Expected<Mutation<bool>> SqlStore::MarkAgentOnline(std::string_view agent_id, WallTime now) {
+  std::string id(agent_id);
+  return Write<bool>({id}, Rank::kPlain, [id, now](ops::WriteContext& ctx) {
+    return ops::MarkAgentOnline(ctx, id, now);
+  });
+}
+
+Expected<Mutation<int>> SqlStore::MarkAgentsOffline(WallTime now, WallTime seen_before) {
+  auto gone = ReadAs<std::vector<std::string>>(
+      [&](sql::Connection& db) { return ops::AgentsGoneOffline(db, seen_before); });
+  if (!gone) return Fail(gone.error());
+  if (gone->empty()) return Mutation<int>{0, {}, {}};
+  return Write<int>(*std::move(gone), Rank::kPlain, [now, seen_before](ops::WriteContext& ctx) {
+    return ops::MarkAgentsOffline(ctx, now, seen_before);
+  });
+}
+
+// ---- Jobs ----
+
+Expected<Mutation<CreatedJobs>> SqlStore::CreateJobs(const CreateJobsCommand& command,
+                                                     WallTime now) {
+  return Await<CreatedJobs>(
+      [&](Completion<CreatedJobs> done) { CreateJobsAsync(command, now, std::move(done)); });
+}
+
+void SqlStore::CreateJobsAsync(CreateJobsCommand command, WallTime now,
+                               Completion<CreatedJobs> done) {
+  if (!command.batch && command.jobs.size() != 1) {
+    return done(
+        MakeError(Errc::kInvalidRequest, "a request without a selector creates exactly one job"));
+  }
+  std::string fingerprint = command.request_fingerprint;
+  if (fingerprint.empty() && command.idempotency_key) fingerprint = ops::DeriveFingerprint(command);
+  std::vector<std::string> agents;
+  for (const JobSpec& spec : command.jobs)
+    agents.push_back(spec.agent_id);
+  WriteAsync<CreatedJobs>(
+      std::move(agents), Rank::kPlain,
+      [command = std::move(command), fingerprint = std::move(fingerprint),
+       now](ops::WriteContext& ctx) { return ops::CreateJobs(ctx, command, fingerprint, now); },
+      std::move(done));
+}
+
+Expected<protocol::JobDetail> SqlStore::GetJob(std::string_view job_id) {
+  return ReadAs<protocol::JobDetail>([&](sql::Connection& db) { return ops::GetJob(db, job_id); });
+}
+
+Expected<protocol::JobList> SqlStore::ListJobs(const JobFilter& filter, int limit,
+                                               const std::optional<std::string>& cursor) {
+  std::optional<std::string> after_id;
+  if (cursor) {
+    after_id = ops::DecodeCursor(*cursor);
+    if (!after_id) return Fail(Errc::kInvalidRequest, "cursor: not a cursor of this list");
+  }
+  return ReadAs<protocol::JobList>(
+      [&](sql::Connection& db) { return ops::ListJobs(db, filter, limit, after_id); });
+}
+
+Expected<Mutation<CancelResult>> SqlStore::CancelJob(std::string_view job_id, WallTime now) {
+  std::string id(job_id);
+  auto agent = ReadAs<std::optional<std::string>>(
+      [&](sql::Connection& db) { return ops::JobAgent(db, id); });
+  if (!agent) return Fail(agent.error());
+  if (!*agent) return Fail(Errc::kNotFound, "job " + id + " not found");
+  return Write<CancelResult>({**agent}, Rank::kPlain, [id, now](ops::WriteContext& ctx) {
+    return ops::CancelJob(ctx, id, now);
+  });
+}
+
+Expected<Mutation<Job>> SqlStore::RetryJob(std::string_view job_id, WallTime now) {
+  std::string id(job_id);
+  auto agent = ReadAs<std::optional<std::string>>(
+      [&](sql::Connection& db) { return ops::JobAgent(db, id); });
+  if (!agent) return Fail(agent.error());
+  if (!*agent) return Fail(Errc::kNotFound, "job " + id + " not found");
+  return Write<Job>({**agent}, Rank::kPlain,
+                    [id, now](ops::WriteContext& ctx) { return ops::RetryJob(ctx, id, now); });
+}
+
+// ---- Dispatch and updates ----
+
+Expected<Mutation<std::optional<Dispatched>>> SqlStore::DispatchNext(std::string_view agent_id,
+                                                                     WallTime now,
+                                                                     int lease_seconds) {
+  using Value = std::optional<Dispatched>;
+  return Await<Value>([&](Completion<Value> done) {
+    DispatchNextAsync(std::string(agent_id), now, lease_seconds, std::move(done));
+  });
+}
+
+void SqlStore::DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
+                                 Completion<std::optional<Dispatched>> done) {
+  std::vector<std::string> agents{agent_id};
+  WriteAsync<std::optional<Dispatched>>(
+      std::move(agents), Rank::kPlain,
+      [id = std::move(agent_id), now, lease_seconds](ops::WriteContext& ctx) {
+        return ops::DispatchNext(ctx, id, now, lease_seconds);
+      },
+      std::move(done));
+}
+
+Expected<Mutation<protocol::UpdatesResponse>> SqlStore::ApplyUpdates(
+    std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
+    WallTime now, int lease_seconds) {
+  return Await<protocol::UpdatesResponse>([&](Completion<protocol::UpdatesResponse> done) {
+    ApplyUpdatesAsync(std::string(agent_id), std::string(run_id), request, now, lease_seconds,
+                      std::move(done));
+  });
+}
+
+void SqlStore::ApplyUpdatesAsync(std::string agent_id, std::string run_id,
+                                 protocol::UpdatesRequest request, WallTime now, int lease_seconds,
+                                 Completion<protocol::UpdatesResponse> done) {
+  if (request.final_update && request.final_update->status == RunStatus::kRunning) {
+    return done(
+        MakeError(Errc::kInvalidRequest, "final.status: must be COMPLETED, FAILED or CANCELLED"));
+  }
+  std::vector<std::string> agents{agent_id};
+  WriteAsync<protocol::UpdatesResponse>(
+      std::move(agents), Rank::kPlain,
+      [agent = std::move(agent_id), id = std::move(run_id), request = std::move(request), now,
+       lease_seconds](ops::WriteContext& ctx) {
+        return ops::ApplyUpdates(ctx, agent, id, request, now, lease_seconds);
+      },
+      std::move(done));
+}
+
+// ---- Time ----
+
+Expected<Mutation<int>> SqlStore::ExpireLeases(WallTime now) {
+  auto agents = ReadAs<std::vector<std::string>>(
+      [&](sql::Connection& db) { return ops::AgentsWithExpiredLeases(db, now); });
+  if (!agents) return Fail(agents.error());
+  if (agents->empty()) return Mutation<int>{0, {}, {}};
+  return Write<int>(*std::move(agents), Rank::kPlain,
+                    [now](ops::WriteContext& ctx) { return ops::ExpireLeases(ctx, now); });
+}
+
+Expected<Mutation<int>> SqlStore::PromoteDue(WallTime now) {
+  auto agents = ReadAs<std::vector<std::string>>(
+      [&](sql::Connection& db) { return ops::AgentsWithDueJobs(db, now); });
+  if (!agents) return Fail(agents.error());
+  if (agents->empty()) return Mutation<int>{0, {}, {}};
+  return Write<int>(*std::move(agents), Rank::kPlain,
+                    [now](ops::WriteContext& ctx) { return ops::PromoteDue(ctx, now); });
+}
+
+Expected<std::optional<WallTime>> SqlStore::NextWakeTime() {
+  return ReadAs<std::optional<WallTime>>([](sql::Connection& db) { return ops::NextWakeTime(db); });
+}
+
+// ---- Notify and metrics ----
+
+Expected<protocol::NotifyResponse> SqlStore::AgentQueueState(std::string_view agent_id) {
+  return ReadAs<protocol::NotifyResponse>(
+      [&](sql::Connection& db) { return ops::AgentQueueState(db, agent_id); });
+}
+
+Expected<std::vector<JobCount>> SqlStore::CountJobs() {
+  return ReadAs<std::vector<JobCount>>([](sql::Connection& db) { return ops::CountJobs(db); });
+}
+
+// ---- Events ----
+
+Expected<Mutation<Unit>> SqlStore::AppendEvents(std::vector<Event> events) {
+  return Write<Unit>({}, Rank::kPlain, [events = std::move(events)](ops::WriteContext& ctx) {
+    return ops::AppendEvents(ctx, events);
+  });
+}
+
+Expected<std::vector<Event>> SqlStore::ReadEvents(std::int64_t after_seq, int limit,
+                                                  const EventFilter& filter) {
+  return ReadAs<std::vector<Event>>(
+      [&](sql::Connection& db) { return ops::ReadEvents(db, after_seq, limit, filter); });
+}
+
+Expected<std::vector<Event>> SqlStore::JobEvents(std::string_view job_id) {
+  return ReadAs<std::vector<Event>>(
+      [&](sql::Connection& db) { return ops::JobEvents(db, job_id); });
+}
+
+Expected<std::int64_t> SqlStore::LastEventSeq() {
+  return ReadAs<std::int64_t>([this](sql::Connection& db) { return LastSeq(db); });
+}
+
+Expected<std::int64_t> SqlStore::OldestEventSeq() {
+  return ReadAs<std::int64_t>(
+      [this](sql::Connection& db) { return ops::OldestEventSeq(db, LastSeq(db)); });
+}
+
+Expected<std::int64_t> SqlStore::PruneEvents(std::int64_t keep_last) {
+  auto pruned = Write<std::int64_t>({}, Rank::kPlain, [this, keep_last](ops::WriteContext& ctx) {
+    const std::int64_t last = LastSeq(ctx.db());
+    auto deleted = ops::PruneEvents(ctx, keep_last, last);
+    // Should this have deleted the newest event, the store still knows which seqs were used.
+    if (deleted) EventsPruned(ctx.db(), last - std::max<std::int64_t>(keep_last, 0));
+    return deleted;
+  });
+  if (!pruned) return Fail(pruned.error());
+  return pruned->value;
+}
+
+// ---- Leader lease ----
+
+Expected<Leadership> SqlStore::TryLeadership(std::string_view name, std::string_view holder,
+                                             WallTime now, std::chrono::milliseconds ttl) {
+  auto taken = Write<Leadership>(
+      {}, Rank::kLeases,
+      [name = std::string(name), holder = std::string(holder), now, ttl](ops::WriteContext& ctx) {
+        return ops::TryLeadership(ctx, name, holder, now, ttl);
+      });
+  if (!taken) return Fail(taken.error());
+  return taken->value;
+}
+
+Status SqlStore::ReleaseLeadership(std::string_view name, std::string_view holder) {
+  auto released =
+      Write<Unit>({}, Rank::kLeases,
+                  [name = std::string(name), holder = std::string(holder)](ops::WriteContext& ctx) {
+                    return ops::ReleaseLeadership(ctx, name, holder);
+                  });
+  if (!released) return Fail(released.error());
+  return Ok();
+}
+
+// ---- Logs ----
+
+Expected<protocol::JobLogs> SqlStore::ReadLogs(const LogQuery& query) {
+  return ReadAs<protocol::JobLogs>([&](sql::Connection& db) { return ops::ReadLogs(db, query); });
+}
+
+}  // namespace orb::store::engine

@@ -1,0 +1,127 @@
+#pragma once
+
+// The Store contract implemented once over the database seam: every call of store.hpp becomes an
+// operation body of store/ops run in a batch (writes, store/engine/batch.hpp) or a read on a
+// reader connection. SqliteStore and PostgresStore derive from it and provide only their
+// connection machinery: how operations reach a writer and its group commit (Submit), reads
+// (Read), what the highest event seq is, and artifacts.
+//
+// Writes declare the agents whose rows their batch locks (engine/batch.hpp). Calls that find
+// their agents through the data (cancel and retry by job id, the timers) read them first on a
+// reader connection, then declare them; the body checks again under the lock and leaves what it
+// was not declared for to the next call.
+// Thread-safety: all public methods are thread-safe (the subclasses' machinery is).
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/engine/batch.hpp"
+#include "store/sql/sql.hpp"
+#include "store/store.hpp"
+
+namespace orb::store::engine {
+
+class SqlStore : public Store {
+ public:
+  ~SqlStore() override = default;
+  SqlStore(const SqlStore&) = delete;
+  SqlStore& operator=(const SqlStore&) = delete;
+
+  Expected<Mutation<TokenRecord>> CreateToken(TokenRecord token) final;
+  Expected<TokenRecord> FindTokenByHash(std::string_view token_hash) final;
+  Expected<std::vector<TokenRecord>> ListTokens() final;
+  Expected<Mutation<Unit>> RevokeToken(std::string_view token_id, WallTime now) final;
+  Expected<bool> HasAdminToken() final;
+  Expected<Mutation<bool>> CreateFirstAdminToken(TokenRecord token) final;
+  Expected<TokenChanges> TokenChangesSince(std::int64_t version) final;
+
+  Expected<Mutation<protocol::AgentInfo>> EnrollAgent(std::string_view agent_id,
+                                                      const protocol::Labels& labels,
+                                                      TokenRecord token, WallTime now) final;
+  Expected<Mutation<Unit>> RevokeAgent(std::string_view agent_id, WallTime now) final;
+  Expected<protocol::AgentInfo> GetAgent(std::string_view agent_id) final;
+  Expected<std::vector<protocol::AgentInfo>> ListAgents(const AgentFilter& filter) final;
+  Expected<Mutation<HelloResult>> RecordHello(std::string_view agent_id,
+                                              const protocol::HelloRequest& hello,
+                                              WallTime now) final;
+  Status TouchAgents(std::span<const AgentSeen> seen) final;
+  Expected<Mutation<bool>> MarkAgentOnline(std::string_view agent_id, WallTime now) final;
+  Expected<Mutation<int>> MarkAgentsOffline(WallTime now, WallTime seen_before) final;
+
+  Expected<Mutation<CreatedJobs>> CreateJobs(const CreateJobsCommand& command, WallTime now) final;
+  Expected<protocol::JobDetail> GetJob(std::string_view job_id) final;
+  Expected<protocol::JobList> ListJobs(const JobFilter& filter, int limit,
+                                       const std::optional<std::string>& cursor) final;
+  Expected<Mutation<CancelResult>> CancelJob(std::string_view job_id, WallTime now) final;
+  Expected<Mutation<protocol::Job>> RetryJob(std::string_view job_id, WallTime now) final;
+
+  Expected<Mutation<std::optional<Dispatched>>> DispatchNext(std::string_view agent_id,
+                                                             WallTime now, int lease_seconds) final;
+  Expected<Mutation<protocol::UpdatesResponse>> ApplyUpdates(
+      std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
+      WallTime now, int lease_seconds) final;
+
+  void CreateJobsAsync(CreateJobsCommand command, WallTime now, Completion<CreatedJobs> done) final;
+  void DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
+                         Completion<std::optional<Dispatched>> done) final;
+  void ApplyUpdatesAsync(std::string agent_id, std::string run_id, protocol::UpdatesRequest request,
+                         WallTime now, int lease_seconds,
+                         Completion<protocol::UpdatesResponse> done) final;
+
+  Expected<Mutation<int>> ExpireLeases(WallTime now) final;
+  Expected<Mutation<int>> PromoteDue(WallTime now) final;
+  Expected<std::optional<WallTime>> NextWakeTime() final;
+
+  Expected<protocol::NotifyResponse> AgentQueueState(std::string_view agent_id) final;
+  Expected<std::vector<JobCount>> CountJobs() final;
+
+  Expected<Mutation<Unit>> AppendEvents(std::vector<protocol::Event> events) final;
+  Expected<std::vector<protocol::Event>> ReadEvents(std::int64_t after_seq, int limit,
+                                                    const EventFilter& filter) final;
+  Expected<std::vector<protocol::Event>> JobEvents(std::string_view job_id) final;
+  Expected<std::int64_t> LastEventSeq() final;
+  Expected<std::int64_t> OldestEventSeq() final;
+  Expected<std::int64_t> PruneEvents(std::int64_t keep_last) final;
+
+  Expected<Leadership> TryLeadership(std::string_view name, std::string_view holder, WallTime now,
+                                     std::chrono::milliseconds ttl) final;
+  Status ReleaseLeadership(std::string_view name, std::string_view holder) final;
+
+  Expected<protocol::JobLogs> ReadLogs(const LogQuery& query) final;
+
+ protected:
+  explicit SqlStore(StoreDeps deps) : deps_(std::move(deps)) {}
+  const StoreDeps& deps() const { return deps_; }
+
+  // Queues `op` for a batch. It finishes exactly once: after its batch's commit (or failure), or
+  // at once when the store cannot take it (closing, broken).
+  virtual void Submit(OpPtr op) = 0;
+  // Runs `body` in one read transaction (a consistent snapshot) on a reader connection;
+  // sql::SqlError and other exceptions thrown by `body` come back as the Error.
+  virtual Status Read(const std::function<void(sql::Connection&)>& body) = 0;
+  // The highest event seq ever given out, read with `db` (a reader or the writer in a batch).
+  virtual std::int64_t LastSeq(sql::Connection& db) = 0;
+  // In the transaction of PruneEvents, after deleting the events with seq <= `through`.
+  virtual void EventsPruned(sql::Connection& db, std::int64_t through) {
+    (void)db;
+    (void)through;
+  }
+
+ private:
+  template <class T>
+  void WriteAsync(std::vector<std::string> agents, Rank rank, typename TypedOp<T>::Body body,
+                  Completion<T> done);
+  template <class T>
+  Expected<Mutation<T>> Write(std::vector<std::string> agents, Rank rank,
+                              typename TypedOp<T>::Body body);
+  template <class T, class F>
+  Expected<T> ReadAs(F&& body);
+
+  StoreDeps deps_;
+};
+
+}  // namespace orb::store::engine

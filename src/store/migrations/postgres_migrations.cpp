@@ -1,0 +1,197 @@
+#include "store/migrations/postgres_migrations.hpp"
+
+#include <array>
+
+namespace orb::store {
+namespace {
+
+// The schema SQLite reached with its migration 5 (sqlite_migrations.cpp), in PostgreSQL's terms,
+// so the shared operations (store/ops) run the same SQL on both:
+//  - Times are Unix milliseconds (BIGINT), flags INTEGER 0/1, JSON columns codec text.
+//  - Ids, names and keys are COLLATE "C": ordered byte by byte as SQLite (and std::string) order
+//    them, whatever the database's locale; the batch locks agents' rows in that order.
+//  - agents.queued_jobs is kept by a trigger, as on SQLite.
+//  - store_meta holds 'events_last' (the event counter: the highest seq given out, taken by the
+//    last statement of each commit that carries events, docs/decisions/0012) and
+//    'tokens_version' (the token change feed).
+//  - artifacts: 1 MiB bytea chunks, stored without compression (docs/decisions/0013).
+constexpr std::string_view kPgInitialSchema = R"sql(
+CREATE TABLE store_meta (
+  key   TEXT COLLATE "C" PRIMARY KEY,
+  value BIGINT NOT NULL
+);
+INSERT INTO store_meta (key, value) VALUES ('events_last', 0), ('tokens_version', 0);
+
+CREATE TABLE tokens (
+  id             TEXT COLLATE "C" PRIMARY KEY,
+  name           TEXT NOT NULL,
+  role           TEXT NOT NULL,
+  agent_id       TEXT COLLATE "C",
+  token_hash     TEXT COLLATE "C" NOT NULL UNIQUE,
+  created_at_ms  BIGINT NOT NULL,
+  revoked_at_ms  BIGINT,
+  change_version BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX tokens_agent ON tokens (agent_id);
+CREATE INDEX tokens_change ON tokens (change_version);
+
+CREATE TABLE agents (
+  id                   TEXT COLLATE "C" PRIMARY KEY,
+  labels_json          TEXT NOT NULL DEFAULT '{}',
+  declared_labels_json TEXT NOT NULL DEFAULT '{}',
+  enrolled_at_ms       BIGINT NOT NULL,
+  revoked_at_ms        BIGINT,
+  agent_version        TEXT,
+  job_types            TEXT NOT NULL DEFAULT '',
+  max_parallel         INTEGER NOT NULL DEFAULT 0,
+  hello_at_ms          BIGINT,
+  last_seen_ms         BIGINT,
+  queued_jobs          INTEGER NOT NULL DEFAULT 0,
+  online               INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX agents_online ON agents (last_seen_ms) WHERE online = 1;
+
+CREATE TABLE jobs (
+  id                    TEXT COLLATE "C" PRIMARY KEY,
+  agent_id              TEXT COLLATE "C" NOT NULL REFERENCES agents (id),
+  type                  TEXT COLLATE "C" NOT NULL,
+  instance_id           TEXT COLLATE "C",
+  server_id             TEXT COLLATE "C",
+  payload_json          TEXT NOT NULL,
+  status                TEXT COLLATE "C" NOT NULL,
+  priority              INTEGER NOT NULL,
+  exclusive             INTEGER NOT NULL,
+  max_attempts          INTEGER NOT NULL,
+  retry_backoff_seconds INTEGER NOT NULL,
+  timeout_seconds       INTEGER NOT NULL,
+  not_before_ms         BIGINT,
+  idempotency_key       TEXT COLLATE "C",
+  batch_id              TEXT COLLATE "C",
+  attempts              INTEGER NOT NULL DEFAULT 0,
+  cancel_requested      INTEGER NOT NULL DEFAULT 0,
+  current_run_id        TEXT COLLATE "C",
+  last_error_json       TEXT,
+  result_json           TEXT,
+  queued_at_ms          BIGINT,
+  created_at_ms         BIGINT NOT NULL,
+  updated_at_ms         BIGINT NOT NULL
+);
+-- The dispatch order of protocol.md §3, per agent; the running jobs apart (docs/decisions/0003).
+CREATE INDEX jobs_queue ON jobs (agent_id, priority DESC, queued_at_ms, id) WHERE status = 'QUEUED';
+CREATE INDEX jobs_running ON jobs (agent_id) WHERE status = 'RUNNING';
+CREATE INDEX jobs_due ON jobs (not_before_ms) WHERE status = 'CREATED';
+CREATE INDEX jobs_status ON jobs (status, id);
+CREATE INDEX jobs_agent_id ON jobs (agent_id, id);
+CREATE INDEX jobs_type ON jobs (type, id);
+CREATE INDEX jobs_instance ON jobs (instance_id, id);
+CREATE INDEX jobs_batch ON jobs (batch_id, id);
+
+CREATE FUNCTION orb_count_queued_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.status = 'QUEUED' THEN
+      UPDATE agents SET queued_jobs = queued_jobs + 1 WHERE id = NEW.agent_id;
+    END IF;
+  ELSIF TG_OP = 'UPDATE' THEN
+    IF (OLD.status = 'QUEUED') <> (NEW.status = 'QUEUED') THEN
+      UPDATE agents SET queued_jobs = queued_jobs + (CASE WHEN NEW.status = 'QUEUED' THEN 1 ELSE -1 END)
+        WHERE id = NEW.agent_id;
+    END IF;
+  ELSIF OLD.status = 'QUEUED' THEN
+    UPDATE agents SET queued_jobs = queued_jobs - 1 WHERE id = OLD.agent_id;
+  END IF;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_queued_count AFTER INSERT OR UPDATE OF status OR DELETE ON jobs
+  FOR EACH ROW EXECUTE FUNCTION orb_count_queued_jobs();
+
+CREATE TABLE idempotency_keys (
+  key           TEXT COLLATE "C" PRIMARY KEY,
+  fingerprint   TEXT NOT NULL,
+  job_id        TEXT COLLATE "C",
+  batch_id      TEXT COLLATE "C",
+  created_at_ms BIGINT NOT NULL
+);
+
+CREATE TABLE runs (
+  id               TEXT COLLATE "C" PRIMARY KEY,
+  job_id           TEXT COLLATE "C" NOT NULL REFERENCES jobs (id),
+  agent_id         TEXT COLLATE "C" NOT NULL,
+  attempt          INTEGER NOT NULL,
+  status           TEXT COLLATE "C" NOT NULL,
+  started_at_ms    BIGINT NOT NULL,
+  finished_at_ms   BIGINT,
+  percent          INTEGER,
+  message          TEXT,
+  result_json      TEXT,
+  error_json       TEXT,
+  lease_expires_ms BIGINT,
+  acked_update_seq BIGINT NOT NULL DEFAULT 0,
+  acked_log_seq    BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_job ON runs (job_id, attempt);
+CREATE INDEX runs_lease ON runs (lease_expires_ms) WHERE status = 'RUNNING';
+
+CREATE TABLE job_logs (
+  run_id  TEXT COLLATE "C" NOT NULL,
+  seq     BIGINT NOT NULL,
+  job_id  TEXT COLLATE "C" NOT NULL,
+  ts_ms   BIGINT NOT NULL,
+  level   TEXT NOT NULL,
+  message TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX job_logs_job ON job_logs (job_id, run_id, seq);
+
+CREATE TABLE events (
+  seq         BIGINT PRIMARY KEY,
+  type        TEXT NOT NULL,
+  ts_ms       BIGINT NOT NULL,
+  job_id      TEXT COLLATE "C",
+  run_id      TEXT COLLATE "C",
+  agent_id    TEXT COLLATE "C",
+  instance_id TEXT,
+  job_type    TEXT,
+  status      TEXT,
+  percent     INTEGER,
+  message     TEXT,
+  attempt     INTEGER,
+  error_json  TEXT
+);
+CREATE INDEX events_job ON events (job_id, seq);
+
+CREATE TABLE leases (
+  name       TEXT COLLATE "C" PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  expires_ms BIGINT NOT NULL
+);
+
+CREATE TABLE artifacts (
+  sha256        TEXT COLLATE "C" PRIMARY KEY,
+  size          BIGINT NOT NULL,
+  chunk_bytes   INTEGER NOT NULL,
+  created_at_ms BIGINT NOT NULL
+);
+CREATE TABLE artifact_chunks (
+  sha256 TEXT COLLATE "C" NOT NULL REFERENCES artifacts (sha256) ON DELETE CASCADE,
+  idx    INTEGER NOT NULL,
+  data   BYTEA NOT NULL,
+  PRIMARY KEY (sha256, idx)
+);
+-- Artifacts are archives, already compressed: TOAST stores the chunks without trying again.
+ALTER TABLE artifact_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+)sql";
+
+constexpr std::array<Migration, 1> kPgMigrations{{
+    {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
+     kPgInitialSchema},
+}};
+
+}  // namespace
+
+std::span<const Migration> PostgresMigrations() {
+  return kPgMigrations;
+}
+
+}  // namespace orb::store

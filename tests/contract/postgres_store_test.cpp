@@ -1,0 +1,174 @@
+// PostgreSQL-only behaviour of the store: migrations under the advisory lock, refusing a newer
+// schema, and surviving the loss of the database server. Everything a store must do is in the
+// value-parameterized suites (store_*_test.cpp).
+
+#include "store/postgres/postgres_store.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "contract/store_contract.hpp"
+#include "store/migrations/postgres_migrations.hpp"
+#include "support/postgres.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait_for.hpp"
+
+namespace orb::store {
+namespace {
+
+using ::orb::testing::PgQuery;
+using ::orb::testing::PostgresCluster;
+using ::orb::testing::TestDatabase;
+using Steady = std::chrono::steady_clock;
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  StoreDeps Deps() {
+    StoreDeps deps;
+    deps.ids = &ids_;
+    return deps;
+  }
+  // An empty database on the test run's cluster (no migration applied yet).
+  std::unique_ptr<TestDatabase> EmptyDatabase() {
+    auto cluster = PostgresCluster::FromFixture();
+    EXPECT_THAT(cluster, IsOk());
+    if (!cluster) return nullptr;
+    auto db = TestDatabase::Create(*cluster);
+    EXPECT_THAT(db, IsOk());
+    return db ? *std::move(db) : nullptr;
+  }
+
+  ::orb::testing::ManualClock clock_;
+  IdGenerator ids_{clock_};
+};
+
+TEST_F(PostgresStoreTest, ReplicasThatOpenTogetherMigrateOnce) {
+  auto db = EmptyDatabase();
+  ASSERT_NE(db, nullptr);
+  std::atomic<int> opened{0};
+  std::vector<std::thread> replicas;
+  for (int i = 0; i < 4; ++i) {
+    replicas.emplace_back([&] {
+      auto store = PostgresStore::Open(db->url(), {}, Deps());
+      EXPECT_THAT(store, IsOk());
+      if (store) ++opened;
+    });
+  }
+  for (auto& replica : replicas)
+    replica.join();
+  EXPECT_EQ(opened.load(), 4);
+  auto count = PgQuery(db->url(), "SELECT COUNT(*) FROM schema_migrations");
+  ASSERT_THAT(count, IsOk());
+  EXPECT_EQ(*count, std::to_string(PostgresMigrations().size()));
+  auto store = PostgresStore::Open(db->url(), {}, Deps());
+  ASSERT_THAT(store, IsOk());
+  EXPECT_THAT((*store)->LastEventSeq(), IsOk());
+}
+
+TEST_F(PostgresStoreTest, MigrationsAreNumberedWithoutGaps) {
+  int expected = 1;
+  for (const Migration& migration : PostgresMigrations()) {
+    EXPECT_EQ(migration.version, expected++);
+    EXPECT_FALSE(migration.name.empty());
+    EXPECT_FALSE(migration.sql.empty());
+  }
+}
+
+TEST_F(PostgresStoreTest, RefusesADatabaseWithANewerSchema) {
+  auto db = EmptyDatabase();
+  ASSERT_NE(db, nullptr);
+  ASSERT_THAT(PostgresStore::Open(db->url(), {}, Deps()), IsOk());
+  ASSERT_THAT(PgQuery(db->url(),
+                      "INSERT INTO schema_migrations (version, name, applied_at_ms) "
+                      "VALUES (999, 'from the future', 0)"),
+              IsOk());
+  auto store = PostgresStore::Open(db->url(), {}, Deps());
+  ASSERT_THAT(store, FailsWith(Errc::kStore));
+  EXPECT_FALSE(store.error().retryable);
+  EXPECT_THAT(store.error().Describe(),
+              ::testing::HasSubstr("the database has schema version 999, newer than the " +
+                                   std::to_string(PostgresMigrations().back().version) +
+                                   " this fleet-cmdr knows; upgrade fleet-cmdr"));
+}
+
+TEST_F(PostgresStoreTest, AnUnreachableDatabaseIsARetryableStoreError) {
+  // A port of 127.0.0.1 nobody listens on: the one of a cluster that was stopped.
+  ::orb::testing::TempDir dir;
+  auto cluster = PostgresCluster::Start(dir / "pg");
+  ASSERT_THAT(cluster, IsOk());
+  const std::string url = cluster->Url();
+  ASSERT_THAT(cluster->Destroy(), IsOk());
+  auto store = PostgresStore::Open(url, {}, Deps());
+  ASSERT_THAT(store, FailsWith(Errc::kStore));
+  EXPECT_TRUE(store.error().retryable);
+}
+
+// The server goes away under an open store (killed, as a crash would) and comes back: calls fail
+// retryable and fast meanwhile, then work again on the same store, which reconnected by itself,
+// and its listener tells the owner to catch up.
+TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
+  ::orb::testing::TempDir dir;
+  auto cluster = PostgresCluster::Start(dir / "pg");
+  ASSERT_THAT(cluster, IsOk());
+  struct DestroyCluster {
+    PostgresCluster& cluster;
+    ~DestroyCluster() { (void)cluster.Destroy(); }
+  } destroy{*cluster};
+  ASSERT_THAT(PgQuery(cluster->Url(), "CREATE DATABASE orb"), IsOk());
+
+  std::atomic<int> catch_ups{0};
+  StoreDeps deps = Deps();
+  deps.on_foreign_commit = [&](std::int64_t) { ++catch_ups; };
+  auto opened = PostgresStore::Open(cluster->Url("orb"), {.reconnect_pause = 200ms}, deps);
+  ASSERT_THAT(opened, IsOk());
+  Store& store = **opened;
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return catch_ups.load() >= 1; }, 10s));
+  const WallTime now = clock_.WallNow();
+  TokenRecord token{"t1", "a1", protocol::Role::kAgent, "a1", "h1", now, std::nullopt};
+  ASSERT_THAT(store.EnrollAgent("a1", {}, token, now), IsOk());
+  CreateJobsCommand command;
+  JobSpec spec;
+  spec.agent_id = "a1";
+  spec.type = "VERIFY_BACKUP";
+  spec.instance_id = "mc";
+  command.jobs.push_back(spec);
+  auto created = store.CreateJobs(command, now);
+  ASSERT_THAT(created, IsOk());
+  const std::string job_id = created->value.jobs[0].id;
+  ASSERT_THAT(store.GetJob(job_id), IsOk());
+
+  ASSERT_THAT(cluster->Kill(), IsOk());
+  // Each call finds its connection gone or the server refusing: a retryable store error.
+  auto read = store.GetJob(job_id);
+  ASSERT_THAT(read, FailsWith(Errc::kStore));
+  EXPECT_TRUE(read.error().retryable);
+  auto write = store.CreateJobs(command, now);
+  ASSERT_THAT(write, FailsWith(Errc::kStore));
+  EXPECT_TRUE(write.error().retryable);
+  // While it is down, a read fails at once (no connection attempt waits for a timeout).
+  const auto before = Steady::now();
+  EXPECT_THAT(store.GetJob(job_id), FailsWith(Errc::kStore));
+  EXPECT_THAT(store.ListAgents({}), FailsWith(Errc::kStore));
+  EXPECT_LT(Steady::now() - before, 1s);
+
+  const int catch_ups_before = catch_ups.load();
+  ASSERT_THAT(cluster->Restart(), IsOk());
+  // Back: the same store reconnects by itself (after its reconnect pause).
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return store.GetJob(job_id).has_value(); }, 10s));
+  auto again = store.CreateJobs(command, now);
+  ASSERT_THAT(again, IsOk());
+  auto next = store.DispatchNext("a1", now, 60);
+  ASSERT_THAT(next, IsOk());
+  auto listed = store.ListJobs({}, 10, std::nullopt);
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->jobs.size(), 2u);  // the write that failed did not happen
+  // The listener reconnected too and asked its owner to catch up on what it may have missed.
+  EXPECT_TRUE(::orb::testing::WaitFor([&] { return catch_ups.load() > catch_ups_before; }, 10s));
+}
+
+}  // namespace
+}  // namespace orb::store
