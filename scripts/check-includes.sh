@@ -10,7 +10,8 @@
 #  3. src/<module>/CMakeLists.txt links only the orb_<module> libraries its module may use;
 #  4. quoted includes are rooted at src/ (or tests/): "common/error.hpp", never "error.hpp";
 #  5. Boost.JSON only in protocol; Beast/Asio only in net's .cpp files and src/net/detail/, which
-#     no other module includes (net's public headers stay pimpl'd).
+#     no other module includes (net's public headers stay pimpl'd);
+#  6. <regex> only through "common/regex.hpp" (g++ 12's false warning inside it under sanitizers).
 set -euo pipefail
 src=${1:-$(dirname "$0")/../src}
 tests=${2:-$src/../tests}
@@ -100,6 +101,11 @@ public=$(grep -rnE --include='*.hpp' "$asio" "$src/net" 2>/dev/null | grep -v "^
 detail=$(quoted_includes "$src" "$tests/unit" | grep -E '"net/detail/' |
            grep -vE "^($src/net/|$tests/unit/net/)" || true)
 [[ -z "$detail" ]] || fail "$detail"$'\n'"src/net/detail/ is private to net"
+
+regex=$(grep -rnE --include='*.?pp' '#\s*include\s*<regex>' "$src" "$tests" 2>/dev/null |
+          grep -v "^$src/common/regex.hpp:" || true)
+[[ -z "$regex" ]] ||
+  fail "$regex"$'\n'"include \"common/regex.hpp\", not <regex> (it silences g++ 12's false warning)"
 
 if ((status == 0)); then echo "includes point down: ok"; fi
 exit $status

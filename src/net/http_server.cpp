@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <exception>
@@ -35,8 +36,11 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <fcntl.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.hpp"
 #include "net/byte_range.hpp"
@@ -113,54 +117,23 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// A Beast body that writes one slice [offset, offset + length) of a file, streaming it in chunks
-// (beast::http::file_body always sends the whole file).
+// File bodies move through the socket in chunks of this size (uploads: read from the socket, then
+// written on the file pool; downloads: read on the file pool, then written to the socket).
+constexpr std::size_t kFileChunk = 256 * 1024;
 
-struct FileSliceBody {
-  struct value_type {
-    beast::file file;
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-  };
-
-  static std::uint64_t size(const value_type& body) { return body.length; }
-
-  class writer {
-   public:
-    using const_buffers_type = asio::const_buffer;
-
-    template <bool kIsRequest, class Fields>
-    writer(http::header<kIsRequest, Fields>& /*header*/, value_type& body) : body_(body) {}
-
-    void init(error_code& ec) {
-      remain_ = body_.length;
-      body_.file.seek(body_.offset, ec);
-    }
-
-    boost::optional<std::pair<const_buffers_type, bool>> get(error_code& ec) {
-      const std::size_t amount =
-          static_cast<std::size_t>(std::min<std::uint64_t>(remain_, sizeof(chunk_)));
-      if (amount == 0) {
-        ec = {};
-        return boost::none;
-      }
-      const std::size_t n = body_.file.read(chunk_, amount, ec);
-      if (ec) return boost::none;
-      if (n == 0) {  // the file shrank under us
-        ec = http::error::short_read;
-        return boost::none;
-      }
-      remain_ -= n;
-      return std::make_pair(const_buffers_type(chunk_, n), remain_ > 0);
-    }
-
-   private:
-    value_type& body_;
-    std::uint64_t remain_ = 0;
-    char chunk_[64 * 1024];
-  };
-};
+// How long a refused connection (connection limit) is given to read its 503 before it is closed,
+// and how many may be in that state at once (beyond, a refused connection is closed at once).
+constexpr std::chrono::milliseconds kRefusalLinger{1000};
+constexpr std::size_t kMaxRefusing = 1024;
+// Retry-After of a refused connection: the agents fail over to another replica at once anyway.
+constexpr std::string_view kRefusal =
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    "Content-Type: application/json\r\n"
+    "Retry-After: 5\r\n"
+    "Connection: close\r\n"
+    "Content-Length: 82\r\n"
+    "\r\n"
+    R"({"error":{"code":"unavailable","message":"fleet-cmdr is at its connection limit"}})";
 
 // ---------------------------------------------------------------------------------------------
 // Loops, configuration, registry
@@ -173,8 +146,14 @@ struct Config {
   WebSocketHandlers ws;
   std::function<bool(std::string_view)> is_websocket_path;
   std::optional<ssl::context> tls;
+  std::shared_ptr<WorkerPool> file_pool;  // set by Start
+  std::shared_ptr<FileIo> file_io;        // set by Start
   std::atomic<bool> stopping{false};
-  std::atomic<std::size_t> live{0};  // connections and sessions not yet closed
+  // Connections and sessions not yet closed, counted from their accept (before their loop starts
+  // them), so that the connection limit holds whichever loop they land on.
+  std::atomic<std::size_t> live{0};
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::size_t> refusing{0};  // refused connections still lingering
 };
 
 class Endpoint {  // a connection or a WebSocket session, as the loop's registry sees it
@@ -346,7 +325,16 @@ class WsSession final : public WsSessionBase,
     loop_.endpoints.insert(this);
     registered_ = true;
     config_->live.fetch_add(1, std::memory_order_acq_rel);
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    if (config_->options.ws_ping_interval.count() > 0) {
+      // Beast pings when half the idle timeout passed without a frame from the client, and gives
+      // up when the whole of it passed: a ping every interval to a quiet client (proxies such as
+      // nginx cut a connection that stays silent), closed when a ping goes unanswered as long.
+      timeouts.idle_timeout =
+          std::chrono::duration_cast<SteadyClock::duration>(2 * config_->options.ws_ping_interval);
+      timeouts.keep_alive_pings = true;
+    }
+    ws_.set_option(timeouts);
     ws_.set_option(websocket::stream_base::decorator(
         [name = config_->options.server_name](websocket::response_type& response) {
           response.set(http::field::server, name);
@@ -508,12 +496,11 @@ class HttpConnection final : public HttpConnectionBase,
 
   ~HttpConnection() override {
     if (state_ != State::kClosed) Unregister();
-    RemoveUpload();
   }
 
+  // The connection was counted in Config::live when it was accepted.
   void Start() {
     loop_.endpoints.insert(this);
-    config_->live.fetch_add(1, std::memory_order_acq_rel);
     error_code ec;
     const tcp::endpoint remote = Socket().remote_endpoint(ec);
     if (!ec) remote_ = remote.address().to_string();
@@ -681,22 +668,34 @@ class HttpConnection final : public HttpConnectionBase,
       return Dispatch();
     }
     if (policy.stream_to_file) {
-      file_parser_.emplace(std::move(*head_parser_));
+      upload_parser_.emplace(std::move(*head_parser_));
       head_parser_.reset();
-      file_parser_->body_limit(policy.limit);
-      file_parser_->get().body().open(policy.stream_to_file->c_str(), beast::file_mode::write, ec);
-      if (ec) {
-        Log().error("cannot open upload file {}: {}", policy.stream_to_file->string(),
-                    ec.message());
-        file_parser_.reset();
-        return SendError(500, "internal", "cannot store the request body");
-      }
-      upload_path_ = *policy.stream_to_file;
-    } else {
-      string_parser_.emplace(std::move(*head_parser_));
-      head_parser_.reset();
-      string_parser_->body_limit(policy.limit);
+      upload_parser_->body_limit(policy.limit);
+      auto upload = std::make_shared<Upload>(*policy.stream_to_file, config_->file_pool);
+      upload_ = upload;
+      // The file is created on the file pool; the body is read once it is there.
+      return OnFilePool(
+          [upload, io = config_->file_io] {
+            auto created = io->Create(upload->path);
+            if (!created) {
+              upload->status = Fail(std::move(created.error()));
+              return;
+            }
+            upload->file = std::move(*created);
+          },
+          [this] {
+            if (!upload_->status) return FailUpload();
+            StartBody();
+          });
     }
+    string_parser_.emplace(std::move(*head_parser_));
+    head_parser_.reset();
+    string_parser_->body_limit(policy.limit);
+    StartBody();
+  }
+
+  // Answers `Expect: 100-continue`, then reads the body.
+  void StartBody() {
     const std::string* expect = request_.FindHeader("expect");
     if (expect != nullptr && EqualsIgnoreCase(*expect, "100-continue") && version_ >= 11) {
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -711,34 +710,112 @@ class HttpConnection final : public HttpConnectionBase,
   }
 
   void ReadBody() {
-    detail::MakeRoomForBody(
-        buffer_, file_parser_ ? file_parser_->content_length() : string_parser_->content_length());
-    if (file_parser_) {
-      // Streamed uploads may be large: request_timeout bounds the silence between reads.
-      SetDeadline(config_->options.request_timeout);
-      http::async_read_some(stream_, buffer_, *file_parser_,
-                            [self = this->shared_from_this()](error_code ec, std::size_t) {
-                              if (self->state_ == State::kClosed) return;
-                              if (ec) return self->OnReadError(ec);
-                              if (!self->file_parser_->is_done()) return self->ReadBody();
-                              detail::ReleaseBodyRoom(self->buffer_);
-                              self->Dispatch();
-                            });
-    } else {
-      http::async_read(stream_, buffer_, *string_parser_,
-                       [self = this->shared_from_this()](error_code ec, std::size_t) {
-                         if (self->state_ == State::kClosed) return;
-                         if (ec) return self->OnReadError(ec);
-                         detail::ReleaseBodyRoom(self->buffer_);
-                         self->Dispatch();
-                       });
+    if (upload_parser_) {
+      detail::MakeRoomForBody(buffer_, upload_parser_->content_length());
+      return ReadUploadChunk();
     }
+    detail::MakeRoomForBody(buffer_, string_parser_->content_length());
+    http::async_read(stream_, buffer_, *string_parser_,
+                     [self = this->shared_from_this()](error_code ec, std::size_t) {
+                       if (self->state_ == State::kClosed) return;
+                       if (ec) return self->OnReadError(ec);
+                       detail::ReleaseBodyRoom(self->buffer_);
+                       self->Dispatch();
+                     });
+  }
+
+  // -- streamed uploads: socket reads on the loop fill a chunk, the file pool writes it
+
+  // The upload's file and chunk, shared with the file pool's tasks. The file is removed when the
+  // last owner lets go, unless the request reached its handler (`keep`): then it is the handler's.
+  struct Upload {
+    Upload(std::filesystem::path upload_path, std::shared_ptr<WorkerPool> file_pool)
+        : path(std::move(upload_path)), pool(std::move(file_pool)) {}
+    ~Upload() {
+      if (keep) return;
+      // Closed and unlinked on the pool, after the last write (which held this object): unlinking
+      // a large file may take a while.
+      pool->Post([file = std::shared_ptr<WritableFile>(std::move(file)), path = path] {
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+      });
+    }
+    Upload(const Upload&) = delete;
+    Upload& operator=(const Upload&) = delete;
+
+    const std::filesystem::path path;
+    const std::shared_ptr<WorkerPool> pool;
+    std::unique_ptr<WritableFile> file;
+    std::unique_ptr<char[]> chunk = std::make_unique<char[]>(kFileChunk);
+    std::size_t filled = 0;
+    Status status;  // of the last file operation
+    bool keep = false;
+  };
+
+  void ReadUploadChunk() {
+    // Streamed uploads may be large: request_timeout bounds each read and the write that follows.
+    SetDeadline(config_->options.request_timeout);
+    auto& body = upload_parser_->get().body();
+    body.data = upload_->chunk.get() + upload_->filled;
+    body.size = kFileChunk - upload_->filled;
+    http::async_read_some(
+        stream_, buffer_, *upload_parser_,
+        [self = this->shared_from_this()](error_code ec, std::size_t) { self->OnUploadRead(ec); });
+  }
+
+  void OnUploadRead(error_code ec) {
+    if (state_ == State::kClosed) return;
+    if (ec == http::error::need_buffer) ec = {};  // the chunk is full
+    if (ec) return OnReadError(ec);
+    upload_->filled = kFileChunk - upload_parser_->get().body().size;
+    if (upload_->filled < kFileChunk && !upload_parser_->is_done()) return ReadUploadChunk();
+    OnFilePool(
+        [upload = upload_] {
+          if (upload->filled > 0)
+            upload->status = upload->file->Append(upload->chunk.get(), upload->filled);
+        },
+        [this] { OnUploadWritten(); });
+  }
+
+  void OnUploadWritten() {
+    if (!upload_->status) return FailUpload();
+    upload_->filled = 0;
+    if (!upload_parser_->is_done()) return ReadUploadChunk();
+    OnFilePool([upload = upload_] { upload->status = upload->file->Close(); },
+               [this] {
+                 if (!upload_->status) return FailUpload();
+                 detail::ReleaseBodyRoom(buffer_);
+                 Dispatch();
+               });
+  }
+
+  // The disk failed the upload: 500, then close (the client may still be sending).
+  void FailUpload() {
+    Log().error("cannot store a request body: {}", upload_->status.error().message);
+    upload_parser_.reset();
+    RemoveUpload();
+    SendError(500, "internal", "cannot store the request body");
+  }
+
+  // Runs `work` on the file pool, then `done` on this connection's loop unless the connection
+  // closed meanwhile. The task owns the connection until it is back on the loop, so that the
+  // connection is always destroyed on its loop (or with it).
+  template <class Work, class Done>
+  void OnFilePool(Work&& work, Done&& done) {
+    config_->file_pool->Post([self = this->shared_from_this(), loop = weak_loop_.lock(),
+                              work = std::forward<Work>(work),
+                              done = std::forward<Done>(done)]() mutable {
+      if (!self->closed_.load(std::memory_order_acquire)) work();
+      asio::post(loop->ctx, [self = std::move(self), done = std::move(done)]() mutable {
+        if (self->state_ != State::kClosed) done();
+      });
+    });
   }
 
   void OnReadError(error_code ec) {
     head_parser_.reset();
     string_parser_.reset();
-    file_parser_.reset();
+    upload_parser_.reset();
     RemoveUpload();
     if (timed_out_) {
       return SendError(408, "invalid_request", "the request did not arrive in time");
@@ -788,12 +865,11 @@ class HttpConnection final : public HttpConnectionBase,
       request_.body = std::move(string_parser_->get().body());
       string_parser_.reset();
     }
-    if (file_parser_) {
-      error_code ignored;
-      file_parser_->get().body().file().close(ignored);
-      file_parser_.reset();
-      request_.body_file = std::move(upload_path_);
-      upload_path_.reset();
+    if (upload_) {
+      upload_parser_.reset();
+      upload_->keep = true;
+      request_.body_file = upload_->path;
+      upload_.reset();
     }
     state_ = State::kHandling;
     ++seq_;
@@ -878,67 +954,131 @@ class HttpConnection final : public HttpConnectionBase,
                       });
   }
 
+  // -- file responses: opened and read on the file pool, written to the socket on the loop
+
+  // Shared with the file pool's tasks, which touch only `file`, `status`, `chunk` and `got`.
+  struct FileReply {
+    std::unique_ptr<ReadableFile> file;
+    Status status;  // of the last file operation
+    std::unique_ptr<char[]> chunk;
+    std::size_t got = 0;  // bytes the last read put into `chunk`
+    std::uint64_t offset = 0;
+    std::uint64_t remain = 0;
+    http::response<http::empty_body> head;
+    std::optional<http::serializer<false, http::empty_body>> serializer;
+  };
+
   void WriteFile(HttpResponse&& response, bool close) {
-    error_code ec;
-    FileSliceBody::value_type body;
-    body.file.open(response.file->c_str(), beast::file_mode::scan, ec);
-    std::uint64_t size = 0;
-    if (!ec) size = body.file.size(ec);
-    if (ec) {
-      HttpResponse missing = ErrorResponse(404, "not_found", "file not found");
-      response.file.reset();
-      return WriteResponse(std::move(missing));
+    auto reply = std::make_shared<FileReply>();
+    file_reply_ = reply;
+    std::filesystem::path path = *response.file;  // before `response` moves into `done`
+    OnFilePool(
+        [reply, io = config_->file_io, path = std::move(path)] {
+          auto opened = io->OpenForReading(path);
+          if (!opened) {
+            reply->status = Fail(std::move(opened.error()));
+            return;
+          }
+          reply->file = std::move(*opened);
+        },
+        [this, response = std::move(response), close]() mutable {
+          OnFileOpened(std::move(response), close);
+        });
+  }
+
+  void OnFileOpened(HttpResponse&& response, bool close) {
+    FileReply& reply = *file_reply_;
+    if (!reply.status) {
+      const Error error = reply.status.error();
+      file_reply_.reset();
+      if (error.code == Errc::kNotFound) {
+        return WriteResponse(ErrorResponse(404, "not_found", "file not found"));
+      }
+      Log().error("cannot serve a file: {}", error.message);
+      return WriteResponse(ErrorResponse(500, "internal", "cannot read the file"));
+    }
+    const std::uint64_t size = reply.file->size();
+    if (response.file_size && *response.file_size != size) {
+      // Damaged or changed since the handler looked: never serve bytes it did not mean to.
+      Log().error("{} has {} bytes, not the {} expected: not served", response.file->string(), size,
+                  *response.file_size);
+      file_reply_.reset();
+      return WriteResponse(
+          ErrorResponse(500, "internal", "the file does not have its recorded size"));
     }
     ByteRange range;
     if (!range_.empty() && response.status == 200) range = ParseByteRange(range_, size);
     if (range.kind == ByteRange::Kind::kUnsatisfiable) {
+      file_reply_.reset();
       HttpResponse unsatisfiable = ErrorResponse(416, "invalid_request", "range not satisfiable");
       unsatisfiable.headers.push_back({"Content-Range", "bytes */" + std::to_string(size)});
       return WriteResponse(std::move(unsatisfiable));
     }
-    file_reply_ = std::make_unique<FileReply>();
-    auto& message = file_reply_->message;
+    reply.offset = 0;
+    reply.remain = size;
     if (range.kind == ByteRange::Kind::kPartial) {
       response.status = 206;
-      body.offset = range.first;
-      body.length = range.length;
-    } else {
-      body.length = size;
+      reply.offset = range.first;
+      reply.remain = range.length;
     }
-    SetCommonHeaders(message, response, close);
+    auto& head = reply.head;
+    SetCommonHeaders(head, response, close);
     std::string scratch;
-    message.set(http::field::content_type, SafeHeaderValue(response.content_type, scratch));
-    message.set(http::field::accept_ranges, "bytes");
+    head.set(http::field::content_type, SafeHeaderValue(response.content_type, scratch));
+    head.set(http::field::accept_ranges, "bytes");
     if (range.kind == ByteRange::Kind::kPartial) {
-      message.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
-                                                  std::to_string(range.first + range.length - 1) +
-                                                  "/" + std::to_string(size));
+      head.set(http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
+                                               std::to_string(range.first + range.length - 1) +
+                                               "/" + std::to_string(size));
     }
-    message.body() = std::move(body);
-    message.prepare_payload();
-    auto& serializer = file_reply_->serializer.emplace(message);
-    if (head_request_) {
-      http::async_write_header(
-          stream_, serializer,
-          [self = this->shared_from_this(), close](error_code error, std::size_t) {
-            self->OnWritten(error, close);
-          });
-      return;
-    }
-    WriteFileChunk(close);
+    head.content_length(reply.remain);  // the body follows the head as raw bytes
+    http::async_write_header(stream_, reply.serializer.emplace(head),
+                             [self = this->shared_from_this(), close](error_code ec, std::size_t) {
+                               if (self->state_ == State::kClosed) return;
+                               if (ec || self->head_request_ || self->file_reply_->remain == 0) {
+                                 return self->OnWritten(ec, close);
+                               }
+                               self->SendFileChunk(close);
+                             });
   }
 
-  // Large downloads: request_timeout bounds each write, not the whole transfer.
-  void WriteFileChunk(bool close) {
+  // Large downloads: request_timeout bounds each chunk (its read and its write), not the whole
+  // transfer.
+  void SendFileChunk(bool close) {
     SetDeadline(config_->options.request_timeout);
-    http::async_write_some(
-        stream_, *file_reply_->serializer,
-        [self = this->shared_from_this(), close](error_code ec, std::size_t) {
-          if (!ec && !self->file_reply_->serializer->is_done() && self->state_ != State::kClosed) {
-            return self->WriteFileChunk(close);
+    auto& reply = *file_reply_;
+    if (!reply.chunk) reply.chunk = std::make_unique<char[]>(kFileChunk);
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(reply.remain, kFileChunk));
+    OnFilePool(
+        [reply = file_reply_, want] {
+          auto read = reply->file->ReadAt(reply->offset, reply->chunk.get(), want);
+          if (!read) {
+            reply->status = Fail(std::move(read.error()));
+            return;
           }
-          self->OnWritten(ec, close);
-        });
+          reply->got = *read;
+        },
+        [this, close] { OnFileChunkRead(close); });
+  }
+
+  void OnFileChunkRead(bool close) {
+    auto& reply = *file_reply_;
+    if (!reply.status || reply.got == 0) {
+      // The head is out: all that is left is to cut the response short.
+      Log().error("a file response stopped short: {}", reply.status
+                                                           ? "the file shrank while it was sent"
+                                                           : reply.status.error().message);
+      return Close();
+    }
+    asio::async_write(stream_, asio::buffer(reply.chunk.get(), reply.got),
+                      [self = this->shared_from_this(), close](error_code ec, std::size_t n) {
+                        if (self->state_ == State::kClosed) return;
+                        auto& sent = *self->file_reply_;
+                        sent.offset += n;
+                        sent.remain -= n;
+                        if (ec || sent.remain == 0) return self->OnWritten(ec, close);
+                        self->SendFileChunk(close);
+                      });
   }
 
   void OnWritten(error_code ec, bool close) {
@@ -1012,22 +1152,15 @@ class HttpConnection final : public HttpConnectionBase,
     config_->live.fetch_sub(1, std::memory_order_acq_rel);
   }
 
-  void RemoveUpload() {
-    if (!upload_path_) return;
-    if (file_parser_) {
-      error_code ignored;
-      file_parser_->get().body().file().close(ignored);
-    }
-    std::error_code ignored;
-    std::filesystem::remove(*upload_path_, ignored);
-    upload_path_.reset();
-  }
+  // Drops the connection's hold on the upload; its last owner removes the file (Upload).
+  void RemoveUpload() { upload_.reset(); }
 
   void Close() {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
+    closed_.store(true, std::memory_order_release);
     if (responder_) responder_->MarkClosed();
-    file_parser_.reset();
+    upload_parser_.reset();
     RemoveUpload();
     Unregister();
     error_code ignored;
@@ -1058,8 +1191,10 @@ class HttpConnection final : public HttpConnectionBase,
 
   std::optional<http::request_parser<http::empty_body>> head_parser_;
   std::optional<http::request_parser<http::string_body>> string_parser_;
-  std::optional<http::request_parser<http::file_body>> file_parser_;
-  std::optional<std::filesystem::path> upload_path_;
+  std::optional<http::request_parser<http::buffer_body>> upload_parser_;
+  std::shared_ptr<Upload> upload_;
+  // Set with state_ = kClosed; read by file pool tasks, which skip their disk work then.
+  std::atomic<bool> closed_{false};
   HttpRequest request_;
 
   std::uint64_t seq_ = 0;
@@ -1068,13 +1203,65 @@ class HttpConnection final : public HttpConnectionBase,
   std::optional<http::response<http::string_body>> string_response_;
   std::optional<http::response<http::empty_body>> head_response_;
   std::optional<http::serializer<false, http::empty_body>> head_serializer_;
-  // A file answer carries a 64 KiB chunk buffer: on the heap, only while it is being written, so
-  // that an idle connection stays small.
-  struct FileReply {
-    http::response<FileSliceBody> message;
-    std::optional<http::serializer<false, FileSliceBody>> serializer;
-  };
-  std::unique_ptr<FileReply> file_reply_;
+  // A file answer carries a 256 KiB chunk: on the heap, only while it is being written, so that
+  // an idle connection stays small.
+  std::shared_ptr<FileReply> file_reply_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Refused connections
+
+// A connection over the limit: writes the canned 503, stops sending, and reads (dropping) what the
+// client still sends for up to kRefusalLinger, so that closing does not reset the connection
+// before the client read its answer. Lives on its socket's loop; not counted in Config::live.
+class Refusal final : public std::enable_shared_from_this<Refusal> {
+ public:
+  Refusal(tcp::socket socket, std::shared_ptr<Config> config)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), config_(std::move(config)) {
+    config_->refusing.fetch_add(1, std::memory_order_acq_rel);
+  }
+  ~Refusal() { config_->refusing.fetch_sub(1, std::memory_order_acq_rel); }
+  Refusal(const Refusal&) = delete;
+  Refusal& operator=(const Refusal&) = delete;
+
+  // Called on the acceptor's loop: the work starts on the socket's.
+  void Start() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->Begin(); });
+  }
+
+ private:
+  void Begin() {
+    timer_.expires_after(kRefusalLinger);
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->Finish();
+    });
+    asio::async_write(socket_, asio::buffer(kRefusal.data(), kRefusal.size()),
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        if (ec) return self->Finish();
+                        error_code ignored;
+                        self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+                        self->Drain();
+                      });
+  }
+
+  void Drain() {
+    socket_.async_read_some(asio::buffer(discard_),
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) return self->Finish();
+                              self->Drain();
+                            });
+  }
+
+  void Finish() {
+    error_code ignored;
+    timer_.cancel();
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::shared_ptr<Config> config_;
+  char discard_[1024];
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1131,6 +1318,14 @@ class HttpServer::Impl {
                                                options.tls->private_key.string() + ": " + e.what());
       }
     }
+    config_->file_io = options.file_io ? options.file_io : RealFileIo();
+    config_->file_pool = options.file_pool;
+    if (!config_->file_pool) {
+      own_file_pool_ = std::make_shared<WorkerPool>(std::max(1, options.file_threads));
+      config_->file_pool = own_file_pool_;
+    }
+    // Kept in reserve for the moment the process runs out of descriptors (OnAcceptError).
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     const int threads = std::max(1, options.threads);
     {
       const std::lock_guard lock(loops_mutex_);
@@ -1180,6 +1375,11 @@ class HttpServer::Impl {
 
   std::uint16_t port() const { return port_; }
 
+  HttpServerStats stats() const {
+    return {config_->live.load(std::memory_order_relaxed),
+            config_->refused.load(std::memory_order_relaxed)};
+  }
+
   void Stop() {
     if (!started_ || stopped_) return;
     stopped_ = true;
@@ -1202,6 +1402,11 @@ class HttpServer::Impl {
     for (auto& loop : loops_) {
       if (loop->thread.joinable()) loop->thread.join();
     }
+    // Every connection is closed: the file tasks still queued skip their disk work. A pool that
+    // is not the server's own is its owner's to stop; its tasks hold the loops they post to.
+    if (own_file_pool_) own_file_pool_->Stop();
+    if (spare_fd_ >= 0) ::close(spare_fd_);
+    spare_fd_ = -1;
     // Destroys every connection still referenced by a pending handler (on this thread: the
     // loops no longer run). Users' Responders and sessions only hold weak references.
     retry_timer_.reset();
@@ -1260,29 +1465,79 @@ class HttpServer::Impl {
     const std::weak_ptr<Loop> target = loops_[accept_next_++ % loops_.size()];
     acceptor_->async_accept(target.lock()->ctx, [this, target](error_code ec, tcp::socket socket) {
       if (config_->stopping.load(std::memory_order_acquire) || !acceptor_->is_open()) return;
-      if (ec) {
-        // Out of descriptors and the like: back off instead of spinning.
-        Log().warn("accept failed: {}", ec.message());
-        retry_timer_->expires_after(std::chrono::milliseconds(100));
-        retry_timer_->async_wait([this](error_code error) {
-          if (!error) Accept();
-        });
-        return;
+      if (ec) return OnAcceptError(ec);
+      if (config_->live.load(std::memory_order_acquire) >= config_->options.max_connections) {
+        Refuse(std::move(socket));
+        return Accept();
       }
+      config_->live.fetch_add(1, std::memory_order_acq_rel);
       if (const std::shared_ptr<Loop> loop = target.lock()) {
         asio::post(loop->ctx, [config = config_, target, s = std::move(socket)]() mutable {
-          if (const std::shared_ptr<Loop> alive = target.lock()) {
-            StartConnection(config, alive, std::move(s));
+          const std::shared_ptr<Loop> alive = target.lock();
+          if (!alive || !StartConnection(config, alive, std::move(s))) {
+            config->live.fetch_sub(1, std::memory_order_acq_rel);
           }
         });
+      } else {
+        config_->live.fetch_sub(1, std::memory_order_acq_rel);
       }
       Accept();
     });
   }
 
-  static void StartConnection(const std::shared_ptr<Config>& config,
+  // Over the connection limit: a 503 the client can read, then close (see Refusal).
+  void Refuse(tcp::socket socket) {
+    config_->refused.fetch_add(1, std::memory_order_relaxed);
+    if (config_->tls || config_->refusing.load(std::memory_order_acquire) >= kMaxRefusing) {
+      error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    auto refusal = std::make_shared<Refusal>(std::move(socket), config_);
+    refusal->Start();
+  }
+
+  void OnAcceptError(error_code ec) {
+    const bool out_of_descriptors =
+        ec == asio::error::no_descriptors ||
+        (ec.category() == asio::error::get_system_category() && ec.value() == ENFILE);
+    const bool refused = out_of_descriptors && RefuseWithSpareDescriptor();
+    const auto now = SteadyClock::now();
+    if (now >= next_accept_warning_) {  // at most one line every 10 s under a flood
+      next_accept_warning_ = now + std::chrono::seconds(10);
+      Log().warn("accept failed: {}{}", ec.message(),
+                 out_of_descriptors ? " (refusing connections until descriptors are free)" : "");
+    }
+    // A refused connection is progress; otherwise back off instead of spinning.
+    if (refused) return Accept();
+    retry_timer_->expires_after(std::chrono::milliseconds(100));
+    retry_timer_->async_wait([this](error_code error) {
+      if (!error) Accept();
+    });
+  }
+
+  // Out of descriptors: frees the reserve, takes the oldest waiting connection, tells it 503 in
+  // one non-blocking send, closes it and takes the reserve back. The client is told instead of
+  // waiting in the backlog. True when a connection was refused.
+  bool RefuseWithSpareDescriptor() {
+    if (spare_fd_ < 0) return false;
+    ::close(spare_fd_);
+    const int fd =
+        ::accept4(acceptor_->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      (void)::send(fd, kRefusal.data(), kRefusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::shutdown(fd, SHUT_WR);
+      ::close(fd);
+      config_->refused.fetch_add(1, std::memory_order_relaxed);
+    }
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
+  }
+
+  // False when the server is stopping (the socket is closed).
+  static bool StartConnection(const std::shared_ptr<Config>& config,
                               const std::shared_ptr<Loop>& loop, tcp::socket socket) {
-    if (config->stopping.load(std::memory_order_acquire)) return;
+    if (config->stopping.load(std::memory_order_acquire)) return false;
     if (config->tls) {
       auto connection = std::make_shared<HttpConnection<SslStream>>(
           SslStream(std::move(socket), *config->tls), *loop, loop, config);
@@ -1292,6 +1547,7 @@ class HttpServer::Impl {
           std::make_shared<HttpConnection<tcp::socket>>(std::move(socket), *loop, loop, config);
       connection->Start();
     }
+    return true;
   }
 
   std::shared_ptr<Config> config_;
@@ -1299,6 +1555,9 @@ class HttpServer::Impl {
   std::vector<std::shared_ptr<Loop>> loops_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::steady_timer> retry_timer_;
+  std::shared_ptr<WorkerPool> own_file_pool_;  // when the options gave none
+  int spare_fd_ = -1;                          // acceptor loop only, once started
+  SteadyClock::time_point next_accept_warning_{};
   std::size_t accept_next_ = 0;  // acceptor loop only
   std::atomic<std::size_t> next_loop_{0};
   std::uint16_t port_ = 0;
@@ -1330,6 +1589,9 @@ Status HttpServer::Start() {
 }
 std::uint16_t HttpServer::port() const {
   return impl_->port();
+}
+HttpServerStats HttpServer::stats() const {
+  return impl_->stats();
 }
 void HttpServer::Stop() {
   impl_->Stop();

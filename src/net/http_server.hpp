@@ -26,6 +26,18 @@
 // responses likewise bound each write, not the whole download. `Expect: 100-continue` is answered.
 // HEAD gets the head of what GET would send. TLS connections are closed without close_notify
 // (every response is length-delimited, so nothing can be truncated unnoticed).
+//
+// Disk: the file side of streamed uploads and file responses (create, write, open, stat, read)
+// runs on the file pool (HttpServerOptions::file_pool) through the FileIo seam, never on an event
+// loop; the socket side stays asynchronous on the loop. A slow disk delays only the transfers that
+// wait for it. A chunk of up to 256 KiB is read from the socket, then written on the pool, and so
+// on (downloads: read on the pool, then written to the socket).
+//
+// Limits: at most max_connections connections (HTTP and WebSocket) at once. One more is accepted
+// and answered `503 unavailable` with `Retry-After` and closed (over TLS it is closed at once: a
+// handshake costs more than the refusal saves). When the process is out of descriptors (EMFILE), a
+// descriptor kept in reserve lets the server take one waiting connection and refuse it likewise;
+// otherwise accepting backs off for 100 ms (it never spins).
 
 #include <chrono>
 #include <cstddef>
@@ -40,6 +52,8 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "net/file_io.hpp"
+#include "net/worker_pool.hpp"
 
 namespace orb::net {
 
@@ -72,8 +86,12 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   // Serve this file instead of `body`. net answers Range: bytes=a-b | a- | -n with 206 and
-  // Content-Range, an unsatisfiable range with 416, a file it cannot open with 404.
+  // Content-Range, an unsatisfiable range with 416, a file that does not exist with 404, one it
+  // cannot open with 500.
   std::optional<std::filesystem::path> file;
+  // With `file`: the size the handler knows it must have. A file of another size when opened is
+  // never served (500 internal, logged).
+  std::optional<std::uint64_t> file_size;
 };
 
 // Completes one request exactly once, from any thread. The first Send wins; later ones and Sends
@@ -137,8 +155,23 @@ struct HttpServerOptions {
   std::chrono::milliseconds stop_timeout{5'000};  // Stop(): wait for in-flight requests this long
   std::size_t ws_queue_limit = 1024;
   std::size_t ws_message_limit = 1 << 20;  // bigger incoming messages close the session
+  // WebSocket keep-alive: a session that received nothing (no message, no pong) for this long is
+  // pinged, and closed when it stays silent as long again. 0: no pings.
+  std::chrono::milliseconds ws_ping_interval{30'000};
   std::optional<TlsFiles> tls;
   std::string server_name = "fleet-cmdr";
+  // Connections open at once, HTTP and WebSocket (see the top of this file).
+  std::size_t max_connections = 50'000;
+  // Where file bodies meet the disk: null pool, a pool of file_threads threads of the server's
+  // own; null file_io, the real file system.
+  std::shared_ptr<WorkerPool> file_pool;
+  int file_threads = 2;
+  std::shared_ptr<FileIo> file_io;
+};
+
+struct HttpServerStats {
+  std::size_t connections = 0;  // open now, HTTP and WebSocket
+  std::uint64_t refused = 0;    // refused at the connection limit (or out of descriptors)
 };
 
 // Cancels a RunAfter callback. Thread-safe.
@@ -164,6 +197,7 @@ class HttpServer {
   // message when it is taken or invalid, kInvalidRequest for unusable TLS files.
   Status Start();
   std::uint16_t port() const;  // the bound port, after Start
+  HttpServerStats stats() const;
 
   // Graceful: stops accepting, closes idle connections, lets in-flight requests answer (their
   // connections then close) for up to stop_timeout, then closes everything and joins the loops.

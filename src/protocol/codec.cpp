@@ -375,6 +375,14 @@ bool ObjectReader::OptionalObjectJson(std::string_view key, std::string& out) {
   return true;
 }
 
+bool ObjectReader::OptionalValueJson(std::string_view key, std::string& out) {
+  const json::value* value = Find(key);
+  if (value == nullptr) return false;
+  if (!CheckFiniteNumbers(decoder_, Path(key), *value)) return false;
+  out = json::serialize(*value);
+  return true;
+}
+
 bool ObjectReader::OptionalObjectJson(std::string_view key, std::optional<std::string>& out) {
   out.reset();
   std::string text;

@@ -175,6 +175,10 @@ class ObjectReader {
   bool RequiredObjectJson(std::string_view key, std::string& out);
   bool OptionalObjectJson(std::string_view key, std::string& out);  // absent keeps `out`
   bool OptionalObjectJson(std::string_view key, std::optional<std::string>& out);
+  // Any JSON value of finite numbers as canonical text, for a caller that checks its shape later
+  // (a create request's payload: its shape is the payload validation's, invalid_payload). Absent
+  // or null keeps `out`.
+  bool OptionalValueJson(std::string_view key, std::string& out);
 
   // The value under `key`, nullptr when absent or null; marks `key` as known.
   const json::value* Find(std::string_view key);

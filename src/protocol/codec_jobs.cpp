@@ -180,12 +180,14 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, CreateJobRe
   } else if (!has_agent && !has_selector) {
     d.Problem(r.Path("agentId"), "is required (or selector)");
   }
-  if (r.Required("type", out.type)) CheckNotEmpty(d, r.Path("type"), out.type);
+  // An empty or unknown type is ValidateCreateJob's unknown_job_type, and a payload that is not an
+  // object its invalid_payload (protocol.md §1, §3): only their JSON types are checked here.
+  r.Required("type", out.type);
   if (r.Optional("instanceId", out.instance_id)) {
     CheckName(d, r.Path("instanceId"), *out.instance_id);
   }
   if (r.Optional("serverId", out.server_id)) CheckName(d, r.Path("serverId"), *out.server_id);
-  r.OptionalObjectJson("payload", out.payload_json);
+  r.OptionalValueJson("payload", out.payload_json);
   if (r.Optional("priority", out.priority)) {
     CheckRange(d, r.Path("priority"), *out.priority, kMinPriority, kMaxPriority);
   }

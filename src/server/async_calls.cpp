@@ -7,8 +7,8 @@ AsyncCalls::~AsyncCalls() {
   Stop();
 }
 
-void AsyncCalls::Start(std::size_t worker_threads) {
-  workers_ = std::make_unique<net::WorkerPool>(worker_threads);
+void AsyncCalls::Start(std::size_t worker_threads, std::size_t max_queued) {
+  workers_ = std::make_unique<net::WorkerPool>(worker_threads, max_queued);
 }
 
 void AsyncCalls::RefuseNew() {
@@ -30,13 +30,17 @@ void AsyncCalls::OnWorker(const ResponderPtr& responder, std::function<void()> w
     return ReplyError(responder,
                       MakeError(Errc::kUnavailable, "fleet-cmdr is shutting down", true));
   }
-  workers_->Post([responder, work = std::move(work)] {
+  const bool queued = workers_->TryPost([responder, work = std::move(work)] {
     try {
       work();
     } catch (const std::exception& e) {
       ReplyError(responder, MakeError(Errc::kInternal, std::string("internal error: ") + e.what()));
     }
   });
+  if (!queued) {
+    ReplyErrorQuietly(responder,
+                      MakeError(Errc::kUnavailable, "fleet-cmdr is busy: retry later", true));
+  }
 }
 
 bool AsyncCalls::Begin() {

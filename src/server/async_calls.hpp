@@ -8,6 +8,11 @@
 //   submits it and answers from the store's completion.
 // - Post: background work that answers no request (presence events, timer rounds, stream replays).
 //
+// Load: at most `max_queued` requests wait for a worker (0: no bound). One more is answered 503
+// unavailable with Retry-After at once (call.hpp), instead of waiting in an ever longer queue
+// behind a slow store; busy_refused() counts them. Background work (Post) is bounded by its
+// sources and always queued.
+//
 // Life cycle: Start makes the worker pool. After RefuseNew, OnWorker and OnStore answer 503 at
 // once; Stop then runs the queued work, joins the pool and waits until every started store call
 // has completed (the store completes every call it took, so this ends).
@@ -41,15 +46,18 @@ class AsyncCalls {
   AsyncCalls(const AsyncCalls&) = delete;
   AsyncCalls& operator=(const AsyncCalls&) = delete;
 
-  void Start(std::size_t worker_threads);
+  void Start(std::size_t worker_threads, std::size_t max_queued = 0);
   void RefuseNew();
   bool refusing() const { return refusing_.load(); }
+  // Requests waiting for a worker now; requests refused because too many waited, since Start.
+  std::size_t queued() const { return workers_ ? workers_->queued() : 0; }
+  std::size_t busy_refused() const { return workers_ ? workers_->refused() : 0; }
   void Stop();
 
   // Runs `work` on a worker; dropped before Start and after Stop.
   void Post(std::function<void()> work);
 
-  // Runs `work` on a worker; 503 when refusing. An exception from `work` becomes a 500.
+  // Runs `work` on a worker; 503 when refusing or when max_queued requests wait. An exception from `work` becomes a 500.
   void OnWorker(const ResponderPtr& responder, std::function<void()> work);
 
   // Starts an asynchronous store call without holding a thread: `start(completion)` makes the

@@ -241,6 +241,11 @@ std::optional<Principal> TokenCache::Authenticate(
   return Lookup(*token);
 }
 
+bool TokenCache::Contains(std::string_view token_hash) const {
+  const std::shared_lock lock(mutex_);
+  return by_hash_.find(std::string(token_hash)) != by_hash_.end();
+}
+
 std::size_t TokenCache::size() const {
   const std::shared_lock lock(mutex_);
   return by_hash_.size();

@@ -91,6 +91,9 @@ class TokenCache {
   // Lookup of the Bearer token of an Authorization header; nullopt when absent or malformed.
   std::optional<Principal> Authenticate(std::optional<std::string_view> authorization_header) const;
 
+  // True while the token with this hash is known (not revoked).
+  bool Contains(std::string_view token_hash) const;
+
   std::size_t size() const;
 
  private:

@@ -24,7 +24,9 @@ void ReplyNoContent(const ResponderPtr& responder) {
   responder->Send(std::move(response));
 }
 
-void ReplyError(const ResponderPtr& responder, const Error& original) {
+namespace {
+
+HttpResponse ErrorResponse(const Error& original) {
   // A store that fails in a way a retry can fix is "unavailable" to clients (protocol.md §1).
   Error error = original;
   if (error.code == Errc::kStore && error.retryable) error.code = Errc::kUnavailable;
@@ -34,9 +36,20 @@ void ReplyError(const ResponderPtr& responder, const Error& original) {
   if (response.status == 503 || response.status == 429) {
     response.headers.push_back({"Retry-After", "1"});
   }
+  return response;
+}
+
+}  // namespace
+
+void ReplyError(const ResponderPtr& responder, const Error& error) {
+  HttpResponse response = ErrorResponse(error);
   if (response.status >= 500)
     GetLogger("fleet-cmdr")->error("request failed: {}", error.Describe());
   responder->Send(std::move(response));
+}
+
+void ReplyErrorQuietly(const ResponderPtr& responder, const Error& error) {
+  responder->Send(ErrorResponse(error));
 }
 
 Expected<std::optional<std::int64_t>> QueryInt(const HttpRequest& request, std::string_view key,

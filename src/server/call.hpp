@@ -44,6 +44,9 @@ void Reply(const ResponderPtr& responder, int status, std::string body);
 // The §1 error body with the status of error.code; a retryable store error is 503 `unavailable`.
 // 503 and 429 carry Retry-After: 1. 5xx errors are logged.
 void ReplyError(const ResponderPtr& responder, const Error& error);
+// ReplyError without the log line: for refusals that come in floods (a full worker queue), which
+// /metrics counts instead.
+void ReplyErrorQuietly(const ResponderPtr& responder, const Error& error);
 void ReplyNoContent(const ResponderPtr& responder);
 
 // Parses an integer query parameter; nullopt when absent; error when malformed or out of range.

@@ -71,8 +71,31 @@ void FleetCmdr::Impl::InitMetrics() {
                 {"version", "commit"})
       .With({options_.version, options_.revision})
       .Set(1);
-  metrics_.AddCollector([this, &waiters, &clients, &coalesced] {
+  // Load and its limits (docs/reliability.md): connections open and refused at the connection
+  // limit, requests waiting for a worker and refused because too many waited.
+  auto& connections =
+      metrics_.AddGauge("fleet_cmdr_connections", "Connections open (HTTP and WebSocket)").With({});
+  auto& connections_refused =
+      metrics_
+          .AddGauge("fleet_cmdr_connections_refused",
+                    "Connections answered 503 at the connection limit or out of descriptors")
+          .With({});
+  auto& queued =
+      metrics_.AddGauge("fleet_cmdr_worker_queue", "Requests waiting for a worker").With({});
+  auto& busy_refused = metrics_
+                           .AddGauge("fleet_cmdr_worker_queue_refused",
+                                     "Requests answered 503 because too many waited for a worker")
+                           .With({});
+  metrics_.AddCollector([this, &waiters, &clients, &coalesced, &connections, &connections_refused,
+                         &queued, &busy_refused] {
     waiters.Set(static_cast<double>(notifier_.WaiterCount()));
+    if (http_) {
+      const net::HttpServerStats stats = http_->stats();
+      connections.Set(static_cast<double>(stats.connections));
+      connections_refused.Set(static_cast<double>(stats.refused));
+    }
+    queued.Set(static_cast<double>(calls_.queued()));
+    busy_refused.Set(static_cast<double>(calls_.busy_refused()));
     if (hub_) {
       clients.Set(static_cast<double>(hub_->SubscriberCount()));
       coalesced.Set(static_cast<double>(hub_->coalesced_total()));
@@ -179,9 +202,15 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   presence_ = std::make_unique<Presence>(store, *publisher_, calls_, clock_,
                                          std::chrono::seconds(3 * options_.long_poll_seconds),
                                          shared_store());
-  router_ = std::make_unique<Router>(
-      RouterOptions{options_.body_limit, options_.artifact_limit, artifact_dir_}, tokens_, limiter_,
-      clock_, *http_requests_);
+  auto trusted = TrustedProxies::Parse(options_.trusted_proxies);
+  if (!trusted) return Fail(std::move(trusted.error()));
+  RouterOptions routing;
+  routing.body_limit = options_.body_limit;
+  routing.file_limit = options_.artifact_limit;
+  routing.upload_dir = artifact_dir_;
+  routing.trusted_proxies = std::move(*trusted);
+  router_ =
+      std::make_unique<Router>(std::move(routing), tokens_, limiter_, clock_, *http_requests_);
 
   net::HttpServerOptions http;
   http.address = options_.address;
@@ -190,6 +219,7 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   http.body_limit = options_.body_limit;
   http.request_timeout = options_.request_timeout;
   http.idle_timeout = options_.idle_timeout;
+  http.max_connections = options_.max_connections;
   if (options_.tls_cert && options_.tls_key) {
     http.tls = net::TlsFiles{*options_.tls_cert, *options_.tls_key};
   }
@@ -247,7 +277,7 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
 }
 
 Status FleetCmdr::Impl::Start() {
-  calls_.Start(static_cast<std::size_t>(options_.worker_threads));
+  calls_.Start(static_cast<std::size_t>(options_.worker_threads), options_.max_queued_requests);
   if (auto started = http_->Start(); !started) return started;
   Log()->info("listening on {}://{}:{} (data dir {}, store {})",
               options_.tls_cert && options_.tls_key ? "https" : "http", options_.address,

@@ -64,7 +64,11 @@ struct FleetCmdrOptions {
   double rate_limit_burst = 400;
 
   int io_threads = 1;
-  int worker_threads = 64;              // see ServeFlags::workers
+  int worker_threads = 64;                   // see ServeFlags::workers
+  std::size_t max_connections = 50'000;      // see net::HttpServerOptions::max_connections
+  std::size_t max_queued_requests = 10'000;  // see AsyncCalls (0: no bound)
+  // Peers whose X-Forwarded-For names the client (server/client_address.hpp): addresses, CIDRs.
+  std::vector<std::string> trusted_proxies;
   std::int64_t events_kept = 200'000;   // older events are pruned; a client behind them resyncs
   std::chrono::milliseconds tick{250};  // lease expiry / notBefore / online checks
   std::chrono::milliseconds stream_auth_timeout{5'000};

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <span>
 #include <system_error>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "common/log.hpp"
 #include "common/random.hpp"
 #include "common/sha256.hpp"
+#include "net/file_io.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/job_types.hpp"
 #include "protocol/job_types_json.hpp"
@@ -24,6 +26,26 @@ Error InvalidField(std::string field, std::string problem) {
   Error error = MakeError(Errc::kInvalidRequest, field + ": " + problem);
   error.details.push_back({std::move(field), std::move(problem)});
   return error;
+}
+
+struct FileDigest {
+  std::string sha256;
+  std::uint64_t size = 0;
+};
+
+// The SHA-256 of a file's content. Errors: kIo.
+Expected<FileDigest> DigestOf(const std::filesystem::path& path) {
+  Sha256 hash;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(MakeError(Errc::kIo, "cannot open " + path.string()));
+  std::vector<char> buffer(1 << 16);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() > 0) hash.Update(buffer.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) return Fail(MakeError(Errc::kIo, "cannot read " + path.string()));
+  const auto size = hash.bytes();
+  return FileDigest{hash.FinishHex(), size};
 }
 
 bool IsSha256Hex(std::string_view text) {
@@ -393,28 +415,20 @@ void OperatorApi::UploadArtifact(Call&& call) {
       out.write(call.request.body.data(), static_cast<std::streamsize>(call.request.body.size()));
       if (!out) return ReplyError(call.responder, MakeError(Errc::kIo, "cannot write upload"));
     }
-    Sha256 hash;
-    {
-      std::ifstream in(upload, std::ios::binary);
-      std::vector<char> buffer(1 << 16);
-      while (in) {
-        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        if (in.gcount() > 0) hash.Update(buffer.data(), static_cast<std::size_t>(in.gcount()));
-      }
-      if (in.bad()) {
-        std::error_code ignored;
-        std::filesystem::remove(upload, ignored);
-        return ReplyError(call.responder, MakeError(Errc::kIo, "cannot read upload"));
-      }
-    }
-    const auto size = hash.bytes();
-    const auto sha = hash.FinishHex();
+    const auto fail = [&](const std::string& why) {
+      std::error_code ignored;
+      std::filesystem::remove(upload, ignored);
+      ReplyError(call.responder, MakeError(Errc::kIo, why));
+    };
+    const auto digest = DigestOf(upload);
+    if (!digest) return fail("cannot read upload");
+    const auto& sha = digest->sha256;
+    const auto size = digest->size;
     const auto target = artifact_dir_ / sha;
-    std::error_code ec;
-    int status = 201;
+    std::optional<bool> stored_now;  // a shared store's answer: created by this upload
     if (artifacts_in_store_) {
-      // Into the shared store, streamed from the upload file; the file then becomes the cached
-      // copy (or goes, when one is cached already).
+      // Into the shared store, streamed from the upload file; the file then becomes this
+      // replica's cached copy (docs/decisions/0015).
       std::ifstream in(upload, std::ios::binary);
       auto stored = deps_.store.PutArtifact(
           sha, size, [&in](std::span<char> buffer) -> Expected<std::size_t> {
@@ -424,26 +438,40 @@ void OperatorApi::UploadArtifact(Call&& call) {
           });
       in.close();
       if (!stored) {
-        std::filesystem::remove(upload, ec);
+        std::error_code ignored;
+        std::filesystem::remove(upload, ignored);
         return ReplyError(call.responder, stored.error());
       }
-      status = *stored ? 201 : 200;
-      if (std::filesystem::exists(target, ec)) {
+      stored_now = *stored;
+    }
+    int status = 201;
+    std::error_code ec;
+    if (std::filesystem::exists(target, ec)) {
+      // Content-addressed: the same name is the same bytes, unless the disk changed them. A stored
+      // copy whose digest no longer matches is replaced by this upload.
+      const auto stored = DigestOf(target);
+      if (stored && stored->sha256 == sha) {
         std::filesystem::remove(upload, ec);
+        status = 200;
       } else {
-        std::filesystem::rename(upload, target, ec);
-        if (ec) std::filesystem::remove(upload, ec);  // stored all the same; cached on download
-      }
-    } else if (std::filesystem::exists(target, ec)) {
-      std::filesystem::remove(upload, ec);
-      status = 200;
-    } else {
-      std::filesystem::rename(upload, target, ec);
-      if (ec) {
-        std::filesystem::remove(upload, ec);
-        return ReplyError(call.responder, MakeError(Errc::kIo, "cannot store artifact"));
+        GetLogger("fleet-cmdr")
+            ->warn("artifact {} on disk no longer matches its digest: replaced by the upload", sha);
       }
     }
+    if (status == 201) {
+      // Durable before it is visible under its name: fsync, rename, fsync of the directory (a
+      // crash leaves the old name or the whole new file, never a short one).
+      if (auto synced = net::SyncPath(upload); !synced) {
+        GetLogger("fleet-cmdr")->error("artifact {}: {}", sha, synced.error().message);
+        return fail("cannot store artifact");
+      }
+      std::filesystem::rename(upload, target, ec);
+      if (ec) return fail("cannot store artifact");
+      if (auto synced = net::SyncPath(artifact_dir_); !synced) {
+        GetLogger("fleet-cmdr")->warn("artifact {}: {}", sha, synced.error().message);
+      }
+    }
+    if (stored_now) status = *stored_now ? 201 : 200;  // the shared store says, not the cache
     GetLogger("fleet-cmdr")
         ->info("artifact {} ({} bytes) {}", sha, size,
                status == 201 ? "stored" : "already present");

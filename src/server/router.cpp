@@ -63,6 +63,7 @@ Router::Router(RouterOptions options, const TokenCache& tokens, RateLimiter& lim
     : options_(std::move(options)),
       tokens_(tokens),
       limiter_(limiter),
+      auth_failures_(options_.auth_failures_per_second, options_.auth_failures_burst),
       clock_(clock),
       http_requests_(http_requests) {}
 
@@ -133,10 +134,24 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
 
   const RouteClass role = route.spec.role;
   if (role != RouteClass::kPublic) {
+    const std::string client = options_.trusted_proxies.ClientAddress(
+        request.remote_address, request.FindHeader("X-Forwarded-For"));
+    if (const int wait = auth_failures_.Wait(client, clock_.Now()); wait > 0) {
+      HttpResponse limited;
+      limited.status = 429;
+      limited.headers.push_back({"Retry-After", std::to_string(wait)});
+      limited.body = protocol::ErrorBodyJson(
+          MakeError(Errc::kRateLimited,
+                    "too many failed authentications: retry in " + std::to_string(wait) + " s"));
+      return call.responder->Send(std::move(limited));
+    }
     call.principal = Authenticate(request);
     if (auto allowed =
             Authorize(call.principal, role, call.match.Param(kAgentIdParam, request.path));
         !allowed) {
+      if (allowed.error().code == Errc::kUnauthenticated) {
+        (void)auth_failures_.Acquire(client, clock_.Now());
+      }
       return ReplyError(call.responder, allowed.error());
     }
     if (role != RouteClass::kAgentOwn && call.principal->role != protocol::Role::kAgent) {

@@ -7,7 +7,10 @@
 //      `Allow`, counted under "METHOD pattern";
 //   3. from here the answer is counted under the route's label ("GET /v1/jobs/{id}");
 //   4. except on public routes: the Bearer token is looked up (TokenCache) and Authorize'd for the
-//      route's role, with its {agentId} parameter (401/403, protocol.md §2);
+//      route's role, with its {agentId} parameter (401/403, protocol.md §2). Failed
+//      authentications (401) are limited per client address (RouterOptions::auth_failures_*, the
+//      address from TrustedProxies): past the limit that address gets 429 with Retry-After before
+//      its token is even looked at, so guessing tokens is slow;
 //   5. operator and viewer tokens are rate limited (429 with Retry-After, protocol.md §1);
 //   6. a JSON route's non-empty body must be application/json (415);
 //   7. the route's handler runs with a Call.
@@ -33,6 +36,7 @@
 #include "net/http_server.hpp"
 #include "server/auth.hpp"
 #include "server/call.hpp"
+#include "server/client_address.hpp"
 #include "server/metrics.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/route_table.hpp"
@@ -43,6 +47,12 @@ struct RouterOptions {
   std::size_t body_limit = 1 << 20;       // every request body but a kFile route's
   std::uint64_t file_limit = 4ULL << 30;  // a kFile route's body
   std::filesystem::path upload_dir;       // where kFile bodies stream to (".upload-<random>")
+  TrustedProxies trusted_proxies;         // whose X-Forwarded-For names the client
+  // Failed authentications per client address: `burst` at once, then this many per second.
+  // Tokens have 256 bits: the limit is against a flood (CPU, logs), and a hundred mistyped
+  // tokens from a NAT'd office do not lock anyone out.
+  double auth_failures_per_second = 2;
+  double auth_failures_burst = 100;
 };
 
 class Router {
@@ -73,6 +83,7 @@ class Router {
   const RouterOptions options_;
   const TokenCache& tokens_;
   RateLimiter& limiter_;
+  mutable RateLimiter auth_failures_;  // by client address
   const Clock& clock_;
   Family<Counter>& http_requests_;
   RouteTable table_;

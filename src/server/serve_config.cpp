@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/sanitize.hpp"
+#include "server/client_address.hpp"
 
 namespace orb::server {
 namespace {
@@ -64,6 +65,17 @@ void AddServeFlags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--io-threads", flags.io_threads, "HTTP event loops")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  app.add_option("--max-connections", flags.max_connections,
+                 "connections open at once (HTTP and WebSocket); more are answered 503")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 10'000'000));
+  app.add_option("--max-queued-requests", flags.max_queued_requests,
+                 "requests waiting for a store worker; more are answered 503")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10'000'000));
+  app.add_option("--trusted-proxy", flags.trusted_proxies,
+                 "a reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the "
+                 "client; others' is ignored");
 }
 
 bool IsLoopback(std::string_view host) {
@@ -127,6 +139,12 @@ Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
   }
   options.worker_threads = flags.workers;
   options.io_threads = flags.io_threads;
+  options.max_connections = static_cast<std::size_t>(flags.max_connections);
+  options.max_queued_requests = static_cast<std::size_t>(flags.max_queued_requests);
+  if (auto trusted = TrustedProxies::Parse(flags.trusted_proxies); !trusted) {
+    return Fail(std::move(trusted.error()));
+  }
+  options.trusted_proxies = flags.trusted_proxies;
   return options;
 }
 

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/expected.hpp"
 #include "server/fleet_cmdr.hpp"
@@ -34,6 +35,11 @@ struct ServeFlags {
   // +41% over 8 in W1 (docs/benchmarks.md).
   int workers = 64;
   int io_threads = 1;
+  // Load limits (docs/reliability.md, "fleet-cmdr under hostile input"): beyond them, 503.
+  int max_connections = 50'000;
+  int max_queued_requests = 10'000;
+  // Reverse proxies whose X-Forwarded-For is believed (server/client_address.hpp).
+  std::vector<std::string> trusted_proxies;
 };
 
 void AddServeFlags(CLI::App& app, ServeFlags& flags);

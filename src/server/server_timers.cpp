@@ -68,6 +68,7 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
   deps_.presence.CheckOffline(wall_now, leading);
   deps_.publisher.FillGaps(mono_now);
   deps_.streams.Drain();
+  deps_.streams.CloseRevoked();
   if (mono_now - last_flush_ >= options_.flush_every) {
     last_flush_ = mono_now;
     deps_.presence.Flush();

@@ -35,6 +35,8 @@ void StreamApi::RegisterRoutes(Router& router) {
 struct StreamApi::Client {
   std::shared_ptr<net::WebSocketSession> session;
   std::optional<Principal> header_principal;
+  std::optional<std::string> header_token_hash;
+  std::string token_hash;  // of the token the subscription was allowed with
   std::shared_ptr<net::TimerHandle> auth_timer;
   std::mutex mutex;
   bool subscribing = false;  // a subscribe message was accepted
@@ -47,8 +49,10 @@ void StreamApi::Open(std::shared_ptr<net::WebSocketSession> session,
   auto client = std::make_shared<Client>();
   client->session = session;
   const std::string* authorization = upgrade.FindHeader("Authorization");
-  if (authorization)
+  if (authorization) {
     client->header_principal = deps_.tokens.Authenticate(std::string_view(*authorization));
+    if (auto token = ParseBearer(*authorization)) client->header_token_hash = HashToken(*token);
+  }
   {
     const std::lock_guard lock(mutex_);
     clients_[session.get()] = client;
@@ -90,6 +94,8 @@ void StreamApi::Message(net::WebSocketSession& session, std::string message) {
       return;
     }
     client->subscribing = true;
+    client->token_hash = subscribe->token ? HashToken(*subscribe->token)
+                                          : client->header_token_hash.value_or(std::string());
     if (client->auth_timer) client->auth_timer->Cancel();
   }
   StreamFilter filter;
@@ -157,6 +163,22 @@ void StreamApi::Drain() {
   }
   for (const auto id : ids)
     deps_.hub.Drain(id);
+}
+
+void StreamApi::CloseRevoked() {
+  std::vector<std::shared_ptr<net::WebSocketSession>> revoked;
+  {
+    const std::lock_guard lock(mutex_);
+    for (auto& [session, client] : clients_) {
+      const std::lock_guard client_lock(client->mutex);
+      if (client->subscribing && !client->closed && !deps_.tokens.Contains(client->token_hash)) {
+        revoked.push_back(client->session);
+      }
+    }
+  }
+  for (const auto& session : revoked) {
+    session->Close(kClosePolicyViolation, "the token was revoked");
+  }
 }
 
 }  // namespace orb::server

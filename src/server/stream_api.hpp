@@ -6,7 +6,7 @@
 // `since` (read from the store on a worker) and delivers live events.
 //
 // Thread-safety: Open, Message and Close are the HTTP server's WebSocket handlers (a session's
-// loop thread); Drain from any thread (a timer). Ownership: holds every dependency by reference;
+// loop thread); Drain and CloseRevoked from any thread (a timer). Ownership: holds every dependency by reference;
 // they must outlive it. Keeps one StreamClient per open session until its Close.
 
 #include <chrono>
@@ -48,6 +48,9 @@ class StreamApi {
   void Close(net::WebSocketSession& session);
   // Moves every subscriber's backlog on (the hub coalesces while a client is slow).
   void Drain();
+  // Closes (1008) the subscribers whose token was revoked since they subscribed: a revoked token
+  // must not keep reading events. One hash lookup per subscriber; called every timer tick.
+  void CloseRevoked();
 
  private:
   struct Client;

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -72,6 +74,13 @@ TEST(FleetCmdrApiTest, EveryErrorOfTheSpecTableIsReachableAndLeavesTheServerHeal
   expect(admin.Post("/v1/jobs", JobBody("orb-1", "PRUNE_BACKUPS", "mc-1", R"({"keepLast":0})")),
          400, "invalid_payload");
   expect(admin.Post("/v1/jobs", JobBody("orb-1", "FORMAT_DISK", "mc-1")), 400, "unknown_job_type");
+  // protocol.md §3: any type but a known one, the empty string included, is unknown_job_type; a
+  // payload that is not an object is a payload problem.
+  expect(admin.Post("/v1/jobs", JobBody("orb-1", "", "mc-1")), 400, "unknown_job_type");
+  expect(admin.Post("/v1/jobs", JobBody("orb-1", "PRUNE_BACKUPS", "mc-1", "[1]")), 400,
+         "invalid_payload");
+  expect(admin.Post("/v1/jobs", JobBody("orb-1", "PRUNE_BACKUPS", "mc-1", R"("keepLast")")), 400,
+         "invalid_payload");
   expect(anonymous.Get("/v1/jobs"), 401, "unauthenticated");
   expect(bogus.Get("/v1/jobs"), 401, "unauthenticated");
   expect(viewer.Post("/v1/jobs", Backup("orb-1", "mc-1")), 403, "forbidden");
@@ -480,6 +489,28 @@ TEST(FleetCmdrApiTest, ArtifactsAreContentAddressedAndResumable) {
   EXPECT_EQ(cluster.admin().Get("/v1/artifacts/" + std::string(64, '0')).status, 404);
 }
 
+TEST(FleetCmdrApiTest, AStoredArtifactTheDiskChangedIsReplacedByTheNextUpload) {
+  TestCluster cluster;
+  const std::string bytes(100'000, 'q');
+  auto put =
+      cluster.admin().Call("PUT", "/v1/artifacts", bytes, std::nullopt, "application/octet-stream");
+  ASSERT_EQ(put.status, 201) << put.body;
+  auto info = protocol::FromJson<protocol::ArtifactInfo>(put.body);
+  ASSERT_TRUE(info);
+  const auto stored = cluster.data_dir() / "artifacts" / info->sha256;
+  ASSERT_TRUE(std::filesystem::is_regular_file(stored));
+  {
+    std::ofstream rot(stored, std::ios::binary | std::ios::in | std::ios::out);
+    rot.seekp(500);
+    rot.write("ROT", 3);  // the disk flipped bytes: same size, another digest
+  }
+  EXPECT_EQ(cluster.admin()
+                .Call("PUT", "/v1/artifacts", bytes, std::nullopt, "application/octet-stream")
+                .status,
+            201);  // stored again, not "already present"
+  EXPECT_EQ(cluster.admin().Get(info->url).body, bytes);
+}
+
 TEST(FleetCmdrApiTest, MetricsAreInPrometheusTextFormat) {
   TestCluster cluster;
   cluster.admin().Get("/v1/jobs");
@@ -616,6 +647,41 @@ TEST(FleetCmdrStreamTest, AClientWithoutAValidTokenIsClosedWith1008) {
     EXPECT_FALSE(reply);
     EXPECT_EQ(ws.close_code(), 1008);
   }
+}
+
+TEST(FleetCmdrStreamTest, ARevokedTokensStreamIsClosed) {
+  TestCluster cluster;
+  auto reply = cluster.admin().Post("/v1/tokens", R"({"role":"viewer","name":"revoked soon"})");
+  ASSERT_EQ(reply.status, 201) << reply.body;
+  const auto created = protocol::FromJson<protocol::TokenCreated>(reply.body);
+  ASSERT_TRUE(created);
+  net::WebSocketOptions ws_options;
+  ws_options.base_url = fmt::format("http://127.0.0.1:{}", cluster.port());
+  net::WebSocketClient kept(ws_options);  // the admin's: not revoked
+  ASSERT_TRUE(kept.Connect("/v1/stream").has_value());
+  ASSERT_TRUE(
+      kept.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", cluster.admin_token()))
+          .has_value());
+  net::WebSocketClient ws(ws_options);
+  ASSERT_TRUE(ws.Connect("/v1/stream").has_value());
+  ASSERT_TRUE(
+      ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", created->token)).has_value());
+  for (auto* client : {&kept, &ws}) {
+    auto ready = client->Receive(5s);
+    ASSERT_TRUE(ready) << ready.error().Describe();
+    EXPECT_NE(ready->find("\"ready\""), std::string::npos);
+  }
+
+  EXPECT_EQ(cluster.admin().Call("DELETE", "/v1/tokens/" + created->id).status, 204);
+  // Closed within a timer tick or two (250 ms each); events before the close may still come.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < deadline && ws.Receive(5s)) {
+  }
+  EXPECT_EQ(ws.close_code(), 1008);
+  // The other subscriber still gets events.
+  cluster.StartAgent("orb-1", kAllTypes);
+  cluster.Enqueue(Backup("orb-1", "mc-1"));
+  EXPECT_EQ(ReadEvents(kept, 1).size(), 1u);
 }
 
 TEST(FleetCmdrRestartTest, ARestartKeepsEverythingAndHandsOutNoJobTwice) {

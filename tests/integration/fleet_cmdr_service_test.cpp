@@ -10,12 +10,12 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include "common/regex.hpp"
 #include "integration/cmdr_process.hpp"
 #include "integration/test_cluster.hpp"
 #include "net/http_client.hpp"

@@ -10,8 +10,12 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "net/byte_range.hpp"
 #include "support/matchers.hpp"
@@ -394,7 +398,9 @@ TEST(HttpServerTest, StreamedUploadGoesToTheFileAndTheLimitIsEnforced) {
   ASSERT_TRUE(too_large.has_value()) << big.error().message();
   EXPECT_EQ(too_large->result_int(), 413);
   EXPECT_TRUE(big.WaitClosed());
-  EXPECT_FALSE(std::filesystem::exists(dir / "b.upload"));
+  // Removed on the file pool, after its last write.
+  EXPECT_TRUE(
+      orb::testing::WaitFor([&] { return !std::filesystem::exists(dir / "b.upload"); }, 5s));
 }
 
 TEST(HttpServerTest, ServesOverTls) {
@@ -482,6 +488,128 @@ TEST(HttpServerTest, StopForceClosesLongPollsThatDoNotAnswer) {
   EXPECT_TRUE(waiting.WaitClosed());
   server.reset();
   parked.at(0)->Send(Text("after the server is gone"));  // a no-op
+}
+
+// A disk that does not answer, without any seam: opening a FIFO blocks until the other end is
+// opened. `other_end` is how the test opens it (O_WRONLY for a server that reads, O_RDONLY for one
+// that writes); whatever happens, it is opened when the test ends, so that the server can stop.
+class Fifo {
+ public:
+  Fifo(std::filesystem::path path, int other_end) : path_(std::move(path)), other_end_(other_end) {
+    EXPECT_EQ(::mkfifo(path_.c_str(), 0600), 0);
+  }
+  ~Fifo() { Unblock(); }
+  Fifo(const Fifo&) = delete;
+  Fifo& operator=(const Fifo&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+  // Opens the other end, lets the server's side through, reads what the server writes until it
+  // closes its end (at most 5 s), closes.
+  void Unblock() {
+    if (unblocked_) return;
+    unblocked_ = true;
+    const int fd = ::open(path_.c_str(), other_end_ | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return;
+    if (other_end_ == O_RDONLY) {
+      const auto deadline = std::chrono::steady_clock::now() + 5s;
+      char buffer[256];
+      pollfd readable{fd, POLLIN, 0};
+      while (std::chrono::steady_clock::now() < deadline && ::poll(&readable, 1, 100) >= 0) {
+        if (readable.revents == 0) continue;
+        if (::read(fd, buffer, sizeof(buffer)) == 0) break;  // the server closed its end
+      }
+    }
+    ::close(fd);
+  }
+
+ private:
+  std::filesystem::path path_;
+  int other_end_;
+  bool unblocked_ = false;
+};
+
+// Answers /file with `file`, parks /wait (a long-poll the test answers), answers the rest at once.
+// `touched` turns true when the request for the file (or its upload) reached the server.
+struct DiskFixture {
+  explicit DiskFixture(std::filesystem::path file) : file_path(std::move(file)) {
+    server = StartServer(
+        {},
+        [this](HttpRequest&& request, std::shared_ptr<Responder> responder) {
+          if (request.path == "/file") {
+            touched = true;
+            HttpResponse response;
+            response.content_type = "application/octet-stream";
+            response.file = file_path;
+            return responder->Send(std::move(response));
+          }
+          if (request.path == "/upload") return responder->Send(Text("stored"));
+          ParkingHandler(parked)(std::move(request), std::move(responder));
+        },
+        [this](const HttpRequest& head) {
+          BodyPolicy policy;
+          if (head.path == "/upload") {
+            touched = true;
+            policy.stream_to_file = file_path;
+          }
+          return policy;
+        });
+  }
+
+  // While the disk holds the /file or /upload request, a long-poll on another connection is
+  // answered the moment it is completed, and another request is served: the loop (one thread
+  // here) never waits for the disk.
+  void ExpectOtherConnectionsServed() {
+    TestClient poll(server->port());
+    ASSERT_TRUE(poll.Write("GET /wait HTTP/1.1\r\nHost: t\r\n\r\n"));
+    ASSERT_TRUE(orb::testing::WaitFor([&] { return parked.size() == 1; }, 2s))
+        << "the long-poll did not reach its handler while the disk was stuck";
+    std::thread([responder = parked.at(0)] { responder->Send(Text("job!")); }).join();
+    const auto answered = poll.Read(2s);
+    ASSERT_TRUE(answered.has_value()) << poll.error().message();
+    EXPECT_EQ(answered->body(), "job!");
+    TestClient other(server->port());
+    ASSERT_TRUE(other.Write("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n"));
+    const auto fast = other.Read(2s);
+    ASSERT_TRUE(fast.has_value()) << other.error().message();
+    EXPECT_EQ(fast->body(), "fast");
+  }
+
+  std::filesystem::path file_path;
+  Parked parked;
+  std::atomic<bool> touched{false};
+  std::unique_ptr<HttpServer> server;
+};
+
+TEST(HttpServerTest, AFileResponseWaitingOnTheDiskDelaysNoOtherConnection) {
+  orb::testing::TempDir dir;
+  Fifo disk(dir / "stuck.bin", O_WRONLY);
+  DiskFixture fixture(disk.path());
+  TestClient download(fixture.server->port());
+  ASSERT_TRUE(download.Write("GET /file HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(orb::testing::WaitFor([&] { return fixture.touched.load(); }, 5s));
+
+  fixture.ExpectOtherConnectionsServed();
+
+  disk.Unblock();
+  const auto response = download.Read();  // a FIFO is not a file that can be served
+  ASSERT_TRUE(response.has_value()) << download.error().message();
+  EXPECT_EQ(response->result_int(), 404);
+}
+
+TEST(HttpServerTest, AnUploadWaitingOnTheDiskDelaysNoOtherConnection) {
+  orb::testing::TempDir dir;
+  Fifo disk(dir / "upload.bin", O_RDONLY);
+  DiskFixture fixture(disk.path());
+  TestClient upload(fixture.server->port());
+  ASSERT_TRUE(upload.Write("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"));
+  ASSERT_TRUE(orb::testing::WaitFor([&] { return fixture.touched.load(); }, 5s));
+
+  fixture.ExpectOtherConnectionsServed();
+
+  disk.Unblock();
+  const auto response = upload.Read();
+  ASSERT_TRUE(response.has_value()) << upload.error().message();
+  EXPECT_EQ(response->body(), "stored");
 }
 
 TEST(ByteRangeTest, ParsesTheThreeFormsAndRejectsWhatCannotBeServed) {

@@ -16,6 +16,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -144,6 +145,10 @@ class WsTestServer {
         co_return;
       }
       if (text == "quiet") continue;
+      if (text == "reset-after-close") {
+        co_await ResetAfterClose(ws);
+        co_return;
+      }
       if (text.starts_with("flood ")) {
         const int count = std::stoi(text.substr(6));
         for (int i = 0; i < count; ++i) {
@@ -157,6 +162,28 @@ class WsTestServer {
       co_await ws.async_write(asio::buffer(text), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) co_return;
     }
+  }
+
+  // What nginx in front of a replica may do: the client's close frame is answered, then the TCP
+  // connection is gone before the client's own teardown (TLS shutdown, TCP FIN) reaches it.
+  template <class Ws>
+  asio::awaitable<void> ResetAfterClose(Ws& ws) {
+    boost::system::error_code ec;
+    std::string received;
+    char chunk[64];
+    // A masked close frame with a status code: 2 bytes of header, 4 of mask, 2 of code.
+    while (received.size() < 8) {
+      const std::size_t n = co_await ws.next_layer().async_read_some(
+          asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      received.append(chunk, n);
+    }
+    constexpr char kClose1000[] = {'\x88', '\x02', '\x03', '\xe8'};
+    co_await asio::async_write(ws.next_layer(), asio::buffer(kClose1000),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    auto& socket = beast::get_lowest_layer(ws).socket();
+    socket.set_option(asio::socket_base::linger(true, 0), ec);
+    socket.close(ec);
   }
 
   std::optional<asio::ssl::context> tls_context_;
@@ -248,6 +275,19 @@ TEST(WebSocketClientTest, ReportsTheServersCloseCode) {
   EXPECT_THAT(client.Send("x"), FailsWith(Errc::kNetwork));
 }
 
+// Through nginx over TLS the server's close frame arrived, and then the client's TLS shutdown or
+// TCP teardown failed ("Transport endpoint is not connected"): the close handshake was complete,
+// so Close is Ok.
+TEST(WebSocketClientTest, CloseIsOkWhenTheConnectionDropsAfterTheServersCloseFrame) {
+  WsTestServer server;
+  WebSocketClient client({.base_url = server.url()});
+  ASSERT_THAT(client.Connect(), IsOk());
+  ASSERT_THAT(client.Send("reset-after-close"), IsOk());
+
+  EXPECT_THAT(client.Close(), IsOk());
+  EXPECT_FALSE(client.is_open());
+}
+
 TEST(WebSocketClientTest, ARefusedUpgradeIsAnHttpError) {
   WsTestServer server;
   WebSocketClient client({.base_url = server.url()});
@@ -329,6 +369,16 @@ TEST_F(WebSocketClientTlsTest, EchoesOverTls) {
   ASSERT_THAT(echoed, IsOk());
   EXPECT_EQ(*echoed, "secure");
   EXPECT_THAT(client.Close(), IsOk());
+}
+
+TEST_F(WebSocketClientTlsTest, CloseIsOkWhenTheConnectionDropsAfterTheServersCloseFrame) {
+  WsTestServer server(ca_.IssueServer("server", "IP:127.0.0.1"));
+  WebSocketClient client({.base_url = server.url(), .ca_file = ca_.ca_file()});
+  ASSERT_THAT(client.Connect(), IsOk());
+  ASSERT_THAT(client.Send("reset-after-close"), IsOk());
+
+  EXPECT_THAT(client.Close(), IsOk());
+  EXPECT_FALSE(client.is_open());
 }
 
 TEST_F(WebSocketClientTlsTest, FailsOnACertificateFromAnUnknownCa) {

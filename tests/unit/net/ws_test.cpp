@@ -143,5 +143,28 @@ TEST(WebSocketTest, StopClosesOpenSessionsAndConnections) {
   EXPECT_EQ(fixture.closed, 1);
 }
 
+// Keep-alive (HttpServerOptions::ws_ping_interval): a peer that answers no ping is closed; one
+// that reads (and so answers the pings) stays.
+TEST(WebSocketTest, APeerThatAnswersNoPingIsClosed) {
+  HttpServerOptions options;
+  options.ws_ping_interval = 200ms;
+  WsFixture fixture(options);
+
+  WsTestClient answering(fixture.server->port(), "/v1/stream");
+  ASSERT_TRUE(answering.ok()) << answering.error().message();
+  WsTestClient silent(fixture.server->port(), "/v1/stream");  // never reads: never answers
+  ASSERT_TRUE(silent.ok()) << silent.error().message();
+
+  // 1.5 s is seven ping intervals: the silent peer is pinged after 200 ms and closed 200 ms
+  // later. Meanwhile the answering one reads, so Beast answers every ping; its read ends only
+  // when the 1.5 s are up (timed_out), not because the server closed it.
+  EXPECT_FALSE(answering.Receive(1500ms).has_value());
+  EXPECT_EQ(answering.error(), boost::asio::error::timed_out) << answering.error().message();
+  // The silent one was closed by the server (it has nothing to read but the ping and the end).
+  EXPECT_FALSE(silent.Receive(2s).has_value());
+  EXPECT_NE(silent.error(), boost::asio::error::timed_out);
+  EXPECT_TRUE(orb::testing::WaitFor([&] { return fixture.closed >= 1; }, 5s));
+}
+
 }  // namespace
 }  // namespace orb::net

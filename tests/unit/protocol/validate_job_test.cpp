@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "protocol/codec.hpp"
 #include "support/matchers.hpp"
 
 namespace orb::protocol {
@@ -228,6 +229,40 @@ TEST(ValidateJobTest, BrokenPayloadTextIsInvalidPayload) {
     ASSERT_FALSE(status) << text;
     EXPECT_EQ(status.error().code, Errc::kInvalidPayload) << text;
   }
+}
+
+// What POST /v1/jobs answers: the body decoded, then validated.
+Status DecodeAndValidate(const std::string& body) {
+  auto request = FromJson<CreateJobRequest>(body);
+  if (!request) return Fail(request.error());
+  return ValidateCreateJob(*request);
+}
+
+// protocol.md §3: "anything else is 400 unknown_job_type", the empty string included. The decoder
+// used to refuse it first, as invalid_request.
+TEST(ValidateJobTest, AnEmptyTypeIsUnknownJobTypeOnceDecoded) {
+  const auto status = DecodeAndValidate(R"({"agentId":"orb-7","type":"","instanceId":"mc-1"})");
+  EXPECT_THAT(status, FailsWith(Errc::kUnknownJobType));
+  EXPECT_THAT(Fields(status), ElementsAre("type"));
+}
+
+// protocol.md §1: a payload problem is invalid_payload, its not being an object included. The
+// decoder used to refuse it first, as invalid_request.
+TEST(ValidateJobTest, APayloadThatIsNotAnObjectIsInvalidPayloadOnceDecoded) {
+  for (const std::string payload : {"[]", "[1]", R"("x")", "5", "true"}) {
+    const auto status = DecodeAndValidate(
+        R"({"agentId":"orb-7","type":"PRUNE_BACKUPS","instanceId":"mc-1","payload":)" + payload +
+        "}");
+    EXPECT_THAT(status, FailsWith(Errc::kInvalidPayload)) << payload;
+    EXPECT_THAT(Fields(status), ElementsAre("payload")) << payload;
+  }
+  // The type decides first: an unknown type with a bad payload is unknown_job_type.
+  EXPECT_THAT(DecodeAndValidate(R"({"agentId":"orb-7","type":"NOPE","payload":[]})"),
+              FailsWith(Errc::kUnknownJobType));
+  // A null payload is no payload.
+  EXPECT_THAT(DecodeAndValidate(R"({"agentId":"orb-7","type":"PRUNE_BACKUPS","instanceId":"mc-1",)"
+                                R"("payload":null})"),
+              FailsWith(Errc::kInvalidPayload));
 }
 
 }  // namespace

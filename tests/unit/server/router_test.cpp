@@ -37,6 +37,14 @@ std::optional<std::string> HeaderOf(const net::HttpResponse& response, const std
   return std::nullopt;
 }
 
+RouterOptions TestOptions() {
+  RouterOptions options;
+  options.body_limit = 1000;
+  options.file_limit = 5000;
+  options.upload_dir = "/uploads";
+  return options;
+}
+
 class RouterTest : public ::testing::Test {
  protected:
   RouterTest() {
@@ -86,7 +94,7 @@ class RouterTest : public ::testing::Test {
   testing::ManualClock clock_;
   MetricsRegistry registry_;
   Family<Counter>& requests_ = registry_.AddCounter("requests_total", "test", {"route", "code"});
-  Router router_{RouterOptions{1000, 5000, "/uploads"}, tokens_, limiter_, clock_, requests_};
+  Router router_{TestOptions(), tokens_, limiter_, clock_, requests_};
   std::vector<Call> calls_;
 };
 
@@ -173,6 +181,40 @@ TEST_F(RouterTest, StaffTokensAreRateLimitedAndAgentsAndPublicRoutesAreNot) {
   }
   clock_.Advance(std::chrono::seconds(1));
   EXPECT_FALSE(Handle(Request("GET", "/v1/jobs", "viewer-token")));
+}
+
+TEST_F(RouterTest, FailedAuthenticationsAreLimitedPerClientAddress) {
+  RouterOptions options = TestOptions();
+  options.auth_failures_per_second = 1;
+  options.auth_failures_burst = 3;
+  options.trusted_proxies = *TrustedProxies::Parse({"10.0.0.1"});
+  Router router(options, tokens_, limiter_, clock_, requests_);
+  router.Add({"GET", "/v1/jobs", RouteClass::kViewerRead}, [](Call&&) {});
+  const auto from = [&](std::string peer, std::optional<std::string> token,
+                        std::optional<std::string> forwarded_for = std::nullopt) {
+    auto request = Request("GET", "/v1/jobs", std::move(token));
+    request.remote_address = std::move(peer);
+    if (forwarded_for) request.headers.push_back({"X-Forwarded-For", *forwarded_for});
+    auto responder = std::make_shared<CapturingResponder>();
+    router.Handle(std::move(request), responder);
+    return responder->response() ? responder->response()->status : 0;  // 0: the handler has it
+  };
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(from("192.0.2.7", "wrong-token"), 401);
+  // Past the burst the address is refused before its token is looked at: a good token too.
+  EXPECT_EQ(from("192.0.2.7", "wrong-token"), 429);
+  EXPECT_EQ(from("192.0.2.7", "viewer-token"), 429);
+  // Another address is not affected; an X-Forwarded-For from an untrusted peer is not believed.
+  EXPECT_EQ(from("192.0.2.8", "viewer-token"), 0);
+  EXPECT_EQ(from("192.0.2.7", "viewer-token", "192.0.2.99"), 429);
+  // Behind the trusted proxy, each client has its own budget.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(from("10.0.0.1", "wrong-token", "192.0.2.50"), 401);
+  EXPECT_EQ(from("10.0.0.1", "wrong-token", "192.0.2.50"), 429);
+  EXPECT_EQ(from("10.0.0.1", "viewer-token", "192.0.2.51"), 0);
+  // A successful call costs nothing, and the budget refills with time.
+  clock_.Advance(std::chrono::seconds(2));
+  EXPECT_EQ(from("192.0.2.7", "viewer-token"), 0);
 }
 
 TEST_F(RouterTest, OnlyACallerAllowedToUploadStreamsItsBodyToAFile) {
