@@ -48,7 +48,19 @@ class EventPublisher {
   // Closes a gap that has been open for gap_wait at `now` (monotonic), from the store.
   void FillGaps(Clock::MonoTime now);
 
+  // Another replica committed events (StoreDeps::on_foreign_commit, or the fallback poll): reads
+  // every event after the last published seq from the store and publishes them in seq order,
+  // together with the waiting ones of this replica they complete. Seqs follow commit order
+  // (docs/decisions/0012), so what the store returns is complete up to its last seq. Value: the
+  // events it published (the caller refreshes the notify state of the agents they name). Calls
+  // the store: never on a store thread.
+  std::vector<protocol::Event> CatchUp();
+
  private:
+  // Under mutex_: publishes the waiting events that follow published_seq_ without a gap.
+  void TakeReadyLocked(std::vector<protocol::Event>& ready);
+  void CountLocked(const protocol::Event& event);
+
   store::Store& store_;
   StreamHub& hub_;
   Family<Counter>& events_published_;

@@ -6,8 +6,10 @@
 #include <system_error>
 
 #include "common/log.hpp"
+#include "common/sanitize.hpp"
 #include "net/service_notifier.hpp"
 #include "server/fleet_cmdr_impl.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace orb::server {
@@ -15,6 +17,22 @@ namespace {
 
 std::shared_ptr<spdlog::logger> Log() {
   return GetLogger("fleet-cmdr");
+}
+
+// The password of a postgresql://user:password@host/db URL joins the secrets no log line or error
+// may carry (common/sanitize.hpp), beyond the URL rule that already drops userinfo.
+void RegisterUrlPassword(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return;
+  const auto rest = url.substr(scheme + 3);
+  const auto at = rest.find('@');
+  if (at == std::string_view::npos || rest.substr(0, at).find('/') != std::string_view::npos) {
+    return;
+  }
+  const auto userinfo = rest.substr(0, at);
+  if (const auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+    RegisterSecret(userinfo.substr(colon + 1));
+  }
 }
 
 }  // namespace
@@ -109,6 +127,9 @@ Status FleetCmdr::Impl::Init(const FleetCmdr::StoreOpener& open_store) {
                        AgentQueueState{queue.state.pending, std::move(queue.state.cancel)});
     }
   };
+  deps.on_foreign_commit = [this](std::int64_t last_seq) {
+    if (auto* sync = foreign_commits_.load()) sync->OnForeignCommit(last_seq);
+  };
   auto opened = open_store(std::move(deps));
   if (!opened) return Fail(std::move(opened.error()).WithContext("open store"));
   store_ = std::move(*opened);
@@ -147,18 +168,30 @@ Status FleetCmdr::Impl::InitTokens() {
     record.role = protocol::Role::kAdmin;
     record.token_hash = HashToken(**admin);
     record.created_at = clock_.WallNow();
-    auto created = store_->CreateToken(record);
+    // Atomic: of replicas starting together on an empty database, one creates it.
+    auto created = store_->CreateFirstAdminToken(record);
     if (!created) return Fail(std::move(created.error()).WithContext("store admin token"));
+    if (!created->value) {
+      const char* env = std::getenv("FLEET_CMDR_ADMIN_TOKEN");
+      if (env == nullptr || *env == '\0') {
+        // The token just written to admin.token is not valid: another replica's is.
+        std::error_code ec;
+        std::filesystem::remove(options_.data_dir / kAdminTokenFileName, ec);
+      }
+      Log()->info("another replica created the first admin token");
+    }
   }
 
-  auto all = store_->ListTokens();
+  // The whole feed from version 0 (live tokens as they are now); ReplicaSync follows it on.
+  auto all = store_->TokenChangesSince(0);
   if (!all) return Fail(std::move(all.error()).WithContext("load tokens"));
   std::vector<TokenEntry> entries;
-  for (const auto& token : *all) {
+  for (const auto& token : all->tokens) {
     if (token.revoked_at) continue;
     entries.push_back({token.token_hash, Principal{token.id, token.role, token.agent_id}});
   }
   tokens_.Load(std::move(entries));
+  token_version_ = all->version;
   return Ok();
 }
 
@@ -167,7 +200,8 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   hub_ = std::make_unique<StreamHub>(StreamHubOptions{}, last_seq);
   publisher_ = std::make_unique<EventPublisher>(store, *hub_, *events_published_, clock_, last_seq);
   presence_ = std::make_unique<Presence>(store, *publisher_, calls_, clock_,
-                                         std::chrono::seconds(3 * options_.long_poll_seconds));
+                                         std::chrono::seconds(3 * options_.long_poll_seconds),
+                                         shared_store());
   auto trusted = TrustedProxies::Parse(options_.trusted_proxies);
   if (!trusted) return Fail(std::move(trusted.error()));
   RouterOptions routing;
@@ -212,7 +246,7 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   operator_api_ = std::make_unique<OperatorApi>(
       artifact_dir_,
       OperatorApi::Deps{store, tokens_, ids_, *presence_, *publisher_, calls_, clock_},
-      OperatorApi::Metrics{metrics_, *jobs_by_status_, *store_create_jobs_});
+      OperatorApi::Metrics{metrics_, *jobs_by_status_, *store_create_jobs_}, shared_store());
   stream_api_ = std::make_unique<StreamApi>(options_.stream_auth_timeout,
                                             StreamApi::Deps{tokens_, *hub_, store, calls_, *http_});
   operator_api_->RegisterRoutes(*router_);
@@ -226,6 +260,16 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   timers.tick = options_.tick;
   timers.events_kept = options_.events_kept;
   timers.after_round = [this] { PingWatchdog(); };
+  if (shared_store()) {
+    timers.shared_store = true;
+    timers.holder = ids_.Next();  // this replica, for this run
+    // Last-seen times reach the store sooner: the leader turns agents offline from them.
+    timers.flush_every = std::chrono::seconds(1);
+    replica_sync_ = std::make_unique<ReplicaSync>(
+        ReplicaSyncOptions{}, ReplicaSync::Deps{store, *publisher_, notifier_, tokens_},
+        token_version_);
+    foreign_commits_.store(replica_sync_.get());
+  }
   timers_ = std::make_unique<ServerTimers>(
       timers,
       ServerTimers::Deps{store, *publisher_, *presence_, *stream_api_, calls_, *http_, clock_});
@@ -235,10 +279,12 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
 Status FleetCmdr::Impl::Start() {
   calls_.Start(static_cast<std::size_t>(options_.worker_threads), options_.max_queued_requests);
   if (auto started = http_->Start(); !started) return started;
-  Log()->info("listening on {}://{}:{} (data dir {})",
+  Log()->info("listening on {}://{}:{} (data dir {}, store {})",
               options_.tls_cert && options_.tls_key ? "https" : "http", options_.address,
-              http_->port(), options_.data_dir.string());
+              http_->port(), options_.data_dir.string(),
+              shared_store() ? SanitizeUrl(options_.store_url) : std::string("sqlite"));
   timers_->Start();
+  if (replica_sync_) replica_sync_->Start();
   if (options_.service_notifier != nullptr) options_.service_notifier->Ready();
   return Ok();
 }
@@ -262,7 +308,9 @@ void FleetCmdr::Impl::Stop() {
   if (timers_) timers_->Stop();
   if (http_) http_->Stop();
   calls_.Stop();
+  if (replica_sync_) replica_sync_->Stop();
   if (presence_) presence_->Flush();
+  if (timers_) timers_->ReleaseLeadership();
 }
 
 std::vector<RouteSpec> FleetCmdr::Impl::Routes() const {
@@ -284,6 +332,20 @@ Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options,
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Fail(Errc::kIo, "cannot create data dir " + options.data_dir.string());
   const auto data_dir = options.data_dir;
+  if (!options.store_url.empty()) {
+    const auto url = options.store_url;
+    RegisterUrlPassword(url);
+    store::PostgresStoreOptions pg;
+    pg.writers = options.store_writers;
+    return Create(std::move(options), clock,
+                  [&url, &pg](store::StoreDeps deps) -> Expected<std::unique_ptr<store::Store>> {
+                    auto opened = store::PostgresStore::Open(url, pg, std::move(deps));
+                    // libpq's messages name the host, never the password; the URL may carry
+                    // one, so nothing here repeats it (and the logger sanitizes URLs anyway).
+                    if (!opened) return Fail(Sanitize(std::move(opened.error())));
+                    return std::unique_ptr<store::Store>(std::move(*opened));
+                  });
+  }
   return Create(std::move(options), clock,
                 [&data_dir](store::StoreDeps deps) -> Expected<std::unique_ptr<store::Store>> {
                   auto sqlite = store::SqliteStore::Open({data_dir, 512}, std::move(deps));

@@ -38,6 +38,10 @@ struct FleetCmdrOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: any free port
   std::filesystem::path data_dir;
+  // Empty: SQLite in data_dir. Otherwise the PostgreSQL database shared by every replica
+  // (docs/decisions/0015); it may carry a password, so it is never logged as is (SanitizeUrl).
+  std::string store_url;
+  int store_writers = 2;  // PostgreSQL writer connections
   std::optional<std::filesystem::path> tls_cert;
   std::optional<std::filesystem::path> tls_key;
 
@@ -81,10 +85,11 @@ struct FleetCmdrOptions {
 
 class FleetCmdr {
  public:
-  // Opens the SQLite store in options.data_dir (created if missing) and bootstraps the admin
-  // token (protocol.md §2). Errors: kStore, kIo, kInvalidRequest (bad admin token in env).
+  // Opens the store (PostgreSQL at options.store_url when set, else SQLite in options.data_dir,
+  // which is created if missing) and bootstraps the admin token (protocol.md §2). Errors:
+  // kStore, kIo, kInvalidRequest (bad admin token in env).
   static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock);
-  // Same over another store (PostgreSQL later, tests): `open_store` opens it with the StoreDeps
+  // Same over another store (tests): `open_store` opens it with the StoreDeps
   // that fleet-cmdr gives (its id source and its listener for committed agent queues).
   using StoreOpener = std::function<Expected<std::unique_ptr<store::Store>>(store::StoreDeps deps)>;
   static Expected<std::unique_ptr<FleetCmdr>> Create(FleetCmdrOptions options, const Clock& clock,

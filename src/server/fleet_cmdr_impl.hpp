@@ -9,7 +9,9 @@
 //                    └─ StreamApi    §6, WebSocket    (StreamHub)
 //   shared by them:  AsyncCalls (worker pool, store calls), EventPublisher (events in seq
 //                    order), Presence (online/offline, last-seen)
-//   ServerTimers:    the periodic duties, one Tick(now) per round
+//   ServerTimers:    the periodic duties, one Tick(now) per round (the fleet's only on the
+//                    leader when replicas share the store)
+//   ReplicaSync:     on a shared store, other replicas' events, notify states and tokens
 //
 // Each API registers its routes into the Router; Init builds everything over the opened store,
 // Start starts the workers, the HTTP server and the timers, Stop undoes it in the reverse order.
@@ -33,6 +35,7 @@
 #include "server/operator_api.hpp"
 #include "server/presence.hpp"
 #include "server/rate_limiter.hpp"
+#include "server/replica_sync.hpp"
 #include "server/route_table.hpp"
 #include "server/router.hpp"
 #include "server/server_timers.hpp"
@@ -63,6 +66,7 @@ class FleetCmdr::Impl {
   void InitMetrics();
   Status InitArtifactDir();
   Status InitTokens();
+  bool shared_store() const { return !options_.store_url.empty(); }
   Status Wire(std::int64_t last_seq);
   // After a timer round: a watchdog ping when one is due (FleetCmdrOptions::service_notifier).
   void PingWatchdog();
@@ -85,6 +89,7 @@ class FleetCmdr::Impl {
   Family<Gauge>* jobs_by_status_ = nullptr;      // type, status (refreshed from the store)
   std::filesystem::path artifact_dir_;
   std::atomic<bool> stopping_{false};
+  std::int64_t token_version_ = 0;        // of the token cache as InitTokens loaded it
   Clock::MonoTime last_watchdog_ping_{};  // on timer rounds only, which never overlap
 
   // Made in Init over the store; destroyed (in the reverse order of these lines) after store_.
@@ -97,6 +102,10 @@ class FleetCmdr::Impl {
   std::unique_ptr<OperatorApi> operator_api_;
   std::unique_ptr<StreamApi> stream_api_;
   std::unique_ptr<ServerTimers> timers_;
+  std::unique_ptr<ReplicaSync> replica_sync_;  // shared store only
+  // What the store's on_foreign_commit tells (null until Wire made replica_sync_; a commit told
+  // before is caught up by its first round).
+  std::atomic<ReplicaSync*> foreign_commits_{nullptr};
   // Destroyed before the APIs whose handlers it calls.
   std::unique_ptr<net::HttpServer> http_;
 

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <optional>
+#include <span>
 #include <system_error>
 #include <utility>
 
@@ -56,8 +58,12 @@ bool IsSha256Hex(std::string_view text) {
 
 }  // namespace
 
-OperatorApi::OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics)
-    : artifact_dir_(std::move(artifact_dir)), deps_(deps), metrics_(metrics) {}
+OperatorApi::OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics,
+                         bool artifacts_in_store)
+    : artifact_dir_(std::move(artifact_dir)),
+      artifacts_in_store_(artifacts_in_store),
+      deps_(deps),
+      metrics_(metrics) {}
 
 void OperatorApi::RegisterRoutes(Router& router) {
   constexpr auto kPublic = RouteClass::kPublic;
@@ -419,6 +425,25 @@ void OperatorApi::UploadArtifact(Call&& call) {
     const auto& sha = digest->sha256;
     const auto size = digest->size;
     const auto target = artifact_dir_ / sha;
+    std::optional<bool> stored_now;  // a shared store's answer: created by this upload
+    if (artifacts_in_store_) {
+      // Into the shared store, streamed from the upload file; the file then becomes this
+      // replica's cached copy (docs/decisions/0015).
+      std::ifstream in(upload, std::ios::binary);
+      auto stored = deps_.store.PutArtifact(
+          sha, size, [&in](std::span<char> buffer) -> Expected<std::size_t> {
+            in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+            if (in.bad()) return Fail(Errc::kIo, "cannot read upload");
+            return static_cast<std::size_t>(in.gcount());
+          });
+      in.close();
+      if (!stored) {
+        std::error_code ignored;
+        std::filesystem::remove(upload, ignored);
+        return ReplyError(call.responder, stored.error());
+      }
+      stored_now = *stored;
+    }
     int status = 201;
     std::error_code ec;
     if (std::filesystem::exists(target, ec)) {
@@ -446,6 +471,7 @@ void OperatorApi::UploadArtifact(Call&& call) {
         GetLogger("fleet-cmdr")->warn("artifact {}: {}", sha, synced.error().message);
       }
     }
+    if (stored_now) status = *stored_now ? 201 : 200;  // the shared store says, not the cache
     GetLogger("fleet-cmdr")
         ->info("artifact {} ({} bytes) {}", sha, size,
                status == 201 ? "stored" : "already present");
@@ -460,15 +486,45 @@ void OperatorApi::DownloadArtifact(Call&& call) {
     return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
   }
   const auto path = artifact_dir_ / sha256;
+  const auto send = [path, sha256](const ResponderPtr& responder) {
+    HttpResponse response;
+    response.content_type = "application/octet-stream";
+    response.file = path;  // net answers Range from the file
+    response.headers.push_back({"ETag", "\"" + sha256 + "\""});
+    responder->Send(std::move(response));
+  };
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  if (std::filesystem::is_regular_file(path, ec)) return send(call.responder);
+  if (!artifacts_in_store_) {
     return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
   }
-  HttpResponse response;
-  response.content_type = "application/octet-stream";
-  response.file = path;
-  response.headers.push_back({"ETag", "\"" + sha256 + "\""});
-  call.responder->Send(std::move(response));
+  // Uploaded through another replica: cached here from the store first.
+  deps_.calls.OnWorker(call.responder, [this, send, sha256, responder = call.responder] {
+    if (auto cached = CacheArtifact(sha256); !cached) return ReplyError(responder, cached.error());
+    send(responder);
+  });
+}
+
+Status OperatorApi::CacheArtifact(const std::string& sha256) {
+  auto stat = deps_.store.StatArtifact(sha256);
+  if (!stat) return Fail(std::move(stat.error()));
+  const auto part = artifact_dir_ / (".upload-" + RandomHex(8));
+  std::ofstream out(part, std::ios::binary);
+  auto read = deps_.store.ReadArtifact(sha256, 0, stat->size, [&out](std::span<const char> bytes) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return out ? Ok() : Fail(Errc::kIo, "cannot write the artifact's cached copy");
+  });
+  out.close();
+  std::error_code ec;
+  if (read && !out) read = Fail(Errc::kIo, "cannot write the artifact's cached copy");
+  if (read) std::filesystem::rename(part, artifact_dir_ / sha256, ec);
+  if (!read || ec) {
+    std::filesystem::remove(part, ec);
+    if (!read) return read;
+    return Fail(Errc::kIo, "cannot cache artifact " + sha256);
+  }
+  GetLogger("fleet-cmdr")->info("artifact {} ({} bytes) cached from the store", sha256, stat->size);
+  return Ok();
 }
 
 // ---- Metrics and readiness ----

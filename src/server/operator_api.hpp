@@ -48,8 +48,11 @@ class OperatorApi {
     const Clock& clock;
   };
 
-  // `artifact_dir` exists (FleetCmdr makes it).
-  OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics);
+  // `artifact_dir` exists (FleetCmdr makes it). `artifacts_in_store`: replicas share a store, so
+  // artifacts live in it (Store::PutArtifact, ReadArtifact; docs/decisions/0015) and
+  // artifact_dir only caches them (content-addressed, so a cached copy never goes stale).
+  OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics,
+              bool artifacts_in_store = false);
   OperatorApi(const OperatorApi&) = delete;
   OperatorApi& operator=(const OperatorApi&) = delete;
 
@@ -77,11 +80,14 @@ class OperatorApi {
   // Artifacts.
   void UploadArtifact(Call&& call);
   void DownloadArtifact(Call&& call);
+  // The stored artifact copied into artifact_dir (written aside, then renamed into place).
+  Status CacheArtifact(const std::string& sha256);
   // Metrics, readiness, the UI.
   void RenderMetrics(Call&& call);
   void Ready(Call&& call);
 
   const std::filesystem::path artifact_dir_;
+  const bool artifacts_in_store_;
   Deps deps_;
   Metrics metrics_;
   std::mutex jobs_by_status_mutex_;  // one refresh + render at a time

@@ -7,12 +7,13 @@
 namespace orb::server {
 
 Presence::Presence(store::Store& store, EventPublisher& publisher, AsyncCalls& calls,
-                   const Clock& clock, std::chrono::seconds offline_after)
+                   const Clock& clock, std::chrono::seconds offline_after, bool shared_store)
     : store_(store),
       publisher_(publisher),
       calls_(calls),
       clock_(clock),
-      offline_after_(offline_after) {}
+      offline_after_(offline_after),
+      shared_store_(shared_store) {}
 
 void Presence::MarkSeen(const std::string& agent_id) {
   const auto now = clock_.WallNow();
@@ -28,6 +29,19 @@ void Presence::MarkSeen(const std::string& agent_id) {
     }
   }
   if (!came_online) return;
+  if (shared_store_) {
+    calls_.Post([this, agent_id, now] {
+      auto marked = store_.MarkAgentOnline(agent_id, now);
+      if (!marked) {
+        GetLogger("fleet-cmdr")
+            ->warn("agentId={} cannot mark online: {}", agent_id, marked.error().Describe());
+        return;
+      }
+      publisher_.Publish(*marked);
+      if (marked->value) GetLogger("fleet-cmdr")->info("agentId={} online", agent_id);
+    });
+    return;
+  }
   calls_.Post([this, agent_id, now] {
     protocol::Event event;
     event.type = protocol::EventType::kAgentOnline;
@@ -52,7 +66,30 @@ bool Presence::IsOnline(const protocol::AgentInfo& agent) const {
   return clock_.WallNow() - *last <= offline_after_;
 }
 
-void Presence::CheckOffline(WallTime now) {
+void Presence::CheckOffline(WallTime now, bool leading) {
+  if (shared_store_) {
+    {
+      const std::lock_guard lock(mutex_);
+      for (auto& [agent_id, agent] : agents_) {
+        if (agent.online && now - agent.last_seen > offline_after_) agent.online = false;
+      }
+    }
+    if (!leading) return;
+    // Bounded: the store marks a bounded number per call; the next round goes on.
+    for (int i = 0; i < 16; ++i) {
+      auto marked = store_.MarkAgentsOffline(now, now - offline_after_);
+      if (!marked) {
+        GetLogger("fleet-cmdr")->warn("marking agents offline: {}", marked.error().Describe());
+        return;
+      }
+      for (const auto& event : marked->events) {
+        if (event.agent_id) GetLogger("fleet-cmdr")->info("agentId={} offline", *event.agent_id);
+      }
+      publisher_.Publish(*marked);
+      if (marked->value == 0 || marked->events.empty()) return;
+    }
+    return;
+  }
   std::vector<protocol::Event> events;
   {
     const std::lock_guard lock(mutex_);

@@ -8,6 +8,12 @@
 // worker); CheckOffline, called by a timer, turns the silent ones offline (agent.offline). The
 // last-seen times reach the store in batches (Flush, by a timer and at Stop), not once per call.
 //
+// On a store shared by replicas (shared_store) an agent may move between replicas, so the store
+// keeps the online flag and each change is announced once, whichever replica sees it: coming
+// online goes through Store::MarkAgentOnline, and the leader's CheckOffline turns silent agents
+// offline with Store::MarkAgentsOffline (docs/decisions/0015). Each replica still keeps its own
+// flags, only to know when to ask the store.
+//
 // Thread-safety: every method from any thread. Ownership: holds the store, publisher, calls and
 // clock by reference; they must outlive it.
 
@@ -29,7 +35,7 @@ namespace orb::server {
 class Presence {
  public:
   Presence(store::Store& store, EventPublisher& publisher, AsyncCalls& calls, const Clock& clock,
-           std::chrono::seconds offline_after);
+           std::chrono::seconds offline_after, bool shared_store = false);
   Presence(const Presence&) = delete;
   Presence& operator=(const Presence&) = delete;
 
@@ -38,8 +44,9 @@ class Presence {
   // `online` for GET /v1/agents: the later of the store's last-seen time and ours, within
   // offline_after of now.
   bool IsOnline(const protocol::AgentInfo& agent) const;
-  // Turns the agents not seen within offline_after of `now` offline (agent.offline).
-  void CheckOffline(WallTime now);
+  // Turns the agents not seen within offline_after of `now` offline (agent.offline). On a shared
+  // store only the replica running the fleet's duties (`leading`) asks the store to.
+  void CheckOffline(WallTime now, bool leading = true);
   // Writes the last-seen times gathered since the previous Flush to the store.
   void Flush();
 
@@ -54,6 +61,7 @@ class Presence {
   AsyncCalls& calls_;
   const Clock& clock_;
   const std::chrono::seconds offline_after_;
+  const bool shared_store_;
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Agent> agents_;

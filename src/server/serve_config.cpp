@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/sanitize.hpp"
 #include "server/client_address.hpp"
 
 namespace orb::server {
@@ -25,8 +26,14 @@ void AddServeFlags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--data-dir", flags.data_dir,
                  "state directory (SQLite store, artifacts, admin.token)")
       ->required();
-  app.add_option("--store", flags.store, "sqlite (the default, in --data-dir)")
+  app.add_option("--store", flags.store,
+                 "sqlite (the default, in --data-dir) or postgresql://user@host:port/db, shared "
+                 "by replicas")
       ->capture_default_str();
+  app.add_option("--store-writers", flags.store_writers,
+                 "PostgreSQL writer connections, each with its own group commit")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
   app.add_option("--tls-cert", flags.tls_cert, "PEM certificate chain for HTTPS");
   app.add_option("--tls-key", flags.tls_key, "PEM private key for HTTPS");
   app.add_flag("--insecure", flags.insecure, "allow plain HTTP on a non-loopback address");
@@ -93,9 +100,14 @@ Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
   }
   options.port = static_cast<std::uint16_t>(port);
   options.data_dir = flags.data_dir;
-  if (flags.store != "sqlite") {
-    return Bad("--store: only 'sqlite' is supported by this build, got '" + flags.store + "'");
+  if (flags.store.starts_with("postgresql://") || flags.store.starts_with("postgres://")) {
+    options.store_url = flags.store;
+  } else if (flags.store != "sqlite") {
+    // SanitizeUrl: a mistyped URL may still carry a password.
+    return Bad("--store must be sqlite or a postgresql:// URL, got '" + SanitizeUrl(flags.store) +
+               "'");
   }
+  options.store_writers = flags.store_writers;
   if (flags.tls_cert.empty() != flags.tls_key.empty()) {
     return Bad("--tls-cert and --tls-key go together");
   }

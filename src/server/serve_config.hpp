@@ -19,7 +19,8 @@ namespace orb::server {
 struct ServeFlags {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir;
-  std::string store = "sqlite";
+  std::string store = "sqlite";  // or a PostgreSQL URL (postgresql://user@host:port/db)
+  int store_writers = 2;         // PostgreSQL writer connections (docs/decisions/0014)
   std::string tls_cert;
   std::string tls_key;
   bool insecure = false;
@@ -44,8 +45,9 @@ struct ServeFlags {
 void AddServeFlags(CLI::App& app, ServeFlags& flags);
 
 // Checks the flags together. Errors (kInvalidRequest) say which flag and why: a listen address
-// that is not host:port, plain HTTP on a non-loopback address without --insecure, a store other
-// than sqlite (PostgreSQL comes with the store issue), half a TLS pair, bad intervals.
+// that is not host:port, plain HTTP on a non-loopback address without --insecure, a store that is
+// neither sqlite nor a postgresql:// URL (the error shows the URL without its password), half a
+// TLS pair, bad intervals.
 Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags);
 
 // True for 127.0.0.0/8, ::1 and localhost.

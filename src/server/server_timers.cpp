@@ -5,7 +5,7 @@
 namespace orb::server {
 
 ServerTimers::ServerTimers(ServerTimersOptions options, Deps deps)
-    : options_(options), deps_(deps) {}
+    : options_(std::move(options)), deps_(deps), lease_(options_.lease) {}
 
 void ServerTimers::Start() {
   Schedule();
@@ -30,8 +30,50 @@ void ServerTimers::Schedule() {
   });
 }
 
+bool ServerTimers::Lead(WallTime now) {
+  if (!options_.shared_store) return true;
+  if (lease_.ShouldAsk(now)) {
+    const bool was = lease_.IsLeader(now);
+    auto answer =
+        deps_.store.TryLeadership(options_.lease_name, options_.holder, now, options_.lease.ttl);
+    if (answer) {
+      lease_.Record(*answer, now);
+      if (answer->held != was) {
+        GetLogger("fleet-cmdr")
+            ->info("{} the fleet's timers (leader: {})", answer->held ? "running" : "not running",
+                   answer->holder);
+      }
+    } else {
+      lease_.RecordFailure(now);
+      GetLogger("fleet-cmdr")->warn("leader lease: {}", answer.error().Describe());
+    }
+  }
+  return lease_.IsLeader(now);
+}
+
+void ServerTimers::ReleaseLeadership() {
+  if (!options_.shared_store || !leading_.load()) return;
+  leading_.store(false);
+  lease_.Released();
+  if (auto released = deps_.store.ReleaseLeadership(options_.lease_name, options_.holder);
+      !released) {
+    GetLogger("fleet-cmdr")->warn("releasing the leader lease: {}", released.error().Describe());
+  }
+}
+
 void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
   const auto log = GetLogger("fleet-cmdr");
+  const bool leading = Lead(wall_now);
+  leading_.store(leading);
+  deps_.presence.CheckOffline(wall_now, leading);
+  deps_.publisher.FillGaps(mono_now);
+  deps_.streams.Drain();
+  deps_.streams.CloseRevoked();
+  if (mono_now - last_flush_ >= options_.flush_every) {
+    last_flush_ = mono_now;
+    deps_.presence.Flush();
+  }
+  if (!leading) return;
   // Bounded loops: each call handles a bounded number of rows.
   for (int i = 0; i < 16; ++i) {
     auto expired = deps_.store.ExpireLeases(wall_now);
@@ -55,14 +97,6 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
     }
     deps_.publisher.Publish(*promoted);
     if (promoted->value == 0) break;
-  }
-  deps_.presence.CheckOffline(wall_now);
-  deps_.publisher.FillGaps(mono_now);
-  deps_.streams.Drain();
-  deps_.streams.CloseRevoked();
-  if (mono_now - last_flush_ >= options_.flush_every) {
-    last_flush_ = mono_now;
-    deps_.presence.Flush();
   }
   if (mono_now - last_prune_ >= options_.prune_every) {
     last_prune_ = mono_now;

@@ -7,6 +7,9 @@
 //   4. fill event gaps (EventPublisher) and move slow stream clients' backlogs on (StreamApi);
 //   5. every flush_every, write last-seen times to the store; every prune_every, prune events.
 // 1, 2 and pruning act on the whole store; 3, 4 and the flush on this server's own state.
+// On a store shared by replicas (shared_store), the fleet's duties (1, 2, the store's side of 3,
+// pruning) run only on the replica holding the leader lease (LeaderLease, renewed in the round
+// every renew_every; docs/decisions/0015); 4 and the flush run on every replica.
 // Tick is the one entry point and takes the time, so a test (or an elected leader, once replicas
 // share a store) runs a round at a time of its choosing. Start/Stop schedule it on the HTTP
 // server's timers, running each round on a worker; a round is bounded (at most 16 store calls
@@ -21,12 +24,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "common/clock.hpp"
 #include "common/time.hpp"
 #include "net/http_server.hpp"
 #include "server/async_calls.hpp"
 #include "server/event_publisher.hpp"
+#include "server/leader_lease.hpp"
 #include "server/presence.hpp"
 #include "server/stream_api.hpp"
 #include "store/store.hpp"
@@ -41,6 +46,12 @@ struct ServerTimersOptions {
   // Called after each scheduled round, on the round's worker (fleet-cmdr's watchdog ping): proof
   // that the timers, the event loop and a worker still make progress.
   std::function<void()> after_round;
+  // Replicas share the store: fleet duties only under the leader lease `lease_name`, held as
+  // `holder` (unique per replica).
+  bool shared_store = false;
+  std::string lease_name = "fleet-timers";
+  std::string holder;
+  LeaderLeaseOptions lease{};
 };
 
 class ServerTimers {
@@ -66,9 +77,16 @@ class ServerTimers {
   // One round of every duty at `wall_now` (timestamps, lease and notBefore times) and `mono_now`
   // (intervals).
   void Tick(WallTime wall_now, Clock::MonoTime mono_now);
+  // Gives the leader lease up (after Stop, on a clean shutdown) so another replica takes the
+  // duties over at once.
+  void ReleaseLeadership();
+  // Whether the last round ran the fleet's duties (always true on a store of its own).
+  bool leading() const { return leading_.load(); }
 
  private:
   void Schedule();
+  // Renews or takes the lease when due; whether this replica leads at `now`.
+  bool Lead(WallTime now);
 
   const ServerTimersOptions options_;
   Deps deps_;
@@ -77,6 +95,8 @@ class ServerTimers {
   std::shared_ptr<net::TimerHandle> timer_;
   Clock::MonoTime last_flush_{};
   Clock::MonoTime last_prune_{};
+  LeaderLease lease_;
+  std::atomic<bool> leading_{false};
 };
 
 }  // namespace orb::server

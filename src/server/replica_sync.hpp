@@ -1,0 +1,74 @@
+#pragma once
+
+// What keeps one replica current with the others when they share a PostgreSQL store
+// (docs/decisions/0015):
+//  - events: another replica's commit (Store's on_foreign_commit, LISTEN/NOTIFY) wakes this
+//    class, which reads the events after the last published seq and publishes them in seq order
+//    (EventPublisher::CatchUp), so a stream on this replica sees the other's events; then it
+//    reloads the notify state of the agents they name (Notifier::Load), so a job created through
+//    another replica wakes an agent long-polling here. A notification may be lost (the listener
+//    reconnecting), so it also catches up every event_poll without one;
+//  - tokens: every token_poll it applies Store::TokenChangesSince to the token cache, so a token
+//    revoked (or created) through another replica counts here within that time.
+//
+// One thread of its own does both (the store's callback only records the seq and wakes it: it
+// must not call the store). Thread-safety: OnForeignCommit from any thread; Start/Stop from the
+// controlling thread. Ownership: holds its dependencies by reference; they must outlive it.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "server/auth.hpp"
+#include "server/event_publisher.hpp"
+#include "server/notifier.hpp"
+#include "store/store.hpp"
+
+namespace orb::server {
+
+struct ReplicaSyncOptions {
+  std::chrono::milliseconds event_poll{1000};
+  std::chrono::milliseconds token_poll{250};
+};
+
+class ReplicaSync {
+ public:
+  struct Deps {
+    store::Store& store;
+    EventPublisher& publisher;
+    Notifier& notifier;
+    TokenCache& tokens;
+  };
+  // `token_version`: the version the token cache was loaded at (TokenChanges::version).
+  ReplicaSync(ReplicaSyncOptions options, Deps deps, std::int64_t token_version);
+  ~ReplicaSync();
+  ReplicaSync(const ReplicaSync&) = delete;
+  ReplicaSync& operator=(const ReplicaSync&) = delete;
+
+  void Start();
+  // Wakes and joins the thread. Idempotent.
+  void Stop();
+
+  // Another replica committed events up to `last_seq`: quick, never calls the store.
+  void OnForeignCommit(std::int64_t last_seq);
+
+ private:
+  void Run();
+  void SyncEvents();
+  void SyncTokens();
+
+  const ReplicaSyncOptions options_;
+  Deps deps_;
+  std::int64_t token_version_;  // the thread's
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopped_ = false;
+  std::int64_t foreign_seq_ = 0;  // the highest seq told
+  std::int64_t synced_seq_ = 0;   // foreign_seq_ when the last catch-up began
+  std::thread thread_;
+};
+
+}  // namespace orb::server

@@ -1,0 +1,341 @@
+// Two fleet-cmdr processes (the real binary) on one PostgreSQL database, as replicas behind one
+// address (docs/decisions/0015): what one does, the other sees. The database is a fresh one on the
+// test run's cluster (the ctest fixture `postgres`, support/postgres.hpp).
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "integration/cmdr_process.hpp"
+#include "integration/test_cluster.hpp"
+#include "net/http_client.hpp"
+#include "net/ws_client.hpp"
+#include "protocol/codec.hpp"
+#include "support/free_port.hpp"
+#include "support/postgres.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait_for.hpp"
+
+namespace orb::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Steady = std::chrono::steady_clock;
+
+constexpr const char* kPayload = R"({"backupId":"b1"})";
+
+// A and B, started together on an empty database, each with a data dir of its own.
+class Replicas {
+ public:
+  Replicas() {
+    auto cluster = PostgresCluster::FromFixture();
+    if (!cluster) {
+      ADD_FAILURE() << cluster.error().Describe();
+      return;
+    }
+    auto database = TestDatabase::Create(*cluster);
+    if (!database) {
+      ADD_FAILURE() << database.error().Describe();
+      return;
+    }
+    database_ = std::move(*database);
+    for (const char* name : {"a", "b"})
+      fs::create_directories(dir_ / name);
+    // A has the store on its command line, B in its TOML file (the keys `store`, `store-writers`).
+    const std::vector<std::string> flags = {"--store", database_->url(), "--store-writers", "1"};
+    std::ofstream(dir_ / "b.toml")
+        << fmt::format("store = \"{}\"\nstore-writers = 1\n", database_->url());
+    a_ = std::make_unique<CmdrProcess>(dir_ / "a", FreePort(), flags, dir_ / "a.log");
+    b_ = std::make_unique<CmdrProcess>(dir_ / "b", FreePort(),
+                                       std::vector<std::string>{"--config", (dir_ / "b.toml")},
+                                       dir_ / "b.log");
+  }
+
+  bool Start() {
+    if (!a_ || !a_->WaitHealthy() || !b_->WaitHealthy()) return false;
+    // The one replica that created the first admin token wrote it to its data dir.
+    for (const char* name : {"a", "b"}) {
+      std::ifstream in(dir_ / name / "admin.token");
+      std::string token;
+      if (in >> token) {
+        admin_tokens_.push_back(token);
+      }
+    }
+    return !admin_tokens_.empty();
+  }
+
+  CmdrProcess& a() { return *a_; }
+  CmdrProcess& b() { return *b_; }
+  const std::vector<std::string>& admin_tokens() const { return admin_tokens_; }
+  const std::string& admin_token() const { return admin_tokens_.front(); }
+  std::string Log(const char* name) const {
+    std::ifstream in(dir_ / (std::string(name) + ".log"));
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
+  const std::string& url() const { return database_->url(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<TestDatabase> database_;
+  std::unique_ptr<CmdrProcess> a_;
+  std::unique_ptr<CmdrProcess> b_;
+  std::vector<std::string> admin_tokens_;
+};
+
+std::string Enroll(ApiClient& admin, const std::string& agent_id) {
+  auto reply = admin.Post("/v1/agents", fmt::format(R"({{"agentId":"{}"}})", agent_id));
+  EXPECT_EQ(reply.status, 201) << reply.body;
+  auto enrolled = protocol::FromJson<protocol::EnrollResponse>(reply.body);
+  return enrolled ? enrolled->token : "";
+}
+
+std::string StatusOf(ApiClient& api, const std::string& job_id) {
+  auto detail = protocol::FromJson<protocol::JobDetail>(api.Get("/v1/jobs/" + job_id).body);
+  return detail ? std::string(protocol::ToString(detail->job.status)) : "?";
+}
+
+std::string CreateJob(ApiClient& api, const std::string& agent_id, const std::string& instance) {
+  auto reply = api.Post("/v1/jobs", JobBody(agent_id, "VERIFY_BACKUP", instance, kPayload));
+  EXPECT_EQ(reply.status, 201) << reply.body;
+  auto job = protocol::FromJson<protocol::Job>(reply.body);
+  return job ? job->id : "";
+}
+
+TEST(ReplicasTest, StartedTogetherOnAnEmptyDatabaseTheyCreateOneAdminToken) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  // One admin.token file, and one admin token in the database, which both replicas accept.
+  EXPECT_EQ(replicas.admin_tokens().size(), 1u);
+  auto admins = PgQuery(replicas.url(), "SELECT count(*) FROM tokens WHERE role = 'admin'");
+  ASSERT_TRUE(admins.has_value()) << admins.error().Describe();
+  EXPECT_EQ(*admins, "1");
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  ApiClient through_b(replicas.b().port(), replicas.admin_token());
+  EXPECT_EQ(through_a.Get("/v1/agents").status, 200);
+  EXPECT_EQ(through_b.Get("/v1/agents").status, 200);
+  // The database URL is in neither log with its password (it has none here, but its userinfo is
+  // dropped all the same: only scheme, host, port and path are logged).
+  EXPECT_EQ(replicas.Log("a").find(replicas.url()), std::string::npos);
+  // One of them runs the fleet's timers (the leader lease), within its first rounds.
+  const auto leaders = [&] {
+    int count = 0;
+    for (const char* name : {"a", "b"}) {
+      if (replicas.Log(name).find("running the fleet's timers") != std::string::npos) ++count;
+    }
+    return count;
+  };
+  EXPECT_TRUE(WaitFor([&] { return leaders() >= 1; }, seconds(5)));
+  EXPECT_EQ(leaders(), 1) << replicas.Log("a") << replicas.Log("b");
+}
+
+TEST(ReplicasTest, AJobCreatedThroughAWakesAnAgentLongPollingOnBAndFinishes) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  ApiClient through_b(replicas.b().port(), replicas.admin_token());
+  FakeAgent agent(replicas.b().port(), "host-1", Enroll(through_a, "host-1"));
+  // Enrolled through A: B takes the agent's token within its token poll (250 ms).
+  ASSERT_TRUE(WaitFor([&] { return agent.Hello({"VERIFY_BACKUP"}).status == 200; }, seconds(2)));
+  EXPECT_EQ(agent.Notify(0).status, 200);  // idle: answered at once, and B knows its state now
+
+  auto held = std::async(std::launch::async, [&] {
+    auto reply = agent.Notify(20);
+    return std::make_pair(reply, Steady::now());
+  });
+  // The long-poll is held on B before the job is created through A.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return through_b.Get("/metrics").body.find("fleet_cmdr_notify_waiters 1") !=
+               std::string::npos;
+      },
+      seconds(5)));
+  const auto created_at = Steady::now();
+  const std::string job_id = CreateJob(through_a, "host-1", "mc-1");
+  ASSERT_EQ(held.wait_for(seconds(10)), std::future_status::ready);
+  const auto [reply, answered_at] = held.get();
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.body.find("\"pending\":1"), std::string::npos) << reply.body;
+  const auto wake = std::chrono::duration_cast<milliseconds>(answered_at - created_at);
+  std::cout << "[ figure ] job through A -> long-poll on B answered in " << wake.count() << " ms\n";
+  // Through NOTIFY, not the 1 s fallback poll (the HTTP round trips included).
+  EXPECT_LT(wake, milliseconds(900));
+
+  auto run = agent.NextJob();
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->job_id, job_id);
+  EXPECT_EQ(agent.Complete(run->run_id).status, 200);
+  EXPECT_EQ(StatusOf(through_a, job_id), "COMPLETED");
+}
+
+std::vector<protocol::Event> ReadJobEvents(net::WebSocketClient& ws, std::size_t count) {
+  std::vector<protocol::Event> events;
+  while (events.size() < count) {
+    auto text = ws.Receive(seconds(5));
+    if (!text) {
+      ADD_FAILURE() << "stream: " << text.error().Describe();
+      break;
+    }
+    auto message = protocol::ParseStreamMessage(*text);
+    if (!message) {
+      ADD_FAILURE() << *text;
+      break;
+    }
+    if (message->event && message->event->job_id) events.push_back(*message->event);
+  }
+  return events;
+}
+
+TEST(ReplicasTest, AStreamOnBSeesTheEventsOfAInSeqOrder) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  FakeAgent agent(replicas.b().port(), "host-1", Enroll(through_a, "host-1"));
+  // Enrolled through A: B takes the agent's token within its token poll (250 ms).
+  ASSERT_TRUE(WaitFor([&] { return agent.Hello({"VERIFY_BACKUP"}).status == 200; }, seconds(2)));
+
+  net::WebSocketOptions options;
+  options.base_url = replicas.b().url();
+  net::WebSocketClient ws(options);
+  ASSERT_TRUE(ws.Connect("/v1/stream").has_value());
+  ASSERT_TRUE(ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", replicas.admin_token()))
+                  .has_value());
+  auto ready = ws.Receive(seconds(5));
+  ASSERT_TRUE(ready);
+
+  // Created through A, run and completed through B, two jobs interleaved.
+  const std::string first = CreateJob(through_a, "host-1", "mc-1");
+  const std::string second = CreateJob(through_a, "host-1", "mc-2");
+  auto run = agent.NextJob();
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(agent.Complete(run->run_id).status, 200);
+  // created, queued (x2), running, completed
+  const auto events = ReadJobEvents(ws, 6);
+  ASSERT_EQ(events.size(), 6u);
+  for (std::size_t i = 1; i < events.size(); ++i) {
+    EXPECT_GT(events[i].seq, events[i - 1].seq) << i;
+  }
+  EXPECT_EQ(events[0].type, protocol::EventType::kJobCreated);
+  EXPECT_EQ(events[0].job_id, first);
+  EXPECT_EQ(events[2].job_id, second);
+  EXPECT_EQ(events[4].type, protocol::EventType::kJobRunning);
+  EXPECT_EQ(events[5].type, protocol::EventType::kJobCompleted);
+}
+
+TEST(ReplicasTest, ATokenRevokedThroughAIsRefusedByBWithinASecond) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient admin_a(replicas.a().port(), replicas.admin_token());
+  auto reply = admin_a.Post("/v1/tokens", R"({"role":"viewer","name":"to revoke"})");
+  ASSERT_EQ(reply.status, 201) << reply.body;
+  auto created = protocol::FromJson<protocol::TokenCreated>(reply.body);
+  ASSERT_TRUE(created.has_value());
+  ApiClient viewer_b(replicas.b().port(), created->token);
+  // Created through A: B takes it within its token poll (250 ms).
+  ASSERT_TRUE(WaitFor([&] { return viewer_b.Get("/v1/agents").status == 200; }, seconds(2)));
+
+  ASSERT_EQ(admin_a.Call("DELETE", "/v1/tokens/" + created->id).status, 204);
+  const auto revoked_at = Steady::now();
+  ASSERT_TRUE(WaitFor([&] { return viewer_b.Get("/v1/agents").status == 401; }, seconds(1)));
+  std::cout << "[ figure ] token revoked through A -> refused by B in "
+            << std::chrono::duration_cast<milliseconds>(Steady::now() - revoked_at).count()
+            << " ms\n";
+}
+
+TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  // 3 MiB of noise: streamed to a file on A, and more than one of the store's 1 MiB chunks.
+  std::string content(3 << 20, '\0');
+  std::mt19937 random(7);
+  for (auto& c : content)
+    c = static_cast<char>(random());
+  TempDir dir;
+  const fs::path file = dir / "artifact.bin";
+  std::ofstream(file, std::ios::binary) << content;
+  net::ClientOptions options_a;
+  options_a.base_url = replicas.a().url();
+  options_a.bearer_token = replicas.admin_token();
+  net::HttpClient client_a(options_a);
+  net::ClientRequest upload;
+  upload.method = "PUT";
+  upload.target = "/v1/artifacts";
+  upload.body_file = file;
+  upload.content_type = "application/octet-stream";
+  auto uploaded = client_a.Send(upload);
+  ASSERT_TRUE(uploaded.has_value()) << uploaded.error().Describe();
+  ASSERT_EQ(uploaded->status, 201) << uploaded->body;
+  auto info = protocol::FromJson<protocol::ArtifactInfo>(uploaded->body);
+  ASSERT_TRUE(info.has_value());
+
+  net::ClientOptions options_b = options_a;
+  options_b.base_url = replicas.b().url();
+  net::HttpClient client_b(options_b);
+  net::ClientRequest range;
+  range.target = info->url;
+  range.headers = {{"Range", "bytes=1500000-1500999"}};
+  auto part = client_b.Send(range);
+  ASSERT_TRUE(part.has_value()) << part.error().Describe();
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->Header("Content-Range").value_or(""),
+            fmt::format("bytes 1500000-1500999/{}", content.size()));
+  EXPECT_EQ(part->body, content.substr(1500000, 1000));
+  net::ClientRequest whole;
+  whole.target = info->url;
+  auto all = client_b.Send(whole);
+  ASSERT_TRUE(all.has_value()) << all.error().Describe();
+  EXPECT_EQ(all->status, 200);
+  EXPECT_TRUE(all->body == content);
+  // Uploaded again through B: already stored.
+  net::HttpClient again(options_b);
+  auto twice = again.Send(upload);
+  ASSERT_TRUE(twice.has_value());
+  EXPECT_EQ(twice->status, 200) << twice->body;
+  EXPECT_EQ(client_b.Send({.target = "/v1/artifacts/" + std::string(64, '0')})->status, 404);
+}
+
+TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
+  // A cluster of its own: this test stops it, and the others keep the fixture's.
+  TempDir dir;
+  auto cluster = PostgresCluster::Start(dir / "pg");
+  ASSERT_TRUE(cluster.has_value()) << cluster.error().Describe();
+  struct DestroyCluster {
+    PostgresCluster& cluster;
+    ~DestroyCluster() { (void)cluster.Destroy(); }
+  } destroy{*cluster};
+  // A password in the URL (libpq ignores it: the test cluster trusts local connections) must
+  // appear in no log line and no error.
+  std::string url = cluster->Url();
+  const std::string password = "s3cret-passw0rd";
+  url.insert(url.find('@'), ":" + password);
+  fs::create_directories(dir / "data");
+  CmdrProcess cmdr(dir / "data", FreePort(), {"--store", url}, dir / "cmdr.log");
+  ASSERT_TRUE(cmdr.WaitHealthy());
+  ApiClient anonymous(cmdr.port(), std::nullopt);
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(5)));
+
+  ASSERT_TRUE(cluster->Stop().has_value());
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 503; }, seconds(10)));
+  EXPECT_EQ(anonymous.Get("/healthz").status, 200);  // alive, only not ready
+  ASSERT_TRUE(cluster->Restart().has_value());
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(10)));
+  EXPECT_EQ(cmdr.Stop(), 0);
+
+  std::ifstream in(dir / "cmdr.log");
+  const std::string log{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  EXPECT_NE(log.find("store postgresql://"), std::string::npos) << log;
+  EXPECT_EQ(log.find(password), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace orb::testing
