@@ -39,7 +39,7 @@ struct FleetCmdrOptions {
   std::uint16_t port = 8080;  // 0: any free port
   std::filesystem::path data_dir;
   // Empty: SQLite in data_dir. Otherwise the PostgreSQL database shared by every replica
-  // (docs/decisions/0015); it may carry a password, so it is never logged as is (SanitizeUrl).
+  // (docs/decisions/0016); it may carry a password, so it is never logged as is (SanitizeUrl).
   std::string store_url;
   int store_writers = 2;  // PostgreSQL writer connections
   std::optional<std::filesystem::path> tls_cert;

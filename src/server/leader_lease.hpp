@@ -2,7 +2,7 @@
 
 // When replicas share a PostgreSQL store, one of them runs the fleet's periodic duties (lease
 // expiry, promotion of due jobs, agents turning offline, event retention): the holder of the
-// store's leader lease (Store::TryLeadership, docs/decisions/0015). This class is the decision,
+// store's leader lease (Store::TryLeadership, docs/decisions/0016). This class is the decision,
 // pure and given the time: when to ask the store again, and whether this replica may act as the
 // leader now.
 //

@@ -428,7 +428,7 @@ void OperatorApi::UploadArtifact(Call&& call) {
     std::optional<bool> stored_now;  // a shared store's answer: created by this upload
     if (artifacts_in_store_) {
       // Into the shared store, streamed from the upload file; the file then becomes this
-      // replica's cached copy (docs/decisions/0015).
+      // replica's cached copy (docs/decisions/0016).
       std::ifstream in(upload, std::ios::binary);
       auto stored = deps_.store.PutArtifact(
           sha, size, [&in](std::span<char> buffer) -> Expected<std::size_t> {

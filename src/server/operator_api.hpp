@@ -49,7 +49,7 @@ class OperatorApi {
   };
 
   // `artifact_dir` exists (FleetCmdr makes it). `artifacts_in_store`: replicas share a store, so
-  // artifacts live in it (Store::PutArtifact, ReadArtifact; docs/decisions/0015) and
+  // artifacts live in it (Store::PutArtifact, ReadArtifact; docs/decisions/0016) and
   // artifact_dir only caches them (content-addressed, so a cached copy never goes stale).
   OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics,
               bool artifacts_in_store = false);

@@ -11,7 +11,7 @@
 // On a store shared by replicas (shared_store) an agent may move between replicas, so the store
 // keeps the online flag and each change is announced once, whichever replica sees it: coming
 // online goes through Store::MarkAgentOnline, and the leader's CheckOffline turns silent agents
-// offline with Store::MarkAgentsOffline (docs/decisions/0015). Each replica still keeps its own
+// offline with Store::MarkAgentsOffline (docs/decisions/0016). Each replica still keeps its own
 // flags, only to know when to ask the store.
 //
 // Thread-safety: every method from any thread. Ownership: holds the store, publisher, calls and

@@ -1,7 +1,7 @@
 #pragma once
 
 // What keeps one replica current with the others when they share a PostgreSQL store
-// (docs/decisions/0015):
+// (docs/decisions/0016):
 //  - events: another replica's commit (Store's on_foreign_commit, LISTEN/NOTIFY) wakes this
 //    class, which reads the events after the last published seq and publishes them in seq order
 //    (EventPublisher::CatchUp), so a stream on this replica sees the other's events; then it

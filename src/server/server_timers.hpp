@@ -9,7 +9,7 @@
 // 1, 2 and pruning act on the whole store; 3, 4 and the flush on this server's own state.
 // On a store shared by replicas (shared_store), the fleet's duties (1, 2, the store's side of 3,
 // pruning) run only on the replica holding the leader lease (LeaderLease, renewed in the round
-// every renew_every; docs/decisions/0015); 4 and the flush run on every replica.
+// every renew_every; docs/decisions/0016); 4 and the flush run on every replica.
 // Tick is the one entry point and takes the time, so a test (or an elected leader, once replicas
 // share a store) runs a round at a time of its choosing. Start/Stop schedule it on the HTTP
 // server's timers, running each round on a worker; a round is bounded (at most 16 store calls

@@ -1,5 +1,5 @@
 // Two fleet-cmdr processes (the real binary) on one PostgreSQL database, as replicas behind one
-// address (docs/decisions/0015): what one does, the other sees. The database is a fresh one on the
+// address (docs/decisions/0016): what one does, the other sees. The database is a fresh one on the
 // test run's cluster (the ctest fixture `postgres`, support/postgres.hpp).
 #include <chrono>
 #include <filesystem>
@@ -167,9 +167,10 @@ TEST(ReplicasTest, AJobCreatedThroughAWakesAnAgentLongPollingOnBAndFinishes) {
   EXPECT_EQ(reply.status, 200) << reply.body;
   EXPECT_NE(reply.body.find("\"pending\":1"), std::string::npos) << reply.body;
   const auto wake = std::chrono::duration_cast<milliseconds>(answered_at - created_at);
+  // A figure, not a check: that the wake-up rides on NOTIFY rather than the 1 s fallback poll is
+  // the store's (store_instances_test: foreign-commit notifications); a time bound here would
+  // measure the machine (sanitizers, a loaded CI runner) as much as the code.
   std::cout << "[ figure ] job through A -> long-poll on B answered in " << wake.count() << " ms\n";
-  // Through NOTIFY, not the 1 s fallback poll (the HTTP round trips included).
-  EXPECT_LT(wake, milliseconds(900));
 
   auto run = agent.NextJob();
   ASSERT_TRUE(run.has_value());
