@@ -90,6 +90,13 @@ std::chrono::milliseconds CpuTime(pid_t pid) {
 // The server runs in a child process whose descriptor limit is a few dozen above what it has
 // open: its connection limit is never reached, the process's is.
 TEST(HttpServerLimitsTest, OutOfDescriptorsItRefusesWithoutSpinningAndRecovers) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors of its own: UBSan checks a vptr it has not cached by
+  // writing the vtable through a pipe, so in a process that is out of descriptors on purpose every
+  // such check fails and aborts the server in the middle of what is measured. The dev build runs
+  // this test; the asan build runs every other test of the limits.
+  GTEST_SKIP() << "needs a process out of descriptors, where the sanitizer runtime cannot run";
+#endif
   int to_parent[2];
   int to_child[2];
   ASSERT_EQ(::pipe(to_parent), 0);
