@@ -183,6 +183,17 @@ class ShaLock {
  public:
   static Expected<ShaLock> Acquire(const fs::path& path, const DownloadOptions& options,
                                    bool exclusive) {
+    auto lock = AcquireUnless(path, options, exclusive, nullptr);
+    if (!lock) return Fail(std::move(lock.error()));
+    return std::move(**lock);
+  }
+  // As Acquire, but stops waiting (nullopt) once `stop_waiting` says so: a run waiting to
+  // download stops when another has put the file in place, since those using it hold the lock
+  // shared for as long as their jobs run.
+  static Expected<std::optional<ShaLock>> AcquireUnless(const fs::path& path,
+                                                        const DownloadOptions& options,
+                                                        bool exclusive,
+                                                        const std::function<bool()>& stop_waiting) {
     for (;;) {
       ShaLock lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, os::kPrivateFileMode));
       if (lock.fd_ < 0) {
@@ -199,9 +210,10 @@ class ShaLock {
         if (options.deadline && SteadyClock::now() >= *options.deadline) {
           return Fail(Errc::kTimeout, "deadline passed waiting for " + path.string(), true);
         }
+        if (stop_waiting && stop_waiting()) return std::optional<ShaLock>();
         std::this_thread::sleep_for(std::min(options.poll_interval, milliseconds(50)));
       }
-      if (lock.StillNamed(path)) return lock;
+      if (lock.StillNamed(path)) return std::optional<ShaLock>(std::move(lock));
     }
   }
   // Without waiting: nullopt when someone holds it (or its file went).
@@ -652,8 +664,15 @@ Expected<DownloadResult> Download(const std::string& url, const std::string& exp
       if (!cached) return Fail(cached.error());
       if (*cached) return leased(reused, std::move(*shared));
     }
-    auto lock = ShaLock::Acquire(lock_path, options, /*exclusive=*/true);
-    if (!lock) return Fail(std::move(lock.error()));
+    // Waiting to download ends when another run has put the file in place meanwhile: it is then
+    // used under a shared hold (the next round), not waited for until every user's job is over.
+    std::error_code exists_ec;
+    auto waited = ShaLock::AcquireUnless(lock_path, options, /*exclusive=*/true, [&] {
+      return fs::is_regular_file(final_path, exists_ec);
+    });
+    if (!waited) return Fail(std::move(waited.error()));
+    if (!*waited) continue;
+    auto lock = std::move(*waited);
     // Another run may have finished it meanwhile.
     auto cached = CachedFileIsGood(final_path, sha256, true);
     if (!cached) return Fail(cached.error());

@@ -10,10 +10,12 @@
 #include <vector>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -288,6 +290,38 @@ TEST_F(DownloaderTest, ConcurrentDownloadsOfOneArtifactShareOneTransfer) {
     EXPECT_THAT(run.get(), IsOk());
   EXPECT_EQ(server_.requests(), 1);
   EXPECT_EQ(*Sha256FileHex(cache_ / sha), sha);
+}
+
+// A run that found no file and waits to download it stops waiting once another run has put the
+// file in place: those using it hold its lock shared for as long as their jobs run, so waiting for
+// the exclusive hold would last until every one of them ended.
+TEST_F(DownloaderTest, AWaitingDownloadUsesTheFileAnotherRunPutInPlace) {
+  const std::string content = RandomBytes(64 << 10, 8);
+  const std::string sha = server_.Add(content);
+  std::filesystem::create_directories(cache_);
+  // Another run's shared hold, kept for the whole test (its job is running).
+  const int user = ::open((cache_ / (sha + ".lock")).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(user, 0);
+  ASSERT_EQ(::flock(user, LOCK_SH), 0);
+  std::atomic<bool> waiting{false};
+  DownloadOptions options = FastRetries();
+  options.deadline = std::chrono::steady_clock::now() + 20s;  // so that a failure ends
+  options.should_stop = [&] {
+    waiting = true;  // polled only while a lock is waited for: here, the exclusive one
+    return false;
+  };
+  auto run = std::async(std::launch::async, [&] {
+    return Download(server_.Url("/public/" + sha), sha, cache_, options);
+  });
+  ASSERT_TRUE(WaitFor([&] { return waiting.load(); }, 10s));
+  WriteFile(cache_ / sha, content);  // the other run's download, renamed into place
+  const bool ended = run.wait_for(10s) == std::future_status::ready;
+  ::close(user);
+  ASSERT_TRUE(ended) << "still waiting for the exclusive hold while the file is in place";
+  auto result = run.get();
+  ASSERT_THAT(result, IsOk());
+  EXPECT_TRUE(result->reused);
+  EXPECT_EQ(server_.requests(), 0);
 }
 
 TEST_F(DownloaderTest, CopiesFileUrlsAndReportsAMissingFile) {
