@@ -37,6 +37,7 @@
 #include "agent/lock_table.hpp"
 #include "agent/retention_config.hpp"
 #include "common/clock.hpp"
+#include "common/time.hpp"
 #include "os/fs.hpp"
 
 namespace orb::agent {

@@ -27,14 +27,23 @@ std::optional<std::int64_t> ParseInteger(std::string_view text) {
 
 // Sets `out` from `value` when it lies in [low, high]; else records `problem` for `field`.
 template <class T>
-void SetInRange(std::optional<std::int64_t> value, std::int64_t low, std::int64_t high,
+// `value`: the key's integer, nullptr when it is not one (a pointer, not an optional: g++ 12 at
+// -O3 reports a false -Wmaybe-uninitialized on an inlined optional<int64_t>).
+void SetInRange(const std::int64_t* value, std::int64_t low, std::int64_t high,
                 const std::string& field, const char* problem, T& out,
                 std::vector<FieldProblem>& problems) {
-  if (!value || *value < low || *value > high) {
+  if (value == nullptr || *value < low || *value > high) {
     problems.push_back({field, problem});
     return;
   }
   out = static_cast<T>(*value);
+}
+
+template <typename T>
+void SetInRange(const std::optional<std::int64_t>& value, std::int64_t low, std::int64_t high,
+                const std::string& field, const char* problem, T& out,
+                std::vector<FieldProblem>& problems) {
+  SetInRange(value ? &*value : nullptr, low, high, field, problem, out, problems);
 }
 
 }  // namespace
@@ -58,8 +67,7 @@ void ApplyRetentionToml(std::string_view text, RetentionConfig& config,
     const std::string name(key.str());
     const std::string field = "retention." + name;
     const auto* integer = value.as_integer();
-    const std::optional<std::int64_t> number =
-        integer != nullptr ? std::optional<std::int64_t>(integer->get()) : std::nullopt;
+    const std::int64_t* number = integer != nullptr ? &integer->get() : nullptr;
     if (name == "runLogDays") {
       SetInRange(number, 0, kMaxRunLogDays, field, kRunLogDaysRange, config.run_log_days, problems);
     } else if (name == "artifactCacheMiB") {

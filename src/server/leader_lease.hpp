@@ -15,7 +15,6 @@
 // Thread-safety: none; one timer round at a time uses it.
 
 #include <chrono>
-#include <optional>
 
 #include "common/time.hpp"
 #include "store/store.hpp"
@@ -35,28 +34,34 @@ class LeaderLease {
   // True when the store should be asked (TryLeadership) at `now`: never asked, or renew_every
   // since the last ask (successful or not).
   bool ShouldAsk(WallTime now) const {
-    return !last_ask_ || now - *last_ask_ >= options_.renew_every || now < *last_ask_;
+    return !asked_ || now - last_ask_ >= options_.renew_every || now < last_ask_;
   }
   // The store's answer to an ask made at `asked_at`.
   void Record(const store::Leadership& answer, WallTime asked_at) {
+    asked_ = true;
     last_ask_ = asked_at;
-    leading_until_.reset();
-    if (answer.held) leading_until_ = asked_at + options_.ttl - options_.margin;
+    leading_until_ = answer.held ? asked_at + options_.ttl - options_.margin : WallTime{};
   }
   // The ask made at `asked_at` failed (the store unreachable): the lease held so far still counts
   // until it runs out.
-  void RecordFailure(WallTime asked_at) { last_ask_ = asked_at; }
+  void RecordFailure(WallTime asked_at) {
+    asked_ = true;
+    last_ask_ = asked_at;
+  }
   // Whether this replica runs the fleet's duties at `now`.
-  bool IsLeader(WallTime now) const { return leading_until_ && now < *leading_until_; }
+  bool IsLeader(WallTime now) const { return now < leading_until_; }
   // After ReleaseLeadership (a clean stop).
-  void Released() { leading_until_.reset(); }
+  void Released() { leading_until_ = WallTime{}; }
 
   const LeaderLeaseOptions& options() const { return options_; }
 
  private:
   LeaderLeaseOptions options_;
-  std::optional<WallTime> last_ask_;
-  std::optional<WallTime> leading_until_;
+  // Plain time points, not optionals: g++ 12 under the sanitizers reports a false
+  // -Wmaybe-uninitialized on an optional time_point compared inline.
+  bool asked_ = false;
+  WallTime last_ask_{};
+  WallTime leading_until_{};  // the epoch while not leading: every `now` is past it
 };
 
 }  // namespace orb::server
