@@ -401,12 +401,12 @@ class Extractor {
 // ---------------------------------------------------------------------------------------------
 // Backups
 
-la_ssize_t WriteToStream(archive* a, void* client, const void* buffer, std::size_t length) {
-  auto* stream = static_cast<ArchiveStream*>(client);
-  if (!stream->Write(buffer, length)) {
-    archive_set_error(a, EIO, "%s", stream->error().c_str());
-    return -1;
-  }
+// A failed write is not reported to libarchive: libarchive 3.6 turns the archive FATAL, and
+// archive_write_free then skips the close that frees its client buffer (a leak per failed
+// backup on a full disk). The stream keeps the error instead; every libarchive call below is
+// followed by a look at stream.ok().
+la_ssize_t WriteToStream(archive*, void* client, const void* buffer, std::size_t length) {
+  static_cast<ArchiveStream*>(client)->Write(buffer, length);
   return static_cast<la_ssize_t>(length);
 }
 
@@ -613,6 +613,7 @@ class BackupWriter {
       return Fail(Errc::kIo,
                   "cannot write the archive entry of " + Where(item) + ": " + ArchiveErrorText(a_));
     }
+    if (!stream_.ok()) return Fail(Errc::kIo, "cannot write the archive: " + stream_.error());
     return Ok();
   }
 
@@ -675,6 +676,7 @@ class BackupWriter {
       if (archive_write_data(a_, room.data(), got) < 0) {
         return Fail(Errc::kIo, "cannot write the archive: " + ArchiveErrorText(a_));
       }
+      if (!stream_.ok()) return Fail(Errc::kIo, "cannot write the archive: " + stream_.error());
       if (stream_.expected() != 0) {
         return Fail(Errc::kInternal,
                     "libarchive stored less of " + Where(item) + " than it was given");

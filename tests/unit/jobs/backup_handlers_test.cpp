@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +22,6 @@
 #include <archive_entry.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +39,7 @@
 #include "protocol/instance_json.hpp"
 #include "protocol/job_types.hpp"
 #include "support/fault_fs.hpp"
+#include "support/file_size_limit.hpp"
 #include "support/killing_fs.hpp"
 #include "support/manual_clock.hpp"
 #include "support/matchers.hpp"
@@ -52,6 +51,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using testing::FailsWith;
+using testing::FileSizeLimit;
 using ::testing::HasSubstr;
 using testing::IsOk;
 using ::testing::Not;
@@ -971,30 +971,6 @@ TEST_F(PruneTest, PruneFailingAtEveryFsCallLeavesOnlyCommittedBackupsOrGarbage) 
 }
 
 // ---------------------------------------------------------------- a disk that fills up mid-write
-
-// The bytes the Fs seam does not carry (the archive libarchive and zstd write, the files
-// libarchive extracts) fail for real: every file this process writes stops at `bytes`
-// (RLIMIT_FSIZE), and write() fails with EFBIG (SIGXFSZ ignored) as on a full disk.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &saved_);
-    previous_ = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = saved_;
-    limit.rlim_cur = bytes;
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_);
-    std::signal(SIGXFSZ, previous_);
-  }
-  FileSizeLimit(const FileSizeLimit&) = delete;
-  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
-
- private:
-  rlimit saved_{};
-  void (*previous_)(int) = SIG_DFL;
-};
 
 TEST_F(BackupHandlersTest, BackupWhoseArchiveFillsTheDiskCommitsNothingAndTheRetryCompletes) {
   MakeTree(data(), 21, 12, 1 << 20);  // ~6 MB, ~3 MB compressed
