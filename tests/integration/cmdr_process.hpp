@@ -1,8 +1,8 @@
 #pragma once
 
 // The fleet-cmdr binary as a child process of a test (`fleet-cmdr serve` on 127.0.0.1:<port>,
-// SQLite in `data_dir`), for kill -9, restarts and a second fleet-cmdr on the same data dir after
-// the first is gone. Needs ORB_FLEET_CMDR_BIN. Killed (SIGKILL) and reaped when destroyed.
+// SQLite in `data_dir` unless `extra` names another store, e.g. TestStore::Flags()), for kill -9,
+// restarts and a second fleet-cmdr on the same data dir and store after the first is gone. Needs ORB_FLEET_CMDR_BIN. Killed (SIGKILL) and reaped when destroyed.
 
 #include <chrono>
 #include <cstdint>

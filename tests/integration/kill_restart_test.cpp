@@ -1,5 +1,6 @@
-// kill -9 of a real fleet-cmdr process, then a restart on the same data dir: everything that got a
-// 2xx is still there and no job is handed out twice (issue 3 "Durability").
+// kill -9 of a real fleet-cmdr process, then a restart on the same data dir and store (SQLite or
+// PostgreSQL, integration/test_store.hpp): everything that got a 2xx is still there and no job is
+// handed out twice.
 
 #include <fstream>
 #include <set>
@@ -10,6 +11,7 @@
 
 #include "integration/cmdr_process.hpp"
 #include "integration/test_cluster.hpp"
+#include "integration/test_store.hpp"
 #include "protocol/codec.hpp"
 #include "support/free_port.hpp"
 #include "support/temp_dir.hpp"
@@ -22,6 +24,7 @@ using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
 
 TEST(KillRestartTest, KillNineLosesNothingAcknowledgedAndHandsOutNoJobTwice) {
   TempDir dir;
+  TestStore store;
   const auto port = FreePort();
   std::set<std::string> dispatched;
   std::vector<std::string> jobs;
@@ -29,7 +32,7 @@ TEST(KillRestartTest, KillNineLosesNothingAcknowledgedAndHandsOutNoJobTwice) {
   std::string admin_token;
   std::string agent_token;
   {
-    CmdrProcess cmdr(dir.path(), port);
+    CmdrProcess cmdr(dir.path(), port, store.Flags());
     ASSERT_TRUE(cmdr.WaitHealthy());
     std::ifstream(dir.path() / "admin.token") >> admin_token;
     ApiClient admin(port, admin_token);
@@ -57,7 +60,7 @@ TEST(KillRestartTest, KillNineLosesNothingAcknowledgedAndHandsOutNoJobTwice) {
     }
     cmdr.Kill(SIGKILL);
   }
-  CmdrProcess cmdr(dir.path(), port);
+  CmdrProcess cmdr(dir.path(), port, store.Flags());
   ASSERT_TRUE(cmdr.WaitHealthy());
   ApiClient admin(port, admin_token);
   for (const auto& id : jobs) {

@@ -111,6 +111,7 @@ server::FleetCmdrOptions TestCluster::DefaultOptions() {
 
 TestCluster::TestCluster(server::FleetCmdrOptions options) : options_(std::move(options)) {
   options_.data_dir = dir_.path() / "cmdr";
+  options_.store_url = store_.url();
   auto cmdr = server::FleetCmdr::Create(options_, RealClock());
   if (!cmdr) throw std::runtime_error("FleetCmdr::Create: " + cmdr.error().Describe());
   cmdr_ = std::move(*cmdr);

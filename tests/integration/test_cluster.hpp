@@ -1,7 +1,8 @@
 #pragma once
 
-// A real fleet-cmdr for tests: FleetCmdr on 127.0.0.1:0 over SQLite in a TempDir, plus clients that
-// speak its APIs over real HTTP (an operator client and test-side agents). tests/support.
+// A real fleet-cmdr for tests: FleetCmdr on 127.0.0.1:0 with its data dir in a TempDir, over SQLite
+// there or a fresh PostgreSQL database (TestStore, integration/test_store.hpp), plus clients that
+// speak its APIs over real HTTP (an operator client and test-side agents).
 
 #include <chrono>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "integration/test_store.hpp"
 #include "net/http_client.hpp"
 #include "protocol/types.hpp"
 #include "server/fleet_cmdr.hpp"
@@ -72,10 +74,11 @@ class TestCluster {
 
   static server::FleetCmdrOptions DefaultOptions();
 
-  void Restart();  // Stop + Create + Start on the same data dir (a clean restart)
+  void Restart();  // Stop + Create + Start on the same data dir and store (a clean restart)
   std::uint16_t port() const { return cmdr_->port(); }
   const std::string& admin_token() const { return admin_token_; }
   const std::filesystem::path& data_dir() const { return options_.data_dir; }
+  const TestStore& store() const { return store_; }
   ApiClient& admin() { return *admin_; }
   server::FleetCmdr& cmdr() { return *cmdr_; }
 
@@ -91,6 +94,7 @@ class TestCluster {
 
  private:
   TempDir dir_;
+  TestStore store_;  // outlives cmdr_: the database is dropped last
   server::FleetCmdrOptions options_;
   std::unique_ptr<server::FleetCmdr> cmdr_;
   std::string admin_token_;
