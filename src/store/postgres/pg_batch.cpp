@@ -96,13 +96,19 @@ void PgBatchDriver::Begin(sql::Connection& db, std::span<const std::string> agen
   lock_->Send();
 }
 
-// Takes this instance's commit order (held until ReleaseCommitOrder), then sends the
-// notify-state reads, the event statement and the COMMIT: one round trip.
+// Waits for every statement still in the pipeline (the agents' row locks, deferred writes), then
+// takes this instance's commit order (held until ReleaseCommitOrder) and sends the notify-state
+// reads, the event statement and the COMMIT: one round trip. The wait comes first because a
+// statement still in flight may wait for a row lock that another writer of this instance holds;
+// that writer cannot commit, and so release it, without the commit order: had this batch taken
+// the order first, neither could go on, and PostgreSQL would not see it as a deadlock (one side
+// waits on a mutex here), so both would hang until idle_in_transaction_session_timeout.
 std::vector<AgentQueue> PgBatchDriver::Commit(sql::Connection& db,
                                               std::span<protocol::Event* const> events,
                                               std::vector<std::string> touched) {
   auto& pg = static_cast<PgConnection&>(db);
   ForgetLock();
+  pg.Sync();
   commit_lock_ = std::unique_lock(commit_mutex_);
   try {
     std::optional<ops::AgentQueuesQuery> queues;
