@@ -4,6 +4,10 @@
 // fleet-cmdr: either one given by --server/--admin-token, or (the default) the release binary,
 // started here on 127.0.0.1 with a fresh data dir and stopped at the end. All clients are
 // coroutines on one io_context, so 10,000 idle agents need 10,000 sockets, not threads.
+// With --server-arg=--store --server-arg=postgresql://... it starts fleet-cmdr on PostgreSQL, and
+// with --replicas 2 two of them on that one database: operators (setup, job creation) talk to the
+// first, agents (hello, notify, jobs/next, updates) to the second (docs/decisions/0016).
+// bench/run_pg_comparison.sh runs it that way beside a raw PostgreSQL queue (pg_queue_load).
 //
 // Workloads (sub-commands), defined as in ../shared/bench/peers/README.md:
 //   w1    enqueue --jobs jobs from 32 producers, then 32 agents loop jobs/next -> final update;
@@ -49,6 +53,7 @@
 
 #include "common/random.hpp"
 #include "common/time.hpp"
+#include "load_cpu.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/types.hpp"
 
@@ -73,109 +78,6 @@ double Seconds(Steady::duration d) {
 }
 double Millis(Steady::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
-}
-
-// ---- CPU accounting: who used the cores while a phase ran (as the peers report it) ----
-
-struct CpuSample {
-  Steady::time_point at;
-  double server = 0;   // fleet-cmdr's utime+stime (+ reaped children), seconds
-  double client = 0;   // this process's rusage, seconds
-  double machine = 0;  // all cores busy (/proc/stat minus idle and iowait), seconds
-};
-
-double ClockTicks() {
-  return static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double ProcessCpuSeconds(std::optional<pid_t> pid) {
-  if (!pid) return 0;
-  std::ifstream in("/proc/" + std::to_string(*pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto paren = text.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream fields(text.substr(paren + 2));
-  std::string field;
-  double ticks = 0;
-  // After "pid (comm) ": state is field 3; utime, stime, cutime, cstime are fields 14-17.
-  for (int index = 3; index <= 17 && fields >> field; ++index) {
-    if (index >= 14) ticks += std::stod(field);
-  }
-  return ticks / ClockTicks();
-}
-
-double MachineBusySeconds() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  in >> cpu;
-  double total = 0;
-  double idle = 0;
-  for (int index = 0; index < 8; ++index) {
-    double value = 0;
-    in >> value;
-    total += value;
-    if (index == 3 || index == 4) idle += value;  // idle, iowait
-  }
-  return (total - idle) / ClockTicks();
-}
-
-double SelfCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-CpuSample SampleCpu(std::optional<pid_t> server_pid) {
-  return {Steady::now(), ProcessCpuSeconds(server_pid), SelfCpuSeconds(), MachineBusySeconds()};
-}
-
-// Cores used between two samples, and the server's CPU per unit of work.
-struct CpuUse {
-  double client = 0;
-  double server = 0;
-  double other = 0;
-  double server_seconds = 0;
-
-  static CpuUse Between(const CpuSample& from, const CpuSample& to) {
-    const double elapsed = std::max(1e-9, Seconds(to.at - from.at));
-    CpuUse use;
-    use.server_seconds = to.server - from.server;
-    use.client = (to.client - from.client) / elapsed;
-    use.server = use.server_seconds / elapsed;
-    use.other = std::max(0.0, (to.machine - from.machine) / elapsed - use.client - use.server);
-    return use;
-  }
-  std::string Cores() const {
-    return fmt::format("{:.2f} / {:.2f} / {:.2f}", client, server, other);
-  }
-  double MicrosPer(std::int64_t units) const {
-    return units > 0 ? server_seconds * 1e6 / static_cast<double>(units) : 0;
-  }
-};
-
-// Waits (up to `max_wait`) until the machine has at most `max_cores` busy over 2 s, as the
-// peers' harness does; returns the busy cores last seen.
-double WaitForQuietMachine(double max_cores, std::chrono::seconds max_wait) {
-  const auto deadline = Steady::now() + max_wait;
-  double busy = 0;
-  do {
-    const auto from = SampleCpu(std::nullopt);
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-    const auto to = SampleCpu(std::nullopt);
-    busy = (to.machine - from.machine) / Seconds(to.at - from.at);
-  } while (busy > max_cores && Steady::now() < deadline);
-  return busy;
-}
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one;
-  std::string five;
-  in >> one >> five;
-  return one + " " + five;
 }
 
 // ---- HTTP: one keep-alive connection, one request at a time ----
@@ -304,9 +206,12 @@ void RunLoop(asio::io_context& io, int threads) {
 // ---- The server under test ----
 
 struct Target {
-  Endpoint endpoint;
+  Endpoint endpoint;        // operators' requests, setup
+  Endpoint agent_endpoint;  // the agents' requests: another replica with --replicas 2
   std::string admin_token;
   std::optional<pid_t> pid;  // set when we started it: its CPU is measured
+  Measured measured;         // every replica started here, and the database (--database-pid)
+  std::string label;         // the row's first two columns (--label), or the default
 };
 
 // Starts fleet-cmdr serve on 127.0.0.1 with a fresh data dir; stops it (SIGTERM) when destroyed.
@@ -424,6 +329,11 @@ class Fleet {
 
   const Target& target() const { return target_; }
   Connection Connect() { return Connection(io_.get_executor(), target_.endpoint); }
+  // A connection for an agent: to the agents' replica (the operators' one unless --replicas 2).
+  Connection ConnectAgent() { return Connection(io_.get_executor(), target_.agent_endpoint); }
+  CpuUse Between(const CpuSample& from, const CpuSample& to) const {
+    return CpuUse::Between(from, to, target_.measured.database.has_value());
+  }
 
   // `count` new tokens of `role`. Each token has its own rate-limit bucket (protocol.md §1 429),
   // so load from many simulated operators is spread over many tokens.
@@ -454,6 +364,7 @@ class Fleet {
     constexpr int kConcurrency = 32;
     auto enroller = [&](std::size_t worker) -> awaitable<void> {
       auto connection = Connect();
+      auto agent_connection = ConnectAgent();
       const auto& admin = admin_tokens_[worker % admin_tokens_.size()];
       for (int i = next++; i < count; i = next++) {
         auto& agent = agents[static_cast<std::size_t>(i)];
@@ -465,7 +376,7 @@ class Fleet {
                                                        std::move(body));
         if (reply.status != 201) throw Unexpected("POST /v1/agents", reply);
         agent.token = Decode<protocol::EnrollResponse>("POST /v1/agents", reply).token;
-        if (hello) co_await Hello(connection, agent);
+        if (hello) co_await Hello(agent_connection, agent);
       }
     };
     auto all = enroller(0);
@@ -480,11 +391,17 @@ class Fleet {
     hello.agent_version = "load-generator";
     hello.job_types = {std::string(kJobType)};
     hello.max_parallel = 1;
-    auto path = AgentPath(agent, "hello");
-    auto body = protocol::ToJson(hello);
-    auto reply =
-        co_await connection.Send(http::verb::post, std::move(path), agent.token, std::move(body));
-    if (reply.status != 200) throw Unexpected("POST hello", reply);
+    const auto path = AgentPath(agent, "hello");
+    const auto body = protocol::ToJson(hello);
+    // On another replica than the one that enrolled it, the token is unknown (401) until that
+    // replica's token feed has it: within 250 ms (docs/decisions/0016).
+    const auto deadline = Steady::now() + std::chrono::seconds(5);
+    for (;;) {
+      auto reply = co_await connection.Send(http::verb::post, path, agent.token, body);
+      if (reply.status == 200) break;
+      if (reply.status != 401 || Steady::now() > deadline) throw Unexpected("POST hello", reply);
+      co_await Pause(std::chrono::milliseconds(50));
+    }
   }
 
   // POST /v1/jobs: a cheap job for `agent_id`; returns the reply (201 expected).
@@ -579,21 +496,21 @@ class W1Throughput {
     operator_tokens_ = co_await fleet_.CreateTokens(
         protocol::Role::kOperator, options_.producers * options_.tokens_per_producer);
 
-    const auto enqueue_cpu = SampleCpu(fleet_.target().pid);
+    const auto enqueue_cpu = SampleCpu(fleet_.target().measured);
     auto producers = Producer();
     for (int p = 1; p < options_.producers; ++p)
       producers = std::move(producers) && Producer();
     co_await std::move(producers);
-    const auto enqueued_cpu = SampleCpu(fleet_.target().pid);
+    const auto enqueued_cpu = SampleCpu(fleet_.target().measured);
 
-    const auto consume_cpu = SampleCpu(fleet_.target().pid);
+    const auto consume_cpu = SampleCpu(fleet_.target().measured);
     auto consumers = Consumer(0);
     for (std::size_t a = 1; a < agents_.size(); ++a)
       consumers = std::move(consumers) && Consumer(a);
     co_await std::move(consumers);
-    const auto consumed_cpu = SampleCpu(fleet_.target().pid);
+    const auto consumed_cpu = SampleCpu(fleet_.target().measured);
 
-    Report(CpuUse::Between(enqueue_cpu, enqueued_cpu), CpuUse::Between(consume_cpu, consumed_cpu),
+    Report(fleet_.Between(enqueue_cpu, enqueued_cpu), fleet_.Between(consume_cpu, consumed_cpu),
            Seconds(enqueued_cpu.at - enqueue_cpu.at), Seconds(consumed_cpu.at - consume_cpu.at));
   }
 
@@ -615,7 +532,7 @@ class W1Throughput {
   }
 
   awaitable<void> Consumer(std::size_t index) {
-    auto connection = fleet_.Connect();
+    auto connection = fleet_.ConnectAgent();
     co_await connection.Connect();
     const auto& agent = agents_[index];
     while (co_await Fleet::TakeOneJob(connection, agent))
@@ -634,8 +551,12 @@ class W1Throughput {
         "429 answers {}\n",
         enqueue_s, enqueue.Cores(), enqueue.MicrosPer(options_.jobs), rate_limited_.load());
     std::cerr << fmt::format("w1: consume {:.2f} s, load average {}\n", consume_s, LoadAverage());
-    std::cout << "| fleet-cmdr | SQLite WAL, group commit, " << options_.agents << " agents | "
-              << options_.jobs
+    const auto& label = fleet_.target().label;
+    std::cout << "| "
+              << (label.empty() ? fmt::format("fleet-cmdr | SQLite WAL, group commit, {} agents",
+                                              options_.agents)
+                                : label)
+              << " | " << options_.jobs
               << fmt::format(" | {:.0f} | {:.0f} | {:.0f} | {} | {:.0f} |\n", e2e_rate,
                              enqueue_rate, consume.MicrosPer(options_.jobs), consume.Cores(),
                              enqueue.MicrosPer(options_.jobs));
@@ -679,11 +600,11 @@ class W2Latency {
     const auto idle = co_await fleet_.Enroll("w2-idle", options_.idle_agents, false);
     std::cerr << fmt::format("w2: {} idle agents enrolled, connecting\n", idle.size());
     for (const auto& agent : idle) {
-      auto connection = std::make_shared<Connection>(fleet_.Connect());
+      auto connection = std::make_shared<Connection>(fleet_.ConnectAgent());
       co_await connection->Connect();
       tasks_.Spawn(IdleAgent(connection, agent));
     }
-    auto metrics = fleet_.Connect();
+    auto metrics = fleet_.ConnectAgent();
     // Idle agents whose wait just ran out are briefly not held: 99% is "all of them".
     while (co_await fleet_.HeldNotifies(metrics) < options_.idle_agents * 99 / 100) {
       co_await Pause(std::chrono::milliseconds(200));
@@ -691,11 +612,11 @@ class W2Latency {
     const long held = co_await fleet_.HeldNotifies(metrics);
     std::cerr << fmt::format("w2: {} notify long-polls held\n", held);
 
-    auto agent_connection = fleet_.Connect();
-    auto notify_connection = fleet_.Connect();
+    auto agent_connection = fleet_.ConnectAgent();
+    auto notify_connection = fleet_.ConnectAgent();
     auto operator_connection = fleet_.Connect();
     std::vector<double> latencies_ms;
-    const auto from = SampleCpu(fleet_.target().pid);
+    const auto from = SampleCpu(fleet_.target().measured);
     for (int i = 0; i < options_.samples; ++i) {
       const auto [arrived, sent] =
           co_await (WaitForNotify(notify_connection, measured) &&
@@ -705,7 +626,7 @@ class W2Latency {
         throw std::runtime_error("w2: the measured agent found no job after its notify");
       }
     }
-    const auto cpu = CpuUse::Between(from, SampleCpu(fleet_.target().pid));
+    const auto cpu = fleet_.Between(from, SampleCpu(fleet_.target().measured));
     Report(std::move(latencies_ms), cpu);
     io_.stop();  // the idle agents' loops never end on their own
   }
@@ -736,10 +657,19 @@ class W2Latency {
   awaitable<void> IdleAgent(std::shared_ptr<Connection> connection, Agent agent) {
     int wait =
         1 + static_cast<int>(RandomU64() % static_cast<std::uint64_t>(options_.wait_seconds));
+    // On another replica than the one that enrolled it, the token is unknown (401) until that
+    // replica's token feed has it: within 250 ms (docs/decisions/0016).
+    const auto known_by = Steady::now() + std::chrono::seconds(5);
+    bool answered = false;
     for (;;) {
       auto path = Fleet::AgentPath(agent, fmt::format("notify?wait={}", wait));
       auto reply = co_await connection->Send(http::verb::get, std::move(path), agent.token);
+      if (reply.status == 401 && !answered && Steady::now() < known_by) {
+        co_await Pause(std::chrono::milliseconds(50));
+        continue;
+      }
       if (reply.status != 200) throw Unexpected("idle GET notify", reply);
+      answered = true;
       ++idle_answers_;
       wait = options_.wait_seconds;
     }
@@ -752,12 +682,14 @@ class W2Latency {
         "server {:.0f} us/sample, load average {}\n",
         latencies_ms.size(), idle_answers_.load(), cpu.Cores(),
         cpu.MicrosPer(static_cast<std::int64_t>(latencies_ms.size())), LoadAverage());
+    const auto& label = fleet_.target().label;
     std::cout << fmt::format(
-        "| fleet-cmdr | notify?wait={}, {} idle agents long-polling | {} | {:.2f} | {:.2f} | "
-        "{:.2f} | {:.2f} |\n",
-        options_.wait_seconds, options_.idle_agents, latencies_ms.size(),
-        Percentile(latencies_ms, 50), Percentile(latencies_ms, 95), Percentile(latencies_ms, 99),
-        latencies_ms.back());
+        "| {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} |\n",
+        label.empty() ? fmt::format("fleet-cmdr | notify?wait={}, {} idle agents long-polling",
+                                    options_.wait_seconds, options_.idle_agents)
+                      : label,
+        latencies_ms.size(), Percentile(latencies_ms, 50), Percentile(latencies_ms, 95),
+        Percentile(latencies_ms, 99), latencies_ms.back(), cpu.Cores());
   }
 
   asio::io_context& io_;
@@ -791,18 +723,18 @@ class IdleNotify {
   awaitable<void> Main(TaskGroup& tasks) {
     const auto agents = co_await fleet_.Enroll("idle-agent", options_.connections, false);
     for (const auto& agent : agents) {
-      auto connection = std::make_shared<Connection>(fleet_.Connect());
+      auto connection = std::make_shared<Connection>(fleet_.ConnectAgent());
       co_await connection->Connect();
       tasks.Spawn(Poller(connection, agent));
     }
     co_await Pause(std::chrono::seconds(options_.warmup_seconds));
     const long before = answered_;
-    const auto from = SampleCpu(fleet_.target().pid);
+    const auto from = SampleCpu(fleet_.target().measured);
     co_await Pause(std::chrono::seconds(options_.seconds));
     const long answers = answered_ - before;
-    const auto to = SampleCpu(fleet_.target().pid);
+    const auto to = SampleCpu(fleet_.target().measured);
     stop_ = true;
-    const auto cpu = CpuUse::Between(from, to);
+    const auto cpu = fleet_.Between(from, to);
     const double rate = static_cast<double>(answers) / Seconds(to.at - from.at);
     std::cerr << fmt::format("idle: {} answers in {:.2f} s, load average {}\n", answers,
                              Seconds(to.at - from.at), LoadAverage());
@@ -846,6 +778,9 @@ struct CommonOptions {
   std::string server_binary = "build/release/src/main/fleet-cmdr";
   std::vector<std::string> server_args;
   bool keep_data = false;
+  int replicas = 1;
+  pid_t database_pid = 0;
+  std::string label;
   int client_threads = 1;
   double quiet_cores = 0.25;
   int quiet_wait_seconds = 180;
@@ -870,14 +805,29 @@ int RunWorkload(const CommonOptions& common, const Options& options) {
       WaitForQuietMachine(common.quiet_cores, std::chrono::seconds(common.quiet_wait_seconds));
   std::cerr << fmt::format("machine before the run: {:.2f} busy cores, load average {}\n", busy,
                            LoadAverage());
-  std::optional<LocalServer> local;
+  std::vector<std::unique_ptr<LocalServer>> local;
   Target target;
   if (common.server.empty()) {
-    local.emplace(common.server_binary, common.server_args, common.keep_data);
-    target = local->target();
+    const bool shared_store = std::find(common.server_args.begin(), common.server_args.end(),
+                                        "--store") != common.server_args.end();
+    if (common.replicas > 1 && !shared_store) {
+      throw std::runtime_error("--replicas 2 needs a shared store: --server-arg=--store ...");
+    }
+    // One after the other: the first creates the admin token in the store, the others find it.
+    for (int i = 0; i < common.replicas; ++i) {
+      local.push_back(std::make_unique<LocalServer>(common.server_binary, common.server_args,
+                                                    common.keep_data));
+    }
+    target = local.front()->target();
+    target.agent_endpoint = local.back()->target().endpoint;
+    for (const auto& server : local)
+      target.measured.servers.push_back(*server->target().pid);
   } else {
     target = ExternalTarget(common);
+    target.agent_endpoint = target.endpoint;
   }
+  if (common.database_pid > 0) target.measured.database = common.database_pid;
+  target.label = common.label;
   asio::io_context io;
   Fleet fleet(io, target);
   Workload workload(io, fleet, options);
@@ -897,6 +847,15 @@ int Main(int argc, char** argv) {
   app.add_option("--server-arg", common.server_args, "extra argument for `fleet-cmdr serve`")
       ->allow_extra_args(false);
   app.add_flag("--keep-data", common.keep_data, "keep the started server's data dir and log");
+  app.add_option("--replicas", common.replicas,
+                 "fleet-cmdr processes to start on the one store (--server-arg=--store URL); "
+                 "operators use the first, agents the last")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 2));
+  app.add_option("--database-pid", common.database_pid,
+                 "PostgreSQL's postmaster: its CPU and its backends' are reported too");
+  app.add_option("--label", common.label,
+                 "the row's first two columns, e.g. 'fleet-cmdr | PostgreSQL, 1 replica'");
   app.add_option("--client-threads", common.client_threads, "threads running the client loop")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
