@@ -1,7 +1,7 @@
 #pragma once
 
 // The interface every job type implements (job-types.md §1 and §3), and what a handler gets to
-// work with. The eleven handlers come in issues 5 and 6; registry.cpp lists them (MakeHandlers).
+// work with. registry.cpp lists the eleven handlers (MakeHandlers).
 
 #include <chrono>
 #include <cstdint>
