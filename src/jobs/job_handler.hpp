@@ -173,7 +173,8 @@ enum class InstanceSupervisor { kAuto, kSystemd, kProcess };
 std::string_view ToString(InstanceSupervisor supervisor);  // "auto" | "systemd" | "process"
 std::optional<InstanceSupervisor> InstanceSupervisorFromString(std::string_view text);
 
-// What handlers need from the outside world, built once by main/ (style.md "Dependencies").
+// What handlers need from the outside world, built once by main/ (style.md "The OS and the time are
+// injected").
 // Every member has a working default, so HandlerDeps{} works (without fleet-cmdr artifacts); the
 // agent's main fills in the control plane, token and CA from its config; tests shrink durations.
 struct HandlerDeps {
