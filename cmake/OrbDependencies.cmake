@@ -95,7 +95,7 @@ set_property(TARGET PkgConfig::SYSTEMD PROPERTY INTERFACE_LINK_LIBRARIES
 
 # orb_link_statically(<program>): link <program> against the static archives of orb_dependency()
 # and the static libstdc++, so that only the code it runs is paged in and the loader relocates no
-# shared C++ libraries (issue 4's 8 MB idle RSS target for orb-jobs-agent; docs/benchmarks.md).
+# shared C++ libraries (orb-jobs-agent's idle memory target of 8 MB; docs/benchmarks.md).
 # glibc (libc, libm) stays shared.
 function(orb_link_statically target)
   set_property(TARGET ${target} PROPERTY ORB_STATIC_LINK ON)

@@ -1,6 +1,6 @@
 #pragma once
 
-// The store of fleet-cmdr (issue 3): every piece of state the control plane keeps, behind one
+// The store of fleet-cmdr: every piece of state the control plane keeps, behind one
 // interface with two implementations (SQLite in the data dir, PostgreSQL for several replicas)
 // that pass the same contract suite (tests/contract/store_contract_test.cpp). protocol.md §2–§6
 // in storage form.

@@ -1,4 +1,4 @@
-// Browser tests of the web UI (issue 7): Debian's chromium driven by playwright-core, against a
+// Browser tests of the web UI: Debian's chromium driven by playwright-core, against a
 // real fleet-cmdr on 127.0.0.1 and two real agents: `host-1` is the shipped orb-jobs-agent with its
 // real handlers (BACKUP_INSTANCE of a real data tree), `gate-1` is orb-jobs-agent-testbed, whose
 // VERIFY_BACKUP handler reports 50 % and then waits at a safe point until `<root>/release` exists:

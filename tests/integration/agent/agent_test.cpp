@@ -1,4 +1,4 @@
-// orb-jobs-agent in process against a real fleet-cmdr on 127.0.0.1:0 (issue 4), with handlers
+// orb-jobs-agent in process against a real fleet-cmdr on 127.0.0.1:0, with handlers
 // defined here (the shipped ones: instance_restart_test.cpp, and the handlers' own tests).
 #include <atomic>
 #include <chrono>
@@ -141,7 +141,7 @@ TEST(AgentIntegrationTest, EveryLineArrivesOnceAndInOrderAcrossAFleetCmdrOutage)
   cluster.StopFleetCmdr();
   handler->release = true;  // the final is produced while fleet-cmdr is away
   ASSERT_TRUE(WaitFor([&] { return handler->completed.load() == 1; }, seconds(5)));
-  // The outage lasts 10 s (issue 4). Throughout it the final result stays in the agent's journal:
+  // The outage lasts 10 s. Throughout it the final result stays in the agent's journal:
   // the agent keeps retrying and drops nothing.
   auto journal = agent::Journal::Open(agent.dir / "state" / "journal.sqlite");
   ASSERT_TRUE(journal.has_value()) << journal.error().Describe();
