@@ -35,7 +35,11 @@ std::optional<local_seconds> NextLocalMatch(const CronExpr& expr, local_seconds 
     const date::year_month_day ymd{day};
     const auto month = static_cast<unsigned>(ymd.month());
     if (!expr.months[month]) {
-      t = local_seconds{date::local_days{ymd.year() / ymd.month() / 1} + date::months{1}};
+      // Calendar arithmetic: year_month + months is the next month (date::months added to a
+      // time point would be an average month of 30.44 days).
+      const date::year_month next_month =
+          date::year_month{ymd.year(), ymd.month()} + date::months{1};
+      t = date::local_days{next_month / 1};
       continue;
     }
     const auto weekday = date::weekday{day}.c_encoding();
