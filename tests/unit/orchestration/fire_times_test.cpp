@@ -208,6 +208,18 @@ TEST(NextFireTimesTest, DailyEvery2HoursUsesTheFixedTimeRules) {
                           "2026-03-29T02:00:00.000Z"));  // 04:00 CEST
 }
 
+TEST(NextFireTimesTest, ExtremeStartsAreSafe) {
+  auto expr = ParseCron("* * * * * *");
+  ASSERT_TRUE(expr.has_value());
+  for (const char* zone : {"UTC", "Europe/Berlin"}) {
+    EXPECT_THAT(NextFireTimes(*expr, Zone(zone), WallTime::max(), 3), ElementsAre());
+    EXPECT_THAT(NextFireTimes(*expr, Zone(zone), kFireTimesEnd - std::chrono::seconds(2), 3),
+                ElementsAre(kFireTimesEnd - std::chrono::seconds(1)));
+    EXPECT_EQ(NextFireTimes(*expr, Zone(zone), WallTime::min(), 2).size(), 2u);
+  }
+  EXPECT_THAT(NextFireTimes(*expr, Zone("UTC"), Utc("2026-12-06T00:00:00Z"), 0), ElementsAre());
+}
+
 TEST(NextFireTimeTest, OneFire) {
   auto expr = ParseCron("0 4 * * *");
   ASSERT_TRUE(expr.has_value());
