@@ -13,6 +13,11 @@ find_package(LibArchive REQUIRED)
 find_package(zstd REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# Howard Hinnant's date/tz (libhowardhinnant-date-dev): date::date-tz is Debian's libdate-tz.so,
+# built with USE_OS_TZDB=1 (it reads the system's /usr/share/zoneinfo, package tzdata), which the
+# imported target passes on with ONLY_C_LOCALE=1 and HAS_STRING_VIEW=1 so that headers and library
+# agree. Debian ships no static archive: only orb_orchestration links it, never the static agent.
+find_package(date REQUIRED CONFIG)
 if(ORB_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
