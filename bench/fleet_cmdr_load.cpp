@@ -1,4 +1,4 @@
-// fleet_cmdr_load: a load generator for fleet-cmdr (issue 3's benchmark, docs/benchmarks.md).
+// fleet_cmdr_load: a load generator for fleet-cmdr (docs/benchmarks.md, "fleet-cmdr").
 //
 // Simulates agents and operators over real HTTP/1.1 keep-alive connections against a real
 // fleet-cmdr: either one given by --server/--admin-token, or (the default) the release binary,
@@ -9,7 +9,7 @@
 // first, agents (hello, notify, jobs/next, updates) to the second (docs/decisions/0016).
 // bench/run_pg_comparison.sh runs it that way beside a raw PostgreSQL queue (pg_queue_load).
 //
-// Workloads (sub-commands), defined as in ../shared/bench/peers/README.md:
+// Workloads (sub-commands), defined as in bench/peers/README.md:
 //   w1    enqueue --jobs jobs from 32 producers, then 32 agents loop jobs/next -> final update;
 //   w2    create -> notify latency for one agent while --idle-agents others hold long-polls;
 //   idle  notify?wait=0 requests/s over --connections keep-alive connections.

@@ -1,4 +1,4 @@
-// Browser tests of the web UI (issue 7): Debian's chromium driven by playwright-core, against a
+// Browser tests of the web UI: Debian's chromium driven by playwright-core, against a
 // real fleet-cmdr on 127.0.0.1 and two real agents: `host-1` is the shipped orb-jobs-agent with its
 // real handlers (BACKUP_INSTANCE of a real data tree), `gate-1` is orb-jobs-agent-testbed, whose
 // VERIFY_BACKUP handler reports 50 % and then waits at a safe point until `<root>/release` exists:
@@ -158,6 +158,32 @@ test("a wrong token is refused; the right one signs in and shows the fleet live"
   await page.close();
 });
 
+test("an agent's health report shows on the fleet page, live", async () => {
+  const { token } = await api("POST", "/v1/agents", { agentId: "sick-1" });
+  const status = async (body) => {
+    const response = await fetch(base + "/v1/agents/sick-1/status", { method: "POST", body: JSON.stringify(body),
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+    assert.equal(response.status, 204);
+  };
+  const page = await signedInPage();
+  await page.click('a[data-route="fleet"]');
+  await page.waitForSelector('tr[data-agent="sick-1"]', { timeout: WAIT });
+  await status({ healthy: false, problems: [{ code: "journal_unwritable", message: "the journal cannot be written: disk full" }], reportedAt: new Date().toISOString() });
+  await page.waitForSelector('tr[data-agent="sick-1"] td.unhealthy', { timeout: WAIT });
+  assert.match(await page.getAttribute('tr[data-agent="sick-1"] td.unhealthy', "title"), /journal_unwritable: the journal cannot be written/);
+  await shot(page, "01b-unhealthy-agent");
+  await status({ healthy: true, problems: [], reportedAt: new Date().toISOString() });
+  await page.waitForSelector('tr[data-agent="sick-1"] td.online', { timeout: WAIT });
+  assert.equal(page.lastError, undefined);
+  await page.close();
+  // A fresh page reads it over REST.
+  await status({ healthy: false, problems: [{ code: "journal_unwritable", message: "again" }], reportedAt: new Date().toISOString() });
+  const again = await signedInPage();
+  await again.click('a[data-route="fleet"]');
+  await again.waitForSelector('tr[data-agent="sick-1"] td.unhealthy[title="journal_unwritable: again"]', { timeout: WAIT });
+  await again.close();
+});
+
 test("a BACKUP_INSTANCE enqueued from the form reaches 100 % live", async () => {
   const page = await signedInPage();
   await page.click('a[data-route="enqueue"]');
@@ -220,6 +246,40 @@ test("a running STOP_INSTANCE cannot be cancelled: the button is disabled with t
   await shot(page, "04-not-cancellable");
   await agentCall(`/runs/${run.runId}/updates`, { updates: [], logs: [], final: { seq: 1, timestamp: new Date().toISOString(), status: "COMPLETED", result: { instanceId: "web-9", alreadyStopped: true } } });
   await page.waitForSelector("#job-status.st-COMPLETED", { timeout: WAIT });
+  await page.close();
+});
+
+test("progress that arrives while the job page loads is not undone by the older snapshot", async () => {
+  // The snapshot (GET /v1/jobs/{id}) is fetched before the agent reports 50 % and answered only
+  // after the page has the progress event from the stream: the page keeps the event's 50 %.
+  const { token } = await api("POST", "/v1/agents", { agentId: "manual-2" });
+  const agentCall = async (route, body) => {
+    const response = await fetch(base + "/v1/agents/manual-2" + route, { method: "POST", body: JSON.stringify(body),
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+    assert.ok(response.ok, `${route}: ${response.status}`);
+    return response.status === 204 ? null : response.json();
+  };
+  await agentCall("/hello", { agentVersion: "manual", jobTypes: ["VERIFY_BACKUP"], maxParallel: 1, labels: {}, interruptedRuns: [] });
+  const job = await api("POST", "/v1/jobs", { agentId: "manual-2", type: "VERIFY_BACKUP", instanceId: "web-5", payload: { backupId: "b-5" } });
+  const run = await agentCall("/jobs/next", { running: [] });
+  assert.equal(run.jobId, job.id);
+  const page = await signedInPage();
+  let held = false;
+  await page.route(`**/v1/jobs/${job.id}`, async (route) => {
+    const snapshot = await route.fetch();  // RUNNING, no progress yet
+    held = true;
+    await agentCall(`/runs/${run.runId}/updates`, { updates: [{ seq: 1, status: "RUNNING", percent: 50, message: "half way", timestamp: new Date().toISOString() }], logs: [] });
+    await page.waitForFunction((id) => S.jobs.get(id) && S.jobs.get(id).percent === 50, job.id, { timeout: WAIT });
+    await route.fulfill({ response: snapshot });
+  });
+  await page.goto(base + "/#/jobs/" + job.id);
+  await page.waitForSelector("#job-status.st-RUNNING", { timeout: WAIT });
+  assert.equal(held, true);
+  await page.waitForSelector('#job-bar[data-percent="50"]', { timeout: WAIT });
+  await page.unroute(`**/v1/jobs/${job.id}`);
+  await agentCall(`/runs/${run.runId}/updates`, { updates: [], logs: [], final: { seq: 2, timestamp: new Date().toISOString(), status: "COMPLETED", result: { backupId: "b-5", ok: true } } });
+  await page.waitForSelector('#job-bar[data-percent="100"]', { timeout: WAIT });
+  assert.equal(page.lastError, undefined);
   await page.close();
 });
 
