@@ -174,10 +174,18 @@ class TaskGroup {
   void Spawn(awaitable<void> task) {
     asio::co_spawn(io_, std::move(task), [this](std::exception_ptr error) {
       if (!error || failed_.exchange(true)) return;
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        message_ = e.what();
+      // Coroutines joined with && that failed together nest multiple_exceptions: the first
+      // innermost one says why.
+      for (;;) {
+        try {
+          std::rethrow_exception(error);
+        } catch (const asio::multiple_exceptions& several) {
+          error = several.first_exception();
+          continue;
+        } catch (const std::exception& e) {
+          message_ = e.what();
+        }
+        break;
       }
       io_.stop();
     });
@@ -376,7 +384,18 @@ class Fleet {
                                                        std::move(body));
         if (reply.status != 201) throw Unexpected("POST /v1/agents", reply);
         agent.token = Decode<protocol::EnrollResponse>("POST /v1/agents", reply).token;
-        if (hello) co_await Hello(agent_connection, agent);
+        if (!hello) continue;
+        // && cancels the other enrollers when one fails, and reports a cancellation: say why.
+        std::string failure;
+        try {
+          co_await Hello(agent_connection, agent);
+        } catch (const std::exception& e) {
+          failure = e.what();
+        }
+        if (!failure.empty()) {
+          std::cerr << "enroll " << agent.id << ": " << failure << "\n";
+          throw std::runtime_error(failure);
+        }
       }
     };
     auto all = enroller(0);
@@ -394,13 +413,18 @@ class Fleet {
     const auto path = AgentPath(agent, "hello");
     const auto body = protocol::ToJson(hello);
     // On another replica than the one that enrolled it, the token is unknown (401) until that
-    // replica's token feed has it: within 250 ms (docs/decisions/0016).
-    const auto deadline = Steady::now() + std::chrono::seconds(5);
+    // replica's token feed has it: within 250 ms (docs/decisions/0016). Those 401s count as
+    // failed authentications of this client's address, so 32 agents enrolled at once can run
+    // into that replica's limit on them (429, Retry-After): wait and ask again too.
+    const auto deadline = Steady::now() + std::chrono::seconds(15);
     for (;;) {
       auto reply = co_await connection.Send(http::verb::post, path, agent.token, body);
       if (reply.status == 200) break;
-      if (reply.status != 401 || Steady::now() > deadline) throw Unexpected("POST hello", reply);
-      co_await Pause(std::chrono::milliseconds(50));
+      if ((reply.status != 401 && reply.status != 429) || Steady::now() > deadline) {
+        throw Unexpected("POST hello", reply);
+      }
+      co_await Pause(reply.status == 429 ? std::chrono::seconds(std::max(1, reply.retry_after))
+                                         : std::chrono::milliseconds(50));
     }
   }
 
@@ -659,13 +683,15 @@ class W2Latency {
         1 + static_cast<int>(RandomU64() % static_cast<std::uint64_t>(options_.wait_seconds));
     // On another replica than the one that enrolled it, the token is unknown (401) until that
     // replica's token feed has it: within 250 ms (docs/decisions/0016).
-    const auto known_by = Steady::now() + std::chrono::seconds(5);
+    const auto known_by = Steady::now() + std::chrono::seconds(15);
     bool answered = false;
     for (;;) {
       auto path = Fleet::AgentPath(agent, fmt::format("notify?wait={}", wait));
       auto reply = co_await connection->Send(http::verb::get, std::move(path), agent.token);
-      if (reply.status == 401 && !answered && Steady::now() < known_by) {
-        co_await Pause(std::chrono::milliseconds(50));
+      if ((reply.status == 401 || reply.status == 429) && !answered && Steady::now() < known_by) {
+        // As in Fleet::Hello: not known there yet, or too many 401s from this address.
+        co_await Pause(reply.status == 429 ? std::chrono::seconds(std::max(1, reply.retry_after))
+                                           : std::chrono::milliseconds(50));
         continue;
       }
       if (reply.status != 200) throw Unexpected("idle GET notify", reply);
