@@ -367,5 +367,167 @@ TEST(ReplicasChaosTest, JobsThroughThreeReplicasSurviveKilledReplicasAndAKilledL
       takeover_ms, create_ms, done_ms, seen.size(), last_seq, MillisSince(test_started));
 }
 
+// The run's state and the leader lease in one read: "<run status> <lease overdue: true, false, or
+// none once final> <holder>", the holder being "" when no replica holds an unexpired leader lease.
+std::string RunAndLeader(const ReplicaSet& replicas, const std::string& run_id) {
+  return replicas.Query(fmt::format(
+      "WITH now_ms AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) "
+      "SELECT r.status || ' ' || coalesce((r.lease_expires_ms < n.ms)::text, 'none') || ' ' || "
+      "coalesce((SELECT "
+      "holder FROM leases WHERE name = 'fleet-timers' AND expires_ms > n.ms), '') "
+      "FROM runs r, now_ms n WHERE r.id = '{}'",
+      run_id));
+}
+
+std::string LeaseHolder(const ReplicaSet& replicas) {
+  return replicas.Query("SELECT holder FROM leases WHERE name = 'fleet-timers'");
+}
+
+// Waits until the run is no longer RUNNING and a replica other than the one holding `old_holder`
+// holds the leader lease. Returns the ms from `since` to the first read that showed the new holder,
+// and whether a read showed the run past its lease, still RUNNING, while no other replica held the
+// leader lease (so: not expired by a replica that was not the leader).
+struct Takeover {
+  bool done = false;
+  long long ms = -1;
+  bool overdue_without_leader = false;
+};
+Takeover WatchTakeover(const ReplicaSet& replicas, const std::string& run_id,
+                       const std::string& old_holder, Steady::time_point since) {
+  Takeover takeover;
+  takeover.done = WaitFor(
+      [&] {
+        const std::string state = RunAndLeader(replicas, run_id);
+        const std::string holder = state.substr(state.rfind(' ') + 1);
+        const bool new_leader = !holder.empty() && holder != old_holder;
+        if (new_leader && takeover.ms < 0) takeover.ms = MillisSince(since);
+        if (!new_leader && state.starts_with("RUNNING true ")) {
+          takeover.overdue_without_leader = true;
+        }
+        return new_leader && !state.starts_with("RUNNING ");
+      },
+      seconds(30), milliseconds(50));
+  return takeover;
+}
+
+// A job for host-1 through `api`, at most two attempts, retried 1 s after a lost run.
+std::string CreateJob(ApiClient& api, const std::string& instance) {
+  auto reply = api.Post("/v1/jobs", JobBody("host-1", "VERIFY_BACKUP", instance, kPayload,
+                                            R"("maxAttempts":2,"retryBackoffSeconds":1)"));
+  EXPECT_EQ(reply.status, 201) << reply.body;
+  auto job = protocol::FromJson<protocol::Job>(reply.body);
+  return job ? job->id : "";
+}
+
+TEST(ReplicasChaosTest, AnotherReplicaRunsTheTimersWithinTheLeaseAfterTheLeaderIsKilled) {
+  // Run leases of 5 s; the leader lease is the product's (10 s, renewed every 2 s).
+  ReplicaSet replicas(3,
+                      {"--store-writers", "1", "--lease-seconds", "5", "--heartbeat-seconds", "1"});
+  ASSERT_TRUE(replicas.Start());
+  std::optional<int> leader;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        leader = replicas.Leader();
+        return leader.has_value();
+      },
+      seconds(10)));
+  const int other = (*leader + 1) % replicas.size();
+  ApiClient admin(replicas.port(other), replicas.admin_token());
+  const std::string token = Enroll(admin, "host-1");
+  FakeAgent agent(replicas.port(other), "host-1", token);
+  ASSERT_EQ(agent.Hello({"VERIFY_BACKUP"}).status, 200);
+  const std::string job_id = CreateJob(admin, "mc-1");
+  auto run = agent.NextJob();
+  ASSERT_TRUE(run.has_value());
+
+  // The agent goes silent with its run, and the leader dies: the run's lease runs out 5 s after
+  // its dispatch, the leader lease 8-10 s after the kill (its last renewal + 10 s).
+  const std::string old_holder = LeaseHolder(replicas);
+  replicas.Kill(*leader);
+  const auto killed_at = Steady::now();
+  const Takeover takeover = WatchTakeover(replicas, run->run_id, old_holder, killed_at);
+  ASSERT_TRUE(takeover.done) << RunAndLeader(replicas, run->run_id);
+  std::cout << "[ figure ] leader killed -> another replica holds the timers after " << takeover.ms
+            << " ms\n";
+  EXPECT_LE(takeover.ms, 15000);
+  // Nobody expired the run while no replica held the lease: only the leader runs the timers.
+  EXPECT_TRUE(takeover.overdue_without_leader);
+  EXPECT_EQ(replicas
+                .Query(fmt::format("SELECT status || ' ' || coalesce(error_json, '') FROM runs "
+                                   "WHERE id = '{}'",
+                                   run->run_id))
+                .find("FAILED"),
+            0u);
+  // The agent that comes back with the lost run is told to stop it; the retry (attempt 2, queued
+  // by the new leader after the 1 s backoff) is dispatched and completes.
+  EXPECT_EQ(agent.Complete(run->run_id).status, 409);
+  std::optional<protocol::JobExecution> retry;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        retry = agent.NextJob();
+        return retry.has_value();
+      },
+      seconds(10), milliseconds(100)));
+  EXPECT_EQ(retry->job_id, job_id);
+  EXPECT_EQ(retry->attempt, 2);
+  EXPECT_EQ(agent.Complete(retry->run_id).status, 200);
+
+  // Two live leaders: the new leader is paused (SIGSTOP) past its lease, so that the third replica
+  // takes over and expires a second lost run; then it resumes, with a timer round that may have
+  // been cut between "I lead" and the expiry. Every duty is one transaction on the store, so the
+  // resumed replica can expire nothing twice, and it gives up the role at its next ask.
+  const std::optional<int> paused = replicas.Leader();
+  ASSERT_TRUE(paused.has_value());
+  ASSERT_NE(*paused, *leader);
+  // The operator and the agent go on through the live replica that is not paused.
+  const int live = 3 - *leader - *paused;
+  ApiClient admin_live(replicas.port(live), replicas.admin_token());
+  FakeAgent agent_live(replicas.port(live), "host-1", token);
+  const std::string second_job = CreateJob(admin_live, "mc-2");
+  auto second = agent_live.NextJob();
+  ASSERT_TRUE(second.has_value());
+  const std::string paused_holder = LeaseHolder(replicas);
+  replicas.Signal(*paused, SIGSTOP);
+  const auto paused_at = Steady::now();
+  const Takeover third = WatchTakeover(replicas, second->run_id, paused_holder, paused_at);
+  replicas.Signal(*paused, SIGCONT);
+  ASSERT_TRUE(third.done) << RunAndLeader(replicas, second->run_id);
+  EXPECT_LE(third.ms, 15000);
+  std::cout << "[ figure ] leader paused -> the third replica holds the timers after " << third.ms
+            << " ms\n";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return replicas.Log(*paused).find("not running the fleet's timers") != std::string::npos;
+      },
+      seconds(10)));
+  std::optional<protocol::JobExecution> second_retry;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        second_retry = agent_live.NextJob();
+        return second_retry.has_value();
+      },
+      seconds(10), milliseconds(100)));
+  EXPECT_EQ(agent_live.Complete(second_retry->run_id).status, 200);
+  // Each lost run failed once, each job completed once, by its second run.
+  for (const auto& id : {job_id, second_job}) {
+    EXPECT_EQ(replicas.Count(fmt::format(
+                  "SELECT count(*) FROM events WHERE job_id = '{}' AND type = 'job.failed'", id)),
+              1);
+    EXPECT_EQ(
+        replicas.Count(fmt::format(
+            "SELECT count(*) FROM events WHERE job_id = '{}' AND type = 'job.completed'", id)),
+        1);
+    EXPECT_EQ(replicas.Count(fmt::format("SELECT count(*) FROM runs WHERE job_id = '{}'", id)), 2);
+    EXPECT_EQ(replicas.Query(fmt::format("SELECT status FROM jobs WHERE id = '{}'", id)),
+              "COMPLETED");
+  }
+  // The first leader, restarted, finds the lease held and stays a follower (it asks every 2 s;
+  // watched for 3 s).
+  ASSERT_TRUE(replicas.Restart(*leader));
+  const std::string holder = LeaseHolder(replicas);
+  EXPECT_FALSE(
+      WaitFor([&] { return LeaseHolder(replicas) != holder; }, seconds(3), milliseconds(100)));
+}
+
 }  // namespace
 }  // namespace orb::testing
