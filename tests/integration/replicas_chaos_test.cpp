@@ -529,5 +529,111 @@ TEST(ReplicasChaosTest, AnotherReplicaRunsTheTimersWithinTheLeaseAfterTheLeaderI
       WaitFor([&] { return LeaseHolder(replicas) != holder; }, seconds(3), milliseconds(100)));
 }
 
+std::int64_t PresenceEvents(const ReplicaSet& replicas, const std::string& type) {
+  return replicas.Count(
+      fmt::format("SELECT count(*) FROM events WHERE agent_id = 'host-1' AND type = '{}'", type));
+}
+
+TEST(ReplicasChaosTest, AnAgentMovingBetweenReplicasComesOnlineAndGoesOfflineOncePerChange) {
+  // Long-polls of 1 s: an agent silent for 3 s is offline.
+  ReplicaSet replicas(2, {"--store-writers", "1", "--long-poll-seconds", "1", "--heartbeat-seconds",
+                          "1", "--lease-seconds", "5"});
+  ASSERT_TRUE(replicas.Start());
+  std::optional<int> leader;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        leader = replicas.Leader();
+        return leader.has_value();
+      },
+      seconds(10)));
+  // The agent prefers the replica that is not the leader, which is then killed: it moves to the
+  // leader (its second server), which keeps marking agents offline.
+  const int first = 1 - *leader;
+  ApiClient admin_first(replicas.port(first), replicas.admin_token());
+  auto agent = StartAgent(replicas, first, "host-1", Enroll(admin_first, "host-1"), 4);
+  ASSERT_TRUE(WaitFor([&] { return PresenceEvents(replicas, "agent.online") == 1; }, seconds(10)));
+
+  replicas.Kill(first);
+  ApiClient admin_leader(replicas.port(*leader), replicas.admin_token());
+  const std::string job_id = CreateJob(admin_leader, "mc-1");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return replicas.Query(fmt::format("SELECT status FROM jobs WHERE id = '{}'", job_id)) ==
+               "COMPLETED";
+      },
+      seconds(20), milliseconds(50)));
+  // Moving from one replica to the other is no change: the stored flag says online already.
+  EXPECT_EQ(PresenceEvents(replicas, "agent.online"), 1);
+  EXPECT_EQ(PresenceEvents(replicas, "agent.offline"), 0);
+
+  agent->Kill(SIGTERM);
+  (void)agent->Wait(seconds(30));
+  const auto stopped_at = Steady::now();
+  ASSERT_TRUE(WaitFor([&] { return PresenceEvents(replicas, "agent.offline") == 1; }, seconds(15)));
+  std::cout << "[ figure ] agent stopped -> agent.offline after " << MillisSince(stopped_at)
+            << " ms (offline after 3 s of silence)\n";
+
+  // Back, through the restarted first replica: online once more.
+  ASSERT_TRUE(replicas.Restart(first));
+  ASSERT_TRUE(agent->Start());
+  ASSERT_TRUE(WaitFor([&] { return PresenceEvents(replicas, "agent.online") == 2; }, seconds(15)));
+  // Watched for 3 s (the offline threshold; both replicas flush last-seen times every second and
+  // the leader checks every round): no other presence event while the agent stays.
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        return PresenceEvents(replicas, "agent.online") != 2 ||
+               PresenceEvents(replicas, "agent.offline") != 1;
+      },
+      seconds(3), milliseconds(100)));
+  agent->Kill(SIGTERM);
+  (void)agent->Wait(seconds(30));
+}
+
+TEST(ReplicasChaosTest, AJobReachesALongPollOnBWhoseListenConnectionWasKilled) {
+  ReplicaSet replicas(2, {"--store-writers", "1"});
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.port(0), replicas.admin_token());
+  ApiClient through_b(replicas.port(1), replicas.admin_token());
+  FakeAgent agent(replicas.port(1), "host-1", Enroll(through_b, "host-1"));
+  ASSERT_EQ(agent.Hello({"VERIFY_BACKUP"}).status, 200);
+  EXPECT_EQ(agent.Notify(0).status, 200);  // idle: answered at once, and B knows its state now
+  auto held = std::async(std::launch::async, [&] {
+    auto reply = agent.Notify(20);
+    return std::make_pair(reply, Steady::now());
+  });
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return through_b.Get("/metrics").body.find("fleet_cmdr_notify_waiters 1") !=
+               std::string::npos;
+      },
+      seconds(5)));
+
+  // B's LISTEN connection is terminated (the store's listener runs LISTEN, then reads the last
+  // seq, and then only waits: that read is its last query). It reconnects after a 500 ms pause,
+  // so the job created through A right after commits while B listens to nothing: its NOTIFY is
+  // lost for B.
+  const std::int64_t terminated = replicas.Count(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = "
+      "'replica-1' AND query LIKE 'SELECT value FROM store_meta%'");
+  EXPECT_GE(terminated, 1);
+  const auto created_at = Steady::now();
+  const std::string job_id = CreateJob(through_a, "mc-1");
+  ASSERT_EQ(held.wait_for(seconds(20)), std::future_status::ready);
+  const auto [reply, answered_at] = held.get();
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  EXPECT_NE(reply.body.find("\"pending\":1"), std::string::npos) << reply.body;
+  const auto wake = std::chrono::duration_cast<milliseconds>(answered_at - created_at);
+  std::cout << "[ figure ] NOTIFY lost: job through A -> long-poll on B answered in "
+            << wake.count() << " ms\n";
+  // B catches up without the notification: its listener reports the last seq when it is back
+  // (500 ms pause), and its catch-up poll runs every second in any case. 2.5 s is that second,
+  // plus the create's round trip and the read of the agent's queue, with room for a loaded or
+  // sanitized build; a lost wake-up would hold the long-poll for its whole 20 s.
+  EXPECT_LE(wake.count(), 2500);
+  auto run = agent.NextJob();
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->job_id, job_id);
+}
+
 }  // namespace
 }  // namespace orb::testing
