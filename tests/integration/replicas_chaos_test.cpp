@@ -635,5 +635,50 @@ TEST(ReplicasChaosTest, AJobReachesALongPollOnBWhoseListenConnectionWasKilled) {
   EXPECT_EQ(run->job_id, job_id);
 }
 
+
+// Subscribes to /v1/stream at `url` with `since`; the first message after ready, or "" when none
+// came within `timeout`.
+std::string FirstStreamMessage(const std::string& url, const std::string& token, std::int64_t since,
+                               milliseconds timeout) {
+  net::WebSocketOptions options;
+  options.base_url = url;
+  net::WebSocketClient ws(options);
+  EXPECT_TRUE(ws.Connect("/v1/stream").has_value());
+  EXPECT_TRUE(
+      ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}","since":{}}})", token, since))
+          .has_value());
+  auto ready = ws.Receive(seconds(5));
+  EXPECT_TRUE(ready.has_value());
+  auto next = ws.Receive(timeout);
+  return next ? *next : "";
+}
+
+TEST(ReplicasChaosTest, AStreamClientMovingToAReplicaThatLagsBehindIsNotToldToResync) {
+  ReplicaSet replicas(2, {"--store-writers", "1"});
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.port(0), replicas.admin_token());
+  Enroll(through_a, "host-1");
+  // B deaf to A's commits for a while: its LISTEN connection terminated (it reconnects after
+  // 500 ms; its catch-up poll runs every second).
+  ASSERT_GE(replicas.Count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                           "application_name = 'replica-1' AND query LIKE 'SELECT value FROM "
+                           "store_meta%'"),
+            1);
+  CreateJob(through_a, "mc-1");
+  const std::int64_t seen = replicas.Count("SELECT value FROM store_meta WHERE key = 'events_last'");
+  // A client that saw that job's events on A moves to B at once, with since = the last of them:
+  // B may not have published them yet, but they are in the store it shares with A. The next
+  // event after `seen` follows, and no resync (which would make the client reload everything).
+  auto next = std::async(std::launch::async, [&] {
+    return FirstStreamMessage(replicas.url(1), replicas.admin_token(), seen, seconds(10));
+  });
+  CreateJob(through_a, "mc-2");
+  const std::string message = next.get();
+  auto parsed = protocol::ParseStreamMessage(message);
+  ASSERT_TRUE(parsed.has_value()) << message;
+  ASSERT_EQ(parsed->kind, protocol::StreamMessage::Kind::kEvent) << message;
+  EXPECT_EQ(parsed->event->seq, seen + 1);
+}
+
 }  // namespace
 }  // namespace orb::testing
