@@ -635,7 +635,6 @@ TEST(ReplicasChaosTest, AJobReachesALongPollOnBWhoseListenConnectionWasKilled) {
   EXPECT_EQ(run->job_id, job_id);
 }
 
-
 // Subscribes to /v1/stream at `url` with `since`; the first message after ready, or "" when none
 // came within `timeout`.
 std::string FirstStreamMessage(const std::string& url, const std::string& token, std::int64_t since,
@@ -665,7 +664,8 @@ TEST(ReplicasChaosTest, AStreamClientMovingToAReplicaThatLagsBehindIsNotToldToRe
                            "store_meta%'"),
             1);
   CreateJob(through_a, "mc-1");
-  const std::int64_t seen = replicas.Count("SELECT value FROM store_meta WHERE key = 'events_last'");
+  const std::int64_t seen =
+      replicas.Count("SELECT value FROM store_meta WHERE key = 'events_last'");
   // A client that saw that job's events on A moves to B at once, with since = the last of them:
   // B may not have published them yet, but they are in the store it shares with A. The next
   // event after `seen` follows, and no resync (which would make the client reload everything).
