@@ -115,6 +115,8 @@ class Creators {
   int started() const { return next_.load(); }
   int resent() const { return resent_.load(); }
   int replayed() const { return replayed_.load(); }
+  // The longest time one create took to be acknowledged, resends included.
+  long long slowest_ms() const { return slowest_ms_.load(); }
   // The acknowledged job id of each create ("" if never acknowledged).
   std::vector<std::string> acked() const {
     const std::lock_guard lock(mutex_);
@@ -141,7 +143,8 @@ class Creators {
       const std::string body = JobBody(
           fmt::format("host-{}", i % agents_), "VERIFY_BACKUP", fmt::format("i-{}", i), kPayload,
           fmt::format(R"("maxAttempts":3,"retryBackoffSeconds":1,"idempotencyKey":"chaos-{}")", i));
-      const auto deadline = Steady::now() + seconds(60);
+      const auto first_sent = Steady::now();
+      const auto deadline = first_sent + seconds(60);
       for (int attempt = 0;; ++attempt) {
         if (Steady::now() > deadline) {
           Problem(fmt::format("create {} never acknowledged", i));
@@ -162,6 +165,10 @@ class Creators {
           break;
         }
         if (reply->status == 200) ++replayed_;
+        const long long took = MillisSince(first_sent);
+        for (long long was = slowest_ms_.load(); took > was;) {
+          if (slowest_ms_.compare_exchange_weak(was, took)) break;
+        }
         const std::lock_guard lock(mutex_);
         acked_[i] = job->id;
         break;
@@ -179,6 +186,7 @@ class Creators {
   std::atomic<int> next_{0};
   std::atomic<int> resent_{0};
   std::atomic<int> replayed_{0};
+  std::atomic<long long> slowest_ms_{0};
   mutable std::mutex mutex_;
   std::vector<std::string> acked_;
   std::vector<std::string> problems_;
@@ -241,8 +249,10 @@ TEST(ReplicasChaosTest, JobsThroughThreeReplicasSurviveKilledReplicasAndAKilledL
   Creators creators(replicas, jobs, kAgents, 3);
   ASSERT_TRUE(WaitFor([&] { return creators.started() >= jobs / 4; }, seconds(60)));
   replicas.Kill(victim);
+  const auto victim_killed_ms = MillisSince(create_started);
   ASSERT_TRUE(WaitFor([&] { return creators.started() >= jobs / 2; }, seconds(60)));
   ASSERT_TRUE(replicas.Restart(victim));
+  const auto victim_back_ms = MillisSince(create_started);
   ASSERT_TRUE(WaitFor([&] { return creators.started() >= 3 * jobs / 4; }, seconds(60)));
   const auto leader = replicas.Leader();
   ASSERT_TRUE(leader.has_value());
@@ -362,9 +372,13 @@ TEST(ReplicasChaosTest, JobsThroughThreeReplicasSurviveKilledReplicasAndAKilledL
       "[ figure ] {} jobs ({} runs) through 3 replicas and {} agents; 2 replicas killed (one the "
       "leader), {} stream subscriptions; creates resent {} times ({} answered 200 for a stored "
       "key); leader takeover {} ms after its SIGKILL; creates took {} ms, all final after {} ms; "
-      "{} events streamed of {}; test {} ms\n",
+      "{} events streamed of {}; test {} ms (victim killed at {} ms, back at {} ms, leader killed "
+      "at {} ms; slowest create {} ms)\n",
       jobs, runs, kAgents, stream.subscriptions(), creators.resent(), creators.replayed(),
-      takeover_ms, create_ms, done_ms, seen.size(), last_seq, MillisSince(test_started));
+      takeover_ms, create_ms, done_ms, seen.size(), last_seq, MillisSince(test_started),
+      victim_killed_ms, victim_back_ms,
+      std::chrono::duration_cast<milliseconds>(leader_killed - create_started).count(),
+      creators.slowest_ms());
 }
 
 // The run's state and the leader lease in one read: "<run status> <lease overdue: true, false, or
