@@ -118,6 +118,19 @@ void Router::MethodNotAllowed(const HttpRequest& request, const Resource& resour
   metered->Send(std::move(response));
 }
 
+std::string Router::ClientAddress(const HttpRequest& request) const {
+  return options_.trusted_proxies.ClientAddress(request.remote_address,
+                                                request.FindHeader("X-Forwarded-For"));
+}
+
+int Router::AuthFailureWait(const std::string& client) const {
+  return auth_failures_.Wait(client, clock_.Now());
+}
+
+void Router::RecordAuthFailure(const std::string& client) const {
+  (void)auth_failures_.Acquire(client, clock_.Now());
+}
+
 void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
   Call call;
   call.match = table_.Match(request.method, request.path);
@@ -134,9 +147,8 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
 
   const RouteClass role = route.spec.role;
   if (role != RouteClass::kPublic) {
-    const std::string client = options_.trusted_proxies.ClientAddress(
-        request.remote_address, request.FindHeader("X-Forwarded-For"));
-    if (const int wait = auth_failures_.Wait(client, clock_.Now()); wait > 0) {
+    const std::string client = ClientAddress(request);
+    if (const int wait = AuthFailureWait(client); wait > 0) {
       HttpResponse limited;
       limited.status = 429;
       limited.headers.push_back({"Retry-After", std::to_string(wait)});
@@ -149,9 +161,7 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
     if (auto allowed =
             Authorize(call.principal, role, call.match.Param(kAgentIdParam, request.path));
         !allowed) {
-      if (allowed.error().code == Errc::kUnauthenticated) {
-        (void)auth_failures_.Acquire(client, clock_.Now());
-      }
+      if (allowed.error().code == Errc::kUnauthenticated) RecordAuthFailure(client);
       return ReplyError(call.responder, allowed.error());
     }
     if (role != RouteClass::kAgentOwn && call.principal->role != protocol::Role::kAgent) {

@@ -74,6 +74,13 @@ class Router {
   net::BodyPolicy BodyPolicyFor(const HttpRequest& head) const;
   bool IsWebSocketPath(std::string_view path) const;
 
+  // Failed authentications by client address, for a caller that authenticates outside Handle
+  // (the stream's subscribe message): the same budget as every route's.
+  std::string ClientAddress(const HttpRequest& request) const;
+  // Seconds until `client` may try again; 0 when it may now.
+  int AuthFailureWait(const std::string& client) const;
+  void RecordAuthFailure(const std::string& client) const;
+
  private:
   std::optional<Principal> Authenticate(const HttpRequest& request) const;
   ResponderPtr Metered(ResponderPtr responder, std::string_view label, std::string owned) const;

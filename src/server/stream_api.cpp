@@ -29,6 +29,7 @@ StreamApi::StreamApi(std::chrono::milliseconds auth_timeout, Deps deps)
     : auth_timeout_(auth_timeout), deps_(deps) {}
 
 void StreamApi::RegisterRoutes(Router& router) {
+  router_ = &router;
   router.Add({"GET", "/v1/stream", kRole, BodyKind::kWebSocket}, nullptr);
 }
 
@@ -37,6 +38,7 @@ struct StreamApi::Client {
   std::optional<Principal> header_principal;
   std::optional<std::string> header_token_hash;
   std::string token_hash;  // of the token the subscription was allowed with
+  std::string address;     // the client's, for the failed-authentication budget
   std::shared_ptr<net::TimerHandle> auth_timer;
   std::mutex mutex;
   bool subscribing = false;  // a subscribe message was accepted
@@ -48,6 +50,14 @@ void StreamApi::Open(std::shared_ptr<net::WebSocketSession> session,
                      const net::HttpRequest& upgrade) {
   auto client = std::make_shared<Client>();
   client->session = session;
+  if (router_) {
+    client->address = router_->ClientAddress(upgrade);
+    if (const int wait = router_->AuthFailureWait(client->address); wait > 0) {
+      session->Close(kClosePolicyViolation,
+                     "too many failed authentications: retry in " + std::to_string(wait) + " s");
+      return;
+    }
+  }
   const std::string* authorization = upgrade.FindHeader("Authorization");
   if (authorization) {
     client->header_principal = deps_.tokens.Authenticate(std::string_view(*authorization));
@@ -84,6 +94,9 @@ void StreamApi::Message(net::WebSocketSession& session, std::string message) {
   std::optional<Principal> principal = client->header_principal;
   if (subscribe->token) principal = deps_.tokens.Lookup(*subscribe->token);
   if (auto allowed = Authorize(principal, kRole); !allowed) {
+    if (allowed.error().code == Errc::kUnauthenticated && router_) {
+      router_->RecordAuthFailure(client->address);
+    }
     session.Close(kClosePolicyViolation, allowed.error().message);
     return;
   }

@@ -57,6 +57,7 @@ class StreamApi {
 
   const std::chrono::milliseconds auth_timeout_;
   Deps deps_;
+  const Router* router_ = nullptr;  // failed authentications count against the client's address
   std::mutex mutex_;
   std::unordered_map<net::WebSocketSession*, std::shared_ptr<Client>> clients_;
 };

@@ -223,6 +223,40 @@ test("a running STOP_INSTANCE cannot be cancelled: the button is disabled with t
   await page.close();
 });
 
+test("progress that arrives while the job page loads is not undone by the older snapshot", async () => {
+  // The snapshot (GET /v1/jobs/{id}) is fetched before the agent reports 50 % and answered only
+  // after the page has the progress event from the stream: the page keeps the event's 50 %.
+  const { token } = await api("POST", "/v1/agents", { agentId: "manual-2" });
+  const agentCall = async (route, body) => {
+    const response = await fetch(base + "/v1/agents/manual-2" + route, { method: "POST", body: JSON.stringify(body),
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+    assert.ok(response.ok, `${route}: ${response.status}`);
+    return response.status === 204 ? null : response.json();
+  };
+  await agentCall("/hello", { agentVersion: "manual", jobTypes: ["VERIFY_BACKUP"], maxParallel: 1, labels: {}, interruptedRuns: [] });
+  const job = await api("POST", "/v1/jobs", { agentId: "manual-2", type: "VERIFY_BACKUP", instanceId: "web-5", payload: { backupId: "b-5" } });
+  const run = await agentCall("/jobs/next", { running: [] });
+  assert.equal(run.jobId, job.id);
+  const page = await signedInPage();
+  let held = false;
+  await page.route(`**/v1/jobs/${job.id}`, async (route) => {
+    const snapshot = await route.fetch();  // RUNNING, no progress yet
+    held = true;
+    await agentCall(`/runs/${run.runId}/updates`, { updates: [{ seq: 1, status: "RUNNING", percent: 50, message: "half way", timestamp: new Date().toISOString() }], logs: [] });
+    await page.waitForFunction((id) => S.jobs.get(id) && S.jobs.get(id).percent === 50, job.id, { timeout: WAIT });
+    await route.fulfill({ response: snapshot });
+  });
+  await page.goto(base + "/#/jobs/" + job.id);
+  await page.waitForSelector("#job-status.st-RUNNING", { timeout: WAIT });
+  assert.equal(held, true);
+  await page.waitForSelector('#job-bar[data-percent="50"]', { timeout: WAIT });
+  await page.unroute(`**/v1/jobs/${job.id}`);
+  await agentCall(`/runs/${run.runId}/updates`, { updates: [], logs: [], final: { seq: 2, timestamp: new Date().toISOString(), status: "COMPLETED", result: { backupId: "b-5", ok: true } } });
+  await page.waitForSelector('#job-bar[data-percent="100"]', { timeout: WAIT });
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
+
 test("a bad payload shows the server's error next to its field and creates nothing", async () => {
   const page = await signedInPage();
   const before = (await api("GET", "/v1/jobs?limit=500")).jobs.length;

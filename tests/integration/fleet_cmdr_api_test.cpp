@@ -649,6 +649,28 @@ TEST(FleetCmdrStreamTest, AClientWithoutAValidTokenIsClosedWith1008) {
   }
 }
 
+// A wrong token in the subscribe message is a failed authentication like a wrong Bearer header:
+// it spends the client address's budget (100 at once, then 2 a second), and an address past it
+// is refused on the stream and on every route, a good token too.
+TEST(FleetCmdrStreamTest, WrongTokensInSubscribeMessagesSpendTheAddresssAuthenticationBudget) {
+  TestCluster cluster;
+  net::WebSocketOptions ws_options;
+  ws_options.base_url = fmt::format("http://127.0.0.1:{}", cluster.port());
+  const auto subscribe = [&](const std::string& token) {
+    net::WebSocketClient ws(ws_options);
+    EXPECT_TRUE(ws.Connect("/v1/stream").has_value());
+    (void)ws.Send(R"({"type":"subscribe","token":")" + token + R"("})");
+    EXPECT_FALSE(ws.Receive(5s));  // closed, never ready
+    return ws.close_code();
+  };
+  EXPECT_EQ(cluster.admin().Get("/v1/jobs").status, 200);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(subscribe("wrong-" + std::to_string(i)), 1008) << i;
+  }
+  EXPECT_EQ(cluster.admin().Get("/v1/jobs").status, 429);
+  EXPECT_EQ(subscribe(cluster.admin_token()), 1008);
+}
+
 TEST(FleetCmdrStreamTest, ARevokedTokensStreamIsClosed) {
   TestCluster cluster;
   auto reply = cluster.admin().Post("/v1/tokens", R"({"role":"viewer","name":"revoked soon"})");
