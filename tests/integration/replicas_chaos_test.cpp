@@ -603,6 +603,20 @@ TEST(ReplicasChaosTest, AnAgentMovingBetweenReplicasComesOnlineAndGoesOfflineOnc
   (void)agent->Wait(seconds(30));
 }
 
+// Terminates the LISTEN connection of replica `i` (pg_terminate_backend), once it has one: the
+// store's listener runs LISTEN, then reads the last seq, and then only waits, so that read is its
+// last query. A pooled reader whose last call was the same read goes too, which costs nothing (the
+// pool replaces a dead connection). False when none was found within 10 s.
+bool TerminateListener(const ReplicaSet& replicas, int i) {
+  const std::string where = fmt::format(
+      "FROM pg_stat_activity WHERE application_name = 'replica-{}' AND query LIKE "
+      "'SELECT value FROM store_meta WHERE key = ''events_last''%'",
+      i);
+  return WaitFor([&] { return replicas.Count("SELECT count(*) " + where) >= 1; }, seconds(10),
+                 milliseconds(50)) &&
+         replicas.Count("SELECT count(pg_terminate_backend(pid)) " + where) >= 1;
+}
+
 TEST(ReplicasChaosTest, AJobReachesALongPollOnBWhoseListenConnectionWasKilled) {
   ReplicaSet replicas(2, {"--store-writers", "1"});
   ASSERT_TRUE(replicas.Start());
@@ -622,14 +636,9 @@ TEST(ReplicasChaosTest, AJobReachesALongPollOnBWhoseListenConnectionWasKilled) {
       },
       seconds(5)));
 
-  // B's LISTEN connection is terminated (the store's listener runs LISTEN, then reads the last
-  // seq, and then only waits: that read is its last query). It reconnects after a 500 ms pause,
-  // so the job created through A right after commits while B listens to nothing: its NOTIFY is
-  // lost for B.
-  const std::int64_t terminated = replicas.Count(
-      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = "
-      "'replica-1' AND query LIKE 'SELECT value FROM store_meta%'");
-  EXPECT_GE(terminated, 1);
+  // B's LISTEN connection is terminated. It reconnects after a 500 ms pause, so the job created
+  // through A right after commits while B listens to nothing: its NOTIFY is lost for B.
+  ASSERT_TRUE(TerminateListener(replicas, 1));
   const auto created_at = Steady::now();
   const std::string job_id = CreateJob(through_a, "mc-1");
   ASSERT_EQ(held.wait_for(seconds(20)), std::future_status::ready);
@@ -673,10 +682,7 @@ TEST(ReplicasChaosTest, AStreamClientMovingToAReplicaThatLagsBehindIsNotToldToRe
   Enroll(through_a, "host-1");
   // B deaf to A's commits for a while: its LISTEN connection terminated (it reconnects after
   // 500 ms; its catch-up poll runs every second).
-  ASSERT_GE(replicas.Count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
-                           "application_name = 'replica-1' AND query LIKE 'SELECT value FROM "
-                           "store_meta%'"),
-            1);
+  ASSERT_TRUE(TerminateListener(replicas, 1));
   CreateJob(through_a, "mc-1");
   const std::int64_t seen =
       replicas.Count("SELECT value FROM store_meta WHERE key = 'events_last'");
@@ -689,8 +695,9 @@ TEST(ReplicasChaosTest, AStreamClientMovingToAReplicaThatLagsBehindIsNotToldToRe
   CreateJob(through_a, "mc-2");
   const std::string message = next.get();
   auto parsed = protocol::ParseStreamMessage(message);
-  ASSERT_TRUE(parsed.has_value()) << message;
-  ASSERT_EQ(parsed->kind, protocol::StreamMessage::Kind::kEvent) << message;
+  ASSERT_TRUE(parsed.has_value()) << message << "\nB:\n" << replicas.Log(1);
+  ASSERT_EQ(parsed->kind, protocol::StreamMessage::Kind::kEvent) << message << "\nB:\n"
+                                                                 << replicas.Log(1);
   EXPECT_EQ(parsed->event->seq, seen + 1);
 }
 
