@@ -12,7 +12,6 @@
 #include <future>
 #include <iostream>
 #include <iterator>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
