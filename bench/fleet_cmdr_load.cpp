@@ -1,11 +1,11 @@
-// fleet_cmdr_load: a load generator for fleet-cmdr (issue 3's benchmark, docs/benchmarks.md).
+// fleet_cmdr_load: a load generator for fleet-cmdr (docs/benchmarks.md, "fleet-cmdr").
 //
 // Simulates agents and operators over real HTTP/1.1 keep-alive connections against a real
 // fleet-cmdr: either one given by --server/--admin-token, or (the default) the release binary,
 // started here on 127.0.0.1 with a fresh data dir and stopped at the end. All clients are
 // coroutines on one io_context, so 10,000 idle agents need 10,000 sockets, not threads.
 //
-// Workloads (sub-commands), defined as in ../shared/bench/peers/README.md:
+// Workloads (sub-commands), defined as in bench/peers/README.md:
 //   w1    enqueue --jobs jobs from 32 producers, then 32 agents loop jobs/next -> final update;
 //   w2    create -> notify latency for one agent while --idle-agents others hold long-polls;
 //   idle  notify?wait=0 requests/s over --connections keep-alive connections.

@@ -13,6 +13,11 @@ find_package(LibArchive REQUIRED)
 find_package(zstd REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# Howard Hinnant's date/tz (libhowardhinnant-date-dev): date::date-tz is Debian's libdate-tz.so,
+# built with USE_OS_TZDB=1 (it reads the system's /usr/share/zoneinfo, package tzdata), which the
+# imported target passes on with ONLY_C_LOCALE=1 and HAS_STRING_VIEW=1 so that headers and library
+# agree. Debian ships no static archive: only orb_orchestration links it, never the static agent.
+find_package(date REQUIRED CONFIG)
 if(ORB_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
@@ -95,7 +100,7 @@ set_property(TARGET PkgConfig::SYSTEMD PROPERTY INTERFACE_LINK_LIBRARIES
 
 # orb_link_statically(<program>): link <program> against the static archives of orb_dependency()
 # and the static libstdc++, so that only the code it runs is paged in and the loader relocates no
-# shared C++ libraries (issue 4's 8 MB idle RSS target for orb-jobs-agent; docs/benchmarks.md).
+# shared C++ libraries (orb-jobs-agent's idle memory target of 8 MB; docs/benchmarks.md).
 # glibc (libc, libm) stays shared.
 function(orb_link_statically target)
   set_property(TARGET ${target} PROPERTY ORB_STATIC_LINK ON)

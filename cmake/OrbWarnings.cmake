@@ -1,4 +1,4 @@
-# One warnings target, linked PRIVATE by every orb target (style.md "Tooling").
+# One warnings target, linked PRIVATE by every orb target (style.md "Formatting and warnings").
 # ORB_WERROR=OFF keeps the warnings but not as errors: the `fuzz` preset builds with clang, whose
 # -Wconversion and friends differ from g++'s, which the code is held to.
 option(ORB_WERROR "Treat warnings as errors" ON)

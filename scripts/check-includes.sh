@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when code includes what its module must not (docs/architecture.md "Rules").
-# Links point down only: main -> server|agent|cli -> store|jobs -> net|protocol|os -> common.
+# Links point down only: main -> server|agent|cli -> store|jobs -> net|protocol|os|orchestration -> common.
 # Usage: scripts/check-includes.sh [SRC_DIR [TESTS_DIR]]   (run by ctest: architecture.includes_point_down)
 # Checks:
 #  1. every folder under src/ and tests/unit/ is a known module;
@@ -11,6 +11,8 @@
 #  4. quoted includes are rooted at src/ (or tests/): "common/error.hpp", never "error.hpp";
 #  5. Boost.JSON only in protocol; Beast/Asio only in net's .cpp files and src/net/detail/, which
 #     no other module includes (net's public headers stay pimpl'd);
+#     Howard Hinnant's date/tz only in src/orchestration's .cpp files (time zones stay behind
+#     orchestration/time_zone.hpp);
 #  6. <regex> only through "common/regex.hpp" (g++ 12's false warning inside it under sanitizers).
 set -euo pipefail
 src=${1:-$(dirname "$0")/../src}
@@ -19,13 +21,14 @@ declare -A allowed=(
   [common]="common"
   [protocol]="common protocol"
   [os]="common os"
+  [orchestration]="common orchestration"
   [net]="common net"
-  [store]="common protocol store"
+  [store]="common protocol orchestration store"
   [jobs]="common protocol os net jobs"
-  [server]="common protocol net store server"
+  [server]="common protocol orchestration net store server"
   [agent]="common protocol os net jobs agent"
   [cli]="common protocol net cli"
-  [main]="common protocol os net store jobs server agent cli main"
+  [main]="common protocol os orchestration net store jobs server agent cli main"
 )
 status=0
 fail() { echo "$*"; status=1; }
@@ -101,6 +104,11 @@ public=$(grep -rnE --include='*.hpp' "$asio" "$src/net" 2>/dev/null | grep -v "^
 detail=$(quoted_includes "$src" "$tests/unit" | grep -E '"net/detail/' |
            grep -vE "^($src/net/|$tests/unit/net/)" || true)
 [[ -z "$detail" ]] || fail "$detail"$'\n'"src/net/detail/ is private to net"
+
+tz=$(grep -rnE --include='*.?pp' '#\s*include\s*<date/' "$src" "$tests/unit" "$tests/support" \
+       2>/dev/null | grep -vE "^$src/orchestration/[a-z_]+\.cpp:" || true)
+[[ -z "$tz" ]] ||
+  fail "$tz"$'\n'"only src/orchestration's .cpp files include <date/...> (orchestration/time_zone.hpp)"
 
 regex=$(grep -rnE --include='*.?pp' '#\s*include\s*<regex>' "$src" "$tests" 2>/dev/null |
           grep -v "^$src/common/regex.hpp:" || true)

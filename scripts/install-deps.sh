@@ -13,6 +13,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libpq-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libexpected-dev
   libarchive-dev libzstd-dev libssl-dev libsystemd-dev libacl1-dev
+  libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql sqlite3 zstd tar curl systemd zip
   ccache clang-format

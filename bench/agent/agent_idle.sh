@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# agent_idle.sh: orb-jobs-agent's resident memory and CPU while idle (issue 4's benchmark).
+# agent_idle.sh: orb-jobs-agent's resident memory and CPU while idle (docs/benchmarks.md).
 # Starts the release fleet-cmdr and the shipped orb-jobs-agent on 127.0.0.1 with temporary dirs,
 # lets the agent long-poll for DURATION seconds (default 60) after a 5 s warm-up, and prints
 # VmRSS, VmHWM and the CPU share (utime+stime over wall time) from /proc/<pid>.

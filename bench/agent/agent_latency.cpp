@@ -1,4 +1,4 @@
-// agent_latency: from POST /v1/jobs to the agent's handler starting (issue 4's benchmark).
+// agent_latency: from POST /v1/jobs to the agent's handler starting (docs/benchmarks.md).
 //
 // One in-process fleet-cmdr (SQLite in a temporary dir, 127.0.0.1:0) and one in-process agent,
 // long-polling, with a handler that records when it starts and returns at once. Each sample stamps

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run_backup_bench.sh: BACKUP_INSTANCE and VERIFY_BACKUP (level full) throughput on a tree of mixed
-# file sizes, side by side with `tar --zstd -cf` and `sha256sum` on the same tree (issue 5's
-# benchmark; results in docs/benchmarks.md). SIZE_MIB (default 1024) sets the tree's size; use 256
+# file sizes, side by side with `tar --zstd -cf` and `sha256sum` on the same tree
+# (results in docs/benchmarks.md, "Backups"). SIZE_MIB (default 1024) sets the tree's size; use 256
 # on a busy machine. Build first (release for real figures):
 #   cmake --preset release && cmake --build --preset release --target backup_bench
 #   bench/backup/run_backup_bench.sh [SIZE_MIB] [BUILD_DIR]

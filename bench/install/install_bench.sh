@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install_bench.sh: INSTALL_SERVER of a large tar.zst artifact from fleet-cmdr's artifact store,
-# side by side with `curl -o` + `sha256sum` + `tar --zstd -xf` of the same file (issue 6's
-# benchmark; target: the agent within 1.1x of the tools).
+# side by side with `curl -o` + `sha256sum` + `tar --zstd -xf` of the same file (docs/benchmarks.md,
+# "Installs"; target: the agent within 1.1x of the tools).
 # Starts fleet-cmdr and orb-jobs-agent on 127.0.0.1 with temporary dirs, uploads the artifact
 # (PUT /v1/artifacts), enqueues INSTALL_SERVER and times create -> COMPLETED (polled every 20 ms),
 # then times the three tools on the same URL. Each side runs RUNS times (default 3), a fresh

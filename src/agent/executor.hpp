@@ -1,6 +1,6 @@
 #pragma once
 
-// The executor of issue 4: maxParallel slots, each run on its own thread under the local locks of
+// The agent's executor: maxParallel slots, each run on its own thread under the local locks of
 // job-types.md §3 (lock_table.hpp), with a CancelToken per run, the run's timeoutSeconds (a timed
 // out run is cancelled and FAILS with code "timeout"), cancel from notify and updates responses,
 // and abandoning a run when fleet-cmdr answers 409 run_not_active.

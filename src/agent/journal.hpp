@@ -1,6 +1,6 @@
 #pragma once
 
-// The agent's durable journal (issue 4): the runs in flight with their JobExecution, and an outbox
+// The agent's durable journal: the runs in flight with their JobExecution, and an outbox
 // of the updates, log lines and final result of each run, with their per-run seq (protocol.md §4).
 // Everything is written here BEFORE it is sent, delivered oldest first, and deleted only once
 // fleet-cmdr acknowledged it, so nothing is lost when the network is down, fleet-cmdr restarts or

@@ -1,6 +1,6 @@
 #pragma once
 
-// The reporter of issue 4: receives the executor's events (RunObserver), throttles progress
+// The agent's reporter: receives the executor's events (RunObserver), throttles progress
 // (ProgressThrottle), writes everything to the journal BEFORE sending, and has one sender thread
 // that drains the journal's outbox through the ControlPlane in order, with retries and backoff,
 // sends a heartbeat (empty batch) for running runs every heartbeatSeconds, and hands

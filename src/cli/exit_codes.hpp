@@ -1,7 +1,7 @@
 #pragma once
 
-// The exit codes of fleetctl (protocol.md §7 is silent on them beyond "--wait exits non-zero when
-// the job ends FAILED or CANCELLED"). Scripts may branch on them; `fleetctl --help` lists them.
+// The exit codes of fleetctl (protocol.md §7). Scripts may branch on them; `fleetctl --help` lists
+// them.
 
 namespace orb::cli {
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// Progress bars for `fleetctl watch` and `enqueue --wait` (issue 7). Drawn only when stdout is a
+// Progress bars for `fleetctl watch` and `enqueue --wait`. Drawn only when stdout is a
 // terminal (the caller decides); otherwise fleetctl prints one line per change.
 // Thread-safety: plain values, one thread at a time.
 

@@ -4,7 +4,8 @@
 
 namespace orb {
 
-// Time as an injectable edge (style.md "Dependencies and time"). Decisions take a Clock or a `now`.
+// Time as an injectable edge (style.md "The OS and the time are injected"). Decisions take a
+// Clock or a `now`.
 // Thread-safety: implementations are safe to call from any thread.
 class Clock {
  public:

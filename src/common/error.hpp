@@ -59,7 +59,8 @@ struct FieldProblem {
   bool operator==(const FieldProblem&) const = default;
 };
 
-// The one error type of orb-jobs (style.md "Errors"). Copyable, cheap to move.
+// The one error type of orb-jobs (style.md "Errors: Expected<T> and Status"). Copyable, cheap to
+// move.
 struct Error {
   Errc code = Errc::kInternal;
   std::string message;             // what failed, in words an operator can act on

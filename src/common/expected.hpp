@@ -8,7 +8,8 @@
 
 namespace orb {
 
-// A value or an Error. [[nodiscard]]: an ignored failure does not compile (style.md "Errors").
+// A value or an Error. [[nodiscard]]: an ignored failure does not compile (style.md "Errors:
+// Expected<T> and Status").
 template <class T>
 class [[nodiscard]] Expected : public tl::expected<T, Error> {
  public:

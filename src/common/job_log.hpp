@@ -10,7 +10,7 @@
 namespace orb {
 
 // Logger for everything about one run: every line starts with "jobId=… runId=…" so a job's story
-// can be found by either id (seed 003 §8). Cheap to copy; thread-safe like spdlog::logger.
+// can be found by either id. Cheap to copy; thread-safe like spdlog::logger.
 //   JobLog log(GetLogger("agent"), job_id, run_id);
 //   log.Info("extracted {} files", n);   // format string checked at compile time
 class JobLog {

@@ -1,7 +1,7 @@
 #pragma once
 
 // The interface every job type implements (job-types.md §1 and §3), and what a handler gets to
-// work with. The eleven handlers come in issues 5 and 6; registry.cpp lists them (MakeHandlers).
+// work with. registry.cpp lists the eleven handlers (MakeHandlers).
 
 #include <chrono>
 #include <cstdint>
@@ -173,7 +173,8 @@ enum class InstanceSupervisor { kAuto, kSystemd, kProcess };
 std::string_view ToString(InstanceSupervisor supervisor);  // "auto" | "systemd" | "process"
 std::optional<InstanceSupervisor> InstanceSupervisorFromString(std::string_view text);
 
-// What handlers need from the outside world, built once by main/ (style.md "Dependencies").
+// What handlers need from the outside world, built once by main/ (style.md "The OS and the time are
+// injected").
 // Every member has a working default, so HandlerDeps{} works (without fleet-cmdr artifacts); the
 // agent's main fills in the control plane, token and CA from its config; tests shrink durations.
 struct HandlerDeps {

@@ -1,5 +1,5 @@
-// The one list of job handlers (style.md habit 6). The instance types of issue 5 are here; the
-// server, backup and mod types of issues 5 and 6 join them as they land. The agent declares
+// The one list of job handlers (style.md "Extension points are explicit lists"): the eleven types
+// of job-types.md §3, instances, builds, backups and mods. The agent declares
 // exactly these types in `hello`. Never list a fake handler here; tests define their own.
 #include "jobs/backups/handlers.hpp"
 #include "jobs/builds/handlers.hpp"
@@ -24,7 +24,7 @@ std::vector<std::unique_ptr<JobHandler>> MakeHandlers(const HandlerDeps& deps) {
   handlers.push_back(MakeVerifyBackupHandler(fs));
   handlers.push_back(MakeRestoreBackupHandler(fs, instance_options));
   handlers.push_back(MakePruneBackupsHandler(fs));
-  const BuildOptions build_options = BuildOptions::From(deps);  // builds and mods (issue 6)
+  const BuildOptions build_options = BuildOptions::From(deps);  // builds and mods
   handlers.push_back(MakeInstallServerHandler(fs, build_options));
   handlers.push_back(MakeUpdateServerHandler(fs, build_options));
   handlers.push_back(MakeActivateBuildHandler(fs, build_options));

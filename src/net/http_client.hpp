@@ -17,7 +17,7 @@
 
 namespace orb::net {
 
-// Where and how an HttpClient connects (issue 4).
+// Where and how an HttpClient connects.
 struct ClientOptions {
   std::string base_url{};  // "http://127.0.0.1:8080" or "https://host:8443[/prefix]"
   std::optional<std::string> bearer_token{};         // sent as "Authorization: Bearer ..."

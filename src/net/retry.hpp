@@ -9,8 +9,8 @@
 
 namespace orb::net {
 
-// How a client backs off between attempts of one call (issue 4: exponential backoff with jitter on
-// network errors, 5xx, 429 and 408, honouring Retry-After; protocol.md §1 429/503).
+// How a client backs off between attempts of one call: exponential backoff with jitter on
+// network errors, 5xx, 429 and 408, honouring Retry-After (protocol.md §1 429/503).
 // Plain values: copy freely.
 struct RetryPolicy {
   std::chrono::milliseconds initial_delay{500};  // delay after the first failed attempt

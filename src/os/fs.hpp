@@ -17,9 +17,10 @@
 
 namespace orb::os {
 
-// The filesystem seam of the agent (style.md "Dependencies": an injectable OS, like LevelDB's
-// Env). Handlers and the atomic helpers of os/atomic.hpp call only these primitives, so a test
-// can wrap RealFs and fail any one call (tests/support/fault_fs.hpp). job-types.md §1 rules.
+// The filesystem seam of the agent (style.md "The OS and the time are injected": an injectable OS,
+// like LevelDB's Env). Handlers and the atomic helpers of os/atomic.hpp call only these
+// primitives, so a test can wrap RealFs and fail any one call (tests/support/fault_fs.hpp).
+// job-types.md §1 rules.
 //
 // Errors: every call returns Status/Expected. The message names the operation, the path(s) and
 // the errno text ("rename /a -> /b: No space left on device"). Codes: ENOENT gives

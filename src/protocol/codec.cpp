@@ -124,7 +124,8 @@ constexpr EventType kAllEventTypes[] = {
     EventType::kJobCreated,  EventType::kJobQueued,          EventType::kJobRunning,
     EventType::kJobProgress, EventType::kJobCancelRequested, EventType::kJobCompleted,
     EventType::kJobFailed,   EventType::kJobCancelled,       EventType::kJobRetried,
-    EventType::kAgentOnline, EventType::kAgentOffline,       EventType::kAgentEnrolled};
+    EventType::kAgentOnline, EventType::kAgentOffline,       EventType::kAgentEnrolled,
+    EventType::kAgentHealth};
 
 }  // namespace
 

@@ -58,12 +58,13 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, AgentInfo& 
   r.Optional("maxParallel", out.max_parallel);
   r.Optional("runningRuns", out.running_runs);
   r.Optional("revoked", out.revoked);
+  r.Optional("health", out.health);
   return r.Finish();
 }
 
 json::value Encode(const AgentInfo& value) {
   json::object o;
-  o.reserve(9);
+  o.reserve(10);
   o.emplace("agentId", Str(value.agent_id));
   o.emplace("online", value.online);
   o.emplace("lastSeenAt", NullableTime(value.last_seen_at));
@@ -73,6 +74,7 @@ json::value Encode(const AgentInfo& value) {
   o.emplace("maxParallel", value.max_parallel);
   o.emplace("runningRuns", EncodeArray(value.running_runs));
   o.emplace("revoked", value.revoked);
+  o.emplace("health", value.health ? Encode(*value.health) : json::value(nullptr));
   return o;
 }
 

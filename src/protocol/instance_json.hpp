@@ -2,8 +2,8 @@
 
 // The JSON of an instance (job-types.md §1–2 and §3 START/STOP/RESTART_INSTANCE): instance.json,
 // runtime.json, the three payloads and the three results, as plain structs. Lives in protocol
-// because JSON does (style.md: only src/protocol sees the JSON library); the handlers in
-// src/jobs/instance_* use these and never the JSON text itself.
+// because JSON does (style.md "Heavy headers stay in one place": only src/protocol sees the JSON
+// library); the handlers in src/jobs/instances/ use these and never the JSON text itself.
 // Pure functions; thread-safe. Never throws (except std::bad_alloc).
 
 #include <cstdint>

@@ -34,7 +34,7 @@ struct JobTypeInfo {
   TargetKind target = TargetKind::kInstance;
   std::span<const LockRule> locks{};  // in the order server -> instance -> backups
   bool cancellable = true;
-  // Set when !cancellable: the reason given with 409 not_cancellable (seed 003 §7).
+  // Set when !cancellable: the reason given with 409 not_cancellable (protocol.md §1, §3).
   std::string_view not_cancellable_reason{};
   // Set when cancellable: up to which point, e.g. "until the build is committed". A cancel after
   // it finishes the job normally, with "cancelIgnored" in its result.

@@ -1,6 +1,7 @@
 #pragma once
 
-// The job lifecycle of protocol.md §3 as one table (style.md habit 7: state machines as tables).
+// The job lifecycle of protocol.md §3 as one table (style.md "Decisions are pure
+// functions": state machines are tables).
 //
 //   CREATED --promote (notBefore reached / backoff over)--> QUEUED --dispatch (new run)--> RUNNING
 //   RUNNING --complete--> COMPLETED          RUNNING --fail | lease_expired | agent_restarted-->

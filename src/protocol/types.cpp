@@ -46,7 +46,7 @@ constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
     {Role::kAgent, "agent"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 12> kEventTypes{{
+constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventTypes{{
     {EventType::kJobCreated, "job.created"},
     {EventType::kJobQueued, "job.queued"},
     {EventType::kJobRunning, "job.running"},
@@ -59,6 +59,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 12> kEventTypes{{
     {EventType::kAgentOnline, "agent.online"},
     {EventType::kAgentOffline, "agent.offline"},
     {EventType::kAgentEnrolled, "agent.enrolled"},
+    {EventType::kAgentHealth, "agent.health"},
 }};
 
 }  // namespace

@@ -258,6 +258,7 @@ struct AgentInfo {
   int max_parallel = 0;
   std::vector<std::string> running_runs;
   bool revoked = false;
+  std::optional<AgentStatusReport> health;  // the latest POST .../status; none before the first
   bool operator==(const AgentInfo&) const = default;
 };
 
@@ -316,6 +317,7 @@ enum class EventType {
   kAgentOnline,
   kAgentOffline,
   kAgentEnrolled,
+  kAgentHealth,  // status "healthy" | "unhealthy", message: the problems; once per change
 };
 std::string_view ToString(EventType type);  // "job.created", ...
 std::optional<EventType> EventTypeFromString(std::string_view text);

@@ -27,6 +27,8 @@ void AgentApi::RegisterRoutes(Router& router) {
              [this](Call&& call) { Next(std::move(call)); });
   router.Add({"POST", "/v1/agents/{agentId}/runs/{runId}/updates", kOwn, BodyKind::kJson},
              [this](Call&& call) { Updates(std::move(call)); });
+  router.Add({"POST", "/v1/agents/{agentId}/status", kOwn, BodyKind::kJson},
+             [this](Call&& call) { ReportStatus(std::move(call)); });
 }
 
 protocol::HelloResponse AgentApi::HelloValues() const {
@@ -60,6 +62,32 @@ void AgentApi::Hello(Call&& call) {
                hello.agent_version, hello.max_parallel, hello.job_types.size());
     Reply(responder, 200, protocol::ToJson(HelloValues()));
   });
+}
+
+// The agent's health, kept in the store so every replica shows it (GET /v1/agents); a change
+// is published as agent.health.
+void AgentApi::ReportStatus(Call&& call) {
+  auto report = protocol::FromJson<protocol::AgentStatusReport>(call.request.body);
+  if (!report) return ReplyError(call.responder, report.error());
+  std::string agent_id(call.Param(kAgentIdParam));
+  deps_.presence.MarkSeen(agent_id);
+  deps_.calls.OnWorker(
+      call.responder, [this, responder = call.responder, agent_id = std::move(agent_id),
+                       report = std::move(*report)] {
+        auto result = deps_.store.SetAgentHealth(agent_id, report, deps_.clock.WallNow());
+        if (!result) return ReplyError(responder, result.error());
+        deps_.publisher.Publish(*result);
+        if (result->value) {
+          auto log = GetLogger("fleet-cmdr");
+          if (report.healthy) {
+            log->info("agentId={} healthy again", agent_id);
+          } else {
+            for (const auto& problem : report.problems)
+              log->warn("agentId={} unhealthy: {}: {}", agent_id, problem.code, problem.message);
+          }
+        }
+        ReplyNoContent(responder);
+      });
 }
 
 void AgentApi::Notify(Call&& call) {

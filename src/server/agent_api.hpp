@@ -58,6 +58,7 @@ class AgentApi {
   void Notify(Call&& call);
   void Next(Call&& call);
   void Updates(Call&& call);
+  void ReportStatus(Call&& call);
   protocol::HelloResponse HelloValues() const;
   // Loads the agent's notify state from the store into the Notifier.
   void RefreshAgent(const std::string& agent_id);

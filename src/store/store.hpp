@@ -1,6 +1,6 @@
 #pragma once
 
-// The store of fleet-cmdr (issue 3): every piece of state the control plane keeps, behind one
+// The store of fleet-cmdr: every piece of state the control plane keeps, behind one
 // interface with two implementations (SQLite in the data dir, PostgreSQL for several replicas)
 // that pass the same contract suite (tests/contract/store_contract_test.cpp). protocol.md §2–§6
 // in storage form.
@@ -300,6 +300,14 @@ class Store {
   // status "offline", timestamp `now`). Value: how many (bounded per call; call again while it
   // returns the bound).
   virtual Expected<Mutation<int>> MarkAgentsOffline(WallTime now, WallTime seen_before) = 0;
+  // Keeps `report` as the agent's latest health (AgentInfo::health). Appends agent.health
+  // (status "healthy" or "unhealthy", message: the problems, timestamp `now`) when the health
+  // changed: healthy or not, or which problem codes; not for a repeat of the same health, and not
+  // for a first report that is healthy. Value: whether it appended the event. not_found for an
+  // unknown agent.
+  virtual Expected<Mutation<bool>> SetAgentHealth(std::string_view agent_id,
+                                                  const protocol::AgentStatusReport& report,
+                                                  WallTime now) = 0;
 
   // ---- Jobs (protocol.md §3, §5) ----
   // not_found for an agent that is not enrolled; idempotency_conflict as described above.

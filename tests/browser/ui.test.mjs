@@ -1,4 +1,4 @@
-// Browser tests of the web UI (issue 7): Debian's chromium driven by playwright-core, against a
+// Browser tests of the web UI: Debian's chromium driven by playwright-core, against a
 // real fleet-cmdr on 127.0.0.1 and two real agents: `host-1` is the shipped orb-jobs-agent with its
 // real handlers (BACKUP_INSTANCE of a real data tree), `gate-1` is orb-jobs-agent-testbed, whose
 // VERIFY_BACKUP handler reports 50 % and then waits at a safe point until `<root>/release` exists:
@@ -156,6 +156,32 @@ test("a wrong token is refused; the right one signs in and shows the fleet live"
   await shot(page, "01-fleet");
   assert.equal(page.lastError, undefined);
   await page.close();
+});
+
+test("an agent's health report shows on the fleet page, live", async () => {
+  const { token } = await api("POST", "/v1/agents", { agentId: "sick-1" });
+  const status = async (body) => {
+    const response = await fetch(base + "/v1/agents/sick-1/status", { method: "POST", body: JSON.stringify(body),
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+    assert.equal(response.status, 204);
+  };
+  const page = await signedInPage();
+  await page.click('a[data-route="fleet"]');
+  await page.waitForSelector('tr[data-agent="sick-1"]', { timeout: WAIT });
+  await status({ healthy: false, problems: [{ code: "journal_unwritable", message: "the journal cannot be written: disk full" }], reportedAt: new Date().toISOString() });
+  await page.waitForSelector('tr[data-agent="sick-1"] td.unhealthy', { timeout: WAIT });
+  assert.match(await page.getAttribute('tr[data-agent="sick-1"] td.unhealthy', "title"), /journal_unwritable: the journal cannot be written/);
+  await shot(page, "01b-unhealthy-agent");
+  await status({ healthy: true, problems: [], reportedAt: new Date().toISOString() });
+  await page.waitForSelector('tr[data-agent="sick-1"] td.online', { timeout: WAIT });
+  assert.equal(page.lastError, undefined);
+  await page.close();
+  // A fresh page reads it over REST.
+  await status({ healthy: false, problems: [{ code: "journal_unwritable", message: "again" }], reportedAt: new Date().toISOString() });
+  const again = await signedInPage();
+  await again.click('a[data-route="fleet"]');
+  await again.waitForSelector('tr[data-agent="sick-1"] td.unhealthy[title="journal_unwritable: again"]', { timeout: WAIT });
+  await again.close();
 });
 
 test("a BACKUP_INSTANCE enqueued from the form reaches 100 % live", async () => {

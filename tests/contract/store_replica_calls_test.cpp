@@ -53,6 +53,61 @@ TEST_P(StoreContractTest, PresenceIsAnnouncedOncePerChange) {
   EXPECT_THAT(store().MarkAgentOnline("ghost", Now()), FailsWith(Errc::kNotFound));
 }
 
+// ---- Health ----
+
+TEST_P(StoreContractTest, AgentHealthIsKeptAndAnnouncedOncePerChange) {
+  Enroll("a1");
+  const protocol::AgentStatusReport healthy{true, {}, Now()};
+  const protocol::AgentStatusReport full_disk{
+      false,
+      {{"journal_unwritable", "the journal cannot be written: No space left on device"}},
+      Now()};
+  auto agent = store().GetAgent("a1");
+  ASSERT_THAT(agent, IsOk());
+  EXPECT_FALSE(agent->health);  // never reported
+
+  auto first = store().SetAgentHealth("a1", healthy, Now());  // healthy from the start: quiet
+  ASSERT_THAT(first, IsOk());
+  EXPECT_FALSE(first->value);
+  EXPECT_TRUE(first->events.empty());
+  agent = store().GetAgent("a1");
+  ASSERT_THAT(agent, IsOk());
+  EXPECT_EQ(agent->health, healthy);
+
+  clock_.Advance(1s);
+  auto sick = store().SetAgentHealth("a1", full_disk, Now());
+  ASSERT_THAT(sick, IsOk());
+  EXPECT_TRUE(sick->value);
+  ASSERT_THAT(Types(sick->events), ElementsAre(EventType::kAgentHealth));
+  EXPECT_EQ(sick->events[0].agent_id, "a1");
+  EXPECT_EQ(sick->events[0].status, "unhealthy");
+  EXPECT_EQ(sick->events[0].message,
+            "journal_unwritable: the journal cannot be written: No space left on device");
+  EXPECT_EQ(sick->events[0].timestamp, Now());
+
+  // The same problem again (every heartbeat while unhealthy): kept, not announced.
+  clock_.Advance(10s);
+  protocol::AgentStatusReport still = full_disk;
+  still.reported_at = Now();
+  auto repeat = store().SetAgentHealth("a1", still, Now());
+  ASSERT_THAT(repeat, IsOk());
+  EXPECT_FALSE(repeat->value);
+  EXPECT_TRUE(repeat->events.empty());
+  auto listed = store().ListAgents(AgentFilter{});
+  ASSERT_THAT(listed, IsOk());
+  ASSERT_EQ(listed->size(), 1U);
+  EXPECT_EQ((*listed)[0].health, still);
+
+  auto well = store().SetAgentHealth("a1", healthy, Now());
+  ASSERT_THAT(well, IsOk());
+  EXPECT_TRUE(well->value);
+  ASSERT_THAT(Types(well->events), ElementsAre(EventType::kAgentHealth));
+  EXPECT_EQ(well->events[0].status, "healthy");
+  EXPECT_FALSE(well->events[0].message);
+
+  EXPECT_THAT(store().SetAgentHealth("ghost", healthy, Now()), FailsWith(Errc::kNotFound));
+}
+
 TEST_P(StoreContractTest, AnAgentNeverSeenOnlineIsNotMarkedOffline) {
   Enroll("a1");
   Enroll("a2");

@@ -1,4 +1,4 @@
-// fleet-cmdr over real HTTP on 127.0.0.1:0 with SQLite in a temporary data dir (issue 3 tests).
+// fleet-cmdr over real HTTP on 127.0.0.1:0 with SQLite in a temporary data dir.
 
 #include <atomic>
 #include <chrono>

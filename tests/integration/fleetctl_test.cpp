@@ -1,5 +1,5 @@
 // fleetctl (the real binary, ORB_FLEETCTL_BIN) against a real fleet-cmdr on 127.0.0.1:0, with
-// FakeAgent driving the jobs (issue 7): every command, JSON output parsed, --wait exit codes.
+// FakeAgent driving the jobs: every command, JSON output parsed, --wait exit codes.
 
 #include <chrono>
 #include <csignal>

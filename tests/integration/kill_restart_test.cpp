@@ -1,5 +1,6 @@
 // kill -9 of a real fleet-cmdr process, then a restart on the same data dir: everything that got a
-// 2xx is still there and no job is handed out twice (issue 3 "Durability").
+// 2xx is still there and no job is handed out twice (a 2xx is sent only once the change is on
+// disk).
 
 #include <fstream>
 #include <set>

@@ -11,8 +11,9 @@
 namespace orb::testing {
 
 // An os::Fs that forwards to another one and fails one chosen call, the way LevelDB's tests wrap
-// Env (style.md habit 2). Fault-injection tests loop over N: fail call 1, then call 2, ... until
-// an operation completes without reaching the fault (fault_hit() stays false).
+// Env (style.md "The OS and the time are injected"). Fault-injection tests loop over N: fail
+// call 1, then call 2, ... until an operation completes without reaching the fault (fault_hit()
+// stays false).
 //   FailNth:  only the Nth call fails (a transient error such as EIO or ENOSPC).
 //   CrashAtNth: the Nth call and every later one fail, as if the process died there: nothing the
 //     code under test does afterwards (its cleanup included) reaches the disk.

@@ -153,6 +153,15 @@ Expected<Mutation<bool>> SqlStore::MarkAgentOnline(std::string_view agent_id, Wa
   });
 }
 
+Expected<Mutation<bool>> SqlStore::SetAgentHealth(std::string_view agent_id,
+                                                  const protocol::AgentStatusReport& report,
+                                                  WallTime now) {
+  std::string id(agent_id);
+  return Write<bool>({id}, Rank::kPlain, [id, report, now](ops::WriteContext& ctx) {
+    return ops::SetAgentHealth(ctx, id, report, now);
+  });
+}
+
 Expected<Mutation<int>> SqlStore::MarkAgentsOffline(WallTime now, WallTime seen_before) {
   auto gone = ReadAs<std::vector<std::string>>(
       [&](sql::Connection& db) { return ops::AgentsGoneOffline(db, seen_before); });

@@ -51,6 +51,9 @@ class SqlStore : public Store {
   Status TouchAgents(std::span<const AgentSeen> seen) final;
   Expected<Mutation<bool>> MarkAgentOnline(std::string_view agent_id, WallTime now) final;
   Expected<Mutation<int>> MarkAgentsOffline(WallTime now, WallTime seen_before) final;
+  Expected<Mutation<bool>> SetAgentHealth(std::string_view agent_id,
+                                          const protocol::AgentStatusReport& report,
+                                          WallTime now) final;
 
   Expected<Mutation<CreatedJobs>> CreateJobs(const CreateJobsCommand& command, WallTime now) final;
   Expected<protocol::JobDetail> GetJob(std::string_view job_id) final;

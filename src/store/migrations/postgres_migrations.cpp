@@ -183,9 +183,15 @@ CREATE TABLE artifact_chunks (
 ALTER TABLE artifact_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 )sql";
 
-constexpr std::array<Migration, 1> kPgMigrations{{
+// The latest health report of each agent (POST /v1/agents/{id}/status), as its JSON.
+constexpr std::string_view kPgAgentHealth = R"sql(
+ALTER TABLE agents ADD COLUMN health_json TEXT;
+)sql";
+
+constexpr std::array<Migration, 2> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
+    {2, "agents.health_json: the latest health report", kPgAgentHealth},
 }};
 
 }  // namespace

@@ -221,12 +221,18 @@ CREATE TABLE leases (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations{{
+// The latest health report of each agent (POST /v1/agents/{id}/status), as its JSON.
+constexpr std::string_view kAgentHealth = R"sql(
+ALTER TABLE agents ADD COLUMN health_json TEXT;
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
     {4, "event seqs from the store, not AUTOINCREMENT; no runs_agent_running", kPlainEventSeq},
     {5, "presence, token change versions, leader leases", kReplicaState},
+    {6, "agents.health_json: the latest health report", kAgentHealth},
 }};
 
 }  // namespace

@@ -257,6 +257,57 @@ Expected<bool> MarkAgentOnline(WriteContext& ctx, const std::string& id, WallTim
 }
 
 namespace {
+
+// What an agent.health event says: a change of these is a change of health.
+std::string ProblemCodes(const protocol::AgentStatusReport& report) {
+  std::string codes;
+  for (const auto& problem : report.problems)
+    codes += problem.code + ",";
+  return codes;
+}
+
+std::string ProblemsText(const protocol::AgentStatusReport& report) {
+  std::string text;
+  for (const auto& problem : report.problems) {
+    if (!text.empty()) text += "; ";
+    text += problem.code + ": " + problem.message;
+  }
+  return text;
+}
+
+}  // namespace
+
+Expected<bool> SetAgentHealth(WriteContext& ctx, const std::string& id,
+                              const protocol::AgentStatusReport& report, WallTime now) {
+  std::optional<protocol::AgentStatusReport> before;
+  {
+    Query q(ctx.db(), "SELECT health_json FROM agents WHERE id = ?");
+    q.Bind(1, id);
+    if (!q.Step()) return Fail(Errc::kNotFound, "agent " + id + " not found");
+    if (auto stored = q.OptText(0)) {
+      if (auto parsed = protocol::FromJson<protocol::AgentStatusReport>(*stored)) {
+        before = *std::move(parsed);
+      }
+    }
+  }
+  if (!ctx.Locked(id)) {
+    return Fail(Errc::kStore, "store: agent " + id + " was not locked for this write", true);
+  }
+  Query q(ctx.db(), "UPDATE agents SET health_json = ? WHERE id = ?");
+  q.Bind(1, protocol::ToJson(report)).Bind(2, id);
+  q.Defer();
+  const bool changed =
+      before ? before->healthy != report.healthy || ProblemCodes(*before) != ProblemCodes(report)
+             : !report.healthy;
+  if (!changed) return false;
+  Event event =
+      AgentEvent(EventType::kAgentHealth, id, now, report.healthy ? "healthy" : "unhealthy");
+  if (!report.problems.empty()) event.message = ProblemsText(report);
+  ctx.Emit(std::move(event));
+  return true;
+}
+
+namespace {
 constexpr std::string_view kGoneOfflineSql =
     "SELECT id FROM agents WHERE online = 1 AND (last_seen_ms IS NULL OR last_seen_ms < ?) "
     "ORDER BY id LIMIT ?";

@@ -39,6 +39,8 @@ Expected<HelloResult> RecordHello(WriteContext& ctx, const std::string& agent_id
 Expected<Unit> TouchAgents(WriteContext& ctx, std::span<const AgentSeen> seen);
 Expected<bool> MarkAgentOnline(WriteContext& ctx, const std::string& agent_id, WallTime now);
 Expected<int> MarkAgentsOffline(WriteContext& ctx, WallTime now, WallTime seen_before);
+Expected<bool> SetAgentHealth(WriteContext& ctx, const std::string& agent_id,
+                              const protocol::AgentStatusReport& report, WallTime now);
 // The agents MarkAgentsOffline would mark: what it declares.
 std::vector<std::string> AgentsGoneOffline(sql::Connection& db, WallTime seen_before);
 Expected<protocol::AgentInfo> GetAgent(sql::Connection& db, std::string_view agent_id);

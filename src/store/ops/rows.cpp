@@ -277,7 +277,7 @@ Event ReadEvent(const Query& q) {
 
 std::string_view AgentColumns() {
   return "id, labels_json, declared_labels_json, revoked_at_ms, agent_version, job_types, "
-         "max_parallel, last_seen_ms";
+         "max_parallel, last_seen_ms, health_json";
 }
 
 protocol::AgentInfo ReadAgent(const Query& q) {
@@ -291,6 +291,11 @@ protocol::AgentInfo ReadAgent(const Query& q) {
   info.job_types = SplitTypes(q.Text(5));
   info.max_parallel = q.Int(6);
   info.last_seen_at = OptWall(q.OptInt64(7));
+  if (auto health = q.OptText(8)) {
+    if (auto report = protocol::FromJson<protocol::AgentStatusReport>(*health)) {
+      info.health = *std::move(report);
+    }
+  }
   return info;
 }
 

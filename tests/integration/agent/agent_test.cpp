@@ -1,4 +1,4 @@
-// orb-jobs-agent in process against a real fleet-cmdr on 127.0.0.1:0 (issue 4), with handlers
+// orb-jobs-agent in process against a real fleet-cmdr on 127.0.0.1:0, with handlers
 // defined here (the shipped ones: instance_restart_test.cpp, and the handlers' own tests).
 #include <atomic>
 #include <chrono>
@@ -8,7 +8,6 @@
 
 #include "agent/journal.hpp"
 #include "integration/agent/agent_cluster.hpp"
-#include "net/http_server.hpp"
 #include "support/faulty_sqlite_vfs.hpp"
 
 namespace orb::testing {
@@ -142,7 +141,7 @@ TEST(AgentIntegrationTest, EveryLineArrivesOnceAndInOrderAcrossAFleetCmdrOutage)
   cluster.StopFleetCmdr();
   handler->release = true;  // the final is produced while fleet-cmdr is away
   ASSERT_TRUE(WaitFor([&] { return handler->completed.load() == 1; }, seconds(5)));
-  // The outage lasts 10 s (issue 4). Throughout it the final result stays in the agent's journal:
+  // The outage lasts 10 s. Throughout it the final result stays in the agent's journal:
   // the agent keeps retrying and drops nothing.
   auto journal = agent::Journal::Open(agent.dir / "state" / "journal.sqlite");
   ASSERT_TRUE(journal.has_value()) << journal.error().Describe();
@@ -455,128 +454,56 @@ TEST(AgentIntegrationTest, TheAgentPrunesOldRunLogsIdleLocksDeadStagingAndTheCac
 
 // ---------------------------------------------------------------- health reports
 
-// fleet-cmdr has no status call yet (docs/protocol.md): a relay in front of the real one that
-// forwards every request to it, but answers POST .../status itself and keeps the reports.
-class StatusRelay {
- public:
-  explicit StatusRelay(std::string upstream) : upstream_(std::move(upstream)) {
-    net::HttpServerOptions options;
-    options.threads = 2;
-    server_ = std::make_unique<net::HttpServer>(
-        options, [this](net::HttpRequest&& request, std::shared_ptr<net::Responder> responder) {
-          Handle(std::move(request), std::move(responder));
-        });
-    EXPECT_TRUE(server_->Start().has_value());
-  }
-  ~StatusRelay() {
-    server_->Stop();
-    const std::lock_guard lock(mutex_);
-    for (auto& thread : forwards_)
-      thread.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
-  std::vector<protocol::AgentStatusReport> reports() const {
-    const std::lock_guard lock(mutex_);
-    return reports_;
-  }
-
- private:
-  void Handle(net::HttpRequest request, std::shared_ptr<net::Responder> responder) {
-    if (request.method == "POST" && request.path.size() > 7 &&
-        request.path.substr(request.path.size() - 7) == "/status") {
-      auto report = protocol::FromJson<protocol::AgentStatusReport>(request.body);
-      EXPECT_TRUE(report.has_value()) << request.body;
-      if (report) {
-        const std::lock_guard lock(mutex_);
-        reports_.push_back(*report);
-      }
-      net::HttpResponse response;
-      response.status = 204;
-      responder->Send(std::move(response));
-      return;
-    }
-    // Forwarded on a thread of its own: a long-poll holds it for seconds.
-    const std::lock_guard lock(mutex_);
-    forwards_.emplace_back([this, request = std::move(request), responder]() {
-      net::ClientOptions options;
-      options.base_url = upstream_;
-      options.request_timeout = std::chrono::seconds(90);
-      net::HttpClient client(options);
-      net::ClientRequest forwarded;
-      forwarded.method = request.method;
-      forwarded.target = request.target;
-      forwarded.body = request.body;
-      for (const auto& header : request.headers) {
-        if (header.name == "Authorization")
-          forwarded.headers.emplace_back(header.name, header.value);
-      }
-      auto answer = client.Send(forwarded);
-      net::HttpResponse response;
-      if (!answer) {
-        response.status = 502;
-      } else {
-        response.status = answer->status;
-        response.body = answer->body;
-        if (auto type = answer->Header("Content-Type")) response.content_type = *type;
-      }
-      responder->Send(std::move(response));
-    });
-  }
-
-  std::string upstream_;
-  std::unique_ptr<net::HttpServer> server_;
-  mutable std::mutex mutex_;
-  std::vector<protocol::AgentStatusReport> reports_;
-  std::vector<std::thread> forwards_;
-};
+// The agent's health as fleet-cmdr keeps it (GET /v1/agents/{id}: its latest status report).
+std::optional<protocol::AgentStatusReport> HealthOf(AgentCluster& cluster, const std::string& id) {
+  const auto [status, body] = cluster.Admin("GET", "/v1/agents/" + id);
+  EXPECT_EQ(status, 200) << body;
+  auto agent = protocol::FromJson<protocol::AgentInfo>(body);
+  EXPECT_TRUE(agent.has_value()) << body;
+  return agent ? agent->health : std::nullopt;
+}
 
 TEST(AgentIntegrationTest, TheAgentReportsItsHealthAfterHelloOnEveryChangeAndWhileUnhealthy) {
   FaultySqliteVfs::Register();
   struct Heal {
     ~Heal() { FaultySqliteVfs::SetFull(false); }
   } heal;
-  // Short long-polls, so that the relay's forwarded ones end soon after the agent stops.
-  AgentCluster cluster([](server::FleetCmdrOptions& options) {
-    options.heartbeat_seconds = 1;
-    options.long_poll_seconds = 2;
-  });
-  StatusRelay relay(cluster.url());
+  AgentCluster cluster([](server::FleetCmdrOptions& options) { options.heartbeat_seconds = 1; });
   GateHandler* handler = nullptr;
   auto& agent = cluster.StartAgent("host-1", One(handler, "VERIFY_BACKUP"), true, 4,
-                                   [&relay](agent::AgentOptions& options) {
-                                     options.config.servers = {relay.url()};
+                                   [](agent::AgentOptions& options) {
                                      options.journal_vfs = FaultySqliteVfs::kName;
                                      options.journal_retry = milliseconds(100);
                                    });
   // Right after hello: healthy.
-  ASSERT_TRUE(WaitFor([&] { return relay.reports().size() == 1; }, seconds(5)));
-  EXPECT_TRUE(relay.reports()[0].healthy);
-  EXPECT_TRUE(relay.reports()[0].problems.empty());
+  ASSERT_TRUE(WaitFor([&] { return HealthOf(cluster, "host-1").has_value(); }, seconds(5)));
+  EXPECT_TRUE(HealthOf(cluster, "host-1")->healthy);
+  EXPECT_TRUE(HealthOf(cluster, "host-1")->problems.empty());
 
   // The disk fills up: the next run's start cannot be journaled.
   FaultySqliteVfs::SetFull(true);
   handler->release = true;
   const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
   ASSERT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(10)));
-  ASSERT_TRUE(WaitFor([&] { return relay.reports().size() >= 2; }, seconds(5)));
-  const auto unhealthy = relay.reports()[1];
-  EXPECT_FALSE(unhealthy.healthy);
+  ASSERT_TRUE(WaitFor([&] { return !HealthOf(cluster, "host-1")->healthy; }, seconds(5)));
+  const auto unhealthy = *HealthOf(cluster, "host-1");
   ASSERT_EQ(unhealthy.problems.size(), 1U);
   EXPECT_EQ(unhealthy.problems[0].code, "journal_unwritable");
   EXPECT_NE(unhealthy.problems[0].message.find("journal"), std::string::npos);
-  // Repeated every heartbeatSeconds (1 s here) while it lasts.
-  ASSERT_TRUE(WaitFor([&] { return relay.reports().size() >= 4; }, seconds(10)));
-  for (std::size_t i = 1; i < 4; ++i)
-    EXPECT_FALSE(relay.reports()[i].healthy) << i;
+  // Reported again every heartbeatSeconds (1 s here) while it lasts.
+  ASSERT_TRUE(
+      WaitFor([&] { return HealthOf(cluster, "host-1")->reported_at > unhealthy.reported_at; },
+              seconds(5)));
+  EXPECT_FALSE(HealthOf(cluster, "host-1")->healthy);
 
   // Writable again: one healthy report, then quiet. Watching 3 heartbeat intervals (3 s) is
   // enough to see a repeat, which comes every 1 s while a report is due.
   FaultySqliteVfs::SetFull(false);
-  ASSERT_TRUE(WaitFor([&] { return relay.reports().back().healthy; }, seconds(5)));
-  const auto count = relay.reports().size();
-  EXPECT_FALSE(WaitFor([&] { return relay.reports().size() > count; }, seconds(3)));
+  ASSERT_TRUE(WaitFor([&] { return HealthOf(cluster, "host-1")->healthy; }, seconds(5)));
+  const auto healthy = *HealthOf(cluster, "host-1");
+  EXPECT_FALSE(WaitFor(
+      [&] { return HealthOf(cluster, "host-1")->reported_at != healthy.reported_at; }, seconds(3)));
   EXPECT_TRUE(agent.agent->healthy());
-  AgentCluster::StopAgent(agent);  // before the relay it talks through goes
 }
 
 }  // namespace

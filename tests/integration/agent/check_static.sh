@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The shipped orb-jobs-agent (ORB_STATIC_AGENT) loads no shared library but glibc's: every other
-# one would cost its load (0.3-1.4 MiB each) against issue 4's 8 MB idle RSS (docs/benchmarks.md).
+# one would cost its load (0.3-1.4 MiB each) against the agent's idle memory
+# target of 8 MB (docs/benchmarks.md).
 # libsystemd is dlopen()ed on first use (cmake/deps/systemd_on_demand.cpp), so it is not NEEDED.
 # Usage: check_static.sh AGENT_BINARY
 set -euo pipefail

@@ -1,6 +1,6 @@
 // The shipped orb-jobs-agent (its real handlers) against a real fleet-cmdr: an instance outlives
 // the agent (job-types.md §2), through kill -9 and through SIGTERM, and a STOP_INSTANCE after the
-// restart stops the instance started before it (issue 5).
+// restart stops the instance started before it.
 #include <chrono>
 #include <filesystem>
 #include <fstream>

@@ -375,6 +375,14 @@ def run_session(s):
     s.call("POST", "/v1/agents/a1/hello", a1, {"agentVersion": 1}, expect=400)
     s.call("POST", "/v1/agents/a1/hello", a1, raw=b"x", content_type="text/plain", expect=415,
            code="unsupported_media_type")
+    s.call("GET", "/v1/agents", view)  # a1 has no health report yet: null
+    report = {"healthy": False, "reportedAt": "2026-12-06T05:00:00Z",
+              "problems": [{"code": "journal_unwritable", "message": "disk full"}]}
+    s.call("POST", "/v1/agents/a1/status", a1, report, expect=204)
+    s.call("POST", "/v1/agents/a1/status", a2, report, expect=403)
+    s.call("POST", "/v1/agents/a1/status", a1, {"healthy": "no"}, expect=400)
+    s.call("POST", "/v1/agents/a1/status", a1, raw=b"x", content_type="text/plain", expect=415,
+           code="unsupported_media_type")
     s.call("GET", "/v1/agents", view)
     s.call("GET", "/v1/agents/a1", view)
     s.call("GET", "/v1/agents/nobody", view, expect=404)

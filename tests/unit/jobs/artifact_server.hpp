@@ -2,8 +2,7 @@
 
 // Test helpers beside the jobs tests (downloader_test, build_handlers_test, sync_mods_test): a
 // local HTTP artifact server that can fail the first N requests and serves Range, and a byte
-// relay in front of it that throttles and cuts connections (support/tcp_relay.hpp; issue 6
-// "Tests"). Header-only.
+// relay in front of it that throttles and cuts connections (support/tcp_relay.hpp). Header-only.
 // It lives here and not in tests/support because it needs net/ (net::HttpServer), which
 // tests/support may not include (scripts/check-includes.sh).
 // Thread-safety: the servers run on their own threads; the accessors are thread-safe.

@@ -3,7 +3,7 @@
 // The harness of the handler tests beside it (build_handlers_test, sync_mods_test): an "agent"
 // that runs handlers over a root the way the executor does (without its threads), fast deps, an
 // Fs that ends the process at its Nth call, and a helper that runs a handler in a fork()ed child
-// over it (issue 6: kill at every step). Header-only.
+// over it (to kill a handler at every step). Header-only.
 
 #include <algorithm>
 #include <chrono>

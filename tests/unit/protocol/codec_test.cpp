@@ -225,8 +225,16 @@ TEST(CodecTest, OperatorApiMessagesRoundTrip) {
   ExpectRoundTrip(JobLogs{});
 
   AgentInfo full{
-      "orb-7",   true, At(1795000000000), "1.4.0", {{"region", "eu"}}, {"BACKUP_INSTANCE"}, 4,
-      {"run-1"}, false};
+      "orb-7",
+      true,
+      At(1795000000000),
+      "1.4.0",
+      {{"region", "eu"}},
+      {"BACKUP_INSTANCE"},
+      4,
+      {"run-1"},
+      false,
+      AgentStatusReport{false, {{"journal_unwritable", "disk full"}}, At(1795000000000)}};
   ExpectRoundTrip(full);
   AgentInfo bare;
   bare.agent_id = "orb-8";

@@ -1,0 +1,230 @@
+#include "orchestration/rollout.hpp"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <utility>
+
+namespace orb::orchestration {
+namespace {
+
+constexpr std::array<std::pair<RolloutStatus, std::string_view>, 4> kStatusNames = {{
+    {RolloutStatus::kRunning, "RUNNING"},
+    {RolloutStatus::kPaused, "PAUSED"},
+    {RolloutStatus::kCompleted, "COMPLETED"},
+    {RolloutStatus::kAborted, "ABORTED"},
+}};
+
+constexpr std::array<std::pair<HostState, std::string_view>, 8> kStateNames = {{
+    {HostState::kPending, "pending"},
+    {HostState::kWaiting, "waiting"},
+    {HostState::kQueued, "queued"},
+    {HostState::kRunning, "running"},
+    {HostState::kCompleted, "completed"},
+    {HostState::kFailed, "failed"},
+    {HostState::kCancelled, "cancelled"},
+    {HostState::kSkipped, "skipped"},
+}};
+
+bool HasJob(HostState state) {
+  return state == HostState::kWaiting || state == HostState::kQueued ||
+         state == HostState::kRunning;
+}
+
+void Count(RolloutCounts& counts, HostState state) {
+  switch (state) {
+    case HostState::kPending: ++counts.pending; break;
+    case HostState::kWaiting: ++counts.waiting; break;
+    case HostState::kQueued: ++counts.queued; break;
+    case HostState::kRunning: ++counts.running; break;
+    case HostState::kCompleted: ++counts.completed; break;
+    case HostState::kFailed: ++counts.failed; break;
+    case HostState::kCancelled: ++counts.cancelled; break;
+    case HostState::kSkipped: ++counts.skipped; break;
+  }
+}
+
+RolloutCounts CountStates(const std::vector<HostState>& states) {
+  RolloutCounts counts;
+  counts.total = static_cast<std::int64_t>(states.size());
+  for (const HostState state : states)
+    Count(counts, state);
+  return counts;
+}
+
+void Earliest(std::optional<WallTime>& wake, WallTime at) {
+  if (!wake || at < *wake) wake = at;
+}
+
+}  // namespace
+
+std::string_view ToString(RolloutStatus status) {
+  for (const auto& [value, name] : kStatusNames) {
+    if (value == status) return name;
+  }
+  return "RUNNING";
+}
+
+std::optional<RolloutStatus> RolloutStatusFromString(std::string_view text) {
+  for (const auto& [value, name] : kStatusNames) {
+    if (name == text) return value;
+  }
+  return std::nullopt;
+}
+
+std::string_view ToString(HostState state) {
+  for (const auto& [value, name] : kStateNames) {
+    if (value == state) return name;
+  }
+  return "pending";
+}
+
+std::optional<HostState> HostStateFromString(std::string_view text) {
+  for (const auto& [value, name] : kStateNames) {
+    if (name == text) return value;
+  }
+  return std::nullopt;
+}
+
+bool IsFinal(HostState state) {
+  return state == HostState::kCompleted || state == HostState::kFailed ||
+         state == HostState::kCancelled || state == HostState::kSkipped;
+}
+
+RolloutCounts CountHosts(const std::vector<RolloutHost>& hosts) {
+  RolloutCounts counts;
+  counts.total = static_cast<std::int64_t>(hosts.size());
+  for (const RolloutHost& host : hosts)
+    Count(counts, host.state);
+  return counts;
+}
+
+std::int64_t PhaseLimit(int percent, std::int64_t hosts) {
+  const std::int64_t p = std::clamp(percent, 0, 100);
+  return (p * hosts + 99) / 100;
+}
+
+std::int64_t SlotCount(const MaxInFlight& max_in_flight, std::int64_t hosts) {
+  if (!max_in_flight.percent) return std::max<std::int64_t>(max_in_flight.value, 1);
+  return std::max<std::int64_t>(
+      PhaseLimit(static_cast<int>(std::clamp<std::int64_t>(max_in_flight.value, 0, 100)), hosts),
+      1);
+}
+
+RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
+                              RolloutStatus status, WallTime now) {
+  RolloutDecision decision;
+  const auto total = static_cast<std::int64_t>(hosts.size());
+  std::vector<RolloutPhase> phases = policy.phases;
+  if (phases.empty()) phases.push_back(RolloutPhase{});
+  std::vector<HostState> states;
+  states.reserve(hosts.size());
+  for (const RolloutHost& host : hosts)
+    states.push_back(host.state);
+
+  const bool acts = status == RolloutStatus::kRunning || status == RolloutStatus::kPaused;
+
+  // 1. Skips: unenrolled hosts at once, jobs not final after hostTimeoutSeconds.
+  if (acts) {
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      const RolloutHost& host = hosts[i];
+      if (IsFinal(host.state)) continue;
+      if (host.unenrolled) {
+        decision.unenrolled.push_back(i);
+        states[i] = HostState::kSkipped;
+      } else if (HasJob(host.state) && policy.host_timeout_seconds) {
+        const WallTime deadline = host.since + std::chrono::seconds(*policy.host_timeout_seconds);
+        if (now >= deadline) {
+          decision.timed_out.push_back(i);
+          states[i] = HostState::kSkipped;
+        } else {
+          Earliest(decision.wake_at, deadline);
+        }
+      }
+    }
+  }
+
+  // The current phase: the first whose hosts are not all final (the last one when all are).
+  std::size_t first_not_final = hosts.size();
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    if (!IsFinal(states[i])) {
+      first_not_final = i;
+      break;
+    }
+  }
+  std::size_t phase = phases.size() - 1;
+  for (std::size_t k = 0; k < phases.size(); ++k) {
+    if (PhaseLimit(phases[k].percent, total) > static_cast<std::int64_t>(first_not_final)) {
+      phase = k;
+      break;
+    }
+  }
+  decision.phase = phase;
+
+  if (!acts) {
+    decision.wake_at.reset();
+    decision.counts = CountStates(states);
+    return decision;
+  }
+
+  // 2. The abort rule, over the hosts that are final.
+  RolloutCounts counts = CountStates(states);
+  if (policy.abort) {
+    const std::int64_t finished =
+        counts.completed + counts.failed + counts.cancelled + counts.skipped;
+    if (finished > 0 && finished >= policy.abort->min_finished &&
+        static_cast<double>(counts.failed + counts.skipped) * 100.0 >=
+            policy.abort->failed_percent * static_cast<double>(finished)) {
+      decision.abort = true;
+      for (std::size_t i = 0; i < hosts.size(); ++i) {
+        if (states[i] == HostState::kWaiting || states[i] == HostState::kQueued) {
+          decision.cancel_on_abort.push_back(i);
+          states[i] = HostState::kCancelled;
+        }
+      }
+      decision.wake_at.reset();
+      decision.counts = CountStates(states);
+      return decision;
+    }
+  }
+
+  // 3. Completion: every host final.
+  if (first_not_final == hosts.size()) {
+    decision.complete = true;
+    decision.wake_at.reset();
+    decision.counts = counts;
+    return decision;
+  }
+
+  // 4. Starts, while RUNNING: pending hosts of the current phase within the free slots.
+  if (status == RolloutStatus::kRunning) {
+    std::optional<WallTime> start_at;
+    for (std::size_t k = 0; k <= phase; ++k) {
+      if (phases[k].start_at && (!start_at || *phases[k].start_at > *start_at)) {
+        start_at = phases[k].start_at;
+      }
+    }
+    const std::int64_t limit = std::min(PhaseLimit(phases[phase].percent, total), total);
+    std::int64_t in_flight = 0;
+    for (const HostState state : states)
+      in_flight += HasJob(state) ? 1 : 0;
+    std::int64_t free = SlotCount(policy.max_in_flight, total) - in_flight;
+    bool pending_in_phase = false;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(limit); ++i) {
+      if (states[i] == HostState::kPending) pending_in_phase = true;
+    }
+    if (start_at && now < *start_at) {
+      if (pending_in_phase) Earliest(decision.wake_at, *start_at);
+    } else {
+      for (std::size_t i = 0; i < static_cast<std::size_t>(limit) && free > 0; ++i) {
+        if (states[i] != HostState::kPending) continue;
+        decision.start.push_back(i);
+        --free;
+      }
+    }
+  }
+  decision.counts = counts;
+  return decision;
+}
+
+}  // namespace orb::orchestration

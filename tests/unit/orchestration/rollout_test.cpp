@@ -1,0 +1,253 @@
+#include "orchestration/rollout.hpp"
+
+#include <chrono>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "unit/orchestration/test_time.hpp"
+
+namespace orb::orchestration {
+namespace {
+
+using test_time::Utc;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using Indexes = std::vector<std::size_t>;
+
+const WallTime kNow = Utc("2026-12-06T05:00:00Z");
+
+std::vector<RolloutHost> Hosts(std::size_t n, HostState state = HostState::kPending) {
+  return std::vector<RolloutHost>(n, RolloutHost{state, kNow - std::chrono::minutes(1), false});
+}
+
+RolloutPolicy Policy(std::int64_t max_in_flight, bool percent = false) {
+  RolloutPolicy policy;
+  policy.max_in_flight = MaxInFlight{max_in_flight, percent};
+  return policy;
+}
+
+TEST(RolloutTest, StartsUpToMaxInFlightInHostOrder) {
+  const RolloutDecision d = DecideRollout(Policy(2), Hosts(10), RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.start, (Indexes{0, 1}));
+  EXPECT_FALSE(d.abort);
+  EXPECT_FALSE(d.complete);
+  EXPECT_EQ(d.phase, 0u);
+  EXPECT_EQ(d.counts.total, 10);
+  EXPECT_EQ(d.counts.pending, 10);
+}
+
+TEST(RolloutTest, PercentMaxInFlightRoundsUpAndIsAtLeastOne) {
+  EXPECT_EQ(DecideRollout(Policy(25, true), Hosts(10), RolloutStatus::kRunning, kNow).start,
+            (Indexes{0, 1, 2}));
+  EXPECT_EQ(DecideRollout(Policy(1, true), Hosts(10), RolloutStatus::kRunning, kNow).start,
+            (Indexes{0}));
+  EXPECT_EQ(SlotCount(MaxInFlight{25, true}, 10), 3);
+  EXPECT_EQ(SlotCount(MaxInFlight{1, true}, 3), 1);
+  EXPECT_EQ(SlotCount(MaxInFlight{100, true}, 7), 7);
+  EXPECT_EQ(SlotCount(MaxInFlight{5, false}, 3), 5);
+}
+
+TEST(RolloutTest, JobsNotFinalHoldSlotsAndFinalOnesFreeThem) {
+  auto hosts = Hosts(6);
+  hosts[0].state = HostState::kRunning;
+  hosts[1].state = HostState::kQueued;
+  hosts[2].state = HostState::kWaiting;
+  EXPECT_THAT(DecideRollout(Policy(3), hosts, RolloutStatus::kRunning, kNow).start, IsEmpty());
+  hosts[1].state = HostState::kFailed;
+  hosts[2].state = HostState::kCancelled;
+  const RolloutDecision d = DecideRollout(Policy(3), hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.start, (Indexes{3, 4}));
+  EXPECT_EQ(d.counts, (RolloutCounts{6, 3, 0, 0, 1, 0, 1, 1, 0}));
+}
+
+TEST(RolloutTest, PhasesAreCumulativeAndWaitForEarlierJobsToBeFinal) {
+  RolloutPolicy policy = Policy(5);
+  policy.phases = {{10, {}}, {50, {}}, {100, {}}};  // of 20 hosts: 2, 10, 20
+  auto hosts = Hosts(20);
+  RolloutDecision d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.start, (Indexes{0, 1}));
+  EXPECT_EQ(d.phase, 0u);
+  hosts[0].state = HostState::kCompleted;
+  hosts[1].state = HostState::kRunning;
+  d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_THAT(d.start, IsEmpty()) << "phase 1 waits for host 1";
+  EXPECT_EQ(d.phase, 0u);
+  hosts[1].state = HostState::kFailed;
+  d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.phase, 1u);
+  EXPECT_EQ(d.start, (Indexes{2, 3, 4, 5, 6}));
+  for (std::size_t i = 2; i < 10; ++i)
+    hosts[i].state = HostState::kCompleted;
+  d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.phase, 2u);
+  EXPECT_EQ(d.start, (Indexes{10, 11, 12, 13, 14}));
+}
+
+TEST(RolloutTest, PhaseLimitsRoundUp) {
+  EXPECT_EQ(PhaseLimit(10, 20), 2);
+  EXPECT_EQ(PhaseLimit(10, 3), 1);
+  EXPECT_EQ(PhaseLimit(50, 3), 2);
+  EXPECT_EQ(PhaseLimit(100, 3), 3);
+}
+
+TEST(RolloutTest, PhaseStartAtHoldsItsHostsAndLaterPhasesUntilThen) {
+  RolloutPolicy policy = Policy(10);
+  const WallTime four = Utc("2026-12-06T06:00:00Z");
+  policy.phases = {{10, {}}, {50, four}, {100, {}}};
+  auto hosts = Hosts(10);
+  hosts[0].state = HostState::kCompleted;  // phase 0 (1 host) done
+  RolloutDecision d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.phase, 1u);
+  EXPECT_THAT(d.start, IsEmpty());
+  EXPECT_EQ(d.wake_at, four);
+  d = DecideRollout(policy, hosts, RolloutStatus::kRunning, four);
+  EXPECT_EQ(d.start, (Indexes{1, 2, 3, 4}));
+  // Phase 2 has no startAt of its own but comes after phase 1's.
+  for (std::size_t i = 1; i < 5; ++i)
+    hosts[i].state = HostState::kCompleted;
+  d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.phase, 2u);
+  EXPECT_THAT(d.start, IsEmpty());
+  EXPECT_EQ(d.wake_at, four);
+}
+
+TEST(RolloutTest, WithoutPhasesOnePhaseOfAllHosts) {
+  const RolloutDecision d = DecideRollout(Policy(100), Hosts(7), RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.start.size(), 7u);
+  EXPECT_EQ(d.phase, 0u);
+}
+
+TEST(RolloutTest, AbortOnceMinFinishedAndFailedPercentReached) {
+  RolloutPolicy policy = Policy(10);
+  policy.abort = AbortPolicy{20, 5};
+  auto hosts = Hosts(10);
+  for (std::size_t i = 0; i < 4; ++i)
+    hosts[i].state = HostState::kFailed;
+  hosts[4].state = HostState::kRunning;
+  hosts[5].state = HostState::kQueued;
+  hosts[6].state = HostState::kWaiting;
+  RolloutDecision d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_FALSE(d.abort) << "4 finished < minFinished 5";
+  EXPECT_EQ(d.start, (Indexes{7, 8, 9}));
+
+  hosts = Hosts(10);
+  hosts[0].state = HostState::kFailed;
+  for (std::size_t i = 1; i < 5; ++i)
+    hosts[i].state = HostState::kCompleted;
+  hosts[5].state = HostState::kRunning;
+  hosts[6].state = HostState::kQueued;
+  hosts[7].state = HostState::kWaiting;
+  d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_TRUE(d.abort) << "1 failed of 5 finished = 20 %";
+  EXPECT_EQ(d.cancel_on_abort, (Indexes{6, 7}));  // running jobs go on
+  EXPECT_THAT(d.start, IsEmpty());
+  EXPECT_FALSE(d.complete);
+  EXPECT_EQ(d.counts.cancelled, 2);
+  EXPECT_EQ(d.counts.running, 1);
+}
+
+TEST(RolloutTest, OperatorCancelledCountsAsFinishedButNotAsFailed) {
+  RolloutPolicy policy = Policy(1);
+  policy.abort = AbortPolicy{50, 2};
+  auto hosts = Hosts(4);
+  hosts[0].state = HostState::kFailed;
+  hosts[1].state = HostState::kCancelled;
+  hosts[2].state = HostState::kCancelled;
+  EXPECT_FALSE(DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow).abort);  // 1/3
+  hosts[2].state = HostState::kSkipped;
+  EXPECT_TRUE(DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow).abort);  // 2/3
+}
+
+TEST(RolloutTest, HostTimeoutSkipsTheHostAndFreesItsSlot) {
+  RolloutPolicy policy = Policy(1);
+  policy.host_timeout_seconds = 3600;
+  auto hosts = Hosts(3);
+  hosts[0].state = HostState::kRunning;
+  hosts[0].since = kNow - std::chrono::seconds(3599);
+  RolloutDecision d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_THAT(d.timed_out, IsEmpty());
+  EXPECT_THAT(d.start, IsEmpty());
+  EXPECT_EQ(d.wake_at, kNow + std::chrono::seconds(1));
+  hosts[0].since = kNow - std::chrono::seconds(3600);
+  d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.timed_out, (Indexes{0}));
+  EXPECT_EQ(d.start, (Indexes{1}));
+  EXPECT_EQ(d.counts.skipped, 1);
+  EXPECT_EQ(d.counts.running, 0);
+}
+
+TEST(RolloutTest, UnenrolledHostsAreSkippedAtOnce) {
+  auto hosts = Hosts(3);
+  hosts[0].unenrolled = true;  // pending: skipped without a job
+  hosts[1].state = HostState::kQueued;
+  hosts[1].unenrolled = true;  // its job is cancelled
+  hosts[2].state = HostState::kCompleted;
+  hosts[2].unenrolled = true;  // final: nothing to do
+  const RolloutDecision d = DecideRollout(Policy(1), hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.unenrolled, (Indexes{0, 1}));
+  EXPECT_TRUE(d.complete);
+  EXPECT_EQ(d.counts.skipped, 2);
+  EXPECT_EQ(d.counts.completed, 1);
+}
+
+TEST(RolloutTest, CompletesWhenEveryHostIsFinal) {
+  auto hosts = Hosts(3, HostState::kCompleted);
+  hosts[1].state = HostState::kFailed;
+  hosts[2].state = HostState::kSkipped;
+  RolloutDecision d = DecideRollout(Policy(1), hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_TRUE(d.complete);
+  EXPECT_EQ(d.phase, 0u);
+  d = DecideRollout(Policy(1), hosts, RolloutStatus::kPaused, kNow);
+  EXPECT_TRUE(d.complete) << "a paused rollout whose hosts are all final completes too";
+}
+
+TEST(RolloutTest, PausedStartsNothingButStillTimesOut) {
+  RolloutPolicy policy = Policy(5);
+  policy.host_timeout_seconds = 60;
+  auto hosts = Hosts(4);
+  hosts[0].state = HostState::kRunning;
+  hosts[0].since = kNow - std::chrono::minutes(5);
+  const RolloutDecision d = DecideRollout(policy, hosts, RolloutStatus::kPaused, kNow);
+  EXPECT_THAT(d.start, IsEmpty());
+  EXPECT_EQ(d.timed_out, (Indexes{0}));
+  EXPECT_FALSE(d.complete);
+}
+
+TEST(RolloutTest, EndedRolloutsOnlyReportTheirCounts) {
+  RolloutPolicy policy = Policy(5);
+  policy.host_timeout_seconds = 60;
+  auto hosts = Hosts(3);
+  hosts[0].state = HostState::kRunning;
+  hosts[0].since = kNow - std::chrono::hours(1);
+  hosts[1].unenrolled = true;
+  for (const RolloutStatus status : {RolloutStatus::kAborted, RolloutStatus::kCompleted}) {
+    const RolloutDecision d = DecideRollout(policy, hosts, status, kNow);
+    EXPECT_THAT(d.start, IsEmpty());
+    EXPECT_THAT(d.timed_out, IsEmpty());
+    EXPECT_THAT(d.unenrolled, IsEmpty());
+    EXPECT_FALSE(d.abort);
+    EXPECT_FALSE(d.complete);
+    EXPECT_EQ(d.wake_at, std::nullopt);
+    EXPECT_EQ(d.counts, (RolloutCounts{3, 2, 0, 0, 1, 0, 0, 0, 0}));
+  }
+}
+
+TEST(RolloutTest, NoHostsCompletesAtOnce) {
+  EXPECT_TRUE(DecideRollout(Policy(1), {}, RolloutStatus::kRunning, kNow).complete);
+}
+
+TEST(RolloutTest, NamesOfStatusesAndStates) {
+  EXPECT_EQ(ToString(RolloutStatus::kAborted), "ABORTED");
+  EXPECT_EQ(RolloutStatusFromString("PAUSED"), RolloutStatus::kPaused);
+  EXPECT_EQ(RolloutStatusFromString("paused"), std::nullopt);
+  EXPECT_EQ(ToString(HostState::kSkipped), "skipped");
+  EXPECT_EQ(HostStateFromString("waiting"), HostState::kWaiting);
+  EXPECT_EQ(HostStateFromString("WAITING"), std::nullopt);
+  EXPECT_TRUE(IsFinal(HostState::kCancelled));
+  EXPECT_FALSE(IsFinal(HostState::kWaiting));
+}
+
+}  // namespace
+}  // namespace orb::orchestration
