@@ -69,6 +69,7 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"GET", "/v1/agents/{agentId}/notify"}, kOwnAgentOnly},
       {{"POST", "/v1/agents/{agentId}/jobs/next"}, kOwnAgentOnly},
       {{"POST", "/v1/agents/{agentId}/runs/{runId}/updates"}, kOwnAgentOnly},
+      {{"POST", "/v1/agents/{agentId}/status"}, kOwnAgentOnly},
       {{"POST", "/v1/tokens"}, kAdminOnly},
       {{"DELETE", "/v1/tokens/{id}"}, kAdminOnly},
       {{"PUT", "/v1/artifacts"}, kOperatorOnly},
