@@ -33,22 +33,27 @@ void ServerTimers::Schedule() {
 bool ServerTimers::Lead(WallTime now) {
   if (!options_.shared_store) return true;
   if (lease_.ShouldAsk(now)) {
-    const bool was = lease_.IsLeader(now);
     auto answer =
         deps_.store.TryLeadership(options_.lease_name, options_.holder, now, options_.lease.ttl);
     if (answer) {
       lease_.Record(*answer, now);
-      if (answer->held != was) {
-        GetLogger("fleet-cmdr")
-            ->info("{} the fleet's timers (leader: {})", answer->held ? "running" : "not running",
-                   answer->holder);
-      }
+      holder_ = answer->holder;
     } else {
       lease_.RecordFailure(now);
+      holder_ = "unknown";
       GetLogger("fleet-cmdr")->warn("leader lease: {}", answer.error().Describe());
     }
   }
-  return lease_.IsLeader(now);
+  // Logged on every change of the role since the last round, measured against what that round
+  // did: a lease that ran out without a refusal (this replica was paused, or its renewals failed
+  // for 8 s) ends the role too, and must not leave "running" as the last word in the log.
+  const bool leading = lease_.IsLeader(now);
+  if (leading != leading_.load()) {
+    GetLogger("fleet-cmdr")
+        ->info("{} the fleet's timers (leader: {})", leading ? "running" : "not running",
+               holder_.empty() ? "unknown" : holder_);
+  }
+  return leading;
 }
 
 void ServerTimers::ReleaseLeadership() {

@@ -96,6 +96,7 @@ class ServerTimers {
   Clock::MonoTime last_flush_{};
   Clock::MonoTime last_prune_{};
   LeaderLease lease_;
+  std::string holder_;  // the lease's holder at the last answer (rounds only)
   std::atomic<bool> leading_{false};
 };
 

@@ -122,6 +122,9 @@ void StreamApi::Message(net::WebSocketSession& session, std::string message) {
       auto oldest = deps_.store.OldestEventSeq();
       if (!oldest) return Fail(oldest.error());
       page.oldest_kept_seq = *oldest;
+      auto last = deps_.store.LastEventSeq();
+      if (!last) return Fail(last.error());
+      page.stored_last_seq = *last;
       auto events = deps_.store.ReadEvents(after, static_cast<int>(limit),
                                            store::EventFilter{f.agent_id, f.job_id});
       if (!events) return Fail(events.error());

@@ -62,23 +62,23 @@ Expected<SubscriptionId> StreamHub::Subscribe(std::shared_ptr<StreamSink> sink, 
   }
   if (!since) return id;
 
-  // A since beyond the head comes from another store (or a bug): the client's view is not ours.
-  bool resync = *since > head;
-  std::vector<protocol::Event> events;
-  if (!resync) {
-    auto page = replay(*since, filter, options_.max_replay + 1);
-    if (!page) {
-      {
-        const std::lock_guard lock(mutex_);
-        if (subscribers_.erase(id) > 0) subscriber_count_.fetch_sub(1, std::memory_order_relaxed);
-      }
-      sink->Close(kCloseInternalError, "cannot read the events to replay");
-      return Fail(std::move(page.error()).WithContext("replaying the event stream"));
+  // A since beyond every seq the store gave out comes from another store (or a bug): the
+  // client's view is not ours. One beyond this hub's head only is the store's all the same (another
+  // replica's events, not published here yet): the replay has what follows it, and the live events
+  // up to it are skipped by the seq check below.
+  auto page = replay(*since, filter, options_.max_replay + 1);
+  if (!page) {
+    {
+      const std::lock_guard lock(mutex_);
+      if (subscribers_.erase(id) > 0) subscriber_count_.fetch_sub(1, std::memory_order_relaxed);
     }
-    const bool gap = page->oldest_kept_seq ? *since < *page->oldest_kept_seq - 1 : *since < head;
-    resync = gap || page->events.size() > options_.max_replay;
-    events = std::move(page->events);
+    sink->Close(kCloseInternalError, "cannot read the events to replay");
+    return Fail(std::move(page.error()).WithContext("replaying the event stream"));
   }
+  const std::int64_t known = std::max(head, page->stored_last_seq.value_or(head));
+  const bool gap = page->oldest_kept_seq ? *since < *page->oldest_kept_seq - 1 : *since < head;
+  const bool resync = *since > known || gap || page->events.size() > options_.max_replay;
+  std::vector<protocol::Event> events = std::move(page->events);
   std::vector<std::shared_ptr<const std::string>> texts;  // encoded outside the lock
   if (!resync) {
     texts.reserve(events.size());

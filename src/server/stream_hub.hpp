@@ -66,6 +66,10 @@ struct StreamFilter {
 struct ReplayPage {
   // Seq of the oldest event the store still keeps; nullopt when it keeps none.
   std::optional<std::int64_t> oldest_kept_seq;
+  // The highest seq the store has given out (Store::LastEventSeq). A since up to it is this
+  // store's even when it is beyond the hub's head: on a shared store, another replica's events
+  // that this one has not published yet (docs/decisions/0016). nullopt: only the head counts.
+  std::optional<std::int64_t> stored_last_seq;
   // Events with seq > since matching the filter (the hub filters again), oldest first, at most
   // `limit` of them.
   std::vector<protocol::Event> events;

@@ -1,5 +1,6 @@
 #include "server/stream_hub.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -106,6 +107,7 @@ class FakeStore {
   void Append(const Event& event) {
     const std::lock_guard lock(mutex_);
     events_.push_back(event);
+    last_seq_ = std::max(last_seq_, event.seq);
   }
   void Prune(std::int64_t up_to_seq) {
     const std::lock_guard lock(mutex_);
@@ -118,6 +120,7 @@ class FakeStore {
       const std::lock_guard lock(mutex_);
       ReplayPage page;
       if (!events_.empty()) page.oldest_kept_seq = events_.front().seq;
+      page.stored_last_seq = last_seq_;
       for (const auto& event : events_) {
         if (event.seq > since && filter.Matches(event) && page.events.size() < limit) {
           page.events.push_back(event);
@@ -131,6 +134,7 @@ class FakeStore {
  private:
   std::mutex mutex_;
   std::vector<Event> events_;
+  std::int64_t last_seq_ = 0;  // kept across Prune, as the store's counter
   std::atomic<int> replays_{0};
 };
 
@@ -391,10 +395,34 @@ TEST(StreamHubTest, SinceBeyondTheHeadGivesResyncAndLiveEventsStillFlow) {
   StreamHub hub({}, 10);
   auto sink = FastSink();
   ASSERT_THAT(hub.Subscribe(sink, {}, 500, store.Replay()), testing::IsOk());
-  EXPECT_EQ(store.replays(), 0);
+  EXPECT_EQ(store.replays(), 1);  // asked how far the store goes: 0
   Commit(store, hub, MakeEvent(11));
   EXPECT_EQ(sink->received()[1].kind, StreamMessage::Kind::kResync);
   EXPECT_EQ(sink->EventSeqs(), (std::vector<std::int64_t>{11}));
+}
+
+TEST(StreamHubTest, SinceBeyondTheHeadButStoredIsFollowedWithoutResync) {
+  // On a shared store another replica's events are stored before this hub publishes them
+  // (docs/decisions/0016): a client that saw them elsewhere subscribes here with a since beyond
+  // this hub's head, and gets what follows it.
+  FakeStore store;
+  StreamHub hub;
+  Commit(store, hub, MakeEvent(1));
+  store.Append(MakeEvent(2));
+  store.Append(MakeEvent(3));
+  auto sink = FastSink();
+  ASSERT_THAT(hub.Subscribe(sink, {}, 3, store.Replay()), testing::IsOk());
+  hub.Publish({MakeEvent(2), MakeEvent(3)});  // this replica catches up: the client has them
+  Commit(store, hub, MakeEvent(4));
+  const auto received = sink->received();
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].kind, StreamMessage::Kind::kReady);
+  EXPECT_EQ(received[1].kind, StreamMessage::Kind::kEvent);
+  EXPECT_EQ(sink->EventSeqs(), (std::vector<std::int64_t>{4}));
+  // Beyond what the store gave out: another store's seqs, resync.
+  auto foreign = FastSink();
+  ASSERT_THAT(hub.Subscribe(foreign, {}, 5, store.Replay()), testing::IsOk());
+  EXPECT_EQ(foreign->received().back().kind, StreamMessage::Kind::kResync);
 }
 
 TEST(StreamHubTest, FailedReplayClosesWith1011AndReturnsTheError) {

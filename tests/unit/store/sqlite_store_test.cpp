@@ -54,8 +54,10 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 5 and 4 on a database file: events numbered by AUTOINCREMENT again.
+// Undoes migrations 6 to 4 on a database file: no health column, events numbered by
+// AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
+    "ALTER TABLE agents DROP COLUMN health_json; DELETE FROM schema_migrations WHERE version >= 6; "
     "DROP TABLE leases; DROP INDEX agents_online; ALTER TABLE agents DROP COLUMN online; "
     "DROP INDEX tokens_change; ALTER TABLE tokens DROP COLUMN change_version; "
     "DROP TABLE store_meta; "
