@@ -573,7 +573,7 @@ class HttpConnection final : public HttpConnectionBase,
     switch (state_) {
       case State::kReading:
         if (!timed_out_ && config_->options.request_timeout.count() > 0) {
-          // Abort the read; its handler answers 408.
+          // Abort the read; its handler answers 400 invalid_request.
           timed_out_ = true;
           error_code ignored;
           Socket().cancel(ignored);
@@ -817,14 +817,16 @@ class HttpConnection final : public HttpConnectionBase,
     string_parser_.reset();
     upload_parser_.reset();
     RemoveUpload();
+    // The API's error table (docs/protocol.md §1) has invalid_request as a 400: a request head
+    // too large or a request not complete in time is one, not a 431 or a 408.
     if (timed_out_) {
-      return SendError(408, "invalid_request", "the request did not arrive in time");
+      return SendError(400, "invalid_request", "the request did not arrive in time");
     }
     if (ec == http::error::body_limit) {
       return SendError(413, "payload_too_large", "request body is too large");
     }
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      return SendError(431, "invalid_request", "request headers are too large");
+      return SendError(400, "invalid_request", "request headers are too large");
     }
     const bool protocol_error = ec.category() == error_code(http::error::bad_method).category();
     if (!protocol_error || ec == http::error::end_of_stream || ec == http::error::partial_message) {
