@@ -17,6 +17,20 @@ std::string State(const protocol::AgentInfo& agent) {
   return agent.online ? "online" : "offline";
 }
 
+// The agent's latest health report: "-" before its first.
+std::string Health(const protocol::AgentInfo& agent) {
+  if (!agent.health) return "-";
+  return agent.health->healthy ? "healthy" : "unhealthy";
+}
+
+std::string Problems(const protocol::AgentInfo& agent) {
+  if (!agent.health || agent.health->problems.empty()) return "-";
+  std::string out;
+  for (const auto& problem : agent.health->problems)
+    out += (out.empty() ? "" : "; ") + problem.code + ": " + problem.message;
+  return out;
+}
+
 std::string Join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items)
@@ -42,6 +56,8 @@ int RunAgents(Context& ctx, const std::string& agent_id) {
     ctx.out() << RenderFields({
         {"Agent", agent->agent_id},
         {"State", State(*agent)},
+        {"Health", Health(*agent)},
+        {"Problems", Problems(*agent)},
         {"Last seen", last_seen(*agent)},
         {"Version", OrDash(agent->agent_version)},
         {"Labels", FormatLabels(agent->labels)},
@@ -57,11 +73,11 @@ int RunAgents(Context& ctx, const std::string& agent_id) {
     ctx.out() << protocol::ToJson(*list) << "\n";
     return kExitOk;
   }
-  Table table({"agent", "state", "version", "running", "labels", "last seen"});
-  table.SetMaxWidth(4, 40);
+  Table table({"agent", "state", "health", "version", "running", "labels", "last seen"});
+  table.SetMaxWidth(5, 40);
   for (const auto& agent : list->agents) {
     table.AddRow(
-        {agent.agent_id, State(agent), OrDash(agent.agent_version),
+        {agent.agent_id, State(agent), Health(agent), OrDash(agent.agent_version),
          std::to_string(agent.running_runs.size()) + "/" + std::to_string(agent.max_parallel),
          FormatLabels(agent.labels), last_seen(agent)});
   }
@@ -76,8 +92,9 @@ void AddAgentsCommand(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("agents", "List the agents of the fleet, or show one");
   sub->add_option("AGENT", *agent_id, "show only this agent");
   sub->footer(
-      "Columns: AGENT, STATE (online = seen within 3 long polls), VERSION, RUNNING (runs/max\n"
-      "parallel), LABELS, LAST SEEN.\n\n"
+      "Columns: AGENT, STATE (online = seen within 3 long polls), HEALTH (the agent's last\n"
+      "status report: healthy, unhealthy, - before its first; one agent shows its problems),\n"
+      "VERSION, RUNNING (runs/max parallel), LABELS, LAST SEEN.\n\n"
       "Examples:\n"
       "  fleetctl agents\n"
       "  fleetctl agents host-1 --output json");

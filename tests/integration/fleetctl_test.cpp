@@ -188,13 +188,25 @@ class FleetctlTest : public ::testing::Test {
 
 TEST_F(FleetctlTest, AgentsListsTheFleetAsATableAndAsJson) {
   cluster_.StartAgent("host-1", kAllTypes, 3);
-  cluster_.Enroll("host-2", {{"region", "eu"}});
+  const std::string token = cluster_.Enroll("host-2", {{"region", "eu"}});
+  ApiClient host2(cluster_.port(), token);
+  ASSERT_EQ(host2
+                .Post("/v1/agents/host-2/status",
+                      R"({"healthy":false,"reportedAt":"2026-12-06T05:00:00Z","problems":)"
+                      R"([{"code":"journal_unwritable","message":"disk full"}]})")
+                .status,
+            204);
 
   const auto table = Run({"agents"});
   ASSERT_EQ(table.code, 0) << table.err;
   EXPECT_NE(table.out.find("AGENT"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("host-1  online"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("region=eu"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("HEALTH"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("unhealthy"), std::string::npos) << table.out;
+  const auto sick = Run({"agents", "host-2"});
+  ASSERT_EQ(sick.code, 0) << sick.err;
+  EXPECT_NE(sick.out.find("journal_unwritable: disk full"), std::string::npos) << sick.out;
 
   const auto list = Parse<protocol::AgentList>(Run({"agents", "-o", "json"}));
   ASSERT_EQ(list.agents.size(), 2U);
