@@ -14,6 +14,7 @@
 # of building), ORB_NGINX (default /usr/sbin/nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/demo/api.sh  # api, enqueue, wait_job, upload_sample
 scripts/install-deps.sh
 bin=${ORB_BIN_DIR:-}
 if [[ -z "$bin" ]]; then
@@ -146,34 +147,6 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-api() {  # METHOD PATH [BODY]: the response body (through nginx); on a non-2xx answer prints it and fails
-  local method=$1 path=$2 body=${3:-} out
-  local args=(--fail-with-body -sS -X "$method" -H "Authorization: Bearer $admin_token")
-  if [[ -n "$body" ]]; then args+=(-H 'Content-Type: application/json' --data "$body"); fi
-  if ! out=$(curl "${args[@]}" "$url$path"); then
-    echo "fleet-cmdr refused $method $path: $out" >&2
-    return 1
-  fi
-  printf '%s\n' "$out"
-}
-json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }  # first = the job's own
-enqueue() {  # AGENT TYPE server|instance TARGET PAYLOAD IDEMPOTENCY-KEY: prints the job id
-  local key=""
-  [[ -n "$6" ]] && key=",\"idempotencyKey\":\"$6\""
-  api POST /v1/jobs "{\"agentId\":\"$1\",\"type\":\"$2\",\"$3Id\":\"$4\",\"payload\":$5$key}" |
-    json_field id
-}
-wait_job() {  # JOB SECONDS: prints the final status; fails unless COMPLETED
-  local status=""
-  for _ in $(seq 1 $(($2 * 10))); do
-    status=$(api GET "/v1/jobs/$1" | json_field status)
-    case "$status" in COMPLETED) echo "$status"; return 0 ;; FAILED | CANCELLED) echo "$status"; return 1 ;; esac
-    sleep 0.1
-  done
-  echo "${status:-unknown}"
-  return 1
-}
-
 # Two agents, enrolled through nginx; local-1 is given nginx's address, local-2 the replicas'.
 for n in 1 2; do
   agent_id=local-$n
@@ -202,25 +175,15 @@ for n in 1 2; do
   pids+=("$!")
 done
 
-# The sample game server: packed reproducibly (same bytes every time, so the same sha256 and an
-# idempotent install), uploaded through nginx, installed on both agents and started on each.
-sample=scripts/demo/sample-server
-version=$(cat "$sample/VERSION")
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$sample" -cf - . |
-  gzip -n > "$demo/sample-server.tar.gz"
-upload=$(curl -fsS -X PUT -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/octet-stream' \
-  --data-binary @"$demo/sample-server.tar.gz" "$url/v1/artifacts")
-sha=$(json_field sha256 <<<"$upload")
-size=$(stat -c %s "$demo/sample-server.tar.gz")
+# The sample game server, uploaded through nginx, installed on both agents and started on each.
+upload_sample "$demo"
 for n in 1 2; do
   agent_id=local-$n
-  install=$(enqueue "$agent_id" INSTALL_SERVER server sample \
-    "{\"buildId\":\"$version\",\"artifact\":{\"url\":\"/v1/artifacts/$sha\",\"sha256\":\"$sha\",\"size\":$size,\"format\":\"tar.gz\"},\"activate\":true}" \
-    "demo-install-$agent_id-$version-${sha:0:16}")
-  echo "INSTALL_SERVER sample $version on $agent_id: job $install"
+  install=$(enqueue "$agent_id" INSTALL_SERVER server sample "$(install_payload)" \
+    "demo-install-$agent_id-$sample_version-${sample_sha:0:16}")
+  echo "INSTALL_SERVER sample $sample_version on $agent_id: job $install"
   if status=$(wait_job "$install" 120); then
-    start=$(enqueue "$agent_id" START_INSTANCE instance "demo-$n" \
-      '{"config":{"serverId":"sample","command":["bin/start.sh"],"stopCommand":"stop","stopTimeoutSeconds":10,"readyPattern":"Done \\(","readyTimeoutSeconds":30}}' "")
+    start=$(enqueue "$agent_id" START_INSTANCE instance "demo-$n" "$START_PAYLOAD" "")
     instances+=("$agent_id:demo-$n")
     echo "START_INSTANCE demo-$n on $agent_id: job $start"
     start_status=$(wait_job "$start" 60) || true

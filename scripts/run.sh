@@ -8,6 +8,7 @@
 # ORB_BIN_DIR (use these fleet-cmdr/orb-jobs-agent/fleetctl binaries instead of building).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/demo/api.sh  # api, enqueue, wait_job, upload_sample
 scripts/install-deps.sh
 bin=${ORB_BIN_DIR:-}
 if [[ -z "$bin" ]]; then
@@ -27,7 +28,7 @@ stop_all() {
   # The instance outlives the agent by design (job-types.md §2); the demo stops it on the way out.
   if [[ -n "$instance_started" ]]; then
     echo "stopping instance demo-1 ..."
-    if job=$(enqueue STOP_INSTANCE instance demo-1 '{}' ""); then
+    if job=$(enqueue "$agent_id" STOP_INSTANCE instance demo-1 '{}' ""); then
       wait_job "$job" 60 >/dev/null || echo "STOP_INSTANCE did not complete" >&2
     fi
   fi
@@ -63,51 +64,13 @@ setsid "$bin/orb-jobs-agent" --server "$url" --agent-id "$agent_id" --token-file
   --root "$demo/agent/root" --state-dir "$demo/agent/state" &
 pids+=("$!")
 
-api() {  # METHOD PATH [BODY]: the response body; on a non-2xx answer prints it and fails
-  local method=$1 path=$2 body=${3:-} out
-  local args=(--fail-with-body -sS -X "$method" -H "Authorization: Bearer $admin_token")
-  if [[ -n "$body" ]]; then args+=(-H 'Content-Type: application/json' --data "$body"); fi
-  if ! out=$(curl "${args[@]}" "$url$path"); then
-    echo "fleet-cmdr refused $method $path: $out" >&2
-    return 1
-  fi
-  printf '%s\n' "$out"
-}
-json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }  # first = the job's own
-enqueue() {  # TYPE server|instance TARGET PAYLOAD IDEMPOTENCY-KEY: prints the job id
-  local key=""
-  [[ -n "$5" ]] && key=",\"idempotencyKey\":\"$5\""
-  api POST /v1/jobs "{\"agentId\":\"$agent_id\",\"type\":\"$1\",\"$2Id\":\"$3\",\"payload\":$4$key}" |
-    json_field id
-}
-wait_job() {  # JOB SECONDS: prints the final status; fails unless COMPLETED
-  local status=""
-  for _ in $(seq 1 $(($2 * 10))); do
-    status=$(api GET "/v1/jobs/$1" | json_field status)
-    case "$status" in COMPLETED) echo "$status"; return 0 ;; FAILED | CANCELLED) echo "$status"; return 1 ;; esac
-    sleep 0.1
-  done
-  echo "${status:-unknown}"
-  return 1
-}
-
-# The sample game server: packed reproducibly (same bytes every time, so the same sha256 and an
-# idempotent install), uploaded, installed and started.
-sample=scripts/demo/sample-server
-version=$(cat "$sample/VERSION")
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$sample" -cf - . |
-  gzip -n > "$demo/sample-server.tar.gz"
-upload=$(curl -fsS -X PUT -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/octet-stream' \
-  --data-binary @"$demo/sample-server.tar.gz" "$url/v1/artifacts")
-sha=$(json_field sha256 <<<"$upload")
-size=$(stat -c %s "$demo/sample-server.tar.gz")
-install=$(enqueue INSTALL_SERVER server sample \
-  "{\"buildId\":\"$version\",\"artifact\":{\"url\":\"/v1/artifacts/$sha\",\"sha256\":\"$sha\",\"size\":$size,\"format\":\"tar.gz\"},\"activate\":true}" \
-  "demo-install-$version-${sha:0:16}")
-echo "INSTALL_SERVER sample $version: job $install"
+# The sample game server, uploaded, installed and started.
+upload_sample "$demo"
+install=$(enqueue "$agent_id" INSTALL_SERVER server sample "$(install_payload)" \
+  "demo-install-$sample_version-${sample_sha:0:16}")
+echo "INSTALL_SERVER sample $sample_version: job $install"
 if status=$(wait_job "$install" 120); then
-  start=$(enqueue START_INSTANCE instance demo-1 \
-    '{"config":{"serverId":"sample","command":["bin/start.sh"],"stopCommand":"stop","stopTimeoutSeconds":10,"readyPattern":"Done \\(","readyTimeoutSeconds":30}}' "")
+  start=$(enqueue "$agent_id" START_INSTANCE instance demo-1 "$START_PAYLOAD" "")
   instance_started=yes
   echo "START_INSTANCE demo-1: job $start"
   start_status=$(wait_job "$start" 60) || true
