@@ -34,10 +34,7 @@ class PostgresStoreTest : public ::testing::Test {
   }
   // An empty database on the test run's cluster (no migration applied yet).
   std::unique_ptr<TestDatabase> EmptyDatabase() {
-    auto cluster = PostgresCluster::FromFixture();
-    EXPECT_THAT(cluster, IsOk());
-    if (!cluster) return nullptr;
-    auto db = TestDatabase::Create(*cluster);
+    auto db = TestDatabase::OnFixture();
     EXPECT_THAT(db, IsOk());
     return db ? *std::move(db) : nullptr;
   }

@@ -42,12 +42,7 @@ namespace orb::testing {
 class ReplicaSet {
  public:
   ReplicaSet(int count, std::vector<std::string> flags) : flags_(std::move(flags)) {
-    auto cluster = PostgresCluster::FromFixture();
-    if (!cluster) {
-      ADD_FAILURE() << cluster.error().Describe();
-      return;
-    }
-    auto database = TestDatabase::Create(*cluster);
+    auto database = TestDatabase::OnFixture();
     if (!database) {
       ADD_FAILURE() << database.error().Describe();
       return;

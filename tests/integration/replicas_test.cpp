@@ -39,12 +39,7 @@ constexpr const char* kPayload = R"({"backupId":"b1"})";
 class Replicas {
  public:
   Replicas() {
-    auto cluster = PostgresCluster::FromFixture();
-    if (!cluster) {
-      ADD_FAILURE() << cluster.error().Describe();
-      return;
-    }
-    auto database = TestDatabase::Create(*cluster);
+    auto database = TestDatabase::OnFixture();
     if (!database) {
       ADD_FAILURE() << database.error().Describe();
       return;

@@ -13,9 +13,7 @@ bool TestsRunOnPostgres() {
 
 TestStore::TestStore() {
   if (!TestsRunOnPostgres()) return;
-  auto cluster = PostgresCluster::FromFixture();
-  if (!cluster) throw std::runtime_error(cluster.error().Describe());
-  auto database = TestDatabase::Create(*cluster);
+  auto database = TestDatabase::OnFixture();
   if (!database) throw std::runtime_error(database.error().Describe());
   database_ = std::move(*database);
 }

@@ -97,6 +97,12 @@ std::string PostgresCluster::Url(std::string_view database) const {
   return base_url_ + std::string(database);
 }
 
+Expected<std::unique_ptr<TestDatabase>> TestDatabase::OnFixture() {
+  auto cluster = PostgresCluster::FromFixture();
+  if (!cluster) return Fail(std::move(cluster.error()));
+  return Create(*cluster);
+}
+
 Expected<std::unique_ptr<TestDatabase>> TestDatabase::Create(const PostgresCluster& cluster,
                                                              std::string_view template_name) {
   const std::string name = "orb_test_" + RandomHex(6);

@@ -57,6 +57,8 @@ class TestDatabase {
  public:
   static Expected<std::unique_ptr<TestDatabase>> Create(
       const PostgresCluster& cluster, std::string_view template_name = "template1");
+  // An empty database on the cluster of the ctest fixture `postgres`.
+  static Expected<std::unique_ptr<TestDatabase>> OnFixture();
   ~TestDatabase();
   TestDatabase(const TestDatabase&) = delete;
   TestDatabase& operator=(const TestDatabase&) = delete;
