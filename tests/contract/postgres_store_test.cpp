@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "common/clock.hpp"
 #include "contract/store_contract.hpp"
 #include "store/migrations/postgres_migrations.hpp"
+#include "store/postgres/pg_connection.hpp"
 #include "support/postgres.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
@@ -24,6 +26,7 @@ using ::orb::testing::PgQuery;
 using ::orb::testing::PostgresCluster;
 using ::orb::testing::TestDatabase;
 using Steady = std::chrono::steady_clock;
+using postgres::PgConnection;
 
 class PostgresStoreTest : public ::testing::Test {
  protected:
@@ -165,6 +168,42 @@ TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
   EXPECT_EQ(listed->jobs.size(), 2u);  // the write that failed did not happen
   // The listener reconnected too and asked its owner to catch up on what it may have missed.
   EXPECT_TRUE(::orb::testing::WaitFor([&] { return catch_ups.load() > catch_ups_before; }, 10s));
+}
+
+// A replica stopped inside a transaction (SIGSTOP, a frozen VM) holds the leader lease's row lock
+// while its session stays open. The server ends that session after the store's idle timeout, so
+// another replica takes the lease seconds after it expired, not when the stopped one wakes up.
+TEST_F(PostgresStoreTest, AReplicaStoppedInsideATransactionHoldsTheLeaderLeaseOnlySeconds) {
+  auto db = EmptyDatabase();
+  ASSERT_NE(db, nullptr);
+  auto opened = PostgresStore::Open(db->url(), {}, Deps());
+  ASSERT_THAT(opened, IsOk());
+  Store& store = **opened;
+  const WallTime now = clock_.WallNow();
+  auto first = store.TryLeadership("timers", "replica-a", now, 10s);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_TRUE(first->held);
+
+  // replica-a's session, frozen after it locked the lease's row in a renewal.
+  PgConnection frozen(db->url(), /*pipeline=*/false);
+  frozen.ExecScript("BEGIN; SELECT * FROM leases WHERE name = 'timers' FOR UPDATE");
+
+  // replica-b asks once the lease expired: it waits for the row until the server ends the frozen
+  // session, then takes the lease.
+  const auto asked = Steady::now();
+  auto taken = std::async(std::launch::async, [&] {
+    return store.TryLeadership("timers", "replica-b", now + 11s, 10s);
+  });
+  // Watched for three times the idle timeout: before it, the session's lock was 60 s.
+  ASSERT_EQ(taken.wait_for(3 * PgConnection::kIdleInTransactionTimeout), std::future_status::ready);
+  const auto waited = Steady::now() - asked;
+  auto leadership = taken.get();
+  ASSERT_THAT(leadership, IsOk());
+  EXPECT_TRUE(leadership->held);
+  EXPECT_EQ(leadership->holder, "replica-b");
+  EXPECT_GE(waited, PgConnection::kIdleInTransactionTimeout - 1s);  // it did wait for the lock
+  // The frozen session was ended: what it sends next fails as a lost connection.
+  EXPECT_THROW(frozen.ExecScript("COMMIT"), sql::SqlError);
 }
 
 }  // namespace

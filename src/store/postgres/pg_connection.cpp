@@ -149,8 +149,14 @@ PgConnection::PgConnection(const std::string& url, bool pipeline, PgCounters* co
     conn_ = nullptr;
     throw sql::SqlError(sql::Failure::kConnection, message);
   }
-  // A session of a replica that died inside a transaction must not keep its row locks for long.
-  ExecScript("SET idle_in_transaction_session_timeout = '60s'");
+  // A replica that stops inside a transaction (SIGSTOP, a frozen VM, a debugger) keeps its
+  // session open, and with it its row locks: the leader lease's row, the agents' rows, the commit
+  // order. The server ends such a session after this long, so the other replicas wait seconds,
+  // not a minute, and take the leader lease within its ttl. Every transaction of the store runs
+  // its statements back to back (an artifact upload too: from the replica's spooled file), so
+  // only a stopped or hung replica is idle this long inside one.
+  ExecScript("SET idle_in_transaction_session_timeout = '" +
+             std::to_string(kIdleInTransactionTimeout.count()) + "ms'");
   if (pipeline_ && PQenterPipelineMode(conn_) != 1) ThrowConnection("cannot enter pipeline mode");
 }
 

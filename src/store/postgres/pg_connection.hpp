@@ -21,6 +21,7 @@
 // Thread-safety: one thread at a time.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -76,6 +77,9 @@ class PgResult {
 
 class PgConnection final : public sql::Connection {
  public:
+  // How long the server keeps a session that sits idle inside a transaction (see the constructor).
+  static constexpr std::chrono::milliseconds kIdleInTransactionTimeout{5000};
+
   // Connects to `url` (a postgresql:// URI or a key=value string; its own settings win over the
   // store's defaults: connect_timeout 5 s, TCP keepalives). `pipeline`: statements are pipelined
   // as described above (false for the LISTEN connection). Throws SqlError (kConnection) with
