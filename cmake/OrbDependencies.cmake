@@ -106,6 +106,7 @@ function(orb_link_statically target)
   set_property(TARGET ${target} PROPERTY ORB_STATIC_LINK ON)
   # pack-relative-relocs (DT_RELR, glibc >= 2.36): the PIE's relocations take 8 KiB instead of
   # 0.7 MiB of pages read at every start.
-  target_link_options(${target} PRIVATE -static-libstdc++ -static-libgcc LINKER:--gc-sections
+  # GNU ld, also where ORB_FAST_LINKER chose lld (cmake/OrbLinker.cmake): the last -fuse-ld wins.
+  target_link_options(${target} PRIVATE -fuse-ld=bfd -static-libstdc++ -static-libgcc LINKER:--gc-sections
                       LINKER:-O1 LINKER:--as-needed LINKER:-z,pack-relative-relocs)
 endfunction()

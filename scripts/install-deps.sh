@@ -16,7 +16,7 @@ packages=(
   libhowardhinnant-date-dev tzdata
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql sqlite3 zstd tar curl systemd zip
-  ccache clang-format
+  ccache lld clang-format
   nginx
   dpkg-dev help2man zsh
   python3 python3-jsonschema python3-yaml
