@@ -209,6 +209,12 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   routing.file_limit = options_.artifact_limit;
   routing.upload_dir = artifact_dir_;
   routing.trusted_proxies = std::move(*trusted);
+  if (shared_store()) {
+    routing.sync_tokens = [this](std::function<void()> done) {
+      if (replica_sync_) return replica_sync_->SyncTokensNow(std::move(done));
+      done();
+    };
+  }
   router_ =
       std::make_unique<Router>(std::move(routing), tokens_, limiter_, clock_, *http_requests_);
 

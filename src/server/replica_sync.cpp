@@ -20,12 +20,31 @@ void ReplicaSync::Start() {
 }
 
 void ReplicaSync::Stop() {
+  std::vector<std::function<void()>> waiters;
   {
     const std::lock_guard lock(mutex_);
     stopped_ = true;
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    const std::lock_guard lock(mutex_);
+    waiters.swap(token_waiters_);
+  }
+  for (auto& done : waiters)
+    done();
+}
+
+void ReplicaSync::SyncTokensNow(std::function<void()> done) {
+  {
+    const std::lock_guard lock(mutex_);
+    if (!stopped_) {
+      token_waiters_.push_back(std::move(done));
+      done = nullptr;
+    }
+  }
+  if (done) return done();
+  wake_.notify_one();
 }
 
 void ReplicaSync::OnForeignCommit(std::int64_t last_seq) {
@@ -44,20 +63,26 @@ void ReplicaSync::Run() {
   std::unique_lock lock(mutex_);
   while (!stopped_) {
     const auto until = std::min(next_events, next_tokens);
-    wake_.wait_until(lock, until, [&] { return stopped_ || foreign_seq_ > synced_seq_; });
+    wake_.wait_until(lock, until, [&] {
+      return stopped_ || foreign_seq_ > synced_seq_ || !token_waiters_.empty();
+    });
     if (stopped_) break;
     const auto now = Steady::now();
     const bool events_due = foreign_seq_ > synced_seq_ || now >= next_events;
-    const bool tokens_due = now >= next_tokens;
+    std::vector<std::function<void()>> waiters;
+    waiters.swap(token_waiters_);  // they wait for a read that begins after they asked
+    const bool tokens_due = now >= next_tokens || !waiters.empty();
     synced_seq_ = foreign_seq_;
     lock.unlock();
-    if (events_due) {
-      SyncEvents();
-      next_events = Steady::now() + options_.event_poll;
-    }
     if (tokens_due) {
       SyncTokens();
       next_tokens = Steady::now() + options_.token_poll;
+      for (auto& done : waiters)
+        done();
+    }
+    if (events_due) {
+      SyncEvents();
+      next_events = Steady::now() + options_.event_poll;
     }
     lock.lock();
   }

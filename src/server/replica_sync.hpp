@@ -9,17 +9,21 @@
 //    another replica wakes an agent long-polling here. A notification may be lost (the listener
 //    reconnecting), so it also catches up every event_poll without one;
 //  - tokens: every token_poll it applies Store::TokenChangesSince to the token cache, so a token
-//    revoked (or created) through another replica counts here within that time.
+//    revoked (or created) through another replica counts here within that time. A request whose
+//    token the cache does not know asks for the feed at once (SyncTokensNow): a token created
+//    through another replica a moment ago (an agent just enrolled) is then known, not a 401.
 //
 // One thread of its own does both (the store's callback only records the seq and wakes it: it
-// must not call the store). Thread-safety: OnForeignCommit from any thread; Start/Stop from the
-// controlling thread. Ownership: holds its dependencies by reference; they must outlive it.
+// must not call the store). Thread-safety: OnForeignCommit and SyncTokensNow from any thread;
+// Start/Stop from the controlling thread. Ownership: holds its dependencies by reference; they must outlive it.
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "server/auth.hpp"
 #include "server/event_publisher.hpp"
@@ -53,6 +57,11 @@ class ReplicaSync {
 
   // Another replica committed events up to `last_seq`: quick, never calls the store.
   void OnForeignCommit(std::int64_t last_seq);
+  // Reads the token feed now rather than at the next token_poll, then runs `done` on this class's
+  // thread (quick: it hands its work on). Callers that ask while a read is under way share the
+  // next one, so a flood of unknown tokens costs one store read at a time. Never calls the store
+  // itself. After Stop, or when the thread stops, `done` runs at once.
+  void SyncTokensNow(std::function<void()> done);
 
  private:
   void Run();
@@ -66,8 +75,9 @@ class ReplicaSync {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopped_ = false;
-  std::int64_t foreign_seq_ = 0;  // the highest seq told
-  std::int64_t synced_seq_ = 0;   // foreign_seq_ when the last catch-up began
+  std::int64_t foreign_seq_ = 0;                      // the highest seq told
+  std::int64_t synced_seq_ = 0;                       // foreign_seq_ when the last catch-up began
+  std::vector<std::function<void()>> token_waiters_;  // SyncTokensNow's, for the next read
   std::thread thread_;
 };
 

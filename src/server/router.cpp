@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "common/random.hpp"
@@ -144,10 +146,11 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
   }
   const Route& route = *call.match.route;
   call.responder = Metered(std::move(responder), route.label, {});
+  call.request = std::move(request);
 
   const RouteClass role = route.spec.role;
   if (role != RouteClass::kPublic) {
-    const std::string client = ClientAddress(request);
+    std::string client = ClientAddress(call.request);
     if (const int wait = AuthFailureWait(client); wait > 0) {
       HttpResponse limited;
       limited.status = 429;
@@ -157,30 +160,61 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
                     "too many failed authentications: retry in " + std::to_string(wait) + " s"));
       return call.responder->Send(std::move(limited));
     }
-    call.principal = Authenticate(request);
-    if (auto allowed =
-            Authorize(call.principal, role, call.match.Param(kAgentIdParam, request.path));
-        !allowed) {
-      if (allowed.error().code == Errc::kUnauthenticated) RecordAuthFailure(client);
+    call.principal = Authenticate(call.request);
+    if (auto allowed = Authorize(call.principal, role, call.Param(kAgentIdParam)); !allowed) {
+      if (allowed.error().code != Errc::kUnauthenticated) {
+        return ReplyError(call.responder, allowed.error());
+      }
+      // Unknown here, perhaps created through another replica since the last token read.
+      const std::string* authorization = call.request.FindHeader("Authorization");
+      const auto bearer = authorization ? ParseBearer(*authorization) : std::nullopt;
+      if (options_.sync_tokens && bearer && IsValidBearerToken(*bearer)) {
+        return AuthenticateAfterTokenSync(std::move(call), std::move(client));
+      }
+      RecordAuthFailure(client);
       return ReplyError(call.responder, allowed.error());
     }
-    if (role != RouteClass::kAgentOwn && call.principal->role != protocol::Role::kAgent) {
-      if (const int wait = limiter_.Acquire(call.principal->token_id, clock_.Now()); wait > 0) {
-        HttpResponse limited;
-        limited.status = 429;
-        limited.headers.push_back({"Retry-After", std::to_string(wait)});
-        limited.body = protocol::ErrorBodyJson(MakeError(
-            Errc::kRateLimited, "too many requests: retry in " + std::to_string(wait) + " s"));
-        return call.responder->Send(std::move(limited));
-      }
+  }
+  Admit(std::move(call));
+}
+
+void Router::AuthenticateAfterTokenSync(Call&& call, std::string client) const {
+  struct Waiting {
+    Call call;
+    std::string client;
+  };
+  auto waiting = std::make_shared<Waiting>(Waiting{std::move(call), std::move(client)});
+  options_.sync_tokens([this, waiting] {
+    Call& retried = waiting->call;
+    retried.principal = Authenticate(retried.request);
+    if (auto allowed = Authorize(retried.principal, retried.match.route->spec.role,
+                                 retried.Param(kAgentIdParam));
+        !allowed) {
+      if (allowed.error().code == Errc::kUnauthenticated) RecordAuthFailure(waiting->client);
+      return ReplyError(retried.responder, allowed.error());
+    }
+    Admit(std::move(retried));
+  });
+}
+
+void Router::Admit(Call&& call) const {
+  const Route& route = *call.match.route;
+  if (call.principal && route.spec.role != RouteClass::kAgentOwn &&
+      call.principal->role != protocol::Role::kAgent) {
+    if (const int wait = limiter_.Acquire(call.principal->token_id, clock_.Now()); wait > 0) {
+      HttpResponse limited;
+      limited.status = 429;
+      limited.headers.push_back({"Retry-After", std::to_string(wait)});
+      limited.body = protocol::ErrorBodyJson(MakeError(
+          Errc::kRateLimited, "too many requests: retry in " + std::to_string(wait) + " s"));
+      return call.responder->Send(std::move(limited));
     }
   }
-  if (route.spec.body == BodyKind::kJson && !request.body.empty() &&
-      !IsJsonContentType(request.FindHeader("Content-Type"))) {
+  if (route.spec.body == BodyKind::kJson && !call.request.body.empty() &&
+      !IsJsonContentType(call.request.FindHeader("Content-Type"))) {
     return ReplyError(call.responder, MakeError(Errc::kUnsupportedMediaType,
                                                 "Content-Type must be application/json"));
   }
-  call.request = std::move(request);
   handlers_[route.index](std::move(call));
 }
 

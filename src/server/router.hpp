@@ -10,7 +10,10 @@
 //      route's role, with its {agentId} parameter (401/403, protocol.md §2). Failed
 //      authentications (401) are limited per client address (RouterOptions::auth_failures_*, the
 //      address from TrustedProxies): past the limit that address gets 429 with Retry-After before
-//      its token is even looked at, so guessing tokens is slow;
+//      its token is even looked at, so guessing tokens is slow. With replicas on a shared store
+//      (RouterOptions::sync_tokens), a well-formed token the cache does not know waits for one
+//      read of the store's token feed before it is refused: it may have been created through
+//      another replica a moment ago;
 //   5. operator and viewer tokens are rate limited (429 with Retry-After, protocol.md §1);
 //   6. a JSON route's non-empty body must be application/json (415);
 //   7. the route's handler runs with a Call.
@@ -26,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +57,9 @@ struct RouterOptions {
   // tokens from a NAT'd office do not lock anyone out.
   double auth_failures_per_second = 2;
   double auth_failures_burst = 100;
+  // On a shared store: reads the token feed now and then calls its argument (ReplicaSync::
+  // SyncTokensNow). Empty with SQLite, whose one process knows every token.
+  std::function<void(std::function<void()>)> sync_tokens;
 };
 
 class Router {
@@ -83,6 +90,9 @@ class Router {
 
  private:
   std::optional<Principal> Authenticate(const HttpRequest& request) const;
+  // Steps 4 (after a token feed read) and 5-7 of Handle.
+  void AuthenticateAfterTokenSync(Call&& call, std::string client) const;
+  void Admit(Call&& call) const;
   ResponderPtr Metered(ResponderPtr responder, std::string_view label, std::string owned) const;
   void MethodNotAllowed(const HttpRequest& request, const Resource& resource,
                         ResponderPtr responder) const;
