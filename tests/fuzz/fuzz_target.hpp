@@ -31,4 +31,12 @@ inline std::string_view AsText(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const char*>(data), size};
 }
 
+// Runs `stop` when the inputs are done and before any static object is destroyed: for a target
+// whose state has threads of its own (a live fleet-cmdr), which must be joined before the function
+// statics they use (a prepared statement's SQL, a logger) go away. An std::atexit handler is not
+// enough: a static first constructed after it was registered is destroyed before it runs.
+// replay_main.cpp runs them at the end of main; under libFuzzer (at_end_libfuzzer.cpp) they are
+// atexit handlers, libFuzzer's main ending with exit().
+void AtEnd(void (*stop)());
+
 }  // namespace orb::fuzz

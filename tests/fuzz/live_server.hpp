@@ -35,7 +35,7 @@ namespace orb::fuzz {
 class LiveServer {
  public:
   static LiveServer& Get() {
-    static LiveServer* server = new LiveServer();  // stopped at exit, never destroyed
+    static LiveServer* server = new LiveServer();  // stopped at the end (AtEnd), never destroyed
     return *server;
   }
 
@@ -144,11 +144,10 @@ class LiveServer {
         Call("POST /v1/tokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin_ +
              "\r\nContent-Type: application/json\r\nContent-Length: 31\r\nConnection: close\r\n\r\n"
              "{\"role\":\"viewer\",\"name\":\"fuzz\"}"));
-    // At exit the server stops (its threads joined) before anything it uses is torn down or its
-    // directory removed. Handlers run in reverse order of registration, so this one is registered
-    // last, after the server has started and hashed tokens: OpenSSL registers its own cleanup on
-    // first use, and a worker still hashing an upload after that cleanup crashes.
-    std::atexit([] {
+    // When the inputs are done the server stops (its threads joined) before anything it uses is
+    // torn down or its directory removed (fuzz_target.hpp, AtEnd): a timer round still running
+    // at exit read a function static's SQL after it was destroyed.
+    AtEnd([] {
       LiveServer& server = Get();
       if (server.cmdr_) server.cmdr_->Stop();
       server.cmdr_.reset();

@@ -15,6 +15,19 @@
 
 #include "fuzz/fuzz_target.hpp"
 
+namespace orb::fuzz {
+namespace {
+std::vector<void (*)()>& AtEndHandlers() {
+  static std::vector<void (*)()> handlers;
+  return handlers;
+}
+}  // namespace
+
+void AtEnd(void (*stop)()) {
+  AtEndHandlers().push_back(stop);
+}
+}  // namespace orb::fuzz
+
 int main(int argc, char** argv) {
   std::vector<std::filesystem::path> inputs;
   for (int i = 1; i < argc; ++i) {
@@ -44,5 +57,8 @@ int main(int argc, char** argv) {
     LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   }
   std::printf("replayed %zu inputs\n", inputs.size());
+  auto& handlers = orb::fuzz::AtEndHandlers();
+  for (auto it = handlers.rbegin(); it != handlers.rend(); ++it)
+    (*it)();
   return 0;
 }
