@@ -223,8 +223,6 @@ Expected<CancelResult> CancelJob(WriteContext& ctx, const std::string& id, WallT
     case JobStatus::kCreated:
     case JobStatus::kQueued: {
       FillDependencies(ctx.db(), *job);
-      // The jobs waiting for this one are cancelled with it, also on other agents: find them
-      // (and lock their agents) before the first write.
       const EventType type = Advance(*job, protocol::JobEvent::kCancelQueued);
       job->updated_at = now;
       job->waiting_for.clear();
@@ -232,6 +230,8 @@ Expected<CancelResult> CancelJob(WriteContext& ctx, const std::string& id, WallT
       SaveJob(ctx.db(), *job);
       ctx.Emit(MakeJobEvent(type, *job, now));
       ctx.Touch(job->agent_id);
+      // The jobs waiting for this one are cancelled with it, down the chain; those of agents the
+      // batch did not lock make it run again with them (MoreAgentsNeeded).
       OnJobEnded(ctx, *job, now);
       return CancelResult{*std::move(job), CancelOutcome::kCancelled};
     }
