@@ -35,6 +35,7 @@ struct EnqueueArgs {
   std::optional<int> timeout_seconds;
   std::optional<std::string> not_before;
   std::optional<std::string> idempotency_key;
+  std::vector<std::string> depends_on;
   bool wait = false;
 };
 
@@ -92,6 +93,10 @@ Expected<protocol::CreateJobRequest> BuildRequest(const EnqueueArgs& args) {
     }
   }
   request.idempotency_key = args.idempotency_key;
+  for (const std::string& id : args.depends_on) {
+    if (id.empty()) return Fail(Errc::kInvalidRequest, "--depends-on: an empty job id");
+    request.depends_on.push_back(id);
+  }
   return request;
 }
 
@@ -132,7 +137,8 @@ int RunEnqueue(Context& ctx, const EnqueueArgs& args) {
         ctx.out() << "job " << job.id << " " << protocol::ToString(job.status) << " (" << job.type
                   << " on " << job.agent_id << ")"
                   << (reply->status == 200 ? ", existing job for this idempotency key" : "")
-                  << "\n";
+                  << (job.waiting_for.empty() ? "" : ", waiting for " + Join(job.waiting_for))
+                  << (job.last_error ? ": " + job.last_error->message : "") << "\n";
       }
     }
     return kExitOk;
@@ -194,6 +200,11 @@ void AddEnqueueCommand(CLI::App& app, Context& ctx) {
   sub->add_option("--not-before", args->not_before, "RFC 3339 time before which it stays CREATED");
   sub->add_option("--idempotency-key", args->idempotency_key,
                   "a second enqueue with this key returns the first job");
+  sub->add_option("--depends-on", args->depends_on,
+                  "JOB[,JOB...], repeatable (at most 32): stay CREATED until these jobs are "
+                  "COMPLETED; cancelled if one fails or is cancelled")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   sub->add_flag("-w,--wait", args->wait,
                 "follow the job until it ends; exit 1 if it ends FAILED or CANCELLED");
   sub->footer(

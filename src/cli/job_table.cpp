@@ -21,6 +21,15 @@ std::string ErrorText(const protocol::RunError& error) {
 
 }  // namespace
 
+std::string Join(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const std::string& item : items) {
+    if (!joined.empty()) joined += ", ";
+    joined += item;
+  }
+  return joined;
+}
+
 std::string RenderJobTable(const std::vector<protocol::Job>& jobs, WallTime now) {
   Table table({"id", "type", "agent", "target", "status", "attempts", "age"});
   for (const auto& job : jobs) {
@@ -52,6 +61,8 @@ std::string RenderJobDetail(const protocol::JobDetail& detail, WallTime now) {
   if (job.not_before) fields.emplace_back("Not before", FormatTimestamp(*job.not_before));
   if (job.batch_id) fields.emplace_back("Batch", *job.batch_id);
   if (job.idempotency_key) fields.emplace_back("Idempotency key", *job.idempotency_key);
+  if (!job.depends_on.empty()) fields.emplace_back("Depends on", Join(job.depends_on));
+  if (!job.waiting_for.empty()) fields.emplace_back("Waiting for", Join(job.waiting_for));
   if (job.last_error) fields.emplace_back("Last error", ErrorText(*job.last_error));
   fields.emplace_back("Payload", job.payload_json);
   if (job.result_json) fields.emplace_back("Result", *job.result_json);
@@ -72,7 +83,8 @@ std::string RenderJobDetail(const protocol::JobDetail& detail, WallTime now) {
 
 std::string RenderJobOutcome(const protocol::Job& job) {
   std::string line = job.id + " " + std::string(protocol::ToString(job.status));
-  if (job.status == protocol::JobStatus::kFailed && job.last_error) {
+  // FAILED, or CANCELLED because a dependency did not complete (dependency_failed).
+  if (job.status != protocol::JobStatus::kCompleted && job.last_error) {
     line += ": " + ErrorText(*job.last_error);
   }
   return line;

@@ -66,12 +66,14 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Job& out) {
   r.OptionalObjectJson("result", out.result_json);
   r.Required("createdAt", out.created_at);
   r.Required("updatedAt", out.updated_at);
+  r.Optional("dependsOn", out.depends_on);
+  r.Optional("waitingFor", out.waiting_for);
   return r.Finish();
 }
 
 json::value Encode(const Job& value) {
   json::object o;
-  o.reserve(22);
+  o.reserve(24);
   o.emplace("id", Str(value.id));
   o.emplace("agentId", Str(value.agent_id));
   o.emplace("type", Str(value.type));
@@ -94,6 +96,8 @@ json::value Encode(const Job& value) {
   o.emplace("result", NullableEmbeddedObject(value.result_json));
   o.emplace("createdAt", Time(value.created_at));
   o.emplace("updatedAt", Time(value.updated_at));
+  o.emplace("dependsOn", EncodeArray(value.depends_on));
+  o.emplace("waitingFor", EncodeArray(value.waiting_for));
   return o;
 }
 
@@ -210,6 +214,8 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, CreateJobRe
       d.Problem(key_path, "must be at most " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
     }
   }
+  // Only the JSON types here; the count, the ids' form and duplicates are ValidateCreateJob's.
+  r.Optional("dependsOn", out.depends_on);
   return r.Finish();
 }
 
@@ -230,6 +236,7 @@ json::value Encode(const CreateJobRequest& value) {
   if (value.timeout_seconds) o.emplace("timeoutSeconds", *value.timeout_seconds);
   if (value.not_before) o.emplace("notBefore", Time(*value.not_before));
   if (value.idempotency_key) o.emplace("idempotencyKey", Str(*value.idempotency_key));
+  if (!value.depends_on.empty()) o.emplace("dependsOn", EncodeArray(value.depends_on));
   return o;
 }
 

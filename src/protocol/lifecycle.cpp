@@ -25,6 +25,7 @@ constexpr std::array kTable{
     JobTransition{S::kFailed, E::kAutoRetry, S::kCreated, P::kJobRetried},
     JobTransition{S::kFailed, E::kManualRetry, S::kQueued, P::kJobRetried},
     JobTransition{S::kCancelled, E::kManualRetry, S::kQueued, P::kJobRetried},
+    JobTransition{S::kCreated, E::kDependencyFailed, S::kCancelled, P::kJobCancelled},
 };
 
 }  // namespace
@@ -42,6 +43,7 @@ std::string_view ToString(JobEvent event) {
     case E::kCancelQueued: return "cancel_queued";
     case E::kAutoRetry: return "auto_retry";
     case E::kManualRetry: return "manual_retry";
+    case E::kDependencyFailed: return "dependency_failed";
   }
   return "?";
 }

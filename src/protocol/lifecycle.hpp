@@ -9,7 +9,8 @@
 //   --request_cancel--> RUNNING      (sets cancelRequested; delivered as JobCancel) CREATED |
 //   QUEUED --cancel_queued (POST /cancel)--> CANCELLED   (never ran) FAILED --auto_retry (attempts
 //   < maxAttempts and error.retryable)--> CREATED (with backoff) FAILED | CANCELLED --manual_retry
-//   (POST /retry)--> QUEUED
+//   (POST /retry)--> QUEUED CREATED --dependency_failed (a job it depends on ended FAILED or
+//   CANCELLED; docs/protocol.md "Job dependencies")--> CANCELLED
 //
 // Everything not in the table is rejected with Errc::kInvalidState; COMPLETED has no way out.
 // The guards (attempts < maxAttempts, retryable, cancellable) are the caller's decisions: the
@@ -37,17 +38,19 @@ enum class JobEvent {
   kCancelQueued,    // CREATED | QUEUED -> CANCELLED: POST /cancel before it ran
   kAutoRetry,       // FAILED -> CREATED: automatic retry, waits for its backoff
   kManualRetry,     // FAILED | CANCELLED -> QUEUED: POST /retry
+  kDependencyFailed,  // CREATED -> CANCELLED: a dependency ended FAILED or CANCELLED
 };
 
 inline constexpr JobEvent kAllJobEvents[] = {
     JobEvent::kPromote,       JobEvent::kDispatch,      JobEvent::kComplete,
     JobEvent::kFail,          JobEvent::kLeaseExpired,  JobEvent::kAgentRestarted,
     JobEvent::kCancelRunning, JobEvent::kRequestCancel, JobEvent::kCancelQueued,
-    JobEvent::kAutoRetry,     JobEvent::kManualRetry,
+    JobEvent::kAutoRetry,     JobEvent::kManualRetry,   JobEvent::kDependencyFailed,
 };
 
 // "promote", "dispatch", "complete", "fail", "lease_expired", "agent_restarted",
-// "cancel_running", "request_cancel", "cancel_queued", "auto_retry", "manual_retry".
+// "cancel_running", "request_cancel", "cancel_queued", "auto_retry", "manual_retry",
+// "dependency_failed".
 std::string_view ToString(JobEvent event);
 
 // One row of the table.

@@ -61,6 +61,10 @@ struct Job {
   std::optional<std::string> result_json;
   WallTime created_at{};
   WallTime updated_at{};
+  // docs/protocol.md "Job dependencies": the jobs this one waits for, as created (request order),
+  // and those of them not COMPLETED yet while the job waits (empty once it was queued or ended).
+  std::vector<std::string> depends_on;
+  std::vector<std::string> waiting_for;
   bool operator==(const Job&) const = default;
 };
 
@@ -101,6 +105,7 @@ struct CreateJobRequest {
   std::optional<int> timeout_seconds;
   std::optional<WallTime> not_before;
   std::optional<std::string> idempotency_key;
+  std::vector<std::string> depends_on;  // job ids; at most kMaxDependsOn (validate_job.hpp)
   bool operator==(const CreateJobRequest&) const = default;
 };
 

@@ -91,6 +91,28 @@ void CheckTarget(const JobTypeInfo* info, const CreateJobRequest& request,
   check("serverId", request.server_id, server || info == nullptr);
 }
 
+void CheckDependsOn(const std::vector<std::string>& ids, std::vector<FieldProblem>& problems) {
+  if (ids.size() > kMaxDependsOn) {
+    problems.push_back({"dependsOn", "must list at most " + std::to_string(kMaxDependsOn) +
+                                         " jobs, got " + std::to_string(ids.size())});
+    return;
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::string field = "dependsOn[" + std::to_string(i) + "]";
+    if (ids[i].empty() || ids[i].size() > kMaxDependencyId || !IsPrintableAscii(ids[i])) {
+      problems.push_back({field, "must be a job id of 1 to " + std::to_string(kMaxDependencyId) +
+                                     " printable ASCII characters"});
+      continue;
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      if (ids[j] == ids[i]) {
+        problems.push_back({field, "repeats dependsOn[" + std::to_string(j) + "]"});
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Status ValidateCreateJob(const CreateJobRequest& request, std::size_t max_payload_bytes) {
@@ -133,6 +155,7 @@ Status ValidateCreateJob(const CreateJobRequest& request, std::size_t max_payloa
                                                 " printable ASCII characters"});
     }
   }
+  CheckDependsOn(request.depends_on, problems);
   request_problem = request_problem || problems.size() > before;
 
   if (problems.empty()) return Ok();

@@ -21,6 +21,8 @@ inline constexpr std::size_t kMaxSelectorLabels = 32;
 inline constexpr std::size_t kMaxLabelKey = 63;
 inline constexpr std::size_t kMaxLabelValue = 256;
 inline constexpr std::size_t kDefaultMaxPayloadBytes = 64 * 1024;
+inline constexpr std::size_t kMaxDependsOn = 32;      // docs/protocol.md "Job dependencies"
+inline constexpr std::size_t kMaxDependencyId = 128;  // job ids are opaque; far longer than ours
 
 // Checks a decoded create request and reports every problem at once, fields named as on the wire
 // ("agentId", "instanceId", "selector.labels.region", "payload.keepLast"):
@@ -30,6 +32,8 @@ inline constexpr std::size_t kDefaultMaxPayloadBytes = 64 * 1024;
 //   serverId for server types), the other one absent;
 // - priority -100..100, maxAttempts 1..20, retryBackoffSeconds 1..600, timeoutSeconds 1..86400;
 // - idempotencyKey 1..128 printable ASCII characters (space included);
+// - dependsOn at most 32 job ids, each 1..128 printable ASCII characters, no id twice (whether
+//   they exist is the store's check);
 // - payload at most `max_payload_bytes` bytes of JSON, then ValidatePayload.
 // The error code is the most specific: payload_too_large (413) if the payload is too big (it is
 // then not parsed), else unknown_job_type, else invalid_request if a field outside the payload is

@@ -168,6 +168,7 @@ void OperatorApi::SubmitJobs(const ResponderPtr& responder,
     spec.timeout_seconds =
         request.timeout_seconds.value_or(protocol::DefaultTimeoutSeconds(request.type));
     spec.not_before = request.not_before;
+    spec.depends_on = request.depends_on;
     command.jobs.push_back(std::move(spec));
   }
   const bool batch = command.batch;

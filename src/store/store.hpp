@@ -31,7 +31,14 @@
 //
 // Event sequences (protocol.md §6; every transition is an event; `status` is the job's status
 // after that step, the last event of a call carries the job's status now):
-//  - create:            job.created (CREATED) [+ job.queued (QUEUED) unless notBefore is future]
+//  - create:            job.created (CREATED) [+ job.queued (QUEUED) unless notBefore is future
+//                       or a dependency is not COMPLETED; + job.cancelled (CANCELLED, error
+//                       dependency_failed) instead when a dependency is FAILED or CANCELLED]
+//  - a job's last dependency COMPLETED: job.queued (QUEUED) for it, in the same commit, after
+//                       the dependency's job.completed (unless its notBefore is still ahead)
+//  - a job ends FAILED (no retry left) or CANCELLED: job.cancelled (CANCELLED, error
+//                       dependency_failed) for every job waiting for it, down the chain, in the
+//                       same commit, after that job's own event
 //  - promote (notBefore / backoff over): job.queued (QUEUED)
 //  - dispatch:          job.running (RUNNING, runId, attempt)
 //  - progress update:   job.progress (RUNNING, percent, message)
@@ -162,6 +169,9 @@ struct JobSpec {
   int retry_backoff_seconds = 10;
   int timeout_seconds = 600;
   std::optional<WallTime> not_before;
+  // Ids of existing jobs (any agent's) it waits for, no id twice, at most
+  // protocol::kMaxDependsOn (docs/protocol.md "Job dependencies").
+  std::vector<std::string> depends_on;
 };
 
 // POST /v1/jobs after validation (protocol.md §5).
@@ -310,7 +320,9 @@ class Store {
                                                   WallTime now) = 0;
 
   // ---- Jobs (protocol.md §3, §5) ----
-  // not_found for an agent that is not enrolled; idempotency_conflict as described above.
+  // not_found for an agent that is not enrolled; idempotency_conflict as described above;
+  // invalid_request (details: the field "dependsOn[i]") for a dependency that is no job.
+  // Dependencies may be any agent's jobs; the jobs' depends_on and waiting_for are filled.
   virtual Expected<Mutation<CreatedJobs>> CreateJobs(const CreateJobsCommand& command,
                                                      WallTime now) = 0;
   virtual Expected<protocol::JobDetail> GetJob(std::string_view job_id) = 0;
@@ -324,6 +336,8 @@ class Store {
   virtual Expected<Mutation<CancelResult>> CancelJob(std::string_view job_id, WallTime now) = 0;
   // FAILED/CANCELLED -> QUEUED; invalid_state otherwise. `attempts` keeps counting, so a job
   // whose automatic retries were used up gets exactly one more run per manual retry.
+  // invalid_state too for a job cancelled with dependency_failed, and for one with a dependency
+  // that is not COMPLETED: it would run without it. Dependents are never revived.
   virtual Expected<Mutation<protocol::Job>> RetryJob(std::string_view job_id, WallTime now) = 0;
 
   // ---- Dispatch (protocol.md §3 dispatch rule, §4 jobs/next) ----

@@ -302,6 +302,31 @@ test("a bad payload shows the server's error next to its field and creates nothi
   await page.close();
 });
 
+test("a job that depends on another shows what it waits for, and why it was cancelled", async () => {
+  // The dependency waits for a notBefore far ahead, so its dependent waits as long as the test wants.
+  const dependency = await api("POST", "/v1/jobs", { agentId: "gate-1", type: "VERIFY_BACKUP", instanceId: "web-3",
+    payload: { backupId: "dep-1" }, notBefore: "2099-01-01T00:00:00.000Z" });
+  const dependent = await api("POST", "/v1/jobs", { agentId: "host-1", type: "BACKUP_INSTANCE", instanceId: "web-1",
+    payload: {}, dependsOn: [dependency.id] });
+  assert.deepEqual(dependent.waitingFor, [dependency.id]);
+  const page = await signedInPage();
+  await page.goto(base + "/#/jobs/" + dependent.id);
+  await page.waitForSelector("#job-status.st-CREATED", { timeout: WAIT });
+  await page.waitForSelector(`#job-waiting a[href="#/jobs/${dependency.id}"]`, { timeout: WAIT });
+  assert.match(await page.textContent("#job-fields"), /depends on/);
+  await shot(page, "06a-waiting-for-a-dependency");
+  // Cancelling the dependency cancels the dependent: live, with the reason, and no retry.
+  await api("POST", "/v1/jobs/" + dependency.id + "/cancel");
+  await page.waitForSelector("#job-status.st-CANCELLED", { timeout: WAIT });
+  await waitFor("the dependency_failed error", async () => /dependency_failed/.test(await page.textContent("#job-fields")));
+  assert.equal(await page.isEnabled("#retry"), false);
+  assert.match(await page.getAttribute("#retry", "title"), /dependency/);
+  assert.equal(await page.$("#job-waiting"), null);
+  await shot(page, "06b-cancelled-by-its-dependency");
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
+
 test("a reload in the middle of a job restores its state, then it goes on live", async () => {
   const job = await api("POST", "/v1/jobs", { agentId: "gate-1", type: "VERIFY_BACKUP", instanceId: "web-2", payload: { backupId: "slow-2" } });
   const page = await signedInPage();

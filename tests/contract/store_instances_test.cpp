@@ -440,6 +440,113 @@ TEST_P(StoreInstancesTest, AnArtifactUploadedThroughOneInstanceIsReadThroughAnot
   EXPECT_TRUE(read == bytes.substr(1000, bytes.size() - 2000));
 }
 
+// Job dependencies across replicas (docs/decisions/0019): each dependent waits for one job on each
+// of three agents, and every instance completes one agent's jobs at the same time, so the
+// dependencies of one dependent complete concurrently in different transactions. Each dependent
+// is queued exactly once, by the commit that completed its last dependency; meanwhile more
+// dependents are created on another instance and none of them is left waiting.
+TEST_P(StoreInstancesTest, ConcurrentCompletionsQueueEachDependentOnceAndStrandNone) {
+  constexpr int kDependents = 12;
+  std::vector<std::vector<std::string>> dependencies(kInstances);
+  for (int i = 0; i < kInstances; ++i) {
+    ReadyAgent("d" + std::to_string(i), 100000);
+    dependencies[static_cast<std::size_t>(i)] = CreateJobs("d" + std::to_string(i), kDependents);
+  }
+  ReadyAgent("w", 100000);
+  const auto create_dependent = [&](Store& on, int k) -> std::optional<protocol::Job> {
+    JobSpec spec;
+    spec.agent_id = "w";
+    spec.type = "VERIFY_BACKUP";
+    spec.instance_id = "mc-" + std::to_string(k);
+    spec.payload_json = R"({"n":1})";
+    for (int i = 0; i < kInstances; ++i)
+      spec.depends_on.push_back(
+          dependencies[static_cast<std::size_t>(i)][static_cast<std::size_t>(k)]);
+    CreateJobsCommand command;
+    command.jobs.push_back(spec);
+    auto created = on.CreateJobs(command, Now());
+    EXPECT_THAT(created, IsOk());
+    if (!created) return std::nullopt;
+    return created->value.jobs[0];
+  };
+  std::vector<std::string> dependents;
+  for (int k = 0; k < kDependents; ++k) {
+    auto job = create_dependent(store(0), k);
+    ASSERT_TRUE(job.has_value());
+    EXPECT_EQ(job->status, JobStatus::kCreated);
+    dependents.push_back(job->id);
+  }
+
+  std::mutex mutex;
+  std::multiset<std::string> queued_events;  // job.queued of dependents, from every commit
+  std::vector<std::string> late;             // created while the dependencies complete
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kInstances; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string agent = "d" + std::to_string(i);
+      for (;;) {
+        auto next = store(i).DispatchNext(agent, Now(), kLease);
+        if (!next) {
+          ADD_FAILURE() << next.error().Describe();
+          ++failures;
+          return;
+        }
+        if (!next->value) return;
+        protocol::UpdatesRequest request;
+        request.final_update = protocol::FinalUpdate{};
+        request.final_update->seq = 1;
+        request.final_update->status = RunStatus::kCompleted;
+        request.final_update->timestamp = Now();
+        auto done =
+            store(i).ApplyUpdates(agent, next->value->execution.run_id, request, Now(), kLease);
+        if (!done) {
+          ADD_FAILURE() << done.error().Describe();
+          ++failures;
+          return;
+        }
+        const std::lock_guard lock(mutex);
+        for (const auto& event : done->events) {
+          if (event.type == EventType::kJobQueued) queued_events.insert(*event.job_id);
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int k = 0; k < kDependents; ++k) {
+      auto job = create_dependent(store(kInstances - 1), k);
+      if (!job) {
+        ++failures;
+        return;
+      }
+      const std::lock_guard lock(mutex);
+      late.push_back(job->id);
+    }
+  });
+  for (auto& thread : threads)
+    thread.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  for (const std::string& id : dependents) {
+    EXPECT_EQ(queued_events.count(id), 1u) << id;
+    auto job = store(1).GetJob(id);
+    ASSERT_THAT(job, IsOk());
+    EXPECT_EQ(job->job.status, JobStatus::kQueued) << id;
+    EXPECT_TRUE(job->job.waiting_for.empty()) << id;
+  }
+  // A late dependent was queued at its creation or by a completion, never both, never neither.
+  ASSERT_EQ(late.size(), static_cast<std::size_t>(kDependents));
+  for (const std::string& id : late) {
+    auto job = store(2).GetJob(id);
+    ASSERT_THAT(job, IsOk());
+    EXPECT_EQ(job->job.status, JobStatus::kQueued) << id;
+    EXPECT_LE(queued_events.count(id), 1u) << id;
+  }
+  auto state = store(0).AgentQueueState("w");
+  ASSERT_THAT(state, IsOk());
+  EXPECT_EQ(state->pending, 2 * kDependents);
+}
+
 INSTANTIATE_TEST_SUITE_P(SeveralInstances, StoreInstancesTest,
                          ::testing::ValuesIn(SeveralInstanceFactories()),
                          [](const ::testing::TestParamInfo<StoreFactory>& param_info) {

@@ -476,6 +476,88 @@ TEST_F(FleetctlTest, RetryQueuesAFailedJobAgainAndRefusesAQueuedOne) {
   EXPECT_NE(again.err.find("invalid_state"), std::string::npos) << again.err;
 }
 
+// docs/protocol.md "Job dependencies" end to end: fleetctl creates B depending on A (on another
+// agent), B waits as CREATED and `fleetctl job` says for what; once the agent completes A, B is
+// queued and runs.
+TEST_F(FleetctlTest, EnqueueDependsOnWaitsForTheDependencyAndRunsOnceItCompleted) {
+  auto& first = cluster_.StartAgent("host-1", kAllTypes);
+  auto& second = cluster_.StartAgent("host-2", kAllTypes);
+  const auto a = Parse<protocol::Job>(
+      Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-1", "-o", "json"}));
+  const auto other = Parse<protocol::Job>(
+      Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-2", "-o", "json"}));
+  // --depends-on repeated and comma-separated.
+  const auto created = Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-2", "--instance", "mc-3",
+                            "--depends-on", a.id + "," + other.id, "-o", "json"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  const auto b = Parse<protocol::Job>(created);
+  EXPECT_EQ(b.status, protocol::JobStatus::kCreated);
+  EXPECT_EQ(b.depends_on, (std::vector<std::string>{a.id, other.id}));
+  EXPECT_EQ(b.waiting_for, (std::vector<std::string>{a.id, other.id}));
+  const auto repeated = Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-2", "--instance",
+                             "mc-4", "--depends-on", a.id, "--depends-on", other.id, "-o", "json"});
+  EXPECT_EQ(Parse<protocol::Job>(repeated).depends_on, (std::vector<std::string>{a.id, other.id}));
+  // Nothing for host-2 while B waits: its jobs/next is answered from the store at once.
+  EXPECT_FALSE(second.NextJob().has_value());
+
+  const auto take_a = Take(first);
+  ASSERT_EQ(take_a.job_id, a.id);
+  ASSERT_EQ(first.Complete(take_a.run_id).status, 200);
+  const auto shown = Run({"job", b.id});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("Depends on:"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("Waiting for:"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find(other.id), std::string::npos) << shown.out;
+  EXPECT_FALSE(second.NextJob().has_value());
+
+  const auto take_other = Take(first);
+  ASSERT_EQ(take_other.job_id, other.id);
+  ASSERT_EQ(first.Complete(take_other.run_id).status, 200);
+  const auto take_b = Take(second);
+  EXPECT_EQ(take_b.job_id, b.id);
+  ASSERT_EQ(second.Complete(take_b.run_id).status, 200);
+  const auto done = Parse<protocol::JobDetail>(Run({"job", b.id, "-o", "json"}));
+  EXPECT_EQ(done.job.status, protocol::JobStatus::kCompleted);
+  EXPECT_EQ(done.job.depends_on, (std::vector<std::string>{a.id, other.id}));
+  EXPECT_TRUE(done.job.waiting_for.empty());
+}
+
+TEST_F(FleetctlTest, AFailedDependencyCancelsTheDependentWhichCannotBeRetried) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  const auto a =
+      Parse<protocol::Job>(Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance",
+                                "mc-1", "--max-attempts", "1", "-o", "json"}));
+  // --wait on the dependent ends when it is cancelled, exit 1, naming the reason.
+  auto waiter = Start({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-2",
+                       "--depends-on", a.id, "--wait"});
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const auto list = Parse<protocol::JobList>(Run({"jobs", "-o", "json"}));
+        return list.jobs.size() == 2;
+      },
+      10s));
+  ASSERT_EQ(agent.Fail(Take(agent).run_id, /*retryable=*/false).status, 200);
+  const auto result = waiter->Wait(30s);
+  EXPECT_EQ(result.code, 1) << result.err;
+  EXPECT_NE(result.out.find("CANCELLED: dependency_failed: dependency " + a.id + " ended FAILED"),
+            std::string::npos)
+      << result.out;
+  const auto list = Parse<protocol::JobList>(Run({"jobs", "-o", "json"}));
+  ASSERT_EQ(list.jobs.size(), 2U);
+  const auto& b = list.jobs[0];  // newest first
+  EXPECT_EQ(b.status, protocol::JobStatus::kCancelled);
+  const auto retry = Run({"retry", b.id});
+  EXPECT_EQ(retry.code, 3);
+  EXPECT_NE(retry.err.find("invalid_state"), std::string::npos) << retry.err;
+
+  const auto unknown = Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--instance", "mc-3",
+                            "--depends-on", "no-such-job"});
+  EXPECT_EQ(unknown.code, 3);
+  EXPECT_NE(unknown.err.find("invalid_request"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("dependsOn[0]"), std::string::npos) << unknown.err;
+  EXPECT_EQ(Parse<protocol::JobList>(Run({"jobs", "-o", "json"})).jobs.size(), 2U);
+}
+
 TEST_F(FleetctlTest, UploadStoresTheFileAndPrintsItsSha256) {
   const auto file = dir_ / "build.tar";
   std::ofstream(file, std::ios::binary) << std::string(100000, 'x');

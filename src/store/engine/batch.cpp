@@ -14,8 +14,18 @@ namespace {
 // Conflicts (deadlock, serialization failure, lock timeout) re-run the batch at most this often.
 constexpr int kMaxConflictAttempts = 8;
 
+// Rounds of ops::MoreAgentsNeeded a batch takes at most: one per level of a chain of dependents
+// created while the batch ran; more means a graph that keeps changing under it.
+constexpr int kMaxAgentRounds = 8;
+
 // Thrown inside RunBatch: roll back and run the batch again in exact mode.
 struct RerunExactly {};
+
+// Thrown inside RunBatch: roll back and run the batch again with `op` holding more agents.
+struct RerunWithAgents {
+  PendingOp* op;
+  std::vector<std::string> agents;
+};
 
 // Runs one operation; false when it failed. In exact mode its failure is undone (ROLLBACK TO its
 // savepoint); in fast mode a failure that may have left writes behind throws RerunExactly.
@@ -59,6 +69,12 @@ bool RunOne(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows, P
 
 }  // namespace
 
+void PendingOp::AddAgents(const std::vector<std::string>& agents) {
+  agents_.insert(agents_.end(), agents.begin(), agents.end());
+  std::sort(agents_.begin(), agents_.end());
+  agents_.erase(std::unique(agents_.begin(), agents_.end()), agents_.end());
+}
+
 BatchOutcome RunBatch(sql::Connection& db, BatchDriver& driver, const StoreDeps& deps,
                       std::span<const OpPtr> input, bool read_queues) {
   std::vector<PendingOp*> ops;
@@ -70,11 +86,12 @@ BatchOutcome RunBatch(sql::Connection& db, BatchDriver& driver, const StoreDeps&
   }
   std::stable_sort(ops.begin(), ops.end(),
                    [](const PendingOp* a, const PendingOp* b) { return a->rank() < b->rank(); });
-  const std::vector<std::string> agents(agent_set.begin(), agent_set.end());
+  std::vector<std::string> agents(agent_set.begin(), agent_set.end());
 
   BatchOutcome outcome;
   bool exact = false;
   int conflicts = 0;
+  int agent_rounds = 0;
   for (int attempt = 1;; ++attempt) {
     outcome.attempts = attempt;
     outcome.queues.clear();
@@ -84,7 +101,11 @@ BatchOutcome RunBatch(sql::Connection& db, BatchDriver& driver, const StoreDeps&
       std::set<std::string> touched;
       std::vector<protocol::Event*> events;
       for (std::size_t i = 0; i < ops.size(); ++i) {
-        ok[i] = RunOne(db, deps, driver.locked_rows(), *ops[i], exact);
+        try {
+          ok[i] = RunOne(db, deps, driver.locked_rows(), *ops[i], exact);
+        } catch (ops::MoreAgentsNeeded& more) {
+          throw RerunWithAgents{ops[i], std::move(more.agents)};
+        }
         if (!ok[i]) continue;
         touched.insert(ops[i]->touched().begin(), ops[i]->touched().end());
         for (protocol::Event& event : ops[i]->events())
@@ -98,6 +119,17 @@ BatchOutcome RunBatch(sql::Connection& db, BatchDriver& driver, const StoreDeps&
     } catch (const RerunExactly&) {
       driver.Rollback(db);
       exact = true;
+    } catch (const RerunWithAgents& rerun) {
+      driver.Rollback(db);
+      if (++agent_rounds > kMaxAgentRounds) {
+        outcome.queues.clear();
+        outcome.failure = MakeError(
+            Errc::kStore, "store: the jobs' dependents kept changing during the write", true);
+        return outcome;
+      }
+      rerun.op->AddAgents(rerun.agents);
+      agent_set.insert(rerun.agents.begin(), rerun.agents.end());
+      agents.assign(agent_set.begin(), agent_set.end());
     } catch (const sql::SqlError& error) {
       driver.Rollback(db);
       if (error.deferred() && !exact && error.failure() == sql::Failure::kOther) {

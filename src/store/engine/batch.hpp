@@ -20,7 +20,9 @@
 // SAVEPOINT per operation and every statement waited for, so the failure stays with its
 // operation ("exact" mode). Deadlocks, serialization failures and lock timeouts roll the batch
 // back and run it again, a few times; operation bodies must have no effect outside the
-// transaction.
+// transaction. An operation that finds it must change jobs of agents it did not declare (the
+// dependents of a job that ended, docs/decisions/0019) throws ops::MoreAgentsNeeded: the batch
+// rolls back, adds them to that operation's agents and runs again, a few times.
 // Thread-safety: RunBatch runs on the thread that owns the connection.
 
 #include <cstdint>
@@ -54,6 +56,8 @@ class PendingOp {
 
   // The agents whose rows the batch locks for this operation (the only ones it may change).
   const std::vector<std::string>& agents() const { return agents_; }
+  // Adds agents the operation found it needs (ops::MoreAgentsNeeded), for the batch's next run.
+  void AddAgents(const std::vector<std::string>& agents);
   Rank rank() const { return rank_; }
 
   // Runs the body in the open transaction, afresh each time (a batch may run it again): true when

@@ -188,10 +188,25 @@ constexpr std::string_view kPgAgentHealth = R"sql(
 ALTER TABLE agents ADD COLUMN health_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 2> kPgMigrations{{
+// Job dependencies: SQLite's migration 7 (sqlite_migrations.cpp says what each part is for).
+constexpr std::string_view kPgJobDependencies = R"sql(
+CREATE TABLE job_dependencies (
+  job_id     TEXT COLLATE "C" NOT NULL,
+  depends_on TEXT COLLATE "C" NOT NULL,
+  position   INTEGER NOT NULL,
+  PRIMARY KEY (job_id, depends_on)
+);
+CREATE INDEX job_dependencies_on ON job_dependencies (depends_on);
+ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<Migration, 3> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
+    {3, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
+     kPgJobDependencies},
 }};
 
 }  // namespace

@@ -226,13 +226,32 @@ constexpr std::string_view kAgentHealth = R"sql(
 ALTER TABLE agents ADD COLUMN health_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 6> kMigrations{{
+// Job dependencies (docs/protocol.md "Job dependencies", docs/decisions/0019): one row per
+// dependency, found by the job that waits (the primary key) and by the job waited for
+// (job_dependencies_on). jobs.deps_waiting counts a job's dependencies not COMPLETED yet (a job
+// waits while it is > 0: PromoteDue and NextWakeTime pass it over); jobs.has_dependents is set
+// once a job gets a dependent, so the end of a job without one never looks at job_dependencies.
+constexpr std::string_view kJobDependencies = R"sql(
+CREATE TABLE job_dependencies (
+  job_id     TEXT NOT NULL,
+  depends_on TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  PRIMARY KEY (job_id, depends_on)
+) WITHOUT ROWID;
+CREATE INDEX job_dependencies_on ON job_dependencies (depends_on);
+ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<Migration, 7> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
     {4, "event seqs from the store, not AUTOINCREMENT; no runs_agent_running", kPlainEventSeq},
     {5, "presence, token change versions, leader leases", kReplicaState},
     {6, "agents.health_json: the latest health report", kAgentHealth},
+    {7, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
+     kJobDependencies},
 }};
 
 }  // namespace

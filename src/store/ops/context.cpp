@@ -15,6 +15,14 @@ bool WriteContext::Locked(std::string_view agent_id) const {
   return std::find(locked_.begin(), locked_.end(), agent_id) != locked_.end();
 }
 
+void WriteContext::RequireLocked(const std::vector<std::string>& agents) const {
+  MoreAgentsNeeded more;
+  for (const std::string& agent : agents) {
+    if (!Locked(agent)) more.agents.push_back(agent);
+  }
+  if (!more.agents.empty()) throw more;
+}
+
 protocol::EventType Advance(protocol::Job& job, protocol::JobEvent step) {
   const protocol::JobTransition* row = protocol::FindTransition(job.status, step);
   if (row == nullptr) {

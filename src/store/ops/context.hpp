@@ -35,6 +35,15 @@ class LockedRows {
   virtual bool AgentExisted(std::string_view agent_id) = 0;
 };
 
+// Thrown by an operation that found, before changing any of their jobs, that it must change jobs
+// of agents the batch did not lock for it (the dependents of a job that ended, on other agents:
+// docs/decisions/0019). Not a std::exception, so only the batch catches it: it rolls the
+// transaction back, adds `agents` to the operation's and runs the batch again, their rows locked
+// in order with the others.
+struct MoreAgentsNeeded {
+  std::vector<std::string> agents;
+};
+
 class WriteContext {
  public:
   // `locked`: the agents the batch locked for this operation; `rows`: what the locking saw (may
@@ -53,6 +62,9 @@ class WriteContext {
   void Touch(const std::string& agent_id) { touched_.insert(agent_id); }
   // True when the batch locked `agent_id` for this operation (it declared it).
   bool Locked(std::string_view agent_id) const;
+  // Throws MoreAgentsNeeded with those of `agents` the batch did not lock; returns when it locked
+  // them all.
+  void RequireLocked(const std::vector<std::string>& agents) const;
   // True when the batch's locking found the agent's row: no need to look for it again. False
   // means not known, not missing.
   bool KnownAgent(std::string_view agent_id) const {

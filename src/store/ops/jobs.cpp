@@ -9,6 +9,7 @@
 #include "common/sha256.hpp"
 #include "protocol/dispatch.hpp"
 #include "protocol/job_types.hpp"
+#include "store/ops/dependencies.hpp"
 #include "store/ops/rows.hpp"
 
 namespace orb::store::ops {
@@ -54,6 +55,7 @@ std::optional<Expected<CreatedJobs>> FindIdempotent(Connection& db, const std::s
     while (jobs.Step())
       created.jobs.push_back(ReadJob(jobs));
   }
+  FillDependencies(db, created.jobs);
   return Expected<CreatedJobs>(std::move(created));
 }
 
@@ -87,13 +89,15 @@ std::optional<std::string> MissingAgent(WriteContext& ctx, const std::vector<Job
   return std::nullopt;
 }
 
-void InsertJob(Connection& db, const Job& job, bool queued, WallTime now) {
+// `deps_waiting`: how many of its dependencies are not COMPLETED (it waits while > 0).
+void InsertJob(Connection& db, const Job& job, bool queued, WallTime now, int deps_waiting) {
   Query q(db,
           "INSERT INTO jobs (id, agent_id, type, instance_id, server_id, payload_json, status, "
           "priority, exclusive, max_attempts, retry_backoff_seconds, timeout_seconds, "
-          "not_before_ms, idempotency_key, batch_id, queued_at_ms, created_at_ms, updated_at_ms) "
+          "not_before_ms, idempotency_key, batch_id, queued_at_ms, created_at_ms, updated_at_ms, "
+          "last_error_json, deps_waiting) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-          "?17)");
+          "?17, ?18, ?19)");
   q.Bind(1, job.id)
       .Bind(2, job.agent_id)
       .Bind(3, job.type)
@@ -110,7 +114,9 @@ void InsertJob(Connection& db, const Job& job, bool queued, WallTime now) {
       .Bind(14, job.idempotency_key)
       .Bind(15, job.batch_id)
       .Bind(16, queued ? std::optional<std::int64_t>(Millis(now)) : std::nullopt)
-      .Bind(17, Millis(now));
+      .Bind(17, Millis(now))
+      .Bind(18, RunErrorJson(job.last_error))
+      .Bind(19, deps_waiting);
   q.Defer();
 }
 
@@ -131,6 +137,10 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
   for (const JobSpec& spec : command.jobs) {
     if (!ctx.Locked(spec.agent_id)) return Fail(NotLocked(spec.agent_id));
   }
+  // Before any write: an unknown dependency changes nothing, and dependencies of agents the batch
+  // did not lock make it run again with them (their status must not change before the commit).
+  auto dependencies = LoadDependencies(ctx, command.jobs);
+  if (!dependencies) return Fail(dependencies.error());
   CreatedJobs created;
   if (command.batch) created.batch_id = ctx.NextId();
   for (const JobSpec& spec : command.jobs) {
@@ -152,6 +162,7 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
     job.batch_id = created.batch_id;
     job.created_at = now;
     job.updated_at = now;
+    job.depends_on = spec.depends_on;
     created.jobs.push_back(std::move(job));
   }
   if (command.idempotency_key) {
@@ -174,12 +185,27 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
     }
   }
   for (Job& job : created.jobs) {
-    const bool queued = !(job.not_before && *job.not_before > now);
+    const DependencyState deps = StateOf(job.depends_on, *dependencies);
+    const Job as_created = job;
+    if (deps.failed) {
+      // A dependency already FAILED or CANCELLED: created and cancelled at once.
+      const EventType cancelled = Advance(job, protocol::JobEvent::kDependencyFailed);
+      job.last_error = DependencyFailedError(*deps.failed, *deps.failed_status);
+      InsertJob(ctx.db(), job, false, now, 0);
+      RecordDependencies(ctx, job.id, job.depends_on);
+      ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
+      protocol::Event event = MakeJobEvent(cancelled, job, now);
+      event.error = job.last_error;
+      event.message = job.last_error->message;
+      ctx.Emit(std::move(event));
+      continue;
+    }
+    job.waiting_for = deps.waiting_for;
+    const bool queued = deps.waiting_for.empty() && !(job.not_before && *job.not_before > now);
     std::optional<EventType> queued_event;
     if (queued) queued_event = Advance(job, protocol::JobEvent::kPromote);
-    InsertJob(ctx.db(), job, queued, now);
-    Job as_created = job;
-    as_created.status = JobStatus::kCreated;
+    InsertJob(ctx.db(), job, queued, now, static_cast<int>(deps.waiting_for.size()));
+    if (!job.depends_on.empty()) RecordDependencies(ctx, job.id, job.depends_on);
     ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
     if (queued) {
       ctx.Emit(MakeJobEvent(*queued_event, job, now));
@@ -196,11 +222,17 @@ Expected<CancelResult> CancelJob(WriteContext& ctx, const std::string& id, WallT
   switch (job->status) {
     case JobStatus::kCreated:
     case JobStatus::kQueued: {
+      FillDependencies(ctx.db(), *job);
       const EventType type = Advance(*job, protocol::JobEvent::kCancelQueued);
       job->updated_at = now;
+      job->waiting_for.clear();
+      if (!job->depends_on.empty()) ClearDepsWaiting(ctx, job->id);
       SaveJob(ctx.db(), *job);
       ctx.Emit(MakeJobEvent(type, *job, now));
       ctx.Touch(job->agent_id);
+      // The jobs waiting for this one are cancelled with it, down the chain; those of agents the
+      // batch did not lock make it run again with them (MoreAgentsNeeded).
+      OnJobEnded(ctx, *job, now);
       return CancelResult{*std::move(job), CancelOutcome::kCancelled};
     }
     case JobStatus::kRunning: {
@@ -235,6 +267,17 @@ Expected<Job> RetryJob(WriteContext& ctx, const std::string& id, WallTime now) {
                                          "; only FAILED or CANCELLED jobs can be retried");
   }
   if (!ctx.Locked(job->agent_id)) return Fail(NotLocked(job->agent_id));
+  // A retry would run it without what it depends on (docs/protocol.md "Job dependencies").
+  if (job->last_error && job->last_error->code == kDependencyFailedCode) {
+    return Fail(Errc::kInvalidState, "job " + id +
+                                         " was cancelled because a dependency did not complete (" +
+                                         job->last_error->message + "); it cannot be retried");
+  }
+  if (auto unfinished = UnfinishedDependency(ctx.db(), id)) {
+    return Fail(Errc::kInvalidState, "job " + id + " depends on job " + *unfinished +
+                                         ", which is not COMPLETED; it cannot be retried yet");
+  }
+  FillDependencies(ctx.db(), *job);
   const EventType type = Advance(*job, protocol::JobEvent::kManualRetry);
   job->cancel_requested = false;
   job->not_before.reset();
@@ -249,8 +292,8 @@ Expected<Job> RetryJob(WriteContext& ctx, const std::string& id, WallTime now) {
 namespace {
 const std::string& DueJobsSql() {
   static const std::string sql = "SELECT " + JobColumns() +
-                                 " FROM jobs WHERE status = 'CREATED' AND not_before_ms <= ? "
-                                 "ORDER BY not_before_ms, id LIMIT ?";
+                                 " FROM jobs WHERE status = 'CREATED' AND not_before_ms <= ? AND "
+                                 "deps_waiting = 0 ORDER BY not_before_ms, id LIMIT ?";
   return sql;
 }
 }  // namespace
@@ -398,6 +441,7 @@ Expected<protocol::JobDetail> GetJob(sql::Connection& db, std::string_view job_i
   if (!job) return Fail(Errc::kNotFound, "job " + std::string(job_id) + " not found");
   protocol::JobDetail detail;
   detail.job = *std::move(job);
+  FillDependencies(db, detail.job);
   detail.runs = LoadRuns(db, job_id);
   return detail;
 }
@@ -436,6 +480,7 @@ protocol::JobList ListJobs(sql::Connection& db, const JobFilter& filter, int lim
     list.jobs.pop_back();
     list.next_cursor = EncodeCursor(list.jobs.back().id);
   }
+  FillDependencies(db, list.jobs);
   return list;
 }
 
@@ -462,7 +507,7 @@ std::optional<WallTime> NextWakeTime(sql::Connection& db) {
     }
   };
   consider("SELECT MIN(lease_expires_ms) FROM runs WHERE status = 'RUNNING'");
-  consider("SELECT MIN(not_before_ms) FROM jobs WHERE status = 'CREATED'");
+  consider("SELECT MIN(not_before_ms) FROM jobs WHERE status = 'CREATED' AND deps_waiting = 0");
   return OptWall(earliest);
 }
 
@@ -505,6 +550,9 @@ std::string DeriveFingerprint(const CreateJobsCommand& command) {
       add(std::to_string(number));
     }
     add(spec.not_before ? std::to_string(Millis(*spec.not_before)) : "-");
+    add(std::to_string(spec.depends_on.size()));
+    for (const std::string& dependency : spec.depends_on)
+      add(dependency);
   }
   return "sha256:" + Sha256Hex(text);
 }

@@ -220,13 +220,22 @@ std::vector<Run> LoadRuns(Connection& db, std::string_view job_id) {
   return runs;
 }
 
+std::string RunAndJobColumns() {
+  return RunColumns("r.") + ", " + JobColumns("j.") + ", j.has_dependents";
+}
+
+RunAndJob ReadRunAndJob(const Query& q) {
+  return RunAndJob{ReadRun(q), ReadJob(q, kRunColumnCount),
+                   q.Bool(kRunColumnCount + kJobColumnCount)};
+}
+
 std::optional<RunAndJob> LoadRunAndJob(Connection& db, std::string_view run_id) {
-  static const std::string sql = "SELECT " + RunColumns("r.") + ", " + JobColumns("j.") +
-                                 " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?";
+  static const std::string sql =
+      "SELECT " + RunAndJobColumns() + " FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.id = ?";
   Query q(db, sql);
   q.Bind(1, run_id);
   if (!q.Step()) return std::nullopt;
-  return RunAndJob{ReadRun(q), ReadJob(q, kRunColumnCount)};
+  return ReadRunAndJob(q);
 }
 
 void SaveRunFinal(Connection& db, const RunRow& row) {

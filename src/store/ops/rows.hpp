@@ -66,8 +66,12 @@ std::vector<protocol::Run> LoadRuns(Connection& db, std::string_view job_id);
 // A run and its job, read together (the updates, lease expiry and hello all need both).
 struct RunAndJob {
   RunRow row;
-  protocol::Job job;
+  protocol::Job job;  // depends_on and waiting_for not loaded (a running job waits for nothing)
+  bool has_dependents = false;  // jobs.has_dependents: some job was created depending on it
 };
+// The columns of RunAndJob ("r." run, "j." job, then j.has_dependents) and their decoding.
+std::string RunAndJobColumns();
+RunAndJob ReadRunAndJob(const Query& q);
 std::optional<RunAndJob> LoadRunAndJob(Connection& db, std::string_view run_id);
 // Ends a run's row: its final status and what the batch that ended it acknowledged, in one
 // deferred write.

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "protocol/job_retry.hpp"
+#include "store/ops/dependencies.hpp"
 #include "store/ops/jobs.hpp"
 
 namespace orb::store::ops {
@@ -39,6 +40,7 @@ Job FailRun(WriteContext& ctx, RunAndJob current, RunError error, protocol::JobE
     SaveJob(ctx.db(), job);
     ctx.Emit(std::move(failed));
     ctx.Touch(job.agent_id);
+    if (current.has_dependents) OnJobEnded(ctx, job, now);
     return job;
   }
   const auto delay =
@@ -87,11 +89,13 @@ Job EndRun(WriteContext& ctx, RunAndJob current, const protocol::FinalUpdate& fi
   event.error = final_update.error;
   ctx.Emit(std::move(event));
   ctx.Touch(job.agent_id);
+  // Jobs without dependents (has_dependents, read with the job) cost nothing more here.
+  if (current.has_dependents) OnJobEnded(ctx, job, now);
   return job;
 }
 
 const std::string& ExpiredSql() {
-  static const std::string sql = "SELECT " + RunColumns("r.") + ", " + JobColumns("j.") +
+  static const std::string sql = "SELECT " + RunAndJobColumns() +
                                  " FROM runs r JOIN jobs j ON j.id = r.job_id "
                                  "WHERE r.status = 'RUNNING' AND r.lease_expires_ms <= ? "
                                  "ORDER BY r.lease_expires_ms LIMIT ?";
@@ -204,7 +208,7 @@ Expected<int> ExpireLeases(WriteContext& ctx, WallTime now) {
     Query q(ctx.db(), ExpiredSql());
     q.Bind(1, Millis(now)).Bind(2, kTimeBatch);
     while (q.Step())
-      expired.push_back({ReadRun(q), ReadJob(q, kRunColumnCount)});
+      expired.push_back(ReadRunAndJob(q));
   }
   int failed = 0;
   for (RunAndJob& current : expired) {

@@ -502,6 +502,28 @@ def run_session(s):
            {"final": {"seq": 1, "status": "COMPLETED", "result": {"backupId": "b1"},
                       "timestamp": now()}})
 
+    # Dependencies (docs/protocol.md "Job dependencies"): one waits for a job that waits for its
+    # time; one depends on the FAILED backup and is cancelled at once; neither can be dispatched.
+    later = s.call("POST", "/v1/jobs", op,
+                   job("VERIFY_BACKUP", agentId="a2", notBefore="2099-01-01T00:00:00.000Z"),
+                   expect=201)
+    waiting = s.call("POST", "/v1/jobs", op,
+                     job("VERIFY_BACKUP", agentId="a2", dependsOn=[later["id"], first["id"]]),
+                     expect=201)
+    if waiting["status"] != "CREATED" or waiting["waitingFor"] != [later["id"]]:
+        raise Failure(f"a dependent job does not wait as it should: {waiting}")
+    doomed = s.call("POST", "/v1/jobs", op,
+                    job("VERIFY_BACKUP", agentId="a2", dependsOn=[backup["jobId"]]), expect=201)
+    if doomed["status"] != "CANCELLED" or doomed["lastError"]["code"] != "dependency_failed":
+        raise Failure(f"a job depending on a FAILED one was not cancelled: {doomed}")
+    s.call("POST", f"/v1/jobs/{doomed['id']}/retry", op, expect=409, code="invalid_state")
+    s.call("POST", "/v1/jobs", op, job("VERIFY_BACKUP", dependsOn=["no-such-job"]), expect=400,
+           code="invalid_request")
+    s.call("POST", "/v1/jobs", op, job("VERIFY_BACKUP", dependsOn=[f"j{i}" for i in range(33)]),
+           expect=400, code="invalid_request")
+    s.call("POST", "/v1/agents/a2/jobs/next", a2, {"running": []}, expect=204)
+    s.call("GET", f"/v1/jobs/{waiting['id']}", view)
+
     # Reading it all back.
     s.call("GET", "/v1/jobs", view)
     listed = s.call("GET", "/v1/jobs?status=COMPLETED&limit=1", view)

@@ -17,6 +17,7 @@ using ::orb::testing::FailsWith;
 using ::orb::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 WallTime At(std::int64_t millis) {
   return FromUnixMillis(millis);
@@ -51,6 +52,8 @@ Job FullJob() {
   job.result_json = R"({"backupId":"b1","bytes":123})";
   job.created_at = At(1795000000000);
   job.updated_at = At(1795000009999);
+  job.depends_on = {"job-a", "job-b"};
+  job.waiting_for = {"job-b"};
   return job;
 }
 
@@ -165,6 +168,7 @@ TEST(CodecTest, CreateJobRequestsRoundTripWithAgentOrSelector) {
   full.timeout_seconds = 1;
   full.not_before = At(1795000000500);
   full.idempotency_key = "k1";
+  full.depends_on = {"job-a", "job-b"};
   ExpectRoundTrip(full);
 
   CreateJobRequest selector;
@@ -327,6 +331,39 @@ TEST(CodecTest, JobAlwaysCarriesEveryKeyWithNullForUnsetOptionals) {
   Event event;
   event.type = EventType::kAgentOffline;
   EXPECT_THAT(ToJson(event), HasSubstr(R"("jobId":null,"runId":null,"agentId":null)"));
+}
+
+// docs/protocol.md "Job dependencies": dependsOn and waitingFor are always there, [] when empty,
+// and a create request names its dependencies as an array of ids.
+TEST(CodecTest, JobCarriesDependsOnAndWaitingForAsArrays) {
+  EXPECT_THAT(ToJson(MinimalJob()), HasSubstr(R"("dependsOn":[],"waitingFor":[])"));
+  EXPECT_THAT(ToJson(FullJob()),
+              HasSubstr(R"("dependsOn":["job-a","job-b"],"waitingFor":["job-b"])"));
+  // A job without the keys (an older server) decodes with both empty.
+  const auto old = FromJson<Job>(
+      R"({"id":"j","agentId":"a","type":"T","status":"QUEUED","createdAt":"2026-11-22T10:00:00Z",)"
+      R"("updatedAt":"2026-11-22T10:00:00Z"})");
+  ASSERT_THAT(old, IsOk());
+  EXPECT_TRUE(old->depends_on.empty());
+  EXPECT_TRUE(old->waiting_for.empty());
+
+  const auto request = FromJson<CreateJobRequest>(
+      R"({"agentId": "orb-1", "type": "STOP_INSTANCE", "instanceId": "mc-1",)"
+      R"( "dependsOn": ["j1", "j2"]})");
+  ASSERT_THAT(request, IsOk());
+  EXPECT_EQ(request->depends_on, (std::vector<std::string>{"j1", "j2"}));
+  EXPECT_THAT(ToJson(*request), HasSubstr(R"("dependsOn":["j1","j2"])"));
+  // No dependencies: no key, so the request fingerprint of older clients' requests is unchanged.
+  CreateJobRequest without = *request;
+  without.depends_on.clear();
+  EXPECT_THAT(ToJson(without), Not(HasSubstr("dependsOn")));
+  for (const char* bad :
+       {R"("dependsOn": "j1")", R"("dependsOn": [1])", R"("dependsOn": [["j1"]])"}) {
+    const auto wrong = FromJson<CreateJobRequest>(
+        std::string(R"({"agentId": "orb-1", "type": "STOP_INSTANCE", "instanceId": "mc-1", )") +
+        bad + "}");
+    EXPECT_THAT(wrong, FailsWith(Errc::kInvalidRequest)) << bad;
+  }
 }
 
 TEST(CodecTest, PayloadAndResultAreEmbeddedAsObjectsNotStrings) {
@@ -760,8 +797,20 @@ TEST(CodecTest, CorruptedMessagesNeverCrashOrFailInternally) {
           {LogLine{1, At(2), "info", "x"}},
           FinalUpdate{8, RunStatus::kFailed, R"({"a":[1]})", FullRunError(), At(3)}}),
       ToJson(FullJob()),
-      ToJson(CreateJobRequest{"orb-1", std::nullopt, "T", "i", "s", R"({"k":1.5})", 1, true, 2, 3,
-                              4, At(5), "key"}),
+      ToJson(CreateJobRequest{"orb-1",
+                              std::nullopt,
+                              "T",
+                              "i",
+                              "s",
+                              R"({"k":1.5})",
+                              1,
+                              true,
+                              2,
+                              3,
+                              4,
+                              At(5),
+                              "key",
+                              {"dep-1", "dep-2"}}),
   };
   const char replacements[] = {'"', '{', '}', '[',  ']',  ',',    ':',
                                '0', '-', 'e', '\\', '\0', '\xff', 'n'};

@@ -41,6 +41,7 @@ const std::map<std::pair<JobStatus, JobEvent>, JobStatus>& SpecTransitions() {
       {{S::kFailed, E::kAutoRetry}, S::kCreated},
       {{S::kFailed, E::kManualRetry}, S::kQueued},
       {{S::kCancelled, E::kManualRetry}, S::kQueued},
+      {{S::kCreated, E::kDependencyFailed}, S::kCancelled},
   };
   return spec;
 }
@@ -67,7 +68,7 @@ TEST(LifecycleTest, EveryStatusAndEventPairFollowsTheSpecTable) {
 }
 
 TEST(LifecycleTest, EventListCoversEveryJobEvent) {
-  ASSERT_EQ(std::size(kAllJobEvents), static_cast<std::size_t>(E::kManualRetry) + 1);
+  ASSERT_EQ(std::size(kAllJobEvents), static_cast<std::size_t>(E::kDependencyFailed) + 1);
   std::set<std::string_view> names;
   for (std::size_t i = 0; i < std::size(kAllJobEvents); ++i) {
     EXPECT_EQ(kAllJobEvents[i], static_cast<JobEvent>(i));
@@ -108,6 +109,8 @@ TEST(LifecycleTest, EachEventPublishesTheMatchingStreamEvent) {
   EXPECT_EQ(published(S::kRunning, E::kRequestCancel), "job.cancel_requested");
   EXPECT_EQ(published(S::kQueued, E::kCancelQueued), "job.cancelled");
   EXPECT_EQ(published(S::kCancelled, E::kManualRetry), "job.retried");
+  EXPECT_EQ(published(S::kCreated, E::kDependencyFailed), "job.cancelled");
+  EXPECT_EQ(published(S::kQueued, E::kDependencyFailed), "none");  // a queued job's deps are done
 }
 
 TEST(LifecycleTest, EveryStatusIsReachableFromCreated) {

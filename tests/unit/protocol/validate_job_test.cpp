@@ -170,6 +170,26 @@ TEST(ValidateJobTest, IdempotencyKeyIsOneTo128PrintableCharacters) {
   }
 }
 
+TEST(ValidateJobTest, DependsOnHasAtMost32DistinctIds) {
+  auto request = Prune();
+  for (int i = 0; i < 32; ++i)
+    request.depends_on.push_back("job-" + std::to_string(i));
+  EXPECT_THAT(ValidateCreateJob(request), IsOk());
+
+  request.depends_on.push_back("job-32");
+  const Status too_many = ValidateCreateJob(request);
+  EXPECT_THAT(too_many, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Fields(too_many), ElementsAre("dependsOn"));
+  EXPECT_THAT(too_many.error().message, HasSubstr("at most 32"));
+
+  request.depends_on = {"job-1", "", "job-1", std::string(129, 'j'), "a\nb"};
+  const Status bad = ValidateCreateJob(request);
+  EXPECT_THAT(bad, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Fields(bad),
+              ElementsAre("dependsOn[1]", "dependsOn[2]", "dependsOn[3]", "dependsOn[4]"));
+  EXPECT_THAT(bad.error().details[1].problem, HasSubstr("repeats dependsOn[0]"));
+}
+
 TEST(ValidateJobTest, PayloadProblemsAreInvalidPayloadWithWirePaths) {
   auto request = Prune();
   request.payload_json = R"({"keepLast": -1, "keepDaily": "7"})";

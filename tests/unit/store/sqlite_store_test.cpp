@@ -57,6 +57,8 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
 // Undoes migrations 6 to 4 on a database file: no health column, events numbered by
 // AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
+    "DROP TABLE job_dependencies; ALTER TABLE jobs DROP COLUMN deps_waiting; "
+    "ALTER TABLE jobs DROP COLUMN has_dependents; "
     "ALTER TABLE agents DROP COLUMN health_json; DELETE FROM schema_migrations WHERE version >= 6; "
     "DROP TABLE leases; DROP INDEX agents_online; ALTER TABLE agents DROP COLUMN online; "
     "DROP INDEX tokens_change; ALTER TABLE tokens DROP COLUMN change_version; "
@@ -277,6 +279,18 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
       ::testing::HasSubstr("jobs_status"));
   EXPECT_THAT(QueryPlan(File(), "SELECT id FROM jobs WHERE status = ?1 ORDER BY id DESC LIMIT 5"),
               ::testing::HasSubstr("jobs_status"));
+  // A job's dependents (the end of a job that has some) and its own dependencies (reads), each
+  // by index (docs/decisions/0019).
+  EXPECT_THAT(QueryPlan(File(),
+                        "SELECT j.id FROM job_dependencies d JOIN jobs j ON j.id = d.job_id "
+                        "WHERE d.depends_on = 'x' AND j.status = 'CREATED'"),
+              ::testing::HasSubstr("job_dependencies_on"));
+  const std::string dependencies =
+      QueryPlan(File(),
+                "SELECT d.depends_on FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on "
+                "WHERE d.job_id = 'x'");
+  EXPECT_THAT(dependencies, ::testing::HasSubstr("SEARCH d USING PRIMARY KEY"));
+  EXPECT_THAT(dependencies, ::testing::Not(::testing::HasSubstr("SCAN")));
 }
 
 // A store over a WAL "disk" whose sync the test controls.

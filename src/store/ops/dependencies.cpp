@@ -1,0 +1,263 @@
+#include "store/ops/dependencies.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+#include <utility>
+
+#include "protocol/payloads/payloads.hpp"
+#include "store/ops/rows.hpp"
+
+namespace orb::store::ops {
+
+using protocol::EventType;
+using protocol::Job;
+using protocol::JobStatus;
+
+namespace {
+
+// Reads a list of ids: an IN list, or a plain comparison for one id (its own cached statement).
+std::string IdCondition(sql::Connection& db, std::string_view column,
+                        const std::vector<std::string>& ids) {
+  if (ids.size() == 1) return std::string(column) + " = ?1";
+  return db.dialect().in_list(column, 1);
+}
+
+void BindIds(Query& q, const std::vector<std::string>& ids) {
+  if (ids.size() == 1) {
+    q.Bind(1, ids[0]);
+  } else {
+    q.BindList(1, ids);
+  }
+}
+
+// The CREATED jobs that still wait for `job_id` (deps_waiting > 0: a CREATED job waiting only
+// for its notBefore or a retry backoff has all its dependencies COMPLETED), with deps_waiting.
+std::vector<std::pair<Job, int>> WaitingDependents(sql::Connection& db, const std::string& job_id) {
+  static const std::string sql = "SELECT " + JobColumns("j.") +
+                                 ", j.deps_waiting FROM job_dependencies d JOIN jobs j ON "
+                                 "j.id = d.job_id WHERE d.depends_on = ? AND j.status = 'CREATED' "
+                                 "AND j.deps_waiting > 0 ORDER BY j.id";
+  Query q(db, sql);
+  q.Bind(1, job_id);
+  std::vector<std::pair<Job, int>> dependents;
+  while (q.Step())
+    dependents.emplace_back(ReadJob(q), q.Int(kJobColumnCount));
+  return dependents;
+}
+
+void SetDepsWaiting(sql::Connection& db, const std::string& job_id, int waiting) {
+  Query q(db, "UPDATE jobs SET deps_waiting = ?1 WHERE id = ?2");
+  q.Bind(1, waiting).Bind(2, job_id);
+  q.Defer();
+}
+
+// `completed` is done: each dependent counts one dependency less; the last one queues it.
+void QueueReadyDependents(WriteContext& ctx, const Job& completed, WallTime now) {
+  std::vector<std::pair<Job, int>> dependents = WaitingDependents(ctx.db(), completed.id);
+  if (dependents.empty()) return;
+  std::vector<std::string> agents;
+  for (const auto& [job, waiting] : dependents)
+    agents.push_back(job.agent_id);
+  ctx.RequireLocked(agents);
+  for (auto& [job, waiting] : dependents) {
+    SetDepsWaiting(ctx.db(), job.id, waiting - 1);
+    if (waiting > 1) continue;
+    // The last dependency: the job goes on as if it had just been created. A notBefore still
+    // ahead keeps it CREATED until then (PromoteDue).
+    if (job.not_before && *job.not_before > now) continue;
+    const EventType type = Advance(job, protocol::JobEvent::kPromote);
+    job.updated_at = now;
+    SaveJob(ctx.db(), job, Millis(now));
+    ctx.Emit(MakeJobEvent(type, job, now));
+    ctx.Touch(job.agent_id);
+  }
+}
+
+// `ended` is FAILED or CANCELLED: every job waiting for it, and for those, is cancelled.
+void CancelDependents(WriteContext& ctx, const Job& ended, WallTime now) {
+  struct Doomed {
+    Job job;
+    std::string dependency;  // the one that ended, by which it is cancelled
+    JobStatus dependency_status;
+  };
+  std::vector<Doomed> doomed;
+  std::set<std::string> seen{ended.id};
+  std::vector<std::pair<std::string, JobStatus>> frontier{{ended.id, ended.status}};
+  // Reads the whole chain first: the agents to lock are known before the first write.
+  while (!frontier.empty()) {
+    std::vector<std::pair<std::string, JobStatus>> next;
+    for (const auto& [id, status] : frontier) {
+      for (auto& [job, waiting] : WaitingDependents(ctx.db(), id)) {
+        if (!seen.insert(job.id).second) continue;
+        next.emplace_back(job.id, JobStatus::kCancelled);
+        doomed.push_back({std::move(job), id, status});
+      }
+    }
+    frontier = std::move(next);
+  }
+  if (doomed.empty()) return;
+  std::vector<std::string> agents;
+  for (const Doomed& d : doomed)
+    agents.push_back(d.job.agent_id);
+  ctx.RequireLocked(agents);
+  for (Doomed& d : doomed) {
+    Job& job = d.job;
+    const EventType type = Advance(job, protocol::JobEvent::kDependencyFailed);
+    job.last_error = DependencyFailedError(d.dependency, d.dependency_status);
+    job.updated_at = now;
+    SetDepsWaiting(ctx.db(), job.id, 0);
+    SaveJob(ctx.db(), job);
+    protocol::Event event = MakeJobEvent(type, job, now);
+    event.error = job.last_error;
+    event.message = job.last_error->message;
+    ctx.Emit(std::move(event));
+  }
+}
+
+}  // namespace
+
+Expected<std::vector<Dependency>> LoadDependencies(WriteContext& ctx,
+                                                   const std::vector<JobSpec>& specs) {
+  std::vector<std::string> ids;
+  for (const JobSpec& spec : specs)
+    ids.insert(ids.end(), spec.depends_on.begin(), spec.depends_on.end());
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::vector<Dependency> found;
+  if (ids.empty()) return found;
+  {
+    Query q(ctx.db(),
+            "SELECT id, agent_id, status FROM jobs WHERE " + IdCondition(ctx.db(), "id", ids));
+    BindIds(q, ids);
+    while (q.Step()) {
+      auto status = protocol::JobStatusFromString(q.Text(2));
+      if (!status) sql::Corrupt("job status " + q.Text(2));
+      found.push_back({q.Text(0), q.Text(1), *status});
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const Dependency& a, const Dependency& b) { return a.id < b.id; });
+  for (const JobSpec& spec : specs) {
+    for (std::size_t i = 0; i < spec.depends_on.size(); ++i) {
+      const std::string& id = spec.depends_on[i];
+      const bool known =
+          std::binary_search(found.begin(), found.end(), Dependency{id, {}, {}},
+                             [](const Dependency& a, const Dependency& b) { return a.id < b.id; });
+      if (!known) {
+        const std::string field = "dependsOn[" + std::to_string(i) + "]";
+        return Fail(protocol::ProblemsError(Errc::kInvalidRequest,
+                                            {{field, "is not a job: no job has the id " + id}}));
+      }
+    }
+  }
+  std::vector<std::string> agents;
+  for (const Dependency& dependency : found)
+    agents.push_back(dependency.agent_id);
+  ctx.RequireLocked(agents);
+  return found;
+}
+
+DependencyState StateOf(const std::vector<std::string>& depends_on,
+                        const std::vector<Dependency>& known) {
+  DependencyState state;
+  for (const std::string& id : depends_on) {
+    const auto it =
+        std::find_if(known.begin(), known.end(), [&](const Dependency& d) { return d.id == id; });
+    if (it == known.end() || it->status == JobStatus::kCompleted) continue;
+    state.waiting_for.push_back(id);
+    if (!state.failed &&
+        (it->status == JobStatus::kFailed || it->status == JobStatus::kCancelled)) {
+      state.failed = id;
+      state.failed_status = it->status;
+    }
+  }
+  return state;
+}
+
+void RecordDependencies(WriteContext& ctx, const std::string& job_id,
+                        const std::vector<std::string>& depends_on) {
+  for (std::size_t i = 0; i < depends_on.size(); ++i) {
+    Query q(ctx.db(),
+            "INSERT INTO job_dependencies (job_id, depends_on, position) VALUES (?1, ?2, ?3)");
+    q.Bind(1, job_id).Bind(2, depends_on[i]).Bind(3, static_cast<int>(i));
+    q.Defer();
+    Query mark(ctx.db(), "UPDATE jobs SET has_dependents = 1 WHERE id = ?1 AND has_dependents = 0");
+    mark.Bind(1, depends_on[i]);
+    mark.Defer();
+  }
+}
+
+protocol::RunError DependencyFailedError(const std::string& dependency, JobStatus status) {
+  protocol::RunError error;
+  error.code = std::string(kDependencyFailedCode);
+  error.message = "dependency " + dependency + " ended " + std::string(protocol::ToString(status)) +
+                  "; this job will not run";
+  error.retryable = false;
+  return error;
+}
+
+void OnJobEnded(WriteContext& ctx, const Job& job, WallTime now) {
+  if (job.status == JobStatus::kCompleted) return QueueReadyDependents(ctx, job, now);
+  if (job.status == JobStatus::kFailed || job.status == JobStatus::kCancelled) {
+    CancelDependents(ctx, job, now);
+  }
+}
+
+std::optional<std::string> UnfinishedDependency(sql::Connection& db, const std::string& job_id) {
+  Query q(db,
+          "SELECT d.depends_on FROM job_dependencies d JOIN jobs j ON j.id = d.depends_on "
+          "WHERE d.job_id = ? AND j.status <> 'COMPLETED' ORDER BY d.position LIMIT 1");
+  q.Bind(1, job_id);
+  if (!q.Step()) return std::nullopt;
+  return q.Text(0);
+}
+
+void ClearDepsWaiting(WriteContext& ctx, const std::string& job_id) {
+  SetDepsWaiting(ctx.db(), job_id, 0);
+}
+
+void FillDependencies(sql::Connection& db, std::vector<Job>& jobs) {
+  if (jobs.empty()) return;
+  std::vector<std::string> ids;
+  for (const Job& job : jobs)
+    ids.push_back(job.id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  // job id -> (position, dependency, its status)
+  std::map<std::string, std::vector<std::tuple<int, std::string, std::string>>> rows;
+  {
+    Query q(db,
+            "SELECT d.job_id, d.position, d.depends_on, j.status FROM job_dependencies d "
+            "JOIN jobs j ON j.id = d.depends_on WHERE " +
+                IdCondition(db, "d.job_id", ids));
+    BindIds(q, ids);
+    while (q.Step())
+      rows[q.Text(0)].emplace_back(q.Int(1), q.Text(2), q.Text(3));
+  }
+  if (rows.empty()) return;
+  for (Job& job : jobs) {
+    auto it = rows.find(job.id);
+    if (it == rows.end()) continue;
+    std::sort(it->second.begin(), it->second.end());
+    job.depends_on.clear();
+    job.waiting_for.clear();
+    // waitingFor: only while the job waits for them (CREATED, before it was first queued).
+    const bool waits = job.status == JobStatus::kCreated && job.attempts == 0;
+    for (const auto& [position, dependency, status] : it->second) {
+      job.depends_on.push_back(dependency);
+      if (waits && status != protocol::ToString(JobStatus::kCompleted)) {
+        job.waiting_for.push_back(dependency);
+      }
+    }
+  }
+}
+
+void FillDependencies(sql::Connection& db, Job& job) {
+  std::vector<Job> one{std::move(job)};
+  FillDependencies(db, one);
+  job = std::move(one.front());
+}
+
+}  // namespace orb::store::ops
