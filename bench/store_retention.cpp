@@ -87,7 +87,9 @@ struct Latencies {
   std::string Describe() {
     if (ms.empty()) return "none";
     std::sort(ms.begin(), ms.end());
-    auto at = [&](double q) { return ms[static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1))]; };
+    auto at = [&](double q) {
+      return ms[static_cast<std::size_t>(q * static_cast<double>(ms.size() - 1))];
+    };
     return fmt::format("{} calls, p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms", ms.size(), at(0.5),
                        at(0.99), ms.back());
   }
