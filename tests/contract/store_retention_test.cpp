@@ -202,6 +202,55 @@ TEST_P(StoreRetentionTest, IdempotencyKeysExpireByTheirOwnAge) {
   EXPECT_THAT(store().CreateJobs(other, Now()), FailsWith(Errc::kIdempotencyConflict));
 }
 
+TEST_P(StoreRetentionTest, AKeyUsedAgainAfterItExpiredStaysWhenItsFirstJobIsPruned) {
+  ReadyAgent("a1");
+  const Job first = Finished("a1", "i1", RunStatus::kCompleted, "reused-key");
+  clock_.Advance(8 * kDay);
+  ASSERT_THAT(store().PruneIdempotencyKeys(Now() - 7 * kDay, 100), IsOk());
+  CreateJobsCommand again;
+  again.jobs.push_back(Spec("a1", "BACKUP_INSTANCE", "i2"));
+  again.idempotency_key = "reused-key";
+  auto second = store().CreateJobs(again, Now());
+  ASSERT_THAT(second, IsOk());
+  ASSERT_FALSE(second->value.existing);
+
+  auto pruned = store().PruneJobs(Now() - 7 * kDay, 100);
+  ASSERT_THAT(pruned, IsOk());
+  EXPECT_EQ(*pruned, 1);
+  EXPECT_FALSE(Exists(first.id));
+  // The key still answers for the second request.
+  auto resent = store().CreateJobs(again, Now());
+  ASSERT_THAT(resent, IsOk());
+  EXPECT_TRUE(resent->value.existing);
+  ASSERT_EQ(resent->value.jobs.size(), 1u);
+  EXPECT_EQ(resent->value.jobs[0].id, second->value.jobs[0].id);
+}
+
+TEST_P(StoreRetentionTest, ABatchsKeyGoesWithItsJobs) {
+  ReadyAgent("a1");
+  ReadyAgent("a2");
+  CreateJobsCommand command;
+  command.batch = true;
+  command.idempotency_key = "batch-key";
+  for (const char* agent : {"a1", "a2"}) {
+    JobSpec spec = Spec(agent, "BACKUP_INSTANCE", "i1");
+    spec.max_attempts = 1;
+    command.jobs.push_back(spec);
+  }
+  auto created = store().CreateJobs(command, Now());
+  ASSERT_THAT(created, IsOk());
+  for (const auto& job : created->value.jobs)
+    ASSERT_THAT(store().CancelJob(job.id, Now()), IsOk());
+  clock_.Advance(2 * kDay);
+  auto pruned = store().PruneJobs(Now() - kDay, 100);
+  ASSERT_THAT(pruned, IsOk());
+  EXPECT_EQ(*pruned, 2);
+  auto resent = store().CreateJobs(command, Now());  // a new batch now
+  ASSERT_THAT(resent, IsOk());
+  EXPECT_FALSE(resent->value.existing);
+  EXPECT_EQ(resent->value.jobs.size(), 2u);
+}
+
 TEST_P(StoreRetentionTest, EventsGoByAgeOldestFirstInBoundedCallsAndSeqsAreNeverReused) {
   protocol::Event event;
   event.type = EventType::kAgentOnline;

@@ -69,13 +69,15 @@ Expected<std::int64_t> PruneJobs(WriteContext& ctx, const std::vector<PrunableJo
   // Checked again under the agents' locks: a retry may have unfinished a job since it was read.
   std::vector<std::string> ids;
   std::vector<std::string> keys;
+  std::vector<std::string> batches;
   {
-    Query q(ctx.db(), "SELECT id, idempotency_key FROM jobs WHERE " + dialect.in_list("id", 1) +
-                          " AND " + std::string(kPrunable));
+    Query q(ctx.db(), "SELECT id, idempotency_key, batch_id FROM jobs WHERE " +
+                          dialect.in_list("id", 1) + " AND " + std::string(kPrunable));
     q.BindList(1, candidates).Bind(2, Millis(finished_before));
     while (q.Step()) {
       ids.push_back(q.Text(0));
       if (auto key = q.OptText(1)) keys.push_back(*std::move(key));
+      if (auto batch = q.OptText(2)) batches.push_back(*std::move(batch));
     }
   }
   if (ids.empty()) return 0;
@@ -88,8 +90,12 @@ Expected<std::int64_t> PruneJobs(WriteContext& ctx, const std::vector<PrunableJo
     q.Defer();
   }
   if (!keys.empty()) {
-    Query q(ctx.db(), "DELETE FROM idempotency_keys WHERE " + dialect.in_list("key", 1));
-    q.BindList(1, keys);
+    // A key goes with the job (or batch) it answers for; one that expired by age and was used
+    // again by a later request answers for that request's jobs, and stays.
+    Query q(ctx.db(), "DELETE FROM idempotency_keys WHERE " + dialect.in_list("key", 1) + " AND (" +
+                          dialect.in_list("job_id", 2) + " OR " + dialect.in_list("batch_id", 3) +
+                          ")");
+    q.BindList(1, keys).BindList(2, ids).BindList(3, batches);
     q.Defer();
   }
   Query q(ctx.db(), "DELETE FROM jobs WHERE " + dialect.in_list("id", 1));
