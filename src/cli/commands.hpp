@@ -12,18 +12,19 @@ namespace orb::cli {
 
 class Context;
 
-void AddAgentsCommand(CLI::App& app, Context& ctx);    // agents [AGENT]
-void AddEnrollCommand(CLI::App& app, Context& ctx);    // enroll AGENT [--label k=v]
-void AddUnenrollCommand(CLI::App& app, Context& ctx);  // unenroll AGENT
-void AddJobsCommand(CLI::App& app, Context& ctx);      // jobs [filters]
-void AddJobCommand(CLI::App& app, Context& ctx);       // job JOB [--events]
-void AddEnqueueCommand(CLI::App& app, Context& ctx);   // enqueue TYPE --agent A ... [--wait]
-void AddCancelCommand(CLI::App& app, Context& ctx);    // cancel JOB
-void AddRetryCommand(CLI::App& app, Context& ctx);     // retry JOB
-void AddLogsCommand(CLI::App& app, Context& ctx);      // logs JOB [--follow]
-void AddWatchCommand(CLI::App& app, Context& ctx);     // watch [JOB]
-void AddUploadCommand(CLI::App& app, Context& ctx);    // upload FILE
-void AddTokensCommand(CLI::App& app, Context& ctx);    // tokens create|revoke
+void AddAgentsCommand(CLI::App& app, Context& ctx);     // agents [AGENT]
+void AddEnrollCommand(CLI::App& app, Context& ctx);     // enroll AGENT [--label k=v]
+void AddUnenrollCommand(CLI::App& app, Context& ctx);   // unenroll AGENT
+void AddJobsCommand(CLI::App& app, Context& ctx);       // jobs [filters]
+void AddJobCommand(CLI::App& app, Context& ctx);        // job JOB [--events]
+void AddEnqueueCommand(CLI::App& app, Context& ctx);    // enqueue TYPE --agent A ... [--wait]
+void AddCancelCommand(CLI::App& app, Context& ctx);     // cancel JOB
+void AddRetryCommand(CLI::App& app, Context& ctx);      // retry JOB
+void AddLogsCommand(CLI::App& app, Context& ctx);       // logs JOB [--follow]
+void AddWatchCommand(CLI::App& app, Context& ctx);      // watch [JOB]
+void AddUploadCommand(CLI::App& app, Context& ctx);     // upload FILE
+void AddArtifactsCommand(CLI::App& app, Context& ctx);  // artifacts ls|rm SHA256
+void AddTokensCommand(CLI::App& app, Context& ctx);     // tokens create|revoke
 // Hidden (not in --help): `completion bash|zsh` prints the shell completion of every command
 // above (cli/completion.hpp); the fleetctl package installs its output. Add it last.
 void AddCompletionCommand(CLI::App& app, Context& ctx);

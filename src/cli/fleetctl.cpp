@@ -60,6 +60,7 @@ int Main(int argc, const char* const* argv, Io io, std::string_view version) {
   AddLogsCommand(app, ctx);
   AddWatchCommand(app, ctx);
   AddUploadCommand(app, ctx);
+  AddArtifactsCommand(app, ctx);
   AddTokensCommand(app, ctx);
   AddCompletionCommand(app, ctx);
   app.footer(kFooter);

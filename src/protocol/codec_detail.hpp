@@ -102,6 +102,8 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, EnrollRespo
 bool Read(Decoder& d, const std::string& path, const json::value& v, TokenCreateRequest& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, TokenCreated& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, ArtifactInfo& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, StoredArtifact& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, ArtifactList& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, EventList& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, SubscribeMessage& out);
@@ -254,6 +256,8 @@ json::value Encode(const EnrollResponse& value);
 json::value Encode(const TokenCreateRequest& value);
 json::value Encode(const TokenCreated& value);
 json::value Encode(const ArtifactInfo& value);
+json::value Encode(const StoredArtifact& value);
+json::value Encode(const ArtifactList& value);
 json::value Encode(const Event& value);
 json::value Encode(const EventList& value);
 json::value Encode(const SubscribeMessage& value);

@@ -170,6 +170,38 @@ json::value Encode(const ArtifactInfo& value) {
   return json::object{{"sha256", Str(value.sha256)}, {"size", value.size}, {"url", Str(value.url)}};
 }
 
+bool Read(Decoder& d, const std::string& path, const json::value& v, StoredArtifact& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("sha256", out.sha256);
+  r.Required("size", out.size);
+  r.Required("createdAt", out.created_at);
+  r.Required("url", out.url);
+  r.Required("unfinishedJobs", out.unfinished_jobs);
+  return r.Finish();
+}
+
+json::value Encode(const StoredArtifact& value) {
+  return json::object{{"sha256", Str(value.sha256)},
+                      {"size", value.size},
+                      {"createdAt", Time(value.created_at)},
+                      {"url", Str(value.url)},
+                      {"unfinishedJobs", value.unfinished_jobs}};
+}
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, ArtifactList& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("artifacts", out.artifacts);
+  return r.Finish();
+}
+
+json::value Encode(const ArtifactList& value) {
+  return json::object{{"artifacts", EncodeArray(value.artifacts)}};
+}
+
 // ---- events ----
 
 bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out) {

@@ -307,6 +307,22 @@ struct ArtifactInfo {
   bool operator==(const ArtifactInfo&) const = default;
 };
 
+// GET /v1/artifacts: a stored artifact, and how many unfinished jobs (CREATED, QUEUED, RUNNING)
+// name it in their payload; such an artifact cannot be deleted (409) and is never pruned.
+struct StoredArtifact {
+  std::string sha256;
+  std::uint64_t size = 0;
+  WallTime created_at{};
+  std::string url;
+  int unfinished_jobs = 0;
+  bool operator==(const StoredArtifact&) const = default;
+};
+
+struct ArtifactList {
+  std::vector<StoredArtifact> artifacts;  // oldest first
+  bool operator==(const ArtifactList&) const = default;
+};
+
 // ---- Event stream, protocol.md §6 ----
 
 enum class EventType {

@@ -265,10 +265,12 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   ServerTimersOptions timers;
   timers.tick = options_.tick;
   timers.events_kept = options_.events_kept;
+  timers.retention = options_.retention;
   timers.after_round = [this] { PingWatchdog(); };
   if (shared_store()) {
     timers.shared_store = true;
-    timers.holder = ids_.Next();  // this replica, for this run
+    timers.holder = ids_.Next();                // this replica, for this run
+    timers.artifact_cache_dir = artifact_dir_;  // a cache of the store's artifacts
     // Last-seen times reach the store sooner: the leader turns agents offline from them.
     timers.flush_every = std::chrono::seconds(1);
     replica_sync_ = std::make_unique<ReplicaSync>(

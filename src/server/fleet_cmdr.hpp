@@ -20,6 +20,7 @@
 
 #include "common/clock.hpp"
 #include "common/expected.hpp"
+#include "server/retention_policy.hpp"
 
 namespace orb::store {
 class Store;
@@ -69,7 +70,9 @@ struct FleetCmdrOptions {
   std::size_t max_queued_requests = 10'000;  // see AsyncCalls (0: no bound)
   // Peers whose X-Forwarded-For names the client (server/client_address.hpp): addresses, CIDRs.
   std::vector<std::string> trusted_proxies;
-  std::int64_t events_kept = 200'000;   // older events are pruned; a client behind them resyncs
+  std::int64_t events_kept = 200'000;  // older events are pruned; a client behind them resyncs
+  // What the leader prunes, and how (server/retention_policy.hpp, docs/decisions/0018).
+  RetentionOptions retention{};
   std::chrono::milliseconds tick{250};  // lease expiry / notBefore / online checks
   std::chrono::milliseconds stream_auth_timeout{5'000};
 

@@ -1,18 +1,13 @@
 #include "server/operator_api.hpp"
 
-#include <cstdio>
-#include <fstream>
 #include <limits>
 #include <optional>
-#include <span>
 #include <system_error>
 #include <utility>
 
 #include "common/job_log.hpp"
 #include "common/log.hpp"
-#include "common/random.hpp"
 #include "common/sha256.hpp"
-#include "net/file_io.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/job_types.hpp"
 #include "protocol/job_types_json.hpp"
@@ -26,34 +21,6 @@ Error InvalidField(std::string field, std::string problem) {
   Error error = MakeError(Errc::kInvalidRequest, field + ": " + problem);
   error.details.push_back({std::move(field), std::move(problem)});
   return error;
-}
-
-struct FileDigest {
-  std::string sha256;
-  std::uint64_t size = 0;
-};
-
-// The SHA-256 of a file's content. Errors: kIo.
-Expected<FileDigest> DigestOf(const std::filesystem::path& path) {
-  Sha256 hash;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Fail(MakeError(Errc::kIo, "cannot open " + path.string()));
-  std::vector<char> buffer(1 << 16);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() > 0) hash.Update(buffer.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  if (in.bad()) return Fail(MakeError(Errc::kIo, "cannot read " + path.string()));
-  const auto size = hash.bytes();
-  return FileDigest{hash.FinishHex(), size};
-}
-
-bool IsSha256Hex(std::string_view text) {
-  if (text.size() != 64) return false;
-  for (const char c : text) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -115,8 +82,12 @@ void OperatorApi::RegisterRoutes(Router& router) {
   // Artifacts.
   router.Add({"PUT", "/v1/artifacts", kOperator, BodyKind::kFile},
              [this](Call&& call) { UploadArtifact(std::move(call)); });
+  router.Add({"GET", "/v1/artifacts", kViewer},
+             [this](Call&& call) { ListArtifacts(std::move(call)); });
   router.Add({"GET", "/v1/artifacts/{sha256}", RouteClass::kArtifactDownload},
              [this](Call&& call) { DownloadArtifact(std::move(call)); });
+  router.Add({"DELETE", "/v1/artifacts/{sha256}", kOperator},
+             [this](Call&& call) { DeleteArtifact(std::move(call)); });
 }
 
 // ---- Jobs ----
@@ -399,133 +370,6 @@ void OperatorApi::RevokeToken(Call&& call) {
                          GetLogger("fleet-cmdr")->info("token {} revoked", token_id);
                          ReplyNoContent(responder);
                        });
-}
-
-// ---- Artifacts: content-addressed files under <data-dir>/artifacts ----
-
-void OperatorApi::UploadArtifact(Call&& call) {
-  const auto responder = call.responder;  // before `call` moves into the work
-  deps_.calls.OnWorker(responder, [this, call = std::move(call)] {
-    std::filesystem::path upload;
-    if (call.request.body_file) {
-      upload = *call.request.body_file;
-    } else {
-      // A body that was not streamed (the upload was small or had no Content-Length).
-      upload = artifact_dir_ / (".upload-" + RandomHex(8));
-      std::ofstream out(upload, std::ios::binary);
-      out.write(call.request.body.data(), static_cast<std::streamsize>(call.request.body.size()));
-      if (!out) return ReplyError(call.responder, MakeError(Errc::kIo, "cannot write upload"));
-    }
-    const auto fail = [&](const std::string& why) {
-      std::error_code ignored;
-      std::filesystem::remove(upload, ignored);
-      ReplyError(call.responder, MakeError(Errc::kIo, why));
-    };
-    const auto digest = DigestOf(upload);
-    if (!digest) return fail("cannot read upload");
-    const auto& sha = digest->sha256;
-    const auto size = digest->size;
-    const auto target = artifact_dir_ / sha;
-    std::optional<bool> stored_now;  // a shared store's answer: created by this upload
-    if (artifacts_in_store_) {
-      // Into the shared store, streamed from the upload file; the file then becomes this
-      // replica's cached copy (docs/decisions/0016).
-      std::ifstream in(upload, std::ios::binary);
-      auto stored = deps_.store.PutArtifact(
-          sha, size, [&in](std::span<char> buffer) -> Expected<std::size_t> {
-            in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-            if (in.bad()) return Fail(Errc::kIo, "cannot read upload");
-            return static_cast<std::size_t>(in.gcount());
-          });
-      in.close();
-      if (!stored) {
-        std::error_code ignored;
-        std::filesystem::remove(upload, ignored);
-        return ReplyError(call.responder, stored.error());
-      }
-      stored_now = *stored;
-    }
-    int status = 201;
-    std::error_code ec;
-    if (std::filesystem::exists(target, ec)) {
-      // Content-addressed: the same name is the same bytes, unless the disk changed them. A stored
-      // copy whose digest no longer matches is replaced by this upload.
-      const auto stored = DigestOf(target);
-      if (stored && stored->sha256 == sha) {
-        std::filesystem::remove(upload, ec);
-        status = 200;
-      } else {
-        GetLogger("fleet-cmdr")
-            ->warn("artifact {} on disk no longer matches its digest: replaced by the upload", sha);
-      }
-    }
-    if (status == 201) {
-      // Durable before it is visible under its name: fsync, rename, fsync of the directory (a
-      // crash leaves the old name or the whole new file, never a short one).
-      if (auto synced = net::SyncPath(upload); !synced) {
-        GetLogger("fleet-cmdr")->error("artifact {}: {}", sha, synced.error().message);
-        return fail("cannot store artifact");
-      }
-      std::filesystem::rename(upload, target, ec);
-      if (ec) return fail("cannot store artifact");
-      if (auto synced = net::SyncPath(artifact_dir_); !synced) {
-        GetLogger("fleet-cmdr")->warn("artifact {}: {}", sha, synced.error().message);
-      }
-    }
-    if (stored_now) status = *stored_now ? 201 : 200;  // the shared store says, not the cache
-    GetLogger("fleet-cmdr")
-        ->info("artifact {} ({} bytes) {}", sha, size,
-               status == 201 ? "stored" : "already present");
-    Reply(call.responder, status,
-          protocol::ToJson(protocol::ArtifactInfo{sha, size, "/v1/artifacts/" + sha}));
-  });
-}
-
-void OperatorApi::DownloadArtifact(Call&& call) {
-  std::string sha256(call.Param("sha256"));
-  if (!IsSha256Hex(sha256)) {
-    return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
-  }
-  const auto path = artifact_dir_ / sha256;
-  const auto send = [path, sha256](const ResponderPtr& responder) {
-    HttpResponse response;
-    response.content_type = "application/octet-stream";
-    response.file = path;  // net answers Range from the file
-    response.headers.push_back({"ETag", "\"" + sha256 + "\""});
-    responder->Send(std::move(response));
-  };
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec)) return send(call.responder);
-  if (!artifacts_in_store_) {
-    return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
-  }
-  // Uploaded through another replica: cached here from the store first.
-  deps_.calls.OnWorker(call.responder, [this, send, sha256, responder = call.responder] {
-    if (auto cached = CacheArtifact(sha256); !cached) return ReplyError(responder, cached.error());
-    send(responder);
-  });
-}
-
-Status OperatorApi::CacheArtifact(const std::string& sha256) {
-  auto stat = deps_.store.StatArtifact(sha256);
-  if (!stat) return Fail(std::move(stat.error()));
-  const auto part = artifact_dir_ / (".upload-" + RandomHex(8));
-  std::ofstream out(part, std::ios::binary);
-  auto read = deps_.store.ReadArtifact(sha256, 0, stat->size, [&out](std::span<const char> bytes) {
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return out ? Ok() : Fail(Errc::kIo, "cannot write the artifact's cached copy");
-  });
-  out.close();
-  std::error_code ec;
-  if (read && !out) read = Fail(Errc::kIo, "cannot write the artifact's cached copy");
-  if (read) std::filesystem::rename(part, artifact_dir_ / sha256, ec);
-  if (!read || ec) {
-    std::filesystem::remove(part, ec);
-    if (!read) return read;
-    return Fail(Errc::kIo, "cannot cache artifact " + sha256);
-  }
-  GetLogger("fleet-cmdr")->info("artifact {} ({} bytes) cached from the store", sha256, stat->size);
-  return Ok();
 }
 
 // ---- Metrics and readiness ----

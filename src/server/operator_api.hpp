@@ -2,7 +2,8 @@
 
 // The operator API of docs/protocol.md §5: jobs (create, list, get, events,
 // logs, cancel, retry), agents (list, get, enroll, revoke), tokens (create, revoke), artifacts
-// (content-addressed files under <data-dir>/artifacts: upload, download with Range), the job-type
+// (content-addressed files under <data-dir>/artifacts: upload, download with Range, list, delete;
+// operator_artifacts.cpp), the job-type
 // registry, /metrics, and the public routes (/healthz, /readyz, the web UI).
 //
 // Creating jobs for one agent is an asynchronous store call (AsyncCalls::OnStore); everything else
@@ -82,6 +83,9 @@ class OperatorApi {
   void DownloadArtifact(Call&& call);
   // The stored artifact copied into artifact_dir (written aside, then renamed into place).
   Status CacheArtifact(const std::string& sha256);
+  // GET /v1/artifacts; DELETE /v1/artifacts/{sha256} (409 while an unfinished job names it).
+  void ListArtifacts(Call&& call);
+  void DeleteArtifact(Call&& call);
   // Metrics, readiness, the UI.
   void RenderMetrics(Call&& call);
   void Ready(Call&& call);

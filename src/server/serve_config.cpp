@@ -76,6 +76,25 @@ void AddServeFlags(CLI::App& app, ServeFlags& flags) {
   app.add_option("--trusted-proxy", flags.trusted_proxies,
                  "a reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the "
                  "client; others' is ignored");
+  app.add_option("--retention-days", flags.retention_days,
+                 "finished jobs (with their runs, logs, events) and events older than this many "
+                 "days are pruned; 0 keeps them")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 36'500));
+  app.add_option("--artifact-retention-days", flags.artifact_retention_days,
+                 "artifacts uploaded longer ago that no unfinished job names are pruned; 0 keeps "
+                 "them")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 36'500));
+  app.add_option("--idempotency-key-days", flags.idempotency_key_days,
+                 "idempotency keys are forgotten after this many days; 0 keeps them as long as "
+                 "their job")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 36'500));
+  app.add_option("--retention-batch-rows", flags.retention_batch_rows,
+                 "rows pruned per store transaction (jobs, events, keys)")
+      ->capture_default_str()
+      ->check(CLI::Range(10, 10'000));
 }
 
 bool IsLoopback(std::string_view host) {
@@ -145,6 +164,10 @@ Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
     return Fail(std::move(trusted.error()));
   }
   options.trusted_proxies = flags.trusted_proxies;
+  options.retention.job_age = RetentionOptions::Days(flags.retention_days);
+  options.retention.artifact_age = RetentionOptions::Days(flags.artifact_retention_days);
+  options.retention.idempotency_key_age = RetentionOptions::Days(flags.idempotency_key_days);
+  options.retention.batch_rows = flags.retention_batch_rows;
   return options;
 }
 

@@ -40,6 +40,11 @@ struct ServeFlags {
   int max_queued_requests = 10'000;
   // Reverse proxies whose X-Forwarded-For is believed (server/client_address.hpp).
   std::vector<std::string> trusted_proxies;
+  // Retention (server/retention_policy.hpp, docs/decisions/0018); 0 days: kept forever.
+  int retention_days = 30;
+  int artifact_retention_days = 30;
+  int idempotency_key_days = 7;
+  int retention_batch_rows = 200;
 };
 
 void AddServeFlags(CLI::App& app, ServeFlags& flags);

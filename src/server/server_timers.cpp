@@ -1,5 +1,9 @@
 #include "server/server_timers.hpp"
 
+#include <set>
+#include <string>
+#include <system_error>
+
 #include "common/log.hpp"
 
 namespace orb::server {
@@ -78,7 +82,7 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
     last_flush_ = mono_now;
     deps_.presence.Flush();
   }
-  if (!leading) return;
+  if (!leading) return RunRetention(wall_now, mono_now, false);
   // Bounded loops: each call handles a bounded number of rows.
   for (int i = 0; i < 16; ++i) {
     auto expired = deps_.store.ExpireLeases(wall_now);
@@ -103,10 +107,97 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
     deps_.publisher.Publish(*promoted);
     if (promoted->value == 0) break;
   }
-  if (mono_now - last_prune_ >= options_.prune_every) {
-    last_prune_ = mono_now;
-    if (auto pruned = deps_.store.PruneEvents(options_.events_kept); !pruned) {
-      log->warn("pruning events failed: {}", pruned.error().Describe());
+  RunRetention(wall_now, mono_now, true);
+}
+
+void ServerTimers::RunRetention(WallTime wall_now, Clock::MonoTime mono_now, bool leading) {
+  if (!RetentionPassDue(mono_now, last_prune_, prune_more_, options_.retention)) return;
+  last_prune_ = mono_now;
+  prune_more_ = leading && Prune(wall_now);
+  if (options_.artifact_cache_dir) SweepArtifactCache();
+}
+
+bool ServerTimers::Prune(WallTime now) {
+  const auto log = GetLogger("fleet-cmdr");
+  const RetentionOptions& retention = options_.retention;
+  const RetentionCutoffs cutoffs = DecideRetention(now, retention);
+  bool more = false;
+  // One kind in batches: a batch is one transaction of at most batch_rows rows; a batch that
+  // comes back short means that kind is done.
+  const auto in_batches = [&](std::string_view what, const auto& batch) {
+    std::int64_t total = 0;
+    for (int i = 0; i < retention.max_batches; ++i) {
+      auto pruned = batch();
+      if (!pruned) {
+        log->warn("retention: pruning {} failed: {}", what, pruned.error().Describe());
+        return total;
+      }
+      total += *pruned;
+      if (*pruned < retention.batch_rows) return total;
+    }
+    more = true;
+    return total;
+  };
+  std::int64_t events = 0;
+  if (auto pruned = deps_.store.PruneEvents(options_.events_kept); pruned) {
+    events += *pruned;
+  } else {
+    log->warn("retention: pruning events failed: {}", pruned.error().Describe());
+  }
+  if (cutoffs.events_before) {
+    events += in_batches("events", [&] {
+      return deps_.store.PruneEventsBefore(*cutoffs.events_before, retention.batch_rows);
+    });
+  }
+  std::int64_t jobs = 0;
+  if (cutoffs.jobs_finished_before) {
+    jobs = in_batches("jobs", [&] {
+      return deps_.store.PruneJobs(*cutoffs.jobs_finished_before, retention.batch_rows);
+    });
+  }
+  std::int64_t keys = 0;
+  if (cutoffs.idempotency_keys_before) {
+    keys = in_batches("idempotency keys", [&] {
+      return deps_.store.PruneIdempotencyKeys(*cutoffs.idempotency_keys_before,
+                                              retention.batch_rows);
+    });
+  }
+  int artifacts = 0;
+  if (cutoffs.artifacts_created_before) {
+    auto pruned =
+        deps_.store.PruneArtifacts(*cutoffs.artifacts_created_before, retention.artifacts_per_pass);
+    if (pruned) {
+      artifacts = *pruned;
+      if (artifacts >= retention.artifacts_per_pass) more = true;
+    } else {
+      log->warn("retention: pruning artifacts failed: {}", pruned.error().Describe());
+    }
+  }
+  if (events + jobs + keys + artifacts > 0) {
+    log->info("retention: pruned {} jobs, {} events, {} idempotency keys, {} artifacts{}", jobs,
+              events, keys, artifacts, more ? " (more left: next pass soon)" : "");
+  }
+  return more;
+}
+
+void ServerTimers::SweepArtifactCache() {
+  auto stored = deps_.store.ListArtifacts();
+  if (!stored) {
+    GetLogger("fleet-cmdr")
+        ->warn("retention: listing artifacts failed: {}", stored.error().Describe());
+    return;
+  }
+  std::set<std::string> kept;
+  for (const auto& entry : *stored)
+    kept.insert(entry.stat.sha256);
+  // A copy cached after the listing is removed too at worst: the next download caches it again.
+  std::error_code ec;
+  for (const auto& file : std::filesystem::directory_iterator(*options_.artifact_cache_dir, ec)) {
+    const std::string name = file.path().filename().string();
+    if (name.size() != 64 || name.starts_with(".") || kept.contains(name)) continue;
+    std::error_code removed;
+    if (std::filesystem::remove(file.path(), removed)) {
+      GetLogger("fleet-cmdr")->info("artifact {}: cached copy removed (no longer stored)", name);
     }
   }
 }

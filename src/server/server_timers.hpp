@@ -5,10 +5,15 @@
 //   2. promote jobs whose notBefore or retry backoff has passed to QUEUED (§3);
 //   3. turn agents not seen for 3 × longPollSeconds offline (Presence);
 //   4. fill event gaps (EventPublisher) and move slow stream clients' backlogs on (StreamApi);
-//   5. every flush_every, write last-seen times to the store; every prune_every, prune events.
-// 1, 2 and pruning act on the whole store; 3, 4 and the flush on this server's own state.
+//   5. every flush_every, write last-seen times to the store;
+//   6. when a retention pass is due (RetentionPassDue), prune the store (events over the count
+//      cap, then by age; finished jobs; idempotency keys; artifacts: RetentionCutoffs), each
+//      kind in batches of batch_rows rows per transaction, at most max_batches per pass, so the
+//      store's writers are never held long (docs/decisions/0018); and remove this replica's
+//      cached artifact copies that the store no longer has.
+// 1, 2 and pruning act on the whole store; 3, 4, the flush and the cache on this server's own.
 // On a store shared by replicas (shared_store), the fleet's duties (1, 2, the store's side of 3,
-// pruning) run only on the replica holding the leader lease (LeaderLease, renewed in the round
+// pruning the store) run only on the replica holding the leader lease (LeaderLease, renewed in the round
 // every renew_every; docs/decisions/0016); 4 and the flush run on every replica.
 // Tick is the one entry point and takes the time, so a test (or an elected leader, once replicas
 // share a store) runs a round at a time of its choosing. Start/Stop schedule it on the HTTP
@@ -21,9 +26,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/clock.hpp"
@@ -33,6 +40,7 @@
 #include "server/event_publisher.hpp"
 #include "server/leader_lease.hpp"
 #include "server/presence.hpp"
+#include "server/retention_policy.hpp"
 #include "server/stream_api.hpp"
 #include "store/store.hpp"
 
@@ -41,8 +49,12 @@ namespace orb::server {
 struct ServerTimersOptions {
   std::chrono::milliseconds tick{250};
   std::chrono::seconds flush_every{5};
-  std::chrono::seconds prune_every{60};
   std::int64_t events_kept = 200'000;  // PruneEvents keeps this many
+  RetentionOptions retention{};
+  // Replicas sharing a store: this replica's artifact dir, which only caches the store's
+  // artifacts; each pass removes the copies of artifacts the store no longer has. Unset on
+  // SQLite, whose store is that dir.
+  std::optional<std::filesystem::path> artifact_cache_dir;
   // Called after each scheduled round, on the round's worker (fleet-cmdr's watchdog ping): proof
   // that the timers, the event loop and a worker still make progress.
   std::function<void()> after_round;
@@ -87,6 +99,12 @@ class ServerTimers {
   void Schedule();
   // Renews or takes the lease when due; whether this replica leads at `now`.
   bool Lead(WallTime now);
+  // Runs a retention pass when due: the store's on the leader, the artifact cache everywhere.
+  void RunRetention(WallTime wall_now, Clock::MonoTime mono_now, bool leading);
+  // One retention pass over the store; true when a kind stopped at its bound (more is left).
+  bool Prune(WallTime now);
+  // Removes cached copies of artifacts the store no longer has (artifact_cache_dir).
+  void SweepArtifactCache();
 
   const ServerTimersOptions options_;
   Deps deps_;
@@ -94,7 +112,8 @@ class ServerTimers {
   std::mutex timer_mutex_;
   std::shared_ptr<net::TimerHandle> timer_;
   Clock::MonoTime last_flush_{};
-  Clock::MonoTime last_prune_{};
+  std::optional<Clock::MonoTime> last_prune_;
+  bool prune_more_ = false;  // the last pass stopped at its bound
   LeaderLease lease_;
   std::string holder_;  // the lease's holder at the last answer (rounds only)
   std::atomic<bool> leading_{false};

@@ -149,6 +149,14 @@ struct ArtifactStat {
 
 inline constexpr std::uint64_t kMaxArtifactBytes = 4ULL << 30;  // 4 GiB
 
+// A stored artifact and how many unfinished jobs (CREATED, QUEUED, RUNNING) name it in their
+// payload (GET /v1/artifacts): such an artifact is never deleted.
+struct ArtifactEntry {
+  ArtifactStat stat;
+  int unfinished_jobs = 0;
+  bool operator==(const ArtifactEntry&) const = default;
+};
+
 // Where PutArtifact reads the bytes from: fills a prefix of `buffer` and returns its length; 0 at
 // the end. An error aborts the upload.
 using ArtifactSource = std::function<Expected<std::size_t>(std::span<char> buffer)>;
@@ -411,6 +419,20 @@ class Store {
   // Keeps the newest `keep_last` events and deletes the rest. Value: how many were deleted.
   virtual Expected<std::int64_t> PruneEvents(std::int64_t keep_last) = 0;
 
+  // ---- Retention (docs/decisions/0018): each call is one short transaction of at most `limit`
+  // rows of its kind; the caller calls again while a call returns `limit` ----
+  // Deletes the oldest events whose timestamp is before `before`, oldest first, stopping at the
+  // first one that is not: what is left is still the newest events, so a stream client asking
+  // `since` a deleted one is told to resync (OldestEventSeq). Value: how many.
+  virtual Expected<std::int64_t> PruneEventsBefore(WallTime before, int limit) = 0;
+  // Deletes finished jobs (COMPLETED, FAILED, CANCELLED) whose final time (their last change) is
+  // before `finished_before`, with their runs, log lines, events and idempotency key; never an
+  // unfinished job. At most `limit` jobs, one transaction. Value: how many jobs.
+  virtual Expected<std::int64_t> PruneJobs(WallTime finished_before, int limit) = 0;
+  // Deletes idempotency keys created before `created_before` (a create with such a key is then a
+  // new request). At most `limit`. Value: how many.
+  virtual Expected<std::int64_t> PruneIdempotencyKeys(WallTime created_before, int limit) = 0;
+
   // ---- Leader lease (one replica runs the timers) ----
   // Takes or renews the lease `name` for `holder` until now + ttl when it is free, expired
   // (expires_at <= now) or already `holder`'s; otherwise reports who holds it. Atomic across
@@ -434,6 +456,17 @@ class Store {
   // inside the artifact.
   virtual Status ReadArtifact(std::string_view sha256, std::uint64_t offset, std::uint64_t length,
                               const ArtifactSink& write) = 0;
+  // Every stored artifact, oldest first, with the count of unfinished jobs whose payload names
+  // its sha256 (a `sha256` field or a URL ending in /v1/artifacts/<sha256>; any 64 hex digits
+  // count, so an artifact is kept rather than lost when in doubt).
+  virtual Expected<std::vector<ArtifactEntry>> ListArtifacts() = 0;
+  // Deletes the artifact. not_found when it is not stored (or the sha256 is malformed);
+  // invalid_state, deleting nothing, while an unfinished job names it (the message says how many
+  // and one of them).
+  virtual Status DeleteArtifact(std::string_view sha256) = 0;
+  // Deletes at most `limit` artifacts created before `created_before` that no unfinished job
+  // names. Value: how many.
+  virtual Expected<int> PruneArtifacts(WallTime created_before, int limit) = 0;
 
   // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
   // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown

@@ -22,12 +22,13 @@ void RoundTrip(std::string_view text) {
   ORB_FUZZ_CHECK(ToJson(*again) == encoded);
 }
 
-using Types = std::tuple<RunError, Job, Run, JobDetail, CreateJobRequest, BatchCreated, JobList,
-                         InterruptedRun, HelloRequest, HelloResponse, NotifyResponse, NextRequest,
-                         JobExecution, ProgressUpdate, LogLine, FinalUpdate, UpdatesRequest,
-                         UpdatesResponse, JobLogLine, JobLogs, AgentInfo, AgentList, EnrollRequest,
-                         EnrollResponse, TokenCreateRequest, TokenCreated, ArtifactInfo, Event,
-                         EventList, SubscribeMessage, Labels, AgentProblem, AgentStatusReport>;
+using Types =
+    std::tuple<RunError, Job, Run, JobDetail, CreateJobRequest, BatchCreated, JobList,
+               InterruptedRun, HelloRequest, HelloResponse, NotifyResponse, NextRequest,
+               JobExecution, ProgressUpdate, LogLine, FinalUpdate, UpdatesRequest, UpdatesResponse,
+               JobLogLine, JobLogs, AgentInfo, AgentList, EnrollRequest, EnrollResponse,
+               TokenCreateRequest, TokenCreated, ArtifactInfo, Event, EventList, SubscribeMessage,
+               Labels, AgentProblem, AgentStatusReport, StoredArtifact, ArtifactList>;
 
 template <std::size_t... I>
 void Dispatch(std::size_t which, std::string_view text, std::index_sequence<I...>) {

@@ -70,7 +70,11 @@ TEST(FleetCmdrServiceTest, ServeTakesItsFlagsFromTheConfigFile) {
   std::ofstream(dir / "fleet-cmdr.toml") << "# as packaging/fleet-cmdr.toml\n"
                                          << "listen = \"127.0.0.1:" << port << "\"\n"
                                          << "data-dir = \"" << (dir / "data").string() << "\"\n"
-                                         << "long-poll-seconds = 7\n";
+                                         << "long-poll-seconds = 7\n"
+                                         << "retention-days = 30\n"
+                                         << "artifact-retention-days = 0\n"
+                                         << "idempotency-key-days = 7\n"
+                                         << "retention-batch-rows = 200\n";
   ChildProcess cmdr;
   ASSERT_TRUE(
       cmdr.Start({ORB_FLEET_CMDR_BIN, "serve", "--config", (dir / "fleet-cmdr.toml").string()}));

@@ -572,6 +572,59 @@ TEST_F(FleetctlTest, UploadStoresTheFileAndPrintsItsSha256) {
   EXPECT_NE(twice.out.find("already present"), std::string::npos) << twice.out;
 }
 
+TEST_F(FleetctlTest, ArtifactsLsListsThemAndRmDeletesOnlyThoseNoUnfinishedJobNames) {
+  std::vector<std::string> shas;
+  for (const std::string name : {"named.tar.gz", "loose.tar.gz"}) {
+    std::ofstream(dir_ / name, std::ios::binary) << "bytes of " << name;
+    const auto uploaded =
+        Parse<protocol::ArtifactInfo>(Run({"upload", (dir_ / name).string(), "-o", "json"}));
+    shas.push_back(uploaded.sha256);
+  }
+  const std::string& named = shas[0];
+  const std::string& loose = shas[1];
+  cluster_.Enroll("host-1");  // it never asks for jobs: the job stays queued, unfinished
+  const auto job = cluster_.Enqueue(
+      R"({"agentId":"host-1","type":"INSTALL_SERVER","serverId":"paper","payload":)"
+      R"({"buildId":"b1","artifact":{"url":"/v1/artifacts/)" +
+      named + R"(","sha256":")" + named + R"(","size":20,"format":"tar.gz"}}})");
+  EXPECT_EQ(job.status, protocol::JobStatus::kQueued);
+
+  const auto listed = Parse<protocol::ArtifactList>(Run({"artifacts", "ls", "-o", "json"}));
+  std::map<std::string, int> counts;
+  for (const auto& artifact : listed.artifacts)
+    counts[artifact.sha256] = artifact.unfinished_jobs;
+  EXPECT_EQ(counts, (std::map<std::string, int>{{named, 1}, {loose, 0}}));
+  const auto table = Run({"artifacts", "ls"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  const auto lines = Lines(table.out);
+  ASSERT_EQ(lines.size(), 3u) << table.out;
+  EXPECT_NE(lines[0].find("UNFINISHED JOBS"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(named), std::string::npos) << table.out;
+
+  const auto refused = Run({"artifacts", "rm", named});
+  EXPECT_EQ(refused.code, 3);
+  EXPECT_NE(refused.err.find("invalid_state"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find(job.id), std::string::npos) << refused.err;
+  const auto removed = Run({"artifacts", "rm", loose, "-o", "json"});
+  ASSERT_EQ(removed.code, 0) << removed.err;
+  EXPECT_NE(removed.out.find(R"("deleted":true)"), std::string::npos) << removed.out;
+  EXPECT_EQ(cluster_.admin().Get("/v1/artifacts/" + loose).status, 404);
+  const auto again = Run({"artifacts", "rm", loose});
+  EXPECT_EQ(again.code, 3);
+  EXPECT_NE(again.err.find("not_found"), std::string::npos) << again.err;
+  const auto viewer = cluster_.CreateToken("viewer");
+  EXPECT_EQ(Run({"artifacts", "ls"}, viewer).code, 0);
+  const auto forbidden = Run({"artifacts", "rm", named}, viewer);
+  EXPECT_EQ(forbidden.code, 3);
+  EXPECT_NE(forbidden.err.find("forbidden"), std::string::npos) << forbidden.err;
+
+  // Once its job is cancelled, nothing unfinished names it any more.
+  ASSERT_EQ(Run({"cancel", job.id}).code, 0);
+  EXPECT_EQ(Run({"artifacts", "rm", named}).code, 0);
+  EXPECT_TRUE(
+      Parse<protocol::ArtifactList>(Run({"artifacts", "ls", "-o", "json"})).artifacts.empty());
+}
+
 TEST_F(FleetctlTest, TokensCreateGivesAWorkingTokenOfItsRoleAndRevokeEndsIt) {
   const auto created = Parse<protocol::TokenCreated>(
       Run({"tokens", "create", "--role", "viewer", "--name", "dashboard", "-o", "json"}));

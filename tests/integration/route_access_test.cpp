@@ -73,7 +73,9 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"POST", "/v1/tokens"}, kAdminOnly},
       {{"DELETE", "/v1/tokens/{id}"}, kAdminOnly},
       {{"PUT", "/v1/artifacts"}, kOperatorOnly},
+      {{"GET", "/v1/artifacts"}, kStaffRead},
       {{"GET", "/v1/artifacts/{sha256}"}, kDownload},
+      {{"DELETE", "/v1/artifacts/{sha256}"}, kOperatorOnly},
       {{"GET", "/v1/stream"}, kStaffRead},
   };
   return expected;

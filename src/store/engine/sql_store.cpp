@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <exception>
 #include <future>
+#include <tuple>
 
 #include "protocol/codec.hpp"
+#include "store/engine/artifacts.hpp"
 #include "store/ops/agents.hpp"
 #include "store/ops/events.hpp"
 #include "store/ops/jobs.hpp"
+#include "store/ops/retention.hpp"
 #include "store/ops/runs.hpp"
 
 namespace orb::store::engine {
@@ -355,6 +358,101 @@ Expected<std::int64_t> SqlStore::PruneEvents(std::int64_t keep_last) {
   });
   if (!pruned) return Fail(pruned.error());
   return pruned->value;
+}
+
+// ---- Retention (docs/decisions/0018) ----
+
+Expected<std::int64_t> SqlStore::PruneEventsBefore(WallTime before, int limit) {
+  auto pruned = Write<std::int64_t>(
+      {}, Rank::kPlain, [this, before, limit](ops::WriteContext& ctx) -> Expected<std::int64_t> {
+        auto deleted = ops::PruneEventsBefore(ctx, before, std::max(limit, 1));
+        if (!deleted) return Fail(deleted.error());
+        if (deleted->through > 0) EventsPruned(ctx.db(), deleted->through);
+        return deleted->deleted;
+      });
+  if (!pruned) return Fail(pruned.error());
+  return pruned->value;
+}
+
+Expected<std::int64_t> SqlStore::PruneJobs(WallTime finished_before, int limit) {
+  auto jobs = ReadAs<std::vector<ops::PrunableJob>>([&](sql::Connection& db) {
+    return ops::PrunableJobs(db, finished_before, std::max(limit, 1));
+  });
+  if (!jobs) return Fail(jobs.error());
+  if (jobs->empty()) return 0;
+  std::vector<std::string> agents;
+  for (const ops::PrunableJob& job : *jobs)
+    agents.push_back(job.agent_id);
+  // The jobs' agents are locked (docs/decisions/0011): a retry of one of these jobs through
+  // another replica waits for this transaction, or this one sees the job unfinished.
+  auto pruned =
+      Write<std::int64_t>(std::move(agents), Rank::kPlain,
+                          [jobs = *std::move(jobs), finished_before](ops::WriteContext& ctx) {
+                            return ops::PruneJobs(ctx, jobs, finished_before);
+                          });
+  if (!pruned) return Fail(pruned.error());
+  return pruned->value;
+}
+
+Expected<std::int64_t> SqlStore::PruneIdempotencyKeys(WallTime created_before, int limit) {
+  auto pruned =
+      Write<std::int64_t>({}, Rank::kPlain, [created_before, limit](ops::WriteContext& ctx) {
+        return ops::PruneIdempotencyKeys(ctx, created_before, std::max(limit, 1));
+      });
+  if (!pruned) return Fail(pruned.error());
+  return pruned->value;
+}
+
+Expected<std::vector<ArtifactEntry>> SqlStore::ListArtifacts() {
+  auto stored = StoredArtifacts();
+  if (!stored) return Fail(stored.error());
+  auto references = ReadAs<ops::ArtifactReferences>(
+      [](sql::Connection& db) { return ops::UnfinishedArtifactReferences(db); });
+  if (!references) return Fail(references.error());
+  std::vector<ArtifactEntry> entries;
+  for (ArtifactStat& stat : *stored) {
+    const auto found = references->jobs.find(stat.sha256);
+    const int count = found == references->jobs.end() ? 0 : found->second;
+    entries.push_back({std::move(stat), count});
+  }
+  std::sort(entries.begin(), entries.end(), [](const ArtifactEntry& a, const ArtifactEntry& b) {
+    return std::tie(a.stat.created_at, a.stat.sha256) < std::tie(b.stat.created_at, b.stat.sha256);
+  });
+  return entries;
+}
+
+Status SqlStore::DeleteArtifact(std::string_view sha256) {
+  if (auto valid = CheckArtifactName(sha256); !valid) return valid;
+  const std::string sha(sha256);
+  auto references = ReadAs<ops::ArtifactReferences>(
+      [](sql::Connection& db) { return ops::UnfinishedArtifactReferences(db); });
+  if (!references) return Fail(references.error());
+  if (const auto found = references->jobs.find(sha); found != references->jobs.end()) {
+    return Fail(Errc::kInvalidState, "artifact " + sha + " is named by " +
+                                         std::to_string(found->second) + " unfinished job" +
+                                         (found->second == 1 ? "" : "s") + " (job " +
+                                         references->sample[sha] + "); it is kept");
+  }
+  return RemoveArtifact(sha);
+}
+
+Expected<int> SqlStore::PruneArtifacts(WallTime created_before, int limit) {
+  auto entries = ListArtifacts();
+  if (!entries) return Fail(entries.error());
+  int removed = 0;
+  for (const ArtifactEntry& entry : *entries) {
+    if (removed >= limit) break;
+    if (entry.unfinished_jobs > 0 || entry.stat.created_at >= created_before) continue;
+    // Looked at again just before: a job created since the listing may name it now.
+    Status deleted = DeleteArtifact(entry.stat.sha256);
+    if (deleted) {
+      ++removed;
+    } else if (deleted.error().code != Errc::kNotFound &&
+               deleted.error().code != Errc::kInvalidState) {
+      return Fail(deleted.error());
+    }
+  }
+  return removed;
 }
 
 // ---- Leader lease ----

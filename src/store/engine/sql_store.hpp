@@ -90,6 +90,14 @@ class SqlStore : public Store {
   Expected<std::int64_t> OldestEventSeq() final;
   Expected<std::int64_t> PruneEvents(std::int64_t keep_last) final;
 
+  Expected<std::int64_t> PruneEventsBefore(WallTime before, int limit) final;
+  Expected<std::int64_t> PruneJobs(WallTime finished_before, int limit) final;
+  Expected<std::int64_t> PruneIdempotencyKeys(WallTime created_before, int limit) final;
+
+  Expected<std::vector<ArtifactEntry>> ListArtifacts() final;
+  Status DeleteArtifact(std::string_view sha256) final;
+  Expected<int> PruneArtifacts(WallTime created_before, int limit) final;
+
   Expected<Leadership> TryLeadership(std::string_view name, std::string_view holder, WallTime now,
                                      std::chrono::milliseconds ttl) final;
   Status ReleaseLeadership(std::string_view name, std::string_view holder) final;
@@ -108,6 +116,10 @@ class SqlStore : public Store {
   virtual Status Read(const std::function<void(sql::Connection&)>& body) = 0;
   // The highest event seq ever given out, read with `db` (a reader or the writer in a batch).
   virtual std::int64_t LastSeq(sql::Connection& db) = 0;
+  // Every stored artifact (files on SQLite, rows on PostgreSQL), in any order.
+  virtual Expected<std::vector<ArtifactStat>> StoredArtifacts() = 0;
+  // Deletes the stored artifact (a valid sha256); not_found when it is not stored.
+  virtual Status RemoveArtifact(const std::string& sha256) = 0;
   // In the transaction of PruneEvents, after deleting the events with seq <= `through`.
   virtual void EventsPruned(sql::Connection& db, std::int64_t through) {
     (void)db;

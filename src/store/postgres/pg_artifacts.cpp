@@ -129,4 +129,33 @@ Status ReadArtifact(PgPool& pool, std::string_view sha256, std::uint64_t offset,
   return Ok();
 }
 
+Expected<std::vector<ArtifactStat>> ListArtifacts(PgPool& pool) {
+  std::vector<ArtifactStat> stats;
+  Status read = pool.Read([&](sql::Connection& db) {
+    Query q(db, "SELECT sha256, size, created_at_ms FROM artifacts ORDER BY created_at_ms, sha256");
+    while (q.Step()) {
+      stats.push_back({q.Text(0), static_cast<std::uint64_t>(q.Int64(1)), ops::Wall(q.Int64(2))});
+    }
+  });
+  if (!read) return Fail(read.error());
+  return stats;
+}
+
+Status DeleteArtifact(PgPool& pool, const std::string& sha256) {
+  bool fresh = false;
+  auto db = pool.Acquire(fresh);
+  if (!db) return Fail(db.error());
+  try {
+    const PgParam params[] = {{sha256}};
+    const std::int64_t deleted =
+        (*db)->ExecBinary("DELETE FROM artifacts WHERE sha256 = ?", params, false).Changes();
+    pool.Release(*std::move(db));
+    if (deleted == 0) return Fail(Errc::kNotFound, "no artifact " + sha256);
+    return Ok();
+  } catch (const SqlError& error) {
+    pool.ReleaseAfterFailure(*std::move(db));
+    return Fail(sql::ToError(error));
+  }
+}
+
 }  // namespace orb::store::postgres

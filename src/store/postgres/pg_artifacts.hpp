@@ -8,7 +8,9 @@
 // Thread-safety: thread-safe (each call takes a pooled connection).
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/postgres/pg_pool.hpp"
 #include "store/store.hpp"
@@ -20,5 +22,10 @@ Expected<bool> PutArtifact(PgPool& pool, std::string_view sha256, std::uint64_t 
 Expected<ArtifactStat> StatArtifact(PgPool& pool, std::string_view sha256);
 Status ReadArtifact(PgPool& pool, std::string_view sha256, std::uint64_t offset,
                     std::uint64_t length, const ArtifactSink& write);
+// Every stored artifact.
+Expected<std::vector<ArtifactStat>> ListArtifacts(PgPool& pool);
+// Deletes the artifact's row and (ON DELETE CASCADE) its chunks, one statement on a pooled
+// connection: never on a writer. not_found when there is none.
+Status DeleteArtifact(PgPool& pool, const std::string& sha256);
 
 }  // namespace orb::store::postgres

@@ -340,4 +340,12 @@ Status PostgresStore::ReadArtifact(std::string_view sha256, std::uint64_t offset
   return postgres::ReadArtifact(impl_->pool(), sha256, offset, length, write);
 }
 
+Expected<std::vector<ArtifactStat>> PostgresStore::StoredArtifacts() {
+  return postgres::ListArtifacts(impl_->pool());
+}
+
+Status PostgresStore::RemoveArtifact(const std::string& sha256) {
+  return postgres::DeleteArtifact(impl_->pool(), sha256);
+}
+
 }  // namespace orb::store

@@ -136,4 +136,35 @@ Status FileArtifacts::Read(std::string_view sha256, std::uint64_t offset, std::u
   return Ok();
 }
 
+Expected<std::vector<ArtifactStat>> FileArtifacts::List() {
+  std::vector<ArtifactStat> stats;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!engine::CheckArtifactName(name)) continue;  // .upload-* and anything else
+    auto stat = Stat(name);
+    if (stat) {
+      stats.push_back(*std::move(stat));
+    } else if (stat.error().code != Errc::kNotFound) {  // removed meanwhile: not listed
+      return Fail(stat.error());
+    }
+  }
+  if (ec) return Fail(Errc::kIo, "cannot list " + dir_.string() + ": " + ec.message());
+  return stats;
+}
+
+Status FileArtifacts::Remove(std::string_view sha256) {
+  if (auto valid = engine::CheckArtifactName(sha256); !valid) return valid;
+  const std::filesystem::path path = dir_ / std::string(sha256);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Fail(Errc::kNotFound, "no artifact " + std::string(sha256));
+    return Fail(IoError("cannot remove " + path.string(), errno));
+  }
+  Fd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
+    return Fail(IoError("cannot sync " + dir_.string(), errno));
+  }
+  return Ok();
+}
+
 }  // namespace orb::store::sqlite

@@ -8,6 +8,7 @@
 // Thread-safety: all methods are thread-safe (each call has its own file descriptors).
 
 #include <filesystem>
+#include <vector>
 
 #include "store/store.hpp"
 
@@ -22,6 +23,10 @@ class FileArtifacts {
   Expected<ArtifactStat> Stat(std::string_view sha256);
   Status Read(std::string_view sha256, std::uint64_t offset, std::uint64_t length,
               const ArtifactSink& write);
+  // Every artifact file (named by a sha256; uploads in progress are not).
+  Expected<std::vector<ArtifactStat>> List();
+  // Unlinks the artifact's file, then syncs the directory. not_found when there is none.
+  Status Remove(std::string_view sha256);
 
  private:
   explicit FileArtifacts(std::filesystem::path dir) : dir_(std::move(dir)) {}

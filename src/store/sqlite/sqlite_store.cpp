@@ -391,4 +391,12 @@ Status SqliteStore::ReadArtifact(std::string_view sha256, std::uint64_t offset,
   return impl_->artifacts().Read(sha256, offset, length, write);
 }
 
+Expected<std::vector<ArtifactStat>> SqliteStore::StoredArtifacts() {
+  return impl_->artifacts().List();
+}
+
+Status SqliteStore::RemoveArtifact(const std::string& sha256) {
+  return impl_->artifacts().Remove(sha256);
+}
+
 }  // namespace orb::store

@@ -70,6 +70,8 @@ class SqliteStore final : public engine::SqlStore {
   void Submit(engine::OpPtr op) override;
   Status Read(const std::function<void(sql::Connection&)>& body) override;
   std::int64_t LastSeq(sql::Connection& db) override;
+  Expected<std::vector<ArtifactStat>> StoredArtifacts() override;
+  Status RemoveArtifact(const std::string& sha256) override;
   void EventsPruned(sql::Connection& db, std::int64_t through) override;
 
  private:

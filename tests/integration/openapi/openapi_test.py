@@ -540,6 +540,26 @@ def run_session(s):
     s.call("GET", f"/v1/jobs/{first['id']}/logs?limit=0", view, expect=400)
     s.call("GET", "/v1/agents/a1", view)
 
+    # Artifacts: listed with the unfinished jobs that name them; deleted only when none does.
+    listed = s.call("GET", "/v1/artifacts", view)
+    if [(a["sha256"], a["unfinishedJobs"]) for a in listed["artifacts"]] != [(sha, 0)]:
+        raise Failure(f"GET /v1/artifacts listed {listed}")
+    install = job("INSTALL_SERVER", notBefore="2099-01-01T00:00:00Z",
+                  payload=dict(example["INSTALL_SERVER"],
+                               artifact={"url": f"/v1/artifacts/{sha}", "sha256": sha,
+                                         "size": len(data), "format": "tar.gz"}))
+    waiting = s.call("POST", "/v1/jobs", op, install, expect=201)  # CREATED until 2099
+    listed = s.call("GET", "/v1/artifacts", view)
+    if listed["artifacts"][0]["unfinishedJobs"] != 1:
+        raise Failure(f"GET /v1/artifacts did not count the job naming it: {listed}")
+    s.call("DELETE", f"/v1/artifacts/{sha}", op, expect=409, code="invalid_state")
+    s.call("DELETE", f"/v1/artifacts/{sha}", view, expect=403)
+    s.call("POST", f"/v1/jobs/{waiting['id']}/cancel", op, expect=200)
+    s.call("DELETE", f"/v1/artifacts/{sha}", op, expect=204)
+    s.call("DELETE", f"/v1/artifacts/{sha}", op, expect=404)
+    s.call("GET", f"/v1/artifacts/{sha}", view, expect=404)
+    s.call("GET", "/v1/artifacts", view)
+
     # Revocation.
     s.call("DELETE", "/v1/agents/a2", admin, expect=204)
     s.call("POST", "/v1/agents/a2/hello", a2, hello, expect=401)

@@ -253,6 +253,11 @@ TEST(CodecTest, OperatorApiMessagesRoundTrip) {
   ExpectRoundTrip(ArtifactInfo{"ab12", 0, "/v1/artifacts/ab12"});
   ExpectRoundTrip(ArtifactInfo{"ab12", UINT64_MAX, "/v1/artifacts/ab12"});
   ExpectRoundTrip(ArtifactInfo{"ab12", 5ULL << 32, "/v1/artifacts/ab12"});
+  const StoredArtifact stored{"ab12", 7, At(1795000000000), "/v1/artifacts/ab12", 2};
+  ExpectRoundTrip(stored);
+  ExpectRoundTrip(
+      ArtifactList{{stored, StoredArtifact{"cd34", 0, At(1), "/v1/artifacts/cd34", 0}}});
+  ExpectRoundTrip(ArtifactList{});
 }
 
 TEST(CodecTest, EventsSubscriptionsAndLabelsRoundTrip) {

@@ -36,5 +36,25 @@ TEST(ServeConfigTest, AnotherStoreIsRefusedWithoutShowingItsPassword) {
       << options.error().message;
 }
 
+TEST(ServeConfigTest, RetentionFlagsReachTheOptions) {
+  auto defaults = ToOptions(ServeFlags{});
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_EQ(defaults->retention.job_age, RetentionOptions::Days(30));
+  EXPECT_EQ(defaults->retention.artifact_age, RetentionOptions::Days(30));
+  EXPECT_EQ(defaults->retention.idempotency_key_age, RetentionOptions::Days(7));
+  EXPECT_EQ(defaults->retention.batch_rows, 200);
+  ServeFlags flags;
+  flags.retention_days = 0;
+  flags.artifact_retention_days = 3;
+  flags.idempotency_key_days = 1;
+  flags.retention_batch_rows = 50;
+  auto options = ToOptions(flags);
+  ASSERT_TRUE(options.has_value());
+  EXPECT_EQ(options->retention.job_age, RetentionOptions::Days(0));
+  EXPECT_EQ(options->retention.artifact_age, RetentionOptions::Days(3));
+  EXPECT_EQ(options->retention.idempotency_key_age, RetentionOptions::Days(1));
+  EXPECT_EQ(options->retention.batch_rows, 50);
+}
+
 }  // namespace
 }  // namespace orb::server
