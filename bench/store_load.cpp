@@ -34,6 +34,7 @@
 #include "common/random.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store_bench.hpp"
 
 namespace orb::bench {
 namespace {
@@ -57,32 +58,6 @@ double CpuSeconds() {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
   };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
-
-// Runs `sql` on `url`; exits on failure (setup only).
-void Admin(const std::string& url, const std::string& sql) {
-  PGconn* conn = PQconnectdb(url.c_str());
-  PGresult* result = PQexec(conn, sql.c_str());
-  if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-    std::cerr << sql << ": " << PQerrorMessage(conn) << "\n";
-    std::exit(1);
-  }
-  PQclear(result);
-  PQfinish(conn);
-}
-
-std::string WithDatabase(const std::string& url, const std::string& db) {
-  const auto slash = url.rfind('/');
-  return url.substr(0, slash + 1) + db;
-}
-
-template <class T>
-T Must(Expected<T> value, std::string_view what) {
-  if (!value) {
-    std::cerr << what << ": " << value.error().Describe() << "\n";
-    std::exit(1);
-  }
-  return *std::move(value);
 }
 
 int Run(const Options& options) {

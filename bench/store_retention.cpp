@@ -31,6 +31,7 @@
 #include "common/random.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store_bench.hpp"
 
 namespace orb::bench {
 namespace {
@@ -57,30 +58,6 @@ class ShiftedClock final : public Clock {
   }
   std::atomic<int> back_hours{0};
 };
-
-void Admin(const std::string& url, const std::string& sql) {
-  PGconn* conn = PQconnectdb(url.c_str());
-  PGresult* result = PQexec(conn, sql.c_str());
-  if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-    std::cerr << sql << ": " << PQerrorMessage(conn) << "\n";
-    std::exit(1);
-  }
-  PQclear(result);
-  PQfinish(conn);
-}
-
-std::string WithDatabase(const std::string& url, const std::string& db) {
-  return url.substr(0, url.rfind('/') + 1) + db;
-}
-
-template <class T>
-T Must(Expected<T> value, std::string_view what) {
-  if (!value) {
-    std::cerr << what << ": " << value.error().Describe() << "\n";
-    std::exit(1);
-  }
-  return *std::move(value);
-}
 
 struct Latencies {
   std::vector<double> ms;
