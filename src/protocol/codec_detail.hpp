@@ -107,6 +107,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, ArtifactLis
 bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, EventList& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, SubscribeMessage& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutCounts& out);
 
 template <class T>
 bool Read(Decoder& d, const std::string& path, const json::value& v, std::vector<T>& out) {
@@ -261,6 +262,7 @@ json::value Encode(const ArtifactList& value);
 json::value Encode(const Event& value);
 json::value Encode(const EventList& value);
 json::value Encode(const SubscribeMessage& value);
+json::value Encode(const RolloutCounts& value);
 
 template <class T>
 json::array EncodeArray(const std::vector<T>& items) {

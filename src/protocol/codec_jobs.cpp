@@ -68,6 +68,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Job& out) {
   r.Required("updatedAt", out.updated_at);
   r.Optional("dependsOn", out.depends_on);
   r.Optional("waitingFor", out.waiting_for);
+  r.Optional("rolloutId", out.rollout_id);
   return r.Finish();
 }
 
@@ -98,6 +99,8 @@ json::value Encode(const Job& value) {
   o.emplace("updatedAt", Time(value.updated_at));
   o.emplace("dependsOn", EncodeArray(value.depends_on));
   o.emplace("waitingFor", EncodeArray(value.waiting_for));
+  // Only on a rollout's jobs (docs/protocol.md "Rollouts").
+  if (value.rollout_id) o.emplace("rolloutId", Str(*value.rollout_id));
   return o;
 }
 

@@ -221,6 +221,8 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out)
   r.Optional("message", out.message);
   r.Optional("attempt", out.attempt);
   r.Optional("error", out.error);
+  r.Optional("rolloutId", out.rollout_id);
+  r.Optional("counts", out.counts);
   return r.Finish();
 }
 
@@ -240,6 +242,9 @@ json::value Encode(const Event& value) {
   o.emplace("message", Nullable(value.message));
   o.emplace("attempt", NullableInt(value.attempt));
   o.emplace("error", value.error ? Encode(*value.error) : json::value(nullptr));
+  // Only on rollout events and the job events of a rollout's jobs (docs/protocol.md "Rollouts").
+  if (value.rollout_id) o.emplace("rolloutId", Str(*value.rollout_id));
+  if (value.counts) o.emplace("counts", Encode(*value.counts));
   return o;
 }
 

@@ -65,6 +65,8 @@ struct Job {
   // and those of them not COMPLETED yet while the job waits (empty once it was queued or ended).
   std::vector<std::string> depends_on;
   std::vector<std::string> waiting_for;
+  // docs/protocol.md "Rollouts": the rollout that created this job, if any.
+  std::optional<std::string> rollout_id;
   bool operator==(const Job&) const = default;
 };
 
@@ -339,10 +341,32 @@ enum class EventType {
   kAgentOffline,
   kAgentEnrolled,
   kAgentHealth,  // status "healthy" | "unhealthy", message: the problems; once per change
+  // docs/protocol.md "Rollouts": rolloutId, status (the rollout's), counts.
+  kRolloutCreated,
+  kRolloutProgress,
+  kRolloutPaused,
+  kRolloutResumed,
+  kRolloutCompleted,
+  kRolloutAborted,
 };
 std::string_view ToString(EventType type);  // "job.created", ...
 std::optional<EventType> EventTypeFromString(std::string_view text);
 bool IsStateChange(EventType type);  // everything but job.progress: never dropped for slow clients
+
+// A rollout's hosts by state (docs/protocol.md "Rollouts"): pending hosts have no job yet,
+// waiting ones a CREATED job (retry backoff), skipped ones were given up by the rollout.
+struct RolloutCounts {
+  std::int64_t total = 0;
+  std::int64_t pending = 0;
+  std::int64_t waiting = 0;
+  std::int64_t queued = 0;
+  std::int64_t running = 0;
+  std::int64_t completed = 0;
+  std::int64_t failed = 0;
+  std::int64_t cancelled = 0;
+  std::int64_t skipped = 0;
+  bool operator==(const RolloutCounts&) const = default;
+};
 
 struct Event {
   std::int64_t seq = 0;
@@ -358,6 +382,8 @@ struct Event {
   std::optional<std::string> message;
   std::optional<int> attempt;
   std::optional<RunError> error;
+  std::optional<std::string> rollout_id;  // rollout.* events, and job events of its jobs
+  std::optional<RolloutCounts> counts;    // rollout.* events
   bool operator==(const Event&) const = default;
 };
 

@@ -69,6 +69,7 @@
 #include "common/expected.hpp"
 #include "common/ids.hpp"
 #include "common/time.hpp"
+#include "protocol/rollout_types.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::store {
@@ -180,6 +181,9 @@ struct JobSpec {
   // Ids of existing jobs (any agent's) it waits for, no id twice, at most
   // protocol::kMaxDependsOn (docs/protocol.md "Job dependencies").
   std::vector<std::string> depends_on;
+  // The rollout that creates the job (docs/protocol.md "Rollouts"); set only by the rollout
+  // operations.
+  std::optional<std::string> rollout_id;
 };
 
 // POST /v1/jobs after validation (protocol.md §5).
@@ -207,6 +211,7 @@ struct JobFilter {
   std::optional<std::string> type{};
   std::optional<std::string> instance_id{};
   std::optional<std::string> batch_id{};
+  std::optional<std::string> rollout_id{};  // the jobs a rollout created
 };
 
 inline constexpr int kMaxListLimit = 500;
@@ -260,6 +265,32 @@ struct LogQuery {
   std::optional<std::string> run_id{};  // only this run's lines
   std::int64_t after_seq = 0;           // lines with seq > after_seq
   int limit = 1000;
+};
+
+// POST /v1/rollouts (docs/protocol.md "Rollouts"), the job template already validated by the
+// caller (ValidateCreateJob); the store checks the policy (orchestration::ValidateRolloutPolicy)
+// and resolves the target.
+struct CreateRolloutCommand {
+  protocol::CreateRolloutRequest request;
+  // Identifies the request for its idempotency key (as CreateJobsCommand's); empty: derived.
+  std::string request_fingerprint;
+};
+
+struct CreatedRollout {
+  protocol::Rollout rollout;
+  bool existing = false;  // the idempotency key was known: the first request's rollout (200)
+};
+
+// GET /v1/rollouts filters.
+struct RolloutFilter {
+  std::optional<std::string> status{};  // RUNNING, PAUSED, COMPLETED, ABORTED
+};
+
+// What AdvanceRollout did.
+struct RolloutAdvance {
+  protocol::Rollout rollout;
+  std::optional<WallTime> wake_at;  // advance again then at the latest
+  bool more = false;                // it stopped at its bound: advance again now
 };
 
 // The store interface. Thread-safe; every call is synchronous. See the header comment for the
@@ -467,6 +498,41 @@ class Store {
   // Deletes at most `limit` artifacts created before `created_before` that no unfinished job
   // names. Value: how many.
   virtual Expected<int> PruneArtifacts(WallTime created_before, int limit) = 0;
+
+  // ---- Rollouts (docs/protocol.md "Rollouts", docs/decisions/0021) ----
+  // Creates the rollout with its hosts: the enrolled agents matching the target now, in agent id
+  // order or shuffled ("random"). No job yet: AdvanceRollout starts the first hosts.
+  // invalid_request naming the field for a policy that is not valid, an agentIds entry that is
+  // not an enrolled agent, or a target matching no host (nothing created);
+  // idempotency_conflict as for jobs. Event rollout.created.
+  virtual Expected<Mutation<CreatedRollout>> CreateRollout(const CreateRolloutCommand& command,
+                                                           WallTime now) = 0;
+  virtual Expected<protocol::Rollout> GetRollout(std::string_view id) = 0;
+  // Newest first; limit clamped to 1..kMaxListLimit; invalid_request for a bad cursor or status.
+  virtual Expected<protocol::RolloutList> ListRollouts(
+      const RolloutFilter& filter, int limit, const std::optional<std::string>& cursor) = 0;
+  // The hosts in rollout order, optionally only those in `status` (pending, waiting, ...).
+  virtual Expected<protocol::RolloutHostList> ListRolloutHosts(
+      std::string_view id, const std::optional<std::string>& status, int limit,
+      const std::optional<std::string>& cursor) = 0;
+  // RUNNING -> PAUSED (rollout.paused), PAUSED -> RUNNING (rollout.resumed), RUNNING or PAUSED ->
+  // ABORTED (rollout.aborted; its queued and waiting jobs, and with cancel_running its running
+  // ones, are cancelled by the following AdvanceRollout calls). invalid_state otherwise,
+  // not_found for an unknown rollout.
+  virtual Expected<Mutation<protocol::Rollout>> PauseRollout(std::string_view id, WallTime now) = 0;
+  virtual Expected<Mutation<protocol::Rollout>> ResumeRollout(std::string_view id,
+                                                              WallTime now) = 0;
+  virtual Expected<Mutation<protocol::Rollout>> AbortRollout(std::string_view id,
+                                                             bool cancel_running, WallTime now) = 0;
+  // In one transaction: DecideRollout over the rollout's hosts at `now`, applied (jobs created
+  // with rolloutId, timed-out and unenrolled hosts' jobs cancelled and the hosts skipped, abort,
+  // completion), at most ops::kRolloutBatch hosts per call. Events: the jobs' own, then
+  // rollout.aborted or rollout.completed when the status changed, else rollout.progress when the
+  // counts did. Safe to call at any time, from any replica, any number of times.
+  virtual Expected<Mutation<RolloutAdvance>> AdvanceRollout(std::string_view id, WallTime now) = 0;
+  // The rollouts to advance: with `now`, those whose wake time has come; without, every one
+  // still RUNNING or PAUSED or with work left (a new leader's first round).
+  virtual Expected<std::vector<std::string>> RolloutsDue(std::optional<WallTime> now) = 0;
 
   // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
   // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown

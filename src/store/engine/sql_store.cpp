@@ -6,11 +6,13 @@
 #include <tuple>
 
 #include "protocol/codec.hpp"
+#include "protocol/rollout_codec.hpp"
 #include "store/engine/artifacts.hpp"
 #include "store/ops/agents.hpp"
 #include "store/ops/events.hpp"
 #include "store/ops/jobs.hpp"
 #include "store/ops/retention.hpp"
+#include "store/ops/rollouts.hpp"
 #include "store/ops/runs.hpp"
 
 namespace orb::store::engine {
@@ -476,6 +478,75 @@ Status SqlStore::ReleaseLeadership(std::string_view name, std::string_view holde
                   });
   if (!released) return Fail(released.error());
   return Ok();
+}
+
+// ---- Rollouts (docs/decisions/0021) ----
+
+Expected<Mutation<CreatedRollout>> SqlStore::CreateRollout(const CreateRolloutCommand& command,
+                                                           WallTime now) {
+  std::string fingerprint = command.request_fingerprint;
+  if (fingerprint.empty()) fingerprint = protocol::ToJson(command.request);
+  // No agent is locked: creating a rollout writes no job (AdvanceRollout starts the hosts).
+  return Write<CreatedRollout>({}, Rank::kPlain,
+                               [command, fingerprint, now](ops::WriteContext& ctx) {
+                                 return ops::CreateRollout(ctx, command, fingerprint, now);
+                               });
+}
+
+Expected<protocol::Rollout> SqlStore::GetRollout(std::string_view id) {
+  return ReadAs<protocol::Rollout>([&](sql::Connection& db) { return ops::GetRollout(db, id); });
+}
+
+Expected<protocol::RolloutList> SqlStore::ListRollouts(const RolloutFilter& filter, int limit,
+                                                       const std::optional<std::string>& cursor) {
+  return ReadAs<protocol::RolloutList>(
+      [&](sql::Connection& db) { return ops::ListRollouts(db, filter, limit, cursor); });
+}
+
+Expected<protocol::RolloutHostList> SqlStore::ListRolloutHosts(
+    std::string_view id, const std::optional<std::string>& status, int limit,
+    const std::optional<std::string>& cursor) {
+  return ReadAs<protocol::RolloutHostList>(
+      [&](sql::Connection& db) { return ops::ListRolloutHosts(db, id, status, limit, cursor); });
+}
+
+Expected<Mutation<protocol::Rollout>> SqlStore::PauseRollout(std::string_view id, WallTime now) {
+  return Write<protocol::Rollout>({}, Rank::kPlain,
+                                  [id = std::string(id), now](ops::WriteContext& ctx) {
+                                    return ops::PauseRollout(ctx, id, now);
+                                  });
+}
+
+Expected<Mutation<protocol::Rollout>> SqlStore::ResumeRollout(std::string_view id, WallTime now) {
+  return Write<protocol::Rollout>({}, Rank::kPlain,
+                                  [id = std::string(id), now](ops::WriteContext& ctx) {
+                                    return ops::ResumeRollout(ctx, id, now);
+                                  });
+}
+
+Expected<Mutation<protocol::Rollout>> SqlStore::AbortRollout(std::string_view id,
+                                                             bool cancel_running, WallTime now) {
+  return Write<protocol::Rollout>(
+      {}, Rank::kPlain, [id = std::string(id), cancel_running, now](ops::WriteContext& ctx) {
+        return ops::AbortRollout(ctx, id, cancel_running, now);
+      });
+}
+
+Expected<Mutation<RolloutAdvance>> SqlStore::AdvanceRollout(std::string_view id, WallTime now) {
+  std::string rollout(id);
+  // The agents the decision names as things stand; the body decides again under their locks
+  // and asks for more (MoreAgentsNeeded) should it name others by then.
+  auto agents = ReadAs<std::vector<std::string>>(
+      [&](sql::Connection& db) { return ops::PlanAdvance(db, rollout, now); });
+  if (!agents) return Fail(agents.error());
+  return Write<RolloutAdvance>(
+      *std::move(agents), Rank::kPlain,
+      [rollout, now](ops::WriteContext& ctx) { return ops::AdvanceRollout(ctx, rollout, now); });
+}
+
+Expected<std::vector<std::string>> SqlStore::RolloutsDue(std::optional<WallTime> now) {
+  return ReadAs<std::vector<std::string>>(
+      [&](sql::Connection& db) { return ops::RolloutsDue(db, now); });
 }
 
 // ---- Logs ----

@@ -104,6 +104,21 @@ class SqlStore : public Store {
 
   Expected<protocol::JobLogs> ReadLogs(const LogQuery& query) final;
 
+  Expected<Mutation<CreatedRollout>> CreateRollout(const CreateRolloutCommand& command,
+                                                   WallTime now) final;
+  Expected<protocol::Rollout> GetRollout(std::string_view id) final;
+  Expected<protocol::RolloutList> ListRollouts(const RolloutFilter& filter, int limit,
+                                               const std::optional<std::string>& cursor) final;
+  Expected<protocol::RolloutHostList> ListRolloutHosts(
+      std::string_view id, const std::optional<std::string>& status, int limit,
+      const std::optional<std::string>& cursor) final;
+  Expected<Mutation<protocol::Rollout>> PauseRollout(std::string_view id, WallTime now) final;
+  Expected<Mutation<protocol::Rollout>> ResumeRollout(std::string_view id, WallTime now) final;
+  Expected<Mutation<protocol::Rollout>> AbortRollout(std::string_view id, bool cancel_running,
+                                                     WallTime now) final;
+  Expected<Mutation<RolloutAdvance>> AdvanceRollout(std::string_view id, WallTime now) final;
+  Expected<std::vector<std::string>> RolloutsDue(std::optional<WallTime> now) final;
+
  protected:
   explicit SqlStore(StoreDeps deps) : deps_(std::move(deps)) {}
   const StoreDeps& deps() const { return deps_; }

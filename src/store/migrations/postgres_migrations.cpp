@@ -201,12 +201,48 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<Migration, 3> kPgMigrations{{
+// Rollouts: SQLite's migration 8 (sqlite_migrations.cpp says what each part is for).
+constexpr std::string_view kPgRollouts = R"sql(
+CREATE TABLE rollouts (
+  id              TEXT COLLATE "C" PRIMARY KEY,
+  name            TEXT NOT NULL,
+  status          TEXT COLLATE "C" NOT NULL,
+  target_json     TEXT NOT NULL,
+  job_json        TEXT NOT NULL,
+  policy_json     TEXT NOT NULL,
+  host_order      TEXT NOT NULL,
+  phase           INTEGER NOT NULL DEFAULT 0,
+  counts_json     TEXT NOT NULL,
+  cancel_running  INTEGER NOT NULL DEFAULT 0,
+  wake_ms         BIGINT,
+  idempotency_key TEXT UNIQUE,
+  fingerprint     TEXT,
+  created_at_ms   BIGINT NOT NULL,
+  updated_at_ms   BIGINT NOT NULL
+);
+CREATE INDEX rollouts_status ON rollouts (status, id);
+CREATE TABLE rollout_hosts (
+  rollout_id TEXT COLLATE "C" NOT NULL,
+  position   INTEGER NOT NULL,
+  agent_id   TEXT COLLATE "C" NOT NULL,
+  job_id     TEXT COLLATE "C",
+  skipped    INTEGER NOT NULL DEFAULT 0,
+  started_ms BIGINT,
+  PRIMARY KEY (rollout_id, position)
+);
+ALTER TABLE jobs ADD COLUMN rollout_id TEXT COLLATE "C";
+ALTER TABLE events ADD COLUMN rollout_id TEXT COLLATE "C";
+ALTER TABLE events ADD COLUMN counts_json TEXT;
+)sql";
+
+constexpr std::array<Migration, 4> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
     {3, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kPgJobDependencies},
+    {4, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
+     kPgRollouts},
 }};
 
 }  // namespace

@@ -243,7 +243,46 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<Migration, 7> kMigrations{{
+// Rollouts (docs/protocol.md "Rollouts", docs/decisions/0021): a rollout's row keeps its request
+// (target, job, policy as their JSON), its status, current phase, counts and when time alone next
+// changes its decision (wake_ms); rollout_hosts its hosts, a snapshot of the target in rollout
+// order, with the job each got (job_id) and whether the rollout gave it up (skipped). Jobs and
+// events carry the rollout's id; no index on jobs.rollout_id (decision 0003: the job insert is
+// the hot path; GET /v1/jobs?rolloutId= reads the rollout's hosts instead).
+constexpr std::string_view kRollouts = R"sql(
+CREATE TABLE rollouts (
+  id              TEXT PRIMARY KEY,
+  name            TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  target_json     TEXT NOT NULL,
+  job_json        TEXT NOT NULL,
+  policy_json     TEXT NOT NULL,
+  host_order      TEXT NOT NULL,
+  phase           INTEGER NOT NULL DEFAULT 0,
+  counts_json     TEXT NOT NULL,
+  cancel_running  INTEGER NOT NULL DEFAULT 0,
+  wake_ms         INTEGER,
+  idempotency_key TEXT UNIQUE,
+  fingerprint     TEXT,
+  created_at_ms   INTEGER NOT NULL,
+  updated_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX rollouts_status ON rollouts (status, id);
+CREATE TABLE rollout_hosts (
+  rollout_id TEXT NOT NULL,
+  position   INTEGER NOT NULL,
+  agent_id   TEXT NOT NULL,
+  job_id     TEXT,
+  skipped    INTEGER NOT NULL DEFAULT 0,
+  started_ms INTEGER,
+  PRIMARY KEY (rollout_id, position)
+) WITHOUT ROWID;
+ALTER TABLE jobs ADD COLUMN rollout_id TEXT;
+ALTER TABLE events ADD COLUMN rollout_id TEXT;
+ALTER TABLE events ADD COLUMN counts_json TEXT;
+)sql";
+
+constexpr std::array<Migration, 8> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -252,6 +291,8 @@ constexpr std::array<Migration, 7> kMigrations{{
     {6, "agents.health_json: the latest health report", kAgentHealth},
     {7, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kJobDependencies},
+    {8, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
+     kRollouts},
 }};
 
 }  // namespace

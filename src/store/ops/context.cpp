@@ -44,6 +44,7 @@ protocol::Event MakeJobEvent(protocol::EventType type, const protocol::Job& job,
   event.job_type = job.type;
   event.status = std::string(protocol::ToString(job.status));
   if (job.attempts > 0) event.attempt = job.attempts;
+  event.rollout_id = job.rollout_id;
   return event;
 }
 

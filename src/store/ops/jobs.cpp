@@ -95,9 +95,9 @@ void InsertJob(Connection& db, const Job& job, bool queued, WallTime now, int de
           "INSERT INTO jobs (id, agent_id, type, instance_id, server_id, payload_json, status, "
           "priority, exclusive, max_attempts, retry_backoff_seconds, timeout_seconds, "
           "not_before_ms, idempotency_key, batch_id, queued_at_ms, created_at_ms, updated_at_ms, "
-          "last_error_json, deps_waiting) "
+          "last_error_json, deps_waiting, rollout_id) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-          "?17, ?18, ?19)");
+          "?17, ?18, ?19, ?20)");
   q.Bind(1, job.id)
       .Bind(2, job.agent_id)
       .Bind(3, job.type)
@@ -116,7 +116,8 @@ void InsertJob(Connection& db, const Job& job, bool queued, WallTime now, int de
       .Bind(16, queued ? std::optional<std::int64_t>(Millis(now)) : std::nullopt)
       .Bind(17, Millis(now))
       .Bind(18, RunErrorJson(job.last_error))
-      .Bind(19, deps_waiting);
+      .Bind(19, deps_waiting)
+      .Bind(20, job.rollout_id);
   q.Defer();
 }
 
@@ -163,6 +164,7 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
     job.created_at = now;
     job.updated_at = now;
     job.depends_on = spec.depends_on;
+    job.rollout_id = spec.rollout_id;
     created.jobs.push_back(std::move(job));
   }
   if (command.idempotency_key) {
@@ -463,6 +465,12 @@ protocol::JobList ListJobs(sql::Connection& db, const JobFilter& filter, int lim
   add("type", filter.type);
   add("instance_id", filter.instance_id);
   add("batch_id", filter.batch_id);
+  if (filter.rollout_id) {
+    // Through the rollout's hosts (their primary key), not an index on jobs (decision 0003).
+    sql += " AND id IN (SELECT job_id FROM rollout_hosts WHERE rollout_id = ?" +
+           std::to_string(values.size() + 1) + ")";
+    values.push_back(*filter.rollout_id);
+  }
   if (after_id) {
     sql += " AND id < ?" + std::to_string(values.size() + 1);
     values.push_back(*after_id);

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "protocol/codec.hpp"
+#include "protocol/rollout_codec.hpp"
 
 namespace orb::store::ops {
 
@@ -41,6 +42,11 @@ std::optional<RunError> ParseRunError(const std::optional<std::string>& text) {
   auto error = protocol::FromJson<RunError>(*text);
   if (!error) Corrupt("run error: " + error.error().message);
   return *std::move(error);
+}
+
+std::optional<std::string> CountsJson(const std::optional<protocol::RolloutCounts>& counts) {
+  if (!counts) return std::nullopt;
+  return protocol::ToJson(*counts);
 }
 
 std::optional<std::string> RunErrorJson(const std::optional<RunError>& error) {
@@ -115,7 +121,8 @@ constexpr std::array<std::string_view, kJobColumnCount> kJobColumns{"id",
                                                                     "last_error_json",
                                                                     "result_json",
                                                                     "created_at_ms",
-                                                                    "updated_at_ms"};
+                                                                    "updated_at_ms",
+                                                                    "rollout_id"};
 
 constexpr std::array<std::string_view, kRunColumnCount> kRunColumns{
     "id",           "job_id",  "attempt",     "status",     "started_at_ms", "finished_at_ms",
@@ -155,6 +162,7 @@ Job ReadJob(const Query& q, int first) {
   job.result_json = q.OptText(f + 19);
   job.created_at = Wall(q.Int64(f + 20));
   job.updated_at = Wall(q.Int64(f + 21));
+  job.rollout_id = q.OptText(f + 22);
   return job;
 }
 
@@ -259,7 +267,7 @@ void SaveRunFinal(Connection& db, const RunRow& row) {
 
 std::string_view EventColumns() {
   return "seq, type, ts_ms, job_id, run_id, agent_id, instance_id, job_type, status, percent, "
-         "message, attempt, error_json";
+         "message, attempt, error_json, rollout_id, counts_json";
 }
 
 Event ReadEvent(const Query& q) {
@@ -279,6 +287,12 @@ Event ReadEvent(const Query& q) {
   event.message = q.OptText(10);
   if (!q.IsNull(11)) event.attempt = q.Int(11);
   event.error = ParseRunError(q.OptText(12));
+  event.rollout_id = q.OptText(13);
+  if (auto counts = q.OptText(14)) {
+    auto parsed = protocol::ParseRolloutCounts(*counts);
+    if (!parsed) Corrupt("event counts " + *counts);
+    event.counts = *parsed;
+  }
   return event;
 }
 

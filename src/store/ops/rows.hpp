@@ -32,6 +32,8 @@ std::optional<std::int64_t> OptMillis(const std::optional<WallTime>& time);
 protocol::Labels ParseLabels(const std::string& text);
 std::optional<protocol::RunError> ParseRunError(const std::optional<std::string>& text);
 std::optional<std::string> RunErrorJson(const std::optional<protocol::RunError>& error);
+// A rollout event's counts as JSON (events.counts_json).
+std::optional<std::string> CountsJson(const std::optional<protocol::RolloutCounts>& counts);
 // Job types are names of [A-Z_]: stored comma-separated, no JSON needed.
 std::string JoinTypes(const std::vector<std::string>& types);
 std::vector<std::string> SplitTypes(const std::string& joined);
@@ -40,7 +42,7 @@ std::vector<std::string> SplitTypes(const std::string& joined);
 
 // "id, agent_id, ..." with each column prefixed by `prefix` ("j." or "").
 std::string JobColumns(std::string_view prefix = "");
-inline constexpr int kJobColumnCount = 22;
+inline constexpr int kJobColumnCount = 23;
 // The job whose columns (JobColumns order) start at `first`.
 protocol::Job ReadJob(const Query& q, int first = 0);
 std::optional<protocol::Job> LoadJob(Connection& db, std::string_view job_id);
