@@ -32,7 +32,12 @@ void EventPublisher::Publish(const std::vector<protocol::Event>& events) {
     gap_since_ = clock_.Now();
   }
   // Under the lock, so two threads never hand the hub events out of order (Publish only queues).
-  if (!ready.empty()) hub_.Publish(ready);
+  if (!ready.empty()) HandOut(ready);
+}
+
+void EventPublisher::HandOut(const std::vector<protocol::Event>& ready) {
+  hub_.Publish(ready);
+  if (observer_) observer_(ready);
 }
 
 void EventPublisher::CountLocked(const protocol::Event& event) {
@@ -75,7 +80,7 @@ std::vector<protocol::Event> EventPublisher::CatchUp() {
     }
     TakeReadyLocked(ready);
     gap_since_ = unpublished_.empty() ? Clock::MonoTime{} : clock_.Now();
-    if (!ready.empty()) hub_.Publish(ready);
+    if (!ready.empty()) HandOut(ready);
     published.insert(published.end(), ready.begin(), ready.end());
     if (!full) break;
   }
@@ -115,7 +120,7 @@ void EventPublisher::FillGaps(Clock::MonoTime now) {
     unpublished_.erase(unpublished_.begin());
   }
   gap_since_ = unpublished_.empty() ? Clock::MonoTime{} : clock_.Now();
-  if (!ready.empty()) hub_.Publish(ready);
+  if (!ready.empty()) HandOut(ready);
 }
 
 }  // namespace orb::server

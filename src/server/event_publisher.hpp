@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -56,7 +57,16 @@ class EventPublisher {
   // the store: never on a store thread.
   std::vector<protocol::Event> CatchUp();
 
+  // Also hands every published batch of events, in seq order, to `observer` (the rollout driver
+  // watches its jobs end): under this class's lock, so it must be quick and must not publish.
+  // Set once, before the first Publish.
+  void SetObserver(std::function<void(const std::vector<protocol::Event>&)> observer) {
+    observer_ = std::move(observer);
+  }
+
  private:
+  // Under mutex_: hands `ready` to the hub and the observer.
+  void HandOut(const std::vector<protocol::Event>& ready);
   // Under mutex_: publishes the waiting events that follow published_seq_ without a gap.
   void TakeReadyLocked(std::vector<protocol::Event>& ready);
   void CountLocked(const protocol::Event& event);
@@ -71,6 +81,7 @@ class EventPublisher {
   std::int64_t published_seq_;
   std::map<std::int64_t, protocol::Event> unpublished_;  // the reorder buffer
   Clock::MonoTime gap_since_{};                          // when the current gap opened
+  std::function<void(const std::vector<protocol::Event>&)> observer_;
 };
 
 }  // namespace orb::server

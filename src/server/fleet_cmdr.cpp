@@ -255,9 +255,15 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
       OperatorApi::Metrics{metrics_, *jobs_by_status_, *store_create_jobs_}, shared_store());
   stream_api_ = std::make_unique<StreamApi>(options_.stream_auth_timeout,
                                             StreamApi::Deps{tokens_, *hub_, store, calls_, *http_});
+  rollout_driver_ = std::make_unique<RolloutDriver>(store, *publisher_);
+  publisher_->SetObserver(
+      [this](const std::vector<protocol::Event>& events) { rollout_driver_->Observe(events); });
+  rollout_api_ = std::make_unique<RolloutApi>(
+      RolloutApi::Deps{store, *publisher_, *rollout_driver_, calls_, clock_});
   operator_api_->RegisterRoutes(*router_);
   agent_api_->RegisterRoutes(*router_);
   stream_api_->RegisterRoutes(*router_);
+  rollout_api_->RegisterRoutes(*router_);
   if (auto routes = router_->status(); !routes) {
     return Fail(std::move(routes.error()).WithContext("route table"));
   }
@@ -279,8 +285,8 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
     foreign_commits_.store(replica_sync_.get());
   }
   timers_ = std::make_unique<ServerTimers>(
-      timers,
-      ServerTimers::Deps{store, *publisher_, *presence_, *stream_api_, calls_, *http_, clock_});
+      timers, ServerTimers::Deps{store, *publisher_, *presence_, *stream_api_, calls_, *http_,
+                                 clock_, rollout_driver_.get()});
   return Ok();
 }
 

@@ -36,6 +36,8 @@
 #include "server/presence.hpp"
 #include "server/rate_limiter.hpp"
 #include "server/replica_sync.hpp"
+#include "server/rollout_api.hpp"
+#include "server/rollout_driver.hpp"
 #include "server/route_table.hpp"
 #include "server/router.hpp"
 #include "server/server_timers.hpp"
@@ -101,6 +103,8 @@ class FleetCmdr::Impl {
   std::unique_ptr<AgentApi> agent_api_;
   std::unique_ptr<OperatorApi> operator_api_;
   std::unique_ptr<StreamApi> stream_api_;
+  std::unique_ptr<RolloutDriver> rollout_driver_;  // docs/decisions/0021
+  std::unique_ptr<RolloutApi> rollout_api_;
   std::unique_ptr<ServerTimers> timers_;
   std::unique_ptr<ReplicaSync> replica_sync_;  // shared store only
   // What the store's on_foreign_commit tells (null until Wire made replica_sync_; a commit told

@@ -73,7 +73,7 @@ void ServerTimers::ReleaseLeadership() {
 void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
   const auto log = GetLogger("fleet-cmdr");
   const bool leading = Lead(wall_now);
-  leading_.store(leading);
+  const bool was_leading = leading_.exchange(leading);
   deps_.presence.CheckOffline(wall_now, leading);
   deps_.publisher.FillGaps(mono_now);
   deps_.streams.Drain();
@@ -82,7 +82,11 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
     last_flush_ = mono_now;
     deps_.presence.Flush();
   }
-  if (!leading) return RunRetention(wall_now, mono_now, false);
+  if (!leading) {
+    // The leader advances rollouts; what this replica saw is looked at again should it lead.
+    if (deps_.rollouts != nullptr) deps_.rollouts->Forget();
+    return RunRetention(wall_now, mono_now, false);
+  }
   // Bounded loops: each call handles a bounded number of rows.
   for (int i = 0; i < 16; ++i) {
     auto expired = deps_.store.ExpireLeases(wall_now);
@@ -107,6 +111,8 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
     deps_.publisher.Publish(*promoted);
     if (promoted->value == 0) break;
   }
+  // A new leader (or a restarted one) looks at every rollout still going on.
+  if (deps_.rollouts != nullptr) deps_.rollouts->Tick(wall_now, mono_now, !was_leading);
   RunRetention(wall_now, mono_now, true);
 }
 

@@ -2,7 +2,8 @@
 
 // fleet-cmdr's periodic duties. Each round (every FleetCmdrOptions::tick), in this order:
 //   1. expire the leases of runs whose agent went silent (protocol.md §4);
-//   2. promote jobs whose notBefore or retry backoff has passed to QUEUED (§3);
+//   2. promote jobs whose notBefore or retry backoff has passed to QUEUED (§3), then advance the
+//      rollouts that have something to do (RolloutDriver; every one on a new leader's first round);
 //   3. turn agents not seen for 3 × longPollSeconds offline (Presence);
 //   4. fill event gaps (EventPublisher) and move slow stream clients' backlogs on (StreamApi);
 //   5. every flush_every, write last-seen times to the store;
@@ -41,6 +42,7 @@
 #include "server/leader_lease.hpp"
 #include "server/presence.hpp"
 #include "server/retention_policy.hpp"
+#include "server/rollout_driver.hpp"
 #include "server/stream_api.hpp"
 #include "store/store.hpp"
 
@@ -76,6 +78,7 @@ class ServerTimers {
     AsyncCalls& calls;      // rounds run on its workers
     net::HttpServer& http;  // its timers schedule the rounds
     const Clock& clock;
+    RolloutDriver* rollouts = nullptr;  // leader duty after promotion (docs/decisions/0021)
   };
   ServerTimers(ServerTimersOptions options, Deps deps);
   ServerTimers(const ServerTimers&) = delete;

@@ -77,6 +77,13 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"GET", "/v1/artifacts/{sha256}"}, kDownload},
       {{"DELETE", "/v1/artifacts/{sha256}"}, kOperatorOnly},
       {{"GET", "/v1/stream"}, kStaffRead},
+      {{"POST", "/v1/rollouts"}, kOperatorOnly},
+      {{"GET", "/v1/rollouts"}, kStaffRead},
+      {{"GET", "/v1/rollouts/{id}"}, kStaffRead},
+      {{"GET", "/v1/rollouts/{id}/hosts"}, kStaffRead},
+      {{"POST", "/v1/rollouts/{id}/pause"}, kOperatorOnly},
+      {{"POST", "/v1/rollouts/{id}/resume"}, kOperatorOnly},
+      {{"POST", "/v1/rollouts/{id}/abort"}, kOperatorOnly},
   };
   return expected;
 }
