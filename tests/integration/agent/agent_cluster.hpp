@@ -64,6 +64,7 @@ class AgentCluster {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::uint16_t port() const { return port_; }
+  const std::string& admin_token() const { return admin_token_; }
 
   // POST/GET with the admin token; returns {status, body}.
   std::pair<int, std::string> Admin(const std::string& method, const std::string& target,
