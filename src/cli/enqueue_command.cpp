@@ -17,29 +17,10 @@
 #include "cli/job_table.hpp"
 #include "cli/job_watcher.hpp"
 #include "cli/labels_flag.hpp"
+#include "cli/payload_flag.hpp"
 
 namespace orb::cli {
-namespace {
 
-struct EnqueueArgs {
-  std::string type;
-  std::optional<std::string> agent_id;
-  std::vector<std::string> selector;
-  std::optional<std::string> instance_id;
-  std::optional<std::string> server_id;
-  std::string payload = "{}";
-  std::optional<int> priority;
-  bool exclusive = false;
-  std::optional<int> max_attempts;
-  std::optional<int> retry_backoff_seconds;
-  std::optional<int> timeout_seconds;
-  std::optional<std::string> not_before;
-  std::optional<std::string> idempotency_key;
-  std::vector<std::string> depends_on;
-  bool wait = false;
-};
-
-// --payload JSON, @FILE or @- (stdin), as canonical JSON object text.
 Expected<std::string> ReadPayload(const std::string& flag) {
   std::string text = flag;
   if (!flag.empty() && flag.front() == '@') {
@@ -61,6 +42,26 @@ Expected<std::string> ReadPayload(const std::string& flag) {
   }
   return canonical;
 }
+
+namespace {
+
+struct EnqueueArgs {
+  std::string type;
+  std::optional<std::string> agent_id;
+  std::vector<std::string> selector;
+  std::optional<std::string> instance_id;
+  std::optional<std::string> server_id;
+  std::string payload = "{}";
+  std::optional<int> priority;
+  bool exclusive = false;
+  std::optional<int> max_attempts;
+  std::optional<int> retry_backoff_seconds;
+  std::optional<int> timeout_seconds;
+  std::optional<std::string> not_before;
+  std::optional<std::string> idempotency_key;
+  std::vector<std::string> depends_on;
+  bool wait = false;
+};
 
 Expected<protocol::CreateJobRequest> BuildRequest(const EnqueueArgs& args) {
   protocol::CreateJobRequest request;

@@ -20,6 +20,7 @@
 #include "common/sha256.hpp"
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/rollout_codec.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -657,6 +658,80 @@ TEST_F(FleetctlTest, BadFlagsExitTwoWithAClearMessage) {
   const auto result = no_token.Wait(30s);
   EXPECT_EQ(result.code, 2);
   EXPECT_NE(result.err.find("FLEET_TOKEN"), std::string::npos) << result.err;
+}
+
+TEST_F(FleetctlTest, RolloutCreateWaitPrintsItsProgressAndExitsZeroWhenCompleted) {
+  auto& first = cluster_.StartAgent("host-1", kAllTypes);
+  auto& second = cluster_.StartAgent("host-2", kAllTypes);
+  auto waiter =
+      Start({"rollout", "create", "BACKUP_INSTANCE", "--name", "nightly", "--instance", "main",
+             "--agent", "host-1", "--agent", "host-2", "--max-in-flight", "1", "--wait"});
+  const auto one = Take(first);
+  ASSERT_EQ(first.Complete(one.run_id).status, 200);
+  // host-2 gets its job only once host-1's ended (maxInFlight 1).
+  const auto two = Take(second);
+  ASSERT_EQ(second.Complete(two.run_id).status, 200);
+  const auto result = waiter->Wait(30s);
+  ASSERT_EQ(result.code, 0) << result.out << result.err;
+  EXPECT_NE(result.out.find("created, following it"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("RUNNING 1/2 final: 1 completed"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("COMPLETED 2/2 final: 2 completed"), std::string::npos) << result.out;
+}
+
+TEST_F(FleetctlTest, RolloutCreateWaitExitsOneWhenTheAbortThresholdStopsIt) {
+  auto& agent = cluster_.StartAgent("host-1", kAllTypes);
+  cluster_.StartAgent("host-2", kAllTypes);
+  auto waiter = Start({"rollout", "create", "BACKUP_INSTANCE", "--name", "risky", "--instance",
+                       "main", "--agent", "host-1", "--agent", "host-2", "--max-attempts", "1",
+                       "--abort-failed-percent", "50", "--wait", "-o", "json"});
+  const auto run = Take(agent);
+  ASSERT_EQ(agent.Fail(run.run_id, /*retryable=*/false).status, 200);
+  const auto result = waiter->Wait(30s);
+  EXPECT_EQ(result.code, 1) << result.out << result.err;
+  auto rollout = protocol::ParseRollout(result.out);
+  ASSERT_TRUE(rollout.has_value()) << result.out;
+  EXPECT_EQ(rollout->status, "ABORTED");
+  EXPECT_EQ(rollout->counts.failed, 1);
+  EXPECT_EQ(rollout->counts.pending, 1);
+}
+
+TEST_F(FleetctlTest, RolloutLsShowPauseResumeAndAbort) {
+  cluster_.StartAgent("host-1", kAllTypes);
+  cluster_.StartAgent("host-2", kAllTypes);
+  const auto created =
+      Run({"rollout", "create", "BACKUP_INSTANCE", "--name", "weekly", "--instance", "main",
+           "--agent", "host-1", "--agent", "host-2", "-o", "json"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  auto rollout = protocol::ParseRollout(created.out);
+  ASSERT_TRUE(rollout.has_value()) << created.out;
+  EXPECT_EQ(rollout->counts.queued, 1);
+
+  const auto list = Run({"rollout", "ls"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.out.find(rollout->id), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("weekly"), std::string::npos) << list.out;
+  const auto show = Run({"rollout", "show", rollout->id});
+  ASSERT_EQ(show.code, 0) << show.err;
+  EXPECT_NE(show.out.find("host-1"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("queued"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("pending"), std::string::npos) << show.out;
+
+  const auto paused = Run({"rollout", "pause", rollout->id});
+  ASSERT_EQ(paused.code, 0) << paused.err;
+  EXPECT_NE(paused.out.find("PAUSED"), std::string::npos) << paused.out;
+  const auto again = Run({"rollout", "pause", rollout->id});
+  EXPECT_EQ(again.code, 3) << again.out;
+  EXPECT_NE(again.err.find("invalid_state"), std::string::npos) << again.err;
+  EXPECT_EQ(Run({"rollout", "resume", rollout->id}).code, 0);
+  const auto aborted = Run({"rollout", "abort", rollout->id, "--cancel-running"});
+  ASSERT_EQ(aborted.code, 0) << aborted.err;
+  EXPECT_NE(aborted.out.find("ABORTED"), std::string::npos) << aborted.out;
+  EXPECT_NE(aborted.out.find("1 cancelled"), std::string::npos) << aborted.out;
+  const auto bad = Run({"rollout", "create", "BACKUP_INSTANCE", "--name", "x", "--instance", "m",
+                        "--agent", "host-1", "--max-in-flight", "many"});
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  const auto missing = Run({"rollout", "show", "no-such-rollout"});
+  EXPECT_EQ(missing.code, 3) << missing.err;
 }
 
 TEST(FleetctlServerDownTest, EveryKindOfCommandExitsFourWhenFleetCmdrIsDown) {

@@ -1,0 +1,321 @@
+// fleetctl rollout create|ls|show|pause|resume|abort (docs/protocol.md "Rollouts"): one job
+// template over many hosts under a policy. `create --wait` follows the rollout over the stream,
+// one line per change of its counts, until it is COMPLETED (exit 0) or ABORTED (exit 1).
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/context.hpp"
+#include "cli/event_stream.hpp"
+#include "cli/exit_codes.hpp"
+#include "cli/labels_flag.hpp"
+#include "cli/output.hpp"
+#include "cli/payload_flag.hpp"
+#include "protocol/rollout_codec.hpp"
+
+namespace orb::cli {
+namespace {
+
+struct CreateArgs {
+  std::string name;
+  std::string type;
+  std::vector<std::string> agents;
+  std::vector<std::string> selector;
+  std::optional<std::string> instance_id;
+  std::optional<std::string> server_id;
+  std::string payload = "{}";
+  std::optional<int> max_attempts;
+  std::optional<int> timeout_seconds;
+  std::string max_in_flight = "1";
+  std::vector<int> phases;
+  std::optional<double> abort_failed_percent;
+  std::optional<std::int64_t> abort_min_finished;
+  std::optional<std::int64_t> host_timeout_seconds;
+  bool random = false;
+  std::optional<std::string> idempotency_key;
+  bool wait = false;
+};
+
+Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
+  protocol::CreateRolloutRequest request;
+  request.name = args.name;
+  if (args.agents.empty() == args.selector.empty()) {
+    return Fail(Errc::kInvalidRequest, "give --agent AGENT (repeatable) or --selector KEY=VALUE");
+  }
+  if (!args.selector.empty()) {
+    auto labels = ParseLabels(args.selector, "--selector");
+    if (!labels) return Fail(std::move(labels.error()));
+    request.target.selector = std::move(*labels);
+  }
+  request.target.agent_ids = args.agents;
+  request.job.type = args.type;
+  request.job.instance_id = args.instance_id;
+  request.job.server_id = args.server_id;
+  auto payload = ReadPayload(args.payload);
+  if (!payload) return Fail(std::move(payload.error()));
+  request.job.payload_json = std::move(*payload);
+  request.job.max_attempts = args.max_attempts;
+  request.job.timeout_seconds = args.timeout_seconds;
+  // "25%" or "3"; the range is fleet-cmdr's to check.
+  std::string max = args.max_in_flight;
+  request.policy.max_in_flight_percent = !max.empty() && max.back() == '%';
+  if (request.policy.max_in_flight_percent) max.pop_back();
+  try {
+    std::size_t used = 0;
+    request.policy.max_in_flight = std::stoll(max, &used);
+    if (used != max.size()) throw std::invalid_argument(max);
+  } catch (const std::exception&) {
+    return Fail(Errc::kInvalidRequest, "--max-in-flight: an integer or a percentage such as 25%");
+  }
+  for (int percent : args.phases)
+    request.policy.phases.push_back({percent, std::nullopt});
+  if (args.abort_failed_percent) {
+    request.policy.abort =
+        protocol::RolloutAbortSpec{*args.abort_failed_percent, args.abort_min_finished.value_or(1)};
+  } else if (args.abort_min_finished) {
+    return Fail(Errc::kInvalidRequest, "--abort-min-finished needs --abort-failed-percent");
+  }
+  request.policy.host_timeout_seconds = args.host_timeout_seconds;
+  if (args.random) request.order = "random";
+  request.idempotency_key = args.idempotency_key;
+  return request;
+}
+
+// "RUNNING 3/8 final: 2 completed, 1 failed, 0 cancelled, 0 skipped; 2 running, 1 queued, 0
+// waiting, 2 pending"
+std::string RenderCounts(const std::string& status, const protocol::RolloutCounts& c) {
+  std::ostringstream line;
+  line << status << " " << (c.completed + c.failed + c.cancelled + c.skipped) << "/" << c.total
+       << " final: " << c.completed << " completed, " << c.failed << " failed, " << c.cancelled
+       << " cancelled, " << c.skipped << " skipped; " << c.running << " running, " << c.queued
+       << " queued, " << c.waiting << " waiting, " << c.pending << " pending";
+  return line.str();
+}
+
+Expected<protocol::Rollout> Decode(const ApiReply& reply) {
+  auto rollout = protocol::ParseRollout(reply.body);
+  if (!rollout) {
+    return Fail(Errc::kHttp,
+                "fleet-cmdr answered something that is not a rollout: " + rollout.error().message);
+  }
+  return rollout;
+}
+
+void PrintRollout(Context& ctx, const protocol::Rollout& rollout) {
+  if (ctx.json()) {
+    ctx.out() << protocol::ToJson(rollout) << "\n";
+    return;
+  }
+  ctx.out() << "rollout " << rollout.id << " \"" << rollout.name << "\" (" << rollout.job.type
+            << ", phase " << rollout.phase + 1 << ")\n"
+            << RenderCounts(rollout.status, rollout.counts) << "\n";
+}
+
+// Follows rollout `id` over `stream` (opened before it was created) until it ends.
+int Follow(Context& ctx, Api& api, EventStream& stream, protocol::Rollout rollout) {
+  const auto ended = [](const std::string& status) {
+    return status == "COMPLETED" || status == "ABORTED";
+  };
+  auto last_check = std::chrono::steady_clock::now();
+  while (!ended(rollout.status)) {
+    auto next = stream.Next(std::chrono::milliseconds(500));
+    if (!next) return ctx.Fail(next.error());
+    const auto now = std::chrono::steady_clock::now();
+    std::optional<protocol::Rollout> fresh;
+    if (*next && (*next)->event && (*next)->event->rollout_id == rollout.id &&
+        (*next)->event->counts) {
+      const auto& event = *(*next)->event;
+      fresh = rollout;
+      fresh->counts = *event.counts;
+      if (event.status) fresh->status = *event.status;
+    } else if ((*next && (*next)->kind == protocol::StreamMessage::Kind::kResync) ||
+               now - last_check >= std::chrono::seconds(10)) {
+      // Missed events, or a long silence: read it again.
+      last_check = now;
+      auto reply = api.Send("GET", "/v1/rollouts/" + EscapeUrlComponent(rollout.id));
+      if (!reply) return ctx.Fail(reply.error());
+      auto read = Decode(*reply);
+      if (!read) return ctx.Fail(read.error());
+      fresh = *read;
+    }
+    if (!fresh || (fresh->counts == rollout.counts && fresh->status == rollout.status)) continue;
+    rollout = *fresh;
+    if (!ctx.json()) ctx.out() << RenderCounts(rollout.status, rollout.counts) << std::endl;
+  }
+  if (ctx.json()) ctx.out() << protocol::ToJson(rollout) << "\n";
+  return rollout.status == "COMPLETED" ? kExitOk : kExitJobFailed;
+}
+
+int RunCreate(Context& ctx, const CreateArgs& args) {
+  auto request = BuildRequest(args);
+  if (!request) return ctx.Usage(request.error());
+  auto api = ctx.Connect();
+  if (!api) return ctx.Usage(api.error());
+  // With --wait the stream is open before the rollout exists: no change of it is missed.
+  std::optional<EventStream> stream;
+  if (args.wait) {
+    stream.emplace(api->connection(), StreamFilter{}, ctx.io().interrupted);
+    if (auto opened = stream->Open(std::nullopt); !opened) return ctx.Fail(opened.error());
+  }
+  auto reply = api->Send("POST", "/v1/rollouts", protocol::ToJson(*request));
+  if (!reply) return ctx.Fail(reply.error());
+  auto rollout = Decode(*reply);
+  if (!rollout) return ctx.Fail(rollout.error());
+  if (!args.wait) {
+    PrintRollout(ctx, *rollout);
+    return kExitOk;
+  }
+  if (!ctx.json()) {
+    ctx.out() << "rollout " << rollout->id << " created"
+              << (reply->status == 200 ? " (existing, same idempotency key)" : "")
+              << ", following it\n"
+              << RenderCounts(rollout->status, rollout->counts) << std::endl;
+  }
+  return Follow(ctx, *api, *stream, *rollout);
+}
+
+int RunList(Context& ctx, const std::optional<std::string>& status) {
+  auto api = ctx.Connect();
+  if (!api) return ctx.Usage(api.error());
+  std::string target = "/v1/rollouts?limit=100";
+  if (status) target += "&status=" + EscapeUrlComponent(*status);
+  auto reply = api->Send("GET", target);
+  if (!reply) return ctx.Fail(reply.error());
+  auto list = protocol::ParseRolloutList(reply->body);
+  if (!list) return ctx.Fail(MakeError(Errc::kHttp, "not a rollout list: " + list.error().message));
+  if (ctx.json()) {
+    ctx.out() << protocol::ToJson(*list) << "\n";
+    return kExitOk;
+  }
+  const WallTime now = ctx.Now();
+  Table table(
+      {"id", "name", "status", "type", "hosts", "completed", "failed", "skipped", "created"});
+  for (const auto& r : list->rollouts) {
+    table.AddRow({r.id, r.name, r.status, r.job.type, std::to_string(r.counts.total),
+                  std::to_string(r.counts.completed), std::to_string(r.counts.failed),
+                  std::to_string(r.counts.skipped), FormatAge(r.created_at, now) + " ago"});
+  }
+  ctx.out() << table.Render();
+  return kExitOk;
+}
+
+int RunShow(Context& ctx, const std::string& id) {
+  auto api = ctx.Connect();
+  if (!api) return ctx.Usage(api.error());
+  auto reply = api->Send("GET", "/v1/rollouts/" + EscapeUrlComponent(id));
+  if (!reply) return ctx.Fail(reply.error());
+  auto rollout = Decode(*reply);
+  if (!rollout) return ctx.Fail(rollout.error());
+  auto hosts_reply =
+      api->Send("GET", "/v1/rollouts/" + EscapeUrlComponent(id) + "/hosts?limit=500");
+  if (!hosts_reply) return ctx.Fail(hosts_reply.error());
+  auto hosts = protocol::ParseRolloutHostList(hosts_reply->body);
+  if (!hosts) return ctx.Fail(MakeError(Errc::kHttp, "not a host list: " + hosts.error().message));
+  if (ctx.json()) {
+    ctx.out() << R"({"rollout":)" << protocol::ToJson(*rollout) << R"(,"hosts":)"
+              << protocol::ToJson(*hosts) << "}\n";
+    return kExitOk;
+  }
+  PrintRollout(ctx, *rollout);
+  Table table({"host", "status", "job"});
+  for (const auto& host : hosts->hosts)
+    table.AddRow({host.agent_id, host.status, host.job_id.value_or("-")});
+  ctx.out() << table.Render();
+  if (hosts->next_cursor) ctx.out() << "(the first 500 hosts)\n";
+  return kExitOk;
+}
+
+int RunChange(Context& ctx, const std::string& id, const std::string& action, bool cancel_running) {
+  auto api = ctx.Connect();
+  if (!api) return ctx.Usage(api.error());
+  const std::string body = action == "abort" && cancel_running ? R"({"cancelRunning":true})" : "";
+  auto reply = api->Send("POST", "/v1/rollouts/" + EscapeUrlComponent(id) + "/" + action, body);
+  if (!reply) return ctx.Fail(reply.error());
+  auto rollout = Decode(*reply);
+  if (!rollout) return ctx.Fail(rollout.error());
+  PrintRollout(ctx, *rollout);
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddRolloutCommand(CLI::App& app, Context& ctx) {
+  auto* rollout = app.add_subcommand("rollout", "Roll one job out over many hosts under a policy");
+  rollout->require_subcommand(1);
+  rollout->footer(
+      "Examples:\n"
+      "  fleetctl rollout create --name 'valheim 0.218' UPDATE_SERVER --server-id valheim \\\n"
+      "      --selector game=valheim --max-in-flight 25% --phases 10,50,100 \\\n"
+      "      --abort-failed-percent 20 --abort-min-finished 5 --wait\n"
+      "  fleetctl rollout ls --status RUNNING\n"
+      "  fleetctl rollout show ROLLOUT\n"
+      "  fleetctl rollout abort ROLLOUT --cancel-running");
+
+  auto args = std::make_shared<CreateArgs>();
+  auto* create = rollout->add_subcommand("create", "Create a rollout (and follow it with --wait)");
+  create->add_option("TYPE", args->type, "job type, e.g. UPDATE_SERVER (job-types.md)")->required();
+  create->add_option("--name", args->name, "what the rollout is for")->required();
+  create->add_option("-a,--agent", args->agents, "a host, repeatable (or --selector)")
+      ->allow_extra_args(false);
+  create
+      ->add_option("--selector", args->selector,
+                   "KEY=VALUE, repeatable: the enrolled agents with all these labels")
+      ->allow_extra_args(false);
+  create->add_option("-i,--instance", args->instance_id, "target instance (instance job types)");
+  create->add_option("--server-id", args->server_id, "target server (server job types)");
+  create->add_option("-p,--payload", args->payload, "payload: JSON object, @FILE or @- (stdin)");
+  create->add_option("--max-attempts", args->max_attempts, "1..20 (default: the type's)");
+  create->add_option("--timeout", args->timeout_seconds, "seconds per run (default: the type's)");
+  create->add_option("--max-in-flight", args->max_in_flight,
+                     "hosts with an unfinished job at most: N or P% (default 1)");
+  create->add_option("--phases", args->phases, "cumulative percents, e.g. 10,50,100")
+      ->delimiter(',');
+  create->add_option("--abort-failed-percent", args->abort_failed_percent,
+                     "abort when (failed + skipped) / final hosts reaches this percent");
+  create->add_option("--abort-min-finished", args->abort_min_finished,
+                     "... once at least this many hosts are final (default 1)");
+  create->add_option("--host-timeout", args->host_timeout_seconds,
+                     "seconds after which a host's unfinished job is cancelled and skipped");
+  create->add_flag("--random", args->random, "start hosts in random order (default: by id)");
+  create->add_option("--idempotency-key", args->idempotency_key,
+                     "the same key again answers the first rollout");
+  create->add_flag("--wait", args->wait, "follow it until COMPLETED (exit 0) or ABORTED (exit 1)");
+  create->callback([&ctx, args] { ctx.run = [&ctx, args] { return RunCreate(ctx, *args); }; });
+
+  auto status = std::make_shared<std::optional<std::string>>();
+  auto* list = rollout->add_subcommand("ls", "List rollouts, newest first");
+  list->add_option("--status", *status, "RUNNING, PAUSED, COMPLETED or ABORTED")
+      ->check(CLI::IsMember({"RUNNING", "PAUSED", "COMPLETED", "ABORTED"}));
+  list->callback([&ctx, status] { ctx.run = [&ctx, status] { return RunList(ctx, *status); }; });
+
+  auto id = std::make_shared<std::string>();
+  auto* show = rollout->add_subcommand("show", "A rollout with its hosts");
+  show->add_option("ROLLOUT", *id, "the rollout's id")->required();
+  show->callback([&ctx, id] { ctx.run = [&ctx, id] { return RunShow(ctx, *id); }; });
+
+  auto cancel_running = std::make_shared<bool>(false);
+  for (const char* action : {"pause", "resume", "abort"}) {
+    const std::string name = action;
+    auto* sub = rollout->add_subcommand(
+        name, name == "pause"    ? "Start no new host (queued jobs stay queued)"
+              : name == "resume" ? "Start hosts again"
+                                 : "Stop the rollout: its queued jobs are cancelled");
+    sub->add_option("ROLLOUT", *id, "the rollout's id")->required();
+    if (name == "abort") {
+      sub->add_flag("--cancel-running", *cancel_running, "cancel its running jobs too");
+    }
+    sub->callback([&ctx, id, name, cancel_running] {
+      ctx.run = [&ctx, id, name, cancel_running] {
+        return RunChange(ctx, *id, name, *cancel_running);
+      };
+    });
+  }
+}
+
+}  // namespace orb::cli
