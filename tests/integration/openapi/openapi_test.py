@@ -560,6 +560,47 @@ def run_session(s):
     s.call("GET", f"/v1/artifacts/{sha}", view, expect=404)
     s.call("GET", "/v1/artifacts", view)
 
+    # Rollouts: bad input creates nothing; then one over both agents, paused, resumed, aborted.
+    rollout_body = {"name": "prune everywhere",
+                    "target": {"selector": {"labels": {"region": "eu"}}},
+                    "job": {"type": "PRUNE_BACKUPS", "instanceId": "mc-9",
+                            "payload": example["PRUNE_BACKUPS"]},
+                    "policy": {"maxInFlight": "50%", "phases": [{"percent": 50}, {"percent": 100}],
+                               "abort": {"failedPercent": 20, "minFinished": 5},
+                               "hostTimeoutSeconds": 3600},
+                    "idempotencyKey": "rollout-1"}
+    s.call("POST", "/v1/rollouts", op, dict(rollout_body, job={"type": "NOPE"}), expect=400,
+           code="unknown_job_type")
+    s.call("POST", "/v1/rollouts", op, dict(rollout_body, policy={"maxInFlight": 0}), expect=400,
+           code="invalid_request")
+    s.call("POST", "/v1/rollouts", view, rollout_body, expect=403)
+    rollout = s.call("POST", "/v1/rollouts", op, rollout_body, expect=201)
+    rid = rollout["id"]
+    if rollout["counts"]["total"] != 2 or rollout["counts"]["queued"] != 1:
+        raise Failure(f"POST /v1/rollouts answered {rollout}")
+    s.call("POST", "/v1/rollouts", op, rollout_body, expect=200)
+    s.call("POST", "/v1/rollouts", op, dict(rollout_body, name="other"), expect=409,
+           code="idempotency_conflict")
+    s.call("GET", "/v1/rollouts", view)
+    s.call("GET", "/v1/rollouts?status=SLEEPING", view, expect=400)
+    s.call("GET", f"/v1/rollouts/{rid}", view)
+    s.call("GET", "/v1/rollouts/no-such-rollout", view, expect=404)
+    s.call("GET", f"/v1/rollouts/{rid}/hosts?status=queued&limit=1", view)
+    s.call("GET", f"/v1/rollouts/{rid}/hosts?status=bogus", view, expect=400)
+    s.call("GET", "/v1/rollouts/no-such-rollout/hosts", view, expect=404)
+    s.call("GET", f"/v1/jobs?rolloutId={rid}", view)
+    s.call("POST", f"/v1/rollouts/{rid}/pause", view, expect=403)
+    s.call("POST", f"/v1/rollouts/{rid}/pause", op)
+    s.call("POST", f"/v1/rollouts/{rid}/pause", op, expect=409, code="invalid_state")
+    s.call("POST", "/v1/rollouts/no-such-rollout/pause", op, expect=404)
+    s.call("POST", f"/v1/rollouts/{rid}/resume", op)
+    s.call("POST", f"/v1/rollouts/{rid}/resume", op, expect=409, code="invalid_state")
+    s.call("POST", "/v1/rollouts/no-such-rollout/resume", op, expect=404)
+    s.call("POST", f"/v1/rollouts/{rid}/abort", op, {"bogus": 1}, expect=400)
+    s.call("POST", f"/v1/rollouts/{rid}/abort", op, {"cancelRunning": True})
+    s.call("POST", f"/v1/rollouts/{rid}/abort", op, expect=409, code="invalid_state")
+    s.call("POST", "/v1/rollouts/no-such-rollout/abort", op, expect=404)
+
     # Revocation.
     s.call("DELETE", "/v1/agents/a2", admin, expect=204)
     s.call("POST", "/v1/agents/a2/hello", a2, hello, expect=401)
