@@ -94,6 +94,11 @@ struct AgentQueue {
   bool operator==(const AgentQueue&) const = default;
 };
 
+// The default per-run log cap (docs/decisions/0020): fleet-cmdr's --run-log-max-lines and
+// --run-log-max-bytes.
+inline constexpr std::int64_t kDefaultRunLogLines = 20'000;
+inline constexpr std::int64_t kDefaultRunLogBytes = 8 << 20;  // 8 MiB of messages
+
 // What a store needs from its surroundings.
 struct StoreDeps {
   IdGenerator* ids = nullptr;           // job, run and batch ids; must outlive the store
@@ -111,6 +116,9 @@ struct StoreDeps {
   // after the store (re)connects its listener, since notifications may have been missed. Same
   // rules as on_queues_committed. SQLite never calls it (one process per file). Empty: ignored.
   std::function<void(std::int64_t last_seq)> on_foreign_commit;
+  // The per-run log cap ApplyUpdates applies: lines past it are acknowledged, counted in the
+  // run's logsDropped and not stored. 0 = no cap of that kind.
+  protocol::LogCap run_log_cap{kDefaultRunLogLines, kDefaultRunLogBytes};
 };
 
 // protocol.md §2: a token is stored only as the sha256 hex of its text.

@@ -243,7 +243,16 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<Migration, 7> kMigrations{{
+// The per-run log cap (docs/decisions/0020): what a run stored (lines, message bytes) and how
+// many lines beyond the cap were acknowledged but not stored. Kept in the run's row, which
+// ApplyUpdates already reads and writes, so counting costs no extra statement and no index.
+constexpr std::string_view kRunLogCounts = R"sql(
+ALTER TABLE runs ADD COLUMN log_lines INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN logs_dropped INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<Migration, 8> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -252,6 +261,7 @@ constexpr std::array<Migration, 7> kMigrations{{
     {6, "agents.health_json: the latest health report", kAgentHealth},
     {7, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kJobDependencies},
+    {8, "run log cap: runs.log_lines, runs.log_bytes, runs.logs_dropped", kRunLogCounts},
 }};
 
 }  // namespace
