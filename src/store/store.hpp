@@ -373,7 +373,9 @@ class Store {
   // every accepted batch, an empty one too, extends the lease to now + lease_seconds. A final
   // update ends the run and moves the job (COMPLETED, CANCELLED, FAILED or an automatic retry;
   // a job whose cancel was requested is never retried automatically). invalid_request for a
-  // final update with status RUNNING.
+  // final update with status RUNNING. Log lines past StoreDeps::run_log_cap are acknowledged
+  // but not stored, and counted in the run's logs_dropped; once one did not fit, no later line of
+  // the run is stored (docs/decisions/0020).
   virtual Expected<Mutation<protocol::UpdatesResponse>> ApplyUpdates(
       std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
       WallTime now, int lease_seconds) = 0;
@@ -478,7 +480,8 @@ class Store {
 
   // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
   // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown
-  // job or a run of another job.
+  // job or a run of another job. logs_dropped: the run's (run_id) or the job's runs' lines past
+  // the log cap; log_cap: this store's cap, set when logs_dropped > 0.
   virtual Expected<protocol::JobLogs> ReadLogs(const LogQuery& query) = 0;
 };
 
