@@ -67,30 +67,15 @@ int Run(const Options& options) {
   store::StoreDeps deps;
   deps.ids = &ids;
   deps.on_queues_committed = [](std::vector<store::AgentQueue>) {};
-  std::unique_ptr<store::Store> store;
-  store::PostgresStore* pg = nullptr;
-  std::string label;
-  std::filesystem::path temp;
-  std::string database;
-  if (options.kind == "sqlite") {
-    std::filesystem::path dir = options.data_dir;
-    if (dir.empty()) {
-      temp = std::filesystem::temp_directory_path() / ("store-load-" + RandomHex(6));
-      dir = temp;
-    }
-    store = Must(store::SqliteStore::Open({.data_dir = dir}, deps), "open");
-    label = "SQLite WAL";
-  } else {
-    database = "store_load_" + RandomHex(6);
-    Admin(options.url, "CREATE DATABASE " + database);
-    store::PostgresStoreOptions pg_options;
-    pg_options.writers = options.writers;
-    auto opened = Must(
-        store::PostgresStore::Open(WithDatabase(options.url, database), pg_options, deps), "open");
-    pg = opened.get();
-    store = std::move(opened);
-    label = fmt::format("PostgreSQL, {} writer{}", options.writers, options.writers > 1 ? "s" : "");
-  }
+  store::PostgresStoreOptions pg_options;
+  pg_options.writers = options.writers;
+  ScratchStore scratch = ScratchStore::Open(options.kind, options.data_dir, options.url,
+                                            "store_load", pg_options, deps);
+  std::unique_ptr<store::Store>& store = scratch.store;
+  store::PostgresStore* const pg = scratch.pg;
+  const std::string label = pg == nullptr ? "SQLite WAL"
+                                          : fmt::format("PostgreSQL, {} writer{}", options.writers,
+                                                        options.writers > 1 ? "s" : "");
 
   const WallTime now = RealClock().WallNow();
   for (int a = 0; a < options.agents; ++a) {
@@ -200,9 +185,7 @@ int Run(const Options& options) {
   }
   std::cout << fmt::format("| {} | {} agents | {} | {:.0f} | {:.0f} |\n", label, options.agents,
                            options.jobs, done.load() / consume_s, options.jobs / enqueue_s);
-  store.reset();
-  if (!temp.empty()) std::filesystem::remove_all(temp);
-  if (!database.empty()) Admin(options.url, "DROP DATABASE " + database + " WITH (FORCE)");
+  scratch.Remove();
   return failures.load() == 0 ? 0 : 1;
 }
 

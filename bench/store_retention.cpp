@@ -107,24 +107,10 @@ int Run(const Options& options) {
   store::StoreDeps deps;
   deps.ids = &ids;
   deps.on_queues_committed = [](std::vector<store::AgentQueue>) {};
-  std::unique_ptr<store::Store> store;
-  std::filesystem::path temp;
-  std::string database;
-  std::string label;
-  if (options.kind == "sqlite") {
-    std::filesystem::path dir = options.data_dir;
-    if (dir.empty()) {
-      temp = std::filesystem::temp_directory_path() / ("store-retention-" + RandomHex(6));
-      dir = temp;
-    }
-    store = Must(store::SqliteStore::Open({.data_dir = dir}, deps), "open");
-    label = "SQLite";
-  } else {
-    database = "store_retention_" + RandomHex(6);
-    Admin(options.url, "CREATE DATABASE " + database);
-    store = Must(store::PostgresStore::Open(WithDatabase(options.url, database), {}, deps), "open");
-    label = "PostgreSQL";
-  }
+  ScratchStore scratch =
+      ScratchStore::Open(options.kind, options.data_dir, options.url, "store_retention", {}, deps);
+  std::unique_ptr<store::Store>& store = scratch.store;
+  const std::string label = scratch.pg == nullptr ? "SQLite" : "PostgreSQL";
   const WallTime past = id_clock.WallNow();
   for (int a = 0; a <= options.agents; ++a) {
     const std::string id = a == options.agents ? "probe" : "agent-" + std::to_string(a);
@@ -201,9 +187,7 @@ int Run(const Options& options) {
   for (const auto& count : left)
     remaining += count.count;
   std::cout << fmt::format("  jobs left: {} (the probe's)\n", remaining);
-  store.reset();
-  if (!temp.empty()) std::filesystem::remove_all(temp);
-  if (!database.empty()) Admin(options.url, "DROP DATABASE " + database + " WITH (FORCE)");
+  scratch.Remove();
   return 0;
 }
 

@@ -9,6 +9,7 @@
 // time on the machine, under a lock file held from Start() to Stop().
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,6 +18,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,14 +75,14 @@ class SystemdUser {
             exited = true;
             return true;
           }
-          return fs::exists(socket);
+          return Accepts(socket);
         },
         milliseconds(15000));
     if (exited) {
       pid_ = 0;
       return "systemd --user in a private mount namespace did not start: " + LogText(log);
     }
-    if (!ready) return "systemd --user did not create " + socket.string() + " in time";
+    if (!ready) return "systemd --user did not listen on " + socket.string() + " in time";
     return "";
   }
 
@@ -107,6 +110,23 @@ class SystemdUser {
   }
 
  private:
+  // Whether the manager listens on its private socket: a connect succeeds. The file alone is not
+  // enough: it exists from bind(), and a test that connected between bind() and listen() got
+  // "Connection refused" (seen under a loaded asan run).
+  static bool Accepts(const std::filesystem::path& socket) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string path = socket.string();
+    if (path.size() >= sizeof(address.sun_path)) return false;
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const bool connected =
+        ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+    ::close(fd);
+    return connected;
+  }
+
   static std::string LogText(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::ostringstream text;
