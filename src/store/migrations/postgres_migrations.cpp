@@ -201,7 +201,14 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-// Rollouts: SQLite's migration 8 (sqlite_migrations.cpp says what each part is for).
+// The per-run log cap: SQLite's migration 8 (sqlite_migrations.cpp says what it is for).
+constexpr std::string_view kPgRunLogCounts = R"sql(
+ALTER TABLE runs ADD COLUMN log_lines BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN log_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN logs_dropped BIGINT NOT NULL DEFAULT 0;
+)sql";
+
+// Rollouts: SQLite's migration 9 (sqlite_migrations.cpp says what each part is for).
 constexpr std::string_view kPgRollouts = R"sql(
 CREATE TABLE rollouts (
   id              TEXT COLLATE "C" PRIMARY KEY,
@@ -235,13 +242,14 @@ ALTER TABLE events ADD COLUMN rollout_id TEXT COLLATE "C";
 ALTER TABLE events ADD COLUMN counts_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 4> kPgMigrations{{
+constexpr std::array<Migration, 5> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
     {3, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kPgJobDependencies},
-    {4, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
+    {4, "run log cap: runs.log_lines, runs.log_bytes, runs.logs_dropped", kPgRunLogCounts},
+    {5, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
      kPgRollouts},
 }};
 

@@ -243,6 +243,15 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// The per-run log cap (docs/decisions/0020): what a run stored (lines, message bytes) and how
+// many lines beyond the cap were acknowledged but not stored. Kept in the run's row, which
+// ApplyUpdates already reads and writes, so counting costs no extra statement and no index.
+constexpr std::string_view kRunLogCounts = R"sql(
+ALTER TABLE runs ADD COLUMN log_lines INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN logs_dropped INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Rollouts (docs/protocol.md "Rollouts", docs/decisions/0021): a rollout's row keeps its request
 // (target, job, policy as their JSON), its status, current phase, counts and when time alone next
 // changes its decision (wake_ms); rollout_hosts its hosts, a snapshot of the target in rollout
@@ -282,7 +291,7 @@ ALTER TABLE events ADD COLUMN rollout_id TEXT;
 ALTER TABLE events ADD COLUMN counts_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 8> kMigrations{{
+constexpr std::array<Migration, 9> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -291,7 +300,8 @@ constexpr std::array<Migration, 8> kMigrations{{
     {6, "agents.health_json: the latest health report", kAgentHealth},
     {7, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kJobDependencies},
-    {8, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
+    {8, "run log cap: runs.log_lines, runs.log_bytes, runs.logs_dropped", kRunLogCounts},
+    {9, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
      kRollouts},
 }};
 
