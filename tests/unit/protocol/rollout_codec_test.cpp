@@ -1,0 +1,98 @@
+#include "protocol/rollout_codec.hpp"
+
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "protocol/codec.hpp"
+#include "support/matchers.hpp"
+
+namespace orb::protocol {
+namespace {
+
+using ::orb::testing::FailsWith;
+using ::orb::testing::IsOk;
+
+std::string Fields(const Error& error) {
+  std::string fields;
+  for (const auto& detail : error.details)
+    fields += detail.field + ";";
+  return fields;
+}
+
+TEST(RolloutCodecTest, ACreateRequestRoundTripsWithEveryPolicyField) {
+  const std::string text =
+      R"({"name":"valheim 0.218","target":{"selector":{"labels":{"game":"valheim"}}},)"
+      R"("job":{"type":"UPDATE_SERVER","serverId":"valheim","payload":{"buildId":"b7"},)"
+      R"("maxAttempts":2,"timeoutSeconds":1800,"priority":3},)"
+      R"("policy":{"maxInFlight":"25%","phases":[{"percent":10},)"
+      R"({"percent":100,"startAt":"2026-12-06T04:00:00.000Z"}],)"
+      R"("abort":{"failedPercent":12.5,"minFinished":5},"hostTimeoutSeconds":3600},)"
+      R"("order":"random","idempotencyKey":"k"})";
+  auto request = ParseCreateRolloutRequest(text);
+  ASSERT_THAT(request, IsOk());
+  EXPECT_EQ(request->policy.max_in_flight, 25);
+  EXPECT_TRUE(request->policy.max_in_flight_percent);
+  ASSERT_EQ(request->policy.phases.size(), 2U);
+  EXPECT_TRUE(request->policy.phases[1].start_at.has_value());
+  ASSERT_TRUE(request->policy.abort.has_value());
+  EXPECT_DOUBLE_EQ(request->policy.abort->failed_percent, 12.5);
+  EXPECT_EQ(request->order, "random");
+  auto again = ParseCreateRolloutRequest(ToJson(*request));
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(*again, *request);
+}
+
+TEST(RolloutCodecTest, ABadRequestNamesEveryField) {
+  auto bad = ParseCreateRolloutRequest(
+      R"({"name":"","target":{"agentIds":["a"],"selector":{"labels":{}}},)"
+      R"("job":{"type":"X","agentId":"h1"},"policy":{"maxInFlight":"lots"},"order":"up"})");
+  ASSERT_THAT(bad, FailsWith(Errc::kInvalidRequest));
+  const std::string fields = Fields(bad.error());
+  for (const char* field :
+       {"name;", "target.agentIds;", "job.agentId;", "policy.maxInFlight;", "order;"}) {
+    EXPECT_THAT(fields, ::testing::HasSubstr(field)) << fields;
+  }
+  EXPECT_THAT(ParseCreateRolloutRequest(R"({"name":"x","job":{"type":"X"}})"),
+              FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(ParseCreateRolloutRequest("[1]"), FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(ParseCreateRolloutRequest("{"), FailsWith(Errc::kInvalidJson));
+}
+
+TEST(RolloutCodecTest, AnAbortBodyIsOptionalAndStrict) {
+  auto empty = ParseAbortRolloutRequest("");
+  ASSERT_THAT(empty, IsOk());
+  EXPECT_FALSE(empty->cancel_running);
+  auto yes = ParseAbortRolloutRequest(R"({"cancelRunning":true})");
+  ASSERT_THAT(yes, IsOk());
+  EXPECT_TRUE(yes->cancel_running);
+  EXPECT_THAT(ParseAbortRolloutRequest(R"({"cancel":true})"), FailsWith(Errc::kInvalidRequest));
+}
+
+TEST(RolloutCodecTest, EventsCarryRolloutIdAndCountsOnlyWhenSet) {
+  Event event;
+  event.seq = 7;
+  event.type = EventType::kRolloutProgress;
+  event.rollout_id = "r1";
+  event.status = "RUNNING";
+  event.counts = RolloutCounts{8, 1, 0, 2, 0, 4, 1, 0, 0};
+  const std::string text = ToJson(event);
+  EXPECT_THAT(text, ::testing::HasSubstr(R"("rolloutId":"r1")"));
+  EXPECT_THAT(text, ::testing::HasSubstr(R"("counts":{"total":8,)"));
+  auto back = FromJson<Event>(text);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(*back, event);
+  Event plain;
+  plain.seq = 1;
+  EXPECT_THAT(ToJson(plain), ::testing::Not(::testing::HasSubstr("rolloutId")));
+  Job job;
+  EXPECT_THAT(ToJson(job), ::testing::Not(::testing::HasSubstr("rolloutId")));
+  job.rollout_id = "r1";
+  auto read = FromJson<Job>(ToJson(job));
+  ASSERT_THAT(read, IsOk());
+  EXPECT_EQ(read->rollout_id, "r1");
+}
+
+}  // namespace
+}  // namespace orb::protocol
