@@ -20,6 +20,7 @@
 #include "net/http_client.hpp"
 #include "net/ws_client.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/rollout_codec.hpp"
 #include "support/free_port.hpp"
 #include "support/postgres.hpp"
 #include "support/temp_dir.hpp"
@@ -172,6 +173,53 @@ TEST(ReplicasTest, AJobCreatedThroughAWakesAnAgentLongPollingOnBAndFinishes) {
   EXPECT_EQ(run->job_id, job_id);
   EXPECT_EQ(agent.Complete(run->run_id).status, 200);
   EXPECT_EQ(StatusOf(through_a, job_id), "COMPLETED");
+}
+
+TEST(ReplicasTest, ARolloutMovesOnWhicheverReplicaItsJobsEndThrough) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  ApiClient through_b(replicas.b().port(), replicas.admin_token());
+  // host-1 talks to B, host-2 to A: one job ends through each replica, whichever leads.
+  FakeAgent on_b(replicas.b().port(), "host-1", Enroll(through_a, "host-1"));
+  FakeAgent on_a(replicas.a().port(), "host-2", Enroll(through_a, "host-2"));
+  ASSERT_TRUE(WaitFor([&] { return on_b.Hello({"VERIFY_BACKUP"}).status == 200; }, seconds(2)));
+  ASSERT_EQ(on_a.Hello({"VERIFY_BACKUP"}).status, 200);
+  auto created = through_a.Post(
+      "/v1/rollouts",
+      fmt::format(R"({{"name":"verify","target":{{"agentIds":["host-1","host-2"]}},)"
+                  R"("job":{{"type":"VERIFY_BACKUP","instanceId":"mc-1","payload":{}}}}})",
+                  kPayload));
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto rollout = protocol::ParseRollout(created.body);
+  ASSERT_TRUE(rollout.has_value());
+  const std::string target = "/v1/rollouts/" + rollout->id;
+  const auto counts = [&](ApiClient& api) {
+    auto read = protocol::ParseRollout(api.Get(target).body);
+    return read ? read->counts : protocol::RolloutCounts{};
+  };
+  // The leader learns of each end from the events (its own, or the other replica's through
+  // NOTIFY), well before its 30 s sweep: 10 s is the bound.
+  auto first = on_b.NextJob();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(on_b.Complete(first->run_id).status, 200);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const auto now = counts(through_b);
+        return now.completed == 1 && now.pending == 0;
+      },
+      seconds(10)))
+      << replicas.Log("a") << replicas.Log("b");
+  std::optional<protocol::JobExecution> second;
+  ASSERT_TRUE(WaitFor([&] { return (second = on_a.NextJob()).has_value(); }, seconds(5)));
+  ASSERT_EQ(on_a.Complete(second->run_id).status, 200);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto read = protocol::ParseRollout(through_a.Get(target).body);
+        return read && read->status == "COMPLETED";
+      },
+      seconds(10)));
+  EXPECT_EQ(counts(through_b).completed, 2);
 }
 
 std::vector<protocol::Event> ReadJobEvents(net::WebSocketClient& ws, std::size_t count) {
