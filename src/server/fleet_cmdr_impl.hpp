@@ -97,13 +97,14 @@ class FleetCmdr::Impl {
   // Made in Init over the store; destroyed (in the reverse order of these lines) after store_.
   std::unique_ptr<StreamHub> hub_;  // starting at the store's last event seq
   AsyncCalls calls_;
+  // The publisher's observer (docs/decisions/0021): destroyed after the publisher that calls it.
+  std::unique_ptr<RolloutDriver> rollout_driver_;
   std::unique_ptr<EventPublisher> publisher_;
   std::unique_ptr<Presence> presence_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<AgentApi> agent_api_;
   std::unique_ptr<OperatorApi> operator_api_;
   std::unique_ptr<StreamApi> stream_api_;
-  std::unique_ptr<RolloutDriver> rollout_driver_;  // docs/decisions/0021
   std::unique_ptr<RolloutApi> rollout_api_;
   std::unique_ptr<ServerTimers> timers_;
   std::unique_ptr<ReplicaSync> replica_sync_;  // shared store only
