@@ -121,11 +121,12 @@ constexpr RunStatus kAllRunStatuses[] = {RunStatus::kRunning, RunStatus::kComple
                                          RunStatus::kFailed, RunStatus::kCancelled};
 constexpr Role kAllRoles[] = {Role::kViewer, Role::kOperator, Role::kAdmin, Role::kAgent};
 constexpr EventType kAllEventTypes[] = {
-    EventType::kJobCreated,  EventType::kJobQueued,          EventType::kJobRunning,
-    EventType::kJobProgress, EventType::kJobCancelRequested, EventType::kJobCompleted,
-    EventType::kJobFailed,   EventType::kJobCancelled,       EventType::kJobRetried,
-    EventType::kAgentOnline, EventType::kAgentOffline,       EventType::kAgentEnrolled,
-    EventType::kAgentHealth};
+    EventType::kJobCreated,      EventType::kJobQueued,          EventType::kJobRunning,
+    EventType::kJobProgress,     EventType::kJobCancelRequested, EventType::kJobCompleted,
+    EventType::kJobFailed,       EventType::kJobCancelled,       EventType::kJobRetried,
+    EventType::kAgentOnline,     EventType::kAgentOffline,       EventType::kAgentEnrolled,
+    EventType::kAgentHealth,     EventType::kScheduleCreated,    EventType::kScheduleUpdated,
+    EventType::kScheduleDeleted, EventType::kScheduleFired};
 
 }  // namespace
 

@@ -68,6 +68,8 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Job& out) {
   r.Required("updatedAt", out.updated_at);
   r.Optional("dependsOn", out.depends_on);
   r.Optional("waitingFor", out.waiting_for);
+  r.Optional("scheduleId", out.schedule_id);
+  r.Optional("fireTime", out.fire_time);
   return r.Finish();
 }
 
@@ -98,6 +100,8 @@ json::value Encode(const Job& value) {
   o.emplace("updatedAt", Time(value.updated_at));
   o.emplace("dependsOn", EncodeArray(value.depends_on));
   o.emplace("waitingFor", EncodeArray(value.waiting_for));
+  o.emplace("scheduleId", Nullable(value.schedule_id));
+  o.emplace("fireTime", NullableTime(value.fire_time));
   return o;
 }
 

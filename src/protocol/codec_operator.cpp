@@ -221,6 +221,9 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out)
   r.Optional("message", out.message);
   r.Optional("attempt", out.attempt);
   r.Optional("error", out.error);
+  r.Optional("scheduleId", out.schedule_id);
+  r.Optional("fireTime", out.fire_time);
+  r.Optional("jobIds", out.job_ids);
   return r.Finish();
 }
 
@@ -240,6 +243,9 @@ json::value Encode(const Event& value) {
   o.emplace("message", Nullable(value.message));
   o.emplace("attempt", NullableInt(value.attempt));
   o.emplace("error", value.error ? Encode(*value.error) : json::value(nullptr));
+  if (value.schedule_id) o.emplace("scheduleId", Str(*value.schedule_id));
+  if (value.fire_time) o.emplace("fireTime", Time(*value.fire_time));
+  if (value.job_ids) o.emplace("jobIds", EncodeArray(*value.job_ids));
   return o;
 }
 

@@ -46,7 +46,7 @@ constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
     {Role::kAgent, "agent"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventTypes{{
+constexpr std::array<std::pair<EventType, std::string_view>, 17> kEventTypes{{
     {EventType::kJobCreated, "job.created"},
     {EventType::kJobQueued, "job.queued"},
     {EventType::kJobRunning, "job.running"},
@@ -60,6 +60,10 @@ constexpr std::array<std::pair<EventType, std::string_view>, 13> kEventTypes{{
     {EventType::kAgentOffline, "agent.offline"},
     {EventType::kAgentEnrolled, "agent.enrolled"},
     {EventType::kAgentHealth, "agent.health"},
+    {EventType::kScheduleCreated, "schedule.created"},
+    {EventType::kScheduleUpdated, "schedule.updated"},
+    {EventType::kScheduleDeleted, "schedule.deleted"},
+    {EventType::kScheduleFired, "schedule.fired"},
 }};
 
 }  // namespace

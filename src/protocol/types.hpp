@@ -65,6 +65,9 @@ struct Job {
   // and those of them not COMPLETED yet while the job waits (empty once it was queued or ended).
   std::vector<std::string> depends_on;
   std::vector<std::string> waiting_for;
+  // docs/protocol.md "Schedules": the schedule and the fire that created the job, if any.
+  std::optional<std::string> schedule_id;
+  std::optional<WallTime> fire_time;
   bool operator==(const Job&) const = default;
 };
 
@@ -338,7 +341,11 @@ enum class EventType {
   kAgentOnline,
   kAgentOffline,
   kAgentEnrolled,
-  kAgentHealth,  // status "healthy" | "unhealthy", message: the problems; once per change
+  kAgentHealth,      // status "healthy" | "unhealthy", message: the problems; once per change
+  kScheduleCreated,  // scheduleId
+  kScheduleUpdated,  // scheduleId
+  kScheduleDeleted,  // scheduleId
+  kScheduleFired,    // scheduleId, fireTime, jobIds
 };
 std::string_view ToString(EventType type);  // "job.created", ...
 std::optional<EventType> EventTypeFromString(std::string_view text);
@@ -358,6 +365,10 @@ struct Event {
   std::optional<std::string> message;
   std::optional<int> attempt;
   std::optional<RunError> error;
+  // Schedule events (docs/protocol.md "Schedules"); on the wire only when set.
+  std::optional<std::string> schedule_id;
+  std::optional<WallTime> fire_time;
+  std::optional<std::vector<std::string>> job_ids;
   bool operator==(const Event&) const = default;
 };
 

@@ -201,12 +201,54 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<Migration, 3> kPgMigrations{{
+// Schedules: SQLite's migration 10 (sqlite_migrations.cpp says what each part is for).
+constexpr std::string_view kPgSchedules = R"sql(
+CREATE TABLE schedules (
+  id             TEXT COLLATE "C" PRIMARY KEY,
+  name           TEXT NOT NULL,
+  cron           TEXT NOT NULL,
+  time_zone      TEXT NOT NULL,
+  target_json    TEXT NOT NULL,
+  steps_json     TEXT NOT NULL,
+  overlap        TEXT NOT NULL,
+  catch_up       TEXT NOT NULL,
+  enabled        INTEGER NOT NULL,
+  considered_ms  BIGINT NOT NULL,
+  created_at_ms  BIGINT NOT NULL,
+  updated_at_ms  BIGINT NOT NULL
+);
+CREATE TABLE schedule_fires (
+  schedule_id    TEXT COLLATE "C" NOT NULL,
+  fire_time_ms   BIGINT NOT NULL,
+  fired_at_ms    BIGINT NOT NULL,
+  pending_agents TEXT NOT NULL,
+  job_count      INTEGER NOT NULL DEFAULT 0,
+  job_ids        TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (schedule_id, fire_time_ms)
+);
+CREATE INDEX schedule_fires_pending ON schedule_fires (fired_at_ms) WHERE pending_agents <> '';
+CREATE TABLE schedule_hosts (
+  schedule_id TEXT COLLATE "C" NOT NULL,
+  agent_id    TEXT COLLATE "C" NOT NULL,
+  last_job_id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (schedule_id, agent_id)
+);
+ALTER TABLE jobs ADD COLUMN schedule_id TEXT COLLATE "C";
+ALTER TABLE jobs ADD COLUMN fire_time_ms BIGINT;
+CREATE INDEX jobs_schedule ON jobs (schedule_id, id) WHERE schedule_id IS NOT NULL;
+ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN extra_json TEXT;
+)sql";
+
+constexpr std::array<Migration, 4> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
     {3, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kPgJobDependencies},
+    // 4 and 5 are taken by branches merged alongside this one (the lead renumbers at merge).
+    {6, "schedules: schedules, schedule_fires, schedule_hosts; jobs.schedule_id, fire_time_ms",
+     kPgSchedules},
 }};
 
 }  // namespace

@@ -184,7 +184,9 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
       return Fail(Errc::kStore, "store: idempotency key conflict without a stored key", true);
     }
   }
-  for (Job& job : created.jobs) {
+  for (std::size_t i = 0; i < created.jobs.size(); ++i) {
+    Job& job = created.jobs[i];
+    const bool spec_any_end = command.jobs[i].depends_on_any_end;
     const DependencyState deps = StateOf(job.depends_on, *dependencies);
     const Job as_created = job;
     if (deps.failed) {
@@ -192,7 +194,7 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
       const EventType cancelled = Advance(job, protocol::JobEvent::kDependencyFailed);
       job.last_error = DependencyFailedError(*deps.failed, *deps.failed_status);
       InsertJob(ctx.db(), job, false, now, 0);
-      RecordDependencies(ctx, job.id, job.depends_on);
+      RecordDependencies(ctx, job.id, job.depends_on, spec_any_end);
       ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
       protocol::Event event = MakeJobEvent(cancelled, job, now);
       event.error = job.last_error;
@@ -205,7 +207,7 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
     std::optional<EventType> queued_event;
     if (queued) queued_event = Advance(job, protocol::JobEvent::kPromote);
     InsertJob(ctx.db(), job, queued, now, static_cast<int>(deps.waiting_for.size()));
-    if (!job.depends_on.empty()) RecordDependencies(ctx, job.id, job.depends_on);
+    if (!job.depends_on.empty()) RecordDependencies(ctx, job.id, job.depends_on, spec_any_end);
     ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
     if (queued) {
       ctx.Emit(MakeJobEvent(*queued_event, job, now));
@@ -463,6 +465,7 @@ protocol::JobList ListJobs(sql::Connection& db, const JobFilter& filter, int lim
   add("type", filter.type);
   add("instance_id", filter.instance_id);
   add("batch_id", filter.batch_id);
+  add("schedule_id", filter.schedule_id);
   if (after_id) {
     sql += " AND id < ?" + std::to_string(values.size() + 1);
     values.push_back(*after_id);

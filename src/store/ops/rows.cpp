@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "protocol/codec.hpp"
+#include "protocol/schedules.hpp"
 
 namespace orb::store::ops {
 
@@ -115,7 +116,9 @@ constexpr std::array<std::string_view, kJobColumnCount> kJobColumns{"id",
                                                                     "last_error_json",
                                                                     "result_json",
                                                                     "created_at_ms",
-                                                                    "updated_at_ms"};
+                                                                    "updated_at_ms",
+                                                                    "schedule_id",
+                                                                    "fire_time_ms"};
 
 constexpr std::array<std::string_view, kRunColumnCount> kRunColumns{
     "id",           "job_id",  "attempt",     "status",     "started_at_ms", "finished_at_ms",
@@ -155,6 +158,8 @@ Job ReadJob(const Query& q, int first) {
   job.result_json = q.OptText(f + 19);
   job.created_at = Wall(q.Int64(f + 20));
   job.updated_at = Wall(q.Int64(f + 21));
+  job.schedule_id = q.OptText(f + 22);
+  job.fire_time = OptWall(q.OptInt64(f + 23));
   return job;
 }
 
@@ -259,7 +264,7 @@ void SaveRunFinal(Connection& db, const RunRow& row) {
 
 std::string_view EventColumns() {
   return "seq, type, ts_ms, job_id, run_id, agent_id, instance_id, job_type, status, percent, "
-         "message, attempt, error_json";
+         "message, attempt, error_json, extra_json";
 }
 
 Event ReadEvent(const Query& q) {
@@ -279,6 +284,7 @@ Event ReadEvent(const Query& q) {
   event.message = q.OptText(10);
   if (!q.IsNull(11)) event.attempt = q.Int(11);
   event.error = ParseRunError(q.OptText(12));
+  if (!q.IsNull(13)) protocol::ApplyEventExtra(q.Text(13), event);
   return event;
 }
 
