@@ -256,6 +256,9 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   stream_api_ = std::make_unique<StreamApi>(options_.stream_auth_timeout,
                                             StreamApi::Deps{tokens_, *hub_, store, calls_, *http_});
   operator_api_->RegisterRoutes(*router_);
+  schedule_api_ =
+      std::make_unique<ScheduleApi>(ScheduleApi::Deps{store, *publisher_, calls_, clock_});
+  schedule_api_->RegisterRoutes(*router_);
   agent_api_->RegisterRoutes(*router_);
   stream_api_->RegisterRoutes(*router_);
   if (auto routes = router_->status(); !routes) {

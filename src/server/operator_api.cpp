@@ -177,6 +177,7 @@ void OperatorApi::ListJobs(Call&& call) {
   filter.type = QueryText(call.request, "type");
   filter.instance_id = QueryText(call.request, "instanceId");
   filter.batch_id = QueryText(call.request, "batchId");
+  filter.schedule_id = QueryText(call.request, "scheduleId");
   if (auto status = call.request.Query("status")) {
     filter.status = protocol::JobStatusFromString(*status);
     if (!filter.status) {
