@@ -77,6 +77,12 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"GET", "/v1/artifacts/{sha256}"}, kDownload},
       {{"DELETE", "/v1/artifacts/{sha256}"}, kOperatorOnly},
       {{"GET", "/v1/stream"}, kStaffRead},
+      {{"POST", "/v1/schedules"}, kOperatorOnly},
+      {{"GET", "/v1/schedules"}, kStaffRead},
+      {{"GET", "/v1/schedules/{id}"}, kStaffRead},
+      {{"PATCH", "/v1/schedules/{id}"}, kOperatorOnly},
+      {{"DELETE", "/v1/schedules/{id}"}, kOperatorOnly},
+      {{"POST", "/v1/schedules/{id}/fire"}, kOperatorOnly},
   };
   return expected;
 }
