@@ -233,9 +233,12 @@ CREATE TABLE schedule_hosts (
   last_job_id TEXT COLLATE "C" NOT NULL,
   PRIMARY KEY (schedule_id, agent_id)
 );
-ALTER TABLE jobs ADD COLUMN schedule_id TEXT COLLATE "C";
-ALTER TABLE jobs ADD COLUMN fire_time_ms BIGINT;
-CREATE INDEX jobs_schedule ON jobs (schedule_id, id) WHERE schedule_id IS NOT NULL;
+CREATE TABLE job_schedules (
+  job_id       TEXT COLLATE "C" PRIMARY KEY,
+  schedule_id  TEXT COLLATE "C" NOT NULL,
+  fire_time_ms BIGINT NOT NULL
+);
+CREATE INDEX job_schedules_schedule ON job_schedules (schedule_id, job_id);
 ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN extra_json TEXT;
 )sql";
@@ -247,8 +250,7 @@ constexpr std::array<Migration, 4> kPgMigrations{{
     {3, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kPgJobDependencies},
     // 4 and 5 are taken by branches merged alongside this one (the lead renumbers at merge).
-    {6, "schedules: schedules, schedule_fires, schedule_hosts; jobs.schedule_id, fire_time_ms",
-     kPgSchedules},
+    {6, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kPgSchedules},
 }};
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "protocol/job_types.hpp"
 #include "store/ops/dependencies.hpp"
 #include "store/ops/rows.hpp"
+#include "store/ops/schedules.hpp"
 
 namespace orb::store::ops {
 
@@ -56,6 +57,7 @@ std::optional<Expected<CreatedJobs>> FindIdempotent(Connection& db, const std::s
       created.jobs.push_back(ReadJob(jobs));
   }
   FillDependencies(db, created.jobs);
+  FillSchedules(db, created.jobs);
   return Expected<CreatedJobs>(std::move(created));
 }
 
@@ -225,6 +227,7 @@ Expected<CancelResult> CancelJob(WriteContext& ctx, const std::string& id, WallT
     case JobStatus::kCreated:
     case JobStatus::kQueued: {
       FillDependencies(ctx.db(), *job);
+      FillSchedules(ctx.db(), *job);
       const EventType type = Advance(*job, protocol::JobEvent::kCancelQueued);
       job->updated_at = now;
       job->waiting_for.clear();
@@ -280,6 +283,7 @@ Expected<Job> RetryJob(WriteContext& ctx, const std::string& id, WallTime now) {
                                          ", which is not COMPLETED; it cannot be retried yet");
   }
   FillDependencies(ctx.db(), *job);
+  FillSchedules(ctx.db(), *job);
   const EventType type = Advance(*job, protocol::JobEvent::kManualRetry);
   job->cancel_requested = false;
   job->not_before.reset();
@@ -444,6 +448,7 @@ Expected<protocol::JobDetail> GetJob(sql::Connection& db, std::string_view job_i
   protocol::JobDetail detail;
   detail.job = *std::move(job);
   FillDependencies(db, detail.job);
+  FillSchedules(db, detail.job);
   detail.runs = LoadRuns(db, job_id);
   return detail;
 }
@@ -465,7 +470,11 @@ protocol::JobList ListJobs(sql::Connection& db, const JobFilter& filter, int lim
   add("type", filter.type);
   add("instance_id", filter.instance_id);
   add("batch_id", filter.batch_id);
-  add("schedule_id", filter.schedule_id);
+  if (filter.schedule_id) {
+    sql += " AND id IN (SELECT job_id FROM job_schedules WHERE schedule_id = ?" +
+           std::to_string(values.size() + 1) + ")";
+    values.push_back(*filter.schedule_id);
+  }
   if (after_id) {
     sql += " AND id < ?" + std::to_string(values.size() + 1);
     values.push_back(*after_id);
@@ -484,6 +493,7 @@ protocol::JobList ListJobs(sql::Connection& db, const JobFilter& filter, int lim
     list.next_cursor = EncodeCursor(list.jobs.back().id);
   }
   FillDependencies(db, list.jobs);
+  FillSchedules(db, list.jobs);
   return list;
 }
 

@@ -116,9 +116,7 @@ constexpr std::array<std::string_view, kJobColumnCount> kJobColumns{"id",
                                                                     "last_error_json",
                                                                     "result_json",
                                                                     "created_at_ms",
-                                                                    "updated_at_ms",
-                                                                    "schedule_id",
-                                                                    "fire_time_ms"};
+                                                                    "updated_at_ms"};
 
 constexpr std::array<std::string_view, kRunColumnCount> kRunColumns{
     "id",           "job_id",  "attempt",     "status",     "started_at_ms", "finished_at_ms",
@@ -158,8 +156,6 @@ Job ReadJob(const Query& q, int first) {
   job.result_json = q.OptText(f + 19);
   job.created_at = Wall(q.Int64(f + 20));
   job.updated_at = Wall(q.Int64(f + 21));
-  job.schedule_id = q.OptText(f + 22);
-  job.fire_time = OptWall(q.OptInt64(f + 23));
   return job;
 }
 

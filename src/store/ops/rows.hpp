@@ -40,7 +40,7 @@ std::vector<std::string> SplitTypes(const std::string& joined);
 
 // "id, agent_id, ..." with each column prefixed by `prefix` ("j." or "").
 std::string JobColumns(std::string_view prefix = "");
-inline constexpr int kJobColumnCount = 24;
+inline constexpr int kJobColumnCount = 22;
 // The job whose columns (JobColumns order) start at `first`.
 protocol::Job ReadJob(const Query& q, int first = 0);
 std::optional<protocol::Job> LoadJob(Connection& db, std::string_view job_id);

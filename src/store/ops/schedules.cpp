@@ -1,6 +1,7 @@
 #include "store/ops/schedules.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -421,8 +422,10 @@ Expected<std::vector<Job>> ContinueFire(WriteContext& ctx, const std::string& sc
       Job job = std::move(jobs->jobs.front());
       job.schedule_id = schedule_id;
       job.fire_time = fire_time;
-      Query mark(ctx.db(), "UPDATE jobs SET schedule_id = ?1, fire_time_ms = ?2 WHERE id = ?3");
-      mark.Bind(1, schedule_id).Bind(2, Millis(fire_time)).Bind(3, job.id);
+      Query mark(
+          ctx.db(),
+          "INSERT INTO job_schedules (job_id, schedule_id, fire_time_ms) VALUES (?1, ?2, ?3)");
+      mark.Bind(1, job.id).Bind(2, schedule_id).Bind(3, Millis(fire_time));
       mark.Defer();
       before = job.id;
       ++job_count;
@@ -453,6 +456,32 @@ Expected<std::vector<Job>> ContinueFire(WriteContext& ctx, const std::string& sc
   q.Defer();
   if (remaining.empty()) ctx.Emit(FiredEvent(schedule_id, fire_time, job_count, job_ids, now));
   return created;
+}
+
+void FillSchedules(Connection& db, std::vector<Job>& jobs) {
+  if (jobs.empty()) return;
+  std::vector<std::string> ids;
+  for (const Job& job : jobs)
+    ids.push_back(job.id);
+  Query q(db, "SELECT job_id, schedule_id, fire_time_ms FROM job_schedules WHERE " +
+                  db.dialect().in_list("job_id", 1));
+  q.BindList(1, ids);
+  std::map<std::string, std::pair<std::string, WallTime>> found;
+  while (q.Step())
+    found.emplace(q.Text(0), std::make_pair(q.Text(1), Wall(q.Int64(2))));
+  if (found.empty()) return;
+  for (Job& job : jobs) {
+    auto it = found.find(job.id);
+    if (it == found.end()) continue;
+    job.schedule_id = it->second.first;
+    job.fire_time = it->second.second;
+  }
+}
+
+void FillSchedules(Connection& db, Job& job) {
+  std::vector<Job> one{std::move(job)};
+  FillSchedules(db, one);
+  job = std::move(one.front());
 }
 
 Expected<Schedule> GetSchedule(Connection& db, std::string_view schedule_id, WallTime now) {

@@ -59,6 +59,10 @@ Expected<std::vector<protocol::Job>> ContinueFire(WriteContext& ctx, const std::
                                                   WallTime now);
 
 // ---- reads ----
+// Fills schedule_id and fire_time of the jobs a fire created (table job_schedules; one query).
+void FillSchedules(sql::Connection& db, std::vector<protocol::Job>& jobs);
+void FillSchedules(sql::Connection& db, protocol::Job& job);
+
 Expected<protocol::Schedule> GetSchedule(sql::Connection& db, std::string_view schedule_id,
                                          WallTime now);
 protocol::ScheduleList ListSchedules(sql::Connection& db, int limit,
