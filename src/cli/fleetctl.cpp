@@ -62,6 +62,7 @@ int Main(int argc, const char* const* argv, Io io, std::string_view version) {
   AddUploadCommand(app, ctx);
   AddArtifactsCommand(app, ctx);
   AddTokensCommand(app, ctx);
+  AddScheduleCommand(app, ctx);
   AddCompletionCommand(app, ctx);
   app.footer(kFooter);
 
