@@ -320,6 +320,15 @@ TEST_P(StoreSchedulesTest, AFireWithNoHostIsRecordedWithNoJobs) {
   ASSERT_THAT(got, IsOk());
   ASSERT_THAT(got->last_fires, SizeIs(1));
   EXPECT_EQ(got->last_fires[0].job_count, 0);
+
+  // Past the 100 fire records kept per schedule, the oldest go; the newest are listed.
+  for (int i = 1; i <= 104; ++i)
+    ASSERT_THAT(store().FireSchedule(schedule.id, Now() + std::chrono::seconds(i), Now()), IsOk());
+  auto later = store().GetSchedule(schedule.id, Now());
+  ASSERT_THAT(later, IsOk());
+  ASSERT_THAT(later->last_fires, SizeIs(10));
+  EXPECT_EQ(later->last_fires[0].fire_time, Now() + 104s);
+  EXPECT_EQ(later->last_fires[9].fire_time, Now() + 95s);
 }
 
 TEST_P(StoreSchedulesTest, ALargeFireMakesEveryChainInBoundedBatches) {

@@ -25,6 +25,9 @@ using protocol::ScheduleRequest;
 
 namespace {
 
+// Finished fires kept per schedule (ClaimFire).
+constexpr int kKeptFires = 100;
+
 constexpr std::string_view kScheduleColumns =
     "id, name, cron, time_zone, target_json, steps_json, overlap, catch_up, enabled, "
     "considered_ms, created_at_ms, updated_at_ms";
@@ -198,7 +201,18 @@ bool ClaimFire(WriteContext& ctx, const Schedule& s, WallTime fire_time,
           "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (schedule_id, fire_time_ms) DO NOTHING");
   q.Bind(1, s.id).Bind(2, Millis(fire_time)).Bind(3, Millis(now)).Bind(4, Join(hosts));
   q.Run();
-  return q.Changes() > 0;
+  if (q.Changes() == 0) return false;
+  // Only the newest kKeptFires finished fires are kept (lastFires shows 10): an every-second
+  // schedule would otherwise add 86,400 rows a day. A forgotten fire time cannot fire again: the
+  // timer never fires at or before the schedule's last considered instant, and a fire by hand
+  // takes the current time.
+  Query prune(ctx.db(),
+              "DELETE FROM schedule_fires WHERE schedule_id = ?1 AND pending_agents = '' AND "
+              "fire_time_ms < (SELECT fire_time_ms FROM schedule_fires WHERE schedule_id = ?1 "
+              "ORDER BY fire_time_ms DESC LIMIT 1 OFFSET ?2)");
+  prune.Bind(1, s.id).Bind(2, kKeptFires - 1);
+  prune.Defer();
+  return true;
 }
 
 Event FiredEvent(const std::string& schedule_id, WallTime fire_time, int job_count,
