@@ -4,6 +4,7 @@
 //   store_load sqlite [--data-dir DIR]                  a fresh SQLite store (default: a temp dir)
 //   store_load postgres --url URL [--writers N]         a fresh database on that server
 //   common: --jobs 20000 --agents 32 --producers 32
+//           --log-lines 0    each run first sends one batch of that many 100-byte log lines
 //
 // W1 here: `producers` threads create `jobs` jobs one per call (enqueue), then `agents` threads,
 // one per agent (maxParallel 1), loop DispatchNext -> ApplyUpdates(final COMPLETED) until nothing
@@ -49,6 +50,7 @@ struct Options {
   int jobs = 20000;
   int agents = 32;
   int producers = 32;
+  int log_lines = 0;
 };
 
 double CpuSeconds() {
@@ -128,6 +130,12 @@ int Run(const Options& options) {
         return;
       }
       if (!next->value) return;
+      if (options.log_lines > 0) {
+        protocol::UpdatesRequest logs;
+        for (int seq = 1; seq <= options.log_lines; ++seq)
+          logs.logs.push_back({seq, now, "info", std::string(100, 'x')});
+        if (!store->ApplyUpdates(id, next->value->execution.run_id, logs, now, 300)) ++failures;
+      }
       protocol::UpdatesRequest request;
       request.final_update = protocol::FinalUpdate{};
       request.final_update->seq = 1;
@@ -198,6 +206,8 @@ int main(int argc, char** argv) {
     sub->add_option("--jobs", options.jobs, "jobs")->capture_default_str();
     sub->add_option("--agents", options.agents, "agents (one thread each)")->capture_default_str();
     sub->add_option("--producers", options.producers, "producer threads")->capture_default_str();
+    sub->add_option("--log-lines", options.log_lines, "log lines each run sends before its end")
+        ->capture_default_str();
   }
   CLI11_PARSE(app, argc, argv);
   options.kind = sqlite->parsed() ? "sqlite" : "postgres";

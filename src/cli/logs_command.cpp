@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -49,6 +50,19 @@ class LogPrinter {
     ctx_.out() << Truncate(text, std::string::npos) << "\n";
   }
 
+  // After a run's stored lines: how many fleet-cmdr dropped past its per-run cap
+  // (docs/decisions/0020). JSON output carries it as the response's logsDropped and logCap.
+  void Dropped(const std::string& run_id, const protocol::JobLogs& page, bool show_run) {
+    if (page.logs_dropped <= 0) return;
+    if (ctx_.json()) {
+      collected_.logs_dropped += page.logs_dropped;
+      collected_.log_cap = page.log_cap;
+      return;
+    }
+    std::string text = show_run ? "[" + run_id + "] " : "";
+    ctx_.out() << text << LogsDroppedNote(page.logs_dropped, page.log_cap) << "\n";
+  }
+
   void Finish() {
     if (ctx_.json() && !stream_json_) ctx_.out() << protocol::ToJson(collected_) << "\n";
     ctx_.out().flush();
@@ -66,6 +80,7 @@ int RunLogs(Context& ctx, const LogsArgs& args) {
   const std::string path = "/v1/jobs/" + EscapeUrlComponent(args.job_id);
   LogPrinter printer(ctx, args.follow);
   std::map<std::string, std::int64_t> after;  // run id -> last seq printed
+  std::set<std::string> ended;                // runs whose lines were all printed
 
   // Prints the new lines of every run (or of --run); the job's state as read before them.
   auto fetch = [&]() -> Expected<protocol::JobDetail> {
@@ -79,6 +94,12 @@ int RunLogs(Context& ctx, const LogsArgs& args) {
         runs.push_back(run.id);
     }
     for (const auto& run_id : runs) {
+      if (ended.contains(run_id)) continue;
+      // A final run gets no more lines: after these, what was dropped is said once.
+      bool run_ended = !args.follow;
+      for (const auto& run : detail->runs) {
+        if (run.id == run_id && run.status != protocol::RunStatus::kRunning) run_ended = true;
+      }
       while (true) {
         auto page = api->Call<protocol::JobLogs>(
             "GET", path + "/logs" +
@@ -90,7 +111,13 @@ int RunLogs(Context& ctx, const LogsArgs& args) {
           printer.Print(line, runs.size() > 1);
           after[run_id] = std::max(after[run_id], line.seq);
         }
-        if (page->lines.size() < static_cast<std::size_t>(kPage)) break;
+        if (page->lines.size() < static_cast<std::size_t>(kPage)) {
+          if (run_ended) {
+            printer.Dropped(run_id, *page, runs.size() > 1);
+            ended.insert(run_id);
+          }
+          break;
+        }
       }
     }
     return detail;
@@ -122,6 +149,7 @@ void AddLogsCommand(CLI::App& app, Context& ctx) {
   sub->add_flag("-f,--follow", args->follow, "keep printing new lines until the job has ended");
   sub->footer(
       "Lines: TIMESTAMP LEVEL [RUN] MESSAGE (the run is shown when the job has several).\n"
+      "After a run's lines, a note says how many fleet-cmdr dropped past its per-run log cap.\n"
       "--output json prints {\"lines\": [...]}; with --follow, one JSON line per log line.\n\n"
       "Examples:\n"
       "  fleetctl logs 01934f2a-...\n"

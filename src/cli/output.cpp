@@ -122,6 +122,45 @@ std::string FormatAge(WallTime then, WallTime now) {
   return std::to_string(seconds / 86400) + "d";
 }
 
+std::string FormatCount(std::int64_t value) {
+  if (value < 0) return std::to_string(value);  // not a count; shown as it is
+  const std::string digits = std::to_string(value);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+namespace {
+
+// "8 MiB", "512 KiB" or "1,000 bytes": the largest unit that divides `bytes`.
+std::string FormatCapBytes(std::int64_t bytes) {
+  if (bytes % (1 << 20) == 0) return FormatCount(bytes >> 20) + " MiB";
+  if (bytes % (1 << 10) == 0) return FormatCount(bytes >> 10) + " KiB";
+  return FormatCount(bytes) + (bytes == 1 ? " byte" : " bytes");
+}
+
+}  // namespace
+
+std::string LogsDroppedNote(std::int64_t dropped, const std::optional<protocol::LogCap>& cap,
+                            std::string_view subject) {
+  std::string note = FormatCount(dropped) + (dropped == 1 ? " log line" : " log lines") +
+                     " dropped: " + std::string(subject) + " reached fleet-cmdr's cap";
+  std::vector<std::string> parts;
+  if (cap && cap->max_lines > 0) {
+    parts.push_back(FormatCount(cap->max_lines) + (cap->max_lines == 1 ? " line" : " lines"));
+  }
+  if (cap && cap->max_bytes > 0) parts.push_back(FormatCapBytes(cap->max_bytes));
+  if (!parts.empty()) {
+    note += " of " + parts[0];
+    for (std::size_t i = 1; i < parts.size(); ++i)
+      note += " / " + parts[i];
+  }
+  return note;
+}
+
 std::string FormatLabels(const protocol::Labels& labels) {
   std::string out;
   for (const auto& [key, value] : labels) {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -59,6 +60,15 @@ std::string RenderFields(const std::vector<std::pair<std::string, std::string>>&
 
 // How long ago `then` was, compactly: "5s", "3m", "2h", "4d" ("0s" for the future).
 std::string FormatAge(WallTime then, WallTime now);
+
+// A count with thousands separators: "1,234".
+std::string FormatCount(std::int64_t value);
+
+// What fleetctl logs says after a run's stored lines when fleet-cmdr dropped some past its per-run
+// cap (docs/decisions/0020): "1,234 log lines dropped: the run reached fleet-cmdr's cap of
+// 20,000 lines / 8 MiB". `subject` names what reached it ("the run", "the job's runs").
+std::string LogsDroppedNote(std::int64_t dropped, const std::optional<protocol::LogCap>& cap,
+                            std::string_view subject = "the run");
 
 // "k1=v1,k2=v2" (sorted by key), "" when empty.
 std::string FormatLabels(const protocol::Labels& labels);

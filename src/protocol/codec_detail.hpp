@@ -95,6 +95,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, AgentProble
 bool Read(Decoder& d, const std::string& path, const json::value& v, AgentStatusReport& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, JobLogLine& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, JobLogs& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, LogCap& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, AgentInfo& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, AgentList& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, EnrollRequest& out);
@@ -249,6 +250,7 @@ json::value Encode(const AgentProblem& value);
 json::value Encode(const AgentStatusReport& value);
 json::value Encode(const JobLogLine& value);
 json::value Encode(const JobLogs& value);
+json::value Encode(const LogCap& value);
 json::value Encode(const AgentInfo& value);
 json::value Encode(const AgentList& value);
 json::value Encode(const EnrollRequest& value);

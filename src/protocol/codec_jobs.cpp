@@ -121,12 +121,15 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Run& out) {
   r.Optional("message", out.message);
   r.OptionalObjectJson("result", out.result_json);
   r.Optional("error", out.error);
+  if (r.Optional("logsDropped", out.logs_dropped)) {
+    CheckRange(d, r.Path("logsDropped"), out.logs_dropped, std::int64_t{0}, kMaxInt64);
+  }
   return r.Finish();
 }
 
 json::value Encode(const Run& value) {
   json::object o;
-  o.reserve(10);
+  o.reserve(11);
   o.emplace("id", Str(value.id));
   o.emplace("jobId", Str(value.job_id));
   o.emplace("attempt", value.attempt);
@@ -137,6 +140,7 @@ json::value Encode(const Run& value) {
   o.emplace("message", Nullable(value.message));
   o.emplace("result", NullableEmbeddedObject(value.result_json));
   o.emplace("error", value.error ? Encode(*value.error) : json::value(nullptr));
+  if (value.logs_dropped > 0) o.emplace("logsDropped", value.logs_dropped);
   return o;
 }
 

@@ -36,11 +36,33 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, JobLogs& ou
   if (object == nullptr) return false;
   ObjectReader r(d, path, *object);
   r.Required("lines", out.lines);
+  if (r.Optional("logsDropped", out.logs_dropped)) {
+    CheckRange(d, r.Path("logsDropped"), out.logs_dropped, std::int64_t{0}, kMaxInt64);
+  }
+  r.Optional("logCap", out.log_cap);
   return r.Finish();
 }
 
 json::value Encode(const JobLogs& value) {
-  return json::object{{"lines", EncodeArray(value.lines)}};
+  json::object o{{"lines", EncodeArray(value.lines)}};
+  if (value.logs_dropped > 0) o.emplace("logsDropped", value.logs_dropped);
+  if (value.log_cap) o.emplace("logCap", Encode(*value.log_cap));
+  return o;
+}
+
+bool Read(Decoder& d, const std::string& path, const json::value& v, LogCap& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("maxLines", out.max_lines);
+  r.Required("maxBytes", out.max_bytes);
+  CheckRange(d, r.Path("maxLines"), out.max_lines, std::int64_t{0}, kMaxInt64);
+  CheckRange(d, r.Path("maxBytes"), out.max_bytes, std::int64_t{0}, kMaxInt64);
+  return r.Finish();
+}
+
+json::value Encode(const LogCap& value) {
+  return json::object{{"maxLines", value.max_lines}, {"maxBytes", value.max_bytes}};
 }
 
 // ---- agents ----

@@ -83,6 +83,9 @@ struct Run {
   std::optional<std::string> message;
   std::optional<std::string> result_json;
   std::optional<RunError> error;
+  // Log lines the agent sent past fleet-cmdr's per-run cap: acknowledged, not stored
+  // (docs/decisions/0020). "logsDropped", omitted when 0.
+  std::int64_t logs_dropped = 0;
   bool operator==(const Run&) const = default;
 };
 
@@ -251,8 +254,19 @@ struct JobLogLine {
   bool operator==(const JobLogLine&) const = default;
 };
 
+// fleet-cmdr's per-run log cap (docs/decisions/0020); 0 = no cap of that kind.
+struct LogCap {
+  std::int64_t max_lines = 0;
+  std::int64_t max_bytes = 0;  // of the messages
+  bool operator==(const LogCap&) const = default;
+};
+
 struct JobLogs {
   std::vector<JobLogLine> lines;
+  // Lines past the cap that were acknowledged but not stored: of the run asked for (runId), or of
+  // all the job's runs. "logsDropped" and "logCap" (the cap now) are omitted when none was.
+  std::int64_t logs_dropped = 0;
+  std::optional<LogCap> log_cap;
   bool operator==(const JobLogs&) const = default;
 };
 

@@ -121,6 +121,7 @@ FleetCmdr::Impl::~Impl() {
 Status FleetCmdr::Impl::Init(const FleetCmdr::StoreOpener& open_store) {
   store::StoreDeps deps;
   deps.ids = &store_ids_;
+  deps.run_log_cap = {options_.run_log_max_lines, options_.run_log_max_bytes};
   deps.on_queues_committed = [this](std::vector<store::AgentQueue> queues) {
     for (auto& queue : queues) {
       notifier_.Update(queue.agent_id,

@@ -73,6 +73,9 @@ struct FleetCmdrOptions {
   std::int64_t events_kept = 200'000;  // older events are pruned; a client behind them resyncs
   // What the leader prunes, and how (server/retention_policy.hpp, docs/decisions/0018).
   RetentionOptions retention{};
+  // The per-run log cap (store::StoreDeps::run_log_cap, docs/decisions/0020); 0 = no cap.
+  std::int64_t run_log_max_lines = 20'000;
+  std::int64_t run_log_max_bytes = 8 << 20;
   std::chrono::milliseconds tick{250};  // lease expiry / notBefore / online checks
   std::chrono::milliseconds stream_auth_timeout{5'000};
 

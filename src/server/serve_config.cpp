@@ -1,6 +1,7 @@
 #include "server/serve_config.hpp"
 
 #include <charconv>
+#include <cstdint>
 
 #include <CLI/CLI.hpp>
 
@@ -95,6 +96,16 @@ void AddServeFlags(CLI::App& app, ServeFlags& flags) {
                  "rows pruned per store transaction (jobs, events, keys)")
       ->capture_default_str()
       ->check(CLI::Range(10, 10'000));
+  app.add_option("--run-log-max-lines", flags.run_log_max_lines,
+                 "log lines stored per run; later ones are acknowledged, counted and dropped; "
+                 "0: no cap")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));
+  app.add_option("--run-log-max-bytes", flags.run_log_max_bytes,
+                 "log message bytes stored per run; later lines are acknowledged, counted and "
+                 "dropped; 0: no cap")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
 }
 
 bool IsLoopback(std::string_view host) {
@@ -168,6 +179,8 @@ Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
   options.retention.artifact_age = RetentionOptions::Days(flags.artifact_retention_days);
   options.retention.idempotency_key_age = RetentionOptions::Days(flags.idempotency_key_days);
   options.retention.batch_rows = flags.retention_batch_rows;
+  options.run_log_max_lines = flags.run_log_max_lines;
+  options.run_log_max_bytes = flags.run_log_max_bytes;
   return options;
 }
 

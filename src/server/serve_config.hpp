@@ -3,6 +3,7 @@
 // `fleet-cmdr serve` flags (protocol.md §7) and their checks. Every flag is also a key of the
 // --config TOML file (CLI11 reads it), and a flag on the command line wins over the file.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,9 @@ struct ServeFlags {
   int artifact_retention_days = 30;
   int idempotency_key_days = 7;
   int retention_batch_rows = 200;
+  // The per-run log cap (docs/decisions/0020); 0: no cap.
+  std::int64_t run_log_max_lines = 20'000;
+  std::int64_t run_log_max_bytes = 8 << 20;
 };
 
 void AddServeFlags(CLI::App& app, ServeFlags& flags);

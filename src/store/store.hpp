@@ -95,6 +95,11 @@ struct AgentQueue {
   bool operator==(const AgentQueue&) const = default;
 };
 
+// The default per-run log cap (docs/decisions/0020): fleet-cmdr's --run-log-max-lines and
+// --run-log-max-bytes.
+inline constexpr std::int64_t kDefaultRunLogLines = 20'000;
+inline constexpr std::int64_t kDefaultRunLogBytes = 8 << 20;  // 8 MiB of messages
+
 // What a store needs from its surroundings.
 struct StoreDeps {
   IdGenerator* ids = nullptr;           // job, run and batch ids; must outlive the store
@@ -112,6 +117,9 @@ struct StoreDeps {
   // after the store (re)connects its listener, since notifications may have been missed. Same
   // rules as on_queues_committed. SQLite never calls it (one process per file). Empty: ignored.
   std::function<void(std::int64_t last_seq)> on_foreign_commit;
+  // The per-run log cap ApplyUpdates applies: lines past it are acknowledged, counted in the
+  // run's logsDropped and not stored. 0 = no cap of that kind.
+  protocol::LogCap run_log_cap{kDefaultRunLogLines, kDefaultRunLogBytes};
 };
 
 // protocol.md §2: a token is stored only as the sha256 hex of its text.
@@ -387,7 +395,9 @@ class Store {
   // every accepted batch, an empty one too, extends the lease to now + lease_seconds. A final
   // update ends the run and moves the job (COMPLETED, CANCELLED, FAILED or an automatic retry;
   // a job whose cancel was requested is never retried automatically). invalid_request for a
-  // final update with status RUNNING.
+  // final update with status RUNNING. Log lines past StoreDeps::run_log_cap are acknowledged
+  // but not stored, and counted in the run's logs_dropped; once one did not fit, no later line of
+  // the run is stored (docs/decisions/0020).
   virtual Expected<Mutation<protocol::UpdatesResponse>> ApplyUpdates(
       std::string_view agent_id, std::string_view run_id, const protocol::UpdatesRequest& request,
       WallTime now, int lease_seconds) = 0;
@@ -529,7 +539,8 @@ class Store {
 
   // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
   // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown
-  // job or a run of another job.
+  // job or a run of another job. logs_dropped: the run's (run_id) or the job's runs' lines past
+  // the log cap; log_cap: this store's cap, set when logs_dropped > 0.
   virtual Expected<protocol::JobLogs> ReadLogs(const LogQuery& query) = 0;
 };
 

@@ -82,7 +82,9 @@ async function startAgent(name, binary) {
 // fleet-cmdr on its port and data dir (again after a restart: same port, same data).
 let cmdrPort;
 function startFleetCmdr() {
-  return start("fleet-cmdr", [FLEET_CMDR, "serve", "--listen", `127.0.0.1:${cmdrPort}`, "--data-dir", path.join(dir, "data")],
+  // A run log cap far above what the real agents' jobs here log, and small enough to pass.
+  return start("fleet-cmdr", [FLEET_CMDR, "serve", "--listen", `127.0.0.1:${cmdrPort}`, "--data-dir", path.join(dir, "data"),
+    "--run-log-max-lines", "500"],
     { FLEET_CMDR_ADMIN_TOKEN: ADMIN_TOKEN });
 }
 
@@ -246,6 +248,33 @@ test("a running STOP_INSTANCE cannot be cancelled: the button is disabled with t
   await shot(page, "04-not-cancellable");
   await agentCall(`/runs/${run.runId}/updates`, { updates: [], logs: [], final: { seq: 1, timestamp: new Date().toISOString(), status: "COMPLETED", result: { instanceId: "web-9", alreadyStopped: true } } });
   await page.waitForSelector("#job-status.st-COMPLETED", { timeout: WAIT });
+  await page.close();
+});
+
+test("the log view says how many lines the run log cap dropped", async () => {
+  const { token } = await api("POST", "/v1/agents", { agentId: "manual-4" });
+  const agentCall = async (route, body) => {
+    const response = await fetch(base + "/v1/agents/manual-4" + route, { method: "POST", body: JSON.stringify(body),
+      headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+    assert.ok(response.ok, `${route}: ${response.status}`);
+    return response.status === 204 ? null : response.json();
+  };
+  await agentCall("/hello", { agentVersion: "manual", jobTypes: ["STOP_INSTANCE"], maxParallel: 1, labels: {}, interruptedRuns: [] });
+  const job = await api("POST", "/v1/jobs", { agentId: "manual-4", type: "STOP_INSTANCE", instanceId: "web-11", payload: {} });
+  const run = await agentCall("/jobs/next", { running: [] });
+  const timestamp = new Date().toISOString();
+  const logs = Array.from({ length: 1234 + 500 }, (_, i) => ({ seq: i + 1, timestamp, level: "info", message: "line " + (i + 1) }));
+  const acked = await agentCall(`/runs/${run.runId}/updates`, { updates: [], logs });
+  assert.equal(acked.ackedLogSeq, 1734);
+  await agentCall(`/runs/${run.runId}/updates`, { updates: [], logs: [], final: { seq: 1, timestamp, status: "COMPLETED", result: { instanceId: "web-11", alreadyStopped: true } } });
+  const page = await signedInPage();
+  await page.goto(base + "/#/jobs/" + job.id);
+  await page.waitForSelector("#log-dropped:not([hidden])", { timeout: WAIT });
+  assert.equal(await page.textContent("#log-dropped"), "1,234 log lines dropped: the run reached fleet-cmdr's cap of 500 lines / 8 MiB");
+  assert.match(await page.textContent("#log"), /line 500/);
+  assert.doesNotMatch(await page.textContent("#log"), /line 501/);
+  await shot(page, "04c-log-cap");
+  assert.equal(page.lastError, undefined);
   await page.close();
 });
 

@@ -78,6 +78,7 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
                      }
                    },
                    {}};
+    deps.run_log_cap = log_cap_;
     auto opened = home_->Open(std::move(deps));
     ASSERT_THAT(opened, IsOk());
     store_ = std::move(*opened);
@@ -207,6 +208,8 @@ class StoreContractTest : public ::testing::TestWithParam<StoreFactory> {
   ::orb::testing::ManualClock clock_;
   IdGenerator ids_{clock_};
   double random_ = 0.5;  // no jitter: delays are exact
+  // The run log cap of the next Reopen (StoreDeps::run_log_cap).
+  protocol::LogCap log_cap_{kDefaultRunLogLines, kDefaultRunLogBytes};
   std::mutex told_mutex_;
   std::map<std::string, protocol::NotifyResponse> told_;  // by on_queues_committed
   std::vector<std::string> told_order_;

@@ -15,6 +15,13 @@ using ::testing::IsEmpty;
 
 class StoreDependenciesTest : public StoreContractTest {
  protected:
+  // A BACKUP_INSTANCE job with no retry: its first failure is final.
+  JobSpec Once(const std::string& agent_id, const std::string& instance) {
+    JobSpec spec = Spec(agent_id, "BACKUP_INSTANCE", instance);
+    spec.max_attempts = 1;
+    return spec;
+  }
+
   JobSpec Dependent(const std::string& agent_id, const std::string& instance,
                     std::vector<std::string> depends_on) {
     JobSpec spec = Spec(agent_id, "VERIFY_BACKUP", instance);
@@ -149,8 +156,7 @@ TEST_P(StoreDependenciesTest, AFailureCancelsTheDependentsDownTheChainInOneCommi
   ReadyAgent("a1");
   ReadyAgent("a2");
   ReadyAgent("a3");
-  JobSpec root_spec = Spec("a1", "BACKUP_INSTANCE", "mc-1");
-  root_spec.max_attempts = 1;
+  const JobSpec root_spec = Once("a1", "mc-1");
   const Job root = Create(root_spec);
   const Job child = Create(Dependent("a2", "mc-2", {root.id}));
   const Job grandchild = Create(Dependent("a3", "mc-3", {child.id}));
@@ -204,8 +210,7 @@ TEST_P(StoreDependenciesTest, ARetryableFailureKeepsTheDependentsWaiting) {
 TEST_P(StoreDependenciesTest, ALostLeaseWithNoRetryLeftCancelsTheDependents) {
   ReadyAgent("a1");
   ReadyAgent("a2");
-  JobSpec spec = Spec("a1", "BACKUP_INSTANCE", "mc-1");
-  spec.max_attempts = 1;
+  const JobSpec spec = Once("a1", "mc-1");
   const Job dependency = Create(spec);
   const Job dependent = Create(Dependent("a2", "mc-2", {dependency.id}));
   Start("a1", dependency.id);
@@ -253,8 +258,7 @@ TEST_P(StoreDependenciesTest, CancellingADependencyCancelsItsDependents) {
 TEST_P(StoreDependenciesTest, ADependencyAlreadyFailedOrCancelledCancelsTheNewJobAtOnce) {
   ReadyAgent("a1");
   ReadyAgent("a2");
-  JobSpec spec = Spec("a1", "BACKUP_INSTANCE", "mc-1");
-  spec.max_attempts = 1;
+  const JobSpec spec = Once("a1", "mc-1");
   const Job failed = Create(spec);
   ASSERT_THAT(Finish("a1", Start("a1", failed.id), RunStatus::kFailed, Fatal()), IsOk());
   const Job cancelled = Create("a1", "BACKUP_INSTANCE", "mc-2");
@@ -282,8 +286,7 @@ TEST_P(StoreDependenciesTest, ADependencyAlreadyFailedOrCancelledCancelsTheNewJo
 TEST_P(StoreDependenciesTest, RetriesNeverRunADependentWithoutItsDependencies) {
   ReadyAgent("a1");
   ReadyAgent("a2");
-  JobSpec spec = Spec("a1", "BACKUP_INSTANCE", "mc-1");
-  spec.max_attempts = 1;
+  const JobSpec spec = Once("a1", "mc-1");
   const Job dependency = Create(spec);
   const Job dependent = Create(Dependent("a2", "mc-2", {dependency.id}));
   ASSERT_THAT(Finish("a1", Start("a1", dependency.id), RunStatus::kFailed, Fatal()), IsOk());

@@ -25,14 +25,20 @@ std::string Sha256Of(const std::string& bytes) {
 
 class StoreRetentionTest : public StoreContractTest {
  protected:
+  // A create of one BACKUP_INSTANCE job of `agent` on `instance` under idempotency key `key`.
+  CreateJobsCommand Keyed(const std::string& agent, const std::string& instance,
+                          std::optional<std::string> key) {
+    CreateJobsCommand command;
+    command.jobs.push_back(Spec(agent, "BACKUP_INSTANCE", instance));
+    command.idempotency_key = std::move(key);
+    return command;
+  }
+
   // A job of `agent` that ran and ended `status` (a failure with no retry left), with a log line.
   Job Finished(const std::string& agent, const std::string& instance, RunStatus status,
                std::optional<std::string> key = std::nullopt) {
-    JobSpec spec = Spec(agent, "BACKUP_INSTANCE", instance);
-    spec.max_attempts = 1;
-    CreateJobsCommand command;
-    command.jobs.push_back(spec);
-    command.idempotency_key = std::move(key);
+    CreateJobsCommand command = Keyed(agent, instance, std::move(key));
+    command.jobs[0].max_attempts = 1;
     auto created = store().CreateJobs(command, Now());
     EXPECT_THAT(created, IsOk());
     if (!created) return Job{};
@@ -116,9 +122,7 @@ TEST_P(StoreRetentionTest, FinishedJobsOlderThanTheCutoffGoWithTheirRunsLogsEven
   EXPECT_EQ(logs->lines.size(), 1u);
 
   // The key went with its job: the same key with another request is a new create, not a conflict.
-  CreateJobsCommand again;
-  again.jobs.push_back(Spec("a1", "BACKUP_INSTANCE", "other"));
-  again.idempotency_key = "key-completed";
+  const CreateJobsCommand again = Keyed("a1", "other", "key-completed");
   auto created = store().CreateJobs(again, Now());
   ASSERT_THAT(created, IsOk());
   EXPECT_FALSE(created->value.existing);
@@ -206,9 +210,7 @@ TEST_P(StoreRetentionTest, AJobFinishedAfterTheCutoffStaysThoughCreatedBeforeIt)
 
 TEST_P(StoreRetentionTest, IdempotencyKeysExpireByTheirOwnAge) {
   ReadyAgent("a1");
-  CreateJobsCommand command;
-  command.jobs.push_back(Spec("a1", "BACKUP_INSTANCE", "i1"));
-  command.idempotency_key = "old-key";
+  CreateJobsCommand command = Keyed("a1", "i1", "old-key");
   auto first = store().CreateJobs(command, Now());
   ASSERT_THAT(first, IsOk());
   clock_.Advance(8 * kDay);
@@ -220,9 +222,7 @@ TEST_P(StoreRetentionTest, IdempotencyKeysExpireByTheirOwnAge) {
   EXPECT_EQ(*pruned, 1);
   EXPECT_TRUE(Exists(first->value.jobs[0].id));  // the job stays (it is not finished)
 
-  CreateJobsCommand other;
-  other.jobs.push_back(Spec("a1", "BACKUP_INSTANCE", "i9"));
-  other.idempotency_key = "old-key";
+  CreateJobsCommand other = Keyed("a1", "i9", "old-key");
   auto reused = store().CreateJobs(other, Now());
   ASSERT_THAT(reused, IsOk());  // a new request now
   EXPECT_FALSE(reused->value.existing);
@@ -235,9 +235,7 @@ TEST_P(StoreRetentionTest, AKeyUsedAgainAfterItExpiredStaysWhenItsFirstJobIsPrun
   const Job first = Finished("a1", "i1", RunStatus::kCompleted, "reused-key");
   clock_.Advance(8 * kDay);
   ASSERT_THAT(store().PruneIdempotencyKeys(Now() - 7 * kDay, 100), IsOk());
-  CreateJobsCommand again;
-  again.jobs.push_back(Spec("a1", "BACKUP_INSTANCE", "i2"));
-  again.idempotency_key = "reused-key";
+  const CreateJobsCommand again = Keyed("a1", "i2", "reused-key");
   auto second = store().CreateJobs(again, Now());
   ASSERT_THAT(second, IsOk());
   ASSERT_FALSE(second->value.existing);

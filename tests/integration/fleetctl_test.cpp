@@ -138,8 +138,8 @@ class FleetctlProcess {
 class FleetctlTest : public ::testing::Test {
  protected:
   std::map<std::string, std::string> Env(const std::string& token = "") {
-    return {{"FLEET_SERVER", fmt::format("http://127.0.0.1:{}", cluster_.port())},
-            {"FLEET_TOKEN", token.empty() ? cluster_.admin_token() : token}};
+    return {{"FLEET_SERVER", fmt::format("http://127.0.0.1:{}", target_->port())},
+            {"FLEET_TOKEN", token.empty() ? target_->admin_token() : token}};
   }
   Result Run(std::vector<std::string> args, const std::string& token = "") {
     FleetctlProcess process(dir_.path(), std::move(args), Env(token));
@@ -185,6 +185,7 @@ class FleetctlTest : public ::testing::Test {
 
   TempDir dir_;
   TestCluster cluster_;
+  TestCluster* target_ = &cluster_;  // the fleet-cmdr fleetctl talks to
 };
 
 TEST_F(FleetctlTest, AgentsListsTheFleetAsATableAndAsJson) {
@@ -464,6 +465,42 @@ TEST_F(FleetctlTest, LogsPrintsTheRunsLinesAndFollowEndsWithTheJob) {
   const auto lines = Lines(result.out);
   ASSERT_EQ(lines.size(), 2U) << result.out;
   EXPECT_EQ(protocol::FromJson<protocol::JobLogLine>(lines[1])->message, "log second");
+}
+
+TEST_F(FleetctlTest, LogsSaysHowManyLinesTheRunLogCapDropped) {
+  auto options = TestCluster::DefaultOptions();
+  options.run_log_max_lines = 3;
+  TestCluster capped(options);
+  target_ = &capped;
+  auto& agent = capped.StartAgent("host-1", kAllTypes);
+  const auto job = capped.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  const auto run = Take(agent);
+  std::string logs;
+  for (int seq = 1; seq <= 5; ++seq) {
+    logs += fmt::format(R"({}{{"seq":{},"timestamp":"2026-11-22T10:00:00.000Z","level":"info",)"
+                        R"("message":"line {}"}})",
+                        seq == 1 ? "" : ",", seq, seq);
+  }
+  const auto acked = agent.Update(run.run_id, R"({"updates":[],"logs":[)" + logs + "]}");
+  ASSERT_EQ(acked.status, 200) << acked.body;
+  // Every line is acknowledged, also those past the cap: the agent must not send them again.
+  EXPECT_NE(acked.body.find(R"("ackedLogSeq":5)"), std::string::npos) << acked.body;
+  ASSERT_EQ(agent.Complete(run.run_id).status, 200);
+
+  const auto table = Run({"logs", job.id});
+  EXPECT_EQ(table.code, 0) << table.err;
+  const auto lines = Lines(table.out);
+  ASSERT_EQ(lines.size(), 4U) << table.out;
+  EXPECT_NE(lines[2].find("line 3"), std::string::npos) << table.out;
+  EXPECT_EQ(lines[3], "2 log lines dropped: the run reached fleet-cmdr's cap of 3 lines / 8 MiB");
+
+  const auto json = Parse<protocol::JobLogs>(Run({"logs", job.id, "-o", "json"}));
+  EXPECT_EQ(json.lines.size(), 3U);
+  EXPECT_EQ(json.logs_dropped, 2);
+  EXPECT_EQ(json.log_cap, (protocol::LogCap{3, 8 << 20}));
+  const auto detail = Parse<protocol::JobDetail>(Run({"job", job.id, "-o", "json"}));
+  ASSERT_EQ(detail.runs.size(), 1U);
+  EXPECT_EQ(detail.runs[0].logs_dropped, 2);
 }
 
 TEST_F(FleetctlTest, RetryQueuesAFailedJobAgainAndRefusesAQueuedOne) {

@@ -26,6 +26,7 @@
 #include <signal.h>
 
 #include "integration/agent/agent_cluster.hpp"
+#include "integration/creators.hpp"
 #include "integration/replica_set.hpp"
 #include "integration/test_cluster.hpp"
 #include "net/http_client.hpp"
@@ -95,103 +96,6 @@ int ChaosJobCount() {
   return count > 0 ? count : 2000;
 }
 
-// Creates jobs 0..count-1 through random replicas, each with the idempotency key chaos-<i>: a
-// create whose answer was lost (the replica died, 5xx, 429) is sent again, with the same key, to
-// another replica until one acknowledges it (201, or 200 for a key already stored).
-class Creators {
- public:
-  Creators(const ReplicaSet& replicas, int count, int agents, int threads)
-      : replicas_(replicas), count_(count), agents_(agents), acked_(count) {
-    for (int t = 0; t < threads; ++t)
-      threads_.emplace_back([this, t] { Run(t); });
-  }
-  ~Creators() { Join(); }
-  void Join() {
-    for (auto& thread : threads_)
-      if (thread.joinable()) thread.join();
-  }
-
-  int started() const { return next_.load(); }
-  int resent() const { return resent_.load(); }
-  int replayed() const { return replayed_.load(); }
-  // The longest time one create took to be acknowledged, resends included.
-  long long slowest_ms() const { return slowest_ms_.load(); }
-  // The acknowledged job id of each create ("" if never acknowledged).
-  std::vector<std::string> acked() const {
-    const std::lock_guard lock(mutex_);
-    return acked_;
-  }
-  std::vector<std::string> problems() const {
-    const std::lock_guard lock(mutex_);
-    return problems_;
-  }
-
- private:
-  void Run(int thread) {
-    std::mt19937 random(static_cast<unsigned>(1000 + thread));
-    std::vector<std::unique_ptr<net::HttpClient>> clients;
-    for (int i = 0; i < replicas_.size(); ++i) {
-      net::ClientOptions options;
-      options.base_url = replicas_.url(i);
-      options.bearer_token = replicas_.admin_token();
-      options.connect_timeout = seconds(2);
-      options.request_timeout = seconds(10);
-      clients.push_back(std::make_unique<net::HttpClient>(options));
-    }
-    for (int i = next_++; i < count_; i = next_++) {
-      const std::string body = JobBody(
-          fmt::format("host-{}", i % agents_), "VERIFY_BACKUP", fmt::format("i-{}", i), kPayload,
-          fmt::format(R"("maxAttempts":3,"retryBackoffSeconds":1,"idempotencyKey":"chaos-{}")", i));
-      const auto first_sent = Steady::now();
-      const auto deadline = first_sent + seconds(60);
-      for (int attempt = 0;; ++attempt) {
-        if (Steady::now() > deadline) {
-          Problem(fmt::format("create {} never acknowledged", i));
-          break;
-        }
-        if (attempt > 0) ++resent_;
-        auto& client = *clients[random() % clients.size()];
-        auto reply = client.Send({.method = "POST", .target = "/v1/jobs", .body = body});
-        if (!reply) continue;  // the replica is gone or went away mid-call: another one
-        if (reply->status == 429 || reply->status >= 500) continue;
-        if (reply->status != 201 && reply->status != 200) {
-          Problem(fmt::format("create {}: {} {}", i, reply->status, reply->body));
-          break;
-        }
-        auto job = protocol::FromJson<protocol::Job>(reply->body);
-        if (!job) {
-          Problem(fmt::format("create {}: not a job: {}", i, reply->body));
-          break;
-        }
-        if (reply->status == 200) ++replayed_;
-        const long long took = MillisSince(first_sent);
-        for (long long was = slowest_ms_.load(); took > was;) {
-          if (slowest_ms_.compare_exchange_weak(was, took)) break;
-        }
-        const std::lock_guard lock(mutex_);
-        acked_[i] = job->id;
-        break;
-      }
-    }
-  }
-  void Problem(std::string text) {
-    const std::lock_guard lock(mutex_);
-    problems_.push_back(std::move(text));
-  }
-
-  const ReplicaSet& replicas_;
-  const int count_;
-  const int agents_;
-  std::atomic<int> next_{0};
-  std::atomic<int> resent_{0};
-  std::atomic<int> replayed_{0};
-  std::atomic<long long> slowest_ms_{0};
-  mutable std::mutex mutex_;
-  std::vector<std::string> acked_;
-  std::vector<std::string> problems_;
-  std::vector<std::thread> threads_;
-};
-
 std::vector<std::string> Split(const std::string& text) {
   std::vector<std::string> parts;
   std::stringstream in(text);
@@ -245,7 +149,7 @@ TEST(ReplicasChaosTest, JobsThroughThreeReplicasSurviveKilledReplicasAndAKilledL
   ASSERT_TRUE(WaitFor([&] { return stream.subscriptions() >= 1; }, seconds(10)));
 
   const auto create_started = Steady::now();
-  Creators creators(replicas, jobs, kAgents, 3);
+  Creators creators(replicas.urls(), replicas.admin_token(), jobs, kAgents, 3);
   ASSERT_TRUE(WaitFor([&] { return creators.started() >= jobs / 4; }, seconds(60)));
   replicas.Kill(victim);
   const auto victim_killed_ms = MillisSince(create_started);

@@ -447,10 +447,20 @@ Expected<protocol::StartInstanceResult> InstanceStore::Start(
   }
   if (auto running = Find(context, paths, *runtime)) {
     context.LogLine("info", "instance " + instance_id + " already runs as " + running->Describe());
-    if (!runtime->pid) {
-      // Found by its ORB_RUN_ID: an agent died between the spawn and writing the pid down.
+    if (!runtime->pid || runtime->state != InstanceState::kRunning) {
+      // An agent died inside a start: between the spawn and writing the pid down (found by its
+      // ORB_RUN_ID), or while it waited for the ready line. The process lives on, so the start
+      // is finished here: it is recorded as running. Its ready line is not waited for again (it
+      // may be in the console log already, and a process that never gets ready would be
+      // stopped by nothing but the next STOP or RESTART).
+      if (runtime->state == InstanceState::kStarting) {
+        context.LogLine("warn", "the start of instance " + instance_id + " by run " +
+                                    runtime->run_id.value_or("?") +
+                                    " was interrupted after the spawn; its process runs");
+      }
       runtime->pid = running->identity().pid;
       runtime->start_time = running->identity().start_time;
+      runtime->state = InstanceState::kRunning;
       if (auto saved = SaveRuntime(paths, *runtime); !saved) return Fail(saved.error());
     }
     if (new_config) context.LogLine("info", "the new config takes effect at the next start");

@@ -283,8 +283,8 @@ void SqlStore::ApplyUpdatesAsync(std::string agent_id, std::string run_id,
   WriteAsync<protocol::UpdatesResponse>(
       std::move(agents), Rank::kPlain,
       [agent = std::move(agent_id), id = std::move(run_id), request = std::move(request), now,
-       lease_seconds](ops::WriteContext& ctx) {
-        return ops::ApplyUpdates(ctx, agent, id, request, now, lease_seconds);
+       lease_seconds, cap = deps().run_log_cap](ops::WriteContext& ctx) {
+        return ops::ApplyUpdates(ctx, agent, id, request, now, lease_seconds, cap);
       },
       std::move(done));
 }
@@ -485,7 +485,8 @@ Status SqlStore::ReleaseLeadership(std::string_view name, std::string_view holde
 // ---- Logs ----
 
 Expected<protocol::JobLogs> SqlStore::ReadLogs(const LogQuery& query) {
-  return ReadAs<protocol::JobLogs>([&](sql::Connection& db) { return ops::ReadLogs(db, query); });
+  return ReadAs<protocol::JobLogs>(
+      [&](sql::Connection& db) { return ops::ReadLogs(db, query, deps().run_log_cap); });
 }
 
 // ---- Schedules ----

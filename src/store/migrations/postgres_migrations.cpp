@@ -201,6 +201,13 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// The per-run log cap: SQLite's migration 8 (sqlite_migrations.cpp says what it is for).
+constexpr std::string_view kPgRunLogCounts = R"sql(
+ALTER TABLE runs ADD COLUMN log_lines BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN log_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN logs_dropped BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 // Schedules: SQLite's migration 10 (sqlite_migrations.cpp says what each part is for).
 constexpr std::string_view kPgSchedules = R"sql(
 CREATE TABLE schedules (
@@ -243,13 +250,14 @@ ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN extra_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 4> kPgMigrations{{
+constexpr std::array<Migration, 5> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
     {3, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kPgJobDependencies},
-    // 4 and 5 are taken by branches merged alongside this one (the lead renumbers at merge).
+    {4, "run log cap: runs.log_lines, runs.log_bytes, runs.logs_dropped", kPgRunLogCounts},
+    // 5 is taken by a branch merged alongside this one (the lead renumbers at merge).
     {6, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kPgSchedules},
 }};
 

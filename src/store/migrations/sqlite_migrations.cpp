@@ -243,6 +243,15 @@ ALTER TABLE jobs ADD COLUMN deps_waiting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN has_dependents INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// The per-run log cap (docs/decisions/0020): what a run stored (lines, message bytes) and how
+// many lines beyond the cap were acknowledged but not stored. Kept in the run's row, which
+// ApplyUpdates already reads and writes, so counting costs no extra statement and no index.
+constexpr std::string_view kRunLogCounts = R"sql(
+ALTER TABLE runs ADD COLUMN log_lines INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN logs_dropped INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Schedules (docs/protocol.md "Schedules", docs/decisions/0022). schedules: one row per schedule,
 // target and steps as their wire JSON; considered_ms is the "last considered" instant of
 // DecideDueFire (the latest fire recorded, run or skipped, or when cron, timeZone or enabled last
@@ -299,7 +308,7 @@ ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN extra_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 8> kMigrations{{
+constexpr std::array<Migration, 9> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -308,7 +317,8 @@ constexpr std::array<Migration, 8> kMigrations{{
     {6, "agents.health_json: the latest health report", kAgentHealth},
     {7, "job dependencies: job_dependencies, jobs.deps_waiting, jobs.has_dependents",
      kJobDependencies},
-    // 8 and 9 are taken by branches merged alongside this one (the lead renumbers at merge).
+    {8, "run log cap: runs.log_lines, runs.log_bytes, runs.logs_dropped", kRunLogCounts},
+    // 9 is taken by a branch merged alongside this one (the lead renumbers at merge).
     {10, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kSchedules},
 }};
 

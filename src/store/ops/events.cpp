@@ -95,7 +95,8 @@ std::int64_t OldestEventSeq(sql::Connection& db, std::int64_t last_seq) {
   return last_seq + 1;
 }
 
-Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query) {
+Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query,
+                                     const protocol::LogCap& cap) {
   {
     Query q(db, "SELECT 1 FROM jobs WHERE id = ?");
     q.Bind(1, query.job_id);
@@ -109,12 +110,13 @@ Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query)
     }
   };
   if (query.run_id) {
-    Query run(db, "SELECT job_id FROM runs WHERE id = ?");
+    Query run(db, "SELECT job_id, logs_dropped FROM runs WHERE id = ?");
     run.Bind(1, *query.run_id);
     if (!run.Step() || run.Text(0) != query.job_id) {
       return Fail(Errc::kNotFound,
                   "run " + *query.run_id + " of job " + query.job_id + " not found");
     }
+    logs.logs_dropped = run.Int64(1);
     Query q(db,
             "SELECT run_id, seq, ts_ms, level, message FROM job_logs "
             "WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
@@ -126,7 +128,12 @@ Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query)
             "WHERE job_id = ?1 AND seq > ?2 ORDER BY run_id, seq LIMIT ?3");
     q.Bind(1, query.job_id).Bind(2, query.after_seq).Bind(3, limit);
     collect(q);
+    Query dropped(
+        db, "SELECT CAST(COALESCE(SUM(logs_dropped), 0) AS BIGINT) FROM runs WHERE job_id = ?");
+    dropped.Bind(1, query.job_id);
+    if (dropped.Step()) logs.logs_dropped = dropped.Int64(0);
   }
+  if (logs.logs_dropped > 0) logs.log_cap = cap;
   return logs;
 }
 

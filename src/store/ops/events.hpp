@@ -32,7 +32,9 @@ std::vector<protocol::Event> ReadEvents(sql::Connection& db, std::int64_t after_
 Expected<std::vector<protocol::Event>> JobEvents(sql::Connection& db, std::string_view job_id);
 // The lowest kept seq; last_seq + 1 when none is kept.
 std::int64_t OldestEventSeq(sql::Connection& db, std::int64_t last_seq);
-Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query);
+// `cap`: the store's run log cap, told with the lines when some were dropped.
+Expected<protocol::JobLogs> ReadLogs(sql::Connection& db, const LogQuery& query,
+                                     const protocol::LogCap& cap);
 
 // pending = the agent's QUEUED jobs (agents.queued_jobs, kept by triggers); cancel = its RUNNING
 // runs whose cancel was requested.

@@ -118,10 +118,22 @@ constexpr std::array<std::string_view, kJobColumnCount> kJobColumns{"id",
                                                                     "created_at_ms",
                                                                     "updated_at_ms"};
 
-constexpr std::array<std::string_view, kRunColumnCount> kRunColumns{
-    "id",           "job_id",  "attempt",     "status",     "started_at_ms", "finished_at_ms",
-    "percent",      "message", "result_json", "error_json", "agent_id",      "acked_update_seq",
-    "acked_log_seq"};
+constexpr std::array<std::string_view, kRunColumnCount> kRunColumns{"id",
+                                                                    "job_id",
+                                                                    "attempt",
+                                                                    "status",
+                                                                    "started_at_ms",
+                                                                    "finished_at_ms",
+                                                                    "percent",
+                                                                    "message",
+                                                                    "result_json",
+                                                                    "error_json",
+                                                                    "agent_id",
+                                                                    "acked_update_seq",
+                                                                    "acked_log_seq",
+                                                                    "log_lines",
+                                                                    "log_bytes",
+                                                                    "logs_dropped"};
 
 }  // namespace
 
@@ -207,6 +219,9 @@ RunRow ReadRun(const Query& q, int first) {
   row.agent_id = q.Text(f + 10);
   row.acked_update_seq = q.Int64(f + 11);
   row.acked_log_seq = q.Int64(f + 12);
+  row.log_lines = q.Int64(f + 13);
+  row.log_bytes = q.Int64(f + 14);
+  row.run.logs_dropped = q.Int64(f + 15);
   return row;
 }
 
@@ -243,7 +258,8 @@ void SaveRunFinal(Connection& db, const RunRow& row) {
   Query q(db,
           "UPDATE runs SET status = ?1, finished_at_ms = ?2, result_json = ?3, error_json = ?4, "
           "percent = ?5, message = ?6, acked_update_seq = ?7, acked_log_seq = ?8, "
-          "lease_expires_ms = NULL WHERE id = ?9");
+          "log_lines = ?9, log_bytes = ?10, logs_dropped = ?11, lease_expires_ms = NULL "
+          "WHERE id = ?12");
   q.Bind(1, protocol::ToString(row.run.status))
       .Bind(2, OptMillis(row.run.finished_at))
       .Bind(3, row.run.result_json)
@@ -252,7 +268,10 @@ void SaveRunFinal(Connection& db, const RunRow& row) {
       .Bind(6, row.run.message)
       .Bind(7, row.acked_update_seq)
       .Bind(8, row.acked_log_seq)
-      .Bind(9, row.run.id);
+      .Bind(9, row.log_lines)
+      .Bind(10, row.log_bytes)
+      .Bind(11, row.run.logs_dropped)
+      .Bind(12, row.run.id);
   q.Defer();
 }
 

@@ -57,10 +57,14 @@ struct RunRow {
   std::string agent_id;
   std::int64_t acked_update_seq = 0;
   std::int64_t acked_log_seq = 0;
+  // What the run stored of its log, for the per-run cap (docs/decisions/0020); run.logs_dropped
+  // holds the lines past it.
+  std::int64_t log_lines = 0;
+  std::int64_t log_bytes = 0;
 };
 
 std::string RunColumns(std::string_view prefix = "");
-inline constexpr int kRunColumnCount = 13;
+inline constexpr int kRunColumnCount = 16;
 RunRow ReadRun(const Query& q, int first = 0);
 std::vector<protocol::Run> LoadRuns(Connection& db, std::string_view job_id);
 // A run and its job, read together (the updates, lease expiry and hello all need both).

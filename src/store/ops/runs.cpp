@@ -107,7 +107,8 @@ const std::string& ExpiredSql() {
 Expected<protocol::UpdatesResponse> ApplyUpdates(WriteContext& ctx, const std::string& agent,
                                                  const std::string& id,
                                                  const protocol::UpdatesRequest& request,
-                                                 WallTime now, int lease_seconds) {
+                                                 WallTime now, int lease_seconds,
+                                                 const protocol::LogCap& log_cap) {
   std::optional<RunAndJob> current = LoadRunAndJob(ctx.db(), id);
   if (!current) return Fail(Errc::kNotFound, "run " + id + " not found");
   RunRow& row = current->row;
@@ -162,8 +163,29 @@ Expected<protocol::UpdatesResponse> ApplyUpdates(WriteContext& ctx, const std::s
     event.message = update.message ? update.message : update.step;
     ctx.Emit(std::move(event));
   }
+  // New lines in seq order, each once, so that the counters count each line once and the stored
+  // lines are a prefix of the run's log: once one line did not fit, none after it is stored.
+  std::vector<const protocol::LogLine*> lines;
+  lines.reserve(request.logs.size());
   for (const protocol::LogLine& line : request.logs) {
-    if (line.seq <= row.acked_log_seq) continue;
+    if (line.seq > row.acked_log_seq) lines.push_back(&line);
+  }
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const auto* a, const auto* b) { return a->seq < b->seq; });
+  for (const protocol::LogLine* next : lines) {
+    const protocol::LogLine& line = *next;
+    if (line.seq <= response.acked_log_seq) continue;  // a repeat within the batch
+    response.acked_log_seq = line.seq;
+    const auto bytes = static_cast<std::int64_t>(line.message.size());
+    const bool fits = row.run.logs_dropped == 0 &&
+                      (log_cap.max_lines <= 0 || row.log_lines < log_cap.max_lines) &&
+                      (log_cap.max_bytes <= 0 || row.log_bytes + bytes <= log_cap.max_bytes);
+    if (!fits) {
+      ++row.run.logs_dropped;
+      continue;
+    }
+    ++row.log_lines;
+    row.log_bytes += bytes;
     Query q(ctx.db(),
             "INSERT INTO job_logs (run_id, seq, job_id, ts_ms, level, message) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING");
@@ -174,7 +196,6 @@ Expected<protocol::UpdatesResponse> ApplyUpdates(WriteContext& ctx, const std::s
         .Bind(5, line.level)
         .Bind(6, line.message);
     q.Defer();
-    response.acked_log_seq = std::max(response.acked_log_seq, line.seq);
   }
   const bool ends = request.final_update && request.final_update->seq > response.acked_update_seq;
   if (ends) {
@@ -189,13 +210,17 @@ Expected<protocol::UpdatesResponse> ApplyUpdates(WriteContext& ctx, const std::s
   {
     Query q(ctx.db(),
             "UPDATE runs SET percent = ?1, message = ?2, acked_update_seq = ?3, "
-            "acked_log_seq = ?4, lease_expires_ms = ?5 WHERE id = ?6");
+            "acked_log_seq = ?4, lease_expires_ms = ?5, log_lines = ?6, log_bytes = ?7, "
+            "logs_dropped = ?8 WHERE id = ?9");
     q.Bind(1, row.run.percent)
         .Bind(2, row.run.message)
         .Bind(3, response.acked_update_seq)
         .Bind(4, response.acked_log_seq)
         .Bind(5, Millis(now + std::chrono::seconds(lease_seconds)))
-        .Bind(6, id);
+        .Bind(6, row.log_lines)
+        .Bind(7, row.log_bytes)
+        .Bind(8, row.run.logs_dropped)
+        .Bind(9, id);
     q.Defer();
   }
   response.cancel_requested = job.cancel_requested;

@@ -18,7 +18,8 @@ namespace orb::store::ops {
 Expected<protocol::UpdatesResponse> ApplyUpdates(WriteContext& ctx, const std::string& agent_id,
                                                  const std::string& run_id,
                                                  const protocol::UpdatesRequest& request,
-                                                 WallTime now, int lease_seconds);
+                                                 WallTime now, int lease_seconds,
+                                                 const protocol::LogCap& log_cap);
 
 // Fails RUNNING runs of locked agents whose lease expired at or before `now` with agent_lost (at
 // most kTimeBatch). Value: how many.

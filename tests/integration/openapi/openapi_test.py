@@ -469,7 +469,10 @@ def run_session(s):
                                           "message": "stopping", "step": "stop",
                                           "timestamp": now()}],
                              "logs": [{"seq": 1, "timestamp": now(), "level": "info",
-                                       "message": "sent the stop command"}]})
+                                       "message": "sent the stop command"},
+                                      # past the cap of one line (--run-log-max-lines 1)
+                                      {"seq": 2, "timestamp": now(), "level": "info",
+                                       "message": "waiting for the process"}]})
     s.call("POST", run, a1, {})  # a heartbeat
     s.call("POST", run, a1, {"final": {"seq": 2, "status": "COMPLETED", "result": {"stopped": True},
                                        "timestamp": now()}})
@@ -535,7 +538,9 @@ def run_session(s):
     s.call("GET", f"/v1/jobs/{backup['jobId']}", view)
     s.call("GET", "/v1/jobs/no-such-job", view, expect=404)
     s.call("GET", f"/v1/jobs/{backup['jobId']}/events", view)
-    s.call("GET", f"/v1/jobs/{first['id']}/logs", view)
+    logs = s.call("GET", f"/v1/jobs/{first['id']}/logs", view)
+    if len(logs["lines"]) != 1 or logs.get("logsDropped") != 1:
+        raise Failure(f"the run log cap of one line did not hold: {logs}")
     s.call("GET", f"/v1/jobs/{first['id']}/logs?runId={stop['runId']}&after=0&limit=10", view)
     s.call("GET", f"/v1/jobs/{first['id']}/logs?limit=0", view, expect=400)
     s.call("GET", "/v1/agents/a1", view)
@@ -620,7 +625,7 @@ def main():
             with open(log_path, "w") as log:
                 process = subprocess.Popen(
                     [args.cmdr, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir",
-                     os.path.join(tmp, "data")], stdout=log, stderr=subprocess.STDOUT, env=env)
+                     os.path.join(tmp, "data"), "--run-log-max-lines", "1"], stdout=log, stderr=subprocess.STDOUT, env=env)
             try:
                 base = f"http://127.0.0.1:{port}"
                 wait_healthy(base, process)

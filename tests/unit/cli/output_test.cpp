@@ -95,3 +95,28 @@ TEST(OutputFormatTest, KnowsTableAndJsonOnly) {
 
 }  // namespace
 }  // namespace orb::cli
+
+namespace orb::cli {
+namespace {
+
+TEST(FormatTest, CountsGetThousandsSeparators) {
+  EXPECT_EQ(FormatCount(0), "0");
+  EXPECT_EQ(FormatCount(999), "999");
+  EXPECT_EQ(FormatCount(1234), "1,234");
+  EXPECT_EQ(FormatCount(20'000), "20,000");
+  EXPECT_EQ(FormatCount(1'234'567), "1,234,567");
+}
+
+TEST(FormatTest, TheDroppedLogsNoteNamesTheCap) {
+  EXPECT_EQ(LogsDroppedNote(1234, protocol::LogCap{20'000, 8 << 20}),
+            "1,234 log lines dropped: the run reached fleet-cmdr's cap of 20,000 lines / 8 MiB");
+  EXPECT_EQ(LogsDroppedNote(1, protocol::LogCap{0, 1536}),
+            "1 log line dropped: the run reached fleet-cmdr's cap of 1,536 bytes");
+  EXPECT_EQ(LogsDroppedNote(2, protocol::LogCap{3, 0}, "the job's runs"),
+            "2 log lines dropped: the job's runs reached fleet-cmdr's cap of 3 lines");
+  EXPECT_EQ(LogsDroppedNote(2, std::nullopt),
+            "2 log lines dropped: the run reached fleet-cmdr's cap");
+}
+
+}  // namespace
+}  // namespace orb::cli

@@ -482,6 +482,10 @@ TEST_P(InstanceHandlersTest, StartKilledAtEveryFsCallLeavesExactlyOneInstanceAft
     const auto running = InstancesOfJob(job);
     ASSERT_EQ(running.size(), 1U) << *retry;
     EXPECT_EQ(RunningPid(), running.front());
+    // The retry finished the start: runtime.json says running, not the dead run's "starting".
+    auto runtime = Runtime();
+    ASSERT_TRUE(runtime.has_value());
+    EXPECT_EQ(runtime->state, protocol::InstanceState::kRunning);
     if (!before_retry.empty()) {
       EXPECT_EQ(running.front(), before_retry.front());
       EXPECT_THAT(*retry, HasSubstr(R"("alreadyRunning":true)"));

@@ -79,6 +79,7 @@ Run FullRun() {
   run.message = "archiving";
   run.result_json = R"({"a":1})";
   run.error = FullRunError();
+  run.logs_dropped = 1234;
   return run;
 }
 
@@ -225,8 +226,12 @@ TEST(CodecTest, AgentApiMessagesRoundTrip) {
 TEST(CodecTest, OperatorApiMessagesRoundTrip) {
   const JobLogLine line{"run-1", 3, At(1795000000000), "info", "started"};
   ExpectRoundTrip(line);
-  ExpectRoundTrip(JobLogs{{line, line}});
+  ExpectRoundTrip(JobLogs{{line, line}, 0, std::nullopt});
   ExpectRoundTrip(JobLogs{});
+  // Lines past the run log cap: the count and the cap (docs/decisions/0020).
+  ExpectRoundTrip(JobLogs{{line}, 1234, LogCap{20'000, 8 << 20}});
+  const auto negative = protocol::FromJson<JobLogs>(R"({"lines":[],"logsDropped":-1})");
+  EXPECT_FALSE(negative.has_value());
 
   AgentInfo full{
       "orb-7",

@@ -1,6 +1,10 @@
 #include "server/serve_config.hpp"
 
+#include <CLI/CLI.hpp>
 #include <gtest/gtest.h>
+
+#include "support/files.hpp"
+#include "support/temp_dir.hpp"
 
 namespace orb::server {
 namespace {
@@ -54,6 +58,36 @@ TEST(ServeConfigTest, RetentionFlagsReachTheOptions) {
   EXPECT_EQ(options->retention.artifact_age, RetentionOptions::Days(3));
   EXPECT_EQ(options->retention.idempotency_key_age, RetentionOptions::Days(1));
   EXPECT_EQ(options->retention.batch_rows, 50);
+}
+
+TEST(ServeConfigTest, RunLogCapFlagsAndKeysReachTheOptions) {
+  auto defaults = ToOptions(ServeFlags{});
+  ASSERT_TRUE(defaults.has_value());
+  EXPECT_EQ(defaults->run_log_max_lines, 20'000);
+  EXPECT_EQ(defaults->run_log_max_bytes, 8 << 20);
+
+  // A key of the TOML file, and a flag that wins over the file.
+  ::orb::testing::TempDir dir;
+  ::orb::testing::WriteText(dir / "fleet-cmdr.toml",
+                            "data-dir = \"/var/lib/fleet-cmdr\"\nrun-log-max-lines = 0\n"
+                            "run-log-max-bytes = 4096\n");
+  CLI::App app{"fleet-cmdr"};
+  app.set_config("--config");
+  ServeFlags flags;
+  AddServeFlags(app, flags);
+  const std::string config = (dir / "fleet-cmdr.toml").string();
+  const char* argv[] = {"fleet-cmdr", "--config", config.c_str(), "--run-log-max-bytes", "1024"};
+  app.parse(5, argv);
+  auto options = ToOptions(flags);
+  ASSERT_TRUE(options.has_value());
+  EXPECT_EQ(options->run_log_max_lines, 0);  // no cap
+  EXPECT_EQ(options->run_log_max_bytes, 1024);
+
+  ServeFlags negative;
+  CLI::App strict{"fleet-cmdr"};
+  AddServeFlags(strict, negative);
+  const char* bad[] = {"fleet-cmdr", "--data-dir", "/d", "--run-log-max-lines", "-1"};
+  EXPECT_THROW(strict.parse(5, bad), CLI::ValidationError);
 }
 
 }  // namespace

@@ -54,11 +54,13 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 10 to 4 on a database file: no schedules, no health column, events numbered
-// by AUTOINCREMENT again.
+// Undoes migrations 10 to 4 on a database file: no schedules, no run log counts, no
+// dependencies, no health column, events numbered by AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
     "DROP TABLE schedules; DROP TABLE schedule_fires; DROP TABLE schedule_hosts; "
     "DROP TABLE job_schedules; ALTER TABLE events DROP COLUMN extra_json; "
+    "ALTER TABLE runs DROP COLUMN log_lines; ALTER TABLE runs DROP COLUMN log_bytes; "
+    "ALTER TABLE runs DROP COLUMN logs_dropped; "
     "DROP TABLE job_dependencies; ALTER TABLE jobs DROP COLUMN deps_waiting; "
     "ALTER TABLE jobs DROP COLUMN has_dependents; "
     "ALTER TABLE agents DROP COLUMN health_json; DELETE FROM schema_migrations WHERE version >= 6; "
