@@ -154,7 +154,11 @@ json::value EncodeStep(const ScheduleStep& step) {
   o.emplace("type", Str(step.type));
   if (step.instance_id) o.emplace("instanceId", Str(*step.instance_id));
   if (step.server_id) o.emplace("serverId", Str(*step.server_id));
-  o.emplace("payload", EmbeddedObject(step.payload_json));
+  // As given (canonical JSON text): a payload that is no object is the step validation's
+  // invalid_payload, and a decoded request must encode to what decodes to it again.
+  json::error_code ec;
+  json::value payload = json::parse(step.payload_json, ec);
+  o.emplace("payload", ec ? json::value(json::object()) : std::move(payload));
   if (step.priority) o.emplace("priority", *step.priority);
   if (step.exclusive) o.emplace("exclusive", *step.exclusive);
   if (step.max_attempts) o.emplace("maxAttempts", *step.max_attempts);
