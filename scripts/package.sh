@@ -251,7 +251,7 @@ docs $pkg
 
 # ---- control files and packages ----
 shlibs fleet-cmdr orb-jobs-agent fleetctl
-control fleet-cmdr "Depends: adduser
+control fleet-cmdr "Depends: adduser, tzdata
 Suggests: nginx" "control plane of orb-jobs, remote jobs on a fleet of hosts
  fleet-cmdr keeps a queue of jobs per host, hands them out to the orb-jobs
  agents by a dispatch rule that never runs two conflicting jobs at once,

@@ -26,6 +26,7 @@ void AddUploadCommand(CLI::App& app, Context& ctx);     // upload FILE
 void AddArtifactsCommand(CLI::App& app, Context& ctx);  // artifacts ls|rm SHA256
 void AddTokensCommand(CLI::App& app, Context& ctx);     // tokens create|revoke
 void AddRolloutCommand(CLI::App& app, Context& ctx);    // rollout create|ls|show|pause|...
+void AddScheduleCommand(CLI::App& app, Context& ctx);   // schedule create|ls|show|update|rm|fire
 // Hidden (not in --help): `completion bash|zsh` prints the shell completion of every command
 // above (cli/completion.hpp); the fleetctl package installs its output. Add it last.
 void AddCompletionCommand(CLI::App& app, Context& ctx);

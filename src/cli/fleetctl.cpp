@@ -63,6 +63,7 @@ int Main(int argc, const char* const* argv, Io io, std::string_view version) {
   AddArtifactsCommand(app, ctx);
   AddTokensCommand(app, ctx);
   AddRolloutCommand(app, ctx);
+  AddScheduleCommand(app, ctx);
   AddCompletionCommand(app, ctx);
   app.footer(kFooter);
 

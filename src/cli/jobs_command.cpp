@@ -19,6 +19,7 @@ struct JobsArgs {
   std::optional<std::string> type;
   std::optional<std::string> instance_id;
   std::optional<std::string> batch_id;
+  std::optional<std::string> schedule_id;
   std::optional<int> limit;
   std::optional<std::string> cursor;
 };
@@ -33,6 +34,7 @@ int RunJobs(Context& ctx, const JobsArgs& args) {
                                                        {"type", args.type},
                                                        {"instanceId", args.instance_id},
                                                        {"batchId", args.batch_id},
+                                                       {"scheduleId", args.schedule_id},
                                                        {"limit", limit},
                                                        {"cursor", args.cursor}});
   auto list = api->Call<protocol::JobList>("GET", target);
@@ -59,6 +61,7 @@ void AddJobsCommand(CLI::App& app, Context& ctx) {
   sub->add_option("-t,--type", args->type, "only jobs of this type, e.g. BACKUP_INSTANCE");
   sub->add_option("-i,--instance", args->instance_id, "only jobs for this instance");
   sub->add_option("--batch", args->batch_id, "only the jobs of this batch");
+  sub->add_option("--schedule", args->schedule_id, "only the jobs of this schedule's fires");
   sub->add_option("--limit", args->limit, "at most this many (1..500, default 50)")
       ->check(CLI::Range(1, 500));
   sub->add_option("--cursor", args->cursor, "continue after a previous page");

@@ -121,13 +121,14 @@ constexpr RunStatus kAllRunStatuses[] = {RunStatus::kRunning, RunStatus::kComple
                                          RunStatus::kFailed, RunStatus::kCancelled};
 constexpr Role kAllRoles[] = {Role::kViewer, Role::kOperator, Role::kAdmin, Role::kAgent};
 constexpr EventType kAllEventTypes[] = {
-    EventType::kJobCreated,    EventType::kJobQueued,          EventType::kJobRunning,
-    EventType::kJobProgress,   EventType::kJobCancelRequested, EventType::kJobCompleted,
-    EventType::kJobFailed,     EventType::kJobCancelled,       EventType::kJobRetried,
-    EventType::kAgentOnline,   EventType::kAgentOffline,       EventType::kAgentEnrolled,
-    EventType::kAgentHealth,   EventType::kRolloutCreated,     EventType::kRolloutProgress,
-    EventType::kRolloutPaused, EventType::kRolloutResumed,     EventType::kRolloutCompleted,
-    EventType::kRolloutAborted};
+    EventType::kJobCreated,      EventType::kJobQueued,          EventType::kJobRunning,
+    EventType::kJobProgress,     EventType::kJobCancelRequested, EventType::kJobCompleted,
+    EventType::kJobFailed,       EventType::kJobCancelled,       EventType::kJobRetried,
+    EventType::kAgentOnline,     EventType::kAgentOffline,       EventType::kAgentEnrolled,
+    EventType::kAgentHealth,     EventType::kRolloutCreated,     EventType::kRolloutProgress,
+    EventType::kRolloutPaused,   EventType::kRolloutResumed,     EventType::kRolloutCompleted,
+    EventType::kRolloutAborted,  EventType::kScheduleCreated,    EventType::kScheduleUpdated,
+    EventType::kScheduleDeleted, EventType::kScheduleFired};
 
 }  // namespace
 

@@ -69,6 +69,8 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Job& out) {
   r.Optional("dependsOn", out.depends_on);
   r.Optional("waitingFor", out.waiting_for);
   r.Optional("rolloutId", out.rollout_id);
+  r.Optional("scheduleId", out.schedule_id);
+  r.Optional("fireTime", out.fire_time);
   return r.Finish();
 }
 
@@ -101,6 +103,8 @@ json::value Encode(const Job& value) {
   o.emplace("waitingFor", EncodeArray(value.waiting_for));
   // Only on a rollout's jobs (docs/protocol.md "Rollouts").
   if (value.rollout_id) o.emplace("rolloutId", Str(*value.rollout_id));
+  o.emplace("scheduleId", Nullable(value.schedule_id));
+  o.emplace("fireTime", NullableTime(value.fire_time));
   return o;
 }
 

@@ -245,6 +245,9 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out)
   r.Optional("error", out.error);
   r.Optional("rolloutId", out.rollout_id);
   r.Optional("counts", out.counts);
+  r.Optional("scheduleId", out.schedule_id);
+  r.Optional("fireTime", out.fire_time);
+  r.Optional("jobIds", out.job_ids);
   return r.Finish();
 }
 
@@ -267,6 +270,9 @@ json::value Encode(const Event& value) {
   // Only on rollout events and the job events of a rollout's jobs (docs/protocol.md "Rollouts").
   if (value.rollout_id) o.emplace("rolloutId", Str(*value.rollout_id));
   if (value.counts) o.emplace("counts", Encode(*value.counts));
+  if (value.schedule_id) o.emplace("scheduleId", Str(*value.schedule_id));
+  if (value.fire_time) o.emplace("fireTime", Time(*value.fire_time));
+  if (value.job_ids) o.emplace("jobIds", EncodeArray(*value.job_ids));
   return o;
 }
 

@@ -46,7 +46,7 @@ constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
     {Role::kAgent, "agent"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 19> kEventTypes{{
+constexpr std::array<std::pair<EventType, std::string_view>, 23> kEventTypes{{
     {EventType::kJobCreated, "job.created"},
     {EventType::kJobQueued, "job.queued"},
     {EventType::kJobRunning, "job.running"},
@@ -66,6 +66,10 @@ constexpr std::array<std::pair<EventType, std::string_view>, 19> kEventTypes{{
     {EventType::kRolloutResumed, "rollout.resumed"},
     {EventType::kRolloutCompleted, "rollout.completed"},
     {EventType::kRolloutAborted, "rollout.aborted"},
+    {EventType::kScheduleCreated, "schedule.created"},
+    {EventType::kScheduleUpdated, "schedule.updated"},
+    {EventType::kScheduleDeleted, "schedule.deleted"},
+    {EventType::kScheduleFired, "schedule.fired"},
 }};
 
 }  // namespace

@@ -67,6 +67,9 @@ struct Job {
   std::vector<std::string> waiting_for;
   // docs/protocol.md "Rollouts": the rollout that created this job, if any.
   std::optional<std::string> rollout_id;
+  // docs/protocol.md "Schedules": the schedule and the fire that created the job, if any.
+  std::optional<std::string> schedule_id;
+  std::optional<WallTime> fire_time;
   bool operator==(const Job&) const = default;
 };
 
@@ -362,6 +365,10 @@ enum class EventType {
   kRolloutResumed,
   kRolloutCompleted,
   kRolloutAborted,
+  kScheduleCreated,  // scheduleId
+  kScheduleUpdated,  // scheduleId
+  kScheduleDeleted,  // scheduleId
+  kScheduleFired,    // scheduleId, fireTime, jobIds
 };
 std::string_view ToString(EventType type);  // "job.created", ...
 std::optional<EventType> EventTypeFromString(std::string_view text);
@@ -398,6 +405,10 @@ struct Event {
   std::optional<RunError> error;
   std::optional<std::string> rollout_id;  // rollout.* events, and job events of its jobs
   std::optional<RolloutCounts> counts;    // rollout.* events
+  // Schedule events (docs/protocol.md "Schedules"); on the wire only when set.
+  std::optional<std::string> schedule_id;
+  std::optional<WallTime> fire_time;
+  std::optional<std::vector<std::string>> job_ids;
   bool operator==(const Event&) const = default;
 };
 

@@ -262,6 +262,9 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   rollout_api_ = std::make_unique<RolloutApi>(
       RolloutApi::Deps{store, *publisher_, *rollout_driver_, calls_, clock_});
   operator_api_->RegisterRoutes(*router_);
+  schedule_api_ =
+      std::make_unique<ScheduleApi>(ScheduleApi::Deps{store, *publisher_, calls_, clock_});
+  schedule_api_->RegisterRoutes(*router_);
   agent_api_->RegisterRoutes(*router_);
   stream_api_->RegisterRoutes(*router_);
   rollout_api_->RegisterRoutes(*router_);

@@ -40,6 +40,7 @@
 #include "server/rollout_driver.hpp"
 #include "server/route_table.hpp"
 #include "server/router.hpp"
+#include "server/schedule_api.hpp"
 #include "server/server_timers.hpp"
 #include "server/stream_api.hpp"
 #include "server/stream_hub.hpp"
@@ -104,6 +105,7 @@ class FleetCmdr::Impl {
   std::unique_ptr<Router> router_;
   std::unique_ptr<AgentApi> agent_api_;
   std::unique_ptr<OperatorApi> operator_api_;
+  std::unique_ptr<ScheduleApi> schedule_api_;
   std::unique_ptr<StreamApi> stream_api_;
   std::unique_ptr<RolloutApi> rollout_api_;
   std::unique_ptr<ServerTimers> timers_;

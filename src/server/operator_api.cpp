@@ -178,6 +178,7 @@ void OperatorApi::ListJobs(Call&& call) {
   filter.instance_id = QueryText(call.request, "instanceId");
   filter.batch_id = QueryText(call.request, "batchId");
   filter.rollout_id = QueryText(call.request, "rolloutId");
+  filter.schedule_id = QueryText(call.request, "scheduleId");
   if (auto status = call.request.Query("status")) {
     filter.status = protocol::JobStatusFromString(*status);
     if (!filter.status) {

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "common/log.hpp"
+#include "common/time.hpp"
 
 namespace orb::server {
 
@@ -113,7 +114,30 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
   }
   // A new leader (or a restarted one) looks at every rollout still going on.
   if (deps_.rollouts != nullptr) deps_.rollouts->Tick(wall_now, mono_now, !was_leading);
+  FireSchedules(wall_now);
   RunRetention(wall_now, mono_now, true);
+}
+
+void ServerTimers::FireSchedules(WallTime now) {
+  if (next_schedules_ && now < *next_schedules_) return;
+  const auto log = GetLogger("fleet-cmdr");
+  auto tick = deps_.store.FireDueSchedules(now);
+  if (!tick) {
+    log->warn("firing schedules failed: {}", tick.error().Describe());
+    next_schedules_ = now + options_.schedules_recheck;
+    return;
+  }
+  deps_.publisher.Publish(*tick);
+  for (const auto& fire : tick->value.fires) {
+    log->info("scheduleId={} fired at {}: {} jobs", fire.schedule_id,
+              FormatTimestamp(fire.fire_time), fire.jobs.size());
+  }
+  if (tick->value.skipped > 0) {
+    log->info("schedules: missed fires of {} schedules skipped (catchUp)", tick->value.skipped);
+  }
+  WallTime next = now + options_.schedules_recheck;
+  if (tick->value.next_wake && *tick->value.next_wake < next) next = *tick->value.next_wake;
+  next_schedules_ = next;
 }
 
 void ServerTimers::RunRetention(WallTime wall_now, Clock::MonoTime mono_now, bool leading) {

@@ -7,6 +7,10 @@
 //   3. turn agents not seen for 3 × longPollSeconds offline (Presence);
 //   4. fill event gaps (EventPublisher) and move slow stream clients' backlogs on (StreamApi);
 //   5. every flush_every, write last-seen times to the store;
+//   5b. on the leader, when a schedule's fire may be due (the earliest next fire the last pass
+//      saw, or schedules_recheck after it, so new and changed schedules are seen), fire the
+//      schedules (Store::FireDueSchedules: DecideDueFire in the transaction that claims the fire;
+//      docs/decisions/0022);
 //   6. when a retention pass is due (RetentionPassDue), prune the store (events over the count
 //      cap, then by age; finished jobs; idempotency keys; artifacts: RetentionCutoffs), each
 //      kind in batches of batch_rows rows per transaction, at most max_batches per pass, so the
@@ -66,6 +70,9 @@ struct ServerTimersOptions {
   std::string lease_name = "fleet-timers";
   std::string holder;
   LeaderLeaseOptions lease{};
+  // How long the schedules' timer waits at most between two passes (a schedule created or
+  // changed since the last one is seen within it).
+  std::chrono::milliseconds schedules_recheck{1000};
 };
 
 class ServerTimers {
@@ -108,6 +115,8 @@ class ServerTimers {
   bool Prune(WallTime now);
   // Removes cached copies of artifacts the store no longer has (artifact_cache_dir).
   void SweepArtifactCache();
+  // Fires the schedules that are due when a fire may be (next_schedules_).
+  void FireSchedules(WallTime now);
 
   const ServerTimersOptions options_;
   Deps deps_;
@@ -116,7 +125,8 @@ class ServerTimers {
   std::shared_ptr<net::TimerHandle> timer_;
   Clock::MonoTime last_flush_{};
   std::optional<Clock::MonoTime> last_prune_;
-  bool prune_more_ = false;  // the last pass stopped at its bound
+  bool prune_more_ = false;                 // the last pass stopped at its bound
+  std::optional<WallTime> next_schedules_;  // when to look at the schedules next (unset: now)
   LeaderLease lease_;
   std::string holder_;  // the lease's holder at the last answer (rounds only)
   std::atomic<bool> leading_{false};

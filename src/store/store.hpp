@@ -70,6 +70,7 @@
 #include "common/ids.hpp"
 #include "common/time.hpp"
 #include "protocol/rollout_types.hpp"
+#include "protocol/schedules.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::store {
@@ -192,6 +193,9 @@ struct JobSpec {
   // The rollout that creates the job (docs/protocol.md "Rollouts"); set only by the rollout
   // operations.
   std::optional<std::string> rollout_id;
+  // The dependencies are satisfied by any end of the jobs (COMPLETED, FAILED or CANCELLED), not
+  // only COMPLETED: a schedule's queued chain (docs/decisions/0022). Set only by the store.
+  bool depends_on_any_end = false;
 };
 
 // POST /v1/jobs after validation (protocol.md §5).
@@ -219,7 +223,8 @@ struct JobFilter {
   std::optional<std::string> type{};
   std::optional<std::string> instance_id{};
   std::optional<std::string> batch_id{};
-  std::optional<std::string> rollout_id{};  // the jobs a rollout created
+  std::optional<std::string> rollout_id{};   // the jobs a rollout created
+  std::optional<std::string> schedule_id{};  // docs/protocol.md "Schedules"
 };
 
 inline constexpr int kMaxListLimit = 500;
@@ -267,6 +272,23 @@ struct JobCount {
   std::int64_t count = 0;
   bool operator==(const JobCount&) const = default;
 };
+
+// A fire of a schedule (FireSchedule, FireDueSchedules): the jobs it created.
+struct ScheduleFireResult {
+  std::string schedule_id;
+  WallTime fire_time{};
+  std::vector<protocol::Job> jobs;  // the chains, host after host, steps in order
+  bool existing = false;            // (schedule, fireTime) had fired already: nothing created
+};
+
+// What a pass of the schedules' timer did (FireDueSchedules).
+struct ScheduleTick {
+  std::vector<ScheduleFireResult> fires;  // fires created or finished by this pass
+  int skipped = 0;                        // schedules whose missed fires were recorded as skipped
+  std::optional<WallTime> next_wake;      // the earliest next fire of an enabled schedule
+};
+
+inline constexpr int kFireBatchHosts = 20;  // hosts whose chains one transaction of a fire creates
 
 struct LogQuery {
   std::string job_id{};
@@ -543,6 +565,42 @@ class Store {
   // The rollouts to advance: with `now`, those whose wake time has come; without, every one
   // still RUNNING or PAUSED or with work left (a new leader's first round).
   virtual Expected<std::vector<std::string>> RolloutsDue(std::optional<WallTime> now) = 0;
+  // ---- Schedules (docs/protocol.md "Schedules", docs/decisions/0022) ----
+  // Creates a schedule from a decoded POST /v1/schedules body: cron, timeZone, overlap, catchUp
+  // (orchestration::ValidateSchedule) and every step (protocol::ValidateCreateJob, fields named
+  // "steps[i].<field>") are checked first; invalid_request (or the step's code) naming every
+  // field, nothing created. Its "last considered" instant is `now`: no fire before it is ever
+  // due. Event schedule.created.
+  virtual Expected<Mutation<protocol::Schedule>> CreateSchedule(
+      const protocol::ScheduleRequest& request, WallTime now) = 0;
+  // The schedule with nextFires (the next 5 after `now`; none while disabled) and lastFires (the
+  // latest 10, newest first, jobIds cut at 100). not_found.
+  virtual Expected<protocol::Schedule> GetSchedule(std::string_view schedule_id, WallTime now) = 0;
+  // Oldest first (ids grow with creation), with nextFires, without lastFires. limit clamped to
+  // 1..kMaxListLimit; `cursor` a nextCursor of an earlier call (invalid_request otherwise).
+  virtual Expected<protocol::ScheduleList> ListSchedules(int limit,
+                                                         const std::optional<std::string>& cursor,
+                                                         WallTime now) = 0;
+  // Applies the fields set in `patch`, validated as for CreateSchedule on the result. A change of
+  // cron, timeZone or enabled makes `now` the last considered instant (fires before it are
+  // neither due nor missed). not_found; event schedule.updated.
+  virtual Expected<Mutation<protocol::Schedule>> UpdateSchedule(
+      std::string_view schedule_id, const protocol::ScheduleRequest& patch, WallTime now) = 0;
+  // Deletes the schedule and its fire records (a fire still in progress stops); its jobs stay,
+  // with their scheduleId. not_found; event schedule.deleted.
+  virtual Expected<Mutation<Unit>> DeleteSchedule(std::string_view schedule_id, WallTime now) = 0;
+  // Fires the schedule at `fire_time` whether due or not (POST /v1/schedules/{id}/fire, also
+  // disabled ones): claims (schedule, fireTime), unique in the database, resolves the target's
+  // hosts then and creates each host's chain (overlap rules), kFireBatchHosts hosts per
+  // transaction; event schedule.fired when the last host is done. A (schedule, fireTime) claimed
+  // before answers existing = true and the jobs created so far by this call (none). not_found.
+  virtual Expected<Mutation<ScheduleFireResult>> FireSchedule(std::string_view schedule_id,
+                                                              WallTime fire_time, WallTime now) = 0;
+  // The schedules' timer (on the leader): for each enabled schedule, DecideDueFire with `now`
+  // and its last considered instant, taken and applied in one transaction (the fire claimed,
+  // skipped_through recorded), then the fire's chains as FireSchedule; also finishes fires that
+  // another instance left unfinished (it died between two batches).
+  virtual Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) = 0;
 
   // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
   // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown

@@ -21,6 +21,7 @@
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/rollout_codec.hpp"
+#include "protocol/schedules.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -786,6 +787,68 @@ TEST(FleetctlServerDownTest, EveryKindOfCommandExitsFourWhenFleetCmdrIsDown) {
     EXPECT_EQ(result.code, 4) << args.front() << ": " << result.err;
     EXPECT_NE(result.err.find(url), std::string::npos) << result.err;
   }
+}
+
+TEST_F(FleetctlTest, ScheduleCreateLsShowUpdateFireAndRm) {
+  cluster_.Enroll("host-1");
+  const std::vector<std::string> steps = {
+      "--step", R"({"type":"BACKUP_INSTANCE","instanceId":"main"})", "--step",
+      R"({"type":"RESTART_INSTANCE","instanceId":"main"})"};
+  std::vector<std::string> bad = {"schedule",   "create",  "nightly", "--cron",
+                                  "0 25 * * *", "--agent", "host-1"};
+  bad.insert(bad.end(), steps.begin(), steps.end());
+  const auto refused = Run(bad);
+  EXPECT_EQ(refused.code, 3);
+  EXPECT_NE(refused.err.find("cron"), std::string::npos) << refused.err;
+  const auto typo = Run({"schedule", "create", "nightly", "--cron", "0 4 * * *", "--agent",
+                         "host-1", "--step", R"({"type":"BACKUP_INSTANCE","colour":"red"})"});
+  EXPECT_EQ(typo.code, 2) << typo.err;  // refused before any request
+  EXPECT_NE(typo.err.find("colour"), std::string::npos) << typo.err;
+
+  std::vector<std::string> create = {"schedule",  "create", "nightly",       "--cron",
+                                     "0 4 * * *", "--tz",   "Europe/Berlin", "--agent",
+                                     "host-1",    "-o",     "json"};
+  create.insert(create.end(), steps.begin(), steps.end());
+  const auto created = Run(create);
+  ASSERT_EQ(created.code, 0) << created.err;
+  auto schedule = protocol::ParseSchedule(created.out);
+  ASSERT_TRUE(schedule) << created.out;
+  EXPECT_EQ(schedule->steps.size(), 2u);
+
+  const auto listed = Run({"schedule", "ls"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("nightly"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("NEXT FIRE"), std::string::npos) << listed.out;
+
+  // The next fires in the schedule's own zone: 04:00 Berlin time (CET in winter, CEST in summer).
+  const auto shown = Run({"schedule", "show", schedule->id});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("Next fires (Europe/Berlin)"), std::string::npos) << shown.out;
+  const bool local = shown.out.find("04:00:00 CET") != std::string::npos ||
+                     shown.out.find("04:00:00 CEST") != std::string::npos;
+  EXPECT_TRUE(local) << shown.out;
+
+  const auto disabled = Run({"schedule", "update", schedule->id, "--disable", "-o", "json"});
+  ASSERT_EQ(disabled.code, 0) << disabled.err;
+  auto after = protocol::ParseSchedule(disabled.out);
+  ASSERT_TRUE(after) << disabled.out;
+  EXPECT_FALSE(after->enabled);
+  EXPECT_EQ(Run({"schedule", "update", schedule->id}).code, 2);  // nothing to change
+
+  const auto fired = Run({"schedule", "fire", schedule->id});
+  ASSERT_EQ(fired.code, 0) << fired.err;
+  EXPECT_NE(fired.out.find("2 jobs"), std::string::npos) << fired.out;
+  EXPECT_NE(fired.out.find("RESTART_INSTANCE"), std::string::npos) << fired.out;
+  const auto viewer = cluster_.CreateToken("viewer");
+  const auto forbidden = Run({"schedule", "fire", schedule->id}, viewer);
+  EXPECT_EQ(forbidden.code, 3);
+  EXPECT_NE(forbidden.err.find("forbidden"), std::string::npos) << forbidden.err;
+
+  const auto removed = Run({"schedule", "rm", schedule->id});
+  ASSERT_EQ(removed.code, 0) << removed.err;
+  const auto gone = Run({"schedule", "show", schedule->id});
+  EXPECT_EQ(gone.code, 3);
+  EXPECT_NE(gone.err.find("not_found"), std::string::npos) << gone.err;
 }
 
 }  // namespace

@@ -7,8 +7,10 @@
 #include <future>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "net/ws_client.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/rollout_codec.hpp"
+#include "protocol/schedules.hpp"
 #include "support/free_port.hpp"
 #include "support/postgres.hpp"
 #include "support/temp_dir.hpp"
@@ -400,6 +403,54 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   const std::string log{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   EXPECT_NE(log.find("store postgresql://"), std::string::npos) << log;
   EXPECT_EQ(log.find(password), std::string::npos) << log;
+}
+
+// A schedule firing every second while both replicas run, then while only B does: every fire
+// time gave every host exactly one chain (the leader fires, and (schedule, fireTime) is unique in
+// the database whoever fires it; docs/decisions/0022).
+TEST(ReplicasTest, AScheduleFiresEachFireTimeOnceWhateverTheReplicas) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient through_a(replicas.a().port(), replicas.admin_token());
+  ApiClient through_b(replicas.b().port(), replicas.admin_token());
+  Enroll(through_a, "h1");
+  Enroll(through_b, "h2");
+  auto created = through_a.Post(
+      "/v1/schedules", R"({"name":"every second","cron":"* * * * * *","overlap":"queue",)"
+                       R"("target":{"agentIds":["h1","h2"]},"steps":[)"
+                       R"({"type":"BACKUP_INSTANCE","instanceId":"main","payload":{}},)"
+                       R"({"type":"RESTART_INSTANCE","instanceId":"main","payload":{}}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto schedule = protocol::ParseSchedule(created.body);
+  ASSERT_TRUE(schedule);
+  // Fire time -> host -> the job types it got.
+  const auto by_fire = [&] {
+    std::map<WallTime, std::map<std::string, std::multiset<std::string>>> fires;
+    auto list = protocol::FromJson<protocol::JobList>(
+        through_b.Get("/v1/jobs?limit=500&scheduleId=" + schedule->id).body);
+    if (list) {
+      for (const auto& job : list->jobs) {
+        if (job.fire_time) fires[*job.fire_time][job.agent_id].insert(job.type);
+      }
+    }
+    return fires;
+  };
+  ASSERT_TRUE(WaitFor([&] { return by_fire().size() >= 3; }, seconds(15)));
+  EXPECT_EQ(replicas.a().Stop(), 0);  // B leads from now on (A gives the lease up)
+  const std::size_t before = by_fire().size();
+  ASSERT_TRUE(WaitFor([&] { return by_fire().size() >= before + 3; }, seconds(20)));
+  auto disabled = through_b.Call("PATCH", "/v1/schedules/" + schedule->id, R"({"enabled":false})");
+  EXPECT_EQ(disabled.status, 200) << disabled.body;
+  for (const auto& [fire_time, hosts] : by_fire()) {
+    EXPECT_EQ(hosts.size(), 2u) << FormatTimestamp(fire_time);
+    for (const auto& [host, types] : hosts) {
+      EXPECT_EQ(types, (std::multiset<std::string>{"BACKUP_INSTANCE", "RESTART_INSTANCE"}))
+          << host << " at " << FormatTimestamp(fire_time);
+    }
+  }
+  auto fires = PgQuery(replicas.url(), "SELECT count(*) FROM schedule_fires");
+  ASSERT_TRUE(fires.has_value()) << fires.error().Describe();
+  EXPECT_EQ(*fires, std::to_string(by_fire().size()));
 }
 
 }  // namespace

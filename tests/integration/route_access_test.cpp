@@ -84,6 +84,12 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"POST", "/v1/rollouts/{id}/pause"}, kOperatorOnly},
       {{"POST", "/v1/rollouts/{id}/resume"}, kOperatorOnly},
       {{"POST", "/v1/rollouts/{id}/abort"}, kOperatorOnly},
+      {{"POST", "/v1/schedules"}, kOperatorOnly},
+      {{"GET", "/v1/schedules"}, kStaffRead},
+      {{"GET", "/v1/schedules/{id}"}, kStaffRead},
+      {{"PATCH", "/v1/schedules/{id}"}, kOperatorOnly},
+      {{"DELETE", "/v1/schedules/{id}"}, kOperatorOnly},
+      {{"POST", "/v1/schedules/{id}/fire"}, kOperatorOnly},
   };
   return expected;
 }

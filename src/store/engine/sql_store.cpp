@@ -5,6 +5,9 @@
 #include <future>
 #include <tuple>
 
+#include "orchestration/due_fire.hpp"
+#include "orchestration/fire_times.hpp"
+#include "orchestration/validate.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/rollout_codec.hpp"
 #include "store/engine/artifacts.hpp"
@@ -14,6 +17,7 @@
 #include "store/ops/retention.hpp"
 #include "store/ops/rollouts.hpp"
 #include "store/ops/runs.hpp"
+#include "store/ops/schedules.hpp"
 
 namespace orb::store::engine {
 
@@ -554,6 +558,166 @@ Expected<std::vector<std::string>> SqlStore::RolloutsDue(std::optional<WallTime>
 Expected<protocol::JobLogs> SqlStore::ReadLogs(const LogQuery& query) {
   return ReadAs<protocol::JobLogs>(
       [&](sql::Connection& db) { return ops::ReadLogs(db, query, deps().run_log_cap); });
+}
+
+// ---- Schedules ----
+
+namespace {
+
+// Adds a commit's events and agents to those of a call made of several commits.
+template <class T>
+void Collect(Mutation<T>& mutation, std::vector<Event>& events, std::vector<std::string>& touched) {
+  events.insert(events.end(), std::make_move_iterator(mutation.events.begin()),
+                std::make_move_iterator(mutation.events.end()));
+  touched.insert(touched.end(), mutation.touched_agents.begin(), mutation.touched_agents.end());
+}
+
+// Fire times are kept in milliseconds.
+WallTime ToMillis(WallTime time) {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(time);
+}
+
+// At most this many fires of one schedule per timer pass (an expression firing every second
+// after a slow pass); the next pass goes on.
+constexpr int kMaxFiresPerPass = 10;
+
+}  // namespace
+
+Expected<Mutation<protocol::Schedule>> SqlStore::CreateSchedule(
+    const protocol::ScheduleRequest& request, WallTime now) {
+  return Write<protocol::Schedule>({}, Rank::kPlain, [request, now](ops::WriteContext& ctx) {
+    return ops::CreateSchedule(ctx, request, now);
+  });
+}
+
+Expected<protocol::Schedule> SqlStore::GetSchedule(std::string_view schedule_id, WallTime now) {
+  return ReadAs<protocol::Schedule>(
+      [&](sql::Connection& db) { return ops::GetSchedule(db, schedule_id, now); });
+}
+
+Expected<protocol::ScheduleList> SqlStore::ListSchedules(int limit,
+                                                         const std::optional<std::string>& cursor,
+                                                         WallTime now) {
+  std::optional<std::string> after;
+  if (cursor) {
+    after = ops::DecodeCursor(*cursor);
+    if (!after) return Fail(Errc::kInvalidRequest, "cursor: not a cursor of this list");
+  }
+  return ReadAs<protocol::ScheduleList>(
+      [&](sql::Connection& db) { return ops::ListSchedules(db, limit, after, now); });
+}
+
+Expected<Mutation<protocol::Schedule>> SqlStore::UpdateSchedule(
+    std::string_view schedule_id, const protocol::ScheduleRequest& patch, WallTime now) {
+  return Write<protocol::Schedule>(
+      {}, Rank::kPlain, [id = std::string(schedule_id), patch, now](ops::WriteContext& ctx) {
+        return ops::UpdateSchedule(ctx, id, patch, now);
+      });
+}
+
+Expected<Mutation<Unit>> SqlStore::DeleteSchedule(std::string_view schedule_id, WallTime now) {
+  return Write<Unit>({}, Rank::kPlain,
+                     [id = std::string(schedule_id), now](ops::WriteContext& ctx) {
+                       return ops::DeleteSchedule(ctx, id, now);
+                     });
+}
+
+Status SqlStore::FinishFire(const std::string& schedule_id, WallTime fire_time,
+                            const std::vector<std::string>& hosts, WallTime now,
+                            ScheduleFireResult& result, std::vector<Event>& events,
+                            std::vector<std::string>& touched) {
+  for (std::size_t first = 0; first < hosts.size(); first += kFireBatchHosts) {
+    const std::size_t last = std::min(hosts.size(), first + kFireBatchHosts);
+    std::vector<std::string> chunk(hosts.begin() + static_cast<std::ptrdiff_t>(first),
+                                   hosts.begin() + static_cast<std::ptrdiff_t>(last));
+    auto created = Write<std::vector<Job>>(
+        chunk, Rank::kPlain, [schedule_id, fire_time, chunk, now](ops::WriteContext& ctx) {
+          return ops::ContinueFire(ctx, schedule_id, fire_time, chunk, now);
+        });
+    if (!created) return Fail(created.error());
+    Collect(*created, events, touched);
+    result.jobs.insert(result.jobs.end(), std::make_move_iterator(created->value.begin()),
+                       std::make_move_iterator(created->value.end()));
+  }
+  return Ok();
+}
+
+Expected<Mutation<ScheduleFireResult>> SqlStore::FireSchedule(std::string_view schedule_id,
+                                                              WallTime fire_time, WallTime now) {
+  const WallTime at = ToMillis(fire_time);
+  auto begun = Write<std::optional<ops::FireBegun>>(
+      {}, Rank::kPlain, [id = std::string(schedule_id), at, now](ops::WriteContext& ctx) {
+        return ops::BeginFire(ctx, id, at, now, false, nullptr);
+      });
+  if (!begun) return Fail(begun.error());
+  Mutation<ScheduleFireResult> fired;
+  Collect(*begun, fired.events, fired.touched_agents);
+  if (!begun->value) return Fail(Errc::kInternal, "store: the fire was not claimed");
+  fired.value = std::move(begun->value->result);
+  if (!fired.value.existing) {
+    Status finished = FinishFire(fired.value.schedule_id, at, begun->value->hosts, now, fired.value,
+                                 fired.events, fired.touched_agents);
+    if (!finished) return Fail(finished.error());
+  }
+  fired.touched_agents = Unique(std::move(fired.touched_agents));
+  return fired;
+}
+
+Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now) {
+  auto clocks = ReadAs<std::vector<ops::ScheduleClock>>(
+      [](sql::Connection& db) { return ops::EnabledSchedules(db); });
+  if (!clocks) return Fail(clocks.error());
+  Mutation<ScheduleTick> tick;
+  for (ops::ScheduleClock& clock : *clocks) {
+    orchestration::ScheduleFields fields;
+    fields.cron = clock.cron;
+    fields.time_zone = clock.time_zone;
+    fields.catch_up = clock.catch_up;
+    auto valid = orchestration::ValidateSchedule(fields);
+    if (!valid) continue;  // stored schedules were validated; a zone gone from tzdata stops it
+    for (int round = 0; round < kMaxFiresPerPass; ++round) {
+      // A first look without a transaction; BeginFire decides again inside one.
+      const orchestration::DueFire due = orchestration::DecideDueFire(
+          valid->cron, valid->zone, clock.considered, valid->catch_up, now);
+      if (!due.fire && !due.skipped_through) break;
+      auto skipped = std::make_shared<int>(0);
+      auto begun = Write<std::optional<ops::FireBegun>>(
+          {}, Rank::kPlain, [id = clock.id, now, skipped](ops::WriteContext& ctx) {
+            *skipped = 0;
+            return ops::BeginFire(ctx, id, WallTime{}, now, true, skipped.get());
+          });
+      if (!begun) return Fail(begun.error());
+      Collect(*begun, tick.events, tick.touched_agents);
+      tick.value.skipped += *skipped;
+      if (!begun->value) break;
+      ScheduleFireResult result = std::move(begun->value->result);
+      clock.considered = std::max(clock.considered, result.fire_time);
+      if (result.existing) break;  // another instance took it
+      Status finished = FinishFire(clock.id, result.fire_time, begun->value->hosts, now, result,
+                                   tick.events, tick.touched_agents);
+      if (!finished) return Fail(finished.error());
+      tick.value.fires.push_back(std::move(result));
+    }
+    auto next = orchestration::NextFireTime(valid->cron, valid->zone, now);
+    if (next && (!tick.value.next_wake || *next < *tick.value.next_wake)) {
+      tick.value.next_wake = next;
+    }
+  }
+  // Fires another instance claimed and did not finish (it died between two batches).
+  auto pending = ReadAs<std::vector<ops::PendingFire>>(
+      [](sql::Connection& db) { return ops::PendingFires(db); });
+  if (!pending) return Fail(pending.error());
+  for (const ops::PendingFire& fire : *pending) {
+    ScheduleFireResult result;
+    result.schedule_id = fire.schedule_id;
+    result.fire_time = fire.fire_time;
+    Status finished = FinishFire(fire.schedule_id, fire.fire_time, fire.hosts, now, result,
+                                 tick.events, tick.touched_agents);
+    if (!finished) return Fail(finished.error());
+    if (!result.jobs.empty()) tick.value.fires.push_back(std::move(result));
+  }
+  tick.touched_agents = Unique(std::move(tick.touched_agents));
+  return tick;
 }
 
 }  // namespace orb::store::engine

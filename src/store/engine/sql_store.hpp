@@ -118,6 +118,19 @@ class SqlStore : public Store {
                                                      WallTime now) final;
   Expected<Mutation<RolloutAdvance>> AdvanceRollout(std::string_view id, WallTime now) final;
   Expected<std::vector<std::string>> RolloutsDue(std::optional<WallTime> now) final;
+  Expected<Mutation<protocol::Schedule>> CreateSchedule(const protocol::ScheduleRequest& request,
+                                                        WallTime now) final;
+  Expected<protocol::Schedule> GetSchedule(std::string_view schedule_id, WallTime now) final;
+  Expected<protocol::ScheduleList> ListSchedules(int limit,
+                                                 const std::optional<std::string>& cursor,
+                                                 WallTime now) final;
+  Expected<Mutation<protocol::Schedule>> UpdateSchedule(std::string_view schedule_id,
+                                                        const protocol::ScheduleRequest& patch,
+                                                        WallTime now) final;
+  Expected<Mutation<Unit>> DeleteSchedule(std::string_view schedule_id, WallTime now) final;
+  Expected<Mutation<ScheduleFireResult>> FireSchedule(std::string_view schedule_id,
+                                                      WallTime fire_time, WallTime now) final;
+  Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) final;
 
  protected:
   explicit SqlStore(StoreDeps deps) : deps_(std::move(deps)) {}
@@ -150,6 +163,11 @@ class SqlStore : public Store {
                               typename TypedOp<T>::Body body);
   template <class T, class F>
   Expected<T> ReadAs(F&& body);
+  // Creates the chains of a claimed fire's `hosts`, kFireBatchHosts per transaction, adding the
+  // jobs to `result` and each commit's events and agents to `into`.
+  Status FinishFire(const std::string& schedule_id, WallTime fire_time,
+                    const std::vector<std::string>& hosts, WallTime now, ScheduleFireResult& result,
+                    std::vector<protocol::Event>& events, std::vector<std::string>& touched);
 
   StoreDeps deps_;
 };

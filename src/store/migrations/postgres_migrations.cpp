@@ -242,7 +242,49 @@ ALTER TABLE events ADD COLUMN rollout_id TEXT COLLATE "C";
 ALTER TABLE events ADD COLUMN counts_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 5> kPgMigrations{{
+// Schedules: SQLite's migration 10 (sqlite_migrations.cpp says what each part is for).
+constexpr std::string_view kPgSchedules = R"sql(
+CREATE TABLE schedules (
+  id             TEXT COLLATE "C" PRIMARY KEY,
+  name           TEXT NOT NULL,
+  cron           TEXT NOT NULL,
+  time_zone      TEXT NOT NULL,
+  target_json    TEXT NOT NULL,
+  steps_json     TEXT NOT NULL,
+  overlap        TEXT NOT NULL,
+  catch_up       TEXT NOT NULL,
+  enabled        INTEGER NOT NULL,
+  considered_ms  BIGINT NOT NULL,
+  created_at_ms  BIGINT NOT NULL,
+  updated_at_ms  BIGINT NOT NULL
+);
+CREATE TABLE schedule_fires (
+  schedule_id    TEXT COLLATE "C" NOT NULL,
+  fire_time_ms   BIGINT NOT NULL,
+  fired_at_ms    BIGINT NOT NULL,
+  pending_agents TEXT NOT NULL,
+  job_count      INTEGER NOT NULL DEFAULT 0,
+  job_ids        TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (schedule_id, fire_time_ms)
+);
+CREATE INDEX schedule_fires_pending ON schedule_fires (fired_at_ms) WHERE pending_agents <> '';
+CREATE TABLE schedule_hosts (
+  schedule_id TEXT COLLATE "C" NOT NULL,
+  agent_id    TEXT COLLATE "C" NOT NULL,
+  last_job_id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (schedule_id, agent_id)
+);
+CREATE TABLE job_schedules (
+  job_id       TEXT COLLATE "C" PRIMARY KEY,
+  schedule_id  TEXT COLLATE "C" NOT NULL,
+  fire_time_ms BIGINT NOT NULL
+);
+CREATE INDEX job_schedules_schedule ON job_schedules (schedule_id, job_id);
+ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN extra_json TEXT;
+)sql";
+
+constexpr std::array<Migration, 6> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
@@ -251,6 +293,7 @@ constexpr std::array<Migration, 5> kPgMigrations{{
     {4, "run log cap: runs.log_lines, runs.log_bytes, runs.logs_dropped", kPgRunLogCounts},
     {5, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
      kPgRollouts},
+    {6, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kPgSchedules},
 }};
 
 }  // namespace

@@ -291,7 +291,63 @@ ALTER TABLE events ADD COLUMN rollout_id TEXT;
 ALTER TABLE events ADD COLUMN counts_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 9> kMigrations{{
+// Schedules (docs/protocol.md "Schedules", docs/decisions/0022). schedules: one row per schedule,
+// target and steps as their wire JSON; considered_ms is the "last considered" instant of
+// DecideDueFire (the latest fire recorded, run or skipped, or when cron, timeZone or enabled last
+// changed). schedule_fires: one row per (schedule, fireTime), its primary key the guarantee that
+// a fire happens once whatever the replicas and restarts; pending_agents holds the hosts a fire
+// still has to create chains for (a large fire is done in bounded batches, and a replica that
+// dies between two continues on the next leader). schedule_hosts: the last job of each host's
+// latest chain, for overlap "skip" and "queue". job_schedules: the schedule and fire time of each
+// job a fire created, beside the jobs table rather than in it: two more columns in jobs change
+// SQLite's row-size estimate enough that it reads an agent's RUNNING jobs through jobs_status
+// (every running job of the fleet) instead of jobs_running (measured with EXPLAIN QUERY PLAN;
+// sqlite_store_test's narrow-index test), and jobs without a schedule cost nothing
+// (docs/decisions/0003). job_dependencies.any_end marks a dependency that is satisfied by any end
+// of the job waited for (the first step of a queued chain), not only COMPLETED. events.extra_json
+// holds the fields of events that are about no job (scheduleId, fireTime, jobIds).
+constexpr std::string_view kSchedules = R"sql(
+CREATE TABLE schedules (
+  id             TEXT PRIMARY KEY,
+  name           TEXT NOT NULL,
+  cron           TEXT NOT NULL,
+  time_zone      TEXT NOT NULL,
+  target_json    TEXT NOT NULL,
+  steps_json     TEXT NOT NULL,
+  overlap        TEXT NOT NULL,
+  catch_up       TEXT NOT NULL,
+  enabled        INTEGER NOT NULL,
+  considered_ms  INTEGER NOT NULL,
+  created_at_ms  INTEGER NOT NULL,
+  updated_at_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE schedule_fires (
+  schedule_id    TEXT NOT NULL,
+  fire_time_ms   INTEGER NOT NULL,
+  fired_at_ms    INTEGER NOT NULL,
+  pending_agents TEXT NOT NULL,
+  job_count      INTEGER NOT NULL DEFAULT 0,
+  job_ids        TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (schedule_id, fire_time_ms)
+) WITHOUT ROWID;
+CREATE INDEX schedule_fires_pending ON schedule_fires (fired_at_ms) WHERE pending_agents <> '';
+CREATE TABLE schedule_hosts (
+  schedule_id TEXT NOT NULL,
+  agent_id    TEXT NOT NULL,
+  last_job_id TEXT NOT NULL,
+  PRIMARY KEY (schedule_id, agent_id)
+) WITHOUT ROWID;
+CREATE TABLE job_schedules (
+  job_id       TEXT PRIMARY KEY,
+  schedule_id  TEXT NOT NULL,
+  fire_time_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX job_schedules_schedule ON job_schedules (schedule_id, job_id);
+ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN extra_json TEXT;
+)sql";
+
+constexpr std::array<Migration, 10> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -303,6 +359,7 @@ constexpr std::array<Migration, 9> kMigrations{{
     {8, "run log cap: runs.log_lines, runs.log_bytes, runs.logs_dropped", kRunLogCounts},
     {9, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
      kRollouts},
+    {10, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kSchedules},
 }};
 
 }  // namespace

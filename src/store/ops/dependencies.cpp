@@ -32,18 +32,26 @@ void BindIds(Query& q, const std::vector<std::string>& ids) {
   }
 }
 
-// The CREATED jobs that still wait for `job_id` (deps_waiting > 0: a CREATED job waiting only
-// for its notBefore or a retry backoff has all its dependencies COMPLETED), with deps_waiting.
-std::vector<std::pair<Job, int>> WaitingDependents(sql::Connection& db, const std::string& job_id) {
+// A CREATED job that still waits for a job (deps_waiting > 0: a CREATED job waiting only for its
+// notBefore or a retry backoff has all its dependencies COMPLETED), with deps_waiting, and
+// whether that dependency is satisfied by any end of the job (job_dependencies.any_end: the first
+// step of a schedule's queued chain, docs/decisions/0022) or only by COMPLETED.
+struct Waiting {
+  Job job;
+  int waiting = 0;
+  bool any_end = false;
+};
+
+std::vector<Waiting> WaitingDependents(sql::Connection& db, const std::string& job_id) {
   static const std::string sql = "SELECT " + JobColumns("j.") +
-                                 ", j.deps_waiting FROM job_dependencies d JOIN jobs j ON "
-                                 "j.id = d.job_id WHERE d.depends_on = ? AND j.status = 'CREATED' "
-                                 "AND j.deps_waiting > 0 ORDER BY j.id";
+                                 ", j.deps_waiting, d.any_end FROM job_dependencies d JOIN jobs j "
+                                 "ON j.id = d.job_id WHERE d.depends_on = ? AND j.status = "
+                                 "'CREATED' AND j.deps_waiting > 0 ORDER BY j.id";
   Query q(db, sql);
   q.Bind(1, job_id);
-  std::vector<std::pair<Job, int>> dependents;
+  std::vector<Waiting> dependents;
   while (q.Step())
-    dependents.emplace_back(ReadJob(q), q.Int(kJobColumnCount));
+    dependents.push_back({ReadJob(q), q.Int(kJobColumnCount), q.Bool(kJobColumnCount + 1)});
   return dependents;
 }
 
@@ -53,15 +61,15 @@ void SetDepsWaiting(sql::Connection& db, const std::string& job_id, int waiting)
   q.Defer();
 }
 
-// `completed` is done: each dependent counts one dependency less; the last one queues it.
-void QueueReadyDependents(WriteContext& ctx, const Job& completed, WallTime now) {
-  std::vector<std::pair<Job, int>> dependents = WaitingDependents(ctx.db(), completed.id);
+// `ended` is done for `dependents` (all of them when it COMPLETED, those waiting for any end of
+// it otherwise): each counts one dependency less; the last one queues it.
+void ReleaseDependents(WriteContext& ctx, std::vector<Waiting> dependents, WallTime now) {
   if (dependents.empty()) return;
   std::vector<std::string> agents;
-  for (const auto& [job, waiting] : dependents)
-    agents.push_back(job.agent_id);
+  for (const Waiting& w : dependents)
+    agents.push_back(w.job.agent_id);
   ctx.RequireLocked(agents);
-  for (auto& [job, waiting] : dependents) {
+  for (auto& [job, waiting, any_end] : dependents) {
     SetDepsWaiting(ctx.db(), job.id, waiting - 1);
     if (waiting > 1) continue;
     // The last dependency: the job goes on as if it had just been created. A notBefore still
@@ -75,7 +83,8 @@ void QueueReadyDependents(WriteContext& ctx, const Job& completed, WallTime now)
   }
 }
 
-// `ended` is FAILED or CANCELLED: every job waiting for it, and for those, is cancelled.
+// `ended` is FAILED or CANCELLED: every job waiting for it, and for those, is cancelled; a job
+// waiting for any end of one of them is released instead (ReleaseDependents).
 void CancelDependents(WriteContext& ctx, const Job& ended, WallTime now) {
   struct Doomed {
     Job job;
@@ -83,24 +92,31 @@ void CancelDependents(WriteContext& ctx, const Job& ended, WallTime now) {
     JobStatus dependency_status;
   };
   std::vector<Doomed> doomed;
+  std::vector<Waiting> released;
   std::set<std::string> seen{ended.id};
   std::vector<std::pair<std::string, JobStatus>> frontier{{ended.id, ended.status}};
   // Reads the whole chain first: the agents to lock are known before the first write.
   while (!frontier.empty()) {
     std::vector<std::pair<std::string, JobStatus>> next;
     for (const auto& [id, status] : frontier) {
-      for (auto& [job, waiting] : WaitingDependents(ctx.db(), id)) {
-        if (!seen.insert(job.id).second) continue;
-        next.emplace_back(job.id, JobStatus::kCancelled);
-        doomed.push_back({std::move(job), id, status});
+      for (Waiting& waiting : WaitingDependents(ctx.db(), id)) {
+        if (waiting.any_end) {
+          released.push_back(std::move(waiting));
+          continue;
+        }
+        if (!seen.insert(waiting.job.id).second) continue;
+        next.emplace_back(waiting.job.id, JobStatus::kCancelled);
+        doomed.push_back({std::move(waiting.job), id, status});
       }
     }
     frontier = std::move(next);
   }
-  if (doomed.empty()) return;
+  if (doomed.empty() && released.empty()) return;
   std::vector<std::string> agents;
   for (const Doomed& d : doomed)
     agents.push_back(d.job.agent_id);
+  for (const Waiting& w : released)
+    agents.push_back(w.job.agent_id);
   ctx.RequireLocked(agents);
   for (Doomed& d : doomed) {
     Job& job = d.job;
@@ -114,6 +130,9 @@ void CancelDependents(WriteContext& ctx, const Job& ended, WallTime now) {
     event.message = job.last_error->message;
     ctx.Emit(std::move(event));
   }
+  // A job released by a cancelled one is not among the doomed (it waits for any end), and a job
+  // is released once per dependency that ended.
+  ReleaseDependents(ctx, std::move(released), now);
 }
 
 }  // namespace
@@ -177,11 +196,12 @@ DependencyState StateOf(const std::vector<std::string>& depends_on,
 }
 
 void RecordDependencies(WriteContext& ctx, const std::string& job_id,
-                        const std::vector<std::string>& depends_on) {
+                        const std::vector<std::string>& depends_on, bool any_end) {
   for (std::size_t i = 0; i < depends_on.size(); ++i) {
     Query q(ctx.db(),
-            "INSERT INTO job_dependencies (job_id, depends_on, position) VALUES (?1, ?2, ?3)");
-    q.Bind(1, job_id).Bind(2, depends_on[i]).Bind(3, static_cast<int>(i));
+            "INSERT INTO job_dependencies (job_id, depends_on, position, any_end) "
+            "VALUES (?1, ?2, ?3, ?4)");
+    q.Bind(1, job_id).Bind(2, depends_on[i]).Bind(3, static_cast<int>(i)).Bind(4, any_end);
     q.Defer();
     Query mark(ctx.db(), "UPDATE jobs SET has_dependents = 1 WHERE id = ?1 AND has_dependents = 0");
     mark.Bind(1, depends_on[i]);
@@ -199,7 +219,9 @@ protocol::RunError DependencyFailedError(const std::string& dependency, JobStatu
 }
 
 void OnJobEnded(WriteContext& ctx, const Job& job, WallTime now) {
-  if (job.status == JobStatus::kCompleted) return QueueReadyDependents(ctx, job, now);
+  if (job.status == JobStatus::kCompleted) {
+    return ReleaseDependents(ctx, WaitingDependents(ctx.db(), job.id), now);
+  }
   if (job.status == JobStatus::kFailed || job.status == JobStatus::kCancelled) {
     CancelDependents(ctx, job, now);
   }

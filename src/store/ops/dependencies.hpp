@@ -51,9 +51,11 @@ DependencyState StateOf(const std::vector<std::string>& depends_on,
                         const std::vector<Dependency>& known);
 
 // Stores the dependency rows of the new job `job_id` and marks its dependencies as having one
-// (deferred writes).
+// (deferred writes). `any_end`: each is satisfied by any end of the job waited for (COMPLETED,
+// FAILED or CANCELLED), not only COMPLETED: the first step of a schedule's queued chain
+// (docs/decisions/0022).
 void RecordDependencies(WriteContext& ctx, const std::string& job_id,
-                        const std::vector<std::string>& depends_on);
+                        const std::vector<std::string>& depends_on, bool any_end = false);
 
 // The job-level error of a job cancelled because `dependency` ended in `status`.
 protocol::RunError DependencyFailedError(const std::string& dependency, protocol::JobStatus status);
@@ -62,7 +64,8 @@ protocol::RunError DependencyFailedError(const std::string& dependency, protocol
 // written): COMPLETED counts it done for each waiting dependent and queues those it was the last
 // of (job.queued; one whose notBefore is still ahead stays CREATED for PromoteDue); FAILED or
 // CANCELLED cancels every waiting dependent, and theirs, down the chain (CREATED -> CANCELLED,
-// job.cancelled with error dependency_failed). Throws MoreAgentsNeeded (before any write of its
+// job.cancelled with error dependency_failed), except those waiting for any end of a job of the
+// chain, which count it done as for COMPLETED. Throws MoreAgentsNeeded (before any write of its
 // own) when a dependent to change belongs to an agent the batch did not lock.
 void OnJobEnded(WriteContext& ctx, const protocol::Job& job, WallTime now);
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 
+#include "protocol/schedules.hpp"
 #include "store/ops/rows.hpp"
 
 namespace orb::store::ops {
@@ -31,8 +32,9 @@ void InsertEvents(sql::Connection& db, std::span<const Event* const> events) {
   for (const Event* event : events) {
     Query q(db,
             "INSERT INTO events (type, ts_ms, job_id, run_id, agent_id, instance_id, job_type, "
-            "status, percent, message, attempt, error_json, seq, rollout_id, counts_json) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+            "status, percent, message, attempt, error_json, seq, rollout_id, counts_json, "
+            "extra_json) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)");
     q.Bind(1, protocol::ToString(event->type))
         .Bind(2, Millis(event->timestamp))
         .Bind(3, event->job_id)
@@ -47,7 +49,8 @@ void InsertEvents(sql::Connection& db, std::span<const Event* const> events) {
         .Bind(12, RunErrorJson(event->error))
         .Bind(13, event->seq)
         .Bind(14, event->rollout_id)
-        .Bind(15, CountsJson(event->counts));
+        .Bind(15, CountsJson(event->counts))
+        .Bind(16, protocol::EventExtraJson(*event));
     q.Defer();
   }
 }

@@ -11,6 +11,7 @@
 #include "protocol/job_types.hpp"
 #include "store/ops/dependencies.hpp"
 #include "store/ops/rows.hpp"
+#include "store/ops/schedules.hpp"
 
 namespace orb::store::ops {
 
@@ -56,6 +57,7 @@ std::optional<Expected<CreatedJobs>> FindIdempotent(Connection& db, const std::s
       created.jobs.push_back(ReadJob(jobs));
   }
   FillDependencies(db, created.jobs);
+  FillSchedules(db, created.jobs);
   return Expected<CreatedJobs>(std::move(created));
 }
 
@@ -186,7 +188,9 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
       return Fail(Errc::kStore, "store: idempotency key conflict without a stored key", true);
     }
   }
-  for (Job& job : created.jobs) {
+  for (std::size_t i = 0; i < created.jobs.size(); ++i) {
+    Job& job = created.jobs[i];
+    const bool spec_any_end = command.jobs[i].depends_on_any_end;
     const DependencyState deps = StateOf(job.depends_on, *dependencies);
     const Job as_created = job;
     if (deps.failed) {
@@ -194,7 +198,7 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
       const EventType cancelled = Advance(job, protocol::JobEvent::kDependencyFailed);
       job.last_error = DependencyFailedError(*deps.failed, *deps.failed_status);
       InsertJob(ctx.db(), job, false, now, 0);
-      RecordDependencies(ctx, job.id, job.depends_on);
+      RecordDependencies(ctx, job.id, job.depends_on, spec_any_end);
       ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
       protocol::Event event = MakeJobEvent(cancelled, job, now);
       event.error = job.last_error;
@@ -207,7 +211,7 @@ Expected<CreatedJobs> CreateJobs(WriteContext& ctx, const CreateJobsCommand& com
     std::optional<EventType> queued_event;
     if (queued) queued_event = Advance(job, protocol::JobEvent::kPromote);
     InsertJob(ctx.db(), job, queued, now, static_cast<int>(deps.waiting_for.size()));
-    if (!job.depends_on.empty()) RecordDependencies(ctx, job.id, job.depends_on);
+    if (!job.depends_on.empty()) RecordDependencies(ctx, job.id, job.depends_on, spec_any_end);
     ctx.Emit(MakeJobEvent(EventType::kJobCreated, as_created, now));
     if (queued) {
       ctx.Emit(MakeJobEvent(*queued_event, job, now));
@@ -225,6 +229,7 @@ Expected<CancelResult> CancelJob(WriteContext& ctx, const std::string& id, WallT
     case JobStatus::kCreated:
     case JobStatus::kQueued: {
       FillDependencies(ctx.db(), *job);
+      FillSchedules(ctx.db(), *job);
       const EventType type = Advance(*job, protocol::JobEvent::kCancelQueued);
       job->updated_at = now;
       job->waiting_for.clear();
@@ -280,6 +285,7 @@ Expected<Job> RetryJob(WriteContext& ctx, const std::string& id, WallTime now) {
                                          ", which is not COMPLETED; it cannot be retried yet");
   }
   FillDependencies(ctx.db(), *job);
+  FillSchedules(ctx.db(), *job);
   const EventType type = Advance(*job, protocol::JobEvent::kManualRetry);
   job->cancel_requested = false;
   job->not_before.reset();
@@ -444,6 +450,7 @@ Expected<protocol::JobDetail> GetJob(sql::Connection& db, std::string_view job_i
   protocol::JobDetail detail;
   detail.job = *std::move(job);
   FillDependencies(db, detail.job);
+  FillSchedules(db, detail.job);
   detail.runs = LoadRuns(db, job_id);
   return detail;
 }
@@ -471,6 +478,11 @@ protocol::JobList ListJobs(sql::Connection& db, const JobFilter& filter, int lim
            std::to_string(values.size() + 1) + ")";
     values.push_back(*filter.rollout_id);
   }
+  if (filter.schedule_id) {
+    sql += " AND id IN (SELECT job_id FROM job_schedules WHERE schedule_id = ?" +
+           std::to_string(values.size() + 1) + ")";
+    values.push_back(*filter.schedule_id);
+  }
   if (after_id) {
     sql += " AND id < ?" + std::to_string(values.size() + 1);
     values.push_back(*after_id);
@@ -489,6 +501,7 @@ protocol::JobList ListJobs(sql::Connection& db, const JobFilter& filter, int lim
     list.next_cursor = EncodeCursor(list.jobs.back().id);
   }
   FillDependencies(db, list.jobs);
+  FillSchedules(db, list.jobs);
   return list;
 }
 

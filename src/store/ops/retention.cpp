@@ -85,10 +85,12 @@ Expected<std::int64_t> PruneJobs(WriteContext& ctx, const std::vector<PrunableJo
     }
   }
   if (ids.empty()) return 0;
-  // Set-based, children first (runs.job_id references jobs.id): six statements per batch,
+  // Set-based, children first (runs.job_id references jobs.id): seven statements per batch,
   // whatever its size. Each uses an index on job_id (job_logs_job, events_job, runs_job, the
-  // primary key of job_dependencies: the pruned jobs' own dependency lists).
-  for (const std::string_view table : {"job_logs", "events", "runs", "job_dependencies"}) {
+  // primary keys of job_dependencies, the pruned jobs' own dependency lists, and of
+  // job_schedules).
+  for (const std::string_view table :
+       {"job_logs", "events", "runs", "job_dependencies", "job_schedules"}) {
     Query q(ctx.db(),
             "DELETE FROM " + std::string(table) + " WHERE " + dialect.in_list("job_id", 1));
     q.BindList(1, ids);

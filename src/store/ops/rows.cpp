@@ -5,6 +5,7 @@
 
 #include "protocol/codec.hpp"
 #include "protocol/rollout_codec.hpp"
+#include "protocol/schedules.hpp"
 
 namespace orb::store::ops {
 
@@ -286,7 +287,7 @@ void SaveRunFinal(Connection& db, const RunRow& row) {
 
 std::string_view EventColumns() {
   return "seq, type, ts_ms, job_id, run_id, agent_id, instance_id, job_type, status, percent, "
-         "message, attempt, error_json, rollout_id, counts_json";
+         "message, attempt, error_json, rollout_id, counts_json, extra_json";
 }
 
 Event ReadEvent(const Query& q) {
@@ -312,6 +313,7 @@ Event ReadEvent(const Query& q) {
     if (!parsed) Corrupt("event counts " + *counts);
     event.counts = *parsed;
   }
+  if (!q.IsNull(15)) protocol::ApplyEventExtra(q.Text(15), event);
   return event;
 }
 

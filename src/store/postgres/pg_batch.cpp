@@ -4,6 +4,7 @@
 #include <optional>
 #include <utility>
 
+#include "protocol/schedules.hpp"
 #include "store/ops/events.hpp"
 #include "store/ops/rows.hpp"
 
@@ -47,20 +48,20 @@ constexpr std::string_view kCommitEventsSql =
     "  UPDATE store_meta SET value = value + ?1::bigint WHERE key = 'events_last' RETURNING value),"
     " stored AS ("
     "  INSERT INTO events (seq, type, ts_ms, job_id, run_id, agent_id, instance_id, job_type,"
-    "    status, percent, message, attempt, error_json, rollout_id, counts_json)"
+    "    status, percent, message, attempt, error_json, rollout_id, counts_json, extra_json)"
     "  SELECT counter.value - ?1::bigint + e.n, e.type, e.ts_ms, e.job_id, e.run_id, e.agent_id,"
     "    e.instance_id, e.job_type, e.status, e.percent, e.message, e.attempt, e.error_json,"
-    "    e.rollout_id, e.counts_json"
+    "    e.rollout_id, e.counts_json, e.extra_json"
     "  FROM counter, unnest(?2::text[], ?3::bigint[], ?4::text[], ?5::text[], ?6::text[],"
     "    ?7::text[], ?8::text[], ?9::text[], ?10::int[], ?11::text[], ?12::int[], ?13::text[],"
-    "    ?14::text[], ?15::text[])"
+    "    ?14::text[], ?15::text[], ?16::text[])"
     "    WITH ORDINALITY AS e(type, ts_ms, job_id, run_id, agent_id, instance_id, job_type,"
-    "    status, percent, message, attempt, error_json, rollout_id, counts_json, n))"
-    " SELECT value, pg_notify('orb_events', value::text || ' ' || ?16::text) FROM counter";
+    "    status, percent, message, attempt, error_json, rollout_id, counts_json, extra_json, n))"
+    " SELECT value, pg_notify('orb_events', value::text || ' ' || ?17::text) FROM counter";
 
-// The events as the 14 array parameters of kCommitEventsSql, and their count.
+// The events as the 15 array parameters of kCommitEventsSql (?2..?16), and their count.
 void BindEvents(PgStatement& statement, std::span<protocol::Event* const> events) {
-  std::vector<std::vector<std::optional<std::string>>> columns(14);
+  std::vector<std::vector<std::optional<std::string>>> columns(15);
   for (auto& column : columns)
     column.reserve(events.size());
   for (const protocol::Event* event : events) {
@@ -78,6 +79,7 @@ void BindEvents(PgStatement& statement, std::span<protocol::Event* const> events
     columns[11].push_back(ops::RunErrorJson(event->error));
     columns[12].push_back(event->rollout_id);
     columns[13].push_back(ops::CountsJson(event->counts));
+    columns[14].push_back(protocol::EventExtraJson(*event));
   }
   statement.BindInt64(1, static_cast<std::int64_t>(events.size()));
   for (std::size_t i = 0; i < columns.size(); ++i)
@@ -127,7 +129,7 @@ std::vector<AgentQueue> PgBatchDriver::Commit(sql::Connection& db,
       ~ResetOnExit() { statement.Reset(); }
     } reset{statement};
     BindEvents(statement, events);
-    statement.BindText(16, instance_id_);
+    statement.BindText(17, instance_id_);
     const auto sent = Steady::now();
     statement.Send();
     pg.ExecDeferred("COMMIT");

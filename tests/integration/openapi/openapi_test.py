@@ -605,6 +605,42 @@ def run_session(s):
     s.call("POST", f"/v1/rollouts/{rid}/abort", op, {"cancelRunning": True})
     s.call("POST", f"/v1/rollouts/{rid}/abort", op, expect=409, code="invalid_state")
     s.call("POST", "/v1/rollouts/no-such-rollout/abort", op, expect=404)
+    # Schedules (docs/protocol.md "Schedules"): bad input first, nothing is created by it.
+    steps = [{"type": "BACKUP_INSTANCE", "instanceId": "mc-1", "payload": {}},
+             {"type": "PRUNE_BACKUPS", "instanceId": "mc-1", "payload": {"keepLast": 7}}]
+    nightly = {"name": "nightly", "cron": "0 4 * * *", "timeZone": "Europe/Berlin",
+               "target": {"agentIds": ["a1", "a2"]}, "steps": steps}
+    s.call("POST", "/v1/schedules", op, dict(nightly, cron="0 25 * * *"), expect=400,
+           code="invalid_request")
+    s.call("POST", "/v1/schedules", op, dict(nightly, timeZone="Mars/Olympus"), expect=400,
+           code="invalid_request")
+    s.call("POST", "/v1/schedules", op, dict(nightly, colour="red"), expect=400,
+           code="invalid_request")
+    s.call("POST", "/v1/schedules", view, nightly, expect=403)
+    if s.call("GET", "/v1/schedules", view)["schedules"]:
+        raise Failure("a rejected schedule was created")
+    schedule = s.call("POST", "/v1/schedules", op, nightly, expect=201)
+    s.call("POST", "/v1/schedules", op,
+           dict(nightly, name="weekly", cron="0 0 4 * * SUN", overlap="queue", catchUp="latest",
+                target={"selector": {"labels": {"region": "eu"}}}), expect=201)
+    page = s.call("GET", "/v1/schedules?limit=1", view)
+    s.call("GET", f"/v1/schedules?limit=1&cursor={page['nextCursor']}", view)
+    s.call("GET", "/v1/schedules?cursor=nonsense", view, expect=400)
+    s.call("PATCH", f"/v1/schedules/{schedule['id']}", op, {"name": "nightly backup"})
+    s.call("PATCH", f"/v1/schedules/{schedule['id']}", op, {"cron": "61 * * * *"}, expect=400)
+    s.call("PATCH", "/v1/schedules/no-such-schedule", op, {"name": "x"}, expect=404)
+    fired = s.call("POST", f"/v1/schedules/{schedule['id']}/fire", op, expect=201)
+    if len(fired["jobs"]) != 4 or fired["jobs"][1]["dependsOn"] != [fired["jobs"][0]["id"]]:
+        raise Failure(f"a fire did not chain the steps on both hosts: {fired}")
+    s.call("POST", "/v1/schedules/no-such-schedule/fire", op, expect=404)
+    s.call("GET", f"/v1/jobs?scheduleId={schedule['id']}", view)
+    got = s.call("GET", f"/v1/schedules/{schedule['id']}", view)
+    if len(got["lastFires"]) != 1 or got["lastFires"][0]["jobCount"] != 4:
+        raise Failure(f"lastFires does not show the fire: {got}")
+    s.call("GET", "/v1/schedules/no-such-schedule", view, expect=404)
+    s.call("DELETE", f"/v1/schedules/{schedule['id']}", view, expect=403)
+    s.call("DELETE", f"/v1/schedules/{schedule['id']}", op, expect=204)
+    s.call("DELETE", f"/v1/schedules/{schedule['id']}", op, expect=404)
 
     # Revocation.
     s.call("DELETE", "/v1/agents/a2", admin, expect=204)

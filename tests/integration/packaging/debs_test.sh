@@ -56,6 +56,8 @@ for pkg in fleet-cmdr orb-jobs-agent; do
   grep -q "User=$pkg" "$root/lib/systemd/system/$pkg.service" || fail "$pkg: unit not User=$pkg"
   grep -q '^Depends: .*adduser' "$tmp/control/$pkg/control" || fail "$pkg: no adduser in Depends"
 done
+# Schedules' time zones are read from the system's zoneinfo (docs/decisions/0022).
+grep -q '^Depends: .*tzdata' "$tmp/control/fleet-cmdr/control" || fail "fleet-cmdr: no tzdata in Depends"
 [[ -f "$root/usr/share/man/man1/fleetctl.1.gz" ]] || fail "fleetctl: no man page"
 # Conffiles: exactly the configuration files, which are in the package.
 [[ "$(cat "$tmp/control/fleet-cmdr/conffiles")" == "/etc/fleet-cmdr/fleet-cmdr.toml" ]] ||

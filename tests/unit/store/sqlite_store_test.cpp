@@ -54,9 +54,11 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 9 to 4 on a database file: no rollouts, no run log counts, no dependencies,
-// no health column, events numbered by AUTOINCREMENT again.
+// Undoes migrations 10 to 4 on a database file: no schedules, no rollouts, no run log counts, no
+// dependencies, no health column, events numbered by AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
+    "DROP TABLE schedules; DROP TABLE schedule_fires; DROP TABLE schedule_hosts; "
+    "DROP TABLE job_schedules; ALTER TABLE events DROP COLUMN extra_json; "
     "DROP TABLE rollout_hosts; DROP TABLE rollouts; ALTER TABLE jobs DROP COLUMN rollout_id; "
     "ALTER TABLE events DROP COLUMN rollout_id; ALTER TABLE events DROP COLUMN counts_json; "
     "ALTER TABLE runs DROP COLUMN log_lines; ALTER TABLE runs DROP COLUMN log_bytes; "

@@ -1,0 +1,125 @@
+#pragma once
+
+// Schedules on the wire (docs/protocol.md "Schedules"): recurring work, each fire a chain of
+// steps per host. The types and their JSON, apart from codec.hpp so that the rest of the protocol
+// does not grow with them. Decoding follows codec.hpp's rules (strict for requests: unknown
+// fields are invalid_request naming them). What the cron, time zone and steps mean is checked
+// after decoding (store/ops/schedules.hpp: ValidateScheduleRequest). Pure; thread-safe.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/expected.hpp"
+#include "common/time.hpp"
+#include "protocol/types.hpp"
+
+namespace orb::protocol {
+
+inline constexpr std::size_t kMaxScheduleName = 200;
+inline constexpr std::size_t kMaxTargetAgentIds = 10'000;
+inline constexpr std::size_t kScheduleFireJobIds = 100;  // jobIds of a lastFires entry, at most
+inline constexpr std::size_t kScheduleNextFires = 5;
+inline constexpr std::size_t kScheduleLastFires = 10;
+
+// One step: a job template without its agent (the fire gives it one per host).
+struct ScheduleStep {
+  std::string type;
+  std::optional<std::string> instance_id;
+  std::optional<std::string> server_id;
+  std::string payload_json = "{}";
+  std::optional<int> priority;
+  std::optional<bool> exclusive;
+  std::optional<int> max_attempts;
+  std::optional<int> retry_backoff_seconds;
+  std::optional<int> timeout_seconds;
+  bool operator==(const ScheduleStep&) const = default;
+};
+
+// The hosts of a fire, resolved at each fire: exactly one of the two.
+struct ScheduleTarget {
+  std::optional<Labels> selector_labels;              // {"selector": {"labels": {...}}}
+  std::optional<std::vector<std::string>> agent_ids;  // {"agentIds": [...]}
+  bool operator==(const ScheduleTarget&) const = default;
+};
+
+struct ScheduleFire {
+  WallTime fire_time{};
+  int job_count = 0;
+  std::vector<std::string> job_ids;  // cut at kScheduleFireJobIds
+  bool operator==(const ScheduleFire&) const = default;
+};
+
+struct Schedule {
+  std::string id;
+  std::string name;
+  std::string cron;
+  std::string time_zone = "UTC";
+  ScheduleTarget target;
+  std::vector<ScheduleStep> steps;
+  std::string overlap = "skip";
+  std::string catch_up = "none";
+  bool enabled = true;
+  WallTime created_at{};
+  WallTime updated_at{};
+  std::vector<WallTime> next_fires;      // GET /v1/schedules/{id} (and the list): the next 5
+  std::vector<ScheduleFire> last_fires;  // GET /v1/schedules/{id}: the latest 10, newest first
+  bool operator==(const Schedule&) const = default;
+};
+
+struct ScheduleList {
+  std::vector<Schedule> schedules;
+  std::optional<std::string> next_cursor;
+  bool operator==(const ScheduleList&) const = default;
+};
+
+// POST /v1/schedules (name, cron, target and steps required) and PATCH /v1/schedules/{id} (any
+// field): what the client sent.
+struct ScheduleRequest {
+  std::optional<std::string> name;
+  std::optional<std::string> cron;
+  std::optional<std::string> time_zone;
+  std::optional<ScheduleTarget> target;
+  std::optional<std::vector<ScheduleStep>> steps;
+  std::optional<std::string> overlap;
+  std::optional<std::string> catch_up;
+  std::optional<bool> enabled;
+  bool operator==(const ScheduleRequest&) const = default;
+};
+
+// POST /v1/schedules/{id}/fire: the fire and the jobs it created.
+struct ScheduleFired {
+  std::string schedule_id;
+  WallTime fire_time{};
+  std::vector<Job> jobs;
+  bool operator==(const ScheduleFired&) const = default;
+};
+
+// Requests: `create` requires name, cron, target and steps.
+Expected<ScheduleRequest> ParseScheduleRequest(std::string_view text, bool create);
+std::string ToJson(const ScheduleRequest& request);
+
+std::string ToJson(const Schedule& schedule);
+std::string ToJson(const ScheduleList& list);
+std::string ToJson(const ScheduleFired& fired);
+Expected<Schedule> ParseSchedule(std::string_view text);
+Expected<ScheduleList> ParseScheduleList(std::string_view text);
+Expected<ScheduleFired> ParseScheduleFired(std::string_view text);
+
+// How the store keeps a schedule's target and steps: the same JSON as on the wire.
+std::string TargetJson(const ScheduleTarget& target);
+std::string StepsJson(const std::vector<ScheduleStep>& steps);
+Expected<ScheduleTarget> ParseTargetJson(std::string_view text);
+Expected<std::vector<ScheduleStep>> ParseStepsJson(std::string_view text);
+
+// How the store keeps the fields of an event that are about no job (scheduleId, fireTime,
+// jobIds): a JSON object, nullopt when the event has none. ApplyEventExtra sets them back
+// (an unreadable text sets nothing).
+std::optional<std::string> EventExtraJson(const Event& event);
+void ApplyEventExtra(std::string_view text, Event& event);
+
+// The create request of one step on one agent, for ValidateCreateJob and the type's defaults.
+CreateJobRequest StepRequest(const ScheduleStep& step, const std::string& agent_id);
+
+}  // namespace orb::protocol
