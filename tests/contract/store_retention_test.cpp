@@ -172,6 +172,40 @@ TEST_P(StoreRetentionTest, AJobAnUnfinishedJobDependsOnStays) {
   EXPECT_FALSE(Exists(waiting.id));
 }
 
+TEST_P(StoreRetentionTest, AJobOfARolloutStillGoingOnStays) {
+  ReadyAgent("a1");
+  ReadyAgent("a2");
+  CreateRolloutCommand command;
+  command.request.name = "backup both";
+  command.request.target.agent_ids = {"a1", "a2"};
+  command.request.job.type = "BACKUP_INSTANCE";
+  command.request.job.instance_id = "main";
+  command.request.job.max_attempts = 1;
+  command.request.policy.max_in_flight = 1;
+  auto created = store().CreateRollout(command, Now());
+  ASSERT_THAT(created, IsOk());
+  const std::string rollout = created->value.rollout.id;
+  ASSERT_THAT(store().AdvanceRollout(rollout, Now()), IsOk());  // a1's job
+  auto first = Dispatch("a1");
+  ASSERT_TRUE(first.has_value());
+  ASSERT_THAT(Finish("a1", first->run.id, RunStatus::kCompleted), IsOk());
+  // Paused with a2 still to go: the finished job is part of what the rollout counts.
+  ASSERT_THAT(store().PauseRollout(rollout, Now()), IsOk());
+  clock_.Advance(31 * kDay);
+  auto pruned = store().PruneJobs(Now() - 30 * kDay, 100);
+  ASSERT_THAT(pruned, IsOk());
+  EXPECT_EQ(*pruned, 0);
+  EXPECT_TRUE(Exists(first->execution.job_id));
+
+  // Aborted, the rollout is over: its jobs go like any others.
+  ASSERT_THAT(store().AbortRollout(rollout, false, Now()), IsOk());
+  ASSERT_THAT(store().AdvanceRollout(rollout, Now()), IsOk());
+  pruned = store().PruneJobs(Now() - 30 * kDay, 100);
+  ASSERT_THAT(pruned, IsOk());
+  EXPECT_EQ(*pruned, 1);
+  EXPECT_FALSE(Exists(first->execution.job_id));
+}
+
 TEST_P(StoreRetentionTest, EachPruneCallTakesAtMostItsLimit) {
   ReadyAgent("a1");
   ReadyAgent("a2");

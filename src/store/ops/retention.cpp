@@ -13,12 +13,16 @@ namespace {
 // both use it (?2: the final-time cutoff in milliseconds). A job's updated_at_ms is its final
 // time once it is finished: nothing changes a finished job but a retry, which unfinishes it.
 // A further condition (e.g. "no unfinished job depends on it") is one more `AND ...` here.
-// Finished before the cutoff, and no unfinished job depends on it (a dependent waiting for
-// others, queued or running still names it in its dependsOn; docs/decisions/0019).
+// Finished before the cutoff, no unfinished job depends on it (a dependent waiting for
+// others, queued or running still names it in its dependsOn; docs/decisions/0019), and no
+// rollout still RUNNING or PAUSED made it (its host's state and the rollout's counts are read
+// from the job; docs/decisions/0021). A schedule needs no rule: it looks only at its hosts'
+// unfinished chains, which are never pruned.
 constexpr std::string_view kPrunable =
     "status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND updated_at_ms < ?2 AND NOT EXISTS ("
     "SELECT 1 FROM job_dependencies d JOIN jobs w ON w.id = d.job_id WHERE d.depends_on = jobs.id "
-    "AND w.status IN ('CREATED', 'QUEUED', 'RUNNING'))";
+    "AND w.status IN ('CREATED', 'QUEUED', 'RUNNING')) AND (rollout_id IS NULL OR NOT EXISTS ("
+    "SELECT 1 FROM rollouts r WHERE r.id = jobs.rollout_id AND r.status IN ('RUNNING', 'PAUSED')))";
 
 constexpr std::array<std::string_view, 3> kFinalStatuses{"COMPLETED", "FAILED", "CANCELLED"};
 
