@@ -198,29 +198,45 @@ void TokenCache::Load(std::vector<TokenEntry> entries) {
   for (auto& entry : entries)
     fresh[std::move(entry.token_hash)] = std::move(entry.principal);
   const std::unique_lock lock(mutex_);
+  for (const auto& hash : removed_)
+    fresh.erase(hash);
   by_hash_.swap(fresh);
 }
 
 void TokenCache::Add(std::string token_hash, Principal principal) {
   const std::unique_lock lock(mutex_);
+  if (removed_.count(token_hash) > 0) return;  // revoked here; a read older than that says not
   by_hash_[std::move(token_hash)] = std::move(principal);
 }
 
 std::size_t TokenCache::Remove(std::string_view token_hash) {
   const std::unique_lock lock(mutex_);
+  removed_.emplace(token_hash);
   return by_hash_.erase(std::string(token_hash));
 }
 
-std::size_t TokenCache::RemoveById(std::string_view token_id) {
+std::size_t TokenCache::RemoveIf(const std::function<bool(const Principal&)>& match) {
   const std::unique_lock lock(mutex_);
-  return std::erase_if(by_hash_,
-                       [&](const auto& item) { return item.second.token_id == token_id; });
+  std::size_t removed = 0;
+  for (auto it = by_hash_.begin(); it != by_hash_.end();) {
+    if (match(it->second)) {
+      removed_.insert(it->first);
+      it = by_hash_.erase(it);
+      ++removed;
+    } else {
+      ++it;
+    }
+  }
+  return removed;
+}
+
+std::size_t TokenCache::RemoveById(std::string_view token_id) {
+  return RemoveIf([&](const Principal& principal) { return principal.token_id == token_id; });
 }
 
 std::size_t TokenCache::RemoveAgent(std::string_view agent_id) {
-  const std::unique_lock lock(mutex_);
-  return std::erase_if(by_hash_, [&](const auto& item) {
-    return item.second.role == Role::kAgent && item.second.agent_id == agent_id;
+  return RemoveIf([&](const Principal& principal) {
+    return principal.role == Role::kAgent && principal.agent_id == agent_id;
   });
 }
 

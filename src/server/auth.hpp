@@ -9,11 +9,13 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/expected.hpp"
@@ -72,9 +74,11 @@ struct TokenEntry {
 };
 
 // In-memory map token hash -> Principal, loaded from the store at start and kept current by the
-// server as it creates and revokes tokens. Thread-safe: lookups take a shared lock, changes an
-// exclusive one. Lookups hash the presented token and compare hashes, so the plain token is
-// never kept.
+// server as it creates and revokes tokens (and, on a shared store, by the token feed). Thread-safe:
+// lookups take a shared lock, changes an exclusive one. Lookups hash the presented token and
+// compare hashes, so the plain token is never kept. A removed token stays removed: Add and Load
+// skip it, since revocation is final and a token feed read that began before the revoke would
+// otherwise bring it back until the next read (its hash is kept; one per revoked token).
 class TokenCache {
  public:
   // Replaces the whole content with `entries`.
@@ -97,8 +101,11 @@ class TokenCache {
   std::size_t size() const;
 
  private:
+  std::size_t RemoveIf(const std::function<bool(const Principal&)>& match);
+
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, Principal> by_hash_;
+  std::unordered_set<std::string> removed_;  // hashes of removed (revoked) tokens
 };
 
 // The first start of fleet-cmdr (protocol.md §2). When the store already has an admin token,

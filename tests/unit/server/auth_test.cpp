@@ -163,6 +163,28 @@ TEST(TokenCacheTest, RemovesByHashByIdAndByAgent) {
   EXPECT_EQ(cache.Lookup("a8"), Agent("orb-8"));
 }
 
+TEST(TokenCacheTest, ARemovedTokenIsNotBroughtBackByAnOlderRead) {
+  // A token feed read that began before the revoke still lists the token as active (ReplicaSync
+  // applies it after the revoke's RemoveAgent): the token stays revoked.
+  TokenCache cache;
+  cache.Add(HashToken("a7"), Agent("orb-7"));
+  cache.Add(HashToken("v"), Viewer());
+  cache.Add(HashToken("o"), Operator());
+  ASSERT_EQ(cache.RemoveAgent("orb-7"), 1u);
+  ASSERT_EQ(cache.Remove(HashToken("v")), 1u);
+  ASSERT_EQ(cache.RemoveById("t-operator"), 1u);
+  cache.Add(HashToken("a7"), Agent("orb-7"));
+  cache.Add(HashToken("v"), Viewer());
+  cache.Load({{HashToken("o"), Operator()}, {HashToken("a8"), Agent("orb-8")}});
+  EXPECT_EQ(cache.Lookup("a7"), std::nullopt);
+  EXPECT_EQ(cache.Lookup("v"), std::nullopt);
+  EXPECT_EQ(cache.Lookup("o"), std::nullopt);
+  // The agent enrolled again has a new token, which is known.
+  cache.Add(HashToken("a7-again"), Agent("orb-7"));
+  EXPECT_EQ(cache.Lookup("a7-again"), Agent("orb-7"));
+  EXPECT_EQ(cache.Lookup("a8"), Agent("orb-8"));
+}
+
 TEST(TokenCacheTest, ConcurrentLookupsAndChangesAreSafe) {
   TokenCache cache;
   cache.Add(HashToken("stable"), Viewer());
