@@ -230,6 +230,43 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, CreateJobRe
   return r.Finish();
 }
 
+bool Read(Decoder& d, const std::string& path, const json::value& v, JobTemplate& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  // The type's name and the payload's shape are ValidateCreateJob's, as for POST /v1/jobs.
+  r.Required("type", out.type);
+  if (r.Optional("instanceId", out.instance_id)) {
+    CheckName(d, r.Path("instanceId"), *out.instance_id);
+  }
+  if (r.Optional("serverId", out.server_id)) CheckName(d, r.Path("serverId"), *out.server_id);
+  r.OptionalValueJson("payload", out.payload_json);
+  r.Optional("priority", out.priority);
+  r.Optional("exclusive", out.exclusive);
+  r.Optional("maxAttempts", out.max_attempts);
+  r.Optional("retryBackoffSeconds", out.retry_backoff_seconds);
+  r.Optional("timeoutSeconds", out.timeout_seconds);
+  return r.Finish();
+}
+
+json::value Encode(const JobTemplate& value) {
+  json::object o;
+  o.emplace("type", Str(value.type));
+  if (value.instance_id) o.emplace("instanceId", Str(*value.instance_id));
+  if (value.server_id) o.emplace("serverId", Str(*value.server_id));
+  // As given (canonical JSON text): a payload that is no object is ValidateCreateJob's
+  // invalid_payload, and a decoded template must encode to what decodes to it again.
+  json::error_code ec;
+  json::value payload = json::parse(value.payload_json, ec);
+  o.emplace("payload", ec ? json::value(json::object()) : std::move(payload));
+  if (value.priority) o.emplace("priority", *value.priority);
+  if (value.exclusive) o.emplace("exclusive", *value.exclusive);
+  if (value.max_attempts) o.emplace("maxAttempts", *value.max_attempts);
+  if (value.retry_backoff_seconds) o.emplace("retryBackoffSeconds", *value.retry_backoff_seconds);
+  if (value.timeout_seconds) o.emplace("timeoutSeconds", *value.timeout_seconds);
+  return o;
+}
+
 json::value Encode(const CreateJobRequest& value) {
   json::object o;
   if (value.agent_id) o.emplace("agentId", Str(*value.agent_id));

@@ -103,38 +103,6 @@ json::value Encode(const RolloutTarget& value) {
   return o;
 }
 
-bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutJob& out) {
-  const json::object* object = AsObject(d, path, v);
-  if (object == nullptr) return false;
-  ObjectReader r(d, path, *object);
-  r.Required("type", out.type);
-  if (r.Optional("instanceId", out.instance_id)) {
-    CheckName(d, r.Path("instanceId"), *out.instance_id);
-  }
-  if (r.Optional("serverId", out.server_id)) CheckName(d, r.Path("serverId"), *out.server_id);
-  r.OptionalValueJson("payload", out.payload_json);
-  r.Optional("priority", out.priority);
-  r.Optional("exclusive", out.exclusive);
-  r.Optional("maxAttempts", out.max_attempts);
-  r.Optional("retryBackoffSeconds", out.retry_backoff_seconds);
-  r.Optional("timeoutSeconds", out.timeout_seconds);
-  return r.Finish();
-}
-
-json::value Encode(const RolloutJob& value) {
-  json::object o;
-  o.emplace("type", Str(value.type));
-  if (value.instance_id) o.emplace("instanceId", Str(*value.instance_id));
-  if (value.server_id) o.emplace("serverId", Str(*value.server_id));
-  o.emplace("payload", EmbeddedObject(value.payload_json));
-  if (value.priority) o.emplace("priority", *value.priority);
-  if (value.exclusive) o.emplace("exclusive", *value.exclusive);
-  if (value.max_attempts) o.emplace("maxAttempts", *value.max_attempts);
-  if (value.retry_backoff_seconds) o.emplace("retryBackoffSeconds", *value.retry_backoff_seconds);
-  if (value.timeout_seconds) o.emplace("timeoutSeconds", *value.timeout_seconds);
-  return o;
-}
-
 bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutPhaseSpec& out) {
   const json::object* object = AsObject(d, path, v);
   if (object == nullptr) return false;
@@ -380,7 +348,7 @@ std::string ToJson(const RolloutHostList& value) {
 std::string ToJson(const RolloutTarget& value) {
   return SerializeRollout(value);
 }
-std::string ToJson(const RolloutJob& value) {
+std::string ToJson(const JobTemplate& value) {
   return SerializeRollout(value);
 }
 std::string ToJson(const RolloutPolicySpec& value) {
@@ -409,29 +377,14 @@ Expected<RolloutHostList> ParseRolloutHostList(std::string_view text) {
 Expected<RolloutTarget> ParseRolloutTarget(std::string_view text) {
   return ParseRolloutMessage<RolloutTarget>(text, false);
 }
-Expected<RolloutJob> ParseRolloutJob(std::string_view text) {
-  return ParseRolloutMessage<RolloutJob>(text, false);
+Expected<JobTemplate> ParseRolloutJob(std::string_view text) {
+  return ParseRolloutMessage<JobTemplate>(text, false);
 }
 Expected<RolloutPolicySpec> ParseRolloutPolicy(std::string_view text) {
   return ParseRolloutMessage<RolloutPolicySpec>(text, false);
 }
 Expected<RolloutCounts> ParseRolloutCounts(std::string_view text) {
   return ParseRolloutMessage<RolloutCounts>(text, false);
-}
-
-CreateJobRequest ToCreateJobRequest(const RolloutJob& job, const std::string& agent_id) {
-  CreateJobRequest request;
-  request.agent_id = agent_id;
-  request.type = job.type;
-  request.instance_id = job.instance_id;
-  request.server_id = job.server_id;
-  request.payload_json = job.payload_json;
-  request.priority = job.priority;
-  request.exclusive = job.exclusive;
-  request.max_attempts = job.max_attempts;
-  request.retry_backoff_seconds = job.retry_backoff_seconds;
-  request.timeout_seconds = job.timeout_seconds;
-  return request;
 }
 
 }  // namespace orb::protocol

@@ -10,25 +10,6 @@
 namespace orb::protocol {
 namespace codec_detail {
 
-bool Read(Decoder& d, const std::string& path, const json::value& v, ScheduleStep& out) {
-  const json::object* object = AsObject(d, path, v);
-  if (object == nullptr) return false;
-  ObjectReader r(d, path, *object);
-  // The type's name and the payload's shape are ValidateCreateJob's, as for POST /v1/jobs.
-  r.Required("type", out.type);
-  if (r.Optional("instanceId", out.instance_id)) {
-    CheckName(d, r.Path("instanceId"), *out.instance_id);
-  }
-  if (r.Optional("serverId", out.server_id)) CheckName(d, r.Path("serverId"), *out.server_id);
-  r.OptionalValueJson("payload", out.payload_json);
-  r.Optional("priority", out.priority);
-  r.Optional("exclusive", out.exclusive);
-  r.Optional("maxAttempts", out.max_attempts);
-  r.Optional("retryBackoffSeconds", out.retry_backoff_seconds);
-  r.Optional("timeoutSeconds", out.timeout_seconds);
-  return r.Finish();
-}
-
 bool Read(Decoder& d, const std::string& path, const json::value& v, ScheduleTarget& out) {
   const json::object* object = AsObject(d, path, v);
   if (object == nullptr) return false;
@@ -149,28 +130,10 @@ json::array ScheduleStrings(const std::vector<std::string>& items) {
   return array;
 }
 
-json::value EncodeStep(const ScheduleStep& step) {
-  json::object o;
-  o.emplace("type", Str(step.type));
-  if (step.instance_id) o.emplace("instanceId", Str(*step.instance_id));
-  if (step.server_id) o.emplace("serverId", Str(*step.server_id));
-  // As given (canonical JSON text): a payload that is no object is the step validation's
-  // invalid_payload, and a decoded request must encode to what decodes to it again.
-  json::error_code ec;
-  json::value payload = json::parse(step.payload_json, ec);
-  o.emplace("payload", ec ? json::value(json::object()) : std::move(payload));
-  if (step.priority) o.emplace("priority", *step.priority);
-  if (step.exclusive) o.emplace("exclusive", *step.exclusive);
-  if (step.max_attempts) o.emplace("maxAttempts", *step.max_attempts);
-  if (step.retry_backoff_seconds) o.emplace("retryBackoffSeconds", *step.retry_backoff_seconds);
-  if (step.timeout_seconds) o.emplace("timeoutSeconds", *step.timeout_seconds);
-  return o;
-}
-
-json::value EncodeSteps(const std::vector<ScheduleStep>& steps) {
+json::value EncodeSteps(const std::vector<JobTemplate>& steps) {
   json::array array;
   for (const auto& step : steps)
-    array.push_back(EncodeStep(step));
+    array.push_back(Encode(step));
   return array;
 }
 
@@ -292,7 +255,7 @@ std::string TargetJson(const ScheduleTarget& target) {
   return json::serialize(EncodeTarget(target));
 }
 
-std::string StepsJson(const std::vector<ScheduleStep>& steps) {
+std::string StepsJson(const std::vector<JobTemplate>& steps) {
   return json::serialize(json::object{{"steps", EncodeSteps(steps)}});
 }
 
@@ -303,7 +266,7 @@ Expected<ScheduleTarget> ParseTargetJson(std::string_view text) {
 namespace codec_detail {
 namespace {
 struct StoredSteps {
-  std::vector<ScheduleStep> steps;
+  std::vector<JobTemplate> steps;
 };
 bool Read(Decoder& d, const std::string& path, const json::value& v, StoredSteps& out) {
   const json::object* object = AsObject(d, path, v);
@@ -315,7 +278,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, StoredSteps
 }  // namespace
 }  // namespace codec_detail
 
-Expected<std::vector<ScheduleStep>> ParseStepsJson(std::string_view text) {
+Expected<std::vector<JobTemplate>> ParseStepsJson(std::string_view text) {
   auto stored = Decode<StoredSteps>(text, false);
   if (!stored) return Fail(std::move(stored.error()));
   return std::move(stored->steps);
@@ -355,21 +318,6 @@ void ApplyEventExtra(std::string_view text, Event& event) {
   event.schedule_id = std::move(extra->schedule_id);
   event.fire_time = extra->fire_time;
   event.job_ids = std::move(extra->job_ids);
-}
-
-CreateJobRequest StepRequest(const ScheduleStep& step, const std::string& agent_id) {
-  CreateJobRequest request;
-  request.agent_id = agent_id;
-  request.type = step.type;
-  request.instance_id = step.instance_id;
-  request.server_id = step.server_id;
-  request.payload_json = step.payload_json;
-  request.priority = step.priority;
-  request.exclusive = step.exclusive;
-  request.max_attempts = step.max_attempts;
-  request.retry_backoff_seconds = step.retry_backoff_seconds;
-  request.timeout_seconds = step.timeout_seconds;
-  return request;
 }
 
 }  // namespace orb::protocol

@@ -18,7 +18,7 @@ std::string ToJson(const Rollout& value);
 std::string ToJson(const RolloutList& value);
 std::string ToJson(const RolloutHostList& value);
 std::string ToJson(const RolloutTarget& value);
-std::string ToJson(const RolloutJob& value);
+std::string ToJson(const JobTemplate& value);
 std::string ToJson(const RolloutPolicySpec& value);
 std::string ToJson(const RolloutCounts& value);
 
@@ -30,12 +30,8 @@ Expected<RolloutList> ParseRolloutList(std::string_view text);
 Expected<RolloutHostList> ParseRolloutHostList(std::string_view text);
 // The stored forms (store/ops/rollouts.cpp): the same JSON as on the wire.
 Expected<RolloutTarget> ParseRolloutTarget(std::string_view text);
-Expected<RolloutJob> ParseRolloutJob(std::string_view text);
+Expected<JobTemplate> ParseRolloutJob(std::string_view text);
 Expected<RolloutPolicySpec> ParseRolloutPolicy(std::string_view text);
 Expected<RolloutCounts> ParseRolloutCounts(std::string_view text);
-
-// The job a host of the rollout gets, as a create request for `agent_id` (for
-// ValidateCreateJob and the type's defaults).
-CreateJobRequest ToCreateJobRequest(const RolloutJob& job, const std::string& agent_id);
 
 }  // namespace orb::protocol

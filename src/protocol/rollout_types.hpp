@@ -21,21 +21,6 @@ struct RolloutTarget {
   bool operator==(const RolloutTarget&) const = default;
 };
 
-// The job each host gets (POST /v1/jobs without agentId, selector, dependsOn, notBefore and
-// idempotencyKey). After creation the defaults of the type are filled in.
-struct RolloutJob {
-  std::string type;
-  std::optional<std::string> instance_id;
-  std::optional<std::string> server_id;
-  std::string payload_json = "{}";
-  std::optional<int> priority;
-  std::optional<bool> exclusive;
-  std::optional<int> max_attempts;
-  std::optional<int> retry_backoff_seconds;
-  std::optional<int> timeout_seconds;
-  bool operator==(const RolloutJob&) const = default;
-};
-
 struct RolloutPhaseSpec {
   int percent = 100;
   std::optional<WallTime> start_at;
@@ -65,7 +50,7 @@ inline constexpr std::size_t kMaxRolloutName = 200;
 struct CreateRolloutRequest {
   std::string name;
   RolloutTarget target;
-  RolloutJob job;
+  JobTemplate job;
   RolloutPolicySpec policy;
   std::string order = "agents";  // "agents" (agent id order) or "random"
   std::optional<std::string> idempotency_key;
@@ -80,7 +65,7 @@ struct Rollout {
   WallTime created_at{};
   WallTime updated_at{};
   RolloutTarget target;
-  RolloutJob job;
+  JobTemplate job;
   RolloutPolicySpec policy;
   std::string order = "agents";
   int phase = 0;  // index into policy.phases

@@ -23,20 +23,6 @@ inline constexpr std::size_t kScheduleFireJobIds = 100;  // jobIds of a lastFire
 inline constexpr std::size_t kScheduleNextFires = 5;
 inline constexpr std::size_t kScheduleLastFires = 10;
 
-// One step: a job template without its agent (the fire gives it one per host).
-struct ScheduleStep {
-  std::string type;
-  std::optional<std::string> instance_id;
-  std::optional<std::string> server_id;
-  std::string payload_json = "{}";
-  std::optional<int> priority;
-  std::optional<bool> exclusive;
-  std::optional<int> max_attempts;
-  std::optional<int> retry_backoff_seconds;
-  std::optional<int> timeout_seconds;
-  bool operator==(const ScheduleStep&) const = default;
-};
-
 // The hosts of a fire, resolved at each fire: exactly one of the two.
 struct ScheduleTarget {
   std::optional<Labels> selector_labels;              // {"selector": {"labels": {...}}}
@@ -57,7 +43,7 @@ struct Schedule {
   std::string cron;
   std::string time_zone = "UTC";
   ScheduleTarget target;
-  std::vector<ScheduleStep> steps;
+  std::vector<JobTemplate> steps;
   std::string overlap = "skip";
   std::string catch_up = "none";
   bool enabled = true;
@@ -81,7 +67,7 @@ struct ScheduleRequest {
   std::optional<std::string> cron;
   std::optional<std::string> time_zone;
   std::optional<ScheduleTarget> target;
-  std::optional<std::vector<ScheduleStep>> steps;
+  std::optional<std::vector<JobTemplate>> steps;
   std::optional<std::string> overlap;
   std::optional<std::string> catch_up;
   std::optional<bool> enabled;
@@ -109,17 +95,14 @@ Expected<ScheduleFired> ParseScheduleFired(std::string_view text);
 
 // How the store keeps a schedule's target and steps: the same JSON as on the wire.
 std::string TargetJson(const ScheduleTarget& target);
-std::string StepsJson(const std::vector<ScheduleStep>& steps);
+std::string StepsJson(const std::vector<JobTemplate>& steps);
 Expected<ScheduleTarget> ParseTargetJson(std::string_view text);
-Expected<std::vector<ScheduleStep>> ParseStepsJson(std::string_view text);
+Expected<std::vector<JobTemplate>> ParseStepsJson(std::string_view text);
 
 // How the store keeps the fields of an event that are about no job (scheduleId, fireTime,
 // jobIds): a JSON object, nullopt when the event has none. ApplyEventExtra sets them back
 // (an unreadable text sets nothing).
 std::optional<std::string> EventExtraJson(const Event& event);
 void ApplyEventExtra(std::string_view text, Event& event);
-
-// The create request of one step on one agent, for ValidateCreateJob and the type's defaults.
-CreateJobRequest StepRequest(const ScheduleStep& step, const std::string& agent_id);
 
 }  // namespace orb::protocol

@@ -106,4 +106,19 @@ bool IsStateChange(EventType type) {
   return type != EventType::kJobProgress;
 }
 
+CreateJobRequest ToCreateJobRequest(const JobTemplate& job, const std::string& agent_id) {
+  CreateJobRequest request;
+  request.agent_id = agent_id;
+  request.type = job.type;
+  request.instance_id = job.instance_id;
+  request.server_id = job.server_id;
+  request.payload_json = job.payload_json;
+  request.priority = job.priority;
+  request.exclusive = job.exclusive;
+  request.max_attempts = job.max_attempts;
+  request.retry_backoff_seconds = job.retry_backoff_seconds;
+  request.timeout_seconds = job.timeout_seconds;
+  return request;
+}
+
 }  // namespace orb::protocol

@@ -98,6 +98,22 @@ struct JobDetail {
   bool operator==(const JobDetail&) const = default;
 };
 
+// A job without its agent, as rollouts and schedules hold it: what a rollout gives each host and
+// each step of a schedule (POST /v1/jobs without agentId, selector, dependsOn, notBefore and
+// idempotencyKey). ToCreateJobRequest makes one host's create of it.
+struct JobTemplate {
+  std::string type;
+  std::optional<std::string> instance_id;
+  std::optional<std::string> server_id;
+  std::string payload_json = "{}";
+  std::optional<int> priority;
+  std::optional<bool> exclusive;
+  std::optional<int> max_attempts;
+  std::optional<int> retry_backoff_seconds;
+  std::optional<int> timeout_seconds;
+  bool operator==(const JobTemplate&) const = default;
+};
+
 // POST /v1/jobs body. Exactly one of agent_id and selector_labels is set (the codec checks).
 struct CreateJobRequest {
   std::optional<std::string> agent_id;
@@ -116,6 +132,9 @@ struct CreateJobRequest {
   std::vector<std::string> depends_on;  // job ids; at most kMaxDependsOn (validate_job.hpp)
   bool operator==(const CreateJobRequest&) const = default;
 };
+
+// The create request of `job` for the agent `agent_id`.
+CreateJobRequest ToCreateJobRequest(const JobTemplate& job, const std::string& agent_id);
 
 // 201 of a selector create.
 struct BatchCreated {

@@ -14,7 +14,7 @@ namespace {
 
 // A rollout's job template checked as the create request of one of its hosts; the fields of
 // the problems named as in the rollout request ("job.payload.keepLast").
-Status ValidateTemplate(const protocol::RolloutJob& job) {
+Status ValidateTemplate(const protocol::JobTemplate& job) {
   auto valid = protocol::ValidateCreateJob(protocol::ToCreateJobRequest(job, "rollout-host"));
   if (valid) return Ok();
   Error error = valid.error();

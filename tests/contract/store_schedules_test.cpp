@@ -16,9 +16,9 @@
 namespace orb::store {
 namespace {
 
+using protocol::JobTemplate;
 using protocol::Schedule;
 using protocol::ScheduleRequest;
-using protocol::ScheduleStep;
 using ::testing::Contains;
 using ::testing::Field;
 using ::testing::IsEmpty;
@@ -26,8 +26,8 @@ using ::testing::SizeIs;
 
 class StoreSchedulesTest : public StoreContractTest {
  protected:
-  static ScheduleStep Step(const std::string& type, const std::string& payload = "{}") {
-    ScheduleStep step;
+  static JobTemplate Step(const std::string& type, const std::string& payload = "{}") {
+    JobTemplate step;
     step.type = type;
     step.instance_id = "main";
     step.payload_json = payload;
@@ -41,8 +41,8 @@ class StoreSchedulesTest : public StoreContractTest {
     request.cron = "0 4 * * *";
     request.time_zone = "Europe/Berlin";
     request.target = protocol::ScheduleTarget{protocol::Labels{{"game", "valheim"}}, std::nullopt};
-    request.steps = std::vector<ScheduleStep>{Step("BACKUP_INSTANCE"), Step("RESTART_INSTANCE"),
-                                              Step("PRUNE_BACKUPS", R"({"keepLast":7})")};
+    request.steps = std::vector<JobTemplate>{Step("BACKUP_INSTANCE"), Step("RESTART_INSTANCE"),
+                                             Step("PRUNE_BACKUPS", R"({"keepLast":7})")};
     return request;
   }
 
@@ -358,7 +358,7 @@ TEST_P(StoreSchedulesTest, TheTimerFiresWhatIsDueOnceAcrossARestart) {
   Host("h1");
   ScheduleRequest request = Nightly();
   request.cron = "*/2 * * * * *";  // every two seconds
-  request.steps = std::vector<ScheduleStep>{Step("RESTART_INSTANCE")};
+  request.steps = std::vector<JobTemplate>{Step("RESTART_INSTANCE")};
   const Schedule schedule = MustCreate(request);
   ASSERT_THAT(schedule.next_fires, SizeIs(5));
   const WallTime first = schedule.next_fires[0];

@@ -242,7 +242,7 @@ Status CancelHostJob(WriteContext& ctx, const HostRow& row, WallTime now) {
 
 // The job a host of `rollout` gets: the template with the type's defaults.
 JobSpec HostJob(const Rollout& rollout, const std::string& agent_id) {
-  const protocol::RolloutJob& job = rollout.job;
+  const protocol::JobTemplate& job = rollout.job;
   JobSpec spec;
   spec.agent_id = agent_id;
   spec.type = job.type;

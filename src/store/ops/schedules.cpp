@@ -174,7 +174,7 @@ bool IsLiveAgent(Connection& db, const std::string& agent_id) {
   return q.Step();
 }
 
-JobSpec StepSpec(const protocol::ScheduleStep& step, const std::string& agent_id) {
+JobSpec StepSpec(const protocol::JobTemplate& step, const std::string& agent_id) {
   JobSpec spec;
   spec.agent_id = agent_id;
   spec.type = step.type;
@@ -248,7 +248,8 @@ Status ValidateScheduleDefinition(const Schedule& schedule) {
     problems.push_back({"target.agentIds", "must not be given together with selector"});
   }
   for (std::size_t i = 0; i < schedule.steps.size(); ++i) {
-    Status step = protocol::ValidateCreateJob(protocol::StepRequest(schedule.steps[i], "host"));
+    Status step =
+        protocol::ValidateCreateJob(protocol::ToCreateJobRequest(schedule.steps[i], "host"));
     if (step) continue;
     const std::string prefix = "steps[" + std::to_string(i) + "]";
     if (!schedule_problem && code == Errc::kInvalidRequest) code = step.error().code;
@@ -424,7 +425,7 @@ Expected<std::vector<Job>> ContinueFire(WriteContext& ctx, const std::string& sc
     }
     if (previous && !queue) continue;  // overlap "skip"
     std::optional<std::string> before = previous;
-    for (const protocol::ScheduleStep& step : s.steps) {
+    for (const protocol::JobTemplate& step : s.steps) {
       CreateJobsCommand command;
       JobSpec spec = StepSpec(step, host);
       if (before) spec.depends_on.push_back(*before);
