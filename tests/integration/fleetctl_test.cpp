@@ -706,6 +706,12 @@ TEST_F(FleetctlTest, RolloutCreateWaitPrintsItsProgressAndExitsZeroWhenCompleted
              "--agent", "host-1", "--agent", "host-2", "--max-in-flight", "1", "--wait"});
   const auto one = Take(first);
   ASSERT_EQ(first.Complete(one.run_id).status, 200);
+  // The line of the half-way counts, before host-2's job ends: in the create's answer when
+  // fleet-cmdr answered after host-1's job ended, else from the stream.
+  ASSERT_TRUE(WaitFor(
+      [&] { return waiter->Out().find("RUNNING 1/2 final: 1 completed") != std::string::npos; },
+      10s))
+      << waiter->Out();
   // host-2 gets its job only once host-1's ended (maxInFlight 1).
   const auto two = Take(second);
   ASSERT_EQ(second.Complete(two.run_id).status, 200);
