@@ -94,6 +94,14 @@ std::vector<StoreFactory> StoreFactories() {
   };
 }
 
+std::vector<StoreFactory> SeveralInstanceFactories() {
+  std::vector<StoreFactory> factories;
+  for (auto& factory : StoreFactories()) {
+    if (factory.several_instances) factories.push_back(factory);
+  }
+  return factories;
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreContractTest, ::testing::ValuesIn(StoreFactories()),
                          [](const ::testing::TestParamInfo<StoreFactory>& param_info) {
                            return param_info.param.name;

@@ -40,6 +40,8 @@ struct StoreFactory {
 
 // Every store implementation; a test runs once for each.
 std::vector<StoreFactory> StoreFactories();
+// The stores of which several instances may share one home (PostgreSQL).
+std::vector<StoreFactory> SeveralInstanceFactories();
 
 inline void PrintTo(const StoreFactory& factory, std::ostream* out) {
   *out << factory.name;

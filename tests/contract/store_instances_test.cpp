@@ -98,14 +98,6 @@ class StoreInstancesTest : public ::testing::TestWithParam<StoreFactory> {
   std::vector<std::unique_ptr<Store>> stores_;
 };
 
-std::vector<StoreFactory> SeveralInstanceFactories() {
-  std::vector<StoreFactory> factories;
-  for (auto& factory : StoreFactories()) {
-    if (factory.several_instances) factories.push_back(factory);
-  }
-  return factories;
-}
-
 TEST_P(StoreInstancesTest, NoJobIsDispatchedTwice) {
   constexpr int kAgents = 3;
   constexpr int kJobsPerAgent = 100;

@@ -428,8 +428,10 @@ TEST_P(StoreSchedulesTest, ADisabledScheduleIsNotFiredAndReEnablingDoesNotCatchU
   EXPECT_EQ(next->value.fires[0].fire_time, Now());
 }
 
-TEST_P(StoreSchedulesTest, SeveralInstancesFireEachFireTimeOnce) {
-  if (!GetParam().several_instances) GTEST_SKIP() << "one instance per store";
+// On the stores of which several instances share one home (one SQLite file has one fleet-cmdr).
+class StoreSchedulesInstancesTest : public StoreSchedulesTest {};
+
+TEST_P(StoreSchedulesInstancesTest, SeveralInstancesFireEachFireTimeOnce) {
   constexpr int kInstances = 3;
   for (int i = 0; i < 30; ++i)
     Enroll("host-" + std::to_string(i), {{"game", "valheim"}});
@@ -478,6 +480,9 @@ TEST_P(StoreSchedulesTest, SeveralInstancesFireEachFireTimeOnce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreSchedulesTest, ::testing::ValuesIn(StoreFactories()),
+                         [](const auto& param_info) { return param_info.param.name; });
+INSTANTIATE_TEST_SUITE_P(SeveralInstances, StoreSchedulesInstancesTest,
+                         ::testing::ValuesIn(SeveralInstanceFactories()),
                          [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace
