@@ -128,7 +128,7 @@ constexpr EventType kAllEventTypes[] = {
     EventType::kAgentHealth,     EventType::kRolloutCreated,     EventType::kRolloutProgress,
     EventType::kRolloutPaused,   EventType::kRolloutResumed,     EventType::kRolloutCompleted,
     EventType::kRolloutAborted,  EventType::kScheduleCreated,    EventType::kScheduleUpdated,
-    EventType::kScheduleDeleted, EventType::kScheduleFired};
+    EventType::kScheduleDeleted, EventType::kScheduleFired,      EventType::kAgentInventory};
 
 }  // namespace
 

@@ -110,6 +110,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out)
 bool Read(Decoder& d, const std::string& path, const json::value& v, EventList& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, SubscribeMessage& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutCounts& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, InventorySummary& out);
 
 template <class T>
 bool Read(Decoder& d, const std::string& path, const json::value& v, std::vector<T>& out) {
@@ -267,6 +268,7 @@ json::value Encode(const Event& value);
 json::value Encode(const EventList& value);
 json::value Encode(const SubscribeMessage& value);
 json::value Encode(const RolloutCounts& value);
+json::value Encode(const InventorySummary& value);  // codec_inventory.cpp
 
 template <class T>
 json::array EncodeArray(const std::vector<T>& items) {

@@ -81,12 +81,14 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, AgentInfo& 
   r.Optional("runningRuns", out.running_runs);
   r.Optional("revoked", out.revoked);
   r.Optional("health", out.health);
+  r.Optional("inventory", out.inventory);
+  r.Optional("lastJobStatus", out.last_job_status);
   return r.Finish();
 }
 
 json::value Encode(const AgentInfo& value) {
   json::object o;
-  o.reserve(10);
+  o.reserve(12);
   o.emplace("agentId", Str(value.agent_id));
   o.emplace("online", value.online);
   o.emplace("lastSeenAt", NullableTime(value.last_seen_at));
@@ -97,6 +99,10 @@ json::value Encode(const AgentInfo& value) {
   o.emplace("runningRuns", EncodeArray(value.running_runs));
   o.emplace("revoked", value.revoked);
   o.emplace("health", value.health ? Encode(*value.health) : json::value(nullptr));
+  o.emplace("inventory", value.inventory ? Encode(*value.inventory) : json::value(nullptr));
+  o.emplace("lastJobStatus", value.last_job_status
+                                 ? json::value(Str(ToString(*value.last_job_status)))
+                                 : json::value(nullptr));
   return o;
 }
 

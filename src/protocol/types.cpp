@@ -46,7 +46,7 @@ constexpr std::array<std::pair<Role, std::string_view>, 4> kRoles{{
     {Role::kAgent, "agent"},
 }};
 
-constexpr std::array<std::pair<EventType, std::string_view>, 23> kEventTypes{{
+constexpr std::array<std::pair<EventType, std::string_view>, 24> kEventTypes{{
     {EventType::kJobCreated, "job.created"},
     {EventType::kJobQueued, "job.queued"},
     {EventType::kJobRunning, "job.running"},
@@ -70,6 +70,7 @@ constexpr std::array<std::pair<EventType, std::string_view>, 23> kEventTypes{{
     {EventType::kScheduleUpdated, "schedule.updated"},
     {EventType::kScheduleDeleted, "schedule.deleted"},
     {EventType::kScheduleFired, "schedule.fired"},
+    {EventType::kAgentInventory, "agent.inventory"},
 }};
 
 }  // namespace

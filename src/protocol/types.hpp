@@ -291,6 +291,16 @@ struct JobLogs {
   bool operator==(const JobLogs&) const = default;
 };
 
+// The instances of an agent's latest inventory by state (docs/protocol.md "Host inventory"), as
+// GET /v1/agents shows it: {"instances": {"running", "stopped", "crashed"}, "reportedAt"}.
+struct InventorySummary {
+  std::int64_t running = 0;
+  std::int64_t stopped = 0;
+  std::int64_t crashed = 0;
+  WallTime reported_at{};
+  bool operator==(const InventorySummary&) const = default;
+};
+
 struct AgentInfo {
   std::string agent_id;
   bool online = false;
@@ -302,6 +312,10 @@ struct AgentInfo {
   std::vector<std::string> running_runs;
   bool revoked = false;
   std::optional<AgentStatusReport> health;  // the latest POST .../status; none before the first
+  // GET /v1/agents: the latest inventory's summary (none before the first report) and the status
+  // of the agent's newest job (none before its first job).
+  std::optional<InventorySummary> inventory;
+  std::optional<JobStatus> last_job_status;
   bool operator==(const AgentInfo&) const = default;
 };
 
@@ -388,6 +402,8 @@ enum class EventType {
   kScheduleUpdated,  // scheduleId
   kScheduleDeleted,  // scheduleId
   kScheduleFired,    // scheduleId, fireTime, jobIds
+  // docs/protocol.md "Host inventory": agentId, message (the instances by state).
+  kAgentInventory,
 };
 std::string_view ToString(EventType type);  // "job.created", ...
 std::optional<EventType> EventTypeFromString(std::string_view text);

@@ -233,17 +233,18 @@ TEST(CodecTest, OperatorApiMessagesRoundTrip) {
   const auto negative = protocol::FromJson<JobLogs>(R"({"lines":[],"logsDropped":-1})");
   EXPECT_FALSE(negative.has_value());
 
-  AgentInfo full{
-      "orb-7",
-      true,
-      At(1795000000000),
-      "1.4.0",
-      {{"region", "eu"}},
-      {"BACKUP_INSTANCE"},
-      4,
-      {"run-1"},
-      false,
-      AgentStatusReport{false, {{"journal_unwritable", "disk full"}}, At(1795000000000)}};
+  AgentInfo full{"orb-7",
+                 true,
+                 At(1795000000000),
+                 "1.4.0",
+                 {{"region", "eu"}},
+                 {"BACKUP_INSTANCE"},
+                 4,
+                 {"run-1"},
+                 false,
+                 AgentStatusReport{false, {{"journal_unwritable", "disk full"}}, At(1795000000000)},
+                 InventorySummary{2, 1, 1, At(1795000000000)},
+                 JobStatus::kFailed};
   ExpectRoundTrip(full);
   AgentInfo bare;
   bare.agent_id = "orb-8";
