@@ -69,6 +69,7 @@
 #include "common/expected.hpp"
 #include "common/ids.hpp"
 #include "common/time.hpp"
+#include "protocol/inventory.hpp"
 #include "protocol/rollout_types.hpp"
 #include "protocol/schedules.hpp"
 #include "protocol/types.hpp"
@@ -360,7 +361,8 @@ class Store {
   // `online` is left false: it depends on the server's longPollSeconds, so the server sets it.
   // labels = enrollment labels overlaid with those the agent declared in its last hello.
   virtual Expected<protocol::AgentInfo> GetAgent(std::string_view agent_id) = 0;
-  // Agents matching `filter`, ordered by id.
+  // Agents matching `filter`, ordered by id, each with its inventory summary and the status of
+  // its newest job (AgentInfo::inventory, last_job_status).
   virtual Expected<std::vector<protocol::AgentInfo>> ListAgents(const AgentFilter& filter) = 0;
   // Stores what the agent declared (version, jobTypes, maxParallel, labels), marks it seen, and
   // fails each of its interruptedRuns that is still RUNNING with agent_restarted (retryable,
@@ -601,6 +603,17 @@ class Store {
   // skipped_through recorded), then the fire's chains as FireSchedule; also finishes fires that
   // another instance left unfinished (it died between two batches).
   virtual Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) = 0;
+
+  // ---- Host inventory (docs/protocol.md "Host inventory", docs/decisions/0023) ----
+  // Keeps `inventory` as the agent's latest (one per agent, replacing the one before). Appends
+  // agent.inventory (agentId, message: the instances by state, timestamp `now`) when
+  // protocol::DeservesInventoryEvent says so. Value: whether it appended the event. not_found
+  // for an unknown agent. ListAgents carries the summary of the latest (AgentInfo::inventory).
+  virtual Expected<Mutation<bool>> PutInventory(std::string_view agent_id,
+                                                const protocol::HostInventory& inventory,
+                                                WallTime now) = 0;
+  // The agent's latest inventory. not_found for an unknown agent or one that reported none yet.
+  virtual Expected<protocol::HostInventory> GetInventory(std::string_view agent_id) = 0;
 
   // ---- Logs (protocol.md §5 GET /v1/jobs/{id}/logs) ----
   // Lines of the job (or of one of its runs) ordered by run, then seq. not_found for an unknown

@@ -13,6 +13,7 @@
 #include "store/engine/artifacts.hpp"
 #include "store/ops/agents.hpp"
 #include "store/ops/events.hpp"
+#include "store/ops/inventory.hpp"
 #include "store/ops/jobs.hpp"
 #include "store/ops/retention.hpp"
 #include "store/ops/rollouts.hpp"
@@ -179,6 +180,22 @@ Expected<Mutation<int>> SqlStore::MarkAgentsOffline(WallTime now, WallTime seen_
   return Write<int>(*std::move(gone), Rank::kPlain, [now, seen_before](ops::WriteContext& ctx) {
     return ops::MarkAgentsOffline(ctx, now, seen_before);
   });
+}
+
+// ---- Host inventory (docs/decisions/0023) ----
+
+Expected<Mutation<bool>> SqlStore::PutInventory(std::string_view agent_id,
+                                                const protocol::HostInventory& inventory,
+                                                WallTime now) {
+  std::string id(agent_id);
+  return Write<bool>({id}, Rank::kPlain, [id, inventory, now](ops::WriteContext& ctx) {
+    return ops::PutInventory(ctx, id, inventory, now);
+  });
+}
+
+Expected<protocol::HostInventory> SqlStore::GetInventory(std::string_view agent_id) {
+  return ReadAs<protocol::HostInventory>(
+      [&](sql::Connection& db) { return ops::GetInventory(db, agent_id); });
 }
 
 // ---- Jobs ----

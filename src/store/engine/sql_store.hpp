@@ -131,6 +131,10 @@ class SqlStore : public Store {
   Expected<Mutation<ScheduleFireResult>> FireSchedule(std::string_view schedule_id,
                                                       WallTime fire_time, WallTime now) final;
   Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) final;
+  Expected<Mutation<bool>> PutInventory(std::string_view agent_id,
+                                        const protocol::HostInventory& inventory,
+                                        WallTime now) final;
+  Expected<protocol::HostInventory> GetInventory(std::string_view agent_id) final;
 
  protected:
   explicit SqlStore(StoreDeps deps) : deps_(std::move(deps)) {}

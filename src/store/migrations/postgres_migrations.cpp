@@ -284,7 +284,20 @@ ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN extra_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 6> kPgMigrations{{
+// Host inventory (docs/decisions/0023): SQLite's migration 11.
+constexpr std::string_view kPgInventories = R"sql(
+CREATE TABLE agent_inventories (
+  agent_id       TEXT COLLATE "C" PRIMARY KEY REFERENCES agents (id),
+  inventory_json TEXT NOT NULL,
+  reported_at_ms BIGINT NOT NULL,
+  received_at_ms BIGINT NOT NULL,
+  running        INTEGER NOT NULL,
+  stopped        INTEGER NOT NULL,
+  crashed        INTEGER NOT NULL
+);
+)sql";
+
+constexpr std::array<Migration, 7> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
@@ -294,6 +307,7 @@ constexpr std::array<Migration, 6> kPgMigrations{{
     {5, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
      kPgRollouts},
     {6, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kPgSchedules},
+    {7, "host inventory: agent_inventories, the latest report per agent", kPgInventories},
 }};
 
 }  // namespace

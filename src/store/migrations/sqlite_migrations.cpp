@@ -347,7 +347,23 @@ ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN extra_json TEXT;
 )sql";
 
-constexpr std::array<Migration, 10> kMigrations{{
+// Host inventory (docs/decisions/0023): each agent's latest report, one row per agent, replaced by
+// the next. The counts of instances by state beside the JSON text let GET /v1/agents summarize
+// every agent without reading (or parsing) each inventory. Apart from the agents table, so a
+// report rewrites one small row and never the agent's hot row.
+constexpr std::string_view kInventories = R"sql(
+CREATE TABLE agent_inventories (
+  agent_id       TEXT PRIMARY KEY REFERENCES agents (id),
+  inventory_json TEXT NOT NULL,
+  reported_at_ms INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL,
+  running        INTEGER NOT NULL,
+  stopped        INTEGER NOT NULL,
+  crashed        INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr std::array<Migration, 11> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -360,6 +376,7 @@ constexpr std::array<Migration, 10> kMigrations{{
     {9, "rollouts: rollouts, rollout_hosts, jobs.rollout_id, events.rollout_id and counts_json",
      kRollouts},
     {10, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kSchedules},
+    {11, "host inventory: agent_inventories, the latest report per agent", kInventories},
 }};
 
 }  // namespace

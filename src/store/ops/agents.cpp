@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "protocol/codec.hpp"
+#include "store/ops/inventory.hpp"
 #include "store/ops/jobs.hpp"
 #include "store/ops/rows.hpp"
 #include "store/ops/runs.hpp"
@@ -346,7 +347,9 @@ std::vector<std::string> AgentsGoneOffline(sql::Connection& db, WallTime seen_be
 Expected<protocol::AgentInfo> GetAgent(sql::Connection& db, std::string_view agent_id) {
   auto info = LoadAgent(db, agent_id);
   if (!info) return Fail(Errc::kNotFound, "agent " + std::string(agent_id) + " not found");
-  return *std::move(info);
+  std::vector<protocol::AgentInfo> one{*std::move(info)};
+  AddInventorySummaries(db, one);
+  return std::move(one[0]);
 }
 
 std::vector<protocol::AgentInfo> ListAgents(sql::Connection& db, const AgentFilter& filter) {
@@ -376,6 +379,7 @@ std::vector<protocol::AgentInfo> ListAgents(sql::Connection& db, const AgentFilt
         [](const protocol::AgentInfo& a, const std::string& id) { return a.agent_id < id; });
     if (it != agents.end() && it->agent_id == owner) it->running_runs.push_back(runs.Text(1));
   }
+  AddInventorySummaries(db, agents);
   return agents;
 }
 
