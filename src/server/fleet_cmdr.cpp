@@ -266,6 +266,9 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
       std::make_unique<ScheduleApi>(ScheduleApi::Deps{store, *publisher_, calls_, clock_});
   schedule_api_->RegisterRoutes(*router_);
   agent_api_->RegisterRoutes(*router_);
+  inventory_api_ = std::make_unique<InventoryApi>(
+      InventoryApi::Deps{store, *presence_, *publisher_, calls_, clock_});
+  inventory_api_->RegisterRoutes(*router_);
   stream_api_->RegisterRoutes(*router_);
   rollout_api_->RegisterRoutes(*router_);
   if (auto routes = router_->status(); !routes) {

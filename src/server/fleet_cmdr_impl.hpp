@@ -30,6 +30,7 @@
 #include "server/auth.hpp"
 #include "server/event_publisher.hpp"
 #include "server/fleet_cmdr.hpp"
+#include "server/inventory_api.hpp"
 #include "server/metrics.hpp"
 #include "server/notifier.hpp"
 #include "server/operator_api.hpp"
@@ -106,6 +107,7 @@ class FleetCmdr::Impl {
   std::unique_ptr<AgentApi> agent_api_;
   std::unique_ptr<OperatorApi> operator_api_;
   std::unique_ptr<ScheduleApi> schedule_api_;
+  std::unique_ptr<InventoryApi> inventory_api_;
   std::unique_ptr<StreamApi> stream_api_;
   std::unique_ptr<RolloutApi> rollout_api_;
   std::unique_ptr<ServerTimers> timers_;

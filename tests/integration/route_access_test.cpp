@@ -70,6 +70,8 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"POST", "/v1/agents/{agentId}/jobs/next"}, kOwnAgentOnly},
       {{"POST", "/v1/agents/{agentId}/runs/{runId}/updates"}, kOwnAgentOnly},
       {{"POST", "/v1/agents/{agentId}/status"}, kOwnAgentOnly},
+      {{"POST", "/v1/agents/{agentId}/inventory"}, kOwnAgentOnly},
+      {{"GET", "/v1/agents/{agentId}/inventory"}, kStaffRead},
       {{"POST", "/v1/tokens"}, kAdminOnly},
       {{"DELETE", "/v1/tokens/{id}"}, kAdminOnly},
       {{"PUT", "/v1/artifacts"}, kOperatorOnly},

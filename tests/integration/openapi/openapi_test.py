@@ -383,6 +383,23 @@ def run_session(s):
     s.call("POST", "/v1/agents/a1/status", a1, {"healthy": "no"}, expect=400)
     s.call("POST", "/v1/agents/a1/status", a1, raw=b"x", content_type="text/plain", expect=415,
            code="unsupported_media_type")
+    # Host inventory: 404 before the first report, then the latest; the list summarizes it.
+    s.call("GET", "/v1/agents/a1/inventory", view, expect=404)
+    inventory = {"servers": [{"serverId": "paper", "currentBuild": "b1",
+                              "builds": [{"buildId": "b1", "installedAt": now(),
+                                          "sizeBytes": 1024}]}],
+                 "instances": [{"instanceId": "mc-1", "serverId": "paper", "buildId": "b1",
+                                "state": "crashed", "pid": 4242, "startedAt": now(),
+                                "supervisor": "process"}],
+                 "backups": [{"instanceId": "mc-1", "backupId": "bk-1", "createdAt": now(),
+                              "sizeBytes": 77, "verifiedAt": None}],
+                 "disk": {"rootFreeBytes": 10, "rootTotalBytes": 20}, "reportedAt": now()}
+    s.call("POST", "/v1/agents/a1/inventory", a1, inventory, expect=204)
+    s.call("POST", "/v1/agents/a1/inventory", a2, inventory, expect=403)
+    s.call("POST", "/v1/agents/a1/inventory", a1, dict(inventory, color=1), expect=400)
+    s.call("POST", "/v1/agents/a1/inventory", a1, raw=b"x", content_type="text/plain",
+           expect=415, code="unsupported_media_type")
+    s.call("GET", "/v1/agents/a1/inventory", view)
     s.call("GET", "/v1/agents", view)
     s.call("GET", "/v1/agents/a1", view)
     s.call("GET", "/v1/agents/nobody", view, expect=404)
