@@ -90,6 +90,7 @@ void Agent::Stop() {
 void Agent::OnRunDone() {
   const std::lock_guard lock(mutex_);
   next_wanted_ = true;
+  run_ended_ = true;
   if (in_notify_) loop_api_->Interrupt();
   wake_.notify_all();
 }
@@ -132,6 +133,39 @@ void Agent::ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks) 
   if (error.code == Errc::kCancelled) return;  // stopping, or woken: due again at once
   schedule.Attempted(now, version, false);
   GetLogger("agent")->warn("cannot report status: {}", error.Describe());
+}
+
+void Agent::ReportInventoryIfDue(InventorySchedule& schedule, const CallHooks& hooks) {
+  if (schedule.unsupported()) return;
+  const auto now = clock_.Now();
+  if (!schedule.CheckDue(now)) return;
+  static os::RealFs real_fs;  // stateless, as the handlers' (jobs/registry.cpp)
+  protocol::HostInventory inventory =
+      CollectInventory(real_fs, options_.config.root, clock_.WallNow());
+  schedule.Checked(now);
+  if (!schedule.ShouldSend(inventory)) return;
+  ++inventory_calls_;
+  auto sent = loop_api_->SendInventory(inventory, hooks);
+  if (sent) {
+    GetLogger("agent")->debug("inventory reported: {} servers, {} instances, {} backups",
+                              inventory.servers.size(), inventory.instances.size(),
+                              inventory.backups.size());
+    schedule.Delivered(std::move(inventory));
+    return;
+  }
+  const Error& error = sent.error();
+  if (error.code == Errc::kNotFound || error.code == Errc::kMethodNotAllowed) {
+    // An older fleet-cmdr (or an agent it does not know, which hello would have refused).
+    schedule.Unsupported();
+    GetLogger("agent")->info("fleet-cmdr has no inventory call ({}); not reporting it",
+                             error.Describe());
+    return;
+  }
+  if (error.code == Errc::kCancelled) {
+    schedule.Wanted();  // stopping, or woken: look again at once
+    return;
+  }
+  GetLogger("agent")->warn("cannot report the inventory: {}", error.Describe());
 }
 
 void Agent::Pause(milliseconds timeout) {
@@ -244,6 +278,9 @@ Status Agent::Run() {
   // Health reports: the first right after hello, then as StatusSchedule says.
   StatusSchedule status_schedule(seconds(std::max(1, settings.heartbeat_seconds)));
   if (!Stopping()) ReportStatusIfDue(status_schedule, hooks);
+  // The inventory: the first right after hello, then after runs and every heartbeatSeconds.
+  InventorySchedule inventory_schedule(seconds(std::max(1, settings.heartbeat_seconds)));
+  if (!Stopping()) ReportInventoryIfDue(inventory_schedule, hooks);
 
   int long_poll_wait = std::clamp(settings.long_poll_seconds, 0, 60);
   if (notifier_ != nullptr && notifier_->watchdog_timeout()) {
@@ -278,8 +315,11 @@ Status Agent::Run() {
       // The journal just failed (a full disk, often): free what may be freed now.
       if (health_changed_ && !health_.healthy()) retention.MakeDue();
       health_changed_ = false;
+      if (run_ended_) inventory_schedule.Wanted();
+      run_ended_ = false;
     }
     ReportStatusIfDue(status_schedule, hooks);
+    ReportInventoryIfDue(inventory_schedule, hooks);
     const bool healthy = health_.healthy();
     if (want_next && healthy) {
       bool failed = false;
@@ -330,6 +370,12 @@ Status Agent::Run() {
     if (const auto due = status_schedule.NextDue(health_.version(), health_.healthy());
         due && wait > 0) {
       const auto left = std::chrono::ceil<seconds>(*due - clock_.Now()).count();
+      wait = static_cast<int>(std::clamp<std::int64_t>(left, 1, wait));
+    }
+    // The inventory is looked at every heartbeatSeconds, idle or not (a crashed instance).
+    if (!inventory_schedule.unsupported() && wait > 0) {
+      const auto left =
+          std::chrono::ceil<seconds>(inventory_schedule.NextCheck() - clock_.Now()).count();
       wait = static_cast<int>(std::clamp<std::int64_t>(left, 1, wait));
     }
     ++notify_calls_;

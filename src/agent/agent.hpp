@@ -24,6 +24,7 @@
 
 #include "agent/config.hpp"
 #include "agent/health.hpp"
+#include "agent/inventory.hpp"
 #include "agent/server_failover.hpp"
 #include "common/clock.hpp"
 #include "common/expected.hpp"
@@ -87,6 +88,8 @@ class Agent {
   // tried to send.
   [[nodiscard]] bool healthy() const { return health_.healthy(); }
   [[nodiscard]] int status_calls() const { return status_calls_.load(); }
+  // How many inventory reports it tried to send.
+  [[nodiscard]] int inventory_calls() const { return inventory_calls_.load(); }
   // The fleet-cmdr URL the agent talks to now (one of config.servers).
   [[nodiscard]] std::string server() const { return servers_->Current().url; }
 
@@ -99,6 +102,9 @@ class Agent {
   void OnJournalHealth(bool writable, const std::string& problem);
   // Sends the status report when StatusSchedule says it is due.
   void ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks);
+  // Collects the host inventory when a check is due and sends it when it changed
+  // (agent/inventory.hpp); a failed send is tried again at the next check.
+  void ReportInventoryIfDue(InventorySchedule& schedule, const CallHooks& hooks);
   bool Stopping() const { return stopping_.load(); }
   // Waits on the loop's condition until `timeout`, Stop() or a finished run.
   void Pause(std::chrono::milliseconds timeout);
@@ -114,6 +120,7 @@ class Agent {
   std::condition_variable wake_;
   bool next_wanted_ = false;     // a run finished: ask jobs/next
   bool health_changed_ = false;  // report it, and ask jobs/next when healthy again
+  bool run_ended_ = false;       // a run ended: look at the inventory again
   bool in_notify_ = false;       // the loop is inside a notify call (interruptible)
   protocol::HelloResponse settings_;
   std::atomic<bool> stopping_{false};
@@ -122,6 +129,7 @@ class Agent {
   std::atomic<int> next_calls_{0};
   std::atomic<int> notify_calls_{0};
   std::atomic<int> status_calls_{0};
+  std::atomic<int> inventory_calls_{0};
   AgentHealth health_;
 };
 

@@ -70,6 +70,14 @@ class HttpControlPlane final : public ControlPlane {
     return Ok();
   }
 
+  Status SendInventory(const protocol::HostInventory& inventory, const CallHooks& hooks) override {
+    constexpr int kInventoryAttempts = 3;
+    auto response = Call("POST", prefix_ + "/inventory", protocol::ToJson(inventory), hooks, {},
+                         kInventoryAttempts);
+    if (!response) return Fail(std::move(response.error()));
+    return Ok();
+  }
+
   void Interrupt() override { client_.Cancel(); }
   void Resume() override { client_.Reset(); }
 

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "common/expected.hpp"
+#include "protocol/inventory.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::agent {
@@ -53,6 +54,10 @@ class ControlPlane {
   // POST .../status (docs/protocol.md). Tried a few times only: the caller tries again at
   // its next due time. An older fleet-cmdr answers kNotFound (or kMethodNotAllowed).
   virtual Status SendStatus(const protocol::AgentStatusReport& report, const CallHooks& hooks) = 0;
+  // POST .../inventory (docs/protocol.md "Host inventory"), tried a few times like SendStatus;
+  // the caller tries again at its next check. An older fleet-cmdr answers kNotFound.
+  virtual Status SendInventory(const protocol::HostInventory& inventory,
+                               const CallHooks& hooks) = 0;
   // Thread-safe: aborts the call in flight (kCancelled) and every later one until Resume().
   virtual void Interrupt() = 0;
   virtual void Resume() = 0;

@@ -77,6 +77,9 @@ class RecordingControlPlane final : public ControlPlane {
   Status SendStatus(const protocol::AgentStatusReport&, const CallHooks&) override {
     return Fail(Errc::kInternal, "not used");
   }
+  Status SendInventory(const protocol::HostInventory&, const CallHooks&) override {
+    return Fail(Errc::kInternal, "not used");
+  }
   void Interrupt() override {}
   void Resume() override {}
 
