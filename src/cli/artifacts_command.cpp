@@ -15,21 +15,6 @@
 namespace orb::cli {
 namespace {
 
-// 123 B, 4.0 KiB, 1.5 MiB, 2.0 GiB.
-std::string FormatSize(std::uint64_t bytes) {
-  if (bytes < 1024) return std::to_string(bytes) + " B";
-  const char* const units[] = {"KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes) / 1024;
-  int unit = 0;
-  while (value >= 1024 && unit < 3) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f %s", value, units[unit]);
-  return text;
-}
-
 int RunList(Context& ctx) {
   auto api = ctx.Connect();
   if (!api) return ctx.Usage(api.error());

@@ -27,6 +27,8 @@ void AddArtifactsCommand(CLI::App& app, Context& ctx);  // artifacts ls|rm SHA25
 void AddTokensCommand(CLI::App& app, Context& ctx);     // tokens create|revoke
 void AddRolloutCommand(CLI::App& app, Context& ctx);    // rollout create|ls|show|pause|...
 void AddScheduleCommand(CLI::App& app, Context& ctx);   // schedule create|ls|show|update|rm|fire
+void AddHostCommand(CLI::App& app, Context& ctx);       // host show HOST
+void AddHostsCommand(CLI::App& app, Context& ctx);      // hosts
 // Hidden (not in --help): `completion bash|zsh` prints the shell completion of every command
 // above (cli/completion.hpp); the fleetctl package installs its output. Add it last.
 void AddCompletionCommand(CLI::App& app, Context& ctx);

@@ -64,6 +64,8 @@ int Main(int argc, const char* const* argv, Io io, std::string_view version) {
   AddTokensCommand(app, ctx);
   AddRolloutCommand(app, ctx);
   AddScheduleCommand(app, ctx);
+  AddHostCommand(app, ctx);
+  AddHostsCommand(app, ctx);
   AddCompletionCommand(app, ctx);
   app.footer(kFooter);
 

@@ -61,6 +61,9 @@ std::string RenderFields(const std::vector<std::pair<std::string, std::string>>&
 // How long ago `then` was, compactly: "5s", "3m", "2h", "4d" ("0s" for the future).
 std::string FormatAge(WallTime then, WallTime now);
 
+// A size for people: 123 B, 4.0 KiB, 1.5 MiB, 2.0 GiB.
+std::string FormatSize(std::uint64_t bytes);
+
 // A count with thousands separators: "1,234".
 std::string FormatCount(std::int64_t value);
 

@@ -17,9 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/regex.hpp"
 #include "common/sha256.hpp"
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/inventory.hpp"
 #include "protocol/rollout_codec.hpp"
 #include "protocol/schedules.hpp"
 #include "support/temp_dir.hpp"
@@ -855,6 +857,63 @@ TEST_F(FleetctlTest, ScheduleCreateLsShowUpdateFireAndRm) {
   const auto gone = Run({"schedule", "show", schedule->id});
   EXPECT_EQ(gone.code, 3);
   EXPECT_NE(gone.err.find("not_found"), std::string::npos) << gone.err;
+}
+
+// Host inventory (docs/protocol.md "Host inventory"): what an agent reported, as tables and JSON.
+TEST_F(FleetctlTest, HostShowAndHostsShowTheInventories) {
+  cluster_.StartAgent("host-1", kAllTypes);
+  const std::string token = cluster_.Enroll("host-2");
+  ApiClient host2(cluster_.port(), token);
+  ASSERT_EQ(
+      host2
+          .Post("/v1/agents/host-2/inventory",
+                R"({"servers":[{"serverId":"valheim","currentBuild":"b2","builds":[)"
+                R"({"buildId":"b1","installedAt":"2026-12-01T10:00:00Z","sizeBytes":1048576},)"
+                R"({"buildId":"b2","installedAt":"2026-12-02T10:00:00Z","sizeBytes":2097152}]}],)"
+                R"("instances":[{"instanceId":"main","serverId":"valheim","buildId":"b2",)"
+                R"("state":"running","pid":4242,"startedAt":"2026-12-03T10:00:00Z",)"
+                R"("supervisor":"process"},{"instanceId":"test","serverId":"valheim",)"
+                R"("buildId":"b1","state":"crashed","pid":77,"supervisor":"systemd"}],)"
+                R"("backups":[{"instanceId":"main","backupId":"nightly-1",)"
+                R"("createdAt":"2026-12-04T04:00:00Z","sizeBytes":5242880,)"
+                R"("verifiedAt":"2026-12-04T05:00:00Z"}],)"
+                R"("disk":{"rootFreeBytes":42949672960,"rootTotalBytes":107374182400},)"
+                R"("reportedAt":"2026-12-06T14:00:00Z"})")
+          .status,
+      204);
+
+  const auto shown = Run({"host", "show", "host-2"});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  for (const char* text :
+       {"SERVER", "valheim", "b2", "2.0 MiB", "INSTANCE", "main", "running", "4242", "crashed",
+        "systemd", "BACKUP", "nightly-1", "5.0 MiB", "40.0 GiB free of 100.0 GiB (40 %)"}) {
+    EXPECT_NE(shown.out.find(text), std::string::npos) << text << "\n" << shown.out;
+  }
+  const auto json = Run({"host", "show", "host-2", "-o", "json"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  auto inventory = protocol::ParseHostInventory(json.out);
+  ASSERT_TRUE(inventory.has_value()) << json.out;
+  EXPECT_EQ(inventory->instances.size(), 2U);
+  EXPECT_EQ(inventory->backups.at(0).backup_id, "nightly-1");
+
+  // host-1 has reported nothing: 404 naming it.
+  const auto none = Run({"host", "show", "host-1"});
+  EXPECT_EQ(none.code, 3);
+  EXPECT_NE(none.err.find("host-1"), std::string::npos) << none.err;
+
+  const auto hosts = Run({"hosts"});
+  ASSERT_EQ(hosts.code, 0) << hosts.err;
+  EXPECT_NE(hosts.out.find("HOST"), std::string::npos) << hosts.out;
+  EXPECT_NE(hosts.out.find("CRASHED"), std::string::npos) << hosts.out;
+  // host-2's report counts as a sign of life, so it may show online.
+  EXPECT_TRUE(std::regex_search(hosts.out, std::regex(R"(\nhost-2 +(yes|no) +1 +0 +1 +-\n)")))
+      << hosts.out;
+  EXPECT_TRUE(std::regex_search(hosts.out, std::regex(R"(\nhost-1 +yes +- +- +- +-\n)")))
+      << hosts.out;
+  const auto list = Parse<protocol::AgentList>(Run({"hosts", "-o", "json"}));
+  ASSERT_EQ(list.agents.size(), 2U);
+  ASSERT_TRUE(list.agents[1].inventory.has_value());
+  EXPECT_EQ(list.agents[1].inventory->running, 1);
 }
 
 }  // namespace

@@ -144,7 +144,7 @@ TEST(CompletionCommandTest, PrintsBothScriptsOfEveryCommandAndIsHidden) {
   EXPECT_TRUE(bash.out.starts_with("# bash completion for fleetctl")) << bash.out;
   EXPECT_THAT(bash.out,
               HasSubstr("    ['fleetctl']='agents enroll unenroll jobs job enqueue cancel "
-                        "retry logs watch upload artifacts tokens rollout schedule'\n"));
+                        "retry logs watch upload artifacts tokens rollout schedule host hosts'\n"));
   const auto zsh = RunWithArgs({"completion", "zsh"});
   EXPECT_EQ(zsh.code, kExitOk);
   EXPECT_TRUE(zsh.out.starts_with("#compdef fleetctl\n"));
