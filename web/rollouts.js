@@ -136,7 +136,8 @@ function applyHostEvent(page, e) {
 function renderHosts() {
   const page = RO.page; if (!page) return;
   const grid = $("rollout-hosts"); grid.replaceChildren();
-  for (const h of page.hosts) grid.appendChild(hostTile(h));
+  page.tiles = new Map();  // agentId -> its tile: an event replaces one tile, not the grid
+  for (const h of page.hosts) { const t = hostTile(h); page.tiles.set(h.agentId, t); grid.appendChild(t); }
   $("rollout-hosts-note").textContent = page.hosts.length ? "" : "No hosts.";
 }
 function hostTile(h) {
@@ -145,9 +146,11 @@ function hostTile(h) {
   if (h.jobId) tile.href = "#/jobs/" + h.jobId;
   return tile;
 }
-function updateTile(h) {
-  const old = document.querySelector('#rollout-hosts [data-agent="' + CSS.escape(h.agentId) + '"]');
-  if (old) old.replaceWith(hostTile(h));
+function updateTile(page, h) {
+  const old = page.tiles && page.tiles.get(h.agentId);
+  if (!old) return;
+  const t = hostTile(h);
+  old.replaceWith(t); page.tiles.set(h.agentId, t);
 }
 function renderRollout() {
   const page = RO.page; if (!page || !page.rollout) return;
@@ -241,7 +244,7 @@ EVENT_LISTENERS.push((e) => {
   }
   if (!page) return;
   if (page.held) { page.held.push(e); return; }
-  if (applyHostEvent(page, e)) { updateTile(page.byAgent.get(e.agentId)); renderPhases(); }
+  if (applyHostEvent(page, e)) { updateTile(page, page.byAgent.get(e.agentId)); renderPhases(); }
 });
 
 $("rollouts-more").onclick = () => moreRollouts();
