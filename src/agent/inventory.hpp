@@ -1,6 +1,6 @@
 #pragma once
 
-// The agent's host inventory (docs/protocol.md "Host inventory", docs/decisions/0023).
+// The agent's host inventory (docs/protocol.md "Host inventory", docs/decisions/0024).
 //
 // CollectInventory reads what the host holds from the same files the job handlers keep under the
 // agent's root, through the same helpers (jobs::BuildStore, InstanceStore, BackupStore): committed

@@ -1,6 +1,6 @@
 #pragma once
 
-// A host's inventory on the wire (docs/protocol.md "Host inventory", docs/decisions/0023): what
+// A host's inventory on the wire (docs/protocol.md "Host inventory", docs/decisions/0024): what
 // the agent last reported it holds (servers and their builds, instances and their state, backups,
 // the root's disk). The agent sends it with POST /v1/agents/{id}/inventory; fleet-cmdr keeps the
 // latest per agent, answers it on GET and summarizes it in GET /v1/agents. Decoding follows

@@ -1,6 +1,6 @@
 #pragma once
 
-// Host inventory (docs/protocol.md "Host inventory", docs/decisions/0023):
+// Host inventory (docs/protocol.md "Host inventory", docs/decisions/0024):
 // POST /v1/agents/{agentId}/inventory (that agent's token only) keeps the agent's latest report and
 // publishes agent.inventory when the store says the change deserves one;
 // GET /v1/agents/{agentId}/inventory (viewer and up) answers the latest, 404 naming the agent

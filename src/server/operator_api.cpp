@@ -2,6 +2,8 @@
 
 #include <limits>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -42,14 +44,26 @@ void OperatorApi::RegisterRoutes(Router& router) {
   router.Add({"GET", "/healthz", kPublic},
              [](Call&& call) { Reply(call.responder, 200, R"({"status":"ok"})"); });
   router.Add({"GET", "/readyz", kPublic}, [this](Call&& call) { Ready(std::move(call)); });
-  const auto page = [](Call&& call) {
+  // The web UI: index.html at `/`, and every file of the embedded table at `/ui/<name>`, one
+  // route for all of them. no-cache: a browser revalidates, so an upgraded fleet-cmdr's scripts
+  // are never mixed with an older page's.
+  const auto serve = [](Call& call, std::string_view name) {
+    const WebUiFile* file = FindWebUiFile(name);
+    if (file == nullptr) {
+      return ReplyError(call.responder,
+                        MakeError(Errc::kNotFound, "the web UI has no file " + std::string(name)));
+    }
     HttpResponse response;
-    response.content_type = "text/html; charset=utf-8";
-    response.body = std::string(WebUiIndexHtml());
+    response.content_type = std::string(file->content_type);
+    response.headers.push_back({"Cache-Control", "no-cache"});
+    response.body = std::string(file->body);
     call.responder->Send(std::move(response));
   };
+  const auto page = [serve](Call&& call) { serve(call, "index.html"); };
   router.Add({"GET", "/", kPublic}, page);
   router.Add({"GET", "/index.html", kPublic}, page);
+  router.Add({"GET", "/ui/{file}", kPublic},
+             [serve](Call&& call) { serve(call, call.Param("file")); });
   router.Add({"GET", "/metrics", RouteClass::kMetrics},
              [this](Call&& call) { RenderMetrics(std::move(call)); });
   // Jobs.

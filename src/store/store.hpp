@@ -604,7 +604,7 @@ class Store {
   // another instance left unfinished (it died between two batches).
   virtual Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) = 0;
 
-  // ---- Host inventory (docs/protocol.md "Host inventory", docs/decisions/0023) ----
+  // ---- Host inventory (docs/protocol.md "Host inventory", docs/decisions/0024) ----
   // Keeps `inventory` as the agent's latest (one per agent, replacing the one before). Appends
   // agent.inventory (agentId, message: the instances by state, timestamp `now`) when
   // protocol::DeservesInventoryEvent says so. Value: whether it appended the event. not_found

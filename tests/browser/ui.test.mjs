@@ -8,95 +8,23 @@
 // Screenshots of every test are kept in ORB_ARTIFACTS_DIR.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { AGENT, Harness, TESTBED, WAIT, waitFor } from "./harness.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set (run this test through ctest)`);
-  return value;
-};
-const FLEET_CMDR = env("FLEET_CMDR_BIN");
-const AGENT = env("ORB_AGENT_BIN");
-const TESTBED = env("ORB_AGENT_TESTBED_BIN");
-const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(), "orb-browser-artifacts");
-const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
-const ADMIN_TOKEN = "browser-test-admin-" + Math.random().toString(36).slice(2) + "0123456789";
-const WAIT = 20_000;  // every wait below ends with a clear failure after this
+// A run log cap far above what the real agents' jobs here log, and small enough to pass.
+const h = new Harness(["--run-log-max-lines", "500"]);
+const ADMIN_TOKEN = h.adminToken;
+const api = (...args) => h.api(...args);
+const signedInPage = () => h.signedInPage();
+const shot = (page, name) => h.shot(page, name);
+const jobIdOf = (page) => new URL(page.url()).hash.replace("#/jobs/", "");
+let base, browser, gateRoot;
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orb-browser-"));
-const children = [];
-let base, browser;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
-  });
-}
-
-function start(name, argv, extraEnv = {}) {
-  const log = fs.openSync(path.join(dir, name + ".log"), "a");
-  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", log, log], env: { ...process.env, ...extraEnv } });
-  child.name = name;
-  children.push(child);
-  return child;
-}
-
-// Waits for `check` to return a truthy value (polled with a deadline: a condition, not a sleep).
-async function waitFor(what, check, timeout = WAIT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try { const value = await check(); if (value) return value; } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ""));
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function api(method, route, body) {
-  const init = { method, headers: { Authorization: "Bearer " + ADMIN_TOKEN } };
-  if (body !== undefined) { init.headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
-  const response = await fetch(base + route, init);
-  const data = response.status === 204 ? null : await response.json();
-  if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${JSON.stringify(data)}`);
-  return data;
-}
-
-async function startAgent(name, binary) {
-  const { token } = await api("POST", "/v1/agents", { agentId: name, labels: { role: name } });
-  const home = path.join(dir, name);
-  fs.mkdirSync(path.join(home, "root"), { recursive: true });
-  fs.writeFileSync(path.join(home, "token"), token, { mode: 0o600 });
-  start(name, [binary, "--server", base, "--agent-id", name, "--token-file", path.join(home, "token"),
-    "--root", path.join(home, "root"), "--state-dir", path.join(home, "state")]);
-  await waitFor(`${name} online`, async () => (await api("GET", "/v1/agents/" + name)).online);
-  return path.join(home, "root");
-}
-
-// fleet-cmdr on its port and data dir (again after a restart: same port, same data).
-let cmdrPort;
-function startFleetCmdr() {
-  // A run log cap far above what the real agents' jobs here log, and small enough to pass.
-  return start("fleet-cmdr", [FLEET_CMDR, "serve", "--listen", `127.0.0.1:${cmdrPort}`, "--data-dir", path.join(dir, "data"),
-    "--run-log-max-lines", "500"],
-    { FLEET_CMDR_ADMIN_TOKEN: ADMIN_TOKEN });
-}
-
-let gateRoot;
 before(async () => {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  cmdrPort = port;
-  startFleetCmdr();
-  await waitFor("fleet-cmdr /healthz", async () => (await fetch(base + "/healthz")).ok);
-  const hostRoot = await startAgent("host-1", AGENT);
+  await h.setUp();
+  base = h.base;
+  const hostRoot = await h.startAgent("host-1", AGENT);
   // A real data tree of a few MB for BACKUP_INSTANCE (instances/<id>/data, job-types.md §1).
   const data = path.join(hostRoot, "instances", "web-1", "data");
   fs.mkdirSync(path.join(data, "world", "region"), { recursive: true });
@@ -104,42 +32,11 @@ before(async () => {
     fs.writeFileSync(path.join(data, "world", "region", `r.${i}.mca`), Buffer.alloc(100_000 + i * 1000, i));
   }
   fs.writeFileSync(path.join(data, "server.properties"), "motd=browser test\n");
-  gateRoot = await startAgent("gate-1", TESTBED);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
-  });
+  gateRoot = await h.startAgent("gate-1", TESTBED);
+  browser = await h.launchBrowser();
 });
 
-after(async () => {
-  if (browser) await browser.close();
-  for (const child of children.reverse()) {
-    if (child.exitCode === null) {
-      child.kill("SIGTERM");
-      await waitFor(`${child.name} to exit`, () => child.exitCode !== null || child.signalCode !== null, 15_000)
-        .catch(() => child.kill("SIGKILL"));
-    }
-  }
-  // Keep the programs' logs beside the screenshots, then clean up.
-  for (const name of fs.readdirSync(dir).filter((f) => f.endsWith(".log"))) {
-    fs.copyFileSync(path.join(dir, name), path.join(ARTIFACTS, name));
-  }
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-// A signed-in page (the token is kept in localStorage, as a person's browser would keep it).
-async function signedInPage() {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  page.on("pageerror", (err) => { page.lastError = err; });
-  await page.goto(base + "/");
-  await page.fill("#token", ADMIN_TOKEN);
-  await page.click("#go");
-  await page.waitForSelector("#conn.live", { timeout: WAIT });
-  return page;
-}
-const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
-const jobIdOf = (page) => new URL(page.url()).hash.replace("#/jobs/", "");
+after(() => h.tearDown());
 
 test("a wrong token is refused; the right one signs in and shows the fleet live", async () => {
   const page = await browser.newPage();
@@ -386,13 +283,13 @@ test("after fleet-cmdr restarts, the UI reconnects and replays what it missed, w
   await page.evaluate(() => { window.notReloaded = true; });
 
   // fleet-cmdr goes away; the UI notices.
-  const cmdr = children.find((c) => c.name === "fleet-cmdr" && c.exitCode === null && c.signalCode === null);
+  const cmdr = h.children.find((c) => c.name === "fleet-cmdr" && c.exitCode === null && c.signalCode === null);
   cmdr.kill("SIGTERM");
   await waitFor("fleet-cmdr to exit", () => cmdr.exitCode !== null || cmdr.signalCode !== null);
   await page.waitForSelector("#conn.reconnecting", { timeout: WAIT });
   // Keep the browser from reconnecting while things change, so they can only arrive by replay.
   await page.context().setOffline(true);
-  startFleetCmdr();
+  h.startFleetCmdr();
   await waitFor("fleet-cmdr /healthz after the restart", async () => (await fetch(base + "/healthz")).ok);
   const second = await api("POST", "/v1/jobs", { agentId: "idle-1", type: "VERIFY_BACKUP", instanceId: "web-4", payload: { backupId: "b-2" } });
   await api("POST", `/v1/jobs/${first.id}/cancel`);

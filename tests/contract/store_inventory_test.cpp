@@ -1,4 +1,4 @@
-// The store contract: host inventory (docs/protocol.md "Host inventory", docs/decisions/0023):
+// The store contract: host inventory (docs/protocol.md "Host inventory", docs/decisions/0024):
 // the latest report per agent, replaced by the next, its event when it deserves one, and the
 // summary in the agent list.
 

@@ -52,6 +52,7 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"GET", "/readyz"}, kPublic},
       {{"GET", "/"}, kPublic},
       {{"GET", "/index.html"}, kPublic},
+      {{"GET", "/ui/{file}"}, kPublic},
       {{"GET", "/metrics"}, kStaffRead},
       {{"POST", "/v1/jobs"}, kOperatorOnly},
       {{"GET", "/v1/jobs"}, kStaffRead},
@@ -104,6 +105,7 @@ std::string PathOf(const std::string& pattern) {
       {"id", "0190a0a0-0000-7000-8000-000000000000"},
       {"runId", "0190a0a0-0000-7000-8000-000000000001"},
       {"sha256", std::string(64, '0')},
+      {"file", "app.js"},
   };
   std::string path;
   std::size_t at = 0;

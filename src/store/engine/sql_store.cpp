@@ -182,7 +182,7 @@ Expected<Mutation<int>> SqlStore::MarkAgentsOffline(WallTime now, WallTime seen_
   });
 }
 
-// ---- Host inventory (docs/decisions/0023) ----
+// ---- Host inventory (docs/decisions/0024) ----
 
 Expected<Mutation<bool>> SqlStore::PutInventory(std::string_view agent_id,
                                                 const protocol::HostInventory& inventory,

@@ -284,7 +284,7 @@ ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN extra_json TEXT;
 )sql";
 
-// Host inventory (docs/decisions/0023): SQLite's migration 11.
+// Host inventory (docs/decisions/0024): SQLite's migration 11.
 constexpr std::string_view kPgInventories = R"sql(
 CREATE TABLE agent_inventories (
   agent_id       TEXT COLLATE "C" PRIMARY KEY REFERENCES agents (id),

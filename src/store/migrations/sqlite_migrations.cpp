@@ -347,7 +347,7 @@ ALTER TABLE job_dependencies ADD COLUMN any_end INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN extra_json TEXT;
 )sql";
 
-// Host inventory (docs/decisions/0023): each agent's latest report, one row per agent, replaced by
+// Host inventory (docs/decisions/0024): each agent's latest report, one row per agent, replaced by
 // the next. The counts of instances by state beside the JSON text let GET /v1/agents summarize
 // every agent without reading (or parsing) each inventory. Apart from the agents table, so a
 // report rewrites one small row and never the agent's hot row.

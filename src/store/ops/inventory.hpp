@@ -1,6 +1,6 @@
 #pragma once
 
-// Host inventory (docs/protocol.md "Host inventory", docs/decisions/0023): each agent's latest
+// Host inventory (docs/protocol.md "Host inventory", docs/decisions/0024): each agent's latest
 // report in agent_inventories (one row per agent, replaced by the next), and the summaries of
 // GET /v1/agents. Written once over the database seam; both stores run these bodies. Internal to
 // src/store.

@@ -341,6 +341,9 @@ def run_session(s):
     s.call("GET", "/readyz")
     s.call("GET", "/", expect=200)
     s.call("GET", "/index.html", expect=200)
+    s.call("GET", "/ui/app.js", expect=200)
+    s.call("GET", "/ui/style.css", expect=200)
+    s.call("GET", "/ui/no-such-file.js", expect=404)
 
     # Tokens and roles.
     operator = s.call("POST", "/v1/tokens", admin, {"role": "operator", "name": "ops"}, expect=201)

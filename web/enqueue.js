@@ -1,0 +1,130 @@
+// The enqueue page: a form for every job type, generated from GET /v1/job-types, that shows
+// fleet-cmdr's validation errors next to the field. Loaded after app.js.
+"use strict";
+// ---- enqueue: the form is generated from GET /v1/job-types --------------------------------------
+function openEnqueue() {
+  const select = $("e-type");
+  if (!select.options.length) for (const t of S.types) select.appendChild(el("option", { value: t.name, text: t.name }));
+  const want = S.route.query.get("type");
+  if (want && S.typeByName.has(want)) select.value = want;
+  if (S.route.query.get("agentId")) $("e-agent").value = S.route.query.get("agentId");
+  buildPayloadFields();
+}
+function fillAgentList() {
+  const list = $("agent-ids"); list.replaceChildren();
+  for (const id of [...S.agents.keys()].sort()) list.appendChild(el("option", { value: id }));
+  if (!$("e-agent").value && S.agents.size === 1) $("e-agent").value = [...S.agents.keys()][0];
+}
+// A field is a form control unless it lives inside an array or map, which get one JSON textarea.
+function isInsideCompound(name, info) {
+  return info.fields.some((f) => (f.kind === "array" || f.kind === "stringMap") && name !== f.name &&
+    (name.startsWith(f.name + "[]") || name.startsWith(f.name + ".")));
+}
+function buildPayloadFields() {
+  const info = S.typeByName.get($("e-type").value); if (!info) return;
+  $("e-type-hint").textContent = info.description + (info.cancellable ? "" : " Not cancellable once running: " + info.notCancellableReason);
+  const tf = $("e-target-field"); tf.dataset.path = info.target === "server" ? "serverId" : "instanceId";
+  tf.querySelector("label").textContent = tf.dataset.path + " *";
+  const box = $("payload-fields"); box.replaceChildren();
+  const containers = new Map([["", box]]);
+  for (const f of info.fields) {
+    if (isInsideCompound(f.name, info)) continue;
+    const parent = f.name.includes(".") ? f.name.slice(0, f.name.lastIndexOf(".")) : "";
+    const into = containers.get(parent) || box;
+    const leaf = f.name.slice(f.name.lastIndexOf(".") + 1);
+    const label = leaf + (f.required ? " *" : "");
+    const hint = el("div", { class: "hint", text: text(f.description) + (f.default !== null && f.default !== undefined ? " (default " + JSON.stringify(f.default) + ")" : "") });
+    if (f.kind === "object") {
+      const fs = el("fieldset", { class: "field", "data-path": f.name }, el("legend", { text: label }), hint, el("div", { class: "field-error" }));
+      containers.set(f.name, fs); into.appendChild(fs); continue;
+    }
+    const id = "p-" + f.name.replace(/[^A-Za-z0-9]/g, "_");
+    let input;
+    if (f.kind === "enum") {
+      input = el("select", { id }, el("option", { value: "", text: "(default)" }), ...f.enum.map((v) => el("option", { value: v, text: v })));
+    } else if (f.kind === "boolean") {
+      input = el("select", { id }, el("option", { value: "", text: "(default)" }), el("option", { value: "true", text: "true" }), el("option", { value: "false", text: "false" }));
+    } else if (f.kind === "array" || f.kind === "stringMap") {
+      const example = exampleAt(info.examplePayload, f.name);
+      input = el("textarea", { id, rows: 4, placeholder: example === undefined ? "JSON" : JSON.stringify(example, null, 1) });
+    } else {
+      input = el("input", { id, type: f.kind === "integer" ? "number" : "text" });
+      const example = exampleAt(info.examplePayload, f.name);
+      if (example !== undefined && typeof example !== "object") input.placeholder = String(example);
+    }
+    input.dataset.kind = f.kind; input.dataset.name = f.name;
+    into.appendChild(el("div", { class: "field", "data-path": f.name }, el("label", { htmlFor: id, text: label }), input, hint, el("div", { class: "field-error" })));
+  }
+  clearErrors();
+}
+function exampleAt(obj, path) {
+  let cur = obj;
+  for (const part of path.split(".")) { if (cur === null || typeof cur !== "object") return undefined; cur = cur[part]; }
+  return cur;
+}
+function setAt(obj, path, value) {
+  const parts = path.split("."); let cur = obj;
+  for (const p of parts.slice(0, -1)) cur = cur[p] || (cur[p] = {});
+  cur[parts[parts.length - 1]] = value;
+}
+function clearErrors() {
+  document.querySelectorAll("#enqueue-form .field").forEach((f) => { f.classList.remove("invalid"); const e = f.querySelector(".field-error"); if (e) e.textContent = ""; });
+  $("enqueue-error").textContent = "";
+}
+// "payload.mods[2].path" -> the closest field of the form that has it.
+function fieldFor(path) {
+  let p = path.replace(/^payload\./, "").replace(/\[\d+\]/g, "[]");
+  const byPath = (x) => document.querySelector('#enqueue-form .field[data-path="' + CSS.escape(x) + '"]');
+  while (p) {
+    const f = byPath(p); if (f) return f;
+    const cut = Math.max(p.lastIndexOf("."), p.lastIndexOf("["));
+    p = cut > 0 ? p.slice(0, cut) : "";
+  }
+  return null;
+}
+function showProblems(err) {
+  const unplaced = [];
+  for (const d of err.details.length ? err.details : [{ field: "", problem: err.message }]) {
+    const f = d.field ? fieldFor(d.field) : null;
+    if (!f) { unplaced.push((d.field ? d.field + ": " : "") + d.problem); continue; }
+    f.classList.add("invalid");
+    const box = f.querySelector(".field-error");
+    box.textContent = (box.textContent ? box.textContent + "; " : "") + d.problem;
+  }
+  $("enqueue-error").textContent = unplaced.length ? unplaced.join("; ") : err.code + ": " + err.message;
+}
+async function submitEnqueue(ev) {
+  ev.preventDefault(); clearErrors();
+  const info = S.typeByName.get($("e-type").value);
+  const body = { type: info.name, agentId: $("e-agent").value.trim(), payload: {} };
+  const target = $("e-target").value.trim();
+  if (target) body[info.target === "server" ? "serverId" : "instanceId"] = target;
+  const local = [];
+  for (const input of document.querySelectorAll("#payload-fields [data-name]")) {
+    const raw = input.value.trim(); if (raw === "") continue;
+    let value = raw;
+    if (input.dataset.kind === "integer") value = Number(raw);
+    else if (input.dataset.kind === "boolean") value = raw === "true";
+    else if (input.dataset.kind === "array" || input.dataset.kind === "stringMap") {
+      try { value = JSON.parse(raw); } catch { local.push({ field: "payload." + input.dataset.name, problem: "is not valid JSON" }); continue; }
+    }
+    setAt(body.payload, input.dataset.name, value);
+  }
+  for (const k of ["priority", "maxAttempts", "timeoutSeconds"]) { const v = $("e-" + k).value.trim(); if (v !== "") body[k] = Number(v); }
+  for (const k of ["notBefore", "idempotencyKey"]) { const v = $("e-" + k).value.trim(); if (v) body[k] = v; }
+  const deps = $("e-dependsOn").value.split(",").map((x) => x.trim()).filter(Boolean);
+  if (deps.length) body.dependsOn = deps;
+  if ($("e-exclusive").checked) body.exclusive = true;
+  if (local.length) return showProblems({ code: "invalid_payload", message: "fix the marked fields", details: local });
+  $("enqueue-submit").disabled = true;
+  try {
+    const created = await api("POST", "/v1/jobs", body);
+    putJob(created);
+    location.hash = "#/jobs/" + created.id;
+  } catch (err) { showProblems(err); } finally { $("enqueue-submit").disabled = false; }
+}
+
+$("e-type").onchange = () => buildPayloadFields();
+$("enqueue-form").onsubmit = submitEnqueue;
+
+addView("enqueue", { nav: "enqueue", open: () => openEnqueue() });
