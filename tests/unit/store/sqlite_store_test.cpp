@@ -54,9 +54,10 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 10 to 4 on a database file: no schedules, no rollouts, no run log counts, no
-// dependencies, no health column, events numbered by AUTOINCREMENT again.
+// Undoes migrations 11 to 4 on a database file: no inventories, no schedules, no rollouts, no run
+// log counts, no dependencies, no health column, events numbered by AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
+    "DROP TABLE agent_inventories; "
     "DROP TABLE schedules; DROP TABLE schedule_fires; DROP TABLE schedule_hosts; "
     "DROP TABLE job_schedules; ALTER TABLE events DROP COLUMN extra_json; "
     "DROP TABLE rollout_hosts; DROP TABLE rollouts; ALTER TABLE jobs DROP COLUMN rollout_id; "
