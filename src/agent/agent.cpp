@@ -90,7 +90,7 @@ void Agent::Stop() {
 void Agent::OnRunDone() {
   const std::lock_guard lock(mutex_);
   next_wanted_ = true;
-  run_ended_ = true;
+  inventory_wanted_ = true;
   if (in_notify_) loop_api_->Interrupt();
   wake_.notify_all();
 }
@@ -135,8 +135,10 @@ void Agent::ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks) 
   GetLogger("agent")->warn("cannot report status: {}", error.Describe());
 }
 
-void Agent::ReportInventoryIfDue(InventorySchedule& schedule, const CallHooks& hooks) {
+void Agent::ReportInventoryIfDue(InventorySchedule& schedule, ControlPlane& api,
+                                 const CallHooks& hooks) {
   if (schedule.unsupported()) return;
+  if (inventory_wanted_.exchange(false)) schedule.Wanted();
   const auto now = clock_.Now();
   if (!schedule.CheckDue(now)) return;
   static os::RealFs real_fs;  // stateless, as the handlers' (jobs/registry.cpp)
@@ -145,7 +147,7 @@ void Agent::ReportInventoryIfDue(InventorySchedule& schedule, const CallHooks& h
   schedule.Checked(now);
   if (!schedule.ShouldSend(inventory)) return;
   ++inventory_calls_;
-  auto sent = loop_api_->SendInventory(inventory, hooks);
+  auto sent = api.SendInventory(inventory, hooks);
   if (sent) {
     GetLogger("agent")->debug("inventory reported: {} servers, {} instances, {} backups",
                               inventory.servers.size(), inventory.instances.size(),
@@ -278,9 +280,17 @@ Status Agent::Run() {
   // Health reports: the first right after hello, then as StatusSchedule says.
   StatusSchedule status_schedule(seconds(std::max(1, settings.heartbeat_seconds)));
   if (!Stopping()) ReportStatusIfDue(status_schedule, hooks);
-  // The inventory: the first right after hello, then after runs and every heartbeatSeconds.
-  InventorySchedule inventory_schedule(seconds(std::max(1, settings.heartbeat_seconds)));
-  if (!Stopping()) ReportInventoryIfDue(inventory_schedule, hooks);
+  // The inventory, on the reporter's thread (it wakes at least once a second, also when idle):
+  // the first right after hello, then after runs and every heartbeatSeconds. Stop() below joins
+  // that thread before Run() returns, so the duty never outlives the Agent.
+  if (!Stopping()) {
+    auto inventory_schedule =
+        std::make_shared<InventorySchedule>(seconds(std::max(1, settings.heartbeat_seconds)));
+    reporter->SetDuty([this, inventory_schedule](ControlPlane& api, const CallHooks& duty_hooks) {
+      ReportInventoryIfDue(*inventory_schedule, api, duty_hooks);
+    });
+    reporter->Wake();
+  }
 
   int long_poll_wait = std::clamp(settings.long_poll_seconds, 0, 60);
   if (notifier_ != nullptr && notifier_->watchdog_timeout()) {
@@ -315,11 +325,8 @@ Status Agent::Run() {
       // The journal just failed (a full disk, often): free what may be freed now.
       if (health_changed_ && !health_.healthy()) retention.MakeDue();
       health_changed_ = false;
-      if (run_ended_) inventory_schedule.Wanted();
-      run_ended_ = false;
     }
     ReportStatusIfDue(status_schedule, hooks);
-    ReportInventoryIfDue(inventory_schedule, hooks);
     const bool healthy = health_.healthy();
     if (want_next && healthy) {
       bool failed = false;
@@ -372,12 +379,7 @@ Status Agent::Run() {
       const auto left = std::chrono::ceil<seconds>(*due - clock_.Now()).count();
       wait = static_cast<int>(std::clamp<std::int64_t>(left, 1, wait));
     }
-    // The inventory is looked at every heartbeatSeconds, idle or not (a crashed instance).
-    if (!inventory_schedule.unsupported() && wait > 0) {
-      const auto left =
-          std::chrono::ceil<seconds>(inventory_schedule.NextCheck() - clock_.Now()).count();
-      wait = static_cast<int>(std::clamp<std::int64_t>(left, 1, wait));
-    }
+
     ++notify_calls_;
     auto notify = loop_api_->Notify(wait, hooks);
     {
@@ -421,6 +423,7 @@ Status Agent::Run() {
   drained_ = executor->WaitIdle(options_.shutdown_drain);
   // The reporter's sender is joined now: the cancel and abandon callbacks (which use
   // executor_ptr) cannot run any more. The run threads reach the Agent no more either.
+  reporter->SetDuty({});  // no inventory report while stopping
   reporter->Stop(std::chrono::steady_clock::now() + options_.flush_timeout);
   callbacks->CutOff();
   if (!drained_) {

@@ -102,9 +102,10 @@ class Agent {
   void OnJournalHealth(bool writable, const std::string& problem);
   // Sends the status report when StatusSchedule says it is due.
   void ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks);
-  // Collects the host inventory when a check is due and sends it when it changed
-  // (agent/inventory.hpp); a failed send is tried again at the next check.
-  void ReportInventoryIfDue(InventorySchedule& schedule, const CallHooks& hooks);
+  // The reporter's duty (on its thread): collects the host inventory when a check is due and
+  // sends it when it changed (agent/inventory.hpp); a failed send is tried again at the next
+  // check.
+  void ReportInventoryIfDue(InventorySchedule& schedule, ControlPlane& api, const CallHooks& hooks);
   bool Stopping() const { return stopping_.load(); }
   // Waits on the loop's condition until `timeout`, Stop() or a finished run.
   void Pause(std::chrono::milliseconds timeout);
@@ -120,7 +121,6 @@ class Agent {
   std::condition_variable wake_;
   bool next_wanted_ = false;     // a run finished: ask jobs/next
   bool health_changed_ = false;  // report it, and ask jobs/next when healthy again
-  bool run_ended_ = false;       // a run ended: look at the inventory again
   bool in_notify_ = false;       // the loop is inside a notify call (interruptible)
   protocol::HelloResponse settings_;
   std::atomic<bool> stopping_{false};
@@ -130,6 +130,7 @@ class Agent {
   std::atomic<int> notify_calls_{0};
   std::atomic<int> status_calls_{0};
   std::atomic<int> inventory_calls_{0};
+  std::atomic<bool> inventory_wanted_{false};  // a run ended: look at the inventory again
   AgentHealth health_;
 };
 

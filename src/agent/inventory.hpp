@@ -11,12 +11,14 @@
 // keeps nothing between calls, so it never drifts from the disk. An instance whose runtime.json
 // says it runs (or is being stopped) but whose process is gone is `crashed`.
 //
-// InventorySchedule is when the loop looks and what it sends (pure, time as input): a check at
+// InventorySchedule is when the agent looks and what it sends (pure, time as input): a check at
 // once, after every finished run, and every heartbeatSeconds; a report when the inventory differs
 // from the last one fleet-cmdr took as protocol::DeservesInventoryEvent judges it (anything but
-// the disk, or free space moved by more than 1 %), so an idle host sends nothing new.
+// the disk, or free space moved by more than 1 %), so an idle host sends nothing new. The agent
+// runs it as the reporter's duty (Reporter::SetDuty), on the thread that already wakes every
+// second for the runs' heartbeats: no thread of its own, and the loop's long-poll is not cut.
 //
-// Thread-safety: CollectInventory is safe from any thread; InventorySchedule is used by the loop.
+// Thread-safety: CollectInventory is safe from any thread; InventorySchedule is used by one.
 
 #include <chrono>
 #include <filesystem>

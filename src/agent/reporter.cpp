@@ -461,6 +461,11 @@ bool Reporter::Drain(const std::string& run_id) {
   return true;
 }
 
+void Reporter::SetDuty(Duty duty) {
+  const std::lock_guard lock(mutex_);
+  duty_ = std::move(duty);
+}
+
 bool Reporter::Heartbeat(const std::string& run_id) {
   const CallHooks hooks{[this] { return ShouldGiveUp(); }, {}};
   return Handle(run_id, api_->SendUpdates(run_id, protocol::UpdatesRequest{}, hooks));
@@ -494,6 +499,8 @@ void Reporter::SenderLoop() {
     change = TakeHealthChange();
     const bool had_work = work_;
     work_ = false;
+    // Not while stopping: what is left to send comes first, and Stop() waits for it.
+    const Duty duty = stopping_ ? Duty{} : duty_;
     lock.unlock();
     Announce(change);
 
@@ -527,6 +534,7 @@ void Reporter::SenderLoop() {
       if (!ok) break;
       ok = Heartbeat(id);
     }
+    if (duty) duty(*api_, CallHooks{[this] { return ShouldGiveUp(); }, {}});
 
     lock.lock();
     if (stopping_ && (std::chrono::steady_clock::now() >= stop_deadline_ || (ok && empty))) break;

@@ -78,6 +78,12 @@ class Reporter final : public RunObserver {
   // Wakes the sender to drain the outbox now (e.g. after start-up recovery).
   void Wake();
 
+  // A periodic duty of the sender's thread, called after each round (at least once a second)
+  // with the sender's ControlPlane; it decides itself whether it has anything to do (the host
+  // inventory, agent/inventory.hpp). Runs only while the sender does: never after Stop().
+  using Duty = std::function<void(ControlPlane& api, const CallHooks& hooks)>;
+  void SetDuty(Duty duty);
+
   void OnRunStarted(const protocol::JobExecution& execution) override;
   void OnProgress(const std::string& run_id, protocol::ProgressUpdate update,
                   bool status_change) override;
@@ -143,6 +149,7 @@ class Reporter final : public RunObserver {
   ReporterOptions options_;
   Journal& journal_;
   std::unique_ptr<ControlPlane> api_;
+  Duty duty_;  // guarded by mutex_
   const Clock& clock_;
   ReporterCallbacks callbacks_;
 
