@@ -135,36 +135,57 @@ void Agent::ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks) 
   GetLogger("agent")->warn("cannot report status: {}", error.Describe());
 }
 
-void Agent::ReportInventoryIfDue(InventorySchedule& schedule, ControlPlane& api,
-                                 const CallHooks& hooks) {
-  if (schedule.unsupported()) return;
-  if (inventory_wanted_.exchange(false)) schedule.Wanted();
+void Agent::CheckInventory() {
   const auto now = clock_.Now();
-  if (!schedule.CheckDue(now)) return;
+  {
+    const std::lock_guard lock(inventory_mutex_);
+    if (inventory_wanted_.exchange(false)) inventory_schedule_.Wanted();
+    if (inventory_schedule_.unsupported() || !inventory_schedule_.CheckDue(now)) return;
+  }
   static os::RealFs real_fs;  // stateless, as the handlers' (jobs/registry.cpp)
   protocol::HostInventory inventory =
       CollectInventory(real_fs, options_.config.root, clock_.WallNow());
-  schedule.Checked(now);
-  if (!schedule.ShouldSend(inventory)) return;
+  {
+    const std::lock_guard lock(inventory_mutex_);
+    inventory_schedule_.Checked(now);
+    if (!inventory_schedule_.ShouldSend(inventory)) return;
+  }
+  // The loop sends it, over its own connection, between two long-polls.
+  const std::lock_guard lock(mutex_);
+  inventory_to_send_ = std::move(inventory);
+  if (in_notify_) loop_api_->Interrupt();
+  wake_.notify_all();
+}
+
+void Agent::SendInventoryIfPending(const CallHooks& hooks) {
+  std::optional<protocol::HostInventory> inventory;
+  {
+    const std::lock_guard lock(mutex_);
+    inventory.swap(inventory_to_send_);
+  }
+  if (!inventory) return;
   ++inventory_calls_;
-  auto sent = api.SendInventory(inventory, hooks);
+  auto sent = loop_api_->SendInventory(*inventory, hooks);
   if (sent) {
     GetLogger("agent")->debug("inventory reported: {} servers, {} instances, {} backups",
-                              inventory.servers.size(), inventory.instances.size(),
-                              inventory.backups.size());
-    schedule.Delivered(std::move(inventory));
+                              inventory->servers.size(), inventory->instances.size(),
+                              inventory->backups.size());
+    const std::lock_guard lock(inventory_mutex_);
+    inventory_schedule_.Delivered(std::move(*inventory));
     return;
   }
   const Error& error = sent.error();
   if (error.code == Errc::kNotFound || error.code == Errc::kMethodNotAllowed) {
     // An older fleet-cmdr (or an agent it does not know, which hello would have refused).
-    schedule.Unsupported();
+    const std::lock_guard lock(inventory_mutex_);
+    inventory_schedule_.Unsupported();
     GetLogger("agent")->info("fleet-cmdr has no inventory call ({}); not reporting it",
                              error.Describe());
     return;
   }
+  // Otherwise the next check finds it still undelivered and hands it over again.
   if (error.code == Errc::kCancelled) {
-    schedule.Wanted();  // stopping, or woken: look again at once
+    inventory_wanted_ = true;  // stopping, or woken: look again at once
     return;
   }
   GetLogger("agent")->warn("cannot report the inventory: {}", error.Describe());
@@ -280,15 +301,16 @@ Status Agent::Run() {
   // Health reports: the first right after hello, then as StatusSchedule says.
   StatusSchedule status_schedule(seconds(std::max(1, settings.heartbeat_seconds)));
   if (!Stopping()) ReportStatusIfDue(status_schedule, hooks);
-  // The inventory, on the reporter's thread (it wakes at least once a second, also when idle):
-  // the first right after hello, then after runs and every heartbeatSeconds. Stop() below joins
-  // that thread before Run() returns, so the duty never outlives the Agent.
+  // The inventory is looked at by the reporter's thread (it wakes at least once a second, also
+  // when idle): right after hello, then after runs and every heartbeatSeconds; a change is sent
+  // by this loop. Stop() below joins that thread before Run() returns, so the duty never
+  // outlives the Agent.
   if (!Stopping()) {
-    auto inventory_schedule =
-        std::make_shared<InventorySchedule>(seconds(std::max(1, settings.heartbeat_seconds)));
-    reporter->SetDuty([this, inventory_schedule](ControlPlane& api, const CallHooks& duty_hooks) {
-      ReportInventoryIfDue(*inventory_schedule, api, duty_hooks);
-    });
+    {
+      const std::lock_guard lock(inventory_mutex_);
+      inventory_schedule_ = InventorySchedule(seconds(std::max(1, settings.heartbeat_seconds)));
+    }
+    reporter->SetDuty([this](ControlPlane&, const CallHooks&) { CheckInventory(); });
     reporter->Wake();
   }
 
@@ -327,6 +349,7 @@ Status Agent::Run() {
       health_changed_ = false;
     }
     ReportStatusIfDue(status_schedule, hooks);
+    SendInventoryIfPending(hooks);
     const bool healthy = health_.healthy();
     if (want_next && healthy) {
       bool failed = false;
@@ -369,6 +392,7 @@ Status Agent::Run() {
         want_next = true;
         continue;
       }
+      if (inventory_to_send_) continue;  // sent at the top of the loop
       in_notify_ = true;
     }
     // While a status report is due again later (unhealthy: every heartbeatSeconds), the

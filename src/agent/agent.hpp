@@ -102,10 +102,12 @@ class Agent {
   void OnJournalHealth(bool writable, const std::string& problem);
   // Sends the status report when StatusSchedule says it is due.
   void ReportStatusIfDue(StatusSchedule& schedule, const CallHooks& hooks);
-  // The reporter's duty (on its thread): collects the host inventory when a check is due and
-  // sends it when it changed (agent/inventory.hpp); a failed send is tried again at the next
-  // check.
-  void ReportInventoryIfDue(InventorySchedule& schedule, ControlPlane& api, const CallHooks& hooks);
+  // The reporter's duty (on its thread): collects the host inventory when a check is due and,
+  // when it changed (agent/inventory.hpp), hands it to the loop and wakes it.
+  void CheckInventory();
+  // The loop: sends the inventory CheckInventory handed over, if any; a failed send is handed
+  // over again by the next check.
+  void SendInventoryIfPending(const CallHooks& hooks);
   bool Stopping() const { return stopping_.load(); }
   // Waits on the loop's condition until `timeout`, Stop() or a finished run.
   void Pause(std::chrono::milliseconds timeout);
@@ -131,6 +133,9 @@ class Agent {
   std::atomic<int> status_calls_{0};
   std::atomic<int> inventory_calls_{0};
   std::atomic<bool> inventory_wanted_{false};  // a run ended: look at the inventory again
+  std::optional<protocol::HostInventory> inventory_to_send_;  // guarded by mutex_
+  std::mutex inventory_mutex_;
+  InventorySchedule inventory_schedule_{std::chrono::seconds(15)};  // guarded by inventory_mutex_
   AgentHealth health_;
 };
 

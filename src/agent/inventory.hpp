@@ -15,8 +15,9 @@
 // once, after every finished run, and every heartbeatSeconds; a report when the inventory differs
 // from the last one fleet-cmdr took as protocol::DeservesInventoryEvent judges it (anything but
 // the disk, or free space moved by more than 1 %), so an idle host sends nothing new. The agent
-// runs it as the reporter's duty (Reporter::SetDuty), on the thread that already wakes every
-// second for the runs' heartbeats: no thread of its own, and the loop's long-poll is not cut.
+// checks as the reporter's duty (Reporter::SetDuty), on the thread that already wakes every
+// second for the runs' heartbeats, and hands a change to its loop, which sends it over its own
+// connection: no thread of its own, and the long-poll is cut only when there is something to send.
 //
 // Thread-safety: CollectInventory is safe from any thread; InventorySchedule is used by one.
 

@@ -186,8 +186,10 @@ TEST_F(InventoryAgentsTest, AnInstanceKilledBehindTheAgentsBackTurnsCrashed) {
         auto text = ws.Receive(std::chrono::milliseconds(200));
         if (!text) return false;
         auto message = protocol::ParseStreamMessage(*text);
+        // The running instance's own event may still be on its way when the stream starts.
         if (message && message->event &&
-            message->event->type == protocol::EventType::kAgentInventory) {
+            message->event->type == protocol::EventType::kAgentInventory &&
+            message->event->message.value_or("").find("1 crashed") != std::string::npos) {
           announced = message->event;
         }
         return announced.has_value();
@@ -256,6 +258,18 @@ TEST_F(InventoryAgentsTest, AViewerReadsItAndAnotherAgentCannotWriteIt) {
   EXPECT_EQ(inventory->instances[0].pid, 42);
   // An agent cannot read it (reads are the staff's).
   EXPECT_EQ(InventoryCallAs(cluster_.url(), own, "GET", "/v1/agents/host-1/inventory").first, 403);
+}
+
+// An idle host sends its inventory once: each heartbeat's check finds nothing new. Watched for
+// 3.5 heartbeats (1 s each), so at least three checks ran after the first report.
+TEST_F(InventoryAgentsTest, AnIdleAgentReportsOnceAndThenNothing) {
+  auto& running = cluster_.StartAgent("idle-1", {});
+  ASSERT_TRUE(
+      WaitFor([&] { return cluster_.Admin("GET", "/v1/agents/idle-1/inventory").first == 200; },
+              seconds(10)));
+  EXPECT_EQ(running.agent->inventory_calls(), 1);
+  EXPECT_FALSE(WaitFor([&] { return running.agent->inventory_calls() > 1; },
+                       std::chrono::milliseconds(3500)));
 }
 
 }  // namespace
