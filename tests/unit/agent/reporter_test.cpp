@@ -217,6 +217,20 @@ class ReporterTest : public ::testing::Test {
   std::unique_ptr<Reporter> reporter_;                // last: stopped before what it uses goes away
 };
 
+// The duty (the host inventory's checks) runs on the sender's thread at least once a second,
+// also with no run at all, and never once Stop() returned: watched 1.5 s after it, longer than the
+// sender's longest sleep (1 s).
+TEST_F(ReporterTest, ADutyRunsEverySecondWhileIdleAndNeverAfterStop) {
+  StartReporter();
+  std::atomic<int> calls{0};
+  reporter_->SetDuty([&calls](ControlPlane&, const CallHooks&) { ++calls; });
+  reporter_->Wake();
+  EXPECT_TRUE(testing::WaitFor([&] { return calls.load() >= 3; }, std::chrono::seconds(5)));
+  reporter_->Stop(std::chrono::steady_clock::now());
+  const int after_stop = calls.load();
+  EXPECT_FALSE(testing::WaitFor([&] { return calls.load() != after_stop; }, milliseconds(1500)));
+}
+
 TEST_F(ReporterTest, ProgressWithinTheIntervalIsCoalescedToTheLatest) {
   StartReporter();
   reporter_->OnRunStarted(Execution("r1"));
