@@ -52,8 +52,7 @@ asio::awaitable<void> OrchestrationLoad::Start(Connection& connection,
     request.name = fmt::format("orch-{}", i);
     request.cron = cron;
     request.time_zone = "UTC";
-    request.target =
-        protocol::ScheduleTarget{protocol::Labels{{"group", fmt::format("g{}", i)}}, std::nullopt};
+    request.target = protocol::HostTarget{protocol::Labels{{"group", fmt::format("g{}", i)}}, {}};
     request.steps =
         std::vector<protocol::JobTemplate>(static_cast<std::size_t>(options_.steps), BenchJob());
     auto body = protocol::ToJson(request);

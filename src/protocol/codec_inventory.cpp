@@ -221,22 +221,7 @@ json::value Encode(const InventorySummary& value) {
 using namespace codec_detail;
 
 Expected<HostInventory> ParseHostInventory(std::string_view text) {
-  try {
-    json::monotonic_resource resource;
-    Expected<json::value> parsed = ParseJson(text, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()));
-    Decoder decoder(true);
-    HostInventory inventory;
-    if (!parsed->is_object()) {
-      decoder.Problem("", "must be an object");
-    } else {
-      Read(decoder, "", *parsed, inventory);
-    }
-    if (decoder.problem_count() > 0) return Fail(decoder.ToError());
-    return inventory;
-  } catch (const std::exception& e) {
-    return Fail(Errc::kInternal, std::string("JSON decoding failed: ") + e.what());
-  }
+  return DecodeText<HostInventory>(text, true);
 }
 
 std::string ToJson(const HostInventory& inventory) {

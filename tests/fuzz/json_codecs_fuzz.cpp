@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RoundTripWith<Rollout>(text, [](std::string_view t) { return ParseRollout(t); });
   RoundTripWith<RolloutList>(text, [](std::string_view t) { return ParseRolloutList(t); });
   RoundTripWith<RolloutHostList>(text, [](std::string_view t) { return ParseRolloutHostList(t); });
-  RoundTripWith<RolloutTarget>(text, [](std::string_view t) { return ParseRolloutTarget(t); });
+  RoundTripWith<HostTarget>(text, [](std::string_view t) { return ParseHostTarget(t); });
   RoundTripWith<RolloutPolicySpec>(text, [](std::string_view t) { return ParseRolloutPolicy(t); });
   RoundTripWith<RolloutCounts>(text, [](std::string_view t) { return ParseRolloutCounts(t); });
   (void)ParseAbortRolloutRequest(text);
