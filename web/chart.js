@@ -78,14 +78,18 @@ function drawHistoryChart(history, width = 900, height = 240) {
     }
   });
   svg.append(bars);
-  // Lines: one path per percentile, broken where a minute had no run.
+  // Lines: one path per percentile, broken where a minute had no run; a dot on every minute that
+  // has a value (a lone minute has no segment to draw).
   for (const [k, label, color, dash] of CHART_LINES) {
     let d = "", pen = false;
     buckets.forEach((b, i) => {
       const v = b[k];
       if (v === null || v === undefined) { pen = false; return; }
-      d += `${pen ? "L" : "M"}${(x(i) + slot / 2).toFixed(1)} ${yMs(v).toFixed(1)} `;
+      const px = (x(i) + slot / 2).toFixed(1), py = yMs(v).toFixed(1);
+      d += `${pen ? "L" : "M"}${px} ${py} `;
       pen = true;
+      svg.append(svgEl("circle", { cx: px, cy: py, r: 2.5, fill: color },
+        svgEl("title", {}, `${hhmm(b.minute)}: ${label} ${formatMs(v)}`)));
     });
     if (d) svg.append(svgEl("path", { d, fill: "none", stroke: color, "stroke-width": 1.5, "stroke-dasharray": dash, "data-line": k },
       svgEl("title", {}, label)));
