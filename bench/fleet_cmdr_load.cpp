@@ -14,484 +14,30 @@
 //   w2    create -> notify latency for one agent while --idle-agents others hold long-polls;
 //   idle  notify?wait=0 requests/s over --connections keep-alive connections.
 // Each prints one markdown table row on stdout (details go to stderr).
-//
-// This file is outside src/, so it may use Beast/Asio directly (it links orb_net, which compiles
-// them once). It is a benchmark, not a test: nothing here is checked automatically.
+
+// The connections, the server under test and the fleet's setup are load_client.hpp's.
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <exception>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <boost/asio.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "common/random.hpp"
-#include "common/time.hpp"
-#include "load_cpu.hpp"
-#include "protocol/codec.hpp"
-#include "protocol/types.hpp"
+#include "load_client.hpp"
+#include "orchestration_load.hpp"
 
 namespace orb::bench {
 namespace {
-
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using asio::awaitable;
-using asio::use_awaitable;
-using Steady = std::chrono::steady_clock;
-using namespace asio::experimental::awaitable_operators;
-
-// A job type whose payload validates and whose lock is shared, so jobs of one agent never block
-// each other in the dispatch rule; the simulated agents never run anything.
-constexpr std::string_view kJobType = "VERIFY_BACKUP";
-constexpr std::string_view kJobPayload = R"({"backupId":"b-1","level":"quick"})";
-
-double Seconds(Steady::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
-double Millis(Steady::duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
-
-// ---- HTTP: one keep-alive connection, one request at a time ----
-
-struct Endpoint {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
-};
-
-struct Reply {
-  unsigned status = 0;
-  std::string body;
-  int retry_after = 0;  // seconds, from a 429's Retry-After
-};
-
-class Connection {
- public:
-  Connection(asio::any_io_executor executor, Endpoint endpoint)
-      : stream_(std::move(executor)),
-        endpoint_(std::move(endpoint)),
-        host_header_(fmt::format("{}:{}", endpoint_.host, endpoint_.port)) {}
-
-  awaitable<void> Connect() {
-    const asio::ip::tcp::endpoint address(asio::ip::make_address(endpoint_.host), endpoint_.port);
-    co_await stream_.async_connect(address, use_awaitable);
-    stream_.socket().set_option(asio::ip::tcp::no_delay(true));
-    connected_ = true;
-  }
-
-  // Sends one request and reads its response. Network errors throw boost::system::system_error.
-  awaitable<Reply> Send(http::verb verb, std::string target, std::string_view token,
-                        std::string body = {}) {
-    if (!connected_) co_await Connect();
-    http::request<http::string_body> request{verb, target, 11};
-    request.set(http::field::host, host_header_);
-    request.set(http::field::authorization, fmt::format("Bearer {}", token));
-    if (!body.empty()) request.set(http::field::content_type, "application/json");
-    request.body() = std::move(body);
-    request.keep_alive(true);
-    request.prepare_payload();
-    co_await http::async_write(stream_, request, use_awaitable);
-    http::response<http::string_body> response;
-    co_await http::async_read(stream_, buffer_, response, use_awaitable);
-    Reply reply{response.result_int(), std::move(response.body()), 0};
-    if (const auto it = response.find(http::field::retry_after); it != response.end()) {
-      reply.retry_after = std::atoi(std::string(it->value()).c_str());
-    }
-    if (!response.keep_alive()) connected_ = false;
-    co_return reply;
-  }
-
-  // As Send, but waits out 429 rate_limited answers (Retry-After) and tries again: for setup.
-  awaitable<Reply> SendPatiently(http::verb verb, std::string target, std::string_view token,
-                                 std::string body = {}) {
-    for (;;) {
-      auto reply = co_await Send(verb, target, token, body);
-      if (reply.status != 429) co_return reply;
-      asio::steady_timer timer(stream_.get_executor());
-      timer.expires_after(std::chrono::seconds(std::max(1, reply.retry_after)));
-      co_await timer.async_wait(use_awaitable);
-    }
-  }
-
- private:
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-  Endpoint endpoint_;
-  std::string host_header_;
-  bool connected_ = false;
-};
-
-std::runtime_error Unexpected(std::string_view what, const Reply& reply) {
-  return std::runtime_error(fmt::format("{}: HTTP {} {}", what, reply.status, reply.body));
-}
-
-template <class T>
-T Decode(std::string_view what, const Reply& reply) {
-  auto value = protocol::FromJson<T>(reply.body);
-  if (!value) throw std::runtime_error(fmt::format("{}: {}", what, value.error().Describe()));
-  return std::move(*value);
-}
-
-// Sleeps without blocking the event loop.
-awaitable<void> Pause(Steady::duration duration) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(duration);
-  co_await timer.async_wait(use_awaitable);
-}
-
-// Runs `task` detached; the first exception is kept and stops the run.
-class TaskGroup {
- public:
-  explicit TaskGroup(asio::io_context& io) : io_(io) {}
-  void Spawn(awaitable<void> task) {
-    asio::co_spawn(io_, std::move(task), [this](std::exception_ptr error) {
-      if (!error || failed_.exchange(true)) return;
-      // Coroutines joined with && that failed together nest multiple_exceptions: the first
-      // innermost one says why.
-      for (;;) {
-        try {
-          std::rethrow_exception(error);
-        } catch (const asio::multiple_exceptions& several) {
-          error = several.first_exception();
-          continue;
-        } catch (const std::exception& e) {
-          message_ = e.what();
-        }
-        break;
-      }
-      io_.stop();
-    });
-  }
-  // Throws the first failure, if any.
-  void Check() const {
-    if (failed_) throw std::runtime_error(message_);
-  }
-
- private:
-  asio::io_context& io_;
-  std::atomic<bool> failed_{false};
-  std::string message_;
-};
-
-// Runs the io_context on `threads` threads until it runs out of work or is stopped.
-void RunLoop(asio::io_context& io, int threads) {
-  std::vector<std::thread> extra;
-  for (int i = 1; i < threads; ++i)
-    extra.emplace_back([&io] { io.run(); });
-  io.run();
-  for (auto& thread : extra)
-    thread.join();
-}
-
-// ---- The server under test ----
-
-struct Target {
-  Endpoint endpoint;        // operators' requests, setup
-  Endpoint agent_endpoint;  // the agents' requests: another replica with --replicas 2
-  std::string admin_token;
-  std::optional<pid_t> pid;  // set when we started it: its CPU is measured
-  Measured measured;         // every replica started here, and the database (--database-pid)
-  std::string label;         // the row's first two columns (--label), or the default
-};
-
-// Starts fleet-cmdr serve on 127.0.0.1 with a fresh data dir; stops it (SIGTERM) when destroyed.
-class LocalServer {
- public:
-  LocalServer(const std::filesystem::path& binary, const std::vector<std::string>& extra_args,
-              bool keep_data)
-      : keep_data_(keep_data) {
-    if (!std::filesystem::exists(binary)) {
-      throw std::runtime_error(binary.string() +
-                               " not found: build the release preset or give --server-binary");
-    }
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "fleet-cmdr-load-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    dir_ = pattern;
-    target_.endpoint.port = FreePort();
-    target_.admin_token = RandomHex(32);
-    std::vector<std::string> args = {
-        binary.string(), "serve",
-        "--listen",      fmt::format("127.0.0.1:{}", target_.endpoint.port),
-        "--data-dir",    (dir_ / "data").string()};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    const auto log_path = (dir_ / "fleet-cmdr.log").string();
-    const pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the generator
-      Exec(args, log_path, target_.admin_token);
-    }
-    target_.pid = pid;
-    WaitUntilHealthy();
-    std::cerr << fmt::format("started {} (pid {}) on port {}, data and log in {}\n",
-                             binary.string(), pid, target_.endpoint.port, dir_.string());
-  }
-  ~LocalServer() {
-    kill(*target_.pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 100 && waitpid(*target_.pid, &status, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (waitpid(*target_.pid, &status, WNOHANG) == 0) {
-      kill(*target_.pid, SIGKILL);
-      waitpid(*target_.pid, &status, 0);
-    }
-    std::error_code ec;
-    if (!keep_data_) std::filesystem::remove_all(dir_, ec);
-  }
-  LocalServer(const LocalServer&) = delete;
-  LocalServer& operator=(const LocalServer&) = delete;
-
-  const Target& target() const { return target_; }
-
- private:
-  [[noreturn]] static void Exec(const std::vector<std::string>& args, const std::string& log_path,
-                                const std::string& admin_token) {
-    setenv("FLEET_CMDR_ADMIN_TOKEN", admin_token.c_str(), 1);
-    if (std::freopen(log_path.c_str(), "w", stdout) == nullptr) _exit(126);
-    dup2(STDOUT_FILENO, STDERR_FILENO);
-    std::vector<char*> argv;
-    for (const auto& arg : args)
-      argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-
-  static std::uint16_t FreePort() {
-    asio::io_context io;
-    asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-    return acceptor.local_endpoint().port();
-  }
-
-  void WaitUntilHealthy() {
-    const auto deadline = Steady::now() + std::chrono::seconds(30);
-    while (Steady::now() < deadline) {
-      int status = 0;
-      if (waitpid(*target_.pid, &status, WNOHANG) != 0) {
-        throw std::runtime_error("fleet-cmdr exited at start; see " +
-                                 (dir_ / "fleet-cmdr.log").string());
-      }
-      try {
-        asio::io_context io;
-        beast::tcp_stream stream(io);
-        stream.connect({asio::ip::make_address("127.0.0.1"), target_.endpoint.port});
-        http::request<http::empty_body> request{http::verb::get, "/healthz", 11};
-        http::write(stream, request);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> response;
-        http::read(stream, buffer, response);
-        if (response.result_int() == 200) return;
-      } catch (const std::exception&) {
-        // not listening yet
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    throw std::runtime_error("fleet-cmdr did not become healthy within 30 s");
-  }
-
-  Target target_;
-  std::filesystem::path dir_;
-  bool keep_data_ = false;
-};
-
-// ---- Setting up a fleet: tokens and agents through the operator API (protocol.md §2, §5) ----
-
-struct Agent {
-  std::string id;
-  std::string token;
-};
-
-class Fleet {
- public:
-  Fleet(asio::io_context& io, Target target) : io_(io), target_(std::move(target)) {}
-
-  const Target& target() const { return target_; }
-  Connection Connect() { return Connection(io_.get_executor(), target_.endpoint); }
-  // A connection for an agent: to the agents' replica (the operators' one unless --replicas 2).
-  Connection ConnectAgent() { return Connection(io_.get_executor(), target_.agent_endpoint); }
-  CpuUse Between(const CpuSample& from, const CpuSample& to) const {
-    return CpuUse::Between(from, to, target_.measured.database.has_value());
-  }
-
-  // `count` new tokens of `role`. Each token has its own rate-limit bucket (protocol.md §1 429),
-  // so load from many simulated operators is spread over many tokens.
-  awaitable<std::vector<std::string>> CreateTokens(protocol::Role role, int count) {
-    auto connection = Connect();
-    std::vector<std::string> tokens;
-    for (int i = 0; i < count; ++i) {
-      // Bodies are built before co_await: g++ 12 mis-destroys aggregate temporaries inside a
-      // co_await expression.
-      protocol::TokenCreateRequest create;
-      create.role = role;
-      create.name = fmt::format("load-{}-{}", protocol::ToString(role), i);
-      auto body = protocol::ToJson(create);
-      auto reply = co_await connection.SendPatiently(http::verb::post, "/v1/tokens",
-                                                     target_.admin_token, std::move(body));
-      if (reply.status != 201) throw Unexpected("POST /v1/tokens", reply);
-      tokens.push_back(Decode<protocol::TokenCreated>("POST /v1/tokens", reply).token);
-    }
-    co_return tokens;
-  }
-
-  // Enrolls agents prefix-0 .. prefix-(count-1), `concurrency` at a time, and (if `hello`) says
-  // hello for each with the benchmark's job type and maxParallel 1.
-  awaitable<std::vector<Agent>> Enroll(std::string prefix, int count, bool hello) {
-    if (admin_tokens_.empty()) admin_tokens_ = co_await CreateTokens(protocol::Role::kAdmin, 32);
-    std::vector<Agent> agents(static_cast<std::size_t>(count));
-    std::atomic<int> next{0};
-    constexpr int kConcurrency = 32;
-    auto enroller = [&](std::size_t worker) -> awaitable<void> {
-      auto connection = Connect();
-      auto agent_connection = ConnectAgent();
-      const auto& admin = admin_tokens_[worker % admin_tokens_.size()];
-      for (int i = next++; i < count; i = next++) {
-        auto& agent = agents[static_cast<std::size_t>(i)];
-        agent.id = fmt::format("{}-{}", prefix, i);
-        protocol::EnrollRequest enroll;
-        enroll.agent_id = agent.id;
-        auto body = protocol::ToJson(enroll);
-        auto reply = co_await connection.SendPatiently(http::verb::post, "/v1/agents", admin,
-                                                       std::move(body));
-        if (reply.status != 201) throw Unexpected("POST /v1/agents", reply);
-        agent.token = Decode<protocol::EnrollResponse>("POST /v1/agents", reply).token;
-        if (!hello) continue;
-        // && cancels the other enrollers when one fails, and reports a cancellation: say why.
-        std::string failure;
-        try {
-          co_await Hello(agent_connection, agent);
-        } catch (const std::exception& e) {
-          failure = e.what();
-        }
-        if (!failure.empty()) {
-          std::cerr << "enroll " << agent.id << ": " << failure << "\n";
-          throw std::runtime_error(failure);
-        }
-      }
-    };
-    auto all = enroller(0);
-    for (std::size_t w = 1; w < kConcurrency; ++w)
-      all = std::move(all) && enroller(w);
-    co_await std::move(all);
-    co_return agents;
-  }
-
-  awaitable<void> Hello(Connection& connection, const Agent& agent) {
-    protocol::HelloRequest hello;
-    hello.agent_version = "load-generator";
-    hello.job_types = {std::string(kJobType)};
-    hello.max_parallel = 1;
-    const auto path = AgentPath(agent, "hello");
-    const auto body = protocol::ToJson(hello);
-    // On another replica than the one that enrolled it, the token is unknown (401) until that
-    // replica's token feed has it: within 250 ms (docs/decisions/0016). Those 401s count as
-    // failed authentications of this client's address, so 32 agents enrolled at once can run
-    // into that replica's limit on them (429, Retry-After): wait and ask again too.
-    const auto deadline = Steady::now() + std::chrono::seconds(15);
-    for (;;) {
-      auto reply = co_await connection.Send(http::verb::post, path, agent.token, body);
-      if (reply.status == 200) break;
-      if ((reply.status != 401 && reply.status != 429) || Steady::now() > deadline) {
-        throw Unexpected("POST hello", reply);
-      }
-      co_await Pause(reply.status == 429 ? std::chrono::seconds(std::max(1, reply.retry_after))
-                                         : std::chrono::milliseconds(50));
-    }
-  }
-
-  // POST /v1/jobs: a cheap job for `agent_id`; returns the reply (201 expected).
-  static awaitable<Reply> CreateJob(Connection& connection, std::string_view operator_token,
-                                    const std::string& agent_id) {
-    protocol::CreateJobRequest create;
-    create.agent_id = agent_id;
-    create.type = std::string(kJobType);
-    create.instance_id = "mc-1";
-    create.payload_json = std::string(kJobPayload);
-    auto body = protocol::ToJson(create);
-    co_return co_await connection.Send(http::verb::post, "/v1/jobs", operator_token,
-                                       std::move(body));
-  }
-
-  // One agent cycle: jobs/next, then (if a job came) one final COMPLETED update.
-  // Returns false when the agent got 204 (nothing dispatchable).
-  static awaitable<bool> TakeOneJob(Connection& connection, const Agent& agent) {
-    auto next_path = AgentPath(agent, "jobs/next");
-    auto next = co_await connection.Send(http::verb::post, std::move(next_path), agent.token,
-                                         R"({"running":[]})");
-    if (next.status == 204) co_return false;
-    if (next.status != 200) throw Unexpected("POST jobs/next", next);
-    const auto execution = Decode<protocol::JobExecution>("jobs/next", next);
-    protocol::UpdatesRequest updates;
-    protocol::FinalUpdate final_update;
-    final_update.seq = 1;
-    final_update.status = protocol::RunStatus::kCompleted;
-    final_update.result_json = "{}";
-    final_update.timestamp = std::chrono::system_clock::now();
-    updates.final_update = final_update;
-    auto path = AgentPath(agent, "runs/" + execution.run_id + "/updates");
-    auto body = protocol::ToJson(updates);
-    auto done =
-        co_await connection.Send(http::verb::post, std::move(path), agent.token, std::move(body));
-    if (done.status != 200) throw Unexpected("POST updates", done);
-    co_return true;
-  }
-
-  static std::string AgentPath(const Agent& agent, std::string_view rest) {
-    return fmt::format("/v1/agents/{}/{}", agent.id, rest);
-  }
-
-  // The server's fleet_cmdr_notify_waiters gauge (held long-polls).
-  awaitable<long> HeldNotifies(Connection& connection) {
-    auto reply =
-        co_await connection.SendPatiently(http::verb::get, "/metrics", target_.admin_token);
-    const std::string_view name = "\nfleet_cmdr_notify_waiters ";
-    const auto at = reply.body.find(name);
-    if (at == std::string::npos) co_return -1;
-    co_return std::atol(reply.body.c_str() + at + name.size());
-  }
-
- private:
-  asio::io_context& io_;
-  Target target_;
-  std::vector<std::string> admin_tokens_;
-};
-
-// Nearest-rank percentile of sorted values.
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank =
-      static_cast<std::size_t>(std::ceil(p / 100 * static_cast<double>(sorted.size())));
-  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
-}
 
 // ---- W1: throughput ----
 
@@ -602,12 +148,17 @@ struct W2Options {
   int idle_agents = 1000;
   int samples = 500;
   int wait_seconds = 30;
+  OrchestrationOptions orchestration;  // --orchestration: a rollout and schedules beside W2
 };
 
 class W2Latency {
  public:
   W2Latency(asio::io_context& io, Fleet& fleet, W2Options options)
-      : io_(io), fleet_(fleet), options_(options), tasks_(io) {}
+      : io_(io),
+        fleet_(fleet),
+        options_(options),
+        tasks_(io),
+        orchestration_(fleet, options.orchestration) {}
 
   void Run(int threads) {
     tasks_.Spawn(Main());
@@ -621,7 +172,13 @@ class W2Latency {
     const auto& measured = measured_agents.front();
     const auto operator_tokens = co_await fleet_.CreateTokens(protocol::Role::kOperator, 1);
     const auto& operator_token = operator_tokens.front();
-    const auto idle = co_await fleet_.Enroll("w2-idle", options_.idle_agents, false);
+    // With --orchestration the idle agents are the rollout's and the schedules' hosts: labelled,
+    // and said hello, so that they can be given jobs.
+    const bool orchestrated = options_.orchestration.enabled;
+    const auto idle = co_await fleet_.Enroll(
+        "w2-idle", options_.idle_agents, orchestrated,
+        orchestrated ? [this](int i) { return orchestration_.AgentLabels(i); }
+                     : std::function<protocol::Labels(int)>());
     std::cerr << fmt::format("w2: {} idle agents enrolled, connecting\n", idle.size());
     for (const auto& agent : idle) {
       auto connection = std::make_shared<Connection>(fleet_.ConnectAgent());
@@ -639,6 +196,7 @@ class W2Latency {
     auto agent_connection = fleet_.ConnectAgent();
     auto notify_connection = fleet_.ConnectAgent();
     auto operator_connection = fleet_.Connect();
+    if (orchestrated) co_await orchestration_.Start(operator_connection, operator_token);
     std::vector<double> latencies_ms;
     const auto from = SampleCpu(fleet_.target().measured);
     for (int i = 0; i < options_.samples; ++i) {
@@ -651,6 +209,7 @@ class W2Latency {
       }
     }
     const auto cpu = fleet_.Between(from, SampleCpu(fleet_.target().measured));
+    if (orchestrated) co_await orchestration_.Report(operator_connection, operator_token);
     Report(std::move(latencies_ms), cpu);
     io_.stop();  // the idle agents' loops never end on their own
   }
@@ -678,6 +237,7 @@ class W2Latency {
 
   // An idle agent: notify long-polls back to back. The first wait is spread over 1..wait s so
   // that re-issues are spread evenly in time, as with agents that started at different times.
+  // With --orchestration, a notify saying jobs are pending makes it take and finish them first.
   awaitable<void> IdleAgent(std::shared_ptr<Connection> connection, Agent agent) {
     int wait =
         1 + static_cast<int>(RandomU64() % static_cast<std::uint64_t>(options_.wait_seconds));
@@ -698,21 +258,29 @@ class W2Latency {
       answered = true;
       ++idle_answers_;
       wait = options_.wait_seconds;
+      if (options_.orchestration.enabled &&
+          Decode<protocol::NotifyResponse>("idle notify", reply).pending > 0) {
+        while (co_await Fleet::TakeOneJob(*connection, agent))
+          ++orchestration_jobs_;
+      }
     }
   }
 
   void Report(std::vector<double> latencies_ms, const CpuUse& cpu) {
     std::sort(latencies_ms.begin(), latencies_ms.end());
     std::cerr << fmt::format(
-        "w2: {} samples, idle notify answers during the run {}, cores client/server/other {}, "
-        "server {:.0f} us/sample, load average {}\n",
-        latencies_ms.size(), idle_answers_.load(), cpu.Cores(),
+        "w2: {} samples, idle notify answers during the run {}, jobs the idle agents finished {}, "
+        "cores client/server/other {}, server {:.0f} us/sample, load average {}\n",
+        latencies_ms.size(), idle_answers_.load(), orchestration_jobs_.load(), cpu.Cores(),
         cpu.MicrosPer(static_cast<std::int64_t>(latencies_ms.size())), LoadAverage());
     const auto& label = fleet_.target().label;
     std::cout << fmt::format(
         "| {} | {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} |\n",
-        label.empty() ? fmt::format("fleet-cmdr | notify?wait={}, {} idle agents long-polling",
-                                    options_.wait_seconds, options_.idle_agents)
+        label.empty() ? fmt::format("fleet-cmdr | notify?wait={}, {} idle agents long-polling{}",
+                                    options_.wait_seconds, options_.idle_agents,
+                                    options_.orchestration.enabled
+                                        ? ", a rollout over them and schedules firing"
+                                        : "")
                       : label,
         latencies_ms.size(), Percentile(latencies_ms, 50), Percentile(latencies_ms, 95),
         Percentile(latencies_ms, 99), latencies_ms.back(), cpu.Cores());
@@ -722,7 +290,9 @@ class W2Latency {
   Fleet& fleet_;
   W2Options options_;
   TaskGroup tasks_;
+  OrchestrationLoad orchestration_;
   std::atomic<long> idle_answers_{0};
+  std::atomic<long> orchestration_jobs_{0};
 };
 
 // ---- (c): idle notify requests/s at keep-alive ----
@@ -906,6 +476,25 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   w2_cmd->add_option("--samples", w2.samples, "measured creates")->capture_default_str();
   w2_cmd->add_option("--wait", w2.wait_seconds, "notify wait=S")->capture_default_str();
+  w2_cmd->add_flag("--orchestration", w2.orchestration.enabled,
+                   "meanwhile: a rollout over the idle agents (which then take jobs) and "
+                   "schedules of chained steps over groups of them, firing during the samples");
+  w2_cmd->add_option("--schedules", w2.orchestration.schedules, "with --orchestration")
+      ->capture_default_str();
+  w2_cmd
+      ->add_option("--hosts-per-schedule", w2.orchestration.hosts_per_schedule,
+                   "with --orchestration")
+      ->capture_default_str();
+  w2_cmd->add_option("--steps", w2.orchestration.steps, "with --orchestration: steps per schedule")
+      ->capture_default_str();
+  w2_cmd
+      ->add_option("--rollout-in-flight", w2.orchestration.max_in_flight_percent,
+                   "with --orchestration: the rollout's maxInFlight, percent")
+      ->capture_default_str();
+  w2_cmd
+      ->add_option("--fire-after", w2.orchestration.fire_after_seconds,
+                   "with --orchestration: seconds from the start to the schedules' fire")
+      ->capture_default_str();
   IdleOptions idle;
   auto* idle_cmd = app.add_subcommand("idle", "notify?wait=0 requests/s at keep-alive");
   idle_cmd->add_option("--connections", idle.connections, "connections (one agent each)")

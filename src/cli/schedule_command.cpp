@@ -58,14 +58,14 @@ std::string FormatInZone(WallTime time, const std::string& zone) {
   return ok ? std::string(text) : FormatTimestamp(time);
 }
 
-std::string DescribeTarget(const protocol::ScheduleTarget& target) {
-  if (target.agent_ids) {
+std::string DescribeTarget(const protocol::HostTarget& target) {
+  if (!target.selector) {
     std::string ids;
-    for (const auto& id : *target.agent_ids)
+    for (const auto& id : target.agent_ids)
       ids += (ids.empty() ? "" : ",") + id;
     return "agents " + ids;
   }
-  return "selector " + FormatLabels(target.selector_labels.value_or(protocol::Labels{}));
+  return "selector " + FormatLabels(*target.selector);
 }
 
 // The request of create (all fields) or update (those given).
@@ -88,11 +88,11 @@ Expected<protocol::ScheduleRequest> BuildScheduleRequest(const ScheduleArgs& arg
     return Fail(Errc::kInvalidRequest, "give --agent or --selector, not both");
   }
   if (!args.agents.empty()) {
-    request.target = protocol::ScheduleTarget{std::nullopt, args.agents};
+    request.target = protocol::HostTarget{std::nullopt, args.agents};
   } else if (!args.selector.empty()) {
     auto labels = ParseLabels(args.selector, "--selector");
     if (!labels) return Fail(std::move(labels.error()));
-    request.target = protocol::ScheduleTarget{*std::move(labels), std::nullopt};
+    request.target = protocol::HostTarget{*std::move(labels), {}};
   }
   if (create) {
     if (!request.target) return Fail(Errc::kInvalidRequest, "--agent or --selector is required");

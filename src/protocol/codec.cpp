@@ -544,21 +544,7 @@ std::string ToJson(const T& value) {
 
 template <class T>
 Expected<T> FromJson(std::string_view text) {
-  try {
-    json::monotonic_resource resource;
-    Expected<json::value> parsed = codec_detail::ParseJson(text, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()));
-    if (!parsed->is_object()) return Fail(Errc::kInvalidRequest, "expected a JSON object");
-    Decoder decoder(kIsRequest<T>);
-    T value{};
-    codec_detail::Read(decoder, "", *parsed, value);
-    if (decoder.problem_count() > 0) return Fail(decoder.ToError());
-    return value;
-  } catch (const std::exception& e) {
-    return Fail(InternalDecodeError(e.what()));
-  } catch (...) {
-    return Fail(InternalDecodeError("unknown exception"));
-  }
+  return codec_detail::DecodeText<T>(text, kIsRequest<T>);
 }
 
 #define ORB_PROTOCOL_CODEC_TYPE(T)          \

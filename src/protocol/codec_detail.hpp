@@ -22,6 +22,7 @@
 #include "common/error.hpp"
 #include "common/expected.hpp"
 #include "common/time.hpp"
+#include "protocol/host_target.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::protocol::codec_detail {
@@ -110,6 +111,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Event& out)
 bool Read(Decoder& d, const std::string& path, const json::value& v, EventList& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, SubscribeMessage& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutCounts& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, HostTarget& out);
 
 template <class T>
 bool Read(Decoder& d, const std::string& path, const json::value& v, std::vector<T>& out) {
@@ -267,6 +269,7 @@ json::value Encode(const Event& value);
 json::value Encode(const EventList& value);
 json::value Encode(const SubscribeMessage& value);
 json::value Encode(const RolloutCounts& value);
+json::value Encode(const HostTarget& value);
 
 template <class T>
 json::array EncodeArray(const std::vector<T>& items) {
@@ -275,6 +278,31 @@ json::array EncodeArray(const std::vector<T>& items) {
   for (const auto& item : items)
     array.push_back(Encode(item));
   return array;
+}
+
+// The "selector" of `r`'s object, when present: {"labels": {...}} with at least one label
+// (POST /v1/jobs, rollout and schedule targets). Whether it may be given is the caller's rule.
+void ReadSelector(Decoder& d, ObjectReader& r, std::optional<Labels>& out);
+
+// Parses `text` (a JSON object) and reads one T from it, every problem named (strict: unknown
+// fields too). Never throws.
+template <class T>
+Expected<T> DecodeText(std::string_view text, bool strict) {
+  try {
+    json::monotonic_resource resource;
+    Expected<json::value> parsed = ParseJson(text, &resource);
+    if (!parsed) return Fail(std::move(parsed.error()));
+    if (!parsed->is_object()) return Fail(Errc::kInvalidRequest, "expected a JSON object");
+    Decoder decoder(strict);
+    T value{};
+    Read(decoder, "", *parsed, value);
+    if (decoder.problem_count() > 0) return Fail(decoder.ToError());
+    return value;
+  } catch (const std::exception& e) {
+    return Fail(Errc::kInternal, std::string("JSON decoding failed: ") + e.what());
+  } catch (...) {
+    return Fail(Errc::kInternal, "JSON decoding failed: unknown exception");
+  }
 }
 
 }  // namespace orb::protocol::codec_detail

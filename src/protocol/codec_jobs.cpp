@@ -175,21 +175,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, CreateJobRe
   if (r.Optional("agentId", out.agent_id)) CheckName(d, r.Path("agentId"), *out.agent_id);
   const bool has_agent = r.Find("agentId") != nullptr;
   const bool has_selector = r.Find("selector") != nullptr;
-  if (has_selector) {
-    const std::string selector_path = r.Path("selector");
-    if (const json::object* selector = AsObject(d, selector_path, *r.Find("selector"))) {
-      ObjectReader s(d, selector_path, *selector);
-      Labels labels;
-      if (s.Required("labels", labels)) {
-        if (labels.empty()) {
-          d.Problem(s.Path("labels"), "must name at least one label");
-        } else {
-          out.selector_labels = std::move(labels);
-        }
-      }
-      s.Finish();
-    }
-  }
+  ReadSelector(d, r, out.selector_labels);
   if (has_agent && has_selector) {
     d.Problem(r.Path("selector"), "must not be given together with agentId");
   } else if (!has_agent && !has_selector) {

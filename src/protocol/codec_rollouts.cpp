@@ -68,41 +68,6 @@ json::value Encode(const RolloutCounts& value) {
       {"failed", value.failed}, {"cancelled", value.cancelled}, {"skipped", value.skipped}};
 }
 
-bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutTarget& out) {
-  const json::object* object = AsObject(d, path, v);
-  if (object == nullptr) return false;
-  ObjectReader r(d, path, *object);
-  const bool has_selector = r.Find("selector") != nullptr;
-  const bool has_agents = r.Find("agentIds") != nullptr;
-  if (has_selector) {
-    const std::string selector_path = r.Path("selector");
-    if (const json::object* selector = AsObject(d, selector_path, *r.Find("selector"))) {
-      ObjectReader s(d, selector_path, *selector);
-      Labels labels;
-      if (s.Required("labels", labels)) out.selector = std::move(labels);
-      s.Finish();
-    }
-  }
-  if (has_agents && r.Optional("agentIds", out.agent_ids)) {
-    if (out.agent_ids.empty()) d.Problem(r.Path("agentIds"), "must name at least one agent");
-    for (std::size_t i = 0; i < out.agent_ids.size(); ++i)
-      CheckName(d, ElementPath(r.Path("agentIds"), i), out.agent_ids[i]);
-  }
-  if (has_selector && has_agents) {
-    d.Problem(r.Path("agentIds"), "must not be given together with selector");
-  } else if (!has_selector && !has_agents) {
-    d.Problem(r.Path("selector"), "is required (or agentIds)");
-  }
-  return r.Finish();
-}
-
-json::value Encode(const RolloutTarget& value) {
-  json::object o;
-  if (value.selector) o.emplace("selector", json::object{{"labels", Encode(*value.selector)}});
-  if (!value.selector) o.emplace("agentIds", EncodeArray(value.agent_ids));
-  return o;
-}
-
 bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutPhaseSpec& out) {
   const json::object* object = AsObject(d, path, v);
   if (object == nullptr) return false;
@@ -316,19 +281,7 @@ std::string SerializeRollout(const T& value) {
 // `strict`: a request (unknown fields rejected).
 template <class T>
 Expected<T> ParseRolloutMessage(std::string_view text, bool strict) {
-  try {
-    boost::json::monotonic_resource resource;
-    Expected<boost::json::value> parsed = codec_detail::ParseJson(text, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()));
-    if (!parsed->is_object()) return Fail(Errc::kInvalidRequest, "expected a JSON object");
-    codec_detail::Decoder decoder(strict);
-    T value{};
-    codec_detail::Read(decoder, "", *parsed, value);
-    if (decoder.problem_count() > 0) return Fail(decoder.ToError());
-    return value;
-  } catch (const std::exception& e) {
-    return Fail(Errc::kInternal, std::string("decoding JSON: ") + e.what());
-  }
+  return codec_detail::DecodeText<T>(text, strict);
 }
 
 }  // namespace
@@ -343,9 +296,6 @@ std::string ToJson(const RolloutList& value) {
   return SerializeRollout(value);
 }
 std::string ToJson(const RolloutHostList& value) {
-  return SerializeRollout(value);
-}
-std::string ToJson(const RolloutTarget& value) {
   return SerializeRollout(value);
 }
 std::string ToJson(const JobTemplate& value) {
@@ -373,9 +323,6 @@ Expected<RolloutList> ParseRolloutList(std::string_view text) {
 }
 Expected<RolloutHostList> ParseRolloutHostList(std::string_view text) {
   return ParseRolloutMessage<RolloutHostList>(text, false);
-}
-Expected<RolloutTarget> ParseRolloutTarget(std::string_view text) {
-  return ParseRolloutMessage<RolloutTarget>(text, false);
 }
 Expected<JobTemplate> ParseRolloutJob(std::string_view text) {
   return ParseRolloutMessage<JobTemplate>(text, false);

@@ -10,48 +10,6 @@
 namespace orb::protocol {
 namespace codec_detail {
 
-bool Read(Decoder& d, const std::string& path, const json::value& v, ScheduleTarget& out) {
-  const json::object* object = AsObject(d, path, v);
-  if (object == nullptr) return false;
-  ObjectReader r(d, path, *object);
-  const bool has_selector = r.Find("selector") != nullptr;
-  const bool has_agents = r.Find("agentIds") != nullptr;
-  if (has_selector) {
-    const std::string selector_path = r.Path("selector");
-    if (const json::object* selector = AsObject(d, selector_path, *r.Find("selector"))) {
-      ObjectReader s(d, selector_path, *selector);
-      Labels labels;
-      if (s.Required("labels", labels)) {
-        if (labels.empty()) {
-          d.Problem(s.Path("labels"), "must name at least one label");
-        } else {
-          out.selector_labels = std::move(labels);
-        }
-      }
-      s.Finish();
-    }
-  }
-  if (has_agents) {
-    std::vector<std::string> ids;
-    if (r.Optional("agentIds", ids)) {
-      if (ids.empty()) d.Problem(r.Path("agentIds"), "must name at least one agent");
-      if (ids.size() > kMaxTargetAgentIds) {
-        d.Problem(r.Path("agentIds"),
-                  "must name at most " + std::to_string(kMaxTargetAgentIds) + " agents");
-      }
-      for (std::size_t i = 0; i < ids.size(); ++i)
-        CheckName(d, ElementPath(r.Path("agentIds"), i), ids[i]);
-      out.agent_ids = std::move(ids);
-    }
-  }
-  if (has_selector && has_agents) {
-    d.Problem(r.Path("agentIds"), "must not be given together with selector");
-  } else if (!has_selector && !has_agents) {
-    d.Problem(r.Path("selector"), "is required (or agentIds)");
-  }
-  return r.Finish();
-}
-
 bool Read(Decoder& d, const std::string& path, const json::value& v, ScheduleFire& out) {
   const json::object* object = AsObject(d, path, v);
   if (object == nullptr) return false;
@@ -137,22 +95,13 @@ json::value EncodeSteps(const std::vector<JobTemplate>& steps) {
   return array;
 }
 
-json::value EncodeTarget(const ScheduleTarget& target) {
-  json::object o;
-  if (target.selector_labels) {
-    o.emplace("selector", json::object{{"labels", Encode(*target.selector_labels)}});
-  }
-  if (target.agent_ids) o.emplace("agentIds", ScheduleStrings(*target.agent_ids));
-  return o;
-}
-
 json::value EncodeSchedule(const Schedule& s) {
   json::object o;
   o.emplace("id", Str(s.id));
   o.emplace("name", Str(s.name));
   o.emplace("cron", Str(s.cron));
   o.emplace("timeZone", Str(s.time_zone));
-  o.emplace("target", EncodeTarget(s.target));
+  o.emplace("target", Encode(s.target));
   o.emplace("steps", EncodeSteps(s.steps));
   o.emplace("overlap", Str(s.overlap));
   o.emplace("catchUp", Str(s.catch_up));
@@ -173,33 +122,13 @@ json::value EncodeSchedule(const Schedule& s) {
   return o;
 }
 
-// Decodes `text` as T (strict for requests).
-template <class T>
-Expected<T> Decode(std::string_view text, bool strict) {
-  try {
-    json::monotonic_resource resource;
-    Expected<json::value> parsed = ParseJson(text, &resource);
-    if (!parsed) return Fail(std::move(parsed.error()));
-    if (!parsed->is_object() && !parsed->is_array()) {
-      return Fail(Errc::kInvalidRequest, "expected a JSON object");
-    }
-    Decoder decoder(strict);
-    T value{};
-    Read(decoder, "", *parsed, value);
-    if (decoder.problem_count() > 0) return Fail(decoder.ToError());
-    return value;
-  } catch (const std::exception& e) {
-    return Fail(Errc::kInternal, std::string("JSON decoding failed: ") + e.what());
-  }
-}
-
 }  // namespace
 }  // namespace codec_detail
 
 using namespace codec_detail;
 
 Expected<ScheduleRequest> ParseScheduleRequest(std::string_view text, bool create) {
-  auto request = Decode<ScheduleRequest>(text, true);
+  auto request = DecodeText<ScheduleRequest>(text, true);
   if (!request || !create) return request;
   std::vector<FieldProblem> missing;
   if (!request->name) missing.push_back({"name", "is required"});
@@ -215,7 +144,7 @@ std::string ToJson(const ScheduleRequest& request) {
   if (request.name) o.emplace("name", Str(*request.name));
   if (request.cron) o.emplace("cron", Str(*request.cron));
   if (request.time_zone) o.emplace("timeZone", Str(*request.time_zone));
-  if (request.target) o.emplace("target", EncodeTarget(*request.target));
+  if (request.target) o.emplace("target", Encode(*request.target));
   if (request.steps) o.emplace("steps", EncodeSteps(*request.steps));
   if (request.overlap) o.emplace("overlap", Str(*request.overlap));
   if (request.catch_up) o.emplace("catchUp", Str(*request.catch_up));
@@ -242,25 +171,17 @@ std::string ToJson(const ScheduleFired& fired) {
 }
 
 Expected<Schedule> ParseSchedule(std::string_view text) {
-  return Decode<Schedule>(text, false);
+  return DecodeText<Schedule>(text, false);
 }
 Expected<ScheduleList> ParseScheduleList(std::string_view text) {
-  return Decode<ScheduleList>(text, false);
+  return DecodeText<ScheduleList>(text, false);
 }
 Expected<ScheduleFired> ParseScheduleFired(std::string_view text) {
-  return Decode<ScheduleFired>(text, false);
-}
-
-std::string TargetJson(const ScheduleTarget& target) {
-  return json::serialize(EncodeTarget(target));
+  return DecodeText<ScheduleFired>(text, false);
 }
 
 std::string StepsJson(const std::vector<JobTemplate>& steps) {
   return json::serialize(json::object{{"steps", EncodeSteps(steps)}});
-}
-
-Expected<ScheduleTarget> ParseTargetJson(std::string_view text) {
-  return Decode<ScheduleTarget>(text, false);
 }
 
 namespace codec_detail {
@@ -279,7 +200,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, StoredSteps
 }  // namespace codec_detail
 
 Expected<std::vector<JobTemplate>> ParseStepsJson(std::string_view text) {
-  auto stored = Decode<StoredSteps>(text, false);
+  auto stored = DecodeText<StoredSteps>(text, false);
   if (!stored) return Fail(std::move(stored.error()));
   return std::move(stored->steps);
 }
@@ -313,7 +234,7 @@ std::optional<std::string> EventExtraJson(const Event& event) {
 }
 
 void ApplyEventExtra(std::string_view text, Event& event) {
-  auto extra = Decode<EventExtra>(text, false);
+  auto extra = DecodeText<EventExtra>(text, false);
   if (!extra) return;
   event.schedule_id = std::move(extra->schedule_id);
   event.fire_time = extra->fire_time;

@@ -17,7 +17,6 @@ std::string ToJson(const CreateRolloutRequest& value);
 std::string ToJson(const Rollout& value);
 std::string ToJson(const RolloutList& value);
 std::string ToJson(const RolloutHostList& value);
-std::string ToJson(const RolloutTarget& value);
 std::string ToJson(const JobTemplate& value);
 std::string ToJson(const RolloutPolicySpec& value);
 std::string ToJson(const RolloutCounts& value);
@@ -29,7 +28,6 @@ Expected<Rollout> ParseRollout(std::string_view text);
 Expected<RolloutList> ParseRolloutList(std::string_view text);
 Expected<RolloutHostList> ParseRolloutHostList(std::string_view text);
 // The stored forms (store/ops/rollouts.cpp): the same JSON as on the wire.
-Expected<RolloutTarget> ParseRolloutTarget(std::string_view text);
 Expected<JobTemplate> ParseRolloutJob(std::string_view text);
 Expected<RolloutPolicySpec> ParseRolloutPolicy(std::string_view text);
 Expected<RolloutCounts> ParseRolloutCounts(std::string_view text);

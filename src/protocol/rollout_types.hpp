@@ -10,16 +10,10 @@
 #include <vector>
 
 #include "common/time.hpp"
+#include "protocol/host_target.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::protocol {
-
-// The hosts of a rollout: the enrolled agents matching a label selector, or named agents.
-struct RolloutTarget {
-  std::optional<Labels> selector;      // {"selector": {"labels": {...}}}
-  std::vector<std::string> agent_ids;  // {"agentIds": [...]}
-  bool operator==(const RolloutTarget&) const = default;
-};
 
 struct RolloutPhaseSpec {
   int percent = 100;
@@ -49,7 +43,7 @@ inline constexpr std::size_t kMaxRolloutName = 200;
 // POST /v1/rollouts.
 struct CreateRolloutRequest {
   std::string name;
-  RolloutTarget target;
+  HostTarget target;
   JobTemplate job;
   RolloutPolicySpec policy;
   std::string order = "agents";  // "agents" (agent id order) or "random"
@@ -64,7 +58,7 @@ struct Rollout {
   std::string status;  // RUNNING, PAUSED, COMPLETED, ABORTED
   WallTime created_at{};
   WallTime updated_at{};
-  RolloutTarget target;
+  HostTarget target;
   JobTemplate job;
   RolloutPolicySpec policy;
   std::string order = "agents";

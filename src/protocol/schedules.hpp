@@ -13,22 +13,15 @@
 
 #include "common/expected.hpp"
 #include "common/time.hpp"
+#include "protocol/host_target.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::protocol {
 
 inline constexpr std::size_t kMaxScheduleName = 200;
-inline constexpr std::size_t kMaxTargetAgentIds = 10'000;
 inline constexpr std::size_t kScheduleFireJobIds = 100;  // jobIds of a lastFires entry, at most
 inline constexpr std::size_t kScheduleNextFires = 5;
 inline constexpr std::size_t kScheduleLastFires = 10;
-
-// The hosts of a fire, resolved at each fire: exactly one of the two.
-struct ScheduleTarget {
-  std::optional<Labels> selector_labels;              // {"selector": {"labels": {...}}}
-  std::optional<std::vector<std::string>> agent_ids;  // {"agentIds": [...]}
-  bool operator==(const ScheduleTarget&) const = default;
-};
 
 struct ScheduleFire {
   WallTime fire_time{};
@@ -42,7 +35,7 @@ struct Schedule {
   std::string name;
   std::string cron;
   std::string time_zone = "UTC";
-  ScheduleTarget target;
+  HostTarget target;  // resolved at each fire
   std::vector<JobTemplate> steps;
   std::string overlap = "skip";
   std::string catch_up = "none";
@@ -66,7 +59,7 @@ struct ScheduleRequest {
   std::optional<std::string> name;
   std::optional<std::string> cron;
   std::optional<std::string> time_zone;
-  std::optional<ScheduleTarget> target;
+  std::optional<HostTarget> target;
   std::optional<std::vector<JobTemplate>> steps;
   std::optional<std::string> overlap;
   std::optional<std::string> catch_up;
@@ -93,10 +86,9 @@ Expected<Schedule> ParseSchedule(std::string_view text);
 Expected<ScheduleList> ParseScheduleList(std::string_view text);
 Expected<ScheduleFired> ParseScheduleFired(std::string_view text);
 
-// How the store keeps a schedule's target and steps: the same JSON as on the wire.
-std::string TargetJson(const ScheduleTarget& target);
+// How the store keeps a schedule's steps: the same JSON as on the wire (its target: ToJson and
+// ParseHostTarget of protocol/host_target.hpp).
 std::string StepsJson(const std::vector<JobTemplate>& steps);
-Expected<ScheduleTarget> ParseTargetJson(std::string_view text);
 Expected<std::vector<JobTemplate>> ParseStepsJson(std::string_view text);
 
 // How the store keeps the fields of an event that are about no job (scheduleId, fireTime,

@@ -40,7 +40,7 @@ class StoreSchedulesTest : public StoreContractTest {
     request.name = "nightly backup";
     request.cron = "0 4 * * *";
     request.time_zone = "Europe/Berlin";
-    request.target = protocol::ScheduleTarget{protocol::Labels{{"game", "valheim"}}, std::nullopt};
+    request.target = protocol::HostTarget{protocol::Labels{{"game", "valheim"}}, {}};
     request.steps = std::vector<JobTemplate>{Step("BACKUP_INSTANCE"), Step("RESTART_INSTANCE"),
                                              Step("PRUNE_BACKUPS", R"({"keepLast":7})")};
     return request;

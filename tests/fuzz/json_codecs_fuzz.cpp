@@ -6,6 +6,7 @@
 
 #include "fuzz/fuzz_target.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/rollout_codec.hpp"
 #include "protocol/schedules.hpp"
 
 namespace {
@@ -31,7 +32,8 @@ using Types =
                TokenCreateRequest, TokenCreated, ArtifactInfo, Event, EventList, SubscribeMessage,
                Labels, AgentProblem, AgentStatusReport, StoredArtifact, ArtifactList>;
 
-// The schedule codecs (protocol/schedules.hpp) have functions of their own, not FromJson<T>.
+// The schedule and rollout codecs (protocol/schedules.hpp, rollout_codec.hpp) have functions of
+// their own, not FromJson<T>.
 template <class T, class Parse>
 void RoundTripWith(std::string_view text, Parse parse) {
   auto decoded = parse(text);
@@ -64,5 +66,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RoundTripWith<Schedule>(text, [](std::string_view t) { return ParseSchedule(t); });
   RoundTripWith<ScheduleList>(text, [](std::string_view t) { return ParseScheduleList(t); });
   RoundTripWith<ScheduleFired>(text, [](std::string_view t) { return ParseScheduleFired(t); });
+  // Rollouts: the request, the answers and the stored forms, every input too.
+  RoundTripWith<CreateRolloutRequest>(
+      text, [](std::string_view t) { return ParseCreateRolloutRequest(t); });
+  RoundTripWith<Rollout>(text, [](std::string_view t) { return ParseRollout(t); });
+  RoundTripWith<RolloutList>(text, [](std::string_view t) { return ParseRolloutList(t); });
+  RoundTripWith<RolloutHostList>(text, [](std::string_view t) { return ParseRolloutHostList(t); });
+  RoundTripWith<HostTarget>(text, [](std::string_view t) { return ParseHostTarget(t); });
+  RoundTripWith<RolloutPolicySpec>(text, [](std::string_view t) { return ParseRolloutPolicy(t); });
+  RoundTripWith<RolloutCounts>(text, [](std::string_view t) { return ParseRolloutCounts(t); });
+  (void)ParseAbortRolloutRequest(text);
   return 0;
 }

@@ -44,7 +44,7 @@ RolloutRow ReadRolloutRow(const Query& q) {
   r.id = q.Text(0);
   r.name = q.Text(1);
   r.status = q.Text(2);
-  r.target = ParseColumn(protocol::ParseRolloutTarget(q.Text(3)), "target");
+  r.target = ParseColumn(protocol::ParseHostTarget(q.Text(3)), "target");
   r.job = ParseColumn(protocol::ParseRolloutJob(q.Text(4)), "job");
   r.policy = ParseColumn(protocol::ParseRolloutPolicy(q.Text(5)), "policy");
   r.order = q.Text(6);
@@ -275,7 +275,7 @@ void SaveRollout(Connection& db, const Rollout& rollout, std::optional<WallTime>
 // The agents `target` names now: enrolled (not revoked) ones, by id. invalid_request naming the
 // field when an agentIds entry is not one, or when nothing matches.
 Expected<std::vector<std::string>> ResolveTarget(Connection& db,
-                                                 const protocol::RolloutTarget& target) {
+                                                 const protocol::HostTarget& target) {
   AgentFilter filter;
   filter.include_revoked = false;
   if (target.selector) filter.labels = *target.selector;

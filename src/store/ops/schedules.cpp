@@ -45,7 +45,7 @@ ScheduleRow ReadSchedule(const Query& q) {
   s.name = q.Text(1);
   s.cron = q.Text(2);
   s.time_zone = q.Text(3);
-  auto target = protocol::ParseTargetJson(q.Text(4));
+  auto target = protocol::ParseHostTarget(q.Text(4));
   if (!target) sql::Corrupt("schedule target " + q.Text(4));
   s.target = *std::move(target);
   auto steps = protocol::ParseStepsJson(q.Text(5));
@@ -137,7 +137,7 @@ void SaveSchedule(Connection& db, const Schedule& s, WallTime considered) {
   q.Bind(1, s.name)
       .Bind(2, s.cron)
       .Bind(3, s.time_zone)
-      .Bind(4, protocol::TargetJson(s.target))
+      .Bind(4, protocol::ToJson(s.target))
       .Bind(5, protocol::StepsJson(s.steps))
       .Bind(6, s.overlap)
       .Bind(7, s.catch_up)
@@ -149,19 +149,19 @@ void SaveSchedule(Connection& db, const Schedule& s, WallTime considered) {
 }
 
 // The target's hosts now: enrolled, not revoked agents, by id.
-std::vector<std::string> ResolveHosts(Connection& db, const protocol::ScheduleTarget& target) {
+std::vector<std::string> ResolveHosts(Connection& db, const protocol::HostTarget& target) {
   std::vector<std::string> hosts;
-  if (target.agent_ids) {
-    if (target.agent_ids->empty()) return hosts;
+  if (!target.selector) {
+    if (target.agent_ids.empty()) return hosts;
     Query q(db, "SELECT id FROM agents WHERE " + db.dialect().in_list("id", 1) +
                     " AND revoked_at_ms IS NULL ORDER BY id");
-    q.BindList(1, *target.agent_ids);
+    q.BindList(1, target.agent_ids);
     while (q.Step())
       hosts.push_back(q.Text(0));
     return hosts;
   }
   AgentFilter filter;
-  filter.labels = target.selector_labels.value_or(protocol::Labels{});
+  filter.labels = *target.selector;
   filter.include_revoked = false;
   for (const auto& agent : ListAgents(db, filter))
     hosts.push_back(agent.agent_id);
@@ -243,7 +243,7 @@ Status ValidateScheduleDefinition(const Schedule& schedule) {
       problems = valid.error().details;
     }
   }
-  if (schedule.target.agent_ids && schedule.target.selector_labels) {
+  if (!schedule.target.agent_ids.empty() && schedule.target.selector) {
     schedule_problem = true;
     problems.push_back({"target.agentIds", "must not be given together with selector"});
   }
@@ -282,7 +282,7 @@ Expected<Schedule> CreateSchedule(WriteContext& ctx, const ScheduleRequest& requ
       .Bind(2, s.name)
       .Bind(3, s.cron)
       .Bind(4, s.time_zone)
-      .Bind(5, protocol::TargetJson(s.target))
+      .Bind(5, protocol::ToJson(s.target))
       .Bind(6, protocol::StepsJson(s.steps))
       .Bind(7, s.overlap)
       .Bind(8, s.catch_up)

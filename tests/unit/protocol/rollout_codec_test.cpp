@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "protocol/codec.hpp"
+#include "protocol/schedules.hpp"
 #include "support/matchers.hpp"
 
 namespace orb::protocol {
@@ -58,6 +59,31 @@ TEST(RolloutCodecTest, ABadRequestNamesEveryField) {
               FailsWith(Errc::kInvalidRequest));
   EXPECT_THAT(ParseCreateRolloutRequest("[1]"), FailsWith(Errc::kInvalidRequest));
   EXPECT_THAT(ParseCreateRolloutRequest("{"), FailsWith(Errc::kInvalidJson));
+}
+
+// Rollouts and schedules name their hosts with one HostTarget and one set of rules: a selector of
+// at least one label, or 1..10,000 agent ids, never both.
+TEST(RolloutCodecTest, RolloutsAndSchedulesShareOneTargetAndItsRules) {
+  const std::string job = R"("job":{"type":"RESTART_INSTANCE","instanceId":"mc","payload":{}})";
+  const std::string steps =
+      R"("steps":[{"type":"RESTART_INSTANCE","instanceId":"mc","payload":{}}])";
+  std::string many = R"({"agentIds":[)";
+  for (std::size_t i = 0; i <= kMaxTargetAgentIds; ++i)
+    many += (i ? ",\"a" : "\"a") + std::to_string(i) + "\"";
+  many += "]}";
+  for (const std::string& target : {std::string(R"({"selector":{"labels":{}}})"), many,
+                                    std::string(R"({"agentIds":[]})"), std::string(R"({})")}) {
+    auto rollout = ParseCreateRolloutRequest(R"({"name":"r","target":)" + target + "," + job + "}");
+    ASSERT_THAT(rollout, FailsWith(Errc::kInvalidRequest)) << target.substr(0, 40);
+    EXPECT_THAT(Fields(rollout.error()), ::testing::HasSubstr("target.")) << target.substr(0, 40);
+    auto schedule = ParseScheduleRequest(
+        R"({"name":"s","cron":"0 4 * * *","target":)" + target + "," + steps + "}", true);
+    ASSERT_THAT(schedule, FailsWith(Errc::kInvalidRequest)) << target.substr(0, 40);
+    EXPECT_EQ(Fields(schedule.error()), Fields(rollout.error())) << target.substr(0, 40);
+  }
+  auto stored = ParseHostTarget(R"({"selector":{"labels":{"game":"valheim"}}})");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(ParseHostTarget(ToJson(*stored)).value(), *stored);
 }
 
 TEST(RolloutCodecTest, AnAbortBodyIsOptionalAndStrict) {
