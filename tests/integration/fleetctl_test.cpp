@@ -22,6 +22,7 @@
 #include "protocol/codec.hpp"
 #include "protocol/rollout_codec.hpp"
 #include "protocol/schedules.hpp"
+#include "support/build_paths.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
