@@ -1,33 +1,6 @@
-// The fleet page, the jobs list and one job's page (runs, events, logs, cancel and retry).
+// The jobs list and one job's page (runs, events, logs, cancel and retry).
 // Loaded after app.js (its state S, api, el, addView).
 "use strict";
-// ---- fleet --------------------------------------------------------------------------------------
-// The agent's latest status report (REST: {healthy, problems}; a live agent.health: the problems as text).
-function healthCell(health) {
-  if (!health) return el("td", { class: "hint", text: "–" });
-  const problems = health.problemsText !== undefined ? health.problemsText
-    : (health.problems || []).map((p) => p.code + ": " + p.message).join("; ");
-  return el("td", { class: health.healthy ? "online" : "unhealthy", title: problems, text: health.healthy ? "healthy" : "unhealthy" });
-}
-function renderFleet() {
-  const body = $("agents"); body.replaceChildren();
-  const agents = [...S.agents.values()].sort((a, b) => a.agentId.localeCompare(b.agentId));
-  for (const a of agents) {
-    const running = (a.runningRuns || []).length;
-    const tr = el("tr", { "data-agent": a.agentId },
-      el("td", {}, el("a", { href: "#/jobs?agentId=" + encodeURIComponent(a.agentId), text: a.agentId })),
-      el("td", { class: a.revoked ? "offline" : a.online ? "online" : "offline", text: a.revoked ? "revoked" : a.online ? "online" : "offline" }),
-      healthCell(a.health),
-      el("td", { class: "mono", text: shortTime(a.lastSeenAt) }),
-      el("td", { text: text(a.agentVersion) }),
-      el("td", { text: Object.entries(a.labels || {}).map(([k, v]) => k + "=" + v).join(" ") }),
-      el("td", { class: "hint", title: (a.jobTypes || []).join(" "), text: (a.jobTypes || []).length + ((a.jobTypes || []).length === 1 ? " type" : " types") }),
-      el("td", {}, running ? el("a", { href: "#/jobs?agentId=" + encodeURIComponent(a.agentId) + "&status=RUNNING", text: running + " running" }) : ""));
-    body.appendChild(tr);
-  }
-  if (!agents.length) body.appendChild(el("tr", {}, el("td", { colSpan: 8, class: "hint", text: "No agents enrolled yet (fleetctl enroll AGENT)." })));
-}
-
 // ---- jobs list ----------------------------------------------------------------------------------
 const FILTER_KEYS = ["agentId", "status", "type", "instanceId"];
 function listFilter() {
@@ -247,6 +220,5 @@ $("job-filters").onsubmit = (e) => {
 };
 $("job-filters").onreset = () => setTimeout(() => { location.hash = "#/jobs"; }, 0);
 
-addView("fleet", { nav: "fleet", open: () => renderFleet() });
 addView("jobs", { nav: "jobs", open: () => openJobList() });
 addView("job", { nav: "jobs", detailOf: "jobs", open: (id) => openJob(id) });

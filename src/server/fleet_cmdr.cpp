@@ -271,6 +271,8 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   inventory_api_->RegisterRoutes(*router_);
   stream_api_->RegisterRoutes(*router_);
   rollout_api_->RegisterRoutes(*router_);
+  history_api_ = std::make_unique<HistoryApi>(HistoryApi::Deps{store, calls_, clock_});
+  history_api_->RegisterRoutes(*router_);
   if (auto routes = router_->status(); !routes) {
     return Fail(std::move(routes.error()).WithContext("route table"));
   }

@@ -30,6 +30,7 @@
 #include "server/auth.hpp"
 #include "server/event_publisher.hpp"
 #include "server/fleet_cmdr.hpp"
+#include "server/history_api.hpp"
 #include "server/inventory_api.hpp"
 #include "server/metrics.hpp"
 #include "server/notifier.hpp"
@@ -110,6 +111,7 @@ class FleetCmdr::Impl {
   std::unique_ptr<InventoryApi> inventory_api_;
   std::unique_ptr<StreamApi> stream_api_;
   std::unique_ptr<RolloutApi> rollout_api_;
+  std::unique_ptr<HistoryApi> history_api_;
   std::unique_ptr<ServerTimers> timers_;
   std::unique_ptr<ReplicaSync> replica_sync_;  // shared store only
   // What the store's on_foreign_commit tells (null until Wire made replica_sync_; a commit told

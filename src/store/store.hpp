@@ -72,6 +72,7 @@
 #include "protocol/inventory.hpp"
 #include "protocol/rollout_types.hpp"
 #include "protocol/schedules.hpp"
+#include "protocol/stats_history.hpp"
 #include "protocol/types.hpp"
 
 namespace orb::store {
@@ -229,6 +230,8 @@ struct JobFilter {
 };
 
 inline constexpr int kMaxListLimit = 500;
+// The ended jobs one ReadHistory reads at most (docs/decisions/0025).
+inline constexpr int kHistoryMaxRows = 100000;
 
 enum class CancelOutcome {
   kCancelled,  // CREATED/QUEUED -> CANCELLED (200)
@@ -620,6 +623,12 @@ class Store {
   // job or a run of another job. logs_dropped: the run's (run_id) or the job's runs' lines past
   // the log cap; log_cap: this store's cap, set when logs_dropped > 0.
   virtual Expected<protocol::JobLogs> ReadLogs(const LogQuery& query) = 0;
+
+  // ---- Stats history (docs/protocol.md "Stats history", docs/decisions/0025) ----
+  // The `minutes` whole minutes ending with the minute of `now` (1..1440, the caller checks):
+  // per minute the jobs that ended in it by final status, and p50/p95 of their final runs'
+  // queued->start and duration. One read query; at most kHistoryMaxRows jobs (`truncated`).
+  virtual Expected<protocol::StatsHistory> ReadHistory(WallTime now, int minutes) = 0;
 };
 
 }  // namespace orb::store

@@ -50,7 +50,7 @@ test("a wrong token is refused; the right one signs in and shows the fleet live"
   await page.waitForSelector("#conn.live", { timeout: WAIT });
   await page.click('a[data-route="fleet"]');
   for (const agent of ["host-1", "gate-1"]) {
-    await page.waitForSelector(`tr[data-agent="${agent}"] td.online`, { timeout: WAIT });
+    await page.waitForSelector(`.host-tile[data-agent="${agent}"][data-state="online"]`, { timeout: WAIT });
   }
   await shot(page, "01-fleet");
   assert.equal(page.lastError, undefined);
@@ -66,20 +66,20 @@ test("an agent's health report shows on the fleet page, live", async () => {
   };
   const page = await signedInPage();
   await page.click('a[data-route="fleet"]');
-  await page.waitForSelector('tr[data-agent="sick-1"]', { timeout: WAIT });
+  await page.waitForSelector('.host-tile[data-agent="sick-1"]', { timeout: WAIT });
   await status({ healthy: false, problems: [{ code: "journal_unwritable", message: "the journal cannot be written: disk full" }], reportedAt: new Date().toISOString() });
-  await page.waitForSelector('tr[data-agent="sick-1"] td.unhealthy', { timeout: WAIT });
-  assert.match(await page.getAttribute('tr[data-agent="sick-1"] td.unhealthy', "title"), /journal_unwritable: the journal cannot be written/);
+  await page.waitForSelector('.host-tile[data-agent="sick-1"][data-health="unhealthy"]', { timeout: WAIT });
+  assert.match(await page.getAttribute('.host-tile[data-agent="sick-1"][data-health="unhealthy"]', "title"), /journal_unwritable: the journal cannot be written/);
   await shot(page, "01b-unhealthy-agent");
   await status({ healthy: true, problems: [], reportedAt: new Date().toISOString() });
-  await page.waitForSelector('tr[data-agent="sick-1"] td.online', { timeout: WAIT });
+  await page.waitForSelector('.host-tile[data-agent="sick-1"][data-health="healthy"]', { timeout: WAIT });
   assert.equal(page.lastError, undefined);
   await page.close();
   // A fresh page reads it over REST.
   await status({ healthy: false, problems: [{ code: "journal_unwritable", message: "again" }], reportedAt: new Date().toISOString() });
   const again = await signedInPage();
   await again.click('a[data-route="fleet"]');
-  await again.waitForSelector('tr[data-agent="sick-1"] td.unhealthy[title="journal_unwritable: again"]', { timeout: WAIT });
+  await again.waitForSelector('.host-tile[data-agent="sick-1"][data-health="unhealthy"][data-problems="journal_unwritable: again"]', { timeout: WAIT });
   await again.close();
 });
 

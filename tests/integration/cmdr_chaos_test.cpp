@@ -31,6 +31,7 @@
 #include "integration/creators.hpp"
 #include "integration/replica_set.hpp"
 #include "integration/test_cluster.hpp"
+#include "support/build_paths.hpp"
 #include "support/free_port.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "net/http_client.hpp"
+#include "support/build_paths.hpp"
 #include "support/child_process.hpp"
 #include "support/wait_for.hpp"
 

@@ -12,6 +12,7 @@
 #include "integration/test_cluster.hpp"
 #include "net/ws_client.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/stats_history.hpp"
 #include "support/wait_for.hpp"
 
 namespace orb::testing {
@@ -726,6 +727,56 @@ TEST(FleetCmdrRestartTest, ARestartKeepsEverythingAndHandsOutNoJobTwice) {
   EXPECT_EQ(agent.Next().status, 204);
   EXPECT_EQ(agent.Complete(run->run_id).status, 200);
   EXPECT_EQ(cluster.Status(first.id), "COMPLETED");
+}
+
+TEST(FleetCmdrApiTest, TheStatsHistoryCountsEndedJobsPerMinuteForViewers) {
+  TestCluster cluster;
+  auto& agent = cluster.StartAgent("orb-1", kAllTypes);
+  auto completed = cluster.Enqueue(Backup("orb-1", "mc-1"));
+  auto run = agent.NextJob();
+  ASSERT_TRUE(run);
+  EXPECT_EQ(agent.Complete(run->run_id, 1, R"({"backupId":"b1","bytes":10})").status, 200);
+  auto failed = cluster.Enqueue(Backup("orb-1", "mc-2"));
+  run = agent.NextJob();
+  ASSERT_TRUE(run);
+  EXPECT_EQ(agent.Fail(run->run_id, false).status, 200);
+  auto cancelled = cluster.Enqueue(Backup("orb-1", "mc-3"));
+  EXPECT_EQ(cluster.admin().Post("/v1/jobs/" + cancelled.id + "/cancel").status, 200);
+
+  // A viewer may read it; two minutes, so a minute that turned meanwhile loses nothing.
+  ApiClient viewer(cluster.port(), cluster.CreateToken("viewer"));
+  auto reply = viewer.Get("/v1/stats/history?minutes=2");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  auto history = protocol::ParseStatsHistory(reply.body);
+  ASSERT_TRUE(history) << reply.body;
+  EXPECT_EQ(history->minutes, 2);
+  ASSERT_EQ(history->buckets.size(), 2u);
+  EXPECT_EQ(history->buckets[1].minute - history->buckets[0].minute, 1min);
+  std::int64_t done = 0, fail = 0, cancel = 0;
+  for (const auto& minute : history->buckets) {
+    done += minute.completed;
+    fail += minute.failed;
+    cancel += minute.cancelled;
+  }
+  EXPECT_EQ(done, 1);
+  EXPECT_EQ(fail, 1);
+  EXPECT_EQ(cancel, 1);
+
+  // The default window is 60 minutes, every one present.
+  auto hour = protocol::ParseStatsHistory(viewer.Get("/v1/stats/history").body);
+  ASSERT_TRUE(hour);
+  EXPECT_EQ(hour->buckets.size(), 60u);
+
+  // Out of range or not a number: 400 naming the parameter.
+  for (const char* bad : {"0", "1441", "x", "", "-5"}) {
+    auto refused = viewer.Get(std::string("/v1/stats/history?minutes=") + bad);
+    EXPECT_EQ(refused.status, 400) << bad;
+    EXPECT_EQ(refused.error_code, "invalid_request") << bad;
+    EXPECT_NE(refused.body.find("minutes"), std::string::npos) << refused.body;
+  }
+  EXPECT_EQ(ApiClient(cluster.port(), "").Get("/v1/stats/history").status, 401);
+  (void)completed;
+  (void)failed;
 }
 
 }  // namespace

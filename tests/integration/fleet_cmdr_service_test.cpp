@@ -19,6 +19,7 @@
 #include "integration/cmdr_process.hpp"
 #include "integration/test_cluster.hpp"
 #include "net/http_client.hpp"
+#include "support/build_paths.hpp"
 #include "support/child_process.hpp"
 #include "support/free_port.hpp"
 #include "support/notify_socket.hpp"

@@ -24,6 +24,7 @@
 #include "protocol/inventory.hpp"
 #include "protocol/rollout_codec.hpp"
 #include "protocol/schedules.hpp"
+#include "support/build_paths.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 

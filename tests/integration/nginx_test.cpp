@@ -28,6 +28,7 @@
 #include "net/http_client.hpp"
 #include "net/ws_client.hpp"
 #include "protocol/codec.hpp"
+#include "support/build_paths.hpp"
 #include "support/child_process.hpp"
 #include "support/free_port.hpp"
 #include "support/temp_dir.hpp"

@@ -31,6 +31,7 @@
 #include "integration/test_cluster.hpp"
 #include "net/http_client.hpp"
 #include "protocol/codec.hpp"
+#include "support/build_paths.hpp"
 #include "support/wait_for.hpp"
 
 namespace orb::testing {

@@ -93,6 +93,7 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"PATCH", "/v1/schedules/{id}"}, kOperatorOnly},
       {{"DELETE", "/v1/schedules/{id}"}, kOperatorOnly},
       {{"POST", "/v1/schedules/{id}/fire"}, kOperatorOnly},
+      {{"GET", "/v1/stats/history"}, kStaffRead},
   };
   return expected;
 }

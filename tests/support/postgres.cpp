@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "common/random.hpp"
+#include "support/build_paths.hpp"
 
 extern char** environ;
 

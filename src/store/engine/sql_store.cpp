@@ -13,6 +13,7 @@
 #include "store/engine/artifacts.hpp"
 #include "store/ops/agents.hpp"
 #include "store/ops/events.hpp"
+#include "store/ops/history.hpp"
 #include "store/ops/inventory.hpp"
 #include "store/ops/jobs.hpp"
 #include "store/ops/retention.hpp"
@@ -341,6 +342,11 @@ Expected<protocol::NotifyResponse> SqlStore::AgentQueueState(std::string_view ag
 
 Expected<std::vector<JobCount>> SqlStore::CountJobs() {
   return ReadAs<std::vector<JobCount>>([](sql::Connection& db) { return ops::CountJobs(db); });
+}
+
+Expected<protocol::StatsHistory> SqlStore::ReadHistory(WallTime now, int minutes) {
+  return ReadAs<protocol::StatsHistory>(
+      [now, minutes](sql::Connection& db) { return ops::ReadHistory(db, now, minutes); });
 }
 
 // ---- Events ----

@@ -81,6 +81,7 @@ class SqlStore : public Store {
 
   Expected<protocol::NotifyResponse> AgentQueueState(std::string_view agent_id) final;
   Expected<std::vector<JobCount>> CountJobs() final;
+  Expected<protocol::StatsHistory> ReadHistory(WallTime now, int minutes) final;
 
   Expected<Mutation<Unit>> AppendEvents(std::vector<protocol::Event> events) final;
   Expected<std::vector<protocol::Event>> ReadEvents(std::int64_t after_seq, int limit,

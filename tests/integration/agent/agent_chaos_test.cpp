@@ -31,6 +31,7 @@
 #include "integration/agent/agent_cluster.hpp"
 #include "os/process.hpp"
 #include "protocol/instance_json.hpp"
+#include "support/build_paths.hpp"
 #include "support/files.hpp"
 
 namespace orb::testing {

@@ -23,6 +23,7 @@
 #include "net/http_client.hpp"
 #include "protocol/codec.hpp"
 #include "server/fleet_cmdr.hpp"
+#include "support/build_paths.hpp"
 #include "support/child_process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"

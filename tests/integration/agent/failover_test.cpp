@@ -21,6 +21,7 @@
 #include "integration/cmdr_process.hpp"
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
+#include "support/build_paths.hpp"
 #include "support/free_port.hpp"
 #include "support/tcp_relay.hpp"
 #include "support/temp_dir.hpp"

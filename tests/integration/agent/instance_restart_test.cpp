@@ -13,6 +13,7 @@
 #include "integration/agent/agent_cluster.hpp"
 #include "os/process.hpp"
 #include "protocol/instance_json.hpp"
+#include "support/build_paths.hpp"
 
 namespace orb::testing {
 namespace {

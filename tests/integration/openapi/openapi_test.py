@@ -608,6 +608,10 @@ def run_session(s):
            code="idempotency_conflict")
     s.call("GET", "/v1/rollouts", view)
     s.call("GET", "/v1/rollouts?status=SLEEPING", view, expect=400)
+    history = s.call("GET", "/v1/stats/history?minutes=5", view)
+    if len(history["buckets"]) != 5:
+        raise Failure(f"GET /v1/stats/history?minutes=5 answered {len(history['buckets'])} minutes")
+    s.call("GET", "/v1/stats/history?minutes=0", view, expect=400, code="invalid_request")
     s.call("GET", f"/v1/rollouts/{rid}", view)
     s.call("GET", "/v1/rollouts/no-such-rollout", view, expect=404)
     s.call("GET", f"/v1/rollouts/{rid}/hosts?status=queued&limit=1", view)
