@@ -20,4 +20,8 @@ std::string BuildPath(std::string_view relative) {
   return (BuildRoot() / relative).lexically_normal().string();
 }
 
+std::string SourcePath(std::string_view relative) {
+  return (std::filesystem::path(ORB_SOURCE_DIR) / relative).lexically_normal().string();
+}
+
 }  // namespace orb::testing

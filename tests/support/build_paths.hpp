@@ -19,4 +19,9 @@ const std::filesystem::path& BuildRoot();
 // `relative` (to the build tree's root) as a normalized path.
 std::string BuildPath(std::string_view relative);
 
+// `relative` (to the source tree's root, e.g. "packaging/agent.toml") as a normalized path. Tests
+// never use __FILE__ for this: under ccache it is relative to the build tree, not the test's
+// working directory.
+std::string SourcePath(std::string_view relative);
+
 }  // namespace orb::testing

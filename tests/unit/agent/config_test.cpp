@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/build_paths.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
 
@@ -60,8 +61,8 @@ TEST(ConfigTest, ReadsEveryKeyOfTheFile) {
 }
 
 TEST(ConfigTest, TheShippedExampleConfigIsValid) {
-  // packaging/agent.toml, found from this source file (CMake compiles it by its absolute path).
-  const auto path = std::filesystem::path(__FILE__).parent_path() / "../../../packaging/agent.toml";
+  // packaging/agent.toml, the example the package ships.
+  const auto path = ::orb::testing::SourcePath("packaging/agent.toml");
   std::ifstream in(path);
   ASSERT_TRUE(in) << path;
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
