@@ -82,7 +82,18 @@ test("the last hour's chart shows the jobs real agents finished, by final status
 });
 
 test("a host's tile turns offline and online live, and the label filter narrows the tiles", { skip: SCALE }, async () => {
-  const page = await h.signedInPage();
+  // real-1's last job is the FAILED one of the test above: GET /v1/agents says so (lastJobStatus),
+  // and the tile shows it from the first paint. A job that completes makes it online again.
+  let page = await h.signedInPage();
+  await page.click('a[data-route="fleet"]');
+  await page.waitForSelector(tile("real-1", "failed"), { timeout: WAIT });
+  await page.close();
+  const pruned = (await api("POST", "/v1/jobs", {
+    agentId: "real-1", type: "PRUNE_BACKUPS", instanceId: "w-1", payload: { keepLast: 1 }, maxAttempts: 1 })).id;
+  await waitFinal([pruned]);
+  assert.equal((await api("GET", "/v1/jobs/" + pruned)).status, "COMPLETED");
+
+  page = await h.signedInPage();
   await page.click('a[data-route="fleet"]');
   await page.waitForSelector(tile("tb-1", "online"), { timeout: WAIT });
   // A job that fails on real-1 while the page is open: its tile shows its last job FAILED.
