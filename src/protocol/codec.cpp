@@ -472,6 +472,13 @@ json::value EmbeddedObject(std::string_view text) {
   return value;
 }
 
+json::value EmbeddedValue(std::string_view text) {
+  boost::system::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec) return json::object();
+  return value;
+}
+
 json::value NullableEmbeddedObject(const std::optional<std::string>& text) {
   if (!text) return nullptr;
   boost::system::error_code ec;

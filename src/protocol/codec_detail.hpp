@@ -228,6 +228,9 @@ json::value NullableTime(const std::optional<WallTime>& time);
 json::value NullableInt(const std::optional<int>& number);
 // `text` parsed as a JSON object; {} when it is not one.
 json::value EmbeddedObject(std::string_view text);
+// `text` parsed as JSON, whatever its type ({} when it does not parse): a request's payload as the
+// client gave it (one that is no object is the validation's invalid_payload, not the codec's).
+json::value EmbeddedValue(std::string_view text);
 // `text` parsed as a JSON object; null when unset or not an object.
 json::value NullableEmbeddedObject(const std::optional<std::string>& text);
 

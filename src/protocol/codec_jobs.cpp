@@ -240,11 +240,7 @@ json::value Encode(const JobTemplate& value) {
   o.emplace("type", Str(value.type));
   if (value.instance_id) o.emplace("instanceId", Str(*value.instance_id));
   if (value.server_id) o.emplace("serverId", Str(*value.server_id));
-  // As given (canonical JSON text): a payload that is no object is ValidateCreateJob's
-  // invalid_payload, and a decoded template must encode to what decodes to it again.
-  json::error_code ec;
-  json::value payload = json::parse(value.payload_json, ec);
-  o.emplace("payload", ec ? json::value(json::object()) : std::move(payload));
+  o.emplace("payload", EmbeddedValue(value.payload_json));
   if (value.priority) o.emplace("priority", *value.priority);
   if (value.exclusive) o.emplace("exclusive", *value.exclusive);
   if (value.max_attempts) o.emplace("maxAttempts", *value.max_attempts);
@@ -262,7 +258,9 @@ json::value Encode(const CreateJobRequest& value) {
   o.emplace("type", Str(value.type));
   if (value.instance_id) o.emplace("instanceId", Str(*value.instance_id));
   if (value.server_id) o.emplace("serverId", Str(*value.server_id));
-  o.emplace("payload", EmbeddedObject(value.payload_json));
+  // As given: a decoded request must encode to what decodes to it again (a payload that is no
+  // object is ValidateCreateJob's invalid_payload, not something to turn into {}).
+  o.emplace("payload", EmbeddedValue(value.payload_json));
   if (value.priority) o.emplace("priority", *value.priority);
   if (value.exclusive) o.emplace("exclusive", *value.exclusive);
   if (value.max_attempts) o.emplace("maxAttempts", *value.max_attempts);
