@@ -50,13 +50,6 @@ bool IsValidLogLevel(std::string_view level) {
   return false;
 }
 
-// TOML allows characters beyond ASCII only inside strings and comments (bare keys are
-// [A-Za-z0-9_-], whitespace is tab and space). Debian's toml++ 3.3.0 reaches
-// __builtin_unreachable() (undefined behaviour) when it meets certain such characters where it
-// looks for whitespace (is_non_ascii_horizontal_whitespace: U+00A1..U+0499 and two more ranges;
-// found by tests/fuzz/agent_config_fuzz.cpp), so the text is checked first and the same syntax
-// error is reported without calling it. Returns the 1-based line and byte column of the first
-// offending byte.
 // How many `quote` characters start at `i` (at most five: the closing delimiter of a multi-line
 // string may follow one or two quotes of its content).
 std::size_t QuoteRun(std::string_view text, std::size_t i, char quote) {
@@ -66,11 +59,58 @@ std::size_t QuoteRun(std::string_view text, std::size_t i, char quote) {
   return n;
 }
 
-std::optional<std::pair<std::size_t, std::size_t>> NonAsciiOutsideStrings(std::string_view text) {
+bool IsBareKeyCharacter(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+// The offset of the first byte of the table header starting at `i` ("[" or "[[") where a key
+// must start but neither a bare key character nor a quote does; nullopt when every key of the
+// header starts well (a quoted key ends the check: toml++ reads those safely).
+std::optional<std::size_t> BadHeaderKey(std::string_view text, std::size_t i) {
+  const auto skip_blanks = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t'))
+      ++i;
+  };
+  ++i;
+  if (i < text.size() && text[i] == '[') ++i;
+  for (;;) {
+    skip_blanks();
+    if (i >= text.size()) return std::nullopt;
+    const char c = text[i];
+    if (c == '"' || c == '\'' || c == ']') return std::nullopt;  // toml++ reports a blank key
+    if (!IsBareKeyCharacter(c)) return i;
+    while (i < text.size() && IsBareKeyCharacter(text[i]))
+      ++i;
+    skip_blanks();
+    if (i >= text.size() || text[i] != '.') return std::nullopt;
+    ++i;
+  }
+}
+
+struct TomlProblem {
+  std::size_t line = 0;    // 1-based
+  std::size_t column = 0;  // 1-based, in bytes
+  std::string_view what;
+};
+
+// Debian's toml++ 3.3.0 has inputs it does not survive, found by tests/fuzz/agent_config_fuzz.cpp,
+// so the text is checked for them first and the same syntax errors are reported without calling
+// it:
+// - characters beyond ASCII where it looks for whitespace: it reaches __builtin_unreachable()
+//   (undefined behaviour) for some (is_non_ascii_horizontal_whitespace: U+00A1..U+0499 and two
+//   more ranges). TOML allows them only in strings and comments (bare keys are [A-Za-z0-9_-],
+//   whitespace is tab and space).
+// - a table header whose key starts with anything but a bare key character or a quote
+//   ("[)retention]"): its parse_key() asserts that it does not (an abort in a build with
+//   assertions, an assumption the optimizer may use without).
+std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
   enum class State { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
   State state = State::kCode;
   std::size_t line = 1;
   std::size_t line_start = 0;
+  int depth = 0;           // arrays and inline tables open in a value
+  bool line_blank = true;  // only whitespace so far on this line (outside strings)
   std::size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a byte order mark
   const auto at = [&](std::string_view token) { return text.substr(i).starts_with(token); };
   while (i < text.size()) {
@@ -78,6 +118,7 @@ std::optional<std::pair<std::size_t, std::size_t>> NonAsciiOutsideStrings(std::s
     if (c == '\n') {
       ++line;
       line_start = i + 1;
+      line_blank = true;
       // A comment ends here; so does a one-line string (toml++ then reports it unterminated).
       if (state == State::kComment || state == State::kBasic || state == State::kLiteral) {
         state = State::kCode;
@@ -87,7 +128,22 @@ std::optional<std::pair<std::size_t, std::size_t>> NonAsciiOutsideStrings(std::s
     }
     switch (state) {
       case State::kCode:
-        if (static_cast<unsigned char>(c) >= 0x80) return std::pair{line, i - line_start + 1};
+        if (static_cast<unsigned char>(c) >= 0x80) {
+          return TomlProblem{line, i - line_start + 1,
+                             "a character beyond ASCII outside a string or comment"};
+        }
+        if (c == '[' && depth == 0 && line_blank) {
+          if (const auto bad = BadHeaderKey(text, i)) {
+            return TomlProblem{line, *bad - line_start + 1,
+                               "a table header's key must start with a letter, digit, _, - or a "
+                               "quote"};
+          }
+        } else if (c == '[' || c == '{') {
+          ++depth;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+          --depth;
+        }
+        if (c != ' ' && c != '\t' && c != '\r') line_blank = false;
         if (c == '#') {
           state = State::kComment;
         } else if (at(R"(""")")) {
@@ -133,10 +189,9 @@ std::optional<std::pair<std::size_t, std::size_t>> NonAsciiOutsideStrings(std::s
 }  // namespace
 
 Status ApplyToml(std::string_view text, std::string_view origin, AgentConfig& config) {
-  if (const auto position = NonAsciiOutsideStrings(text)) {
+  if (const auto problem = UnsafeForToml(text)) {
     return Fail(Errc::kInvalidRequest,
-                fmt::format("{}:{}:{}: a character beyond ASCII outside a string or comment",
-                            origin, position->first, position->second));
+                fmt::format("{}:{}:{}: {}", origin, problem->line, problem->column, problem->what));
   }
   toml::table table;
   try {
