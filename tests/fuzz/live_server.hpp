@@ -11,8 +11,11 @@
 // fresh process with the corpus replayed before it; a crash of the server is a crash of the
 // process, so libFuzzer and the replay driver see it like any other.
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -65,6 +68,11 @@ class LiveServer {
     address.sin_port = htons(port());
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      // Say why: a check that fails on -1 cannot tell a server gone from a harness out of
+      // descriptors or ports (one such failure after 11.7k executions is not understood yet).
+      const int error = errno;
+      std::fprintf(stderr, "fuzz: connect to 127.0.0.1:%u failed: %s\n", port(),
+                   std::strerror(error));
       ::close(fd);
       return -1;
     }
