@@ -65,7 +65,7 @@ json::value Encode(const HostTarget& value) {
 }  // namespace codec_detail
 
 std::string ToJson(const HostTarget& target) {
-  return json::serialize(codec_detail::Encode(target));
+  return boost::json::serialize(codec_detail::Encode(target));
 }
 
 Expected<HostTarget> ParseHostTarget(std::string_view text) {
