@@ -139,7 +139,9 @@ async function enrollMany(count) {
         if (response.status === 201 || response.status === 200) break;
         if (response.status !== 429) throw new Error(`enrolling ${agentId}: ${response.status}`);
         const after = Number(response.headers.get("retry-after") || "1");
-        await new Promise((r) => setTimeout(r, after * 1000));  // the rate limit's own pacing
+        // Not a wait for a condition: a client's back-off. fleet-cmdr refused with 429 and said
+        // when to come back (Retry-After); asking earlier would only be refused again.
+        await new Promise((r) => setTimeout(r, after * 1000));
       }
     }
   };

@@ -37,7 +37,7 @@ export async function waitFor(what, check, timeout = WAIT) {
   for (;;) {
     try { const value = await check(); if (value) return value; } catch (err) { last = err; }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ""));
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 50));  // the poll interval of this deadline-bound wait
   }
 }
 
