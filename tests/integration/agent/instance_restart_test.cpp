@@ -11,6 +11,7 @@
 #include <signal.h>
 
 #include "integration/agent/agent_cluster.hpp"
+#include "integration/agent/fake_game_server.hpp"
 #include "os/process.hpp"
 #include "protocol/instance_json.hpp"
 #include "support/build_paths.hpp"
@@ -20,18 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
-
-constexpr const char* kServer = R"sh(#!/bin/sh
-echo "Done (0.1s)! For help, type help"
-while read -r line; do
-  if [ "$line" = "stop" ]; then echo "saving"; exit 0; fi
-done
-exit 4
-)sh";
-
-constexpr const char* kStart =
-    R"({"config": {"serverId": "s1", "command": ["bin/start.sh"], "stopCommand": "stop",
-        "readyPattern": "Done \\(", "readyTimeoutSeconds": 10, "stopTimeoutSeconds": 5}})";
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -44,7 +33,7 @@ std::string ReadText(const fs::path& path) {
 void MakeServer(const fs::path& root) {
   const fs::path build = root / "servers/s1/builds/b1";
   fs::create_directories(build / "bin");
-  std::ofstream(build / "bin/start.sh") << kServer;
+  std::ofstream(build / "bin/start.sh") << kFakeGameServerScript;
   fs::permissions(build / "bin/start.sh", fs::perms::owner_all);
   std::ofstream(build / ".build.json") << R"({"buildId": "b1"})";
   fs::create_symlink("builds/b1", root / "servers/s1/current");
@@ -85,7 +74,7 @@ TEST_P(InstanceRestartTest, TheInstanceOutlivesTheAgentAndTheNextAgentStopsIt) {
   MakeServer(agent.root());
   ASSERT_TRUE(agent.Start());
 
-  const auto start = cluster.Enqueue("host-1", "START_INSTANCE", "i1", kStart);
+  const auto start = cluster.Enqueue("host-1", "START_INSTANCE", "i1", kFakeGameServerStart);
   ASSERT_TRUE(WaitFor([&] { return cluster.Status(start) == "COMPLETED"; }, seconds(20)))
       << cluster.Status(start) << " " << cluster.LastError(start);
   auto runtime =

@@ -17,6 +17,7 @@
 
 #include "common/sha256.hpp"
 #include "integration/agent/agent_cluster.hpp"
+#include "integration/agent/fake_game_server.hpp"
 #include "net/ws_client.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/instance_json.hpp"
@@ -27,18 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
-
-constexpr const char* kInventoryServerScript = R"sh(#!/bin/sh
-echo "Done (0.1s)! For help, type help"
-while read -r line; do
-  if [ "$line" = "stop" ]; then echo "saving"; exit 0; fi
-done
-exit 4
-)sh";
-
-constexpr const char* kInventoryStart =
-    R"({"config": {"serverId": "s1", "command": ["bin/start.sh"], "stopCommand": "stop",
-        "readyPattern": "Done \\(", "readyTimeoutSeconds": 10, "stopTimeoutSeconds": 5}})";
 
 std::string InventoryReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -82,7 +71,7 @@ class InventoryAgentsTest : public ::testing::Test {
   std::string Artifact() {
     const fs::path tree = dir_.path() / "tree";
     fs::create_directories(tree / "bin");
-    std::ofstream(tree / "bin/start.sh") << kInventoryServerScript;
+    std::ofstream(tree / "bin/start.sh") << kFakeGameServerScript;
     fs::permissions(tree / "bin/start.sh", fs::perms::owner_all);
     const fs::path archive = dir_.path() / "build.tar.gz";
     const std::string tar = "tar -C '" + tree.string() + "' -czf '" + archive.string() + "' .";
@@ -139,7 +128,7 @@ TEST_F(InventoryAgentsTest, AnInstanceKilledBehindTheAgentsBackTurnsCrashed) {
 
   RunJob("INSTALL_SERVER", "s1",
          fmt::format(R"({{"buildId": "b1", "activate": true, "artifact": {}}})", Artifact()));
-  RunJob("START_INSTANCE", "i1", kInventoryStart);
+  RunJob("START_INSTANCE", "i1", kFakeGameServerStart);
   auto runtime = protocol::ParseInstanceRuntime(
       InventoryReadText(agent_.root() / "instances/i1/runtime.json"));
   ASSERT_TRUE(runtime && runtime->pid);
