@@ -210,6 +210,8 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   routing.file_limit = options_.artifact_limit;
   routing.upload_dir = artifact_dir_;
   routing.trusted_proxies = std::move(*trusted);
+  routing.auth_failures_per_second = options_.auth_failures_per_second;
+  routing.auth_failures_burst = options_.auth_failures_burst;
   if (shared_store()) {
     routing.sync_tokens = [this](std::function<void()> done) {
       if (replica_sync_) return replica_sync_->SyncTokensNow(std::move(done));

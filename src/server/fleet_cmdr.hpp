@@ -63,6 +63,9 @@ struct FleetCmdrOptions {
   // Operator and viewer calls per token (protocol.md §1 429); agents are not limited.
   double rate_limit_per_second = 200;
   double rate_limit_burst = 400;
+  // Failed authentications per client address (RouterOptions::auth_failures_*).
+  double auth_failures_per_second = 2;
+  double auth_failures_burst = 100;
 
   int io_threads = 1;
   int worker_threads = 64;                   // see ServeFlags::workers

@@ -14,11 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto& server = orb::fuzz::LiveServer::Get();
   const std::string bytes = server.Expand(orb::fuzz::AsText(data, size));
   const int fd = server.Connect();
-  ORB_FUZZ_CHECK(fd >= 0);  // a refused connection means the server is gone
+  ORB_FUZZ_CHECK(fd >= 0);  // a refused connection means the server is gone (errno on stderr)
   orb::fuzz::LiveServer::WriteAll(fd, bytes);
   ::shutdown(fd, SHUT_WR);
   const std::string response = orb::fuzz::LiveServer::Drain(fd, std::chrono::milliseconds(100));
-  ::close(fd);
+  orb::fuzz::LiveServer::Abort(fd);  // no TIME_WAIT left behind per input
   ORB_FUZZ_CHECK(response.empty() || response.starts_with("HTTP/1."));
   return 0;
 }
