@@ -35,8 +35,8 @@ inline std::string_view AsText(const std::uint8_t* data, std::size_t size) {
 // whose state has threads of its own (a live fleet-cmdr), which must be joined before the function
 // statics they use (a prepared statement's SQL, a logger) go away. An std::atexit handler is not
 // enough: a static first constructed after it was registered is destroyed before it runs.
-// replay_main.cpp runs them at the end of main; under libFuzzer (at_end_libfuzzer.cpp) they are
-// atexit handlers, libFuzzer's main ending with exit().
+// replay_main.cpp runs them at the end of main; under libFuzzer (at_end_libfuzzer.cpp), whose
+// main ends with exit(), they run when exit() is called, before its handlers (ld --wrap=exit).
 void AtEnd(void (*stop)());
 
 }  // namespace orb::fuzz
