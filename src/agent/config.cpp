@@ -104,13 +104,19 @@ struct TomlProblem {
 // - a table header whose key starts with anything but a bare key character or a quote
 //   ("[)retention]"): its parse_key() asserts that it does not (an abort in a build with
 //   assertions, an assumption the optimizer may use without).
+// - a quote inside a value that is no string ("stateDir =0\"...\""): toml++ reads a number, date or
+//   boolean ahead up to a space, comma, bracket or '#', testing each character for whitespace as
+//   above, so it reads on into what this check took for a string. A value ends before a quote
+//   in any valid TOML, so such a quote is reported as the syntax error it is.
 std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
   enum class State { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
   State state = State::kCode;
   std::size_t line = 1;
   std::size_t line_start = 0;
-  int depth = 0;           // arrays and inline tables open in a value
-  bool line_blank = true;  // only whitespace so far on this line (outside strings)
+  std::string nesting;      // the arrays ('[') and inline tables ('{') open in a value
+  bool line_blank = true;   // only whitespace so far on this line (outside strings)
+  bool value_next = false;  // a value starts next: after '=', or after '[' or ',' in an array
+  bool bare_value = false;  // in a value that is no string, up to where toml++ stops reading it
   std::size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a byte order mark
   const auto at = [&](std::string_view token) { return text.substr(i).starts_with(token); };
   while (i < text.size()) {
@@ -119,6 +125,8 @@ std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
       ++line;
       line_start = i + 1;
       line_blank = true;
+      bare_value = false;
+      if (nesting.empty()) value_next = false;
       // A comment ends here; so does a one-line string (toml++ then reports it unterminated).
       if (state == State::kComment || state == State::kBasic || state == State::kLiteral) {
         state = State::kCode;
@@ -132,16 +140,34 @@ std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
           return TomlProblem{line, i - line_start + 1,
                              "a character beyond ASCII outside a string or comment"};
         }
-        if (c == '[' && depth == 0 && line_blank) {
+        if (c == '"' || c == '\'') {
+          if (bare_value) {
+            return TomlProblem{line, i - line_start + 1,
+                               "a value must end (a space, a comma, a bracket) before a quote"};
+          }
+          value_next = false;
+        } else if (c == ',' || c == ']' || c == '}' || c == '#') {
+          bare_value = false;  // where toml++ stops reading a value (spaces do not end it here)
+        } else if (value_next && c != ' ' && c != '\t' && c != '\r' && c != '[' && c != '{') {
+          bare_value = true;
+          value_next = false;
+        }
+        if (c == '[' && nesting.empty() && line_blank) {
           if (const auto bad = BadHeaderKey(text, i)) {
             return TomlProblem{line, *bad - line_start + 1,
                                "a table header's key must start with a letter, digit, _, - or a "
                                "quote"};
           }
         } else if (c == '[' || c == '{') {
-          ++depth;
-        } else if ((c == ']' || c == '}') && depth > 0) {
-          --depth;
+          nesting.push_back(c);
+          value_next = c == '[';
+        } else if ((c == ']' || c == '}') && !nesting.empty()) {
+          nesting.pop_back();
+          value_next = false;
+        } else if (c == ',') {
+          value_next = !nesting.empty() && nesting.back() == '[';
+        } else if (c == '=' && !bare_value) {
+          value_next = true;
         }
         if (c != ' ' && c != '\t' && c != '\r') line_blank = false;
         if (c == '#') {

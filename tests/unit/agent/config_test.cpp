@@ -120,6 +120,33 @@ TEST(ConfigTest, CharactersBeyondAsciiInStringsAndCommentsAreFine) {
   EXPECT_EQ(config.labels.at("note"), "ü\n€");
 }
 
+TEST(ConfigTest, AQuoteInsideAValueThatIsNoStringIsASyntaxErrorAtItsPlace) {
+  // toml++ 3.3.0 reads a number, date or boolean ahead up to a space, comma, bracket or '#'
+  // before it parses it, testing each character for whitespace: past a quote, a character beyond
+  // ASCII inside what would be a string reaches __builtin_unreachable() (found by
+  // tests/fuzz/agent_config_fuzz.cpp, whose corpus keeps it).
+  for (const auto& [text, where] :
+       {std::pair<std::string, std::string>{"stateDir =0\"\xd1\x8a\"\n", "agent.toml:1:12:"},
+        {"maxParallel = 1.\"\xd1\x8a\"\n", "agent.toml:1:17:"},
+        {"x = 1979-05-27 07)'\xd1\x8a'\n", "agent.toml:1:19:"},
+        {"agentId = \"h1\"\ny = [\n  1,\n  true\"\xd1\x8a\",\n]\n", "agent.toml:4:7:"}}) {
+    AgentConfig config;
+    auto applied = ApplyToml(text, "agent.toml", config);
+    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
+    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
+    EXPECT_NE(applied.error().message.find("quote"), std::string::npos) << applied.error().message;
+  }
+  // Strings where TOML puts them, beyond ASCII too, are left to toml++.
+  AgentConfig config;
+  const std::string text =
+      "agentId = \"h\xd1\x8a\"\nserver = [ \"https://a\",\"https://b\" ]\n"
+      "[labels]\nk = \"v\"\n\"q\" = '\xd1\x8a'\n";
+  auto applied = ApplyToml(text, "agent.toml", config);
+  ASSERT_TRUE(applied) << applied.error().message;
+  EXPECT_EQ(config.agent_id, "h\xd1\x8a");
+  EXPECT_EQ(config.servers, (std::vector<std::string>{"https://a", "https://b"}));
+}
+
 TEST(ConfigTest, ATableHeaderWhoseKeyStartsBadlyIsASyntaxErrorAtItsPlace) {
   // toml++ 3.3.0 asserts that a header's key starts with a bare key character or a quote (an
   // abort with assertions on; found by tests/fuzz/agent_config_fuzz.cpp, whose corpus keeps it).
