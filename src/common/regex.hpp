@@ -9,3 +9,18 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
 #pragma GCC diagnostic pop
+
+#include <string_view>
+
+#include "common/expected.hpp"
+
+namespace orb {
+
+// Compiles `pattern` as a regex of std::regex's default grammar (ECMAScript). What libstdc++ 12
+// compiles with undefined behaviour is refused first: a back reference (\N) or a repeat count
+// ({N}, {N,M}) of more than 9 digits overflows a long while it is read
+// (_Compiler::_M_cur_int_value; found by tests/fuzz/create_job_fuzz.cpp). Errors are
+// kInvalidPayload with what is wrong; the caller says whose pattern it was.
+Expected<std::regex> CompileRegex(std::string_view pattern);
+
+}  // namespace orb

@@ -430,13 +430,12 @@ Status Process::WaitReady(std::string_view pattern_text, milliseconds timeout,
                           const CancelCheck& cancelled) {
   const auto deadline = steady_clock::now() + timeout;
   const std::string what = "process " + std::to_string(identity_.pid);
-  std::regex pattern;
-  try {
-    pattern = std::regex(pattern_text.begin(), pattern_text.end());
-  } catch (const std::regex_error& error) {
+  auto compiled = CompileRegex(pattern_text);
+  if (!compiled) {
     return Fail(Errc::kInvalidPayload, "readyPattern \"" + std::string(pattern_text) +
-                                           "\" is not a valid regex: " + error.what());
+                                           "\" is not a valid regex: " + compiled.error().message);
   }
+  const std::regex pattern = std::move(*compiled);
   std::deque<std::string> last_lines;
   std::array<char, 16 * 1024> buffer{};
   for (;;) {

@@ -126,12 +126,9 @@ void CheckConfig(const boost::json::object& payload, Problems& problems) {
   if (const auto* pattern = config.if_contains("readyPattern");
       pattern != nullptr && pattern->is_string() && !pattern->get_string().empty() &&
       pattern->get_string().size() <= 1024) {
-    try {
-      const std::regex regex(pattern->get_string().begin(), pattern->get_string().end(),
-                             std::regex::ECMAScript);
-    } catch (const std::regex_error& error) {
+    if (auto compiled = CompileRegex(pattern->get_string()); !compiled) {
       problems.push_back({"payload.config.readyPattern",
-                          std::string("must be a valid ECMAScript regex: ") + error.what()});
+                          "must be a valid ECMAScript regex: " + compiled.error().message});
     }
   }
 }

@@ -226,6 +226,24 @@ TEST(PayloadsTest, HostileReadyPatternsAreAnsweredWithoutCrashing) {
               ElementsAre("payload.config.readyPattern"));
 }
 
+TEST(PayloadsTest, AReadyPatternWithAnOverlongNumberIsRefusedBeforeTheRegexCompilerReadsIt) {
+  // libstdc++ 12 reads a back reference's or a repeat count's digits into a long without a bound
+  // (signed overflow, undefined behaviour; found by tests/fuzz/create_job_fuzz.cpp).
+  for (const std::string pattern : {R"(a\\6666666666666666666666)", R"(a{99999999999})",
+                                    R"(a{1,99999999999})", R"([\\12345678901])"}) {
+    const Status status =
+        ValidatePayload("START_INSTANCE", Config(R"(, "readyPattern": ")" + pattern + "\""));
+    ASSERT_FALSE(status) << pattern;
+    ASSERT_EQ(status.error().details.size(), 1U) << pattern;
+    EXPECT_EQ(status.error().details[0].field, "payload.config.readyPattern");
+    EXPECT_THAT(status.error().details[0].problem, HasSubstr("more than 9 digits")) << pattern;
+  }
+  // Nine digits are read safely, and an escaped digit run is no back reference.
+  EXPECT_THAT(ValidatePayload("START_INSTANCE",
+                              Config(R"(, "readyPattern": "a{000000002}|\\\\12345678901")")),
+              IsOk());
+}
+
 TEST(PayloadsTest, StopAndRestartTakeAnOptionalBoundedTimeout) {
   for (const std::string_view type : {"STOP_INSTANCE", "RESTART_INSTANCE"}) {
     ExpectCases(type, {
