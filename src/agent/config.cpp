@@ -108,6 +108,8 @@ struct TomlProblem {
 //   boolean ahead up to a space, comma, bracket or '#', testing each character for whitespace as
 //   above, so it reads on into what this check took for a string. A value ends before a quote
 //   in any valid TOML, so such a quote is reported as the syntax error it is.
+// - a '}' where an array expects its next value ("[}" or "[1, }"): parse_value() asserts that a
+//   value does not start with a character that ends one.
 std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
   enum class State { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral };
   State state = State::kCode;
@@ -146,6 +148,9 @@ std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
                                "a value must end (a space, a comma, a bracket) before a quote"};
           }
           value_next = false;
+        } else if (c == '}' && value_next && !nesting.empty() && nesting.back() == '[') {
+          return TomlProblem{line, i - line_start + 1,
+                             "an array's next value or its closing ']' must come here, not '}'"};
         } else if (c == ',' || c == ']' || c == '}' || c == '#') {
           bare_value = false;  // where toml++ stops reading a value (spaces do not end it here)
         } else if (value_next && c != ' ' && c != '\t' && c != '\r' && c != '[' && c != '{') {

@@ -147,6 +147,29 @@ TEST(ConfigTest, AQuoteInsideAValueThatIsNoStringIsASyntaxErrorAtItsPlace) {
   EXPECT_EQ(config.servers, (std::vector<std::string>{"https://a", "https://b"}));
 }
 
+TEST(ConfigTest, ACloseBraceWhereAnArrayExpectsAValueIsASyntaxErrorAtItsPlace) {
+  // toml++ 3.3.0 asserts in parse_value() that an array's next value does not start with '}'
+  // (an abort with assertions on; found by tests/fuzz/agent_config_fuzz.cpp, whose corpus keeps
+  // it).
+  for (const auto& [text, where] :
+       {std::pair<std::string, std::string>{"ser= [}1, 2\n", "agent.toml:1:7:"},
+        {"x = [1,}]\n", "agent.toml:1:8:"},
+        {"x = [ # c\n }]\n", "agent.toml:2:2:"},
+        {"x = [{}, [ }]]\n", "agent.toml:1:12:"}}) {
+    AgentConfig config;
+    auto applied = ApplyToml(text, "agent.toml", config);
+    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
+    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
+    EXPECT_NE(applied.error().message.find("'}'"), std::string::npos) << applied.error().message;
+  }
+  // Inline tables close with '}' inside arrays, after a value.
+  AgentConfig config;
+  auto applied = ApplyToml("server = [\"https://a\"]\nx = [{ a = 1 }, {}]\n", "agent.toml", config);
+  ASSERT_FALSE(applied);  // x is unknown, but the text parsed
+  EXPECT_EQ(applied.error().message.find("agent.toml:"), std::string::npos)
+      << applied.error().message;
+}
+
 TEST(ConfigTest, ATableHeaderWhoseKeyStartsBadlyIsASyntaxErrorAtItsPlace) {
   // toml++ 3.3.0 asserts that a header's key starts with a bare key character or a quote (an
   // abort with assertions on; found by tests/fuzz/agent_config_fuzz.cpp, whose corpus keeps it).
