@@ -605,8 +605,13 @@ class Store {
   // The schedules' timer (on the leader): for each enabled schedule, DecideDueFire with `now`
   // and its last considered instant, taken and applied in one transaction (the fire claimed,
   // skipped_through recorded), then the fire's chains as FireSchedule; also finishes fires that
-  // another instance left unfinished (it died between two batches).
-  virtual Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) = 0;
+  // another instance left unfinished (it died between two batches). With `on_fire` set, each
+  // fire's events are handed to it as soon as the fire is committed (a pass that fires 100
+  // schedules takes a while; their jobs' events should not wait for the last one), and the
+  // value's events hold only the rest; the touched agents are all in the value.
+  using FireSink = std::function<void(std::vector<protocol::Event> events)>;
+  virtual Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now,
+                                                            const FireSink& on_fire) = 0;
 
   // ---- Host inventory (docs/protocol.md "Host inventory", docs/decisions/0024) ----
   // Keeps `inventory` as the agent's latest (one per agent, replacing the one before). Appends

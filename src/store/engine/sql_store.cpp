@@ -688,11 +688,22 @@ Expected<Mutation<ScheduleFireResult>> SqlStore::FireSchedule(std::string_view s
   return fired;
 }
 
-Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now) {
+Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const FireSink& on_fire) {
   auto clocks = ReadAs<std::vector<ops::ScheduleClock>>(
       [](sql::Connection& db) { return ops::EnabledSchedules(db); });
   if (!clocks) return Fail(clocks.error());
   Mutation<ScheduleTick> tick;
+  // What one fire committed: handed on at once when asked, else kept for the caller.
+  std::vector<Event> fire_events;
+  const auto hand_on = [&] {
+    if (on_fire && !fire_events.empty()) {
+      on_fire(std::move(fire_events));
+    } else {
+      tick.events.insert(tick.events.end(), std::make_move_iterator(fire_events.begin()),
+                         std::make_move_iterator(fire_events.end()));
+    }
+    fire_events.clear();
+  };
   for (ops::ScheduleClock& clock : *clocks) {
     orchestration::ScheduleFields fields;
     fields.cron = clock.cron;
@@ -712,14 +723,21 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now) {
             return ops::BeginFire(ctx, id, WallTime{}, now, true, skipped.get());
           });
       if (!begun) return Fail(begun.error());
-      Collect(*begun, tick.events, tick.touched_agents);
+      Collect(*begun, fire_events, tick.touched_agents);
       tick.value.skipped += *skipped;
-      if (!begun->value) break;
+      if (!begun->value) {
+        hand_on();
+        break;
+      }
       ScheduleFireResult result = std::move(begun->value->result);
       clock.considered = std::max(clock.considered, result.fire_time);
-      if (result.existing) break;  // another instance took it
+      if (result.existing) {  // another instance took it
+        hand_on();
+        break;
+      }
       Status finished = FinishFire(clock.id, result.fire_time, begun->value->hosts, now, result,
-                                   tick.events, tick.touched_agents);
+                                   fire_events, tick.touched_agents);
+      hand_on();
       if (!finished) return Fail(finished.error());
       tick.value.fires.push_back(std::move(result));
     }
@@ -737,7 +755,8 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now) {
     result.schedule_id = fire.schedule_id;
     result.fire_time = fire.fire_time;
     Status finished = FinishFire(fire.schedule_id, fire.fire_time, fire.hosts, now, result,
-                                 tick.events, tick.touched_agents);
+                                 fire_events, tick.touched_agents);
+    hand_on();
     if (!finished) return Fail(finished.error());
     if (!result.jobs.empty()) tick.value.fires.push_back(std::move(result));
   }
