@@ -61,8 +61,10 @@ test("the host page shows servers, builds, the running instance, backups, disk a
   // Killed behind the agent's back, between jobs: only the agent's heartbeat check (1 s) can see
   // it; the page follows agent.inventory on the stream.
   await page.evaluate(() => { window.notReloaded = true; });
+  const killedAt = Date.now();
   killInstance(pid);
   await page.waitForSelector(instanceRow("i1", "crashed"), { timeout: WAIT });
+  console.log(`the page showed crashed ${Date.now() - killedAt} ms after the kill`);
   assert.equal(await page.evaluate(() => window.notReloaded), true, "the page was reloaded, not updated");
   assert.equal(await page.textContent(instanceRow("i1") + " .uptime"), "");
   assert.equal(await page.locator(instanceRow("i1") + ' button[data-enqueue="START_INSTANCE"]').count(), 1);
