@@ -191,6 +191,8 @@ function route() {
   const parts = path.split("/").filter(Boolean);
   S.route = { name: parts[0] || "jobs", id: parts[1] ? decodeURIComponent(parts[1]) : null, query: new URLSearchParams(query || "") };
   if (S.route.id && DETAIL_VIEW.has(S.route.name)) S.route.name = DETAIL_VIEW.get(S.route.name);
+  // "#/hosts" (a detail view's list without a page of its own): the page its nav link names.
+  else if (!VIEWS.has(S.route.name) && DETAIL_VIEW.has(S.route.name)) S.route.name = VIEWS.get(DETAIL_VIEW.get(S.route.name)).nav;
   for (const v of VIEWS.keys()) $("view-" + v).hidden = v !== S.route.name;
   const view = VIEWS.get(S.route.name);
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", !!view && a.dataset.route === view.nav));
