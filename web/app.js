@@ -199,9 +199,9 @@ function route() {
   if (view) view.open(S.route.id);
 }
 
-// Operator actions (cancel, pause, fire now, ...): a 403 says the token is a viewer's; from then
-// on every operator button is disabled with that reason (fleet-cmdr has no call that names the
-// token's role, so the first refusal is how the UI learns it).
+// Operator actions (cancel, pause, fire now, ...): a viewer's token may not use them. The UI asks
+// GET /v1/whoami at sign-in; a 403 on an operator call says the same (a fleet-cmdr older than
+// that call), and from then on every operator button is disabled with that reason.
 const VIEWER_REASON = "This token is a viewer's: it cannot change anything.";
 function noteForbidden(err) {
   if (!(err instanceof ApiError) || err.status !== 403 || S.viewer) return;
@@ -219,6 +219,10 @@ async function start() {
     const types = await api("GET", "/v1/job-types");
     S.types = types.jobTypes; S.typeByName = new Map(S.types.map((t) => [t.name, t]));
   } catch (err) { $("signin-error").textContent = err.message; return; }
+  try {
+    const me = await api("GET", "/v1/whoami");
+    S.viewer = me.role === "viewer";
+  } catch (err) { S.viewer = false; }  // not known: the first 403 tells
   localStorage.setItem("orbToken", S.token);
   const ft = $("f-type");
   if (ft.options.length === 1) for (const t of S.types) ft.appendChild(el("option", { text: t.name }));

@@ -581,7 +581,8 @@ class Store {
   // The schedule with nextFires (the next 5 after `now`; none while disabled) and lastFires (the
   // latest 10, newest first, jobIds cut at 100). not_found.
   virtual Expected<protocol::Schedule> GetSchedule(std::string_view schedule_id, WallTime now) = 0;
-  // Oldest first (ids grow with creation), with nextFires, without lastFires. limit clamped to
+  // Oldest first (ids grow with creation), with nextFires and lastFires holding only the newest
+  // fire (none when never fired). limit clamped to
   // 1..kMaxListLimit; `cursor` a nextCursor of an earlier call (invalid_request otherwise).
   virtual Expected<protocol::ScheduleList> ListSchedules(int limit,
                                                          const std::optional<std::string>& cursor,

@@ -107,9 +107,11 @@ export class Harness {
   }
 
   // A signed-in page (the token is kept in localStorage, as a person's browser would keep it).
-  async signedInPage(token = this.adminToken) {
+  // `prepare(page)` runs before the page loads (e.g. page.route to stand in for fleet-cmdr).
+  async signedInPage(token = this.adminToken, prepare = undefined) {
     const page = await this.browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on("pageerror", (err) => { page.lastError = err; });
+    if (prepare) await prepare(page);
     await page.goto(this.base + "/");
     await page.fill("#token", token);
     await page.click("#go");

@@ -235,6 +235,21 @@ TEST_P(StoreSchedulesTest, AFireChainsTheStepsOnEveryHostOnceForItsFireTime) {
   EXPECT_EQ(got->last_fires[0].job_count, 6);
   EXPECT_THAT(got->last_fires[0].job_ids, SizeIs(6));
 
+  // The list carries each schedule's newest fire only; one never fired has none.
+  const Schedule unfired = MustCreate(Nightly());
+  auto next_day = store().FireSchedule(schedule.id, at + 24h, Now());
+  ASSERT_THAT(next_day, IsOk());
+  auto list = store().ListSchedules(10, std::nullopt, Now());
+  ASSERT_THAT(list, IsOk());
+  ASSERT_THAT(list->schedules, SizeIs(2));
+  EXPECT_EQ(list->schedules[0].id, schedule.id);
+  ASSERT_THAT(list->schedules[0].last_fires, SizeIs(1));
+  EXPECT_EQ(list->schedules[0].last_fires[0].fire_time, at + 24h);
+  EXPECT_EQ(list->schedules[0].last_fires[0].job_count,
+            static_cast<int>(next_day->value.jobs.size()));
+  EXPECT_EQ(list->schedules[1].id, unfired.id);
+  EXPECT_THAT(list->schedules[1].last_fires, IsEmpty());
+
   EXPECT_THAT(store().FireSchedule("no-such-schedule", at, Now()), FailsWith(Errc::kNotFound));
 }
 

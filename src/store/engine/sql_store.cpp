@@ -48,9 +48,9 @@ std::vector<std::string> Unique(std::vector<std::string> agents) {
 
 template <class T>
 void SqlStore::WriteAsync(std::vector<std::string> agents, Rank rank,
-                          typename TypedOp<T>::Body body, Completion<T> done) {
+                          typename TypedOp<T>::Body body, Completion<T> done, ops::ReadHint hint) {
   Submit(std::make_shared<TypedOp<T>>(Unique(std::move(agents)), rank, std::move(body),
-                                      std::move(done)));
+                                      std::move(done), std::move(hint)));
 }
 
 template <class T>
@@ -275,12 +275,13 @@ Expected<Mutation<std::optional<Dispatched>>> SqlStore::DispatchNext(std::string
 void SqlStore::DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
                                  Completion<std::optional<Dispatched>> done) {
   std::vector<std::string> agents{agent_id};
+  ops::ReadHint hint{ops::ReadHint::Kind::kDispatch, agent_id};
   WriteAsync<std::optional<Dispatched>>(
       std::move(agents), Rank::kPlain,
       [id = std::move(agent_id), now, lease_seconds](ops::WriteContext& ctx) {
         return ops::DispatchNext(ctx, id, now, lease_seconds);
       },
-      std::move(done));
+      std::move(done), std::move(hint));
 }
 
 Expected<Mutation<protocol::UpdatesResponse>> SqlStore::ApplyUpdates(
@@ -300,13 +301,14 @@ void SqlStore::ApplyUpdatesAsync(std::string agent_id, std::string run_id,
         MakeError(Errc::kInvalidRequest, "final.status: must be COMPLETED, FAILED or CANCELLED"));
   }
   std::vector<std::string> agents{agent_id};
+  ops::ReadHint hint{ops::ReadHint::Kind::kRun, run_id};
   WriteAsync<protocol::UpdatesResponse>(
       std::move(agents), Rank::kPlain,
       [agent = std::move(agent_id), id = std::move(run_id), request = std::move(request), now,
        lease_seconds, cap = deps().run_log_cap](ops::WriteContext& ctx) {
         return ops::ApplyUpdates(ctx, agent, id, request, now, lease_seconds, cap);
       },
-      std::move(done));
+      std::move(done), std::move(hint));
 }
 
 // ---- Time ----

@@ -162,7 +162,7 @@ class SqlStore : public Store {
  private:
   template <class T>
   void WriteAsync(std::vector<std::string> agents, Rank rank, typename TypedOp<T>::Body body,
-                  Completion<T> done);
+                  Completion<T> done, ops::ReadHint hint = {});
   template <class T>
   Expected<Mutation<T>> Write(std::vector<std::string> agents, Rank rank,
                               typename TypedOp<T>::Body body);
