@@ -51,7 +51,7 @@ function formatUptime(since, now = Date.now()) {
 }
 
 // A button that opens the enqueue form with `type` on this host, its target and payload ids filled
-// in (enqueue.js reads them from the route's query). Viewers (once the UI knows it) get none.
+// in (enqueue.js reads them from the route's query). A viewer's token (S.viewer) gets none.
 function enqueueButton(label, type, target, payload = {}) {
   const q = new URLSearchParams({ type, agentId: HOST.id });
   if (target) q.set("target", target);
