@@ -93,14 +93,15 @@ export class Harness {
     return data;
   }
 
-  // Enrolls `name` and starts `binary` as it; resolves with its root once it is online.
-  async startAgent(name, binary, labels = { role: name }) {
+  // Enrolls `name` and starts `binary` as it (with `extraArgs` after the usual ones); resolves with
+  // its root once it is online.
+  async startAgent(name, binary, labels = { role: name }, extraArgs = []) {
     const { token } = await this.api("POST", "/v1/agents", { agentId: name, labels });
     const home = path.join(this.dir, name);
     fs.mkdirSync(path.join(home, "root"), { recursive: true });
     fs.writeFileSync(path.join(home, "token"), token, { mode: 0o600 });
     this.start(name, [binary, "--server", this.base, "--agent-id", name, "--token-file", path.join(home, "token"),
-      "--root", path.join(home, "root"), "--state-dir", path.join(home, "state")]);
+      "--root", path.join(home, "root"), "--state-dir", path.join(home, "state"), ...extraArgs]);
     await waitFor(`${name} online`, async () => (await this.api("GET", "/v1/agents/" + name)).online);
     return path.join(home, "root");
   }
