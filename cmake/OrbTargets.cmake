@@ -34,7 +34,11 @@ function(orb_unity target)
   set(index 0)
   foreach(source ${sources})
     get_filename_component(source ${source} ABSOLUTE BASE_DIR ${CMAKE_CURRENT_SOURCE_DIR})
-    if(NOT source MATCHES "\\.cpp$" OR NOT source MATCHES "^${PROJECT_SOURCE_DIR}/")
+    # A build folder inside the source tree (build/dev) holds generated sources too: batched, they
+    # would be #included by a path that Ninja does not know the generator makes, so a change of
+    # what they are made from (web/ for the web UI's table) would reach the object a build late.
+    if(NOT source MATCHES "\\.cpp$" OR NOT source MATCHES "^${PROJECT_SOURCE_DIR}/"
+       OR source MATCHES "^${PROJECT_BINARY_DIR}/")
       continue()
     endif()
     list(APPEND batch ${source})

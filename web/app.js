@@ -2,7 +2,7 @@
 // /v1/stream WebSocket (protocol.md §6), the router and sign-in. No framework, no CDN (the hosts
 // have no internet): fleet-cmdr embeds every file of web/ at build time and serves it at /ui/<name>.
 // The files share one global scope, loaded in order by index.html: this one first, then one file
-// per concern (jobs.js, enqueue.js, rollouts.js, schedules.js, chart.js, fleet.js), each adding its views to VIEWS and
+// per concern (jobs.js, enqueue.js, rollouts.js, schedules.js, chart.js, fleet.js, host.js), each adding its views to VIEWS and
 // its stream listeners to EVENT_LISTENERS. Snapshots come over REST once; every change after that
 // comes through the stream, never by polling.
 "use strict";
@@ -104,14 +104,14 @@ function applyEvent(e) {
     const a = S.agents.get(e.agentId) || { agentId: e.agentId, labels: {}, runningRuns: [], jobTypes: [] };
     if (e.type !== "agent.enrolled") { a.online = e.type === "agent.online"; a.lastSeenAt = e.timestamp; }
     S.agents.set(e.agentId, a);
-    fleetAgentChanged(e.agentId);
+    agentChanged(e.agentId);
     fillAgentList();
   }
   if (e.type === "agent.health") {
     const a = S.agents.get(e.agentId) || { agentId: e.agentId, labels: {}, runningRuns: [], jobTypes: [] };
     a.health = { healthy: e.status === "healthy", problemsText: e.message || "" };
     S.agents.set(e.agentId, a);
-    fleetAgentChanged(e.agentId);
+    agentChanged(e.agentId);
     fillAgentList();
   }
 }
@@ -122,7 +122,7 @@ function trackRunning(j, e) {
   if (e.type === "job.running" || e.type === "job.progress" || e.type === "job.cancel_requested") {
     if (!FINAL.has(j.status)) a.runningRuns.push({ runId: e.runId, jobId: j.id, type: j.type });
   }
-  fleetAgentChanged(j.agentId);
+  agentChanged(j.agentId);
 }
 
 // ---- the stream (protocol.md §6) ----------------------------------------------------------------
@@ -177,6 +177,10 @@ const VIEWS = new Map();
 const DETAIL_VIEW = new Map();
 // Called with every stream event after the core's model took it (rollouts.js, schedules.js).
 const EVENT_LISTENERS = [];
+// Called with an agent's id once its entry in S.agents changed (presence, health, a run started or
+// ended, its last job's status): the fleet grid's tile, the host page.
+const AGENT_LISTENERS = [];
+function agentChanged(agentId) { for (const listener of AGENT_LISTENERS) listener(agentId); }
 function addView(name, view) {
   VIEWS.set(name, view);
   if (view.detailOf) DETAIL_VIEW.set(view.detailOf, name);
@@ -187,15 +191,17 @@ function route() {
   const parts = path.split("/").filter(Boolean);
   S.route = { name: parts[0] || "jobs", id: parts[1] ? decodeURIComponent(parts[1]) : null, query: new URLSearchParams(query || "") };
   if (S.route.id && DETAIL_VIEW.has(S.route.name)) S.route.name = DETAIL_VIEW.get(S.route.name);
+  // "#/hosts" (a detail view's list without a page of its own): the page its nav link names.
+  else if (!VIEWS.has(S.route.name) && DETAIL_VIEW.has(S.route.name)) S.route.name = VIEWS.get(DETAIL_VIEW.get(S.route.name)).nav;
   for (const v of VIEWS.keys()) $("view-" + v).hidden = v !== S.route.name;
   const view = VIEWS.get(S.route.name);
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", !!view && a.dataset.route === view.nav));
   if (view) view.open(S.route.id);
 }
 
-// Operator actions (cancel, pause, fire now, ...): a 403 says the token is a viewer's; from then
-// on every operator button is disabled with that reason (fleet-cmdr has no call that names the
-// token's role, so the first refusal is how the UI learns it).
+// Operator actions (cancel, pause, fire now, ...): a viewer's token may not use them. The UI asks
+// GET /v1/whoami at sign-in; a 403 on an operator call says the same (a fleet-cmdr older than
+// that call), and from then on every operator button is disabled with that reason.
 const VIEWER_REASON = "This token is a viewer's: it cannot change anything.";
 function noteForbidden(err) {
   if (!(err instanceof ApiError) || err.status !== 403 || S.viewer) return;
@@ -213,6 +219,10 @@ async function start() {
     const types = await api("GET", "/v1/job-types");
     S.types = types.jobTypes; S.typeByName = new Map(S.types.map((t) => [t.name, t]));
   } catch (err) { $("signin-error").textContent = err.message; return; }
+  try {
+    const me = await api("GET", "/v1/whoami");
+    S.viewer = me.role === "viewer";
+  } catch (err) { S.viewer = false; }  // not known: the first 403 tells
   localStorage.setItem("orbToken", S.token);
   const ft = $("f-type");
   if (ft.options.length === 1) for (const t of S.types) ft.appendChild(el("option", { text: t.name }));

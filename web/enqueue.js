@@ -8,7 +8,45 @@ function openEnqueue() {
   const want = S.route.query.get("type");
   if (want && S.typeByName.has(want)) select.value = want;
   if (S.route.query.get("agentId")) $("e-agent").value = S.route.query.get("agentId");
+  if (S.route.query.get("target")) $("e-target").value = S.route.query.get("target");
   buildPayloadFields();
+  // "payload.<field>=value" in the query (the host page's buttons) fills that payload field.
+  for (const [k, v] of S.route.query) {
+    if (!k.startsWith("payload.")) continue;
+    const input = document.querySelector('#payload-fields [data-name="' + CSS.escape(k.slice(8)) + '"]');
+    if (input) input.value = v;
+  }
+  offerHostIds();
+}
+// The chosen host's server, build, instance and backup ids (its inventory, host.js
+// loadInventory) offered by every field of that name: the target and the payload's fields, at any
+// depth (config.serverId). A datalist: any other text may still be typed. Builds are narrowed to
+// the target server's and backups to the target instance's when the target is one of the host's.
+const HOST_ID_FIELDS = ["serverId", "buildId", "instanceId", "backupId"];
+async function offerHostIds() {
+  const agentId = $("e-agent").value.trim();
+  for (const input of [$("e-target"), ...document.querySelectorAll("#payload-fields input[data-name]")]) {
+    const leaf = input === $("e-target") ? $("e-target-field").dataset.path : input.dataset.name.slice(input.dataset.name.lastIndexOf(".") + 1);
+    if (HOST_ID_FIELDS.includes(leaf)) input.setAttribute("list", "ids-" + leaf); else input.removeAttribute("list");
+  }
+  let inv = null;
+  if (agentId && S.agents.has(agentId)) { try { inv = await loadInventory(agentId); } catch { inv = null; } }
+  if ($("e-agent").value.trim() !== agentId) return;  // another host was chosen meanwhile
+  const target = $("e-target").value.trim();
+  const servers = (inv && inv.servers) || [], instances = (inv && inv.instances) || [], backups = (inv && inv.backups) || [];
+  const targetServer = servers.find((x) => x.serverId === target);
+  const targetInstance = instances.find((x) => x.instanceId === target);
+  const options = {
+    serverId: servers.map((x) => [x.serverId, x.currentBuild ? "current build " + x.currentBuild : "no current build"]),
+    buildId: (targetServer ? [targetServer] : servers).flatMap((x) => (x.builds || []).map((b) =>
+      [b.buildId, x.serverId + (b.buildId === x.currentBuild ? ", current" : "")])),
+    instanceId: instances.map((x) => [x.instanceId, x.state + (x.serverId ? ", " + x.serverId : "")]),
+    backupId: backups.filter((b) => !targetInstance || b.instanceId === targetInstance.instanceId)
+      .map((b) => [b.backupId, b.instanceId + (b.verifiedAt ? ", verified" : "")]),
+  };
+  for (const leaf of HOST_ID_FIELDS) {
+    $("ids-" + leaf).replaceChildren(...options[leaf].map(([value, label]) => el("option", { value, label })));
+  }
 }
 function fillAgentList() {
   const list = $("agent-ids"); list.replaceChildren();
@@ -124,7 +162,9 @@ async function submitEnqueue(ev) {
   } catch (err) { showProblems(err); } finally { $("enqueue-submit").disabled = false; }
 }
 
-$("e-type").onchange = () => buildPayloadFields();
+$("e-type").onchange = () => { buildPayloadFields(); offerHostIds(); };
+$("e-agent").oninput = () => offerHostIds();
+$("e-target").oninput = () => offerHostIds();
 $("enqueue-form").onsubmit = submitEnqueue;
 
 addView("enqueue", { nav: "enqueue", open: () => openEnqueue() });

@@ -52,7 +52,7 @@ function paintTile(tile, a) {
     a.lastSeenAt && "last seen " + shortTime(a.lastSeenAt), problems && "unhealthy: " + problems].filter(Boolean).join("\n");
 }
 function makeTile(a) {
-  const tile = el("a", { href: "#/jobs?agentId=" + encodeURIComponent(a.agentId), "data-agent": a.agentId, text: a.agentId });
+  const tile = el("a", { href: "#/hosts/" + encodeURIComponent(a.agentId), "data-agent": a.agentId, text: a.agentId });
   FLEET.tiles.set(a.agentId, tile);
   paintTile(tile, a);
   return tile;
@@ -126,12 +126,14 @@ EVENT_LISTENERS.push((e) => {
   if (a && (e.type === "job.completed" || e.type === "job.failed" || e.type === "job.cancelled")) {
     a.lastJobBefore = a.lastJobStatus; a.lastJobId = e.jobId;
     a.lastJobStatus = STATUS_OF_EVENT[e.type];
-    fleetAgentChanged(e.agentId);
+    agentChanged(e.agentId);
   } else if (a && e.type === "job.retried" && a.lastJobId === e.jobId) {
     a.lastJobStatus = a.lastJobBefore;
-    fleetAgentChanged(e.agentId);
+    agentChanged(e.agentId);
   }
   if (e.type === "job.completed" || e.type === "job.failed" || e.type === "job.cancelled") scheduleChart();
 });
+
+AGENT_LISTENERS.push(fleetAgentChanged);
 
 addView("fleet", { nav: "fleet", open: () => { renderFleet(); refreshChart(); } });

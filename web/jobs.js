@@ -2,7 +2,8 @@
 // Loaded after app.js (its state S, api, el, addView).
 "use strict";
 // ---- jobs list ----------------------------------------------------------------------------------
-const FILTER_KEYS = ["agentId", "status", "type", "instanceId"];
+// GET /v1/jobs's filters (docs/protocol.md); the rollout and schedule pages link here with theirs.
+const FILTER_KEYS = ["agentId", "status", "type", "instanceId", "batchId", "rolloutId", "scheduleId"];
 function listFilter() {
   const f = {};
   for (const k of FILTER_KEYS) { const v = S.route.query.get(k); if (v) f[k] = v; }

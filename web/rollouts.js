@@ -162,6 +162,7 @@ function renderRollout() {
   $("rollout-abort").disabled = !ROLLOUT_OPEN.has(r.status);
   $("rollout-cancel-running").disabled = !ROLLOUT_OPEN.has(r.status);
   lockOperatorButtons();
+  $("rollout-jobs").href = "#/jobs?rolloutId=" + encodeURIComponent(r.id);
   const counts = $("rollout-counts"); counts.replaceChildren(countsBar(c));
   for (const k of ["total", ...HOST_STATES]) {
     counts.appendChild(el("span", { "data-count": k }, el("span", { class: k === "total" ? "hint" : "tile h-" + k, text: k }), " ", el("b", { text: String(c[k]) })));

@@ -5,7 +5,7 @@
 "use strict";
 const SC = {
   list: new Map(), listIds: [], cursor: null,
-  lastFire: new Map(),  // id -> its newest fire: the list's answer has no lastFires
+  lastFire: new Map(),  // id -> its newest fire (the list's lastFires, then schedule.fired events)
   listBusy: false, listAgain: false,
   page: null,           // the open schedule: {id, schedule, busy, again, deleted}
 };
@@ -34,30 +34,25 @@ async function openSchedules() {
     do {
       SC.listAgain = false;
       const data = await api("GET", "/v1/schedules?limit=100");
-      SC.listIds = data.schedules.map((s) => { SC.list.set(s.id, s); return s.id; });
+      SC.listIds = data.schedules.map(keepListed);
       SC.cursor = data.nextCursor || null; $("schedules-error").textContent = "";
       renderSchedules();
-      fetchLastFires(data.schedules);
     } while (SC.listAgain);
   } catch (err) { $("schedules-error").textContent = err.message; } finally { SC.listBusy = false; }
 }
 async function moreSchedules() {
   try {
     const data = await api("GET", "/v1/schedules?limit=100&cursor=" + encodeURIComponent(SC.cursor));
-    SC.listIds.push(...data.schedules.map((s) => { SC.list.set(s.id, s); return s.id; }));
+    SC.listIds.push(...data.schedules.map(keepListed));
     SC.cursor = data.nextCursor || null;
     renderSchedules();
-    fetchLastFires(data.schedules);
   } catch (err) { $("schedules-error").textContent = err.message; }
 }
-// GET /v1/schedules has no lastFires: one GET per listed schedule brings its newest fire.
-function fetchLastFires(schedules) {
-  for (const s of schedules) {
-    api("GET", "/v1/schedules/" + s.id).then((full) => {
-      SC.lastFire.set(full.id, (full.lastFires || [])[0] || null);
-      if (S.route.name === "schedules") renderSchedules();
-    }).catch(() => {});
-  }
+// A schedule of GET /v1/schedules: its lastFires holds only its newest fire.
+function keepListed(s) {
+  SC.list.set(s.id, s);
+  SC.lastFire.set(s.id, (s.lastFires || [])[0] || null);
+  return s.id;
 }
 function renderSchedules() {
   const body = $("schedules"); body.replaceChildren();
@@ -107,6 +102,7 @@ function renderSchedule() {
   const page = SC.page; if (!page || !page.schedule) return;
   const s = page.schedule;
   $("schedule-name").textContent = s.name;
+  $("schedule-jobs").href = "#/jobs?scheduleId=" + encodeURIComponent(s.id);
   const en = $("schedule-enabled");
   en.textContent = page.deleted ? "deleted" : s.enabled ? "enabled" : "disabled";
   en.className = page.deleted || !s.enabled ? "offline" : "online";

@@ -6,6 +6,8 @@
 # TLS=1 runs it over https: a fresh self-signed P-256 certificate for 127.0.0.1/localhost,
 # fleet-cmdr with --tls-cert/--tls-key, the agent with --ca-file (verification stays on).
 # KEEP_SMAPS=FILE copies the agent's /proc/<pid>/smaps there at the end.
+# HEARTBEAT=N has fleet-cmdr tell the agent to beat every N seconds (default 15): the agent checks
+# its host's inventory that often, idle or not (docs/decisions/0024); 1 is the busiest idle agent.
 #   cmake --preset release && cmake --build --preset release && bench/agent/agent_idle.sh [DURATION]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,7 +38,7 @@ if [[ "${TLS:-0}" == 1 ]]; then
   curl_ca=(--cacert "${work}/cert.pem")
 fi
 "${bin}/fleet-cmdr" serve --listen "127.0.0.1:${port}" --data-dir "${work}/cmdr" --log-level warn \
-  "${tls_flags[@]}" &
+  --heartbeat-seconds "${HEARTBEAT:-15}" "${tls_flags[@]}" &
 cmdr_pid=$!
 for _ in $(seq 100); do
   curl -fs "${curl_ca[@]}" "${scheme}://127.0.0.1:${port}/healthz" >/dev/null && break; sleep 0.1
@@ -60,10 +62,11 @@ hwm="$(awk '/VmHWM/ {print $2}' "/proc/${agent_pid}/status")"
 threads="$(awk '/Threads/ {print $2}' "/proc/${agent_pid}/status")"
 [[ -n "${KEEP_SMAPS:-}" ]] && cp "/proc/${agent_pid}/smaps" "${KEEP_SMAPS}"
 kill -0 "${agent_pid}"  # still alive: a failed TLS set-up would have ended it
-python3 - "$cpu0" "$cpu1" "$t0" "$t1" "$ticks" "$rss" "$hwm" "$threads" "$duration" "$scheme" <<'PY'
+python3 - "$cpu0" "$cpu1" "$t0" "$t1" "$ticks" "$rss" "$hwm" "$threads" "$duration" "$scheme" \
+  "${HEARTBEAT:-15}" <<'PY'
 import sys
-cpu0, cpu1, t0, t1, ticks, rss, hwm, threads, duration, scheme = sys.argv[1:]
+cpu0, cpu1, t0, t1, ticks, rss, hwm, threads, duration, scheme, heartbeat = sys.argv[1:]
 share = (float(cpu1) - float(cpu0)) / float(ticks) / (float(t1) - float(t0)) * 100
-print(f"| agent idle, long-polling, {scheme}, {duration} s | VmRSS {int(rss)/1024:.1f} MiB | "
+print(f"| agent idle, long-polling, {scheme}, {duration} s, heartbeat {heartbeat} s | VmRSS {int(rss)/1024:.1f} MiB | "
       f"VmHWM {int(hwm)/1024:.1f} MiB | CPU {share:.3f} % of a core | {threads} threads |")
 PY

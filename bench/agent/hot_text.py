@@ -8,6 +8,13 @@ stays resident, and each fault maps its 64 KiB neighbourhood as well, so scatter
 cost resident memory far beyond their size (docs/benchmarks.md, "orb-jobs-agent").
 
 How the list is found, against the real fleet-cmdr and agent over https on 127.0.0.1:
+0. The agent's host holds what a game-server host holds (a server with two builds, a running
+   instance, a verified backup): an untraced agent installs, starts and backs them up through
+   fleet-cmdr's jobs and stops; the traced agent then starts on the same root. fleet-cmdr
+   tells it to beat every second (--heartbeat-seconds 1), so the inventory check the idle agent runs
+   every heartbeat (docs/decisions/0024: a walk of builds, instances with their /proc probe,
+   backups) runs several times while it is traced, over the files it really parses, and the jobs'
+   own code is not traced.
 1. valgrind's lackey tool traces every instruction the agent runs and every byte it reads until it
    is long-polling; each address is mapped to its input section through the agent's link map
    (orb-jobs-agent.map, written by every static link).
@@ -25,14 +32,18 @@ that match nothing are ignored by the linker) but costs resident memory; ctest
 """
 import argparse
 import bisect
+import hashlib
+import io
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -51,6 +62,18 @@ HOT = {".text.hot_agent": (".text", "INSERT BEFORE .text"),
 DATA = (".data.rel.ro", ".data")
 MERGED = re.compile(r"\.(str|cst)\d+(\.\d+)?$")
 ADMIN = "hot-text-admin-token-0123456789abcdef0123456789"
+# The instance's program (the fake game server of tests/integration/agent/fake_game_server.hpp):
+# says it is ready, saves and exits on "stop".
+GAME_SERVER = """#!/bin/sh
+echo "Done (0.1s)! For help, type help"
+while read -r line; do
+  if [ "$line" = "stop" ]; then echo "saving"; exit 0; fi
+done
+exit 4
+"""
+START_CONFIG = {"config": {"serverId": "s1", "command": ["bin/start.sh"], "stopCommand": "stop",
+                           "readyPattern": "Done \\(", "readyTimeoutSeconds": 10,
+                           "stopTimeoutSeconds": 5}}
 
 
 def input_sections(map_path):
@@ -138,8 +161,10 @@ def run_idle_agent(bins, prefix, settle):
     env = dict(os.environ, FLEET_CMDR_ADMIN_TOKEN=ADMIN)
     cmdr = subprocess.Popen([bins / "fleet-cmdr", "serve", "--listen", f"127.0.0.1:{port}",
                              "--data-dir", work / "cmdr", "--log-level", "warn",
+                             "--heartbeat-seconds", "1",
                              "--tls-cert", work / "cert.pem", "--tls-key", work / "key.pem"], env=env)
     agent = None
+    instance_pid = None
     try:
         def call(path, body=None):
             req = urllib.request.Request(base + path, data=body, headers={
@@ -154,32 +179,91 @@ def run_idle_agent(bins, prefix, settle):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        (work / "token").write_text(call("/v1/agents", b'{"agentId":"hot-1"}')["token"])
-        agent = subprocess.Popen(prefix + [bins / "orb-jobs-agent", "--server", base, "--ca-file",
-                                           work / "cert.pem", "--agent-id", "hot-1", "--token-file",
-                                           work / "token", "--root", work / "root", "--state-dir",
-                                           work / "state", "--log-level", "warn"])
-        deadline = time.monotonic() + 180
-        while not call("/v1/agents/hot-1").get("online"):
-            if time.monotonic() > deadline or agent.poll() is not None:
-                raise RuntimeError("the agent did not come online")
-            time.sleep(0.5)
-        time.sleep(settle)  # steady long-polling: what "idle" means
+        # The host is furnished by `prep-1`, then traced as `hot-1`: the same root, each its own
+        # state and identity (so "hot-1 online" is the traced agent's hello).
+        def start_agent(agent_id, argv_prefix):
+            token = work / f"{agent_id}.token"
+            token.write_text(call("/v1/agents", json.dumps({"agentId": agent_id}).encode())["token"])
+            agent = subprocess.Popen(argv_prefix + [
+                bins / "orb-jobs-agent", "--server", base, "--ca-file", work / "cert.pem",
+                "--agent-id", agent_id, "--token-file", token, "--root", work / "root",
+                "--state-dir", work / f"state-{agent_id}", "--instance-supervisor", "process",
+                "--log-level", "warn"])
+            # Under valgrind on a busy machine, the hello can take minutes.
+            deadline = time.monotonic() + (600 if argv_prefix else 180)
+            while not call(f"/v1/agents/{agent_id}").get("online"):
+                if time.monotonic() > deadline or agent.poll() is not None:
+                    raise RuntimeError(f"{agent_id} did not come online")
+                time.sleep(0.5)
+            return agent
+
+        agent = start_agent("prep-1", [])
+        instance_pid = furnish_host(call, base, ctx, work)
+        agent.terminate()
+        agent.wait(timeout=60)
+        agent = start_agent("hot-1", prefix)
+        time.sleep(settle)  # steady long-polling and inventory checks: what "idle" means
         agent.terminate()
         return agent.wait(timeout=120)
     finally:
         if agent and agent.poll() is None:
             agent.kill()
+        if instance_pid:
+            try:
+                os.killpg(instance_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         cmdr.terminate()
         cmdr.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def furnish_host(call, base, ctx, work):
+    """Server s1 with builds b1 and b2 (current), instance i1 running, backup `first` verified,
+    made by the agent's own jobs; returns the instance's pid (a process group: it outlives the
+    agent)."""
+    def build(version):
+        tree = work / f"tree-{version}"
+        (tree / "bin").mkdir(parents=True)
+        (tree / "bin/start.sh").write_text(GAME_SERVER)
+        (tree / "bin/start.sh").chmod(0o755)
+        (tree / "version.txt").write_text(version + "\n")
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w:gz") as tar:
+            tar.add(tree, arcname=".")
+        body = data.getvalue()
+        req = urllib.request.Request(base + "/v1/artifacts", data=body, method="PUT", headers={
+            "Authorization": "Bearer " + ADMIN, "Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(req, context=ctx, timeout=30).read()
+        sha = hashlib.sha256(body).hexdigest()
+        return {"url": "/v1/artifacts/" + sha, "sha256": sha, "size": len(body)}
+
+    def run(job_type, target, payload):
+        key = "serverId" if job_type == "INSTALL_SERVER" else "instanceId"
+        job = call("/v1/jobs", json.dumps({"agentId": "prep-1", "type": job_type, key: target,
+                                           "payload": payload, "maxAttempts": 1}).encode())
+        deadline = time.monotonic() + 120
+        while (status := call("/v1/jobs/" + job["id"])["status"]) not in (
+                "COMPLETED", "FAILED", "CANCELLED"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{job_type} did not end")
+            time.sleep(0.2)
+        if status != "COMPLETED":
+            raise RuntimeError(f"{job_type} {target}: {status}")
+
+    run("INSTALL_SERVER", "s1", {"buildId": "b1", "artifact": build("b1")})
+    run("INSTALL_SERVER", "s1", {"buildId": "b2", "activate": True, "artifact": build("b2")})
+    run("START_INSTANCE", "i1", START_CONFIG)
+    run("BACKUP_INSTANCE", "i1", {"backupId": "first"})
+    run("VERIFY_BACKUP", "i1", {"backupId": "first", "level": "quick"})
+    return json.loads((work / "root/instances/i1/runtime.json").read_text())["pid"]
 
 
 def lackey_sections(bins, layout):
     """Sections of every instruction run and every byte read (lackey's I, L and M lines)."""
     log = Path(tempfile.mkstemp(prefix="orb-hot-lackey-")[1])
     run_idle_agent(bins, ["valgrind", "--tool=lackey", "--trace-mem=yes", f"--log-file={log}"],
-                   settle=5)
+                   settle=10)
     addrs = set()
     with open(log, "rb") as f:
         for line in f:

@@ -104,6 +104,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, EnrollReque
 bool Read(Decoder& d, const std::string& path, const json::value& v, EnrollResponse& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, TokenCreateRequest& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, TokenCreated& out);
+bool Read(Decoder& d, const std::string& path, const json::value& v, Whoami& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, ArtifactInfo& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, StoredArtifact& out);
 bool Read(Decoder& d, const std::string& path, const json::value& v, ArtifactList& out);
@@ -266,6 +267,7 @@ json::value Encode(const EnrollRequest& value);
 json::value Encode(const EnrollResponse& value);
 json::value Encode(const TokenCreateRequest& value);
 json::value Encode(const TokenCreated& value);
+json::value Encode(const Whoami& value);
 json::value Encode(const ArtifactInfo& value);
 json::value Encode(const StoredArtifact& value);
 json::value Encode(const ArtifactList& value);

@@ -184,6 +184,19 @@ json::value Encode(const TokenCreated& value) {
   return json::object{{"id", Str(value.id)}, {"token", Str(value.token)}};
 }
 
+bool Read(Decoder& d, const std::string& path, const json::value& v, Whoami& out) {
+  const json::object* object = AsObject(d, path, v);
+  if (object == nullptr) return false;
+  ObjectReader r(d, path, *object);
+  r.Required("tokenId", out.token_id);
+  r.Required("role", out.role);
+  return r.Finish();
+}
+
+json::value Encode(const Whoami& value) {
+  return json::object{{"tokenId", Str(value.token_id)}, {"role", Str(ToString(value.role))}};
+}
+
 bool Read(Decoder& d, const std::string& path, const json::value& v, ArtifactInfo& out) {
   const json::object* object = AsObject(d, path, v);
   if (object == nullptr) return false;

@@ -352,6 +352,13 @@ struct TokenCreated {
   bool operator==(const TokenCreated&) const = default;
 };
 
+// GET /v1/whoami: the calling token's id and role.
+struct Whoami {
+  std::string token_id;
+  Role role = Role::kViewer;
+  bool operator==(const Whoami&) const = default;
+};
+
 struct ArtifactInfo {
   std::string sha256;
   std::uint64_t size = 0;

@@ -93,6 +93,11 @@ void OperatorApi::RegisterRoutes(Router& router) {
              [this](Call&& call) { CreateToken(std::move(call)); });
   router.Add({"DELETE", "/v1/tokens/{id}", kAdmin},
              [this](Call&& call) { RevokeToken(std::move(call)); });
+  // Who the caller is: lets a client (the web UI) offer only what its token may do.
+  router.Add({"GET", "/v1/whoami", kViewer}, [](Call&& call) {
+    Reply(call.responder, 200,
+          protocol::ToJson(protocol::Whoami{call.principal->token_id, call.principal->role}));
+  });
   // Artifacts.
   router.Add({"PUT", "/v1/artifacts", kOperator, BodyKind::kFile},
              [this](Call&& call) { UploadArtifact(std::move(call)); });

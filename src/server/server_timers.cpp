@@ -121,7 +121,11 @@ void ServerTimers::Tick(WallTime wall_now, Clock::MonoTime mono_now) {
 void ServerTimers::FireSchedules(WallTime now) {
   if (next_schedules_ && now < *next_schedules_) return;
   const auto log = GetLogger("fleet-cmdr");
-  auto tick = deps_.store.FireDueSchedules(now);
+  // Each fire's events are published as it commits: a pass over 100 due schedules runs a few
+  // hundred transactions, and the stream should not wait for the last (nor the publisher's gap
+  // filling read what the pass committed so far again and again).
+  auto tick = deps_.store.FireDueSchedules(
+      now, [this](std::vector<protocol::Event> events) { deps_.publisher.Publish(events); });
   if (!tick) {
     log->warn("firing schedules failed: {}", tick.error().Describe());
     next_schedules_ = now + options_.schedules_recheck;

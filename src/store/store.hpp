@@ -581,7 +581,8 @@ class Store {
   // The schedule with nextFires (the next 5 after `now`; none while disabled) and lastFires (the
   // latest 10, newest first, jobIds cut at 100). not_found.
   virtual Expected<protocol::Schedule> GetSchedule(std::string_view schedule_id, WallTime now) = 0;
-  // Oldest first (ids grow with creation), with nextFires, without lastFires. limit clamped to
+  // Oldest first (ids grow with creation), with nextFires and lastFires holding only the newest
+  // fire (none when never fired). limit clamped to
   // 1..kMaxListLimit; `cursor` a nextCursor of an earlier call (invalid_request otherwise).
   virtual Expected<protocol::ScheduleList> ListSchedules(int limit,
                                                          const std::optional<std::string>& cursor,
@@ -604,8 +605,13 @@ class Store {
   // The schedules' timer (on the leader): for each enabled schedule, DecideDueFire with `now`
   // and its last considered instant, taken and applied in one transaction (the fire claimed,
   // skipped_through recorded), then the fire's chains as FireSchedule; also finishes fires that
-  // another instance left unfinished (it died between two batches).
-  virtual Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) = 0;
+  // another instance left unfinished (it died between two batches). With `on_fire` set, each
+  // fire's events are handed to it as soon as the fire is committed (a pass that fires 100
+  // schedules takes a while; their jobs' events should not wait for the last one), and the
+  // value's events hold only the rest; the touched agents are all in the value.
+  using FireSink = std::function<void(std::vector<protocol::Event> events)>;
+  virtual Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now,
+                                                            const FireSink& on_fire) = 0;
 
   // ---- Host inventory (docs/protocol.md "Host inventory", docs/decisions/0024) ----
   // Keeps `inventory` as the agent's latest (one per agent, replacing the one before). Appends

@@ -121,13 +121,33 @@ test("pause, resume and abort from the rollout's page", async () => {
   await page.close();
 });
 
-test("a viewer's pause is refused: the page says so, changes nothing and disables the operator buttons", async () => {
+test("a viewer's page has the operator buttons disabled from the start (GET /v1/whoami)", async () => {
   // idle-1 never asks for jobs: the rollout stays RUNNING with its one job queued.
   const rollout = await api("POST", "/v1/rollouts", { name: "idle", target: { agentIds: ["idle-1"] },
     job: { type: "VERIFY_BACKUP", instanceId: "web-1", payload: { backupId: "r-3" } } });
   const page = await h.signedInPage(viewerToken);
   await page.goto(h.base + "/#/rollouts/" + rollout.id);
   await page.waitForSelector(tile("idle-1", "queued"), { timeout: WAIT });
+  for (const button of ["#rollout-pause", "#rollout-resume", "#rollout-abort"]) {
+    assert.equal(await page.isEnabled(button), false, button);
+    assert.match(await page.getAttribute(button, "title"), /viewer/);
+  }
+  assert.equal((await api("GET", "/v1/rollouts/" + rollout.id)).status, "RUNNING");
+  await h.shot(page, "fo-06-rollout-viewer");
+  await page.close();
+});
+
+test("without GET /v1/whoami, a viewer's pause is refused: the page says so, changes nothing and disables the operator buttons", async () => {
+  const rollout = await api("POST", "/v1/rollouts", { name: "idle-2", target: { agentIds: ["idle-1"] },
+    job: { type: "VERIFY_BACKUP", instanceId: "web-2", payload: { backupId: "r-4" } } });
+  const page = await h.signedInPage(viewerToken, async (p) => {
+    // A fleet-cmdr that has no whoami call (older): the UI learns the role from the first 403.
+    await p.route("**/v1/whoami", (r) => r.fulfill({ status: 404, contentType: "application/json",
+      body: JSON.stringify({ error: { code: "not_found", message: "no such route" } }) }));
+  });
+  await page.goto(h.base + "/#/rollouts/" + rollout.id);
+  await page.waitForSelector(tile("idle-1", "queued"), { timeout: WAIT });
+  assert.equal(await page.isEnabled("#rollout-pause"), true);
   await page.click("#rollout-pause");
   await page.waitForFunction(() => document.getElementById("rollout-error").textContent.length > 0, null, { timeout: WAIT });
   assert.match(await page.textContent("#rollout-error"), /^forbidden: /);
@@ -136,7 +156,27 @@ test("a viewer's pause is refused: the page says so, changes nothing and disable
     assert.match(await page.getAttribute(button, "title"), /viewer/);
   }
   assert.equal((await api("GET", "/v1/rollouts/" + rollout.id)).status, "RUNNING");
-  await h.shot(page, "fo-06-rollout-viewer");
+  await page.close();
+});
+
+test("a rollout's page links to the jobs list filtered to that rollout", async () => {
+  const mine = await api("POST", "/v1/rollouts", { name: "listed", target: { agentIds: ["idle-1"] },
+    job: { type: "VERIFY_BACKUP", instanceId: "web-6", payload: { backupId: "r-6" } } });
+  const other = await api("POST", "/v1/rollouts", { name: "not-listed", target: { agentIds: ["idle-1"] },
+    job: { type: "VERIFY_BACKUP", instanceId: "web-7", payload: { backupId: "r-7" } } });
+  const mineJobs = (await api("GET", "/v1/jobs?rolloutId=" + mine.id)).jobs.map((j) => j.id);
+  const otherJobs = (await api("GET", "/v1/jobs?rolloutId=" + other.id)).jobs.map((j) => j.id);
+  assert.equal(mineJobs.length, 1);
+  assert.equal(otherJobs.length, 1);
+  const page = await h.signedInPage();
+  await page.goto(h.base + "/#/rollouts/" + mine.id);
+  await page.waitForSelector(tile("idle-1", "queued"), { timeout: WAIT });
+  await page.click("#rollout-jobs");
+  await page.waitForSelector(`#jobs tr[data-job="${mineJobs[0]}"]`, { timeout: WAIT });
+  const rows = await page.$$eval("#jobs tr[data-job]", (trs) => trs.map((tr) => tr.dataset.job));
+  assert.deepEqual(rows, mineJobs);
+  assert.equal(await page.inputValue("#f-rollout"), mine.id);
+  assert.equal(page.lastError, undefined);
   await page.close();
 });
 
@@ -194,6 +234,22 @@ test("a schedule in Australia/Sydney shows its next fires in Sydney's time; fire
     await page.waitForSelector(`#schedule-fires a[data-job="${j.id}"].st-${j.status}`, { timeout: WAIT });
   }
   await h.shot(page, "fo-08-schedule-fired");
+
+  // A page opened now: the list (GET /v1/schedules) shows the newest fire, and the schedule's page
+  // links to the jobs list filtered to the schedule.
+  const other = await h.signedInPage();
+  await other.click('a[data-route="schedules"]');
+  const lastFire = `${row} td.last-fire`;
+  await other.waitForFunction((sel) => (document.querySelector(sel) || {}).textContent, lastFire, { timeout: WAIT });
+  assert.equal(await other.textContent(lastFire), zoneTime(fired[0].fireTime, "Australia/Sydney") + " (2 jobs)");
+  await other.click(`${row} a`);
+  await other.waitForSelector("#schedule-fires tr[data-fire]", { timeout: WAIT });
+  await other.click("#schedule-jobs");
+  await other.waitForFunction((n) => document.querySelectorAll("#jobs tr[data-job]").length === n, jobs.length, { timeout: WAIT });
+  const listed = await other.$$eval("#jobs tr[data-job]", (trs) => trs.map((tr) => tr.dataset.job));
+  assert.deepEqual(listed.sort(), jobs.map((j) => j.id).sort());
+  assert.equal(other.lastError, undefined);
+  await other.close();
 
   // Live: disabled through the API, the page says so without a reload.
   await page.evaluate(() => { window.notReloaded = true; });

@@ -93,22 +93,25 @@ export class Harness {
     return data;
   }
 
-  // Enrolls `name` and starts `binary` as it; resolves with its root once it is online.
-  async startAgent(name, binary, labels = { role: name }) {
+  // Enrolls `name` and starts `binary` as it (with `extraArgs` after the usual ones); resolves with
+  // its root once it is online.
+  async startAgent(name, binary, labels = { role: name }, extraArgs = []) {
     const { token } = await this.api("POST", "/v1/agents", { agentId: name, labels });
     const home = path.join(this.dir, name);
     fs.mkdirSync(path.join(home, "root"), { recursive: true });
     fs.writeFileSync(path.join(home, "token"), token, { mode: 0o600 });
     this.start(name, [binary, "--server", this.base, "--agent-id", name, "--token-file", path.join(home, "token"),
-      "--root", path.join(home, "root"), "--state-dir", path.join(home, "state")]);
+      "--root", path.join(home, "root"), "--state-dir", path.join(home, "state"), ...extraArgs]);
     await waitFor(`${name} online`, async () => (await this.api("GET", "/v1/agents/" + name)).online);
     return path.join(home, "root");
   }
 
   // A signed-in page (the token is kept in localStorage, as a person's browser would keep it).
-  async signedInPage(token = this.adminToken) {
+  // `prepare(page)` runs before the page loads (e.g. page.route to stand in for fleet-cmdr).
+  async signedInPage(token = this.adminToken, prepare = undefined) {
     const page = await this.browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on("pageerror", (err) => { page.lastError = err; });
+    if (prepare) await prepare(page);
     await page.goto(this.base + "/");
     await page.fill("#token", token);
     await page.click("#go");

@@ -27,6 +27,7 @@ using ::orb::testing::PostgresCluster;
 using ::orb::testing::TestDatabase;
 using Steady = std::chrono::steady_clock;
 using postgres::PgConnection;
+using protocol::RunStatus;
 
 class PostgresStoreTest : public ::testing::Test {
  protected:
@@ -204,6 +205,101 @@ TEST_F(PostgresStoreTest, AReplicaStoppedInsideATransactionHoldsTheLeaderLeaseOn
   EXPECT_GE(waited, PgConnection::kIdleInTransactionTimeout - 1s);  // it did wait for the lock
   // The frozen session was ended: what it sends next fails as a lost connection.
   EXPECT_THROW(frozen.ExecScript("COMMIT"), sql::SqlError);
+}
+
+// The batch reads its operations' first reads ahead, together (ops/batch_reads.hpp): an operation
+// must still see what the operations before it in the same batch changed. One writer whose batch
+// waits for a row lock held here, while an update that ends a run and two dispatches of the same
+// agent queue behind it; they run as the next batch, together.
+TEST_F(PostgresStoreTest, OperationsOfOneBatchSeeWhatEarlierOnesChanged) {
+  auto db = EmptyDatabase();
+  ASSERT_NE(db, nullptr);
+  PostgresStoreOptions options;
+  options.writers = 1;
+  auto opened = PostgresStore::Open(db->url(), options, Deps());
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& store = **opened;
+  const WallTime now = clock_.WallNow();
+  for (const std::string agent : {"a1", "blocker"}) {
+    TokenRecord token{"tok-" + agent, agent, protocol::Role::kAgent, agent, "hash-" + agent, now,
+                      std::nullopt};
+    ASSERT_THAT(store.EnrollAgent(agent, {}, token, now), IsOk());
+    protocol::HelloRequest hello;
+    hello.agent_version = "1.0.0";
+    hello.job_types = {"VERIFY_BACKUP"};
+    hello.max_parallel = 1;
+    ASSERT_THAT(store.RecordHello(agent, hello, now), IsOk());
+  }
+  std::vector<std::string> jobs;
+  for (const std::string instance : {"mc-1", "mc-2", "mc-3"}) {
+    CreateJobsCommand command;
+    JobSpec spec;
+    spec.agent_id = "a1";
+    spec.type = "VERIFY_BACKUP";
+    spec.instance_id = instance;
+    spec.payload_json = "{}";
+    command.jobs.push_back(spec);
+    auto created = store.CreateJobs(command, now);
+    ASSERT_THAT(created, IsOk());
+    jobs.push_back(created->value.jobs.at(0).id);
+  }
+  auto first = store.DispatchNext("a1", now, kLease);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_TRUE(first->value.has_value());
+  ASSERT_EQ(first->value->execution.job_id, jobs[0]);
+
+  // The writer's next batch waits for the blocker's row, locked by this session.
+  PgConnection holder(db->url(), /*pipeline=*/false);
+  holder.ExecScript("BEGIN; SELECT * FROM agents WHERE id = 'blocker' FOR UPDATE");
+  std::promise<void> blocked_done;
+  store.DispatchNextAsync("blocker", now, kLease, [&](auto) { blocked_done.set_value(); });
+  ASSERT_TRUE(::orb::testing::WaitFor(
+      [&] {
+        auto waiting = ::orb::testing::PgQuery(
+            db->url(),
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'tuple' "
+            "OR (NOT granted AND locktype = 'transactionid')");
+        return waiting && *waiting != "0";
+      },
+      10s));
+  const PostgresStoreStats before = store.stats();
+
+  using DispatchResult = Expected<Mutation<std::optional<Dispatched>>>;
+  std::promise<Expected<Mutation<protocol::UpdatesResponse>>> ended;
+  std::promise<DispatchResult> second;
+  std::promise<DispatchResult> third;
+  protocol::UpdatesRequest request;
+  request.final_update = protocol::FinalUpdate{};
+  request.final_update->seq = 1;
+  request.final_update->status = RunStatus::kCompleted;
+  request.final_update->timestamp = now;
+  store.ApplyUpdatesAsync("a1", first->value->run.id, request, now, kLease,
+                          [&](auto result) { ended.set_value(std::move(result)); });
+  store.DispatchNextAsync("a1", now, kLease,
+                          [&](auto result) { second.set_value(std::move(result)); });
+  store.DispatchNextAsync("a1", now, kLease,
+                          [&](auto result) { third.set_value(std::move(result)); });
+  holder.ExecScript("COMMIT");
+
+  auto ended_future = ended.get_future();
+  auto second_future = second.get_future();
+  auto third_future = third.get_future();
+  ASSERT_EQ(third_future.wait_for(10s), std::future_status::ready);
+  ASSERT_EQ(blocked_done.get_future().wait_for(10s), std::future_status::ready);
+  ASSERT_THAT(ended_future.get(), IsOk());
+  const DispatchResult second_result = second_future.get();
+  const DispatchResult third_result = third_future.get();
+  ASSERT_THAT(second_result, IsOk());
+  ASSERT_THAT(third_result, IsOk());
+  // The first dispatch saw the run ended, so the agent's one slot free, and took the head (read
+  // ahead of the update, the agent was full); the second saw that job running: nothing.
+  ASSERT_TRUE(second_result->value.has_value());
+  EXPECT_EQ(second_result->value->execution.job_id, jobs[1]);
+  EXPECT_FALSE(third_result->value.has_value());
+  // The three ran as one batch (else this test would not test reading ahead).
+  const PostgresStoreStats after = store.stats();
+  EXPECT_EQ(after.batches - before.batches, 2u);  // the blocker's and theirs
+  EXPECT_EQ(after.operations - before.operations, 4u);
 }
 
 }  // namespace

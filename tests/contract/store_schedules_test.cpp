@@ -235,6 +235,21 @@ TEST_P(StoreSchedulesTest, AFireChainsTheStepsOnEveryHostOnceForItsFireTime) {
   EXPECT_EQ(got->last_fires[0].job_count, 6);
   EXPECT_THAT(got->last_fires[0].job_ids, SizeIs(6));
 
+  // The list carries each schedule's newest fire only; one never fired has none.
+  const Schedule unfired = MustCreate(Nightly());
+  auto next_day = store().FireSchedule(schedule.id, at + 24h, Now());
+  ASSERT_THAT(next_day, IsOk());
+  auto list = store().ListSchedules(10, std::nullopt, Now());
+  ASSERT_THAT(list, IsOk());
+  ASSERT_THAT(list->schedules, SizeIs(2));
+  EXPECT_EQ(list->schedules[0].id, schedule.id);
+  ASSERT_THAT(list->schedules[0].last_fires, SizeIs(1));
+  EXPECT_EQ(list->schedules[0].last_fires[0].fire_time, at + 24h);
+  EXPECT_EQ(list->schedules[0].last_fires[0].job_count,
+            static_cast<int>(next_day->value.jobs.size()));
+  EXPECT_EQ(list->schedules[1].id, unfired.id);
+  EXPECT_THAT(list->schedules[1].last_fires, IsEmpty());
+
   EXPECT_THAT(store().FireSchedule("no-such-schedule", at, Now()), FailsWith(Errc::kNotFound));
 }
 
@@ -364,13 +379,13 @@ TEST_P(StoreSchedulesTest, TheTimerFiresWhatIsDueOnceAcrossARestart) {
   const WallTime first = schedule.next_fires[0];
 
   // Before the first fire time: nothing, and the wake-up is that time.
-  auto early = store().FireDueSchedules(first - 1ms);
+  auto early = store().FireDueSchedules(first - 1ms, {});
   ASSERT_THAT(early, IsOk());
   EXPECT_THAT(early->value.fires, IsEmpty());
   EXPECT_EQ(early->value.next_wake, first);
 
   clock_.SetWall(first);
-  auto tick = store().FireDueSchedules(Now());
+  auto tick = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(tick, IsOk());
   ASSERT_THAT(tick->value.fires, SizeIs(1));
   EXPECT_EQ(tick->value.fires[0].fire_time, first);
@@ -378,28 +393,68 @@ TEST_P(StoreSchedulesTest, TheTimerFiresWhatIsDueOnceAcrossARestart) {
   EXPECT_EQ(tick->value.next_wake, first + 2s);
 
   // Asked again, and after a restart, the same instant fires nothing.
-  auto repeat = store().FireDueSchedules(Now());
+  auto repeat = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(repeat, IsOk());
   EXPECT_THAT(repeat->value.fires, IsEmpty());
   Reopen();
-  auto restarted = store().FireDueSchedules(Now());
+  auto restarted = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(restarted, IsOk());
   EXPECT_THAT(restarted->value.fires, IsEmpty());
 
   // Ten seconds later (within the grace): the earliest fire on time, then the next ones.
   clock_.Advance(10s);
-  auto later = store().FireDueSchedules(Now());
+  auto later = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(later, IsOk());
   ASSERT_FALSE(later->value.fires.empty());
   EXPECT_EQ(later->value.fires[0].fire_time, first + 2s);
 
   // An hour of downtime with catchUp "none": the missed fires are skipped, none runs.
   clock_.Advance(1h);
-  auto missed = store().FireDueSchedules(Now());
+  auto missed = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(missed, IsOk());
   for (const auto& fire : missed->value.fires)
     EXPECT_GE(fire.fire_time, Now() - 60s);
   EXPECT_EQ(missed->value.skipped, 1);
+}
+
+TEST_P(StoreSchedulesTest, TheTimerHandsOnEachFiresEventsAsTheFireCommits) {
+  Host("h1");
+  Host("h2");
+  ScheduleRequest request = Nightly();
+  request.cron = "*/2 * * * * *";
+  const Schedule a = MustCreate(request);
+  const Schedule b = MustCreate(request);
+  clock_.SetWall(a.next_fires[0]);
+  std::vector<std::vector<protocol::Event>> handed;
+  auto tick = store().FireDueSchedules(
+      Now(), [&](std::vector<protocol::Event> events) { handed.push_back(std::move(events)); });
+  ASSERT_THAT(tick, IsOk());
+  ASSERT_THAT(tick->value.fires, SizeIs(2));
+  EXPECT_THAT(tick->events, IsEmpty());  // all of them were handed on
+  EXPECT_THAT(tick->touched_agents, ElementsAre("h1", "h2"));
+  // One hand-off per fire, each ending with its schedule.fired, seqs increasing throughout.
+  ASSERT_THAT(handed, SizeIs(2));
+  std::int64_t seq = 0;
+  std::vector<std::string> fired;
+  for (const auto& events : handed) {
+    ASSERT_FALSE(events.empty());
+    for (const protocol::Event& event : events) {
+      EXPECT_GT(event.seq, seq);
+      seq = event.seq;
+    }
+    EXPECT_EQ(events.back().type, EventType::kScheduleFired);
+    const std::string id = events.back().schedule_id.value_or("");
+    fired.push_back(id);
+    // The fire's job.created events came with it.
+    const auto fire = std::find_if(tick->value.fires.begin(), tick->value.fires.end(),
+                                   [&](const auto& f) { return f.schedule_id == id; });
+    ASSERT_NE(fire, tick->value.fires.end());
+    EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                            [](const auto& e) { return e.type == EventType::kJobCreated; }),
+              static_cast<std::ptrdiff_t>(fire->jobs.size()));
+  }
+  EXPECT_THAT(tick->value.fires[0].jobs, SizeIs(6));  // 3 steps on 2 hosts
+  EXPECT_THAT(fired, ::testing::UnorderedElementsAre(a.id, b.id));
 }
 
 TEST_P(StoreSchedulesTest, ADisabledScheduleIsNotFiredAndReEnablingDoesNotCatchUp) {
@@ -412,17 +467,17 @@ TEST_P(StoreSchedulesTest, ADisabledScheduleIsNotFiredAndReEnablingDoesNotCatchU
   off.enabled = false;
   ASSERT_THAT(store().UpdateSchedule(schedule.id, off, Now()), IsOk());
   clock_.Advance(5min);
-  auto tick = store().FireDueSchedules(Now());
+  auto tick = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(tick, IsOk());
   EXPECT_THAT(tick->value.fires, IsEmpty());
   ScheduleRequest on;
   on.enabled = true;
   ASSERT_THAT(store().UpdateSchedule(schedule.id, on, Now()), IsOk());
-  auto after = store().FireDueSchedules(Now());
+  auto after = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(after, IsOk());
   EXPECT_THAT(after->value.fires, IsEmpty());  // enabling made `now` the last considered instant
   clock_.Advance(1s);
-  auto next = store().FireDueSchedules(Now());
+  auto next = store().FireDueSchedules(Now(), {});
   ASSERT_THAT(next, IsOk());
   ASSERT_THAT(next->value.fires, SizeIs(1));
   EXPECT_EQ(next->value.fires[0].fire_time, Now());
@@ -455,7 +510,7 @@ TEST_P(StoreSchedulesInstancesTest, SeveralInstancesFireEachFireTimeOnce) {
   std::vector<std::thread> threads;
   for (int i = 0; i < kInstances; ++i) {
     threads.emplace_back([&, i] {
-      if (!stores[static_cast<std::size_t>(i)]->FireDueSchedules(now)) ++failures;
+      if (!stores[static_cast<std::size_t>(i)]->FireDueSchedules(now, {})) ++failures;
     });
   }
   for (auto& thread : threads)

@@ -24,13 +24,13 @@ void RoundTrip(std::string_view text) {
   ORB_FUZZ_CHECK(ToJson(*again) == encoded);
 }
 
-using Types =
-    std::tuple<RunError, Job, Run, JobDetail, CreateJobRequest, BatchCreated, JobList,
-               InterruptedRun, HelloRequest, HelloResponse, NotifyResponse, NextRequest,
-               JobExecution, ProgressUpdate, LogLine, FinalUpdate, UpdatesRequest, UpdatesResponse,
-               JobLogLine, JobLogs, AgentInfo, AgentList, EnrollRequest, EnrollResponse,
-               TokenCreateRequest, TokenCreated, ArtifactInfo, Event, EventList, SubscribeMessage,
-               Labels, AgentProblem, AgentStatusReport, StoredArtifact, ArtifactList>;
+using Types = std::tuple<RunError, Job, Run, JobDetail, CreateJobRequest, BatchCreated, JobList,
+                         InterruptedRun, HelloRequest, HelloResponse, NotifyResponse, NextRequest,
+                         JobExecution, ProgressUpdate, LogLine, FinalUpdate, UpdatesRequest,
+                         UpdatesResponse, JobLogLine, JobLogs, AgentInfo, AgentList, EnrollRequest,
+                         EnrollResponse, TokenCreateRequest, TokenCreated, Whoami, ArtifactInfo,
+                         Event, EventList, SubscribeMessage, Labels, AgentProblem,
+                         AgentStatusReport, StoredArtifact, ArtifactList>;
 
 // The schedule and rollout codecs (protocol/schedules.hpp, rollout_codec.hpp) have functions of
 // their own, not FromJson<T>.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -52,6 +53,30 @@ TEST(FleetCmdrApiTest, TheJobTypeRegistryIsReadableByViewersOnly) {
   EXPECT_EQ(anonymous.Get("/v1/job-types").status, 401);
   EXPECT_EQ(agent.client().Get("/v1/job-types").status, 403);
   EXPECT_EQ(viewer.Post("/v1/job-types").status, 405);
+}
+
+TEST(FleetCmdrApiTest, WhoamiNamesTheCallersRoleAndToken) {
+  TestCluster cluster;
+  auto& agent = cluster.StartAgent("orb-1", kAllTypes);
+  ApiClient viewer(cluster.port(), cluster.CreateToken("viewer"));
+  ApiClient operator_client(cluster.port(), cluster.CreateToken("operator"));
+  ApiClient anonymous(cluster.port(), std::nullopt);
+  std::set<std::string> token_ids;
+  for (auto [client, role] :
+       {std::pair<ApiClient*, protocol::Role>{&viewer, protocol::Role::kViewer},
+        {&operator_client, protocol::Role::kOperator},
+        {&cluster.admin(), protocol::Role::kAdmin}}) {
+    auto reply = client->Get("/v1/whoami");
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    auto whoami = protocol::FromJson<protocol::Whoami>(reply.body);
+    ASSERT_TRUE(whoami.has_value()) << reply.body;
+    EXPECT_EQ(whoami->role, role) << reply.body;
+    EXPECT_FALSE(whoami->token_id.empty());
+    token_ids.insert(whoami->token_id);
+  }
+  EXPECT_EQ(token_ids.size(), 3u);  // each token its own id
+  EXPECT_EQ(anonymous.Get("/v1/whoami").status, 401);
+  EXPECT_EQ(agent.client().Get("/v1/whoami").status, 403);
 }
 
 TEST(FleetCmdrApiTest, EveryErrorOfTheSpecTableIsReachableAndLeavesTheServerHealthy) {

@@ -62,6 +62,7 @@ const std::map<std::pair<std::string, std::string>, Profile>& ExpectedAccess() {
       {{"POST", "/v1/jobs/{id}/cancel"}, kOperatorOnly},
       {{"POST", "/v1/jobs/{id}/retry"}, kOperatorOnly},
       {{"GET", "/v1/job-types"}, kStaffRead},
+      {{"GET", "/v1/whoami"}, kStaffRead},
       {{"GET", "/v1/agents"}, kStaffRead},
       {{"POST", "/v1/agents"}, kAdminOnly},
       {{"GET", "/v1/agents/{agentId}"}, kStaffRead},

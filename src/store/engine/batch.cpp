@@ -29,13 +29,13 @@ struct RerunWithAgents {
 
 // Runs one operation; false when it failed. In exact mode its failure is undone (ROLLBACK TO its
 // savepoint); in fast mode a failure that may have left writes behind throws RerunExactly.
-bool RunOne(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows, PendingOp& op,
-            bool exact) {
+bool RunOne(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows,
+            ops::BatchReads* reads, PendingOp& op, bool exact) {
   if (exact) db.ExecDeferred("SAVEPOINT op");
   const std::uint64_t writes = db.writes();
   bool ok = false;
   try {
-    ok = op.Run(db, deps, rows);
+    ok = op.Run(db, deps, rows, reads);
     // Exact mode: the operation's deferred statements answer now, so a failure among them is
     // this operation's.
     if (exact) db.Sync();
@@ -97,15 +97,25 @@ BatchOutcome RunBatch(sql::Connection& db, BatchDriver& driver, const StoreDeps&
     outcome.queues.clear();
     try {
       driver.Begin(db, agents);
+      // The operations' first reads, sent with BEGIN and the locks (not in exact mode, which
+      // waits for every statement anyway).
+      std::optional<ops::BatchReads> reads;
+      if (driver.reads_ahead() && !exact) {
+        reads.emplace();
+        for (const PendingOp* op : ops)
+          reads->Add(op->hint());
+        reads->Send(db);
+      }
       std::vector<char> ok(ops.size(), 0);
       std::set<std::string> touched;
       std::vector<protocol::Event*> events;
       for (std::size_t i = 0; i < ops.size(); ++i) {
         try {
-          ok[i] = RunOne(db, deps, driver.locked_rows(), *ops[i], exact);
+          ok[i] = RunOne(db, deps, driver.locked_rows(), reads ? &*reads : nullptr, *ops[i], exact);
         } catch (ops::MoreAgentsNeeded& more) {
           throw RerunWithAgents{ops[i], std::move(more.agents)};
         }
+        if (reads) reads->Ran(ops[i]->agents());
         if (!ok[i]) continue;
         touched.insert(ops[i]->touched().begin(), ops[i]->touched().end());
         for (protocol::Event& event : ops[i]->events())

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "store/ops/batch_reads.hpp"
 #include "store/ops/context.hpp"
 #include "store/sql/sql.hpp"
 #include "store/store.hpp"
@@ -51,7 +52,8 @@ enum class Rank {
 // One write operation waiting for a batch.
 class PendingOp {
  public:
-  PendingOp(std::vector<std::string> agents, Rank rank) : agents_(std::move(agents)), rank_(rank) {}
+  PendingOp(std::vector<std::string> agents, Rank rank, ops::ReadHint hint = {})
+      : agents_(std::move(agents)), rank_(rank), hint_(std::move(hint)) {}
   virtual ~PendingOp() = default;
 
   // The agents whose rows the batch locks for this operation (the only ones it may change).
@@ -59,11 +61,14 @@ class PendingOp {
   // Adds agents the operation found it needs (ops::MoreAgentsNeeded), for the batch's next run.
   void AddAgents(const std::vector<std::string>& agents);
   Rank rank() const { return rank_; }
+  // What the body reads first, for the batch to read ahead (ops/batch_reads.hpp).
+  const ops::ReadHint& hint() const { return hint_; }
 
   // Runs the body in the open transaction, afresh each time (a batch may run it again): true when
   // it succeeded. Database failures throw sql::SqlError; bugs std::exception.
-  // `rows`: what the batch's locking saw (may be null).
-  virtual bool Run(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows) = 0;
+  // `rows`: what the batch's locking saw; `reads`: what it read ahead (either may be null).
+  virtual bool Run(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows,
+                   ops::BatchReads* reads) = 0;
   // Makes the result `error` (the body failed by throwing).
   virtual void Fail(Error error) = 0;
   // After a successful Run: what the body emitted (the batch sets the seqs) and touched.
@@ -75,6 +80,7 @@ class PendingOp {
  private:
   std::vector<std::string> agents_;
   Rank rank_;
+  ops::ReadHint hint_;
 };
 
 using OpPtr = std::shared_ptr<PendingOp>;
@@ -83,14 +89,18 @@ template <class T>
 class TypedOp final : public PendingOp {
  public:
   using Body = std::function<Expected<T>(ops::WriteContext&)>;
-  TypedOp(std::vector<std::string> agents, Rank rank, Body body, Completion<T> done)
-      : PendingOp(std::move(agents), rank), body_(std::move(body)), done_(std::move(done)) {}
+  TypedOp(std::vector<std::string> agents, Rank rank, Body body, Completion<T> done,
+          ops::ReadHint hint = {})
+      : PendingOp(std::move(agents), rank, std::move(hint)),
+        body_(std::move(body)),
+        done_(std::move(done)) {}
 
-  bool Run(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows) override {
+  bool Run(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows,
+           ops::BatchReads* reads) override {
     result_.reset();
     events_.clear();
     touched_.clear();
-    ops::WriteContext ctx(db, deps, agents(), rows);
+    ops::WriteContext ctx(db, deps, agents(), rows, reads);
     result_.emplace(body_(ctx));
     if (!*result_) return false;
     events_ = ctx.TakeEvents();
@@ -129,6 +139,9 @@ class BatchDriver {
   virtual void Begin(sql::Connection& db, std::span<const std::string> agents) = 0;
   // What the locking of Begin saw, for the operations (null: nothing).
   virtual ops::LockedRows* locked_rows() { return nullptr; }
+  // True when the operations' first reads are worth sending ahead for the whole batch
+  // (ops::BatchReads): where each read costs a round trip.
+  virtual bool reads_ahead() const { return false; }
   // Reads the notify state of `touched` inside the transaction (ops::AgentQueuesQuery), numbers
   // `events` (in this order, consecutive seqs), stores them and commits; returns the states. On
   // return the batch is committed (for SQLite: written, its sync follows). Throws

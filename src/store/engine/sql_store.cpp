@@ -48,9 +48,9 @@ std::vector<std::string> Unique(std::vector<std::string> agents) {
 
 template <class T>
 void SqlStore::WriteAsync(std::vector<std::string> agents, Rank rank,
-                          typename TypedOp<T>::Body body, Completion<T> done) {
+                          typename TypedOp<T>::Body body, Completion<T> done, ops::ReadHint hint) {
   Submit(std::make_shared<TypedOp<T>>(Unique(std::move(agents)), rank, std::move(body),
-                                      std::move(done)));
+                                      std::move(done), std::move(hint)));
 }
 
 template <class T>
@@ -275,12 +275,13 @@ Expected<Mutation<std::optional<Dispatched>>> SqlStore::DispatchNext(std::string
 void SqlStore::DispatchNextAsync(std::string agent_id, WallTime now, int lease_seconds,
                                  Completion<std::optional<Dispatched>> done) {
   std::vector<std::string> agents{agent_id};
+  ops::ReadHint hint{ops::ReadHint::Kind::kDispatch, agent_id};
   WriteAsync<std::optional<Dispatched>>(
       std::move(agents), Rank::kPlain,
       [id = std::move(agent_id), now, lease_seconds](ops::WriteContext& ctx) {
         return ops::DispatchNext(ctx, id, now, lease_seconds);
       },
-      std::move(done));
+      std::move(done), std::move(hint));
 }
 
 Expected<Mutation<protocol::UpdatesResponse>> SqlStore::ApplyUpdates(
@@ -300,13 +301,14 @@ void SqlStore::ApplyUpdatesAsync(std::string agent_id, std::string run_id,
         MakeError(Errc::kInvalidRequest, "final.status: must be COMPLETED, FAILED or CANCELLED"));
   }
   std::vector<std::string> agents{agent_id};
+  ops::ReadHint hint{ops::ReadHint::Kind::kRun, run_id};
   WriteAsync<protocol::UpdatesResponse>(
       std::move(agents), Rank::kPlain,
       [agent = std::move(agent_id), id = std::move(run_id), request = std::move(request), now,
        lease_seconds, cap = deps().run_log_cap](ops::WriteContext& ctx) {
         return ops::ApplyUpdates(ctx, agent, id, request, now, lease_seconds, cap);
       },
-      std::move(done));
+      std::move(done), std::move(hint));
 }
 
 // ---- Time ----
@@ -686,11 +688,22 @@ Expected<Mutation<ScheduleFireResult>> SqlStore::FireSchedule(std::string_view s
   return fired;
 }
 
-Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now) {
+Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const FireSink& on_fire) {
   auto clocks = ReadAs<std::vector<ops::ScheduleClock>>(
       [](sql::Connection& db) { return ops::EnabledSchedules(db); });
   if (!clocks) return Fail(clocks.error());
   Mutation<ScheduleTick> tick;
+  // What one fire committed: handed on at once when asked, else kept for the caller.
+  std::vector<Event> fire_events;
+  const auto hand_on = [&] {
+    if (on_fire && !fire_events.empty()) {
+      on_fire(std::move(fire_events));
+    } else {
+      tick.events.insert(tick.events.end(), std::make_move_iterator(fire_events.begin()),
+                         std::make_move_iterator(fire_events.end()));
+    }
+    fire_events.clear();
+  };
   for (ops::ScheduleClock& clock : *clocks) {
     orchestration::ScheduleFields fields;
     fields.cron = clock.cron;
@@ -710,14 +723,21 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now) {
             return ops::BeginFire(ctx, id, WallTime{}, now, true, skipped.get());
           });
       if (!begun) return Fail(begun.error());
-      Collect(*begun, tick.events, tick.touched_agents);
+      Collect(*begun, fire_events, tick.touched_agents);
       tick.value.skipped += *skipped;
-      if (!begun->value) break;
+      if (!begun->value) {
+        hand_on();
+        break;
+      }
       ScheduleFireResult result = std::move(begun->value->result);
       clock.considered = std::max(clock.considered, result.fire_time);
-      if (result.existing) break;  // another instance took it
+      if (result.existing) {  // another instance took it
+        hand_on();
+        break;
+      }
       Status finished = FinishFire(clock.id, result.fire_time, begun->value->hosts, now, result,
-                                   tick.events, tick.touched_agents);
+                                   fire_events, tick.touched_agents);
+      hand_on();
       if (!finished) return Fail(finished.error());
       tick.value.fires.push_back(std::move(result));
     }
@@ -735,7 +755,8 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now) {
     result.schedule_id = fire.schedule_id;
     result.fire_time = fire.fire_time;
     Status finished = FinishFire(fire.schedule_id, fire.fire_time, fire.hosts, now, result,
-                                 tick.events, tick.touched_agents);
+                                 fire_events, tick.touched_agents);
+    hand_on();
     if (!finished) return Fail(finished.error());
     if (!result.jobs.empty()) tick.value.fires.push_back(std::move(result));
   }

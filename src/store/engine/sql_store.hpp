@@ -131,7 +131,7 @@ class SqlStore : public Store {
   Expected<Mutation<Unit>> DeleteSchedule(std::string_view schedule_id, WallTime now) final;
   Expected<Mutation<ScheduleFireResult>> FireSchedule(std::string_view schedule_id,
                                                       WallTime fire_time, WallTime now) final;
-  Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now) final;
+  Expected<Mutation<ScheduleTick>> FireDueSchedules(WallTime now, const FireSink& on_fire) final;
   Expected<Mutation<bool>> PutInventory(std::string_view agent_id,
                                         const protocol::HostInventory& inventory,
                                         WallTime now) final;
@@ -162,7 +162,7 @@ class SqlStore : public Store {
  private:
   template <class T>
   void WriteAsync(std::vector<std::string> agents, Rank rank, typename TypedOp<T>::Body body,
-                  Completion<T> done);
+                  Completion<T> done, ops::ReadHint hint = {});
   template <class T>
   Expected<Mutation<T>> Write(std::vector<std::string> agents, Rank rank,
                               typename TypedOp<T>::Body body);

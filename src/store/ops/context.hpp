@@ -44,13 +44,15 @@ struct MoreAgentsNeeded {
   std::vector<std::string> agents;
 };
 
+class BatchReads;
+
 class WriteContext {
  public:
   // `locked`: the agents the batch locked for this operation; `rows`: what the locking saw (may
-  // be null: nothing known).
+  // be null: nothing known); `reads`: what the batch read ahead for its operations (may be null).
   WriteContext(sql::Connection& db, const StoreDeps& deps, const std::vector<std::string>& locked,
-               LockedRows* rows = nullptr)
-      : db_(db), deps_(deps), locked_(locked), rows_(rows) {}
+               LockedRows* rows = nullptr, BatchReads* reads = nullptr)
+      : db_(db), deps_(deps), locked_(locked), rows_(rows), reads_(reads) {}
 
   sql::Connection& db() { return db_; }
   std::string NextId() { return deps_.ids->Next(); }
@@ -71,6 +73,9 @@ class WriteContext {
     return rows_ != nullptr && Locked(agent_id) && rows_->AgentExisted(agent_id);
   }
 
+  // What the batch read ahead (ops/batch_reads.hpp), or null.
+  BatchReads* reads() { return reads_; }
+
   std::vector<protocol::Event> TakeEvents() { return std::move(events_); }
   std::vector<std::string> TakeTouched() {
     return std::vector<std::string>(touched_.begin(), touched_.end());
@@ -81,6 +86,7 @@ class WriteContext {
   const StoreDeps& deps_;
   const std::vector<std::string>& locked_;
   LockedRows* rows_;
+  BatchReads* reads_;
   std::vector<protocol::Event> events_;
   std::set<std::string> touched_;
 };

@@ -9,6 +9,7 @@
 #include "common/sha256.hpp"
 #include "protocol/dispatch.hpp"
 #include "protocol/job_types.hpp"
+#include "store/ops/batch_reads.hpp"
 #include "store/ops/dependencies.hpp"
 #include "store/ops/rows.hpp"
 #include "store/ops/schedules.hpp"
@@ -333,60 +334,51 @@ Expected<std::optional<Dispatched>> DispatchNext(WriteContext& ctx, const std::s
                                                  WallTime now, int lease_seconds) {
   using Value = std::optional<Dispatched>;
   if (!ctx.Locked(id)) return Fail(NotLocked(id));
-  // The agent with its running jobs, and the head of its queue in dispatch order: two
-  // statements, one round trip on PostgreSQL (Send). The queue is read in growing prefixes: the
-  // rule only looks at the jobs ahead of the one it picks, and the first job is usually the one,
-  // so a queue is read one row first, then 8, 64, ... (whole rows: the picked one needs no
-  // second lookup).
-  static const std::string kQueueSql = "SELECT " + JobColumns() +
-                                       ", queued_at_ms FROM jobs WHERE agent_id = ? AND status = "
-                                       "'QUEUED' ORDER BY priority DESC, queued_at_ms ASC, id ASC "
-                                       "LIMIT ?";
-  Query agent(ctx.db(),
-              "SELECT a.job_types, a.max_parallel, a.revoked_at_ms IS NOT NULL, j.id, j.type, "
-              "j.server_id, j.instance_id, j.exclusive FROM agents a "
-              "LEFT JOIN jobs j ON j.agent_id = a.id AND j.status = 'RUNNING' WHERE a.id = ?");
-  agent.Bind(1, id);
-  agent.Send();
-  auto head = std::make_unique<Query>(ctx.db(), kQueueSql);
-  head->Bind(1, id).Bind(2, 1);
-  head->Send();
-
-  protocol::AgentCapacity capacity;
-  std::vector<protocol::RunningJob> running;
-  bool found = false;
-  while (agent.Step()) {
-    if (!found) {
-      found = true;
-      if (agent.Bool(2)) return Fail(Errc::kForbidden, "agent " + id + " is revoked");
-      capacity.job_types = SplitTypes(agent.Text(0));
-      capacity.max_parallel = agent.Int(1);
-    }
-    if (agent.IsNull(3)) continue;
-    running.push_back({agent.Text(3), agent.Text(4),
-                       protocol::LocksFor(agent.Text(4), agent.OptText(5), agent.OptText(6)),
-                       agent.Bool(7)});
-  }
-  if (!found) return Fail(Errc::kNotFound, "agent " + id + " not found");
+  // The agent with its running jobs, and the head of its queue in dispatch order: read ahead
+  // with the batch's other operations (ops/batch_reads.hpp), or here, two statements in one round
+  // trip on PostgreSQL. The rule only looks at the jobs ahead of the one it picks, and the head
+  // is usually the one; when it is not, the queue is read in growing prefixes of 8, 64, ...
+  // (whole rows: the picked one needs no second lookup).
+  std::optional<AgentForDispatch> agent;
+  if (ctx.reads() != nullptr) agent = ctx.reads()->TakeAgent(id);
+  if (!agent) agent = ReadAgentForDispatch(ctx.db(), id);
+  if (!agent) return Fail(Errc::kNotFound, "agent " + id + " not found");
+  if (agent->revoked) return Fail(Errc::kForbidden, "agent " + id + " is revoked");
+  const protocol::AgentCapacity& capacity = agent->capacity;
+  const std::vector<protocol::RunningJob>& running = agent->running;
   if (capacity.max_parallel <= 0 ||
       running.size() >= static_cast<std::size_t>(capacity.max_parallel)) {
     return Value{};
   }
+  static const std::string kQueueSql = "SELECT " + JobColumns() +
+                                       ", queued_at_ms FROM jobs WHERE agent_id = ? AND status = "
+                                       "'QUEUED' ORDER BY priority DESC, queued_at_ms ASC, id ASC "
+                                       "LIMIT ?";
+  const auto candidate = [](const Job& row, std::int64_t queued_at_ms) {
+    return protocol::DispatchCandidate{row.id,
+                                       row.type,
+                                       row.priority,
+                                       queued_at_ms,
+                                       protocol::LocksFor(row.type, row.server_id, row.instance_id),
+                                       row.exclusive};
+  };
   std::optional<Job> job;
   for (int prefix = 1;; prefix *= 8) {
-    std::unique_ptr<Query> q = std::move(head);
-    if (!q) {
-      q = std::make_unique<Query>(ctx.db(), kQueueSql);
-      q->Bind(1, id).Bind(2, prefix);
-    }
     std::vector<Job> rows;
     std::vector<protocol::DispatchCandidate> queued;
-    while (q->Step()) {
-      Job row = ReadJob(*q);
-      queued.push_back({row.id, row.type, row.priority, q->Int64(kJobColumnCount),
-                        protocol::LocksFor(row.type, row.server_id, row.instance_id),
-                        row.exclusive});
-      rows.push_back(std::move(row));
+    if (prefix == 1) {
+      if (agent->head) {
+        queued.push_back(candidate(*agent->head, agent->head_queued_at_ms));
+        rows.push_back(std::move(*agent->head));
+      }
+    } else {
+      Query q(ctx.db(), kQueueSql);
+      q.Bind(1, id).Bind(2, prefix);
+      while (q.Step()) {
+        Job row = ReadJob(q);
+        queued.push_back(candidate(row, q.Int64(kJobColumnCount)));
+        rows.push_back(std::move(row));
+      }
     }
     if (auto index = protocol::PickNext(queued, running, capacity)) {
       job = std::move(rows[*index]);

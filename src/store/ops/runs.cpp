@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "protocol/job_retry.hpp"
+#include "store/ops/batch_reads.hpp"
 #include "store/ops/dependencies.hpp"
 #include "store/ops/jobs.hpp"
 
@@ -109,7 +110,9 @@ Expected<protocol::UpdatesResponse> ApplyUpdates(WriteContext& ctx, const std::s
                                                  const protocol::UpdatesRequest& request,
                                                  WallTime now, int lease_seconds,
                                                  const protocol::LogCap& log_cap) {
-  std::optional<RunAndJob> current = LoadRunAndJob(ctx.db(), id);
+  std::optional<RunAndJob> current;
+  if (ctx.reads() != nullptr) current = ctx.reads()->TakeRun(id);
+  if (!current) current = LoadRunAndJob(ctx.db(), id);
   if (!current) return Fail(Errc::kNotFound, "run " + id + " not found");
   RunRow& row = current->row;
   const Job& job = current->job;

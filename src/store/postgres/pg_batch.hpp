@@ -36,6 +36,7 @@ class PgBatchDriver final : public engine::BatchDriver {
 
   void Begin(sql::Connection& db, std::span<const std::string> agents) override;
   ops::LockedRows* locked_rows() override { return &rows_; }
+  bool reads_ahead() const override { return true; }
   std::vector<AgentQueue> Commit(sql::Connection& db, std::span<protocol::Event* const> events,
                                  std::vector<std::string> touched) override;
   void Rollback(sql::Connection& db) noexcept override;

@@ -368,6 +368,9 @@ def run_session(s):
     s.call("POST", "/v1/agents", admin, {"agentId": "../x"}, expect=400)
     a1, a2 = agent["token"], other["token"]
     types = s.call("GET", "/v1/job-types", view)
+    assert s.call("GET", "/v1/whoami", view)["role"] == "viewer"
+    assert s.call("GET", "/v1/whoami", op)["role"] == "operator"
+    s.call("GET", "/v1/whoami", a1, expect=403)
     names = [t["name"] for t in types["jobTypes"]]
     example = {t["name"]: t["examplePayload"] for t in types["jobTypes"]}
     hello = {"agentVersion": "openapi-test", "jobTypes": names, "maxParallel": 4,

@@ -256,6 +256,7 @@ TEST(CodecTest, OperatorApiMessagesRoundTrip) {
   ExpectRoundTrip(EnrollResponse{"orb-9", "secret"});
   ExpectRoundTrip(TokenCreateRequest{Role::kOperator, "ci"});
   ExpectRoundTrip(TokenCreated{"t1", "secret"});
+  ExpectRoundTrip(Whoami{"t1", Role::kOperator});
   ExpectRoundTrip(ArtifactInfo{"ab12", 0, "/v1/artifacts/ab12"});
   ExpectRoundTrip(ArtifactInfo{"ab12", UINT64_MAX, "/v1/artifacts/ab12"});
   ExpectRoundTrip(ArtifactInfo{"ab12", 5ULL << 32, "/v1/artifacts/ab12"});
