@@ -108,6 +108,8 @@ struct TomlProblem {
 //   boolean ahead up to a space, comma, bracket or '#', testing each character for whitespace as
 //   above, so it reads on into what this check took for a string. A value ends before a quote
 //   in any valid TOML, so such a quote is reported as the syntax error it is.
+// - in a multi-line basic string, a character beyond ASCII after a backslash (past blanks and
+//   newlines: a line-ending backslash): toml++ tests it for whitespace as above.
 // - a '}' where an array expects its next value ("[}" or "[1, }"): parse_value() asserts that a
 //   value does not start with a character that ends one.
 std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
@@ -192,6 +194,19 @@ std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
       case State::kComment: break;
       case State::kBasic:
       case State::kMultiBasic:
+        if (c == '\\' && state == State::kMultiBasic) {
+          // toml++ tests what follows for whitespace (a line-ending backslash), past blanks and
+          // newlines: a character beyond ASCII there reaches the same unreachable point.
+          std::size_t next = i + 1;
+          while (next < text.size() && (text[next] == ' ' || text[next] == '\t' ||
+                                        text[next] == '\r' || text[next] == '\n'))
+            ++next;
+          if (next < text.size() && static_cast<unsigned char>(text[next]) >= 0x80) {
+            return TomlProblem{line, i - line_start + 1,
+                               "a character beyond ASCII after a backslash in a multi-line string "
+                               "(write it as \\uXXXX)"};
+          }
+        }
         if (c == '\\') {
           // Skip the escaped character, unless it is a newline (counted at the top).
           if (i + 1 < text.size() && text[i + 1] != '\n') ++i;
