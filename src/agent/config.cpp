@@ -88,6 +88,22 @@ std::optional<std::size_t> BadHeaderKey(std::string_view text, std::size_t i) {
   }
 }
 
+// True when the value from `start` to the space at `space` looks like a date to toml++ (ten
+// characters but '_', '-' the 5th and 8th) and the space is followed by one digit and the
+// value's end: toml++ reads on for a time after the digit and asserts that it finds no end there.
+bool DateThenOneDigit(std::string_view text, std::size_t start, std::size_t space) {
+  std::string chars;
+  for (std::size_t k = start; k < space && chars.size() <= 10; ++k) {
+    if (text[k] != '_') chars.push_back(text[k]);
+  }
+  if (chars.size() != 10 || chars[4] != '-' || chars[7] != '-') return false;
+  if (space + 1 >= text.size() || text[space + 1] < '0' || text[space + 1] > '9') return false;
+  if (space + 2 >= text.size()) return true;
+  const char after = text[space + 2];
+  return after == ' ' || after == '\t' || after == '\r' || after == '\n' || after == ',' ||
+         after == ']' || after == '}' || after == '#';
+}
+
 struct TomlProblem {
   std::size_t line = 0;    // 1-based
   std::size_t column = 0;  // 1-based, in bytes
@@ -110,6 +126,8 @@ struct TomlProblem {
 //   in any valid TOML, so such a quote is reported as the syntax error it is.
 // - in a multi-line basic string, a character beyond ASCII after a backslash (past blanks and
 //   newlines: a line-ending backslash): toml++ tests it for whitespace as above.
+// - a date, a space and one digit ("1979-05-27 0"): it reads on for a time and asserts in
+//   parse_value() that no value's end comes there.
 // - a '}' where an array expects its next value ("[}" or "[1, }"): parse_value() asserts that a
 //   value does not start with a character that ends one.
 std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
@@ -117,10 +135,11 @@ std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
   State state = State::kCode;
   std::size_t line = 1;
   std::size_t line_start = 0;
-  std::string nesting;      // the arrays ('[') and inline tables ('{') open in a value
-  bool line_blank = true;   // only whitespace so far on this line (outside strings)
-  bool value_next = false;  // a value starts next: after '=', or after '[' or ',' in an array
-  bool bare_value = false;  // in a value that is no string, up to where toml++ stops reading it
+  std::string nesting;          // the arrays ('[') and inline tables ('{') open in a value
+  bool line_blank = true;       // only whitespace so far on this line (outside strings)
+  bool value_next = false;      // a value starts next: after '=', or after '[' or ',' in an array
+  bool bare_value = false;      // in a value that is no string, up to where toml++ stops reading it
+  std::size_t value_start = 0;  // where the bare value started
   std::size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;  // a byte order mark
   const auto at = [&](std::string_view token) { return text.substr(i).starts_with(token); };
   while (i < text.size()) {
@@ -157,7 +176,11 @@ std::optional<TomlProblem> UnsafeForToml(std::string_view text) {
           bare_value = false;  // where toml++ stops reading a value (spaces do not end it here)
         } else if (value_next && c != ' ' && c != '\t' && c != '\r' && c != '[' && c != '{') {
           bare_value = true;
+          value_start = i;
           value_next = false;
+        } else if (bare_value && c == ' ' && DateThenOneDigit(text, value_start, i)) {
+          return TomlProblem{line, i - line_start + 2,
+                             "a date followed by a space must be followed by a time (hh:mm:ss)"};
         }
         if (c == '[' && nesting.empty() && line_blank) {
           if (const auto bad = BadHeaderKey(text, i)) {

@@ -187,6 +187,22 @@ TEST(ConfigTest, ACharacterBeyondAsciiAfterABackslashInAMultiLineStringIsRefused
   }
 }
 
+TEST(ConfigTest, ADateWithASpaceAndOneDigitIsASyntaxErrorAtItsPlace) {
+  // toml++ 3.3.0 reads on for a time after "date, space, digit" and asserts in parse_value()
+  // that no value's end comes there (found by tests/fuzz/agent_config_fuzz.cpp, whose corpus
+  // keeps it).
+  for (const auto& [text, where] :
+       {std::pair<std::string, std::string>{"p= 8*88--0--= 8 8", "agent.toml:1:15:"},
+        {"x = 1979-05-27 0\n", "agent.toml:1:16:"},
+        {"x = [1979-05-2_7 1]\n", "agent.toml:1:18:"}}) {
+    AgentConfig config;
+    auto applied = ApplyToml(text, "agent.toml", config);
+    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
+    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
+    EXPECT_NE(applied.error().message.find("time"), std::string::npos) << applied.error().message;
+  }
+}
+
 TEST(ConfigTest, ATableHeaderWhoseKeyStartsBadlyIsASyntaxErrorAtItsPlace) {
   // toml++ 3.3.0 asserts that a header's key starts with a bare key character or a quote (an
   // abort with assertions on; found by tests/fuzz/agent_config_fuzz.cpp, whose corpus keeps it).
