@@ -70,9 +70,15 @@ class AgentCluster {
   // POST/GET with the admin token; returns {status, body}.
   std::pair<int, std::string> Admin(const std::string& method, const std::string& target,
                                     const std::string& body = "") {
+    return CallAs(admin_token_, method, target, body);
+  }
+
+  // The same with `token` (a viewer's, an agent's, another agent's, ...).
+  std::pair<int, std::string> CallAs(const std::string& token, const std::string& method,
+                                     const std::string& target, const std::string& body = "") {
     net::ClientOptions options;
     options.base_url = url();
-    options.bearer_token = admin_token_;
+    options.bearer_token = token;
     net::HttpClient client(options);
     net::ClientRequest request;
     request.method = method;

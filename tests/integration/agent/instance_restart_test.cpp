@@ -15,19 +15,13 @@
 #include "os/process.hpp"
 #include "protocol/instance_json.hpp"
 #include "support/build_paths.hpp"
+#include "support/files.hpp"
 
 namespace orb::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
-
-std::string ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // A root with server s1 whose current build b1 is committed (job-types.md §1).
 void MakeServer(const fs::path& root) {

@@ -22,36 +22,13 @@
 #include "protocol/codec.hpp"
 #include "protocol/instance_json.hpp"
 #include "protocol/inventory.hpp"
+#include "support/files.hpp"
 
 namespace orb::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
-
-std::string InventoryReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// {status, body} of one call with `token`.
-std::pair<int, std::string> InventoryCallAs(const std::string& url, const std::string& token,
-                                            const std::string& method, const std::string& target,
-                                            const std::string& body = "") {
-  net::ClientOptions options;
-  options.base_url = url;
-  options.bearer_token = token;
-  net::HttpClient client(options);
-  net::ClientRequest request;
-  request.method = method;
-  request.target = target;
-  request.body = body;
-  auto response = client.Send(request);
-  if (!response) return {0, response.error().Describe()};
-  return {response->status, response->body};
-}
 
 class InventoryAgentsTest : public ::testing::Test {
  protected:
@@ -76,7 +53,7 @@ class InventoryAgentsTest : public ::testing::Test {
     const fs::path archive = dir_.path() / "build.tar.gz";
     const std::string tar = "tar -C '" + tree.string() + "' -czf '" + archive.string() + "' .";
     EXPECT_EQ(std::system(tar.c_str()), 0);
-    const std::string bytes = InventoryReadText(archive);
+    const std::string bytes = ReadText(archive);
     const auto [status, body] = cluster_.Admin("PUT", "/v1/artifacts", bytes);
     EXPECT_TRUE(status == 200 || status == 201) << status << " " << body;
     const std::string sha = Sha256Hex(bytes);
@@ -102,7 +79,7 @@ class InventoryAgentsTest : public ::testing::Test {
     ASSERT_TRUE(job.has_value()) << body;
     ASSERT_TRUE(WaitFor([&] { return cluster_.Status(job->id) == "COMPLETED"; }, seconds(30)))
         << type << " " << cluster_.Status(job->id) << " " << cluster_.LastError(job->id) << "\n"
-        << InventoryReadText(dir_.path() / "agent.log");
+        << ReadText(dir_.path() / "agent.log");
   }
 
   std::optional<protocol::HostInventory> Inventory() {
@@ -123,14 +100,14 @@ TEST_F(InventoryAgentsTest, AnInstanceKilledBehindTheAgentsBackTurnsCrashed) {
   ASSERT_TRUE(agent_.Start());
   // The first report comes right after hello: an empty host.
   ASSERT_TRUE(WaitFor([&] { return Inventory().has_value(); }, seconds(20)))
-      << InventoryReadText(dir_.path() / "agent.log");
+      << ReadText(dir_.path() / "agent.log");
   EXPECT_TRUE(Inventory()->instances.empty());
 
   RunJob("INSTALL_SERVER", "s1",
          fmt::format(R"({{"buildId": "b1", "activate": true, "artifact": {}}})", Artifact()));
   RunJob("START_INSTANCE", "i1", kFakeGameServerStart);
-  auto runtime = protocol::ParseInstanceRuntime(
-      InventoryReadText(agent_.root() / "instances/i1/runtime.json"));
+  auto runtime =
+      protocol::ParseInstanceRuntime(ReadText(agent_.root() / "instances/i1/runtime.json"));
   ASSERT_TRUE(runtime && runtime->pid);
   pid_ = static_cast<pid_t>(*runtime->pid);
 
@@ -168,7 +145,7 @@ TEST_F(InventoryAgentsTest, AnInstanceKilledBehindTheAgentsBackTurnsCrashed) {
                inventory->instances[0].state == protocol::InstanceRunState::kCrashed;
       },
       seconds(10)))
-      << InventoryReadText(dir_.path() / "agent.log");
+      << ReadText(dir_.path() / "agent.log");
   std::optional<protocol::Event> announced;
   EXPECT_TRUE(WaitFor(
       [&] {
@@ -209,7 +186,7 @@ TEST_F(InventoryAgentsTest, AViewerReadsItAndAnotherAgentCannotWriteIt) {
 
   // Before any report: 404 naming the agent.
   const auto [missing, missing_body] =
-      InventoryCallAs(cluster_.url(), viewer->token, "GET", "/v1/agents/host-1/inventory");
+      cluster_.CallAs(viewer->token, "GET", "/v1/agents/host-1/inventory");
   EXPECT_EQ(missing, 404);
   EXPECT_NE(missing_body.find("host-1"), std::string::npos) << missing_body;
 
@@ -217,36 +194,28 @@ TEST_F(InventoryAgentsTest, AViewerReadsItAndAnotherAgentCannotWriteIt) {
       R"({"servers":[],"instances":[{"instanceId":"i9","serverId":"s1","state":"running",)"
       R"("pid":42,"supervisor":"process"}],"backups":[],)"
       R"("disk":{"rootFreeBytes":1,"rootTotalBytes":2},"reportedAt":"2026-12-06T14:00:00.000Z"})";
-  EXPECT_EQ(
-      InventoryCallAs(cluster_.url(), other, "POST", "/v1/agents/host-1/inventory", body).first,
-      403);
-  EXPECT_EQ(
-      InventoryCallAs(cluster_.url(), viewer->token, "POST", "/v1/agents/host-1/inventory", body)
-          .first,
-      403);
+  EXPECT_EQ(cluster_.CallAs(other, "POST", "/v1/agents/host-1/inventory", body).first, 403);
+  EXPECT_EQ(cluster_.CallAs(viewer->token, "POST", "/v1/agents/host-1/inventory", body).first, 403);
   // A bad body: 400 naming the field, nothing stored.
   const std::string own = cluster_.TokenOf("host-1");
   const auto [bad, bad_body] =
-      InventoryCallAs(cluster_.url(), own, "POST", "/v1/agents/host-1/inventory",
+      cluster_.CallAs(own, "POST", "/v1/agents/host-1/inventory",
                       R"({"servers":[],"instances":[],"backups":[],"disk":)"
                       R"({"rootFreeBytes":1,"rootTotalBytes":2},"color":1})");
   EXPECT_EQ(bad, 400);
   EXPECT_NE(bad_body.find("color"), std::string::npos) << bad_body;
-  EXPECT_EQ(
-      InventoryCallAs(cluster_.url(), viewer->token, "GET", "/v1/agents/host-1/inventory").first,
-      404);
+  EXPECT_EQ(cluster_.CallAs(viewer->token, "GET", "/v1/agents/host-1/inventory").first, 404);
 
-  EXPECT_EQ(InventoryCallAs(cluster_.url(), own, "POST", "/v1/agents/host-1/inventory", body).first,
-            204);
+  EXPECT_EQ(cluster_.CallAs(own, "POST", "/v1/agents/host-1/inventory", body).first, 204);
   const auto [read, read_body] =
-      InventoryCallAs(cluster_.url(), viewer->token, "GET", "/v1/agents/host-1/inventory");
+      cluster_.CallAs(viewer->token, "GET", "/v1/agents/host-1/inventory");
   ASSERT_EQ(read, 200) << read_body;
   auto inventory = protocol::ParseHostInventory(read_body);
   ASSERT_TRUE(inventory.has_value()) << read_body;
   ASSERT_EQ(inventory->instances.size(), 1U);
   EXPECT_EQ(inventory->instances[0].pid, 42);
   // An agent cannot read it (reads are the staff's).
-  EXPECT_EQ(InventoryCallAs(cluster_.url(), own, "GET", "/v1/agents/host-1/inventory").first, 403);
+  EXPECT_EQ(cluster_.CallAs(own, "GET", "/v1/agents/host-1/inventory").first, 403);
 }
 
 // An idle host sends its inventory once: each heartbeat's check finds nothing new. Watched for
