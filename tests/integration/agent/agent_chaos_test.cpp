@@ -29,6 +29,7 @@
 
 #include "common/sha256.hpp"
 #include "integration/agent/agent_cluster.hpp"
+#include "integration/agent/fake_game_server.hpp"
 #include "os/process.hpp"
 #include "protocol/instance_json.hpp"
 #include "support/build_paths.hpp"
@@ -40,14 +41,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kServerScript = R"sh(#!/bin/sh
-echo "Done (0.1s)! For help, type help"
-while read -r line; do
-  if [ "$line" = "stop" ]; then echo "saving"; exit 0; fi
-done
-exit 4
-)sh";
 
 constexpr const char* kInstanceConfig =
     R"({"serverId": "s1", "command": ["bin/start.sh"], "stopCommand": "stop",
@@ -179,7 +172,7 @@ class AgentChaosTest : public ::testing::TestWithParam<Type> {
   // last long enough to be killed inside.
   std::string BuildArtifact(const std::string& build_id) {
     const fs::path tree = dir_.path() / ("tree-" + build_id);
-    WriteText(tree / "bin/start.sh", kServerScript);
+    WriteText(tree / "bin/start.sh", kFakeGameServerScript);
     fs::permissions(tree / "bin/start.sh", fs::perms::owner_all);
     WriteText(tree / "lib/blob.bin", RandomBytes(random_, 4 << 20));
     WriteText(tree / "VERSION", build_id);
