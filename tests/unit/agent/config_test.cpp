@@ -26,6 +26,19 @@ Expected<CommandLine> Parse(std::vector<std::string> args) {
   return ParseCommandLine(static_cast<int>(argv.size()), argv.data(), "1.2.3");
 }
 
+// `text` as agent.toml is refused as invalid, the message naming the place `where` (and saying
+// `says`, when given).
+void ExpectRefusedAt(const std::string& text, const std::string& where,
+                     const std::string& says = "") {
+  AgentConfig config;
+  auto applied = ApplyToml(text, "agent.toml", config);
+  ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
+  EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
+  if (!says.empty()) {
+    EXPECT_NE(applied.error().message.find(says), std::string::npos) << applied.error().message;
+  }
+}
+
 bool HasProblem(const Error& error, const std::string& field) {
   for (const auto& problem : error.details) {
     if (problem.field == field) return true;
@@ -101,11 +114,7 @@ TEST(ConfigTest, ACharacterBeyondAsciiOutsideAStringIsASyntaxErrorAtItsPlace) {
   for (const std::string text :
        {"se\xd1\xb4ver = \"x\"\n", "agentId = \"x\"\xc3\xbc\n",
         "agentId = \"\"\"a\"\"\"\"\xc3\xa9\n", "a = '''x''''\xe2\x80\x83\n"}) {
-    AgentConfig config;
-    auto applied = ApplyToml(text, "agent.toml", config);
-    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
-    EXPECT_NE(applied.error().message.find("agent.toml:1:"), std::string::npos)
-        << applied.error().message;
+    ExpectRefusedAt(text, "agent.toml:1:");
   }
 }
 
@@ -130,11 +139,7 @@ TEST(ConfigTest, AQuoteInsideAValueThatIsNoStringIsASyntaxErrorAtItsPlace) {
         {"maxParallel = 1.\"\xd1\x8a\"\n", "agent.toml:1:17:"},
         {"x = 1979-05-27 07)'\xd1\x8a'\n", "agent.toml:1:19:"},
         {"agentId = \"h1\"\ny = [\n  1,\n  true\"\xd1\x8a\",\n]\n", "agent.toml:4:7:"}}) {
-    AgentConfig config;
-    auto applied = ApplyToml(text, "agent.toml", config);
-    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
-    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
-    EXPECT_NE(applied.error().message.find("quote"), std::string::npos) << applied.error().message;
+    ExpectRefusedAt(text, where, "quote");
   }
   // Strings where TOML puts them, beyond ASCII too, are left to toml++.
   AgentConfig config;
@@ -156,11 +161,7 @@ TEST(ConfigTest, ACloseBraceWhereAnArrayExpectsAValueIsASyntaxErrorAtItsPlace) {
         {"x = [1,}]\n", "agent.toml:1:8:"},
         {"x = [ # c\n }]\n", "agent.toml:2:2:"},
         {"x = [{}, [ }]]\n", "agent.toml:1:12:"}}) {
-    AgentConfig config;
-    auto applied = ApplyToml(text, "agent.toml", config);
-    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
-    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
-    EXPECT_NE(applied.error().message.find("'}'"), std::string::npos) << applied.error().message;
+    ExpectRefusedAt(text, where, "'}'");
   }
   // Inline tables close with '}' inside arrays, after a value.
   AgentConfig config;
@@ -178,12 +179,7 @@ TEST(ConfigTest, ACharacterBeyondAsciiAfterABackslashInAMultiLineStringIsRefused
        {std::pair<std::string, std::string>{"a = \"\"\"\\\xd1\x8a\"\"\"\n", "agent.toml:1:8:"},
         {"a = \"\"\"x\\ \xd1\x8a\"\"\"\n", "agent.toml:1:9:"},
         {"a = \"\"\"\\\n  \xef\xbb\x83\"\"\"\n", "agent.toml:1:8:"}}) {
-    AgentConfig config;
-    auto applied = ApplyToml(text, "agent.toml", config);
-    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
-    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
-    EXPECT_NE(applied.error().message.find("backslash"), std::string::npos)
-        << applied.error().message;
+    ExpectRefusedAt(text, where, "backslash");
   }
 }
 
@@ -195,11 +191,7 @@ TEST(ConfigTest, ADateWithASpaceAndOneDigitIsASyntaxErrorAtItsPlace) {
        {std::pair<std::string, std::string>{"p= 8*88--0--= 8 8", "agent.toml:1:15:"},
         {"x = 1979-05-27 0\n", "agent.toml:1:16:"},
         {"x = [1979-05-2_7 1]\n", "agent.toml:1:18:"}}) {
-    AgentConfig config;
-    auto applied = ApplyToml(text, "agent.toml", config);
-    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
-    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
-    EXPECT_NE(applied.error().message.find("time"), std::string::npos) << applied.error().message;
+    ExpectRefusedAt(text, where, "time");
   }
 }
 
@@ -211,10 +203,7 @@ TEST(ConfigTest, ATableHeaderWhoseKeyStartsBadlyIsASyntaxErrorAtItsPlace) {
         {"agentId = \"h1\"\n  [[ =x]]\n", "agent.toml:2:6:"},
         {"[retention . )b]\n", "agent.toml:1:14:"},
         {"[labels.\n", "agent.toml:1:"}}) {
-    AgentConfig config;
-    auto applied = ApplyToml(text, "agent.toml", config);
-    ASSERT_THAT(applied, FailsWith(Errc::kInvalidRequest)) << text;
-    EXPECT_NE(applied.error().message.find(where), std::string::npos) << applied.error().message;
+    ExpectRefusedAt(text, where);
   }
   // Headers that start well, and brackets inside values that start a line, are left to toml++
   // (which parses this; the config then refuses the unknown table, naming it, not the header).
