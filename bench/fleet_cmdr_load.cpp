@@ -21,10 +21,12 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -148,6 +150,7 @@ struct W2Options {
   int idle_agents = 1000;
   int samples = 500;
   int wait_seconds = 30;
+  std::string trace;  // --trace FILE: each sample's start (ms from the first) and latency
   OrchestrationOptions orchestration;  // --orchestration: a rollout and schedules beside W2
 };
 
@@ -157,13 +160,22 @@ class W2Latency {
       : io_(io),
         fleet_(fleet),
         options_(options),
-        tasks_(io),
+        tasks_(io, &load_io_),
+        load_tasks_(load_io_, &io),
         orchestration_(fleet, options.orchestration) {}
 
+  // The measured agent and the operator run on `io`; the idle agents (and with --orchestration
+  // the jobs they take) on a loop of their own, on its own thread, as other machines would: a
+  // burst of the idle agents' replies does not queue in front of the measured notify's reply.
   void Run(int threads) {
+    auto keep = asio::make_work_guard(load_io_);
+    std::thread load_thread([this] { load_io_.run(); });
     tasks_.Spawn(Main());
     RunLoop(io_, threads);
+    load_io_.stop();
+    load_thread.join();
     tasks_.Check();
+    load_tasks_.Check();
   }
 
  private:
@@ -180,11 +192,8 @@ class W2Latency {
         orchestrated ? [this](int i) { return orchestration_.AgentLabels(i); }
                      : std::function<protocol::Labels(int)>());
     std::cerr << fmt::format("w2: {} idle agents enrolled, connecting\n", idle.size());
-    for (const auto& agent : idle) {
-      auto connection = std::make_shared<Connection>(fleet_.ConnectAgent());
-      co_await connection->Connect();
-      tasks_.Spawn(IdleAgent(connection, agent));
-    }
+    for (const auto& agent : idle)
+      load_tasks_.Spawn(IdleAgent(agent));
     auto metrics = fleet_.ConnectAgent();
     // Idle agents whose wait just ran out are briefly not held: 99% is "all of them".
     while (co_await fleet_.HeldNotifies(metrics) < options_.idle_agents * 99 / 100) {
@@ -198,12 +207,17 @@ class W2Latency {
     auto operator_connection = fleet_.Connect();
     if (orchestrated) co_await orchestration_.Start(operator_connection, operator_token);
     std::vector<double> latencies_ms;
+    std::ofstream trace;
+    if (!options_.trace.empty()) trace.open(options_.trace);
+    const auto first = Steady::now();
     const auto from = SampleCpu(fleet_.target().measured);
     for (int i = 0; i < options_.samples; ++i) {
       const auto [arrived, sent] =
           co_await (WaitForNotify(notify_connection, measured) &&
                     CreateAfterPause(operator_connection, operator_token, measured.id));
       latencies_ms.push_back(Millis(arrived - sent));
+      if (trace)
+        trace << fmt::format("{:.1f}\t{:.3f}\n", Millis(sent - first), latencies_ms.back());
       if (!co_await Fleet::TakeOneJob(agent_connection, measured)) {
         throw std::runtime_error("w2: the measured agent found no job after its notify");
       }
@@ -238,7 +252,9 @@ class W2Latency {
   // An idle agent: notify long-polls back to back. The first wait is spread over 1..wait s so
   // that re-issues are spread evenly in time, as with agents that started at different times.
   // With --orchestration, a notify saying jobs are pending makes it take and finish them first.
-  awaitable<void> IdleAgent(std::shared_ptr<Connection> connection, Agent agent) {
+  awaitable<void> IdleAgent(Agent agent) {
+    auto connection = std::make_shared<Connection>(fleet_.ConnectAgent(load_io_.get_executor()));
+    co_await connection->Connect();
     int wait =
         1 + static_cast<int>(RandomU64() % static_cast<std::uint64_t>(options_.wait_seconds));
     // On another replica than the one that enrolled it, the token is unknown (401) until that
@@ -289,7 +305,9 @@ class W2Latency {
   asio::io_context& io_;
   Fleet& fleet_;
   W2Options options_;
+  asio::io_context load_io_{1};
   TaskGroup tasks_;
+  TaskGroup load_tasks_;
   OrchestrationLoad orchestration_;
   std::atomic<long> idle_answers_{0};
   std::atomic<long> orchestration_jobs_{0};
@@ -476,6 +494,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   w2_cmd->add_option("--samples", w2.samples, "measured creates")->capture_default_str();
   w2_cmd->add_option("--wait", w2.wait_seconds, "notify wait=S")->capture_default_str();
+  w2_cmd->add_option("--trace", w2.trace,
+                     "writes each sample's start (ms) and latency (ms) to FILE");
   w2_cmd->add_flag("--orchestration", w2.orchestration.enabled,
                    "meanwhile: a rollout over the idle agents (which then take jobs) and "
                    "schedules of chained steps over groups of them, firing during the samples");

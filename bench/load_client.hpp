@@ -156,10 +156,12 @@ inline awaitable<void> Pause(Steady::duration duration) {
   co_await timer.async_wait(use_awaitable);
 }
 
-// Runs `task` detached; the first exception is kept and stops the run.
+// Runs `task` detached; the first exception is kept and stops the run (`io`, and `also` when the
+// run has a second loop).
 class TaskGroup {
  public:
-  explicit TaskGroup(asio::io_context& io) : io_(io) {}
+  explicit TaskGroup(asio::io_context& io, asio::io_context* also = nullptr)
+      : io_(io), also_(also) {}
   void Spawn(awaitable<void> task) {
     asio::co_spawn(io_, std::move(task), [this](std::exception_ptr error) {
       if (!error || failed_.exchange(true)) return;
@@ -177,6 +179,7 @@ class TaskGroup {
         break;
       }
       io_.stop();
+      if (also_ != nullptr) also_->stop();
     });
   }
   // Throws the first failure, if any.
@@ -186,6 +189,7 @@ class TaskGroup {
 
  private:
   asio::io_context& io_;
+  asio::io_context* also_;
   std::atomic<bool> failed_{false};
   std::string message_;
 };
@@ -327,7 +331,11 @@ class Fleet {
   const Target& target() const { return target_; }
   Connection Connect() { return Connection(io_.get_executor(), target_.endpoint); }
   // A connection for an agent: to the agents' replica (the operators' one unless --replicas 2).
-  Connection ConnectAgent() { return Connection(io_.get_executor(), target_.agent_endpoint); }
+  Connection ConnectAgent() { return ConnectAgent(io_.get_executor()); }
+  // The same on another loop's executor.
+  Connection ConnectAgent(asio::any_io_executor executor) {
+    return Connection(std::move(executor), target_.agent_endpoint);
+  }
   CpuUse Between(const CpuSample& from, const CpuSample& to) const {
     return CpuUse::Between(from, to, target_.measured.database.has_value());
   }
