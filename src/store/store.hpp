@@ -292,7 +292,7 @@ struct ScheduleTick {
   std::optional<WallTime> next_wake;      // the earliest next fire of an enabled schedule
 };
 
-inline constexpr int kFireBatchHosts = 20;  // hosts whose chains one transaction of a fire creates
+inline constexpr int kFireBatchHosts = 5;  // hosts whose chains one transaction of a fire creates
 
 struct LogQuery {
   std::string job_id{};

@@ -69,6 +69,32 @@ bool RunOne(sql::Connection& db, const StoreDeps& deps, ops::LockedRows* rows,
 
 }  // namespace
 
+void OpQueue::Push(OpPtr op) {
+  const auto lane = static_cast<std::size_t>(op->lane());
+  lanes_.at(lane).push_back(std::move(op));
+  ++size_;
+}
+
+std::vector<OpPtr> OpQueue::TakeBatch(std::size_t max) {
+  max = std::max<std::size_t>(max, 1);
+  std::vector<OpPtr> batch;
+  batch.reserve(std::min(max, size_));
+  const auto take = [&](std::deque<OpPtr>& lane, std::size_t count) {
+    for (; count > 0 && !lane.empty() && batch.size() < max; --count) {
+      batch.push_back(std::move(lane.front()));
+      lane.pop_front();
+      --size_;
+    }
+  };
+  // One of each waiting lane first, lowest priority last: a full lane above cannot starve one
+  // below. Then the rest, by priority.
+  for (auto& lane : lanes_)
+    take(lane, 1);
+  for (auto& lane : lanes_)
+    take(lane, max);
+  return batch;
+}
+
 void PendingOp::AddAgents(const std::vector<std::string>& agents) {
   agents_.insert(agents_.end(), agents.begin(), agents.end());
   std::sort(agents_.begin(), agents_.end());

@@ -25,7 +25,9 @@
 // rolls back, adds them to that operation's agents and runs again, a few times.
 // Thread-safety: RunBatch runs on the thread that owns the connection.
 
+#include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -49,11 +51,20 @@ enum class Rank {
   kLeases = 2,  // also a lease row
 };
 
+// Which queue an operation waits in (OpQueue): what a person is waiting for goes before the
+// agents' traffic, and both before the timers' background work (docs/decisions/0026).
+enum class Lane {
+  kInteractive = 0,  // operators' and the UI's writes, tokens, the leader lease
+  kAgents = 1,       // agents' calls: hello, dispatch, updates, heartbeats
+  kBackground = 2,   // timers: lease expiry, promotion, rollouts' advances, schedules' fires
+};
+inline constexpr std::size_t kLanes = 3;
+
 // One write operation waiting for a batch.
 class PendingOp {
  public:
-  PendingOp(std::vector<std::string> agents, Rank rank, ops::ReadHint hint = {})
-      : agents_(std::move(agents)), rank_(rank), hint_(std::move(hint)) {}
+  PendingOp(std::vector<std::string> agents, Rank rank, Lane lane, ops::ReadHint hint = {})
+      : agents_(std::move(agents)), rank_(rank), lane_(lane), hint_(std::move(hint)) {}
   virtual ~PendingOp() = default;
 
   // The agents whose rows the batch locks for this operation (the only ones it may change).
@@ -61,6 +72,7 @@ class PendingOp {
   // Adds agents the operation found it needs (ops::MoreAgentsNeeded), for the batch's next run.
   void AddAgents(const std::vector<std::string>& agents);
   Rank rank() const { return rank_; }
+  Lane lane() const { return lane_; }
   // What the body reads first, for the batch to read ahead (ops/batch_reads.hpp).
   const ops::ReadHint& hint() const { return hint_; }
 
@@ -80,18 +92,36 @@ class PendingOp {
  private:
   std::vector<std::string> agents_;
   Rank rank_;
+  Lane lane_;
   ops::ReadHint hint_;
 };
 
 using OpPtr = std::shared_ptr<PendingOp>;
 
+// The operations waiting for one writer, by lane. A batch takes the interactive ones first, then
+// the agents', then the background ones, each lane in arrival order, but at least one of every
+// lane that has any (while the batch has room), so that no lane waits behind another for ever.
+// Not thread-safe: the stores guard it with their queue's mutex.
+class OpQueue {
+ public:
+  void Push(OpPtr op);
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  // At most `max` (at least 1) operations, in the order they are to run.
+  std::vector<OpPtr> TakeBatch(std::size_t max);
+
+ private:
+  std::array<std::deque<OpPtr>, kLanes> lanes_;
+  std::size_t size_ = 0;
+};
+
 template <class T>
 class TypedOp final : public PendingOp {
  public:
   using Body = std::function<Expected<T>(ops::WriteContext&)>;
-  TypedOp(std::vector<std::string> agents, Rank rank, Body body, Completion<T> done,
+  TypedOp(std::vector<std::string> agents, Rank rank, Lane lane, Body body, Completion<T> done,
           ops::ReadHint hint = {})
-      : PendingOp(std::move(agents), rank, std::move(hint)),
+      : PendingOp(std::move(agents), rank, lane, std::move(hint)),
         body_(std::move(body)),
         done_(std::move(done)) {}
 

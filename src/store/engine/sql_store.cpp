@@ -29,6 +29,9 @@ using protocol::RunStatus;
 
 namespace {
 
+// Agents whose heartbeats one transaction of TouchAgents writes at most.
+constexpr std::size_t kTouchBatch = 200;
+
 // Waits for an asynchronous call: `start(done)` starts it.
 template <class T, class Start>
 Expected<Mutation<T>> Await(Start&& start) {
@@ -47,17 +50,17 @@ std::vector<std::string> Unique(std::vector<std::string> agents) {
 }  // namespace
 
 template <class T>
-void SqlStore::WriteAsync(std::vector<std::string> agents, Rank rank,
+void SqlStore::WriteAsync(std::vector<std::string> agents, Rank rank, Lane lane,
                           typename TypedOp<T>::Body body, Completion<T> done, ops::ReadHint hint) {
-  Submit(std::make_shared<TypedOp<T>>(Unique(std::move(agents)), rank, std::move(body),
+  Submit(std::make_shared<TypedOp<T>>(Unique(std::move(agents)), rank, lane, std::move(body),
                                       std::move(done), std::move(hint)));
 }
 
 template <class T>
-Expected<Mutation<T>> SqlStore::Write(std::vector<std::string> agents, Rank rank,
+Expected<Mutation<T>> SqlStore::Write(std::vector<std::string> agents, Rank rank, Lane lane,
                                       typename TypedOp<T>::Body body) {
   return Await<T>([&](Completion<T> done) {
-    WriteAsync<T>(std::move(agents), rank, std::move(body), std::move(done));
+    WriteAsync<T>(std::move(agents), rank, lane, std::move(body), std::move(done));
   });
 }
 
@@ -73,9 +76,9 @@ Expected<T> SqlStore::ReadAs(F&& body) {
 // ---- Tokens ----
 
 Expected<Mutation<TokenRecord>> SqlStore::CreateToken(TokenRecord token) {
-  return Write<TokenRecord>({}, Rank::kTokens, [token = std::move(token)](ops::WriteContext& ctx) {
-    return ops::CreateToken(ctx, token);
-  });
+  return Write<TokenRecord>(
+      {}, Rank::kTokens, Lane::kInteractive,
+      [token = std::move(token)](ops::WriteContext& ctx) { return ops::CreateToken(ctx, token); });
 }
 
 Expected<TokenRecord> SqlStore::FindTokenByHash(std::string_view token_hash) {
@@ -88,9 +91,10 @@ Expected<std::vector<TokenRecord>> SqlStore::ListTokens() {
 }
 
 Expected<Mutation<Unit>> SqlStore::RevokeToken(std::string_view token_id, WallTime now) {
-  return Write<Unit>({}, Rank::kTokens, [id = std::string(token_id), now](ops::WriteContext& ctx) {
-    return ops::RevokeToken(ctx, id, now);
-  });
+  return Write<Unit>({}, Rank::kTokens, Lane::kInteractive,
+                     [id = std::string(token_id), now](ops::WriteContext& ctx) {
+                       return ops::RevokeToken(ctx, id, now);
+                     });
 }
 
 Expected<bool> SqlStore::HasAdminToken() {
@@ -98,9 +102,10 @@ Expected<bool> SqlStore::HasAdminToken() {
 }
 
 Expected<Mutation<bool>> SqlStore::CreateFirstAdminToken(TokenRecord token) {
-  return Write<bool>({}, Rank::kTokens, [token = std::move(token)](ops::WriteContext& ctx) {
-    return ops::CreateFirstAdminToken(ctx, token);
-  });
+  return Write<bool>({}, Rank::kTokens, Lane::kInteractive,
+                     [token = std::move(token)](ops::WriteContext& ctx) {
+                       return ops::CreateFirstAdminToken(ctx, token);
+                     });
 }
 
 Expected<TokenChanges> SqlStore::TokenChangesSince(std::int64_t version) {
@@ -115,14 +120,14 @@ Expected<Mutation<protocol::AgentInfo>> SqlStore::EnrollAgent(std::string_view a
                                                               TokenRecord token, WallTime now) {
   std::string id(agent_id);
   return Write<protocol::AgentInfo>(
-      {id}, Rank::kTokens,
+      {id}, Rank::kTokens, Lane::kInteractive,
       [id, labels_json = protocol::ToJson(labels), token = std::move(token),
        now](ops::WriteContext& ctx) { return ops::EnrollAgent(ctx, id, labels_json, token, now); });
 }
 
 Expected<Mutation<Unit>> SqlStore::RevokeAgent(std::string_view agent_id, WallTime now) {
   std::string id(agent_id);
-  return Write<Unit>({id}, Rank::kTokens,
+  return Write<Unit>({id}, Rank::kTokens, Lane::kInteractive,
                      [id, now](ops::WriteContext& ctx) { return ops::RevokeAgent(ctx, id, now); });
 }
 
@@ -140,26 +145,31 @@ Expected<Mutation<HelloResult>> SqlStore::RecordHello(std::string_view agent_id,
                                                       const protocol::HelloRequest& hello,
                                                       WallTime now) {
   std::string id(agent_id);
-  return Write<HelloResult>({id}, Rank::kPlain, [id, hello, now](ops::WriteContext& ctx) {
-    return ops::RecordHello(ctx, id, hello, now);
-  });
+  return Write<HelloResult>(
+      {id}, Rank::kPlain, Lane::kAgents,
+      [id, hello, now](ops::WriteContext& ctx) { return ops::RecordHello(ctx, id, hello, now); });
 }
 
 Status SqlStore::TouchAgents(std::span<const AgentSeen> seen) {
-  std::vector<AgentSeen> copy(seen.begin(), seen.end());
-  std::vector<std::string> agents;
-  for (const AgentSeen& agent : copy)
-    agents.push_back(agent.agent_id);
-  auto written = Write<Unit>(
-      std::move(agents), Rank::kPlain,
-      [copy = std::move(copy)](ops::WriteContext& ctx) { return ops::TouchAgents(ctx, copy); });
-  if (!written) return Fail(written.error());
+  // In transactions of kTouchBatch agents: a flush of 10,000 agents' heartbeats in one would hold
+  // the writer for ~170 ms, and every call behind it would wait that long.
+  for (std::size_t first = 0; first < seen.size(); first += kTouchBatch) {
+    const auto part = seen.subspan(first, std::min(kTouchBatch, seen.size() - first));
+    std::vector<AgentSeen> copy(part.begin(), part.end());
+    std::vector<std::string> agents;
+    for (const AgentSeen& agent : copy)
+      agents.push_back(agent.agent_id);
+    auto written = Write<Unit>(
+        std::move(agents), Rank::kPlain, Lane::kBackground,
+        [copy = std::move(copy)](ops::WriteContext& ctx) { return ops::TouchAgents(ctx, copy); });
+    if (!written) return Fail(written.error());
+  }
   return Ok();
 }
 
 Expected<Mutation<bool>> SqlStore::MarkAgentOnline(std::string_view agent_id, WallTime now) {
   std::string id(agent_id);
-  return Write<bool>({id}, Rank::kPlain, [id, now](ops::WriteContext& ctx) {
+  return Write<bool>({id}, Rank::kPlain, Lane::kAgents, [id, now](ops::WriteContext& ctx) {
     return ops::MarkAgentOnline(ctx, id, now);
   });
 }
@@ -168,7 +178,7 @@ Expected<Mutation<bool>> SqlStore::SetAgentHealth(std::string_view agent_id,
                                                   const protocol::AgentStatusReport& report,
                                                   WallTime now) {
   std::string id(agent_id);
-  return Write<bool>({id}, Rank::kPlain, [id, report, now](ops::WriteContext& ctx) {
+  return Write<bool>({id}, Rank::kPlain, Lane::kAgents, [id, report, now](ops::WriteContext& ctx) {
     return ops::SetAgentHealth(ctx, id, report, now);
   });
 }
@@ -178,9 +188,10 @@ Expected<Mutation<int>> SqlStore::MarkAgentsOffline(WallTime now, WallTime seen_
       [&](sql::Connection& db) { return ops::AgentsGoneOffline(db, seen_before); });
   if (!gone) return Fail(gone.error());
   if (gone->empty()) return Mutation<int>{0, {}, {}};
-  return Write<int>(*std::move(gone), Rank::kPlain, [now, seen_before](ops::WriteContext& ctx) {
-    return ops::MarkAgentsOffline(ctx, now, seen_before);
-  });
+  return Write<int>(*std::move(gone), Rank::kPlain, Lane::kBackground,
+                    [now, seen_before](ops::WriteContext& ctx) {
+                      return ops::MarkAgentsOffline(ctx, now, seen_before);
+                    });
 }
 
 // ---- Host inventory (docs/decisions/0024) ----
@@ -189,9 +200,10 @@ Expected<Mutation<bool>> SqlStore::PutInventory(std::string_view agent_id,
                                                 const protocol::HostInventory& inventory,
                                                 WallTime now) {
   std::string id(agent_id);
-  return Write<bool>({id}, Rank::kPlain, [id, inventory, now](ops::WriteContext& ctx) {
-    return ops::PutInventory(ctx, id, inventory, now);
-  });
+  return Write<bool>({id}, Rank::kPlain, Lane::kAgents,
+                     [id, inventory, now](ops::WriteContext& ctx) {
+                       return ops::PutInventory(ctx, id, inventory, now);
+                     });
 }
 
 Expected<protocol::HostInventory> SqlStore::GetInventory(std::string_view agent_id) {
@@ -219,7 +231,7 @@ void SqlStore::CreateJobsAsync(CreateJobsCommand command, WallTime now,
   for (const JobSpec& spec : command.jobs)
     agents.push_back(spec.agent_id);
   WriteAsync<CreatedJobs>(
-      std::move(agents), Rank::kPlain,
+      std::move(agents), Rank::kPlain, Lane::kInteractive,
       [command = std::move(command), fingerprint = std::move(fingerprint),
        now](ops::WriteContext& ctx) { return ops::CreateJobs(ctx, command, fingerprint, now); },
       std::move(done));
@@ -246,9 +258,9 @@ Expected<Mutation<CancelResult>> SqlStore::CancelJob(std::string_view job_id, Wa
       [&](sql::Connection& db) { return ops::JobAgent(db, id); });
   if (!agent) return Fail(agent.error());
   if (!*agent) return Fail(Errc::kNotFound, "job " + id + " not found");
-  return Write<CancelResult>({**agent}, Rank::kPlain, [id, now](ops::WriteContext& ctx) {
-    return ops::CancelJob(ctx, id, now);
-  });
+  return Write<CancelResult>(
+      {**agent}, Rank::kPlain, Lane::kInteractive,
+      [id, now](ops::WriteContext& ctx) { return ops::CancelJob(ctx, id, now); });
 }
 
 Expected<Mutation<Job>> SqlStore::RetryJob(std::string_view job_id, WallTime now) {
@@ -257,7 +269,7 @@ Expected<Mutation<Job>> SqlStore::RetryJob(std::string_view job_id, WallTime now
       [&](sql::Connection& db) { return ops::JobAgent(db, id); });
   if (!agent) return Fail(agent.error());
   if (!*agent) return Fail(Errc::kNotFound, "job " + id + " not found");
-  return Write<Job>({**agent}, Rank::kPlain,
+  return Write<Job>({**agent}, Rank::kPlain, Lane::kInteractive,
                     [id, now](ops::WriteContext& ctx) { return ops::RetryJob(ctx, id, now); });
 }
 
@@ -277,7 +289,7 @@ void SqlStore::DispatchNextAsync(std::string agent_id, WallTime now, int lease_s
   std::vector<std::string> agents{agent_id};
   ops::ReadHint hint{ops::ReadHint::Kind::kDispatch, agent_id};
   WriteAsync<std::optional<Dispatched>>(
-      std::move(agents), Rank::kPlain,
+      std::move(agents), Rank::kPlain, Lane::kAgents,
       [id = std::move(agent_id), now, lease_seconds](ops::WriteContext& ctx) {
         return ops::DispatchNext(ctx, id, now, lease_seconds);
       },
@@ -303,7 +315,7 @@ void SqlStore::ApplyUpdatesAsync(std::string agent_id, std::string run_id,
   std::vector<std::string> agents{agent_id};
   ops::ReadHint hint{ops::ReadHint::Kind::kRun, run_id};
   WriteAsync<protocol::UpdatesResponse>(
-      std::move(agents), Rank::kPlain,
+      std::move(agents), Rank::kPlain, Lane::kAgents,
       [agent = std::move(agent_id), id = std::move(run_id), request = std::move(request), now,
        lease_seconds, cap = deps().run_log_cap](ops::WriteContext& ctx) {
         return ops::ApplyUpdates(ctx, agent, id, request, now, lease_seconds, cap);
@@ -318,7 +330,7 @@ Expected<Mutation<int>> SqlStore::ExpireLeases(WallTime now) {
       [&](sql::Connection& db) { return ops::AgentsWithExpiredLeases(db, now); });
   if (!agents) return Fail(agents.error());
   if (agents->empty()) return Mutation<int>{0, {}, {}};
-  return Write<int>(*std::move(agents), Rank::kPlain,
+  return Write<int>(*std::move(agents), Rank::kPlain, Lane::kBackground,
                     [now](ops::WriteContext& ctx) { return ops::ExpireLeases(ctx, now); });
 }
 
@@ -327,7 +339,7 @@ Expected<Mutation<int>> SqlStore::PromoteDue(WallTime now) {
       [&](sql::Connection& db) { return ops::AgentsWithDueJobs(db, now); });
   if (!agents) return Fail(agents.error());
   if (agents->empty()) return Mutation<int>{0, {}, {}};
-  return Write<int>(*std::move(agents), Rank::kPlain,
+  return Write<int>(*std::move(agents), Rank::kPlain, Lane::kBackground,
                     [now](ops::WriteContext& ctx) { return ops::PromoteDue(ctx, now); });
 }
 
@@ -354,9 +366,10 @@ Expected<protocol::StatsHistory> SqlStore::ReadHistory(WallTime now, int minutes
 // ---- Events ----
 
 Expected<Mutation<Unit>> SqlStore::AppendEvents(std::vector<Event> events) {
-  return Write<Unit>({}, Rank::kPlain, [events = std::move(events)](ops::WriteContext& ctx) {
-    return ops::AppendEvents(ctx, events);
-  });
+  return Write<Unit>({}, Rank::kPlain, Lane::kAgents,
+                     [events = std::move(events)](ops::WriteContext& ctx) {
+                       return ops::AppendEvents(ctx, events);
+                     });
 }
 
 Expected<std::vector<Event>> SqlStore::ReadEvents(std::int64_t after_seq, int limit,
@@ -380,13 +393,14 @@ Expected<std::int64_t> SqlStore::OldestEventSeq() {
 }
 
 Expected<std::int64_t> SqlStore::PruneEvents(std::int64_t keep_last) {
-  auto pruned = Write<std::int64_t>({}, Rank::kPlain, [this, keep_last](ops::WriteContext& ctx) {
-    const std::int64_t last = LastSeq(ctx.db());
-    auto deleted = ops::PruneEvents(ctx, keep_last, last);
-    // Should this have deleted the newest event, the store still knows which seqs were used.
-    if (deleted) EventsPruned(ctx.db(), last - std::max<std::int64_t>(keep_last, 0));
-    return deleted;
-  });
+  auto pruned = Write<std::int64_t>(
+      {}, Rank::kPlain, Lane::kBackground, [this, keep_last](ops::WriteContext& ctx) {
+        const std::int64_t last = LastSeq(ctx.db());
+        auto deleted = ops::PruneEvents(ctx, keep_last, last);
+        // Should this have deleted the newest event, the store still knows which seqs were used.
+        if (deleted) EventsPruned(ctx.db(), last - std::max<std::int64_t>(keep_last, 0));
+        return deleted;
+      });
   if (!pruned) return Fail(pruned.error());
   return pruned->value;
 }
@@ -394,13 +408,14 @@ Expected<std::int64_t> SqlStore::PruneEvents(std::int64_t keep_last) {
 // ---- Retention (docs/decisions/0018) ----
 
 Expected<std::int64_t> SqlStore::PruneEventsBefore(WallTime before, int limit) {
-  auto pruned = Write<std::int64_t>(
-      {}, Rank::kPlain, [this, before, limit](ops::WriteContext& ctx) -> Expected<std::int64_t> {
-        auto deleted = ops::PruneEventsBefore(ctx, before, std::max(limit, 1));
-        if (!deleted) return Fail(deleted.error());
-        if (deleted->through > 0) EventsPruned(ctx.db(), deleted->through);
-        return deleted->deleted;
-      });
+  auto pruned =
+      Write<std::int64_t>({}, Rank::kPlain, Lane::kBackground,
+                          [this, before, limit](ops::WriteContext& ctx) -> Expected<std::int64_t> {
+                            auto deleted = ops::PruneEventsBefore(ctx, before, std::max(limit, 1));
+                            if (!deleted) return Fail(deleted.error());
+                            if (deleted->through > 0) EventsPruned(ctx.db(), deleted->through);
+                            return deleted->deleted;
+                          });
   if (!pruned) return Fail(pruned.error());
   return pruned->value;
 }
@@ -417,7 +432,7 @@ Expected<std::int64_t> SqlStore::PruneJobs(WallTime finished_before, int limit) 
   // The jobs' agents are locked (docs/decisions/0011): a retry of one of these jobs through
   // another replica waits for this transaction, or this one sees the job unfinished.
   auto pruned =
-      Write<std::int64_t>(std::move(agents), Rank::kPlain,
+      Write<std::int64_t>(std::move(agents), Rank::kPlain, Lane::kBackground,
                           [jobs = *std::move(jobs), finished_before](ops::WriteContext& ctx) {
                             return ops::PruneJobs(ctx, jobs, finished_before);
                           });
@@ -426,8 +441,8 @@ Expected<std::int64_t> SqlStore::PruneJobs(WallTime finished_before, int limit) 
 }
 
 Expected<std::int64_t> SqlStore::PruneIdempotencyKeys(WallTime created_before, int limit) {
-  auto pruned =
-      Write<std::int64_t>({}, Rank::kPlain, [created_before, limit](ops::WriteContext& ctx) {
+  auto pruned = Write<std::int64_t>(
+      {}, Rank::kPlain, Lane::kBackground, [created_before, limit](ops::WriteContext& ctx) {
         return ops::PruneIdempotencyKeys(ctx, created_before, std::max(limit, 1));
       });
   if (!pruned) return Fail(pruned.error());
@@ -491,7 +506,7 @@ Expected<int> SqlStore::PruneArtifacts(WallTime created_before, int limit) {
 Expected<Leadership> SqlStore::TryLeadership(std::string_view name, std::string_view holder,
                                              WallTime now, std::chrono::milliseconds ttl) {
   auto taken = Write<Leadership>(
-      {}, Rank::kLeases,
+      {}, Rank::kLeases, Lane::kInteractive,
       [name = std::string(name), holder = std::string(holder), now, ttl](ops::WriteContext& ctx) {
         return ops::TryLeadership(ctx, name, holder, now, ttl);
       });
@@ -501,7 +516,7 @@ Expected<Leadership> SqlStore::TryLeadership(std::string_view name, std::string_
 
 Status SqlStore::ReleaseLeadership(std::string_view name, std::string_view holder) {
   auto released =
-      Write<Unit>({}, Rank::kLeases,
+      Write<Unit>({}, Rank::kLeases, Lane::kInteractive,
                   [name = std::string(name), holder = std::string(holder)](ops::WriteContext& ctx) {
                     return ops::ReleaseLeadership(ctx, name, holder);
                   });
@@ -516,7 +531,7 @@ Expected<Mutation<CreatedRollout>> SqlStore::CreateRollout(const CreateRolloutCo
   std::string fingerprint = command.request_fingerprint;
   if (fingerprint.empty()) fingerprint = protocol::ToJson(command.request);
   // No agent is locked: creating a rollout writes no job (AdvanceRollout starts the hosts).
-  return Write<CreatedRollout>({}, Rank::kPlain,
+  return Write<CreatedRollout>({}, Rank::kPlain, Lane::kInteractive,
                                [command, fingerprint, now](ops::WriteContext& ctx) {
                                  return ops::CreateRollout(ctx, command, fingerprint, now);
                                });
@@ -540,14 +555,14 @@ Expected<protocol::RolloutHostList> SqlStore::ListRolloutHosts(
 }
 
 Expected<Mutation<protocol::Rollout>> SqlStore::PauseRollout(std::string_view id, WallTime now) {
-  return Write<protocol::Rollout>({}, Rank::kPlain,
+  return Write<protocol::Rollout>({}, Rank::kPlain, Lane::kInteractive,
                                   [id = std::string(id), now](ops::WriteContext& ctx) {
                                     return ops::PauseRollout(ctx, id, now);
                                   });
 }
 
 Expected<Mutation<protocol::Rollout>> SqlStore::ResumeRollout(std::string_view id, WallTime now) {
-  return Write<protocol::Rollout>({}, Rank::kPlain,
+  return Write<protocol::Rollout>({}, Rank::kPlain, Lane::kInteractive,
                                   [id = std::string(id), now](ops::WriteContext& ctx) {
                                     return ops::ResumeRollout(ctx, id, now);
                                   });
@@ -556,7 +571,8 @@ Expected<Mutation<protocol::Rollout>> SqlStore::ResumeRollout(std::string_view i
 Expected<Mutation<protocol::Rollout>> SqlStore::AbortRollout(std::string_view id,
                                                              bool cancel_running, WallTime now) {
   return Write<protocol::Rollout>(
-      {}, Rank::kPlain, [id = std::string(id), cancel_running, now](ops::WriteContext& ctx) {
+      {}, Rank::kPlain, Lane::kInteractive,
+      [id = std::string(id), cancel_running, now](ops::WriteContext& ctx) {
         return ops::AbortRollout(ctx, id, cancel_running, now);
       });
 }
@@ -569,7 +585,7 @@ Expected<Mutation<RolloutAdvance>> SqlStore::AdvanceRollout(std::string_view id,
       [&](sql::Connection& db) { return ops::PlanAdvance(db, rollout, now); });
   if (!agents) return Fail(agents.error());
   return Write<RolloutAdvance>(
-      *std::move(agents), Rank::kPlain,
+      *std::move(agents), Rank::kPlain, Lane::kBackground,
       [rollout, now](ops::WriteContext& ctx) { return ops::AdvanceRollout(ctx, rollout, now); });
 }
 
@@ -610,9 +626,9 @@ constexpr int kMaxFiresPerPass = 10;
 
 Expected<Mutation<protocol::Schedule>> SqlStore::CreateSchedule(
     const protocol::ScheduleRequest& request, WallTime now) {
-  return Write<protocol::Schedule>({}, Rank::kPlain, [request, now](ops::WriteContext& ctx) {
-    return ops::CreateSchedule(ctx, request, now);
-  });
+  return Write<protocol::Schedule>(
+      {}, Rank::kPlain, Lane::kInteractive,
+      [request, now](ops::WriteContext& ctx) { return ops::CreateSchedule(ctx, request, now); });
 }
 
 Expected<protocol::Schedule> SqlStore::GetSchedule(std::string_view schedule_id, WallTime now) {
@@ -635,19 +651,20 @@ Expected<protocol::ScheduleList> SqlStore::ListSchedules(int limit,
 Expected<Mutation<protocol::Schedule>> SqlStore::UpdateSchedule(
     std::string_view schedule_id, const protocol::ScheduleRequest& patch, WallTime now) {
   return Write<protocol::Schedule>(
-      {}, Rank::kPlain, [id = std::string(schedule_id), patch, now](ops::WriteContext& ctx) {
+      {}, Rank::kPlain, Lane::kInteractive,
+      [id = std::string(schedule_id), patch, now](ops::WriteContext& ctx) {
         return ops::UpdateSchedule(ctx, id, patch, now);
       });
 }
 
 Expected<Mutation<Unit>> SqlStore::DeleteSchedule(std::string_view schedule_id, WallTime now) {
-  return Write<Unit>({}, Rank::kPlain,
+  return Write<Unit>({}, Rank::kPlain, Lane::kInteractive,
                      [id = std::string(schedule_id), now](ops::WriteContext& ctx) {
                        return ops::DeleteSchedule(ctx, id, now);
                      });
 }
 
-Status SqlStore::FinishFire(const std::string& schedule_id, WallTime fire_time,
+Status SqlStore::FinishFire(Lane lane, const std::string& schedule_id, WallTime fire_time,
                             const std::vector<std::string>& hosts, WallTime now,
                             ScheduleFireResult& result, std::vector<Event>& events,
                             std::vector<std::string>& touched) {
@@ -656,7 +673,7 @@ Status SqlStore::FinishFire(const std::string& schedule_id, WallTime fire_time,
     std::vector<std::string> chunk(hosts.begin() + static_cast<std::ptrdiff_t>(first),
                                    hosts.begin() + static_cast<std::ptrdiff_t>(last));
     auto created = Write<std::vector<Job>>(
-        chunk, Rank::kPlain, [schedule_id, fire_time, chunk, now](ops::WriteContext& ctx) {
+        chunk, Rank::kPlain, lane, [schedule_id, fire_time, chunk, now](ops::WriteContext& ctx) {
           return ops::ContinueFire(ctx, schedule_id, fire_time, chunk, now);
         });
     if (!created) return Fail(created.error());
@@ -671,7 +688,8 @@ Expected<Mutation<ScheduleFireResult>> SqlStore::FireSchedule(std::string_view s
                                                               WallTime fire_time, WallTime now) {
   const WallTime at = ToMillis(fire_time);
   auto begun = Write<std::optional<ops::FireBegun>>(
-      {}, Rank::kPlain, [id = std::string(schedule_id), at, now](ops::WriteContext& ctx) {
+      {}, Rank::kPlain, Lane::kInteractive,
+      [id = std::string(schedule_id), at, now](ops::WriteContext& ctx) {
         return ops::BeginFire(ctx, id, at, now, false, nullptr);
       });
   if (!begun) return Fail(begun.error());
@@ -680,8 +698,9 @@ Expected<Mutation<ScheduleFireResult>> SqlStore::FireSchedule(std::string_view s
   if (!begun->value) return Fail(Errc::kInternal, "store: the fire was not claimed");
   fired.value = std::move(begun->value->result);
   if (!fired.value.existing) {
-    Status finished = FinishFire(fired.value.schedule_id, at, begun->value->hosts, now, fired.value,
-                                 fired.events, fired.touched_agents);
+    Status finished =
+        FinishFire(Lane::kInteractive, fired.value.schedule_id, at, begun->value->hosts, now,
+                   fired.value, fired.events, fired.touched_agents);
     if (!finished) return Fail(finished.error());
   }
   fired.touched_agents = Unique(std::move(fired.touched_agents));
@@ -693,6 +712,9 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const 
       [](sql::Connection& db) { return ops::EnabledSchedules(db); });
   if (!clocks) return Fail(clocks.error());
   Mutation<ScheduleTick> tick;
+  // The agents and their labels, read once for the pass (on a reader, when the first fire is
+  // due) and not in each fire's transaction: the hosts are those of the pass's start.
+  std::optional<std::vector<ops::LiveAgent>> live;
   // What one fire committed: handed on at once when asked, else kept for the caller.
   std::vector<Event> fire_events;
   const auto hand_on = [&] {
@@ -716,11 +738,19 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const 
       const orchestration::DueFire due = orchestration::DecideDueFire(
           valid->cron, valid->zone, clock.considered, valid->catch_up, now);
       if (!due.fire && !due.skipped_through) break;
+      if (due.fire && !live) {
+        auto read = ReadAs<std::vector<ops::LiveAgent>>(
+            [](sql::Connection& db) { return ops::LiveAgents(db); });
+        if (!read) return Fail(read.error());
+        live = *std::move(read);
+      }
       auto skipped = std::make_shared<int>(0);
+      const std::vector<ops::LiveAgent>* agents = live ? &*live : nullptr;
       auto begun = Write<std::optional<ops::FireBegun>>(
-          {}, Rank::kPlain, [id = clock.id, now, skipped](ops::WriteContext& ctx) {
+          {}, Rank::kPlain, Lane::kBackground,
+          [id = clock.id, now, skipped, agents](ops::WriteContext& ctx) {
             *skipped = 0;
-            return ops::BeginFire(ctx, id, WallTime{}, now, true, skipped.get());
+            return ops::BeginFire(ctx, id, WallTime{}, now, true, skipped.get(), agents);
           });
       if (!begun) return Fail(begun.error());
       Collect(*begun, fire_events, tick.touched_agents);
@@ -735,8 +765,9 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const 
         hand_on();
         break;
       }
-      Status finished = FinishFire(clock.id, result.fire_time, begun->value->hosts, now, result,
-                                   fire_events, tick.touched_agents);
+      Status finished =
+          FinishFire(Lane::kBackground, clock.id, result.fire_time, begun->value->hosts, now,
+                     result, fire_events, tick.touched_agents);
       hand_on();
       if (!finished) return Fail(finished.error());
       tick.value.fires.push_back(std::move(result));
@@ -754,8 +785,8 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const 
     ScheduleFireResult result;
     result.schedule_id = fire.schedule_id;
     result.fire_time = fire.fire_time;
-    Status finished = FinishFire(fire.schedule_id, fire.fire_time, fire.hosts, now, result,
-                                 fire_events, tick.touched_agents);
+    Status finished = FinishFire(Lane::kBackground, fire.schedule_id, fire.fire_time, fire.hosts,
+                                 now, result, fire_events, tick.touched_agents);
     hand_on();
     if (!finished) return Fail(finished.error());
     if (!result.jobs.empty()) tick.value.fires.push_back(std::move(result));

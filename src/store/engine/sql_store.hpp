@@ -161,16 +161,16 @@ class SqlStore : public Store {
 
  private:
   template <class T>
-  void WriteAsync(std::vector<std::string> agents, Rank rank, typename TypedOp<T>::Body body,
-                  Completion<T> done, ops::ReadHint hint = {});
+  void WriteAsync(std::vector<std::string> agents, Rank rank, Lane lane,
+                  typename TypedOp<T>::Body body, Completion<T> done, ops::ReadHint hint = {});
   template <class T>
-  Expected<Mutation<T>> Write(std::vector<std::string> agents, Rank rank,
+  Expected<Mutation<T>> Write(std::vector<std::string> agents, Rank rank, Lane lane,
                               typename TypedOp<T>::Body body);
   template <class T, class F>
   Expected<T> ReadAs(F&& body);
   // Creates the chains of a claimed fire's `hosts`, kFireBatchHosts per transaction, adding the
   // jobs to `result` and each commit's events and agents to `into`.
-  Status FinishFire(const std::string& schedule_id, WallTime fire_time,
+  Status FinishFire(Lane lane, const std::string& schedule_id, WallTime fire_time,
                     const std::vector<std::string>& hosts, WallTime now, ScheduleFireResult& result,
                     std::vector<protocol::Event>& events, std::vector<std::string>& touched);
 

@@ -383,6 +383,45 @@ std::vector<protocol::AgentInfo> ListAgents(sql::Connection& db, const AgentFilt
   return agents;
 }
 
+std::vector<LiveAgent> LiveAgents(sql::Connection& db) {
+  std::vector<LiveAgent> agents;
+  Query q(db,
+          "SELECT id, labels_json, declared_labels_json FROM agents WHERE revoked_at_ms IS NULL "
+          "ORDER BY id");
+  while (q.Step()) {
+    LiveAgent agent{q.Text(0), ParseLabels(q.Text(1))};
+    for (auto& [key, value] : ParseLabels(q.Text(2)))
+      agent.labels[key] = value;
+    agents.push_back(std::move(agent));
+  }
+  return agents;
+}
+
+std::vector<std::string> ResolveHosts(const protocol::HostTarget& target,
+                                      const std::vector<LiveAgent>& agents) {
+  std::vector<std::string> hosts;
+  if (!target.selector) {
+    for (const std::string& id : target.agent_ids) {
+      const auto it = std::lower_bound(
+          agents.begin(), agents.end(), id,
+          [](const LiveAgent& agent, const std::string& wanted) { return agent.id < wanted; });
+      if (it != agents.end() && it->id == id) hosts.push_back(id);
+    }
+    std::sort(hosts.begin(), hosts.end());
+    hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+    return hosts;
+  }
+  for (const LiveAgent& agent : agents) {
+    const bool matches =
+        std::all_of(target.selector->begin(), target.selector->end(), [&agent](const auto& pair) {
+          const auto it = agent.labels.find(pair.first);
+          return it != agent.labels.end() && it->second == pair.second;
+        });
+    if (matches) hosts.push_back(agent.id);
+  }
+  return hosts;
+}
+
 // ---- leader lease ----
 
 Expected<Leadership> TryLeadership(WriteContext& ctx, const std::string& name,

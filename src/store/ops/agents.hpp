@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/expected.hpp"
+#include "protocol/host_target.hpp"
 #include "store/ops/context.hpp"
 #include "store/store.hpp"
 
@@ -45,6 +46,18 @@ Expected<bool> SetAgentHealth(WriteContext& ctx, const std::string& agent_id,
 std::vector<std::string> AgentsGoneOffline(sql::Connection& db, WallTime seen_before);
 Expected<protocol::AgentInfo> GetAgent(sql::Connection& db, std::string_view agent_id);
 std::vector<protocol::AgentInfo> ListAgents(sql::Connection& db, const AgentFilter& filter);
+// Every enrolled (not revoked) agent with its labels (given and declared), by id: lighter than
+// ListAgents (no health, runs or inventory). A schedules' timer pass reads it once, on a reader,
+// so that resolving a hundred targets does not read every agent a hundred times inside the
+// writer's transactions.
+struct LiveAgent {
+  std::string id;
+  protocol::Labels labels;
+};
+std::vector<LiveAgent> LiveAgents(sql::Connection& db);
+// The hosts `target` names among `agents` (LiveAgents), by id.
+std::vector<std::string> ResolveHosts(const protocol::HostTarget& target,
+                                      const std::vector<LiveAgent>& agents);
 
 // ---- leader lease ----
 

@@ -183,12 +183,7 @@ std::vector<std::string> ResolveHosts(Connection& db, const protocol::HostTarget
       hosts.push_back(q.Text(0));
     return hosts;
   }
-  AgentFilter filter;
-  filter.labels = *target.selector;
-  filter.include_revoked = false;
-  for (const auto& agent : ListAgents(db, filter))
-    hosts.push_back(agent.agent_id);
-  return hosts;
+  return ResolveHosts(target, LiveAgents(db));
 }
 
 bool IsLiveAgent(Connection& db, const std::string& agent_id) {
@@ -361,7 +356,7 @@ Expected<Unit> DeleteSchedule(WriteContext& ctx, const std::string& schedule_id,
 
 Expected<std::optional<FireBegun>> BeginFire(WriteContext& ctx, const std::string& schedule_id,
                                              WallTime fire_time, WallTime now, bool due_only,
-                                             int* skipped) {
+                                             int* skipped, const std::vector<LiveAgent>* live) {
   auto row = LoadSchedule(ctx.db(), schedule_id, true);
   if (!row) {
     if (due_only) return std::optional<FireBegun>();
@@ -393,7 +388,8 @@ Expected<std::optional<FireBegun>> BeginFire(WriteContext& ctx, const std::strin
   FireBegun begun;
   begun.result.schedule_id = s.id;
   begun.result.fire_time = fire_time;
-  std::vector<std::string> hosts = ResolveHosts(ctx.db(), s.target);
+  std::vector<std::string> hosts =
+      live != nullptr ? ResolveHosts(s.target, *live) : ResolveHosts(ctx.db(), s.target);
   if (!ClaimFire(ctx, s, fire_time, hosts, now)) {
     begun.result.existing = true;
     return std::optional<FireBegun>(std::move(begun));

@@ -153,7 +153,7 @@ class PostgresStore::Impl {
     {
       const std::lock_guard lock(writer.mutex);
       if (!writer.stopping) {
-        writer.queue.push_back(std::move(op));
+        writer.queue.Push(std::move(op));
         writer.cv.notify_one();
         return;
       }
@@ -168,7 +168,7 @@ class PostgresStore::Impl {
   struct Writer {
     std::mutex mutex;
     std::condition_variable cv;
-    std::deque<engine::OpPtr> queue;
+    engine::OpQueue queue;
     bool stopping = false;
     std::unique_ptr<PgConnection> db;
     std::unique_ptr<postgres::PgBatchDriver> driver;
@@ -182,13 +182,7 @@ class PostgresStore::Impl {
         std::unique_lock lock(writer.mutex);
         writer.cv.wait(lock, [&] { return writer.stopping || !writer.queue.empty(); });
         if (writer.queue.empty()) return;  // stopping, nothing left
-        const std::size_t take = std::min(
-            writer.queue.size(), static_cast<std::size_t>(std::max(1, options_.max_batch)));
-        batch.assign(
-            std::make_move_iterator(writer.queue.begin()),
-            std::make_move_iterator(writer.queue.begin() + static_cast<std::ptrdiff_t>(take)));
-        writer.queue.erase(writer.queue.begin(),
-                           writer.queue.begin() + static_cast<std::ptrdiff_t>(take));
+        batch = writer.queue.TakeBatch(static_cast<std::size_t>(std::max(1, options_.max_batch)));
       }
       if (!writer.db || writer.db->broken()) {
         writer.db.reset();

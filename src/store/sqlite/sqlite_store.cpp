@@ -161,7 +161,7 @@ class SqliteStore::Impl {
     {
       const std::lock_guard lock(queue_mutex_);
       if (!stopping_ && !broken_.load()) {
-        queue_.push_back(std::move(op));
+        queue_.Push(std::move(op));
         queue_cv_.notify_one();
         return;
       }
@@ -218,11 +218,7 @@ class SqliteStore::Impl {
         std::unique_lock lock(queue_mutex_);
         queue_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) return;  // stopping, nothing left
-        const std::size_t take =
-            std::min(queue_.size(), static_cast<std::size_t>(std::max(1, options_.max_batch)));
-        batch.assign(std::make_move_iterator(queue_.begin()),
-                     std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(take)));
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(take));
+        batch = queue_.TakeBatch(static_cast<std::size_t>(std::max(1, options_.max_batch)));
       }
       // One transaction for the whole batch. The COMMIT does not wait for the disk (the writer
       // connection runs with synchronous=NORMAL): the batch goes to the syncer, which makes it
@@ -293,7 +289,7 @@ class SqliteStore::Impl {
 
   std::mutex queue_mutex_;
   std::condition_variable queue_cv_;
-  std::deque<engine::OpPtr> queue_;
+  engine::OpQueue queue_;
   bool stopping_ = false;
   std::thread writer_thread_;
 
