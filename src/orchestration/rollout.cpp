@@ -113,14 +113,37 @@ std::int64_t SlotCount(const MaxInFlight& max_in_flight, std::int64_t hosts) {
 
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
                               RolloutStatus status, WallTime now) {
+  RolloutWindow window;
+  window.total = static_cast<std::int64_t>(hosts.size());
+  window.open = hosts;
+  window.positions.reserve(hosts.size());
+  for (std::size_t i = 0; i < hosts.size(); ++i)
+    window.positions.push_back(static_cast<std::int64_t>(i));
+  return DecideRollout(policy, window, status, now);
+}
+
+RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& window,
+                              RolloutStatus status, WallTime now) {
   RolloutDecision decision;
-  const auto total = static_cast<std::int64_t>(hosts.size());
+  const std::vector<RolloutHost>& hosts = window.open;
+  const std::int64_t total = window.total;
   std::vector<RolloutPhase> phases = policy.phases;
   if (phases.empty()) phases.push_back(RolloutPhase{});
   std::vector<HostState> states;
   states.reserve(hosts.size());
   for (const RolloutHost& host : hosts)
     states.push_back(host.state);
+  // The whole rollout's counts from the window's states.
+  const auto count = [&] {
+    RolloutCounts counts = CountStates(states);
+    counts.total = total;
+    counts.completed += window.settled.completed;
+    counts.failed += window.settled.failed;
+    counts.cancelled += window.settled.cancelled;
+    counts.skipped += window.settled.skipped;
+    counts.pending += window.unlisted_pending;
+    return counts;
+  };
 
   const bool acts = status == RolloutStatus::kRunning || status == RolloutStatus::kPaused;
 
@@ -145,16 +168,26 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<Rol
   }
 
   // The current phase: the first whose hosts are not all final (the last one when all are).
-  std::size_t first_not_final = hosts.size();
+  // Settled hosts are final; unlisted pending ones come after every listed one.
+  std::int64_t first_not_final = total;
+  bool all_final = window.unlisted_pending == 0;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     if (!IsFinal(states[i])) {
-      first_not_final = i;
+      first_not_final = window.positions[i];
+      all_final = false;
       break;
     }
   }
+  if (all_final) {
+    first_not_final = total;
+  } else if (first_not_final == total) {
+    // Every listed host is final (the listed pending ones were just skipped): the unlisted come
+    // after the last listed one.
+    first_not_final = hosts.empty() ? 0 : window.positions.back() + 1;
+  }
   std::size_t phase = phases.size() - 1;
   for (std::size_t k = 0; k < phases.size(); ++k) {
-    if (PhaseLimit(phases[k].percent, total) > static_cast<std::int64_t>(first_not_final)) {
+    if (PhaseLimit(phases[k].percent, total) > first_not_final) {
       phase = k;
       break;
     }
@@ -163,12 +196,12 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<Rol
 
   if (!acts) {
     decision.wake_at.reset();
-    decision.counts = CountStates(states);
+    decision.counts = count();
     return decision;
   }
 
   // 2. The abort rule, over the hosts that are final.
-  RolloutCounts counts = CountStates(states);
+  RolloutCounts counts = count();
   if (policy.abort) {
     const std::int64_t finished =
         counts.completed + counts.failed + counts.cancelled + counts.skipped;
@@ -183,13 +216,13 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<Rol
         }
       }
       decision.wake_at.reset();
-      decision.counts = CountStates(states);
+      decision.counts = count();
       return decision;
     }
   }
 
   // 3. Completion: every host final.
-  if (first_not_final == hosts.size()) {
+  if (all_final) {
     decision.complete = true;
     decision.wake_at.reset();
     decision.counts = counts;
@@ -210,13 +243,13 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<Rol
       in_flight += HasJob(state) ? 1 : 0;
     std::int64_t free = SlotCount(policy.max_in_flight, total) - in_flight;
     bool pending_in_phase = false;
-    for (std::size_t i = 0; i < static_cast<std::size_t>(limit); ++i) {
+    for (std::size_t i = 0; i < hosts.size() && window.positions[i] < limit; ++i) {
       if (states[i] == HostState::kPending) pending_in_phase = true;
     }
     if (start_at && now < *start_at) {
       if (pending_in_phase) Earliest(decision.wake_at, *start_at);
     } else {
-      for (std::size_t i = 0; i < static_cast<std::size_t>(limit) && free > 0; ++i) {
+      for (std::size_t i = 0; i < hosts.size() && window.positions[i] < limit && free > 0; ++i) {
         if (states[i] != HostState::kPending) continue;
         decision.start.push_back(i);
         --free;

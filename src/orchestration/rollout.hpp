@@ -103,6 +103,21 @@ struct RolloutDecision {
   std::optional<WallTime> wake_at;
 };
 
+// A rollout's hosts as the controller needs to see them when there are many (docs/decisions/
+// 0026): the final hosts already counted (`settled`: only completed, failed, cancelled and
+// skipped are used), the others in position order (`open`, each with its position), and how many
+// pending hosts follow the last of them unlisted. Pending hosts are always a suffix of the
+// unsettled ones (hosts start in order), so a window that lists the first few pending hosts
+// decides as the full list does, except that an unenrolled host among the unlisted pending ones is
+// skipped only once the window reaches it.
+struct RolloutWindow {
+  std::int64_t total = 0;  // every host of the rollout
+  RolloutCounts settled;
+  std::vector<std::int64_t> positions;  // of `open`, ascending
+  std::vector<RolloutHost> open;
+  std::int64_t unlisted_pending = 0;
+};
+
 // The decision for a rollout in `status` (RUNNING or PAUSED act; COMPLETED and ABORTED only get
 // their counts and phase). In order: unenrolled and timed-out hosts are skipped (also while
 // PAUSED); the abort rule is checked; a rollout whose hosts are all final completes (also while
@@ -110,6 +125,10 @@ struct RolloutDecision {
 // maxInFlight hosts have a job that is not final. The current phase is the first whose hosts are
 // not all final; it starts no host before the latest startAt of it and the phases before it.
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
+                              RolloutStatus status, WallTime now);
+// The same over a window: host indexes in the decision are indexes into `window.open`; the counts
+// are the whole rollout's. With nothing settled and nothing unlisted it is the call above.
+RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& window,
                               RolloutStatus status, WallTime now);
 
 // ceil(percent x hosts / 100): the hosts phase `percent` may have started.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "contract/store_contract.hpp"
+#include "store/ops/rollouts.hpp"
 
 namespace orb::store {
 namespace {
@@ -287,6 +288,87 @@ TEST_P(StoreRolloutsTest, ARolloutCompletesWhenEveryHostIsFinalAndGoesOnAfterARe
   ASSERT_THAT(got, IsOk());
   EXPECT_EQ(got->status, "COMPLETED");
   EXPECT_EQ(got->counts, done.value.rollout.counts);
+}
+
+// Decision 0026: an advance reads the hosts not settled yet and the first pending ones; the
+// settled ones are counts in the rollout's row. A manual retry must open a settled host again.
+TEST_P(StoreRolloutsTest, ARetriedJobOfASettledHostCountsAgainUntilItEnds) {
+  Fleet(3);
+  const Rollout rollout = MustCreate(Command(3));
+  Advance(rollout.id);
+  Run(rollout.id, "v1", RunStatus::kFailed);
+  EXPECT_EQ(Advance(rollout.id).value.rollout.counts.failed, 1);
+  // Settled now: this advance reads only v2 and v3, and counts v1 from the rollout's row.
+  auto settled = Advance(rollout.id);
+  EXPECT_THAT(settled.events, IsEmpty());
+  EXPECT_EQ(settled.value.rollout.counts.failed, 1);
+
+  std::optional<std::string> job_id = Hosts(rollout.id).front().job_id;
+  ASSERT_TRUE(job_id.has_value());
+  ASSERT_THAT(store().RetryJob(*job_id, Now()), IsOk());
+  auto retried = Advance(rollout.id);
+  EXPECT_EQ(retried.value.rollout.counts.failed, 0);
+  EXPECT_EQ(retried.value.rollout.counts.queued, 3);
+  EXPECT_THAT(HostStatuses(rollout.id), ElementsAre("queued", "queued", "queued"));
+
+  Run(rollout.id, "v1", RunStatus::kCompleted);
+  Run(rollout.id, "v2", RunStatus::kCompleted);
+  Run(rollout.id, "v3", RunStatus::kCompleted);
+  auto done = Advance(rollout.id);
+  EXPECT_EQ(done.value.rollout.status, "COMPLETED");
+  EXPECT_EQ(done.value.rollout.counts.completed, 3);
+  EXPECT_EQ(done.value.rollout.counts.failed, 0);
+}
+
+TEST_P(StoreRolloutsTest, MoreHostsThanOneCallStartsGoOnInBoundedCallsWithWholeCounts) {
+  const int hosts = 2 * ops::kRolloutBatch + 7;
+  Fleet(hosts);
+  const Rollout rollout = MustCreate(Command(hosts));
+  auto first = Advance(rollout.id);
+  EXPECT_TRUE(first.value.more);
+  EXPECT_EQ(first.value.rollout.counts.queued, ops::kRolloutBatch);
+  EXPECT_EQ(first.value.rollout.counts.pending, hosts - ops::kRolloutBatch);
+  EXPECT_TRUE(Advance(rollout.id).value.more);
+  auto third = Advance(rollout.id);
+  EXPECT_FALSE(third.value.more);
+  EXPECT_EQ(third.value.rollout.counts.queued, hosts);
+  EXPECT_EQ(third.value.rollout.counts.pending, 0);
+
+  // Every other host fails, from the last one back; the counts stay whole while the finished
+  // hosts are settled advance by advance.
+  for (int i = hosts; i >= 1; --i)
+    Run(rollout.id, "v" + std::to_string(i), i % 2 ? RunStatus::kFailed : RunStatus::kCompleted);
+  auto done = Advance(rollout.id);
+  EXPECT_EQ(done.value.rollout.status, "COMPLETED");
+  EXPECT_EQ(done.value.rollout.counts.total, hosts);
+  EXPECT_EQ(done.value.rollout.counts.completed, hosts / 2);
+  EXPECT_EQ(done.value.rollout.counts.failed, hosts - hosts / 2);
+  auto got = store().GetRollout(rollout.id);
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->counts, done.value.rollout.counts);
+}
+
+TEST_P(StoreRolloutsTest, APendingHostBeyondTheWindowIsSkippedWhenItsTurnComes) {
+  const int hosts = ops::kRolloutBatch + 5;
+  Fleet(hosts);
+  const Rollout rollout = MustCreate(Command(1));
+  Advance(rollout.id);
+  const std::string last = Hosts(rollout.id).back().agent_id;
+  ASSERT_THAT(store().RevokeAgent(last, Now()), IsOk());
+  // Beyond the pending hosts an advance reads: still counted pending.
+  EXPECT_EQ(Advance(rollout.id).value.rollout.counts.skipped, 0);
+  for (int i = 1; i < hosts; ++i) {
+    const auto queued = Hosts(rollout.id, "queued");
+    ASSERT_EQ(queued.size(), 1U) << i;
+    Run(rollout.id, queued.front().agent_id, RunStatus::kCompleted);
+    Advance(rollout.id);
+  }
+  auto got = store().GetRollout(rollout.id);
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->status, "COMPLETED");
+  EXPECT_EQ(got->counts.completed, hosts - 1);
+  EXPECT_EQ(got->counts.skipped, 1);
+  EXPECT_EQ(Hosts(rollout.id, "skipped").front().agent_id, last);
 }
 
 TEST_P(StoreRolloutsTest, ListsPageByCursorAndFilterByStatus) {

@@ -297,7 +297,20 @@ CREATE TABLE agent_inventories (
 );
 )sql";
 
-constexpr std::array<Migration, 7> kPgMigrations{{
+// Version 8: SQLite's version 12 (docs/decisions/0026).
+constexpr std::string_view kPgRolloutWindow = R"sql(
+ALTER TABLE rollout_hosts ADD COLUMN outcome TEXT;
+ALTER TABLE rollouts ADD COLUMN settled_completed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN settled_failed BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN settled_cancelled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN settled_skipped BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX rollout_hosts_started ON rollout_hosts (rollout_id, position)
+  WHERE outcome IS NULL AND job_id IS NOT NULL;
+CREATE INDEX rollout_hosts_pending ON rollout_hosts (rollout_id, position)
+  WHERE outcome IS NULL AND job_id IS NULL;
+)sql";
+
+constexpr std::array<Migration, 8> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
@@ -308,6 +321,8 @@ constexpr std::array<Migration, 7> kPgMigrations{{
      kPgRollouts},
     {6, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kPgSchedules},
     {7, "host inventory: agent_inventories, the latest report per agent", kPgInventories},
+    {8, "rollout windows: rollout_hosts.outcome, rollouts.settled_*, open-host indexes",
+     kPgRolloutWindow},
 }};
 
 }  // namespace

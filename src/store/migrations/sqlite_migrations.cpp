@@ -363,7 +363,23 @@ CREATE TABLE agent_inventories (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr std::array<Migration, 11> kMigrations{{
+// Version 12 (docs/decisions/0026): a rollout's advance reads only its hosts that are not final
+// yet. rollout_hosts.outcome is set once a host is final and counted in the rollout's settled_*
+// columns; the two partial indexes find the started hosts still going and the first pending ones
+// without reading the settled ones.
+constexpr std::string_view kRolloutWindow = R"sql(
+ALTER TABLE rollout_hosts ADD COLUMN outcome TEXT;
+ALTER TABLE rollouts ADD COLUMN settled_completed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN settled_failed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN settled_cancelled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollouts ADD COLUMN settled_skipped INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX rollout_hosts_started ON rollout_hosts (rollout_id, position)
+  WHERE outcome IS NULL AND job_id IS NOT NULL;
+CREATE INDEX rollout_hosts_pending ON rollout_hosts (rollout_id, position)
+  WHERE outcome IS NULL AND job_id IS NULL;
+)sql";
+
+constexpr std::array<Migration, 12> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -377,6 +393,8 @@ constexpr std::array<Migration, 11> kMigrations{{
      kRollouts},
     {10, "schedules: schedules, schedule_fires, schedule_hosts, job_schedules", kSchedules},
     {11, "host inventory: agent_inventories, the latest report per agent", kInventories},
+    {12, "rollout windows: rollout_hosts.outcome, rollouts.settled_*, open-host indexes",
+     kRolloutWindow},
 }};
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "protocol/job_types.hpp"
 #include "store/ops/batch_reads.hpp"
 #include "store/ops/dependencies.hpp"
+#include "store/ops/rollouts.hpp"
 #include "store/ops/rows.hpp"
 #include "store/ops/schedules.hpp"
 
@@ -288,6 +289,7 @@ Expected<Job> RetryJob(WriteContext& ctx, const std::string& id, WallTime now) {
   FillDependencies(ctx.db(), *job);
   FillSchedules(ctx.db(), *job);
   const EventType type = Advance(*job, protocol::JobEvent::kManualRetry);
+  if (job->rollout_id) ReopenRolloutHost(ctx.db(), *job->rollout_id, job->id);
   job->cancel_requested = false;
   job->not_before.reset();
   job->updated_at = now;

@@ -25,7 +25,8 @@ namespace {
 
 constexpr std::string_view kRolloutColumns =
     "id, name, status, target_json, job_json, policy_json, host_order, phase, counts_json, "
-    "cancel_running, wake_ms, created_at_ms, updated_at_ms";
+    "cancel_running, wake_ms, created_at_ms, updated_at_ms, settled_completed, settled_failed, "
+    "settled_cancelled, settled_skipped";
 
 template <class T>
 T ParseColumn(Expected<T> parsed, const std::string& what) {
@@ -36,6 +37,8 @@ T ParseColumn(Expected<T> parsed, const std::string& what) {
 struct RolloutRow {
   Rollout rollout;
   std::optional<std::int64_t> wake_ms;
+  // The hosts final and counted (rollout_hosts.outcome set): only the four final counts.
+  orchestration::RolloutCounts settled;
 };
 
 RolloutRow ReadRolloutRow(const Query& q) {
@@ -54,6 +57,10 @@ RolloutRow ReadRolloutRow(const Query& q) {
   row.wake_ms = q.OptInt64(10);
   r.created_at = Wall(q.Int64(11));
   r.updated_at = Wall(q.Int64(12));
+  row.settled.completed = q.Int64(13);
+  row.settled.failed = q.Int64(14);
+  row.settled.cancelled = q.Int64(15);
+  row.settled.skipped = q.Int64(16);
   return row;
 }
 
@@ -140,6 +147,22 @@ orchestration::RolloutHost ToHost(const HostRow& row) {
   return host;
 }
 
+HostRow ReadHostRow(const Query& q) {
+  HostRow row;
+  row.position = q.Int(0);
+  row.agent_id = q.Text(1);
+  row.job_id = q.OptText(2);
+  row.skipped = q.Bool(3);
+  row.started_ms = q.OptInt64(4);
+  if (auto status = q.OptText(5)) {
+    row.job_status = protocol::JobStatusFromString(*status);
+    if (!row.job_status) sql::Corrupt("job status " + *status);
+    row.cancel_requested = q.Bool(6);
+  }
+  row.revoked = !q.IsNull(7);
+  return row;
+}
+
 // The hosts with position > `after`, in order.
 std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = -1) {
   Query q(db,
@@ -149,34 +172,69 @@ std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = 
           "WHERE h.rollout_id = ?1 AND h.position > ?2 ORDER BY h.position");
   q.Bind(1, id).Bind(2, after);
   std::vector<HostRow> hosts;
-  while (q.Step()) {
-    HostRow row;
-    row.position = q.Int(0);
-    row.agent_id = q.Text(1);
-    row.job_id = q.OptText(2);
-    row.skipped = q.Bool(3);
-    row.started_ms = q.OptInt64(4);
-    if (auto status = q.OptText(5)) {
-      row.job_status = protocol::JobStatusFromString(*status);
-      if (!row.job_status) sql::Corrupt("job status " + *status);
-      row.cancel_requested = q.Bool(6);
-    }
-    row.revoked = !q.IsNull(7);
-    hosts.push_back(std::move(row));
-  }
+  while (q.Step())
+    hosts.push_back(ReadHostRow(q));
   return hosts;
+}
+
+// What an advance reads of a rollout's hosts (docs/decisions/0026): every started host not
+// settled yet (in flight, or final since the last advance), then the first `pending_limit`
+// pending ones, in position order. Settled hosts are only counted (RolloutRow::settled).
+std::vector<HostRow> LoadOpenHosts(Connection& db, std::string_view id, int pending_limit) {
+  constexpr std::string_view kColumns =
+      "SELECT h.position, h.agent_id, h.job_id, h.skipped, h.started_ms, j.status, "
+      "j.cancel_requested, a.revoked_at_ms FROM rollout_hosts h "
+      "LEFT JOIN jobs j ON j.id = h.job_id LEFT JOIN agents a ON a.id = h.agent_id ";
+  std::vector<HostRow> hosts;
+  {
+    // The conditions repeat the partial indexes' (rollout_hosts_started, _pending).
+    Query q(db, std::string(kColumns) +
+                    "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NOT NULL "
+                    "ORDER BY h.position");
+    q.Bind(1, id);
+    while (q.Step())
+      hosts.push_back(ReadHostRow(q));
+  }
+  // Skipped while pending: settled as they are skipped, but rows older than the window may not be.
+  Query q(db, std::string(kColumns) +
+                  "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NULL "
+                  "ORDER BY h.position LIMIT ?2");
+  q.Bind(1, id).Bind(2, pending_limit);
+  std::vector<HostRow> pending;
+  while (q.Step())
+    pending.push_back(ReadHostRow(q));
+  // Started hosts come before pending ones; merge by position all the same.
+  std::vector<HostRow> merged;
+  merged.reserve(hosts.size() + pending.size());
+  std::merge(std::make_move_iterator(hosts.begin()), std::make_move_iterator(hosts.end()),
+             std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.end()),
+             std::back_inserter(merged),
+             [](const HostRow& a, const HostRow& b) { return a.position < b.position; });
+  return merged;
 }
 
 // What one AdvanceRollout does, decided from the hosts and the time.
 struct Plan {
   orchestration::RolloutDecision decision;
-  std::vector<orchestration::RolloutHost> states;
+  // The hosts the decision saw; their states are updated as the plan is applied.
+  orchestration::RolloutWindow window;
   std::vector<std::size_t> skip;    // timed out or unenrolled: cancel the job if any, skip
   std::vector<std::size_t> cancel;  // abort: cancel the job (queued, waiting; running ones too
                                     // with cancelRunning)
   std::vector<std::size_t> start;   // create their job
   std::optional<RolloutStatus> new_status;
   bool more = false;  // more to do than one call's bound
+  // The whole rollout's counts, from the window's states as they are now.
+  orchestration::RolloutCounts Counts() const {
+    orchestration::RolloutCounts counts = orchestration::CountHosts(window.open);
+    counts.total = window.total;
+    counts.completed += window.settled.completed;
+    counts.failed += window.settled.failed;
+    counts.cancelled += window.settled.cancelled;
+    counts.skipped += window.settled.skipped;
+    counts.pending += window.unlisted_pending;
+    return counts;
+  }
   std::vector<std::string> Agents(const std::vector<HostRow>& hosts) const {
     std::set<std::string> agents;
     for (const auto* list : {&skip, &cancel, &start})
@@ -186,12 +244,28 @@ struct Plan {
   }
 };
 
-Plan MakePlan(const Rollout& rollout, const std::vector<HostRow>& hosts, WallTime now) {
+// The hosts an advance reads: the open ones and enough pending ones for one call's starts (one
+// more, so that `more` is set when there are more to start).
+std::vector<HostRow> LoadAdvanceHosts(Connection& db, std::string_view id) {
+  return LoadOpenHosts(db, id, kRolloutBatch + 1);
+}
+
+Plan MakePlan(const RolloutRow& row, const std::vector<HostRow>& hosts, WallTime now) {
+  const Rollout& rollout = row.rollout;
   Plan plan;
-  for (const HostRow& row : hosts)
-    plan.states.push_back(ToHost(row));
+  plan.window.total = rollout.counts.total;
+  plan.window.settled = row.settled;
+  for (const HostRow& host : hosts) {
+    plan.window.positions.push_back(host.position);
+    plan.window.open.push_back(ToHost(host));
+  }
+  const std::int64_t settled =
+      row.settled.completed + row.settled.failed + row.settled.cancelled + row.settled.skipped;
+  plan.window.unlisted_pending = std::max<std::int64_t>(
+      0, plan.window.total - settled - static_cast<std::int64_t>(hosts.size()));
+  std::vector<orchestration::RolloutHost>& states = plan.window.open;
   const RolloutStatus status = StatusOf(rollout);
-  plan.decision = orchestration::DecideRollout(ToPolicy(rollout.policy), plan.states, status, now);
+  plan.decision = orchestration::DecideRollout(ToPolicy(rollout.policy), plan.window, status, now);
   const auto& d = plan.decision;
   std::size_t budget = kRolloutBatch;
   const auto take = [&](const std::vector<std::size_t>& from, std::vector<std::size_t>& to) {
@@ -214,7 +288,7 @@ Plan MakePlan(const Rollout& rollout, const std::vector<HostRow>& hosts, WallTim
     // ones whose cancel was not requested yet), a bounded number per call.
     std::vector<std::size_t> left;
     for (std::size_t i = 0; i < hosts.size(); ++i) {
-      const HostState state = plan.states[i].state;
+      const HostState state = states[i].state;
       const bool unstarted = state == HostState::kWaiting || state == HostState::kQueued;
       const bool running =
           state == HostState::kRunning && rollout.cancel_running && !hosts[i].cancel_requested;
@@ -225,6 +299,8 @@ Plan MakePlan(const Rollout& rollout, const std::vector<HostRow>& hosts, WallTim
     if (d.complete) plan.new_status = RolloutStatus::kCompleted;
     take(d.start, plan.start);
   }
+  // Pending hosts skipped (unenrolled) leave the window; the next call reads the ones after them.
+  if (!plan.skip.empty() && plan.window.unlisted_pending > 0) plan.more = true;
   return plan;
 }
 
@@ -258,6 +334,30 @@ JobSpec HostJob(const Rollout& rollout, const std::string& agent_id) {
   return spec;
 }
 
+// Counts a host that became final into `settled` (its four final counts).
+void AddFinal(orchestration::RolloutCounts& settled, HostState state) {
+  switch (state) {
+    case HostState::kCompleted: ++settled.completed; break;
+    case HostState::kFailed: ++settled.failed; break;
+    case HostState::kCancelled: ++settled.cancelled; break;
+    case HostState::kSkipped: ++settled.skipped; break;
+    default: break;
+  }
+}
+
+void SaveSettled(Connection& db, const std::string& id,
+                 const orchestration::RolloutCounts& settled) {
+  Query q(db,
+          "UPDATE rollouts SET settled_completed = ?1, settled_failed = ?2, settled_cancelled = "
+          "?3, settled_skipped = ?4 WHERE id = ?5");
+  q.Bind(1, settled.completed)
+      .Bind(2, settled.failed)
+      .Bind(3, settled.cancelled)
+      .Bind(4, settled.skipped)
+      .Bind(5, id);
+  q.Defer();
+}
+
 void SaveRollout(Connection& db, const Rollout& rollout, std::optional<WallTime> wake) {
   Query q(db,
           "UPDATE rollouts SET status = ?1, phase = ?2, counts_json = ?3, cancel_running = ?4, "
@@ -276,12 +376,14 @@ void SaveRollout(Connection& db, const Rollout& rollout, std::optional<WallTime>
 // field when an agentIds entry is not one, or when nothing matches.
 Expected<std::vector<std::string>> ResolveTarget(Connection& db,
                                                  const protocol::HostTarget& target) {
-  AgentFilter filter;
-  filter.include_revoked = false;
-  if (target.selector) filter.labels = *target.selector;
+  const std::vector<LiveAgent> live = LiveAgents(db);
   std::vector<std::string> enrolled;
-  for (const auto& agent : ListAgents(db, filter))
-    enrolled.push_back(agent.agent_id);
+  if (target.selector) {
+    enrolled = ResolveHosts(target, live);
+  } else {
+    for (const LiveAgent& agent : live)
+      enrolled.push_back(agent.id);
+  }
   if (target.selector) {
     if (enrolled.empty()) {
       Error error = MakeError(Errc::kInvalidRequest,
@@ -442,8 +544,9 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
   auto row = LoadRollout(ctx.db(), id, true);
   if (!row) return Fail(NotFound(id));
   Rollout& rollout = row->rollout;
-  const std::vector<HostRow> hosts = LoadHosts(ctx.db(), id);
-  Plan plan = MakePlan(rollout, hosts, now);
+  const std::vector<HostRow> hosts = LoadAdvanceHosts(ctx.db(), id);
+  Plan plan = MakePlan(*row, hosts, now);
+  std::vector<orchestration::RolloutHost>& states = plan.window.open;
   // Every agent whose jobs this call changes must be locked before anything is written.
   ctx.RequireLocked(plan.Agents(hosts));
 
@@ -451,18 +554,20 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
     if (auto cancelled = CancelHostJob(ctx, hosts[i], now); !cancelled) {
       return Fail(cancelled.error());
     }
+    // Final at once: settled with its skip.
     Query q(ctx.db(),
-            "UPDATE rollout_hosts SET skipped = 1 WHERE rollout_id = ?1 AND position = ?2");
+            "UPDATE rollout_hosts SET skipped = 1, outcome = 'skipped' WHERE rollout_id = ?1 AND "
+            "position = ?2");
     q.Bind(1, id).Bind(2, hosts[i].position);
     q.Defer();
-    plan.states[i].state = HostState::kSkipped;
+    states[i].state = HostState::kSkipped;
   }
   for (std::size_t i : plan.cancel) {
     if (auto cancelled = CancelHostJob(ctx, hosts[i], now); !cancelled) {
       return Fail(cancelled.error());
     }
     // A queued or waiting job is CANCELLED now; a running one stops later (its end counts).
-    if (plan.states[i].state != HostState::kRunning) plan.states[i].state = HostState::kCancelled;
+    if (states[i].state != HostState::kRunning) states[i].state = HostState::kCancelled;
   }
   if (!plan.start.empty()) {
     CreateJobsCommand create;
@@ -478,8 +583,7 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
               "position = ?4");
       q.Bind(1, job.id).Bind(2, Millis(now)).Bind(3, id).Bind(4, hosts[i].position);
       q.Defer();
-      plan.states[i].state =
-          job.status == JobStatus::kQueued ? HostState::kQueued : HostState::kWaiting;
+      states[i].state = job.status == JobStatus::kQueued ? HostState::kQueued : HostState::kWaiting;
     }
   }
 
@@ -487,7 +591,21 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
   const protocol::RolloutCounts old_counts = rollout.counts;
   const int old_phase = rollout.phase;
   if (plan.new_status) rollout.status = std::string(orchestration::ToString(*plan.new_status));
-  rollout.counts = ToCounts(orchestration::CountHosts(plan.states));
+  rollout.counts = ToCounts(plan.Counts());
+  // Hosts that were final when read are settled: counted in the rollout's row and not read by the
+  // next advance (docs/decisions/0026). Those skipped now were settled above.
+  orchestration::RolloutCounts settled = row->settled;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const HostState was = ToHost(hosts[i]).state;
+    if (!orchestration::IsFinal(was)) continue;
+    Query q(ctx.db(),
+            "UPDATE rollout_hosts SET outcome = ?1 WHERE rollout_id = ?2 AND position = ?3");
+    q.Bind(1, orchestration::ToString(was)).Bind(2, id).Bind(3, hosts[i].position);
+    q.Defer();
+    AddFinal(settled, was);
+  }
+  settled.skipped += static_cast<std::int64_t>(plan.skip.size());  // not final when read
+  if (settled != row->settled) SaveSettled(ctx.db(), id, settled);
   rollout.phase = static_cast<int>(plan.decision.phase);
   const bool changed =
       rollout.status != old_status || rollout.counts != old_counts || rollout.phase != old_phase;
@@ -519,14 +637,46 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
   return advance;
 }
 
+void ReopenRolloutHost(sql::Connection& db, const std::string& rollout_id,
+                       const std::string& job_id) {
+  std::optional<std::string> outcome;
+  std::int64_t position = 0;
+  {
+    Query q(db,
+            "SELECT position, outcome FROM rollout_hosts WHERE rollout_id = ?1 AND job_id = ?2 AND "
+            "outcome IS NOT NULL AND skipped = 0");
+    q.Bind(1, rollout_id).Bind(2, job_id);
+    if (!q.Step()) return;
+    position = q.Int64(0);
+    outcome = q.Text(1);
+  }
+  const auto state = orchestration::HostStateFromString(*outcome);
+  if (!state) sql::Corrupt("rollout host outcome " + *outcome);
+  std::string column;
+  switch (*state) {
+    case HostState::kCompleted: column = "settled_completed"; break;
+    case HostState::kFailed: column = "settled_failed"; break;
+    case HostState::kCancelled: column = "settled_cancelled"; break;
+    default: sql::Corrupt("rollout host outcome " + *outcome);
+  }
+  {
+    Query q(db, "UPDATE rollout_hosts SET outcome = NULL WHERE rollout_id = ?1 AND position = ?2");
+    q.Bind(1, rollout_id).Bind(2, position);
+    q.Defer();
+  }
+  Query q(db, "UPDATE rollouts SET " + column + " = " + column + " - 1 WHERE id = ?1");
+  q.Bind(1, rollout_id);
+  q.Defer();
+}
+
 // ---- reads ----
 
 Expected<std::vector<std::string>> PlanAdvance(sql::Connection& db, const std::string& id,
                                                WallTime now) {
   auto row = LoadRollout(db, id, false);
   if (!row) return Fail(NotFound(id));
-  const std::vector<HostRow> hosts = LoadHosts(db, id);
-  return MakePlan(row->rollout, hosts, now).Agents(hosts);
+  const std::vector<HostRow> hosts = LoadAdvanceHosts(db, id);
+  return MakePlan(*row, hosts, now).Agents(hosts);
 }
 
 Expected<Rollout> GetRollout(sql::Connection& db, std::string_view id) {

@@ -2,7 +2,8 @@
 
 // Rollouts (docs/protocol.md "Rollouts", docs/decisions/0021): creating one with its hosts, its
 // reads, pause / resume / abort, and the one operation that moves it on (AdvanceRollout): in one
-// transaction it reads the rollout's hosts and their jobs' states, asks
+// transaction it reads the rollout's hosts that are not settled yet and their jobs' states (the
+// settled ones only as counts, docs/decisions/0026), asks
 // orchestration::DecideRollout with the time, and applies the answer (creates the started hosts'
 // jobs, cancels and skips timed-out and unenrolled hosts' jobs, aborts, completes). Written once
 // over the database seam; both stores run these bodies. Internal to src/store.
@@ -26,7 +27,7 @@
 
 namespace orb::store::ops {
 
-inline constexpr int kRolloutBatch = 200;  // hosts started or cancelled per call at most
+inline constexpr int kRolloutBatch = 50;  // hosts started or cancelled per call at most
 
 Expected<CreatedRollout> CreateRollout(WriteContext& ctx, const CreateRolloutCommand& command,
                                        const std::string& fingerprint, WallTime now);
@@ -37,6 +38,11 @@ Expected<protocol::Rollout> ResumeRollout(WriteContext& ctx, const std::string& 
 Expected<protocol::Rollout> AbortRollout(WriteContext& ctx, const std::string& id,
                                          bool cancel_running, WallTime now);
 Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id, WallTime now);
+// A job of the rollout that was final is running again (POST /retry): its host, if settled, is
+// counted as open again, so that the next advance sees it (docs/decisions/0026). A skipped host
+// stays skipped.
+void ReopenRolloutHost(sql::Connection& db, const std::string& rollout_id,
+                       const std::string& job_id);
 
 // ---- reads ----
 

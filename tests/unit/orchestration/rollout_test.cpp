@@ -1,6 +1,7 @@
 #include "orchestration/rollout.hpp"
 
 #include <chrono>
+#include <random>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -235,7 +236,8 @@ TEST(RolloutTest, EndedRolloutsOnlyReportTheirCounts) {
 }
 
 TEST(RolloutTest, NoHostsCompletesAtOnce) {
-  EXPECT_TRUE(DecideRollout(Policy(1), {}, RolloutStatus::kRunning, kNow).complete);
+  EXPECT_TRUE(
+      DecideRollout(Policy(1), std::vector<RolloutHost>{}, RolloutStatus::kRunning, kNow).complete);
 }
 
 TEST(RolloutTest, NamesOfStatusesAndStates) {
@@ -247,6 +249,131 @@ TEST(RolloutTest, NamesOfStatusesAndStates) {
   EXPECT_EQ(HostStateFromString("WAITING"), std::nullopt);
   EXPECT_TRUE(IsFinal(HostState::kCancelled));
   EXPECT_FALSE(IsFinal(HostState::kWaiting));
+}
+
+// ---- The window (decision 0026): settled hosts counted, the pending tail cut short ----
+
+// A random rollout as the store keeps it: started hosts (any state) first, then pending ones
+// (some skipped while pending), each with a random start time.
+struct RandomRollout {
+  RolloutPolicy policy;
+  std::vector<RolloutHost> hosts;
+  RolloutStatus status = RolloutStatus::kRunning;
+};
+
+RandomRollout MakeRandomRollout(std::mt19937& rng) {
+  const auto pick = [&](int from, int to) { return std::uniform_int_distribution(from, to)(rng); };
+  RandomRollout r;
+  const int n = pick(0, 40);
+  const int started = pick(0, n);
+  constexpr HostState kStarted[] = {
+      HostState::kWaiting, HostState::kQueued,    HostState::kRunning, HostState::kCompleted,
+      HostState::kFailed,  HostState::kCancelled, HostState::kSkipped};
+  for (int i = 0; i < n; ++i) {
+    RolloutHost host;
+    host.since = kNow - std::chrono::minutes(pick(0, 20));
+    if (i < started) {
+      host.state = kStarted[pick(0, 6)];
+      host.unenrolled = pick(0, 9) == 0;
+    } else {
+      host.state = pick(0, 9) == 0 ? HostState::kSkipped : HostState::kPending;
+    }
+    r.hosts.push_back(host);
+  }
+  r.policy.max_in_flight = pick(0, 1) ? MaxInFlight{pick(1, 60), true} : MaxInFlight{pick(1, 8)};
+  int percent = 0;
+  for (int k = pick(0, 3); k > 0 && percent < 100; --k) {
+    percent = k == 1 ? 100 : std::min(100, percent + pick(1, 60));
+    RolloutPhase phase{percent, std::nullopt};
+    if (pick(0, 3) == 0) phase.start_at = kNow + std::chrono::minutes(pick(-5, 5));
+    r.policy.phases.push_back(phase);
+  }
+  if (pick(0, 1)) r.policy.abort = AbortPolicy{static_cast<double>(pick(1, 100)), pick(1, 6)};
+  if (pick(0, 1)) r.policy.host_timeout_seconds = pick(60, 900);
+  constexpr RolloutStatus kStatuses[] = {RolloutStatus::kRunning, RolloutStatus::kRunning,
+                                         RolloutStatus::kPaused, RolloutStatus::kAborted,
+                                         RolloutStatus::kCompleted};
+  r.status = kStatuses[pick(0, 4)];
+  return r;
+}
+
+// The window a store would load: a random share of the final hosts settled (every final one
+// among the pending tail: the store settles skips as it makes them), the rest listed, and the
+// pending tail cut after `listed_pending` hosts.
+RolloutWindow MakeWindow(const std::vector<RolloutHost>& hosts, std::mt19937& rng,
+                         std::int64_t listed_pending) {
+  RolloutWindow window;
+  window.total = static_cast<std::int64_t>(hosts.size());
+  std::int64_t pending_seen = 0;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const RolloutHost& host = hosts[i];
+    const bool in_tail = pending_seen > 0;
+    if (IsFinal(host.state) && (in_tail || std::uniform_int_distribution(0, 1)(rng) == 0)) {
+      RolloutCounts one = CountHosts({host});
+      window.settled.completed += one.completed;
+      window.settled.failed += one.failed;
+      window.settled.cancelled += one.cancelled;
+      window.settled.skipped += one.skipped;
+      continue;
+    }
+    if (host.state == HostState::kPending && ++pending_seen > listed_pending) {
+      ++window.unlisted_pending;
+      continue;
+    }
+    window.positions.push_back(static_cast<std::int64_t>(i));
+    window.open.push_back(host);
+  }
+  return window;
+}
+
+Indexes Positions(const Indexes& indexes, const RolloutWindow& window) {
+  Indexes positions;
+  for (std::size_t i : indexes)
+    positions.push_back(static_cast<std::size_t>(window.positions.at(i)));
+  return positions;
+}
+
+TEST(RolloutWindowTest, DecidesAsTheWholeListWhenItListsAsManyPendingHostsAsThereAreSlots) {
+  std::mt19937 rng(20261206);
+  for (int round = 0; round < 20000; ++round) {
+    const RandomRollout r = MakeRandomRollout(rng);
+    const std::int64_t slots =
+        SlotCount(r.policy.max_in_flight, static_cast<std::int64_t>(r.hosts.size()));
+    const RolloutWindow window =
+        MakeWindow(r.hosts, rng, slots + std::uniform_int_distribution(0, 2)(rng));
+    const RolloutDecision whole = DecideRollout(r.policy, r.hosts, r.status, kNow);
+    const RolloutDecision part = DecideRollout(r.policy, window, r.status, kNow);
+    SCOPED_TRACE("round " + std::to_string(round));
+    ASSERT_EQ(Positions(part.start, window), whole.start);
+    ASSERT_EQ(Positions(part.timed_out, window), whole.timed_out);
+    ASSERT_EQ(Positions(part.unenrolled, window), whole.unenrolled);
+    ASSERT_EQ(Positions(part.cancel_on_abort, window), whole.cancel_on_abort);
+    ASSERT_EQ(part.abort, whole.abort);
+    ASSERT_EQ(part.complete, whole.complete);
+    ASSERT_EQ(part.phase, whole.phase);
+    ASSERT_EQ(part.counts, whole.counts);
+    ASSERT_EQ(part.wake_at, whole.wake_at);
+  }
+}
+
+TEST(RolloutWindowTest, ListedPendingHostsAllSkippedStartNothingUntilTheNextWindow) {
+  // 10 hosts in two phases of 50 %: 0-3 completed (settled), 4 pending but unenrolled (listed),
+  // 5-9 pending and not listed. Skipping 4 ends the first phase (the unlisted hosts come after
+  // it); nothing starts until the next window lists 5.
+  RolloutPolicy policy = Policy(2);
+  policy.phases = {RolloutPhase{50, std::nullopt}, RolloutPhase{100, std::nullopt}};
+  RolloutWindow window;
+  window.total = 10;
+  window.settled.completed = 4;
+  window.positions = {4};
+  window.open = {RolloutHost{HostState::kPending, kNow, true}};
+  window.unlisted_pending = 5;
+  const RolloutDecision d = DecideRollout(policy, window, RolloutStatus::kRunning, kNow);
+  EXPECT_THAT(d.unenrolled, ElementsAre(0u));
+  EXPECT_THAT(d.start, IsEmpty());
+  EXPECT_FALSE(d.complete);
+  EXPECT_EQ(d.phase, 1u);
+  EXPECT_EQ(d.counts, (RolloutCounts{10, 5, 0, 0, 0, 4, 0, 0, 1}));
 }
 
 }  // namespace

@@ -54,7 +54,7 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 11 to 4 on a database file: no inventories, no schedules, no rollouts, no run
+// Undoes migrations 12 to 4 on a database file: no inventories, no schedules, no rollouts, no run
 // log counts, no dependencies, no health column, events numbered by AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
     "DROP TABLE agent_inventories; "
