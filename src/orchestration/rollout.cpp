@@ -111,6 +111,16 @@ std::int64_t SlotCount(const MaxInFlight& max_in_flight, std::int64_t hosts) {
       1);
 }
 
+RolloutCounts WholeCounts(const RolloutWindow& window, RolloutCounts open) {
+  open.total = window.total;
+  open.completed += window.settled.completed;
+  open.failed += window.settled.failed;
+  open.cancelled += window.settled.cancelled;
+  open.skipped += window.settled.skipped;
+  open.pending += window.unlisted_pending;
+  return open;
+}
+
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
                               RolloutStatus status, WallTime now) {
   RolloutWindow window;
@@ -133,17 +143,7 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
   states.reserve(hosts.size());
   for (const RolloutHost& host : hosts)
     states.push_back(host.state);
-  // The whole rollout's counts from the window's states.
-  const auto count = [&] {
-    RolloutCounts counts = CountStates(states);
-    counts.total = total;
-    counts.completed += window.settled.completed;
-    counts.failed += window.settled.failed;
-    counts.cancelled += window.settled.cancelled;
-    counts.skipped += window.settled.skipped;
-    counts.pending += window.unlisted_pending;
-    return counts;
-  };
+  const auto count = [&] { return WholeCounts(window, CountStates(states)); };
 
   const bool acts = status == RolloutStatus::kRunning || status == RolloutStatus::kPaused;
 

@@ -126,6 +126,9 @@ struct RolloutWindow {
 // not all final; it starts no host before the latest startAt of it and the phases before it.
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
                               RolloutStatus status, WallTime now);
+// The whole rollout's counts from `open`, the counts of the window's listed hosts in their states
+// now: with its settled hosts and its unlisted pending ones.
+RolloutCounts WholeCounts(const RolloutWindow& window, RolloutCounts open);
 // The same over a window: host indexes in the decision are indexes into `window.open`; the counts
 // are the whole rollout's. With nothing settled and nothing unlisted it is the call above.
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& window,

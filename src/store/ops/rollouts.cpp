@@ -226,14 +226,7 @@ struct Plan {
   bool more = false;  // more to do than one call's bound
   // The whole rollout's counts, from the window's states as they are now.
   orchestration::RolloutCounts Counts() const {
-    orchestration::RolloutCounts counts = orchestration::CountHosts(window.open);
-    counts.total = window.total;
-    counts.completed += window.settled.completed;
-    counts.failed += window.settled.failed;
-    counts.cancelled += window.settled.cancelled;
-    counts.skipped += window.settled.skipped;
-    counts.pending += window.unlisted_pending;
-    return counts;
+    return orchestration::WholeCounts(window, orchestration::CountHosts(window.open));
   }
   std::vector<std::string> Agents(const std::vector<HostRow>& hosts) const {
     std::set<std::string> agents;
