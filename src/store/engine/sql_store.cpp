@@ -624,6 +624,11 @@ constexpr int kMaxFiresPerPass = 10;
 
 }  // namespace
 
+Expected<std::vector<ops::LiveAgent>> SqlStore::ReadLiveAgents() {
+  return ReadAs<std::vector<ops::LiveAgent>>(
+      [](sql::Connection& db) { return ops::LiveAgents(db); });
+}
+
 Expected<Mutation<protocol::Schedule>> SqlStore::CreateSchedule(
     const protocol::ScheduleRequest& request, WallTime now) {
   return Write<protocol::Schedule>(
@@ -687,10 +692,12 @@ Status SqlStore::FinishFire(Lane lane, const std::string& schedule_id, WallTime 
 Expected<Mutation<ScheduleFireResult>> SqlStore::FireSchedule(std::string_view schedule_id,
                                                               WallTime fire_time, WallTime now) {
   const WallTime at = ToMillis(fire_time);
+  auto live = ReadLiveAgents();
+  if (!live) return Fail(live.error());
   auto begun = Write<std::optional<ops::FireBegun>>(
       {}, Rank::kPlain, Lane::kInteractive,
-      [id = std::string(schedule_id), at, now](ops::WriteContext& ctx) {
-        return ops::BeginFire(ctx, id, at, now, false, nullptr);
+      [id = std::string(schedule_id), at, now, &live](ops::WriteContext& ctx) {
+        return ops::BeginFire(ctx, id, at, now, false, nullptr, *live);
       });
   if (!begun) return Fail(begun.error());
   Mutation<ScheduleFireResult> fired;
@@ -712,8 +719,8 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const 
       [](sql::Connection& db) { return ops::EnabledSchedules(db); });
   if (!clocks) return Fail(clocks.error());
   Mutation<ScheduleTick> tick;
-  // The agents and their labels, read once for the pass (on a reader, when the first fire is
-  // due) and not in each fire's transaction: the hosts are those of the pass's start.
+  // The agents and their labels, read once for the pass (on a reader, when the first schedule
+  // is due) and not in each fire's transaction: the hosts are those of the pass's start.
   std::optional<std::vector<ops::LiveAgent>> live;
   // What one fire committed: handed on at once when asked, else kept for the caller.
   std::vector<Event> fire_events;
@@ -738,19 +745,17 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const 
       const orchestration::DueFire due = orchestration::DecideDueFire(
           valid->cron, valid->zone, clock.considered, valid->catch_up, now);
       if (!due.fire && !due.skipped_through) break;
-      if (due.fire && !live) {
-        auto read = ReadAs<std::vector<ops::LiveAgent>>(
-            [](sql::Connection& db) { return ops::LiveAgents(db); });
+      if (!live) {
+        auto read = ReadLiveAgents();
         if (!read) return Fail(read.error());
         live = *std::move(read);
       }
       auto skipped = std::make_shared<int>(0);
-      const std::vector<ops::LiveAgent>* agents = live ? &*live : nullptr;
       auto begun = Write<std::optional<ops::FireBegun>>(
           {}, Rank::kPlain, Lane::kBackground,
-          [id = clock.id, now, skipped, agents](ops::WriteContext& ctx) {
+          [id = clock.id, now, skipped, &live](ops::WriteContext& ctx) {
             *skipped = 0;
-            return ops::BeginFire(ctx, id, WallTime{}, now, true, skipped.get(), agents);
+            return ops::BeginFire(ctx, id, WallTime{}, now, true, skipped.get(), *live);
           });
       if (!begun) return Fail(begun.error());
       Collect(*begun, fire_events, tick.touched_agents);

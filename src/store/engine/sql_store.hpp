@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "store/engine/batch.hpp"
+#include "store/ops/agents.hpp"
 #include "store/sql/sql.hpp"
 #include "store/store.hpp"
 
@@ -168,6 +169,9 @@ class SqlStore : public Store {
                               typename TypedOp<T>::Body body);
   template <class T, class F>
   Expected<T> ReadAs(F&& body);
+  // The live agents and their labels (ops::LiveAgents), on a reader: what a fire resolves its
+  // target against.
+  Expected<std::vector<ops::LiveAgent>> ReadLiveAgents();
   // Creates the chains of a claimed fire's `hosts`, kFireBatchHosts per transaction, adding the
   // jobs to `result` and each commit's events and agents to `into`.
   Status FinishFire(Lane lane, const std::string& schedule_id, WallTime fire_time,

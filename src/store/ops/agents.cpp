@@ -18,6 +18,14 @@ using protocol::RunStatus;
 
 namespace {
 
+// True when `labels` has every key of `selector` with its value.
+bool HasLabels(const protocol::Labels& labels, const protocol::Labels& selector) {
+  return std::all_of(selector.begin(), selector.end(), [&labels](const auto& pair) {
+    const auto it = labels.find(pair.first);
+    return it != labels.end() && it->second == pair.second;
+  });
+}
+
 bool TokenFree(Connection& db, const TokenRecord& token) {
   Query q(db, "SELECT 1 FROM tokens WHERE id = ?1 OR token_hash = ?2");
   q.Bind(1, token.id).Bind(2, token.token_hash);
@@ -361,12 +369,7 @@ std::vector<protocol::AgentInfo> ListAgents(sql::Connection& db, const AgentFilt
     while (q.Step()) {
       protocol::AgentInfo info = ReadAgent(q);
       if (info.revoked && !filter.include_revoked) continue;
-      const bool matches =
-          std::all_of(filter.labels.begin(), filter.labels.end(), [&info](const auto& pair) {
-            auto it = info.labels.find(pair.first);
-            return it != info.labels.end() && it->second == pair.second;
-          });
-      if (matches) agents.push_back(std::move(info));
+      if (HasLabels(info.labels, filter.labels)) agents.push_back(std::move(info));
     }
   }
   Query runs(db,
@@ -412,12 +415,7 @@ std::vector<std::string> ResolveHosts(const protocol::HostTarget& target,
     return hosts;
   }
   for (const LiveAgent& agent : agents) {
-    const bool matches =
-        std::all_of(target.selector->begin(), target.selector->end(), [&agent](const auto& pair) {
-          const auto it = agent.labels.find(pair.first);
-          return it != agent.labels.end() && it->second == pair.second;
-        });
-    if (matches) hosts.push_back(agent.id);
+    if (HasLabels(agent.labels, *target.selector)) hosts.push_back(agent.id);
   }
   return hosts;
 }

@@ -163,13 +163,17 @@ HostRow ReadHostRow(const Query& q) {
   return row;
 }
 
+// A host's row with its job's state and its agent's revocation, as ReadHostRow reads it; the
+// WHERE clause follows.
+constexpr std::string_view kSelectHosts =
+    "SELECT h.position, h.agent_id, h.job_id, h.skipped, h.started_ms, j.status, "
+    "j.cancel_requested, a.revoked_at_ms FROM rollout_hosts h "
+    "LEFT JOIN jobs j ON j.id = h.job_id LEFT JOIN agents a ON a.id = h.agent_id ";
+
 // The hosts with position > `after`, in order.
 std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = -1) {
-  Query q(db,
-          "SELECT h.position, h.agent_id, h.job_id, h.skipped, h.started_ms, j.status, "
-          "j.cancel_requested, a.revoked_at_ms FROM rollout_hosts h "
-          "LEFT JOIN jobs j ON j.id = h.job_id LEFT JOIN agents a ON a.id = h.agent_id "
-          "WHERE h.rollout_id = ?1 AND h.position > ?2 ORDER BY h.position");
+  Query q(db, std::string(kSelectHosts) +
+                  "WHERE h.rollout_id = ?1 AND h.position > ?2 ORDER BY h.position");
   q.Bind(1, id).Bind(2, after);
   std::vector<HostRow> hosts;
   while (q.Step())
@@ -181,29 +185,26 @@ std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = 
 // settled yet (in flight, or final since the last advance), then the first `pending_limit`
 // pending ones, in position order. Settled hosts are only counted (RolloutRow::settled).
 std::vector<HostRow> LoadOpenHosts(Connection& db, std::string_view id, int pending_limit) {
-  constexpr std::string_view kColumns =
-      "SELECT h.position, h.agent_id, h.job_id, h.skipped, h.started_ms, j.status, "
-      "j.cancel_requested, a.revoked_at_ms FROM rollout_hosts h "
-      "LEFT JOIN jobs j ON j.id = h.job_id LEFT JOIN agents a ON a.id = h.agent_id ";
   std::vector<HostRow> hosts;
   {
     // The conditions repeat the partial indexes' (rollout_hosts_started, _pending).
-    Query q(db, std::string(kColumns) +
+    Query q(db, std::string(kSelectHosts) +
                     "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NOT NULL "
                     "ORDER BY h.position");
     q.Bind(1, id);
     while (q.Step())
       hosts.push_back(ReadHostRow(q));
   }
-  // Skipped while pending: settled as they are skipped, but rows older than the window may not be.
-  Query q(db, std::string(kColumns) +
+  // The pending ones (and hosts skipped while pending before migration 12, which settles a skip
+  // as it makes it).
+  Query q(db, std::string(kSelectHosts) +
                   "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NULL "
                   "ORDER BY h.position LIMIT ?2");
   q.Bind(1, id).Bind(2, pending_limit);
   std::vector<HostRow> pending;
   while (q.Step())
     pending.push_back(ReadHostRow(q));
-  // Started hosts come before pending ones; merge by position all the same.
+  // Hosts start in position order, but an old skipped row can stand among the started ones.
   std::vector<HostRow> merged;
   merged.reserve(hosts.size() + pending.size());
   std::merge(std::make_move_iterator(hosts.begin()), std::make_move_iterator(hosts.end()),

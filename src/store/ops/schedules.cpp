@@ -171,21 +171,6 @@ void SaveSchedule(Connection& db, const Schedule& s, WallTime considered) {
   q.Defer();
 }
 
-// The target's hosts now: enrolled, not revoked agents, by id.
-std::vector<std::string> ResolveHosts(Connection& db, const protocol::HostTarget& target) {
-  std::vector<std::string> hosts;
-  if (!target.selector) {
-    if (target.agent_ids.empty()) return hosts;
-    Query q(db, "SELECT id FROM agents WHERE " + db.dialect().in_list("id", 1) +
-                    " AND revoked_at_ms IS NULL ORDER BY id");
-    q.BindList(1, target.agent_ids);
-    while (q.Step())
-      hosts.push_back(q.Text(0));
-    return hosts;
-  }
-  return ResolveHosts(target, LiveAgents(db));
-}
-
 bool IsLiveAgent(Connection& db, const std::string& agent_id) {
   Query q(db, "SELECT 1 FROM agents WHERE id = ? AND revoked_at_ms IS NULL");
   q.Bind(1, agent_id);
@@ -356,7 +341,7 @@ Expected<Unit> DeleteSchedule(WriteContext& ctx, const std::string& schedule_id,
 
 Expected<std::optional<FireBegun>> BeginFire(WriteContext& ctx, const std::string& schedule_id,
                                              WallTime fire_time, WallTime now, bool due_only,
-                                             int* skipped, const std::vector<LiveAgent>* live) {
+                                             int* skipped, const std::vector<LiveAgent>& live) {
   auto row = LoadSchedule(ctx.db(), schedule_id, true);
   if (!row) {
     if (due_only) return std::optional<FireBegun>();
@@ -388,8 +373,7 @@ Expected<std::optional<FireBegun>> BeginFire(WriteContext& ctx, const std::strin
   FireBegun begun;
   begun.result.schedule_id = s.id;
   begun.result.fire_time = fire_time;
-  std::vector<std::string> hosts =
-      live != nullptr ? ResolveHosts(s.target, *live) : ResolveHosts(ctx.db(), s.target);
+  std::vector<std::string> hosts = ResolveHosts(s.target, live);
   if (!ClaimFire(ctx, s, fire_time, hosts, now)) {
     begun.result.existing = true;
     return std::optional<FireBegun>(std::move(begun));

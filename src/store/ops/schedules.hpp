@@ -44,16 +44,16 @@ struct FireBegun {
   ScheduleFireResult result;  // jobs empty; existing when it had been claimed before
   std::vector<std::string> hosts;
 };
-// Claims (schedule, fire_time) and resolves the hosts (from `live` when given: the agents as the
-// caller read them before; else read now). With `due_only` (the timer), decides first
+// Claims (schedule, fire_time) and resolves the hosts among `live` (LiveAgents, read by the caller
+// on a reader before: not every agent inside the writer's transaction). With `due_only` (the
+// timer), decides first
 // with DecideDueFire and the schedule's last considered instant read in this transaction: the
 // fire claimed is the one due (fire_time is ignored), a skipped_through is recorded; nullopt when
 // nothing is due (or the schedule is gone or disabled). Without it: not_found for an unknown
 // schedule.
 Expected<std::optional<FireBegun>> BeginFire(WriteContext& ctx, const std::string& schedule_id,
                                              WallTime fire_time, WallTime now, bool due_only,
-                                             int* skipped,
-                                             const std::vector<LiveAgent>* live = nullptr);
+                                             int* skipped, const std::vector<LiveAgent>& live);
 // Creates the chains of those of `hosts` (all locked by the batch) that the fire still has
 // pending; the jobs created, in order.
 Expected<std::vector<protocol::Job>> ContinueFire(WriteContext& ctx, const std::string& schedule_id,
