@@ -624,6 +624,22 @@ constexpr int kMaxFiresPerPass = 10;
 
 }  // namespace
 
+SqlStore::RunningFire::RunningFire(SqlStore& store, std::string schedule_id, WallTime fire_time)
+    : store_(store), key_(std::move(schedule_id), ToMillis(fire_time)) {
+  const std::lock_guard lock(store_.running_fires_mutex_);
+  store_.running_fires_.insert(key_);
+}
+
+SqlStore::RunningFire::~RunningFire() {
+  const std::lock_guard lock(store_.running_fires_mutex_);
+  store_.running_fires_.erase(key_);
+}
+
+bool SqlStore::FireRunning(const std::string& schedule_id, WallTime fire_time) {
+  const std::lock_guard lock(running_fires_mutex_);
+  return running_fires_.contains({schedule_id, ToMillis(fire_time)});
+}
+
 Expected<std::vector<ops::LiveAgent>> SqlStore::ReadLiveAgents() {
   return ReadAs<std::vector<ops::LiveAgent>>(
       [](sql::Connection& db) { return ops::LiveAgents(db); });
@@ -692,6 +708,9 @@ Status SqlStore::FinishFire(Lane lane, const std::string& schedule_id, WallTime 
 Expected<Mutation<ScheduleFireResult>> SqlStore::FireSchedule(std::string_view schedule_id,
                                                               WallTime fire_time, WallTime now) {
   const WallTime at = ToMillis(fire_time);
+  // Claimed below and finished here: the timer's pass over unfinished fires must not finish it
+  // meanwhile, or this answer would lack the jobs the timer made.
+  const RunningFire running(*this, std::string(schedule_id), at);
   auto live = ReadLiveAgents();
   if (!live) return Fail(live.error());
   auto begun = Write<std::optional<ops::FireBegun>>(
@@ -787,6 +806,7 @@ Expected<Mutation<ScheduleTick>> SqlStore::FireDueSchedules(WallTime now, const 
       [](sql::Connection& db) { return ops::PendingFires(db); });
   if (!pending) return Fail(pending.error());
   for (const ops::PendingFire& fire : *pending) {
+    if (FireRunning(fire.schedule_id, fire.fire_time)) continue;  // an operator's, going on
     ScheduleFireResult result;
     result.schedule_id = fire.schedule_id;
     result.fire_time = fire.fire_time;

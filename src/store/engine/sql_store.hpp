@@ -14,7 +14,9 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -169,6 +171,21 @@ class SqlStore : public Store {
                               typename TypedOp<T>::Body body);
   template <class T, class F>
   Expected<T> ReadAs(F&& body);
+  // An operator's fire (FireSchedule) that this instance claims and finishes: while it exists,
+  // the timer's pass over unfinished fires leaves that fire alone.
+  class RunningFire {
+   public:
+    RunningFire(SqlStore& store, std::string schedule_id, WallTime fire_time);
+    ~RunningFire();
+    RunningFire(const RunningFire&) = delete;
+    RunningFire& operator=(const RunningFire&) = delete;
+
+   private:
+    SqlStore& store_;
+    std::pair<std::string, WallTime> key_;
+  };
+  bool FireRunning(const std::string& schedule_id, WallTime fire_time);
+
   // The live agents and their labels (ops::LiveAgents), on a reader: what a fire resolves its
   // target against.
   Expected<std::vector<ops::LiveAgent>> ReadLiveAgents();
@@ -179,6 +196,8 @@ class SqlStore : public Store {
                     std::vector<protocol::Event>& events, std::vector<std::string>& touched);
 
   StoreDeps deps_;
+  std::mutex running_fires_mutex_;
+  std::set<std::pair<std::string, WallTime>> running_fires_;  // by RunningFire
 };
 
 }  // namespace orb::store::engine
