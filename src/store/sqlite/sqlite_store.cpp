@@ -14,8 +14,10 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
+#include "common/log.hpp"
 #include "store/migrations/sqlite_migrations.hpp"
 #include "store/ops/events.hpp"
 #include "store/ops/rows.hpp"
@@ -121,16 +123,27 @@ class SqliteBatchDriver final : public engine::BatchDriver {
 class SqliteStore::Impl {
  public:
   // `wal_fd`: the WAL file, opened by Open; the syncer makes commits durable with it.
+  // `checkpointer`: a second read-write connection, for the checkpoints.
   Impl(std::filesystem::path file, SqliteStoreOptions options, const StoreDeps& deps,
-       std::unique_ptr<Connection> writer, int wal_fd, sqlite::FileArtifacts artifacts)
+       std::unique_ptr<Connection> writer, int wal_fd, sqlite::FileArtifacts artifacts,
+       std::unique_ptr<Connection> checkpointer)
       : file_(std::move(file)),
         options_(std::move(options)),
         deps_(deps),
         writer_db_(std::move(writer)),
         driver_(ReadLastSeq(*writer_db_)),
         artifacts_(std::move(artifacts)),
-        wal_fd_(wal_fd) {
+        wal_fd_(wal_fd),
+        checkpointer_db_(std::move(checkpointer)) {
+    // The writer's commits no longer checkpoint (a checkpoint copies the WAL into the database
+    // and syncs both: milliseconds during which no write could run); they wake the checkpointer
+    // instead (docs/decisions/0027).
+    ::sqlite3_wal_hook(writer_db_->handle(), &Impl::OnWalCommit, this);
     // Named, so that top -H and perf tell the store's threads apart.
+    checkpointer_thread_ = std::thread([this] {
+      ::pthread_setname_np(::pthread_self(), "store-ckpt");
+      CheckpointerLoop();
+    });
     syncer_thread_ = std::thread([this] {
       ::pthread_setname_np(::pthread_self(), "store-sync");
       SyncerLoop();
@@ -154,6 +167,13 @@ class SqliteStore::Impl {
     }
     synced_cv_.notify_all();
     syncer_thread_.join();
+    {
+      const std::lock_guard lock(checkpoint_mutex_);
+      checkpointer_stopping_ = true;
+    }
+    checkpoint_cv_.notify_all();
+    checkpointer_thread_.join();
+    ::sqlite3_wal_hook(writer_db_->handle(), nullptr, nullptr);
     ::close(wal_fd_);
   }
 
@@ -231,6 +251,7 @@ class SqliteStore::Impl {
         committed_.push_back(std::move(committed));
       }
       synced_cv_.notify_one();
+      if (finish_checkpoint_) FinishCheckpoint();
     }
   }
 
@@ -273,6 +294,59 @@ class SqliteStore::Impl {
     }
   }
 
+  // sqlite3_wal_hook, on the writer thread after each commit: `frames` are in the WAL now.
+  static int OnWalCommit(void* self, sqlite3* /*db*/, const char* /*schema*/, int frames) {
+    auto* impl = static_cast<Impl*>(self);
+    impl->wal_frames_.store(frames);
+    if (frames >= kFinishCheckpointFrames) {
+      impl->finish_checkpoint_ = true;  // the writer's turn: the checkpointer leaves it alone
+    } else if (frames >= kCheckpointFrames) {
+      {
+        const std::lock_guard lock(impl->checkpoint_mutex_);
+        impl->checkpoint_wanted_ = true;
+      }
+      impl->checkpoint_cv_.notify_one();
+    }
+    return SQLITE_OK;
+  }
+
+  // Checkpoints on the writer's own connection, between two batches. The WAL starts over at its
+  // head (and the file keeps its size) only at a write transaction that begins when everything
+  // in it has been copied: the checkpointer, running beside the writer, can copy all but what
+  // the writer commits meanwhile, never the rest. So this copies the rest, a short job once the
+  // checkpointer has done the bulk, and the next batch starts the WAL over.
+  void FinishCheckpoint() {
+    finish_checkpoint_ = false;
+    const int rc = ::sqlite3_wal_checkpoint_v2(writer_db_->handle(), nullptr,
+                                               SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      GetLogger("store")->warn("store: checkpoint of the WAL failed: {}", ::sqlite3_errstr(rc));
+    }
+  }
+
+  // Copies the WAL into the database while the writer goes on, as SQLite's own automatic
+  // checkpoint would (PASSIVE: it waits for no reader or writer, and copies what no reader still
+  // needs), on its own connection and thread: woken by the writer's commits once the WAL holds
+  // kCheckpointFrames. Copying those and syncing the database file takes milliseconds, during
+  // which, done by the writer, no write could run (docs/decisions/0027). Failures are logged and
+  // tried again at the next wake-up.
+  void CheckpointerLoop() {
+    for (;;) {
+      {
+        std::unique_lock lock(checkpoint_mutex_);
+        checkpoint_cv_.wait(lock, [this] { return checkpointer_stopping_ || checkpoint_wanted_; });
+        if (checkpointer_stopping_) return;
+        checkpoint_wanted_ = false;
+      }
+      if (wal_frames_.load() >= kFinishCheckpointFrames) continue;  // the writer's turn
+      const int rc = ::sqlite3_wal_checkpoint_v2(checkpointer_db_->handle(), nullptr,
+                                                 SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        GetLogger("store")->warn("store: checkpoint of the WAL failed: {}", ::sqlite3_errstr(rc));
+      }
+    }
+  }
+
   // A batch that the writer committed (or failed) and the syncer has yet to deliver.
   struct Committed {
     std::vector<engine::OpPtr> ops;
@@ -305,6 +379,19 @@ class SqliteStore::Impl {
   std::optional<Error> sync_failure_;  // syncer thread only
   std::atomic<bool> broken_{false};    // a sync failed: no further writes are accepted
   std::thread syncer_thread_;
+
+  // The checkpointer: woken by the writer's commits once the WAL holds kCheckpointFrames; the
+  // writer finishes the checkpoint once it holds kFinishCheckpointFrames (FinishCheckpoint).
+  static constexpr int kCheckpointFrames = 1000;  // SQLite's own automatic checkpoint's
+  static constexpr int kFinishCheckpointFrames = 2 * kCheckpointFrames;
+  bool finish_checkpoint_ = false;  // writer thread only
+  std::atomic<int> wal_frames_{0};  // in the WAL after the writer's last commit
+  std::unique_ptr<Connection> checkpointer_db_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpointer_stopping_ = false;
+  std::thread checkpointer_thread_;
 };
 
 // ---- Open ----
@@ -339,6 +426,7 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOption
     // writer's COMMIT need not (docs/decisions/0003). In WAL mode NORMAL still syncs the WAL
     // before a checkpoint copies it and the database after, so the file stays consistent.
     writer->Exec("PRAGMA synchronous = NORMAL;");
+    auto checkpointer = std::make_unique<Connection>(file, false, false);
     const std::string wal = file.string() + "-wal";
     const int wal_fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
     if (wal_fd < 0) {
@@ -346,7 +434,7 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteStoreOption
     }
     std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(deps), nullptr));
     store->impl_ = std::make_unique<Impl>(file, options, store->deps(), std::move(writer), wal_fd,
-                                          *std::move(artifacts));
+                                          *std::move(artifacts), std::move(checkpointer));
     return store;
   } catch (const SqlError& error) {
     return Fail(sql::ToError(error).WithContext("opening " + file.string()));

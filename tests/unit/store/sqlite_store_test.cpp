@@ -20,6 +20,7 @@
 #include "support/manual_clock.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait_for.hpp"
 
 namespace orb::store {
 namespace {
@@ -376,6 +377,37 @@ TEST_F(SqliteStoreSyncTest, AFailedSyncFailsItsWritesAndEveryLaterOneWhileReadsG
   ASSERT_THAT(later, FailsWith(Errc::kStore));
   EXPECT_THAT(later.error().Describe(), ::testing::HasSubstr("restart"));
   EXPECT_THAT((*store)->GetAgent("a1"), IsOk());
+}
+
+}  // namespace
+}  // namespace orb::store
+
+namespace orb::store {
+namespace {
+
+// The writer's commits do not checkpoint; the checkpointer thread does, beside it
+// (docs/decisions/0027). It must still copy the WAL into the database and keep the WAL from
+// growing: 300 commits of ~64 KiB each write ~4,800 WAL frames (~19 MiB), and without
+// checkpoints the WAL file would hold all of them.
+TEST_F(SqliteStoreSyncTest, TheCheckpointerCopiesTheWalIntoTheDatabaseAndKeepsItSmall) {
+  auto store = Open();
+  ASSERT_THAT(store, IsOk());
+  Enroll(**store);
+  const std::string filler(64 * 1024, 'x');
+  for (int i = 0; i < 300; ++i) {
+    CreateJobsCommand command = OneJob("mc-" + std::to_string(i));
+    command.jobs[0].payload_json = R"({"filler":")" + filler + R"("})";
+    ASSERT_THAT((*store)->CreateJobs(command, clock_.WallNow()), IsOk());
+  }
+  const std::filesystem::path wal = File().string() + "-wal";
+  // The last wake-up's checkpoint may still be running: the jobs are in the database file once
+  // it is done (19 MiB of payloads; the file holds nothing but the schema without checkpoints).
+  EXPECT_TRUE(::orb::testing::WaitFor(
+      [&] { return std::filesystem::file_size(File()) > 16u << 20; }, std::chrono::seconds(20)));
+  // SQLite's own automatic checkpoint would keep the WAL at ~1,000 frames (4 MiB) plus what was
+  // committed while a checkpoint ran.
+  EXPECT_LT(std::filesystem::file_size(wal), 12u << 20);
+  EXPECT_EQ(QueryFile(File(), "SELECT COUNT(*) FROM jobs"), "300");
 }
 
 }  // namespace
