@@ -87,9 +87,20 @@ std::vector<OpPtr> OpQueue::TakeBatch(std::size_t max) {
     }
   };
   // One of each waiting lane first, lowest priority last: a full lane above cannot starve one
-  // below. Then the rest, by priority.
+  // below.
   for (auto& lane : lanes_)
     take(lane, 1);
+  auto& interactive = lanes_[static_cast<std::size_t>(Lane::kInteractive)];
+  if (!batch.empty() && batch.front()->lane() == Lane::kInteractive) {
+    // Someone waits for this batch: it stays short, the interactive operations and a few of the
+    // others (kRideAlong of each lane, so that a stream of operators' calls slows the agents'
+    // traffic down but never stops it); the rest follows in the next batch.
+    take(interactive, max);
+    for (std::size_t lane = 1; lane < kLanes; ++lane)
+      take(lanes_[lane], kRideAlong - 1);
+    return batch;
+  }
+  // Then the rest, by priority.
   for (auto& lane : lanes_)
     take(lane, max);
   return batch;

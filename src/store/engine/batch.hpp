@@ -101,9 +101,12 @@ using OpPtr = std::shared_ptr<PendingOp>;
 // The operations waiting for one writer, by lane. A batch takes the interactive ones first, then
 // the agents', then the background ones, each lane in arrival order, but at least one of every
 // lane that has any (while the batch has room), so that no lane waits behind another for ever.
+// A batch with interactive operations takes only kRideAlong of each other lane: a person's call
+// commits without the agents' whole backlog in its transaction (docs/decisions/0027).
 // Not thread-safe: the stores guard it with their queue's mutex.
 class OpQueue {
  public:
+  static constexpr std::size_t kRideAlong = 4;
   void Push(OpPtr op);
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
