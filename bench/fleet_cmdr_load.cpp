@@ -224,6 +224,10 @@ class W2Latency {
     }
     const auto cpu = fleet_.Between(from, SampleCpu(fleet_.target().measured));
     if (orchestrated) co_await orchestration_.Report(operator_connection, operator_token);
+    // The server's view of the samples' creates (submit -> durable commit; the orchestration's
+    // jobs are not created through this call): the store's share of the latency.
+    std::cerr << "w2: the server's create_jobs store latency (s):\n"
+              << co_await fleet_.MetricLines(operator_connection, "operation=\"create_jobs\"");
     Report(std::move(latencies_ms), cpu);
     io_.stop();  // the idle agents' loops never end on their own
   }

@@ -469,6 +469,22 @@ class Fleet {
     return fmt::format("/v1/agents/{}/{}", agent.id, rest);
   }
 
+  // The lines of the server's /metrics that contain `part`.
+  awaitable<std::string> MetricLines(Connection& connection, std::string_view part) {
+    auto reply =
+        co_await connection.SendPatiently(http::verb::get, "/metrics", target_.admin_token);
+    std::string lines;
+    std::size_t from = 0;
+    while (from < reply.body.size()) {
+      auto end = reply.body.find('\n', from);
+      if (end == std::string::npos) end = reply.body.size();
+      const std::string_view line(reply.body.data() + from, end - from);
+      if (line.find(part) != std::string_view::npos) lines.append(line).append("\n");
+      from = end + 1;
+    }
+    co_return lines;
+  }
+
   // The server's fleet_cmdr_notify_waiters gauge (held long-polls).
   awaitable<long> HeldNotifies(Connection& connection) {
     auto reply =
