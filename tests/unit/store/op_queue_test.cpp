@@ -59,7 +59,8 @@ TEST(OpQueueTest, ABatchWithInteractiveOperationsTakesOnlyAFewOfTheOthers) {
   Push(queue, Lane::kInteractive, "i", 2);
   const auto batch = queue.TakeBatch(512);
   // Both interactive operations, and kRideAlong of each other lane.
-  EXPECT_THAT(Names(batch), ElementsAre("i0", "a0", "b0", "i1", "a1", "a2", "a3", "b1", "b2", "b3"));
+  EXPECT_THAT(Names(batch),
+              ElementsAre("i0", "a0", "b0", "i1", "a1", "a2", "a3", "b1", "b2", "b3"));
   EXPECT_EQ(OpQueue::kRideAlong, 4u);
   // The next batch, with nobody waiting, takes the rest.
   EXPECT_EQ(queue.TakeBatch(512).size(), 32u);
