@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -300,6 +301,79 @@ TEST_F(PostgresStoreTest, OperationsOfOneBatchSeeWhatEarlierOnesChanged) {
   const PostgresStoreStats after = store.stats();
   EXPECT_EQ(after.batches - before.batches, 2u);  // the blocker's and theirs
   EXPECT_EQ(after.operations - before.operations, 4u);
+}
+
+// Two writers of one instance, and a row lock between them (fixed in 9c77ee1, found by W1 with 8
+// store writers): a batch whose operations only defer their writes reaches its commit while its
+// agents' row locks are still in flight. Had it taken the instance's commit order there, and one
+// of those locks waited for a row another writer held, that writer could not commit and release
+// the row without the order: neither went on, and PostgreSQL, which sees only the row lock, found
+// no deadlock, so both hung until idle_in_transaction_session_timeout
+// (PgConnection::kIdleInTransactionTimeout, 5 s) ended one session and failed its batch. The batch
+// waits for its locks first. Here writer 1 runs a create for agents x and y and holds x while it
+// waits for y, which this test holds; writer 2 runs a presence flush of w and x (deferred writes
+// only) and waits for x. When y is let go, both must succeed. (With the wait removed this test
+// fails: the create ends with "server closed the connection unexpectedly" after 5 s.)
+TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
+  auto db = EmptyDatabase();
+  ASSERT_NE(db, nullptr);
+  PostgresStoreOptions options;
+  options.writers = 2;
+  auto opened = PostgresStore::Open(db->url(), options, Deps());
+  ASSERT_THAT(opened, IsOk());
+  PostgresStore& store = **opened;
+  // A writer is chosen by the hash of an operation's first agent: x (the create's first) and w
+  // (the flush's first) must go to different writers; x < y < ... in id order.
+  const auto writer_of = [](const std::string& agent) {
+    return std::hash<std::string>{}(agent) % 2;
+  };
+  const std::string x = "agent-x";
+  const std::string y = "agent-y";
+  std::string w;
+  for (int i = 0; w.empty() || writer_of(w) == writer_of(x); ++i)
+    w = "agent-w" + std::to_string(i);
+  const WallTime now = clock_.WallNow();
+  for (const std::string& agent : {w, x, y}) {
+    TokenRecord token{"tok-" + agent, agent, protocol::Role::kAgent, agent, "hash-" + agent, now,
+                      std::nullopt};
+    ASSERT_THAT(store.EnrollAgent(agent, {}, token, now), IsOk());
+  }
+
+  PgConnection holder(db->url(), /*pipeline=*/false);
+  holder.ExecScript("BEGIN; SELECT * FROM agents WHERE id = 'agent-y' FOR UPDATE");
+  const auto waiting_locks = [&] {
+    auto waiting = PgQuery(db->url(), "SELECT count(*) FROM pg_locks WHERE NOT granted");
+    return waiting ? std::stoi(*waiting) : -1;
+  };
+  // Writer 1: locks x, then waits for y; the create reads (whether its agents exist) before it
+  // can go on, so it does not reach its commit.
+  auto created = std::async(std::launch::async, [&] {
+    CreateJobsCommand command;
+    command.batch = true;  // two jobs: a selector's batch
+    for (const std::string& agent : {x, y}) {
+      JobSpec spec;
+      spec.agent_id = agent;
+      spec.type = "VERIFY_BACKUP";
+      spec.instance_id = "mc-1";
+      spec.payload_json = "{}";
+      command.jobs.push_back(spec);
+    }
+    return store.CreateJobs(command, now);
+  });
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return waiting_locks() >= 1; }, 10s));
+  // Writer 2: locks w, then waits for x; its writes are all deferred, so it reaches its commit.
+  auto flushed = std::async(std::launch::async, [&] {
+    const std::vector<AgentSeen> seen{{w, now}, {x, now}};
+    return store.TouchAgents(seen);
+  });
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return waiting_locks() >= 2; }, 10s));
+  holder.ExecScript("COMMIT");
+  // 15 s: far more than the few milliseconds both need once y is free; a hang ends after 5 s
+  // with a failed batch, which the checks below see.
+  ASSERT_EQ(created.wait_for(15s), std::future_status::ready);
+  ASSERT_EQ(flushed.wait_for(15s), std::future_status::ready);
+  EXPECT_THAT(created.get(), IsOk());
+  EXPECT_THAT(flushed.get(), IsOk());
 }
 
 }  // namespace
