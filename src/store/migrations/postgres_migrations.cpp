@@ -310,7 +310,13 @@ CREATE INDEX rollout_hosts_pending ON rollout_hosts (rollout_id, position)
   WHERE outcome IS NULL AND job_id IS NULL;
 )sql";
 
-constexpr std::array<Migration, 8> kPgMigrations{{
+// Version 9: SQLite's version 13 (docs/decisions/0028).
+constexpr std::string_view kPgJobsEnded = R"sql(
+CREATE INDEX jobs_ended ON jobs (updated_at_ms)
+  WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
+)sql";
+
+constexpr std::array<Migration, 9> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
@@ -323,6 +329,7 @@ constexpr std::array<Migration, 8> kPgMigrations{{
     {7, "host inventory: agent_inventories, the latest report per agent", kPgInventories},
     {8, "rollout windows: rollout_hosts.outcome, rollouts.settled_*, open-host indexes",
      kPgRolloutWindow},
+    {9, "jobs_ended: finished jobs by their final time, for the stats history", kPgJobsEnded},
 }};
 
 }  // namespace

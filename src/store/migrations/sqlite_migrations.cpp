@@ -379,7 +379,14 @@ CREATE INDEX rollout_hosts_pending ON rollout_hosts (rollout_id, position)
   WHERE outcome IS NULL AND job_id IS NULL;
 )sql";
 
-constexpr std::array<Migration, 12> kMigrations{{
+// Version 13 (docs/decisions/0028): the finished jobs by their final time, for the stats
+// history's read (GET /v1/stats/history), which otherwise reads every finished job kept.
+constexpr std::string_view kJobsEnded = R"sql(
+CREATE INDEX jobs_ended ON jobs (updated_at_ms)
+  WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
+)sql";
+
+constexpr std::array<Migration, 13> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -395,6 +402,7 @@ constexpr std::array<Migration, 12> kMigrations{{
     {11, "host inventory: agent_inventories, the latest report per agent", kInventories},
     {12, "rollout windows: rollout_hosts.outcome, rollouts.settled_*, open-host indexes",
      kRolloutWindow},
+    {13, "jobs_ended: finished jobs by their final time, for the stats history", kJobsEnded},
 }};
 
 }  // namespace

@@ -75,18 +75,21 @@ protocol::StatsHistory BuildHistory(const HistoryWindow& window, const std::vect
   return history;
 }
 
+std::string HistorySql(const sql::Dialect& dialect) {
+  // jobs_ended holds the finished jobs by updated_at_ms, a finished job's final time (nothing
+  // changes a finished job but a retry, which unfinishes it): the read is a range of it, the jobs
+  // that ended in the window, at most kHistoryMaxRows + 1 (docs/decisions/0028).
+  return "SELECT j.status, j.updated_at_ms, COALESCE(j.queued_at_ms, j.created_at_ms), "
+         "r.started_at_ms, r.finished_at_ms FROM jobs j" +
+         std::string(dialect.jobs_ended_index) +
+         " LEFT JOIN runs r ON r.id = j.current_run_id "
+         "WHERE j.status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND j.updated_at_ms >= ?1 AND "
+         "j.updated_at_ms < ?2 ORDER BY j.updated_at_ms DESC LIMIT ?3";
+}
+
 protocol::StatsHistory ReadHistory(sql::Connection& db, WallTime now, int minutes) {
   const HistoryWindow window = MakeHistoryWindow(now, minutes);
-  // The final statuses are a range of the jobs_status (status, id) index each; updated_at_ms is a
-  // finished job's final time (nothing changes a finished job but a retry, which unfinishes it).
-  // No index has the final time, so the scan reads the retained finished jobs (decision 0025);
-  // the rows it returns are those of the window only, at most kHistoryMaxRows + 1.
-  static const std::string kSql =
-      "SELECT j.status, j.updated_at_ms, COALESCE(j.queued_at_ms, j.created_at_ms), "
-      "r.started_at_ms, r.finished_at_ms FROM jobs j LEFT JOIN runs r ON r.id = j.current_run_id "
-      "WHERE j.status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND j.updated_at_ms >= ?1 AND "
-      "j.updated_at_ms < ?2 ORDER BY j.updated_at_ms DESC LIMIT ?3";
-  sql::Query q(db, kSql);
+  sql::Query q(db, HistorySql(db.dialect()));
   q.Bind(1, window.from_ms).Bind(2, window.to_ms).Bind(3, kHistoryMaxRows + 1);
   std::vector<EndedJob> rows;
   while (q.Step()) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/time.hpp"
@@ -40,6 +41,8 @@ HistoryWindow MakeHistoryWindow(WallTime now, int minutes);
 protocol::StatsHistory BuildHistory(const HistoryWindow& window, const std::vector<EndedJob>& rows,
                                     bool truncated);
 
+// The read's SQL in `dialect` (its plan is tested on SQLite).
+std::string HistorySql(const sql::Dialect& dialect);
 // The read: at most store::kHistoryMaxRows rows, newest first; `truncated` when more ended.
 protocol::StatsHistory ReadHistory(sql::Connection& db, WallTime now, int minutes);
 

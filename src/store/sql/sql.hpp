@@ -67,6 +67,10 @@ struct Dialect {
   std::string_view for_update;
   // `column IN <the list bound to parameter ?param>` (Statement::BindTextList).
   std::string (*in_list)(std::string_view column, int param) = nullptr;
+  // After `FROM jobs j` in the stats history's read: " INDEXED BY jobs_ended" on SQLite, whose
+  // planner, without ANALYZE, prefers jobs_status and reads every finished job
+  // (docs/decisions/0028); nothing on PostgreSQL.
+  std::string_view jobs_ended_index;
 };
 
 // A prepared statement of one Connection, executed once per Query (below).

@@ -67,7 +67,7 @@ std::string InList(std::string_view column, int param) {
   return std::string(column) + " IN (SELECT value FROM json_each(?" + std::to_string(param) + "))";
 }
 
-const sql::Dialect kDialect{"", &InList};
+const sql::Dialect kDialect{"", &InList, " INDEXED BY jobs_ended"};
 
 }  // namespace
 

@@ -17,6 +17,8 @@
 
 #include "common/ids.hpp"
 #include "store/migrations/sqlite_migrations.hpp"
+#include "store/ops/history.hpp"
+#include "store/sqlite/sqlite_db.hpp"
 #include "support/manual_clock.hpp"
 #include "support/matchers.hpp"
 #include "support/temp_dir.hpp"
@@ -55,10 +57,10 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 12 to 4 on a database file: no inventories, no schedules, no rollouts, no run
+// Undoes migrations 13 to 4 on a database file: no finished-jobs index, no inventories, no schedules, no rollouts, no run
 // log counts, no dependencies, no health column, events numbered by AUTOINCREMENT again.
 constexpr const char* kBackToVersionThree =
-    "DROP TABLE agent_inventories; "
+    "DROP INDEX jobs_ended; DROP TABLE agent_inventories; "
     "DROP TABLE schedules; DROP TABLE schedule_fires; DROP TABLE schedule_hosts; "
     "DROP TABLE job_schedules; ALTER TABLE events DROP COLUMN extra_json; "
     "DROP TABLE rollout_hosts; DROP TABLE rollouts; ALTER TABLE jobs DROP COLUMN rollout_id; "
@@ -299,6 +301,14 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
                 "WHERE d.job_id = 'x'");
   EXPECT_THAT(dependencies, ::testing::HasSubstr("SEARCH d USING PRIMARY KEY"));
   EXPECT_THAT(dependencies, ::testing::Not(::testing::HasSubstr("SCAN")));
+  // The stats history reads the jobs that ended in its window, not every finished job kept
+  // (docs/decisions/0028): a range of jobs_ended, in its order (no sort).
+  const sqlite::Connection db(File(), false, true);
+  const std::string history = QueryPlan(File(), ops::HistorySql(db.dialect()));
+  EXPECT_THAT(history,
+              ::testing::HasSubstr("SEARCH j USING INDEX jobs_ended (updated_at_ms>? AND "
+                                   "updated_at_ms<?)"));
+  EXPECT_THAT(history, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
 }
 
 // A store over a WAL "disk" whose sync the test controls.
