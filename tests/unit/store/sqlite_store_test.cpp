@@ -305,9 +305,8 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
   // (docs/decisions/0028): a range of jobs_ended, in its order (no sort).
   const sqlite::Connection db(File(), false, true);
   const std::string history = QueryPlan(File(), ops::HistorySql(db.dialect()));
-  EXPECT_THAT(history,
-              ::testing::HasSubstr("SEARCH j USING INDEX jobs_ended (updated_at_ms>? AND "
-                                   "updated_at_ms<?)"));
+  EXPECT_THAT(history, ::testing::HasSubstr("SEARCH j USING INDEX jobs_ended (updated_at_ms>? AND "
+                                            "updated_at_ms<?)"));
   EXPECT_THAT(history, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
 }
 
