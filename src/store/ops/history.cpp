@@ -81,7 +81,7 @@ std::string HistorySql(const sql::Dialect& dialect) {
   // that ended in the window, at most kHistoryMaxRows + 1 (docs/decisions/0028).
   return "SELECT j.status, j.updated_at_ms, COALESCE(j.queued_at_ms, j.created_at_ms), "
          "r.started_at_ms, r.finished_at_ms FROM jobs j" +
-         std::string(dialect.jobs_ended_index) +
+         dialect.indexed_by("jobs_ended") +
          " LEFT JOIN runs r ON r.id = j.current_run_id "
          "WHERE j.status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND j.updated_at_ms >= ?1 AND "
          "j.updated_at_ms < ?2 ORDER BY j.updated_at_ms DESC LIMIT ?3";

@@ -163,16 +163,17 @@ HostRow ReadHostRow(const Query& q) {
   return row;
 }
 
-// A host's row with its job's state and its agent's revocation, as ReadHostRow reads it; the
-// WHERE clause follows.
+// A host's row with its job's state and its agent's revocation, as ReadHostRow reads it: the
+// columns and the table, then (after an index hint, if any) the joins; the WHERE clause follows.
 constexpr std::string_view kSelectHosts =
     "SELECT h.position, h.agent_id, h.job_id, h.skipped, h.started_ms, j.status, "
-    "j.cancel_requested, a.revoked_at_ms FROM rollout_hosts h "
-    "LEFT JOIN jobs j ON j.id = h.job_id LEFT JOIN agents a ON a.id = h.agent_id ";
+    "j.cancel_requested, a.revoked_at_ms FROM rollout_hosts h";
+constexpr std::string_view kJoinHosts =
+    " LEFT JOIN jobs j ON j.id = h.job_id LEFT JOIN agents a ON a.id = h.agent_id ";
 
 // The hosts with position > `after`, in order.
 std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = -1) {
-  Query q(db, std::string(kSelectHosts) +
+  Query q(db, std::string(kSelectHosts) + std::string(kJoinHosts) +
                   "WHERE h.rollout_id = ?1 AND h.position > ?2 ORDER BY h.position");
   q.Bind(1, id).Bind(2, after);
   std::vector<HostRow> hosts;
@@ -181,25 +182,39 @@ std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = 
   return hosts;
 }
 
+}  // namespace
+
+std::string OpenHostsSql(const sql::Dialect& dialect, bool pending) {
+  // The conditions repeat the partial indexes' (rollout_hosts_started, _pending).
+  if (!pending) {
+    return std::string(kSelectHosts) + dialect.indexed_by("rollout_hosts_started") +
+           std::string(kJoinHosts) +
+           "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NOT NULL "
+           "ORDER BY h.position";
+  }
+  return std::string(kSelectHosts) + dialect.indexed_by("rollout_hosts_pending") +
+         std::string(kJoinHosts) +
+         "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NULL "
+         "ORDER BY h.position LIMIT ?2";
+}
+
+namespace {
+
 // What an advance reads of a rollout's hosts (docs/decisions/0026): every started host not
 // settled yet (in flight, or final since the last advance), then the first `pending_limit`
-// pending ones, in position order. Settled hosts are only counted (RolloutRow::settled).
+// pending ones, in position order, each through its partial index (read only those rows, not
+// every host of the rollout). Settled hosts are only counted (RolloutRow::settled).
 std::vector<HostRow> LoadOpenHosts(Connection& db, std::string_view id, int pending_limit) {
   std::vector<HostRow> hosts;
   {
-    // The conditions repeat the partial indexes' (rollout_hosts_started, _pending).
-    Query q(db, std::string(kSelectHosts) +
-                    "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NOT NULL "
-                    "ORDER BY h.position");
+    Query q(db, OpenHostsSql(db.dialect(), false));
     q.Bind(1, id);
     while (q.Step())
       hosts.push_back(ReadHostRow(q));
   }
   // The pending ones (and hosts skipped while pending before migration 12, which settles a skip
   // as it makes it).
-  Query q(db, std::string(kSelectHosts) +
-                  "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NULL "
-                  "ORDER BY h.position LIMIT ?2");
+  Query q(db, OpenHostsSql(db.dialect(), true));
   q.Bind(1, id).Bind(2, pending_limit);
   std::vector<HostRow> pending;
   while (q.Step())

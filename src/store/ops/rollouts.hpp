@@ -29,6 +29,11 @@ namespace orb::store::ops {
 
 inline constexpr int kRolloutBatch = 50;  // hosts started or cancelled per call at most
 
+// The SQL of an advance's two reads of a rollout's hosts in `dialect`: the started ones not
+// settled yet (?1 the rollout), or the first ?2 pending ones; each a range of its partial index
+// (their plans are tested on SQLite).
+std::string OpenHostsSql(const sql::Dialect& dialect, bool pending);
+
 Expected<CreatedRollout> CreateRollout(WriteContext& ctx, const CreateRolloutCommand& command,
                                        const std::string& fingerprint, WallTime now);
 // pause, resume, abort: the status change and its event (the cancellations of an abort follow

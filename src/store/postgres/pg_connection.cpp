@@ -31,7 +31,11 @@ std::string InList(std::string_view column, int param) {
   return std::string(column) + " = ANY(?" + std::to_string(param) + "::text[])";
 }
 
-const sql::Dialect kDialect{" FOR UPDATE", &InList, ""};
+std::string NoIndexHint(std::string_view /*index*/) {
+  return {};
+}
+
+const sql::Dialect kDialect{" FOR UPDATE", &InList, &NoIndexHint};
 
 std::int64_t ParseInt64(std::string_view text, Oid type) {
   if (type == kBoolOid) return text == "t" ? 1 : 0;

@@ -67,10 +67,10 @@ struct Dialect {
   std::string_view for_update;
   // `column IN <the list bound to parameter ?param>` (Statement::BindTextList).
   std::string (*in_list)(std::string_view column, int param) = nullptr;
-  // After `FROM jobs j` in the stats history's read: " INDEXED BY jobs_ended" on SQLite, whose
-  // planner, without ANALYZE, prefers jobs_status and reads every finished job
-  // (docs/decisions/0028); nothing on PostgreSQL.
-  std::string_view jobs_ended_index;
+  // After a table in FROM: " INDEXED BY <index>" on SQLite, nothing on PostgreSQL. For partial
+  // indexes that SQLite's planner, without ANALYZE, passes over for a wider one that reads far
+  // more rows (docs/decisions/0028); PostgreSQL's planner chooses by its statistics.
+  std::string (*indexed_by)(std::string_view index) = nullptr;
 };
 
 // A prepared statement of one Connection, executed once per Query (below).

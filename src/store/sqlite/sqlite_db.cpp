@@ -67,7 +67,11 @@ std::string InList(std::string_view column, int param) {
   return std::string(column) + " IN (SELECT value FROM json_each(?" + std::to_string(param) + "))";
 }
 
-const sql::Dialect kDialect{"", &InList, " INDEXED BY jobs_ended"};
+std::string IndexedBy(std::string_view index) {
+  return " INDEXED BY " + std::string(index);
+}
+
+const sql::Dialect kDialect{"", &InList, &IndexedBy};
 
 }  // namespace
 

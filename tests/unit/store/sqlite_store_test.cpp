@@ -18,6 +18,7 @@
 #include "common/ids.hpp"
 #include "store/migrations/sqlite_migrations.hpp"
 #include "store/ops/history.hpp"
+#include "store/ops/rollouts.hpp"
 #include "store/sqlite/sqlite_db.hpp"
 #include "support/manual_clock.hpp"
 #include "support/matchers.hpp"
@@ -308,6 +309,14 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
   EXPECT_THAT(history, ::testing::HasSubstr("SEARCH j USING INDEX jobs_ended (updated_at_ms>? AND "
                                             "updated_at_ms<?)"));
   EXPECT_THAT(history, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
+  // An advance reads a rollout's open hosts through the partial indexes, not every host of the
+  // rollout by its primary key (docs/decisions/0026, 0028).
+  const std::string started = QueryPlan(File(), ops::OpenHostsSql(db.dialect(), false));
+  EXPECT_THAT(started, ::testing::HasSubstr("SEARCH h USING INDEX rollout_hosts_started"));
+  EXPECT_THAT(started, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
+  const std::string pending = QueryPlan(File(), ops::OpenHostsSql(db.dialect(), true));
+  EXPECT_THAT(pending, ::testing::HasSubstr("SEARCH h USING INDEX rollout_hosts_pending"));
+  EXPECT_THAT(pending, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
 }
 
 // A store over a WAL "disk" whose sync the test controls.
