@@ -43,6 +43,19 @@ class PostgresStoreTest : public ::testing::Test {
     EXPECT_THAT(db, IsOk());
     return db ? *std::move(db) : nullptr;
   }
+  // A store with `writers` writer connections on `db` (null when it did not open).
+  std::unique_ptr<PostgresStore> OpenStore(const TestDatabase& db, int writers) {
+    PostgresStoreOptions options;
+    options.writers = writers;
+    auto opened = PostgresStore::Open(db.url(), options, Deps());
+    EXPECT_THAT(opened, IsOk());
+    return opened ? *std::move(opened) : nullptr;
+  }
+  static void Enroll(Store& store, const std::string& agent, WallTime now) {
+    TokenRecord token{"tok-" + agent, agent, protocol::Role::kAgent, agent, "hash-" + agent, now,
+                      std::nullopt};
+    ASSERT_THAT(store.EnrollAgent(agent, {}, token, now), IsOk());
+  }
 
   ::orb::testing::ManualClock clock_;
   IdGenerator ids_{clock_};
@@ -215,16 +228,12 @@ TEST_F(PostgresStoreTest, AReplicaStoppedInsideATransactionHoldsTheLeaderLeaseOn
 TEST_F(PostgresStoreTest, OperationsOfOneBatchSeeWhatEarlierOnesChanged) {
   auto db = EmptyDatabase();
   ASSERT_NE(db, nullptr);
-  PostgresStoreOptions options;
-  options.writers = 1;
-  auto opened = PostgresStore::Open(db->url(), options, Deps());
-  ASSERT_THAT(opened, IsOk());
-  PostgresStore& store = **opened;
+  auto opened = OpenStore(*db, 1);
+  ASSERT_NE(opened, nullptr);
+  PostgresStore& store = *opened;
   const WallTime now = clock_.WallNow();
   for (const std::string agent : {"a1", "blocker"}) {
-    TokenRecord token{"tok-" + agent, agent, protocol::Role::kAgent, agent, "hash-" + agent, now,
-                      std::nullopt};
-    ASSERT_THAT(store.EnrollAgent(agent, {}, token, now), IsOk());
+    Enroll(store, agent, now);
     protocol::HelloRequest hello;
     hello.agent_version = "1.0.0";
     hello.job_types = {"VERIFY_BACKUP"};
@@ -317,11 +326,9 @@ TEST_F(PostgresStoreTest, OperationsOfOneBatchSeeWhatEarlierOnesChanged) {
 TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
   auto db = EmptyDatabase();
   ASSERT_NE(db, nullptr);
-  PostgresStoreOptions options;
-  options.writers = 2;
-  auto opened = PostgresStore::Open(db->url(), options, Deps());
-  ASSERT_THAT(opened, IsOk());
-  PostgresStore& store = **opened;
+  auto opened = OpenStore(*db, 2);
+  ASSERT_NE(opened, nullptr);
+  PostgresStore& store = *opened;
   // A writer is chosen by the hash of an operation's first agent: x (the create's first) and w
   // (the flush's first) must go to different writers; x < y < ... in id order.
   const auto writer_of = [](const std::string& agent) {
@@ -333,11 +340,8 @@ TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
   for (int i = 0; w.empty() || writer_of(w) == writer_of(x); ++i)
     w = "agent-w" + std::to_string(i);
   const WallTime now = clock_.WallNow();
-  for (const std::string& agent : {w, x, y}) {
-    TokenRecord token{"tok-" + agent, agent, protocol::Role::kAgent, agent, "hash-" + agent, now,
-                      std::nullopt};
-    ASSERT_THAT(store.EnrollAgent(agent, {}, token, now), IsOk());
-  }
+  for (const std::string& agent : {w, x, y})
+    Enroll(store, agent, now);
 
   PgConnection holder(db->url(), /*pipeline=*/false);
   holder.ExecScript("BEGIN; SELECT * FROM agents WHERE id = 'agent-y' FOR UPDATE");
