@@ -320,7 +320,7 @@ class SqliteStore::Impl {
     const int rc = ::sqlite3_wal_checkpoint_v2(writer_db_->handle(), nullptr,
                                                SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-      GetLogger("store")->warn("store: checkpoint of the WAL failed: {}", ::sqlite3_errstr(rc));
+      GetLogger("store")->warn("checkpoint of the WAL failed: {}", ::sqlite3_errstr(rc));
     }
   }
 
@@ -342,7 +342,7 @@ class SqliteStore::Impl {
       const int rc = ::sqlite3_wal_checkpoint_v2(checkpointer_db_->handle(), nullptr,
                                                  SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        GetLogger("store")->warn("store: checkpoint of the WAL failed: {}", ::sqlite3_errstr(rc));
+        GetLogger("store")->warn("checkpoint of the WAL failed: {}", ::sqlite3_errstr(rc));
       }
     }
   }
