@@ -274,6 +274,12 @@ class W2Latency {
                                            : std::chrono::milliseconds(50));
         continue;
       }
+      if (reply.status == 503) {
+        // fleet-cmdr sheds load while 10,000 agents connect at once (its queue of store calls is
+        // full); a real agent waits as told and asks again.
+        co_await Pause(std::chrono::seconds(std::max(1, reply.retry_after)));
+        continue;
+      }
       if (reply.status != 200) throw Unexpected("idle GET notify", reply);
       answered = true;
       ++idle_answers_;
