@@ -391,13 +391,16 @@ std::vector<LiveAgent> LiveAgents(sql::Connection& db) {
   Query q(db,
           "SELECT id, labels_json, declared_labels_json FROM agents WHERE revoked_at_ms IS NULL "
           "ORDER BY id");
-  while (q.Step()) {
-    LiveAgent agent{q.Text(0), ParseLabels(q.Text(1))};
-    for (auto& [key, value] : ParseLabels(q.Text(2)))
-      agent.labels[key] = value;
-    agents.push_back(std::move(agent));
-  }
+  while (q.Step())
+    agents.push_back(LiveAgent{q.Text(0), AgentLabels(q.Text(1), q.Text(2))});
   return agents;
+}
+
+bool IsLive(const std::vector<LiveAgent>& agents, const std::string& id) {
+  const auto it = std::lower_bound(
+      agents.begin(), agents.end(), id,
+      [](const LiveAgent& agent, const std::string& wanted) { return agent.id < wanted; });
+  return it != agents.end() && it->id == id;
 }
 
 std::vector<std::string> ResolveHosts(const protocol::HostTarget& target,
@@ -405,10 +408,7 @@ std::vector<std::string> ResolveHosts(const protocol::HostTarget& target,
   std::vector<std::string> hosts;
   if (!target.selector) {
     for (const std::string& id : target.agent_ids) {
-      const auto it = std::lower_bound(
-          agents.begin(), agents.end(), id,
-          [](const LiveAgent& agent, const std::string& wanted) { return agent.id < wanted; });
-      if (it != agents.end() && it->id == id) hosts.push_back(id);
+      if (IsLive(agents, id)) hosts.push_back(id);
     }
     std::sort(hosts.begin(), hosts.end());
     hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());

@@ -55,6 +55,8 @@ struct LiveAgent {
   protocol::Labels labels;
 };
 std::vector<LiveAgent> LiveAgents(sql::Connection& db);
+// Whether `id` is among `agents` (LiveAgents: sorted by id).
+bool IsLive(const std::vector<LiveAgent>& agents, const std::string& id);
 // The hosts `target` names among `agents` (LiveAgents), by id.
 std::vector<std::string> ResolveHosts(const protocol::HostTarget& target,
                                       const std::vector<LiveAgent>& agents);

@@ -38,6 +38,13 @@ protocol::Labels ParseLabels(const std::string& text) {
   return *std::move(labels);
 }
 
+protocol::Labels AgentLabels(const std::string& given_json, const std::string& declared_json) {
+  protocol::Labels labels = ParseLabels(given_json);
+  for (auto& [key, value] : ParseLabels(declared_json))
+    labels[key] = std::move(value);
+  return labels;
+}
+
 std::optional<RunError> ParseRunError(const std::optional<std::string>& text) {
   if (!text) return std::nullopt;
   auto error = protocol::FromJson<RunError>(*text);
@@ -327,9 +334,7 @@ std::string_view AgentColumns() {
 protocol::AgentInfo ReadAgent(const Query& q) {
   protocol::AgentInfo info;
   info.agent_id = q.Text(0);
-  info.labels = ParseLabels(q.Text(1));
-  for (auto& [key, value] : ParseLabels(q.Text(2)))
-    info.labels[key] = value;
+  info.labels = AgentLabels(q.Text(1), q.Text(2));
   info.revoked = !q.IsNull(3);
   info.agent_version = q.OptText(4);
   info.job_types = SplitTypes(q.Text(5));

@@ -30,6 +30,9 @@ std::optional<WallTime> OptWall(const std::optional<std::int64_t>& millis);
 std::optional<std::int64_t> OptMillis(const std::optional<WallTime>& time);
 
 protocol::Labels ParseLabels(const std::string& text);
+// An agent's labels: those given at enrollment, with those it declares in hello over them
+// (agents.labels_json, agents.declared_labels_json).
+protocol::Labels AgentLabels(const std::string& given_json, const std::string& declared_json);
 std::optional<protocol::RunError> ParseRunError(const std::optional<std::string>& text);
 std::optional<std::string> RunErrorJson(const std::optional<protocol::RunError>& error);
 // A rollout event's counts as JSON (events.counts_json).
