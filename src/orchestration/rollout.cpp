@@ -31,19 +31,6 @@ bool HasJob(HostState state) {
          state == HostState::kRunning;
 }
 
-void Count(RolloutCounts& counts, HostState state) {
-  switch (state) {
-    case HostState::kPending: ++counts.pending; break;
-    case HostState::kWaiting: ++counts.waiting; break;
-    case HostState::kQueued: ++counts.queued; break;
-    case HostState::kRunning: ++counts.running; break;
-    case HostState::kCompleted: ++counts.completed; break;
-    case HostState::kFailed: ++counts.failed; break;
-    case HostState::kCancelled: ++counts.cancelled; break;
-    case HostState::kSkipped: ++counts.skipped; break;
-  }
-}
-
 RolloutCounts CountStates(const std::vector<HostState>& states) {
   RolloutCounts counts;
   counts.total = static_cast<std::int64_t>(states.size());
@@ -89,6 +76,19 @@ std::optional<HostState> HostStateFromString(std::string_view text) {
 bool IsFinal(HostState state) {
   return state == HostState::kCompleted || state == HostState::kFailed ||
          state == HostState::kCancelled || state == HostState::kSkipped;
+}
+
+void Count(RolloutCounts& counts, HostState state) {
+  switch (state) {
+    case HostState::kPending: ++counts.pending; break;
+    case HostState::kWaiting: ++counts.waiting; break;
+    case HostState::kQueued: ++counts.queued; break;
+    case HostState::kRunning: ++counts.running; break;
+    case HostState::kCompleted: ++counts.completed; break;
+    case HostState::kFailed: ++counts.failed; break;
+    case HostState::kCancelled: ++counts.cancelled; break;
+    case HostState::kSkipped: ++counts.skipped; break;
+  }
 }
 
 RolloutCounts CountHosts(const std::vector<RolloutHost>& hosts) {

@@ -84,6 +84,8 @@ struct RolloutCounts {
   std::int64_t skipped = 0;
   bool operator==(const RolloutCounts&) const = default;
 };
+// Adds one host in `state` to `counts` (total aside).
+void Count(RolloutCounts& counts, HostState state);
 RolloutCounts CountHosts(const std::vector<RolloutHost>& hosts);
 
 struct RolloutDecision {

@@ -343,17 +343,6 @@ JobSpec HostJob(const Rollout& rollout, const std::string& agent_id) {
   return spec;
 }
 
-// Counts a host that became final into `settled` (its four final counts).
-void AddFinal(orchestration::RolloutCounts& settled, HostState state) {
-  switch (state) {
-    case HostState::kCompleted: ++settled.completed; break;
-    case HostState::kFailed: ++settled.failed; break;
-    case HostState::kCancelled: ++settled.cancelled; break;
-    case HostState::kSkipped: ++settled.skipped; break;
-    default: break;
-  }
-}
-
 void SaveSettled(Connection& db, const std::string& id,
                  const orchestration::RolloutCounts& settled) {
   Query q(db,
@@ -386,28 +375,22 @@ void SaveRollout(Connection& db, const Rollout& rollout, std::optional<WallTime>
 Expected<std::vector<std::string>> ResolveTarget(Connection& db,
                                                  const protocol::HostTarget& target) {
   const std::vector<LiveAgent> live = LiveAgents(db);
-  std::vector<std::string> enrolled;
   if (target.selector) {
-    enrolled = ResolveHosts(target, live);
-  } else {
-    for (const LiveAgent& agent : live)
-      enrolled.push_back(agent.id);
-  }
-  if (target.selector) {
-    if (enrolled.empty()) {
+    std::vector<std::string> hosts = ResolveHosts(target, live);
+    if (hosts.empty()) {
       Error error = MakeError(Errc::kInvalidRequest,
                               "target.selector: matches no enrolled agent; nothing to roll out");
       error.details.push_back({"target.selector", "matches no enrolled agent"});
       return Fail(std::move(error));
     }
-    return enrolled;
+    return hosts;
   }
   std::vector<std::string> hosts;
   std::set<std::string> seen;
   for (std::size_t i = 0; i < target.agent_ids.size(); ++i) {
     const std::string& id = target.agent_ids[i];
     const std::string field = "target.agentIds[" + std::to_string(i) + "]";
-    if (!std::binary_search(enrolled.begin(), enrolled.end(), id)) {
+    if (!IsLive(live, id)) {
       Error error = MakeError(Errc::kInvalidRequest, field + ": agent " + id + " is not enrolled");
       error.details.push_back({field, "agent " + id + " is not enrolled"});
       return Fail(std::move(error));
@@ -611,7 +594,7 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
             "UPDATE rollout_hosts SET outcome = ?1 WHERE rollout_id = ?2 AND position = ?3");
     q.Bind(1, orchestration::ToString(was)).Bind(2, id).Bind(3, hosts[i].position);
     q.Defer();
-    AddFinal(settled, was);
+    orchestration::Count(settled, was);
   }
   settled.skipped += static_cast<std::int64_t>(plan.skip.size());  // not final when read
   if (settled != row->settled) SaveSettled(ctx.db(), id, settled);
