@@ -86,12 +86,13 @@ std::vector<OpPtr> OpQueue::TakeBatch(std::size_t max) {
       --size_;
     }
   };
+  auto& interactive = lanes_[static_cast<std::size_t>(Lane::kInteractive)];
+  const bool someone_waits = !interactive.empty();
   // One of each waiting lane first, lowest priority last: a full lane above cannot starve one
   // below.
   for (auto& lane : lanes_)
     take(lane, 1);
-  auto& interactive = lanes_[static_cast<std::size_t>(Lane::kInteractive)];
-  if (!batch.empty() && batch.front()->lane() == Lane::kInteractive) {
+  if (someone_waits) {
     // Someone waits for this batch: it stays short, the interactive operations and a few of the
     // others (kRideAlong of each lane, so that a stream of operators' calls slows the agents'
     // traffic down but never stops it); the rest follows in the next batch.

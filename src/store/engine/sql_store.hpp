@@ -190,7 +190,7 @@ class SqlStore : public Store {
   // target against.
   Expected<std::vector<ops::LiveAgent>> ReadLiveAgents();
   // Creates the chains of a claimed fire's `hosts`, kFireBatchHosts per transaction, adding the
-  // jobs to `result` and each commit's events and agents to `into`.
+  // jobs to `result` and each commit's events and agents to `events` and `touched`.
   Status FinishFire(Lane lane, const std::string& schedule_id, WallTime fire_time,
                     const std::vector<std::string>& hosts, WallTime now, ScheduleFireResult& result,
                     std::vector<protocol::Event>& events, std::vector<std::string>& touched);
