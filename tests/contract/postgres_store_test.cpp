@@ -43,11 +43,14 @@ class PostgresStoreTest : public ::testing::Test {
     EXPECT_THAT(db, IsOk());
     return db ? *std::move(db) : nullptr;
   }
-  // A store with `writers` writer connections on `db` (null when it did not open).
-  std::unique_ptr<PostgresStore> OpenStore(const TestDatabase& db, int writers) {
+  // A store with `writers` writer connections on a fresh database (db_); null when either
+  // failed.
+  std::unique_ptr<PostgresStore> OpenStore(int writers) {
+    db_ = EmptyDatabase();
+    if (db_ == nullptr) return nullptr;
     PostgresStoreOptions options;
     options.writers = writers;
-    auto opened = PostgresStore::Open(db.url(), options, Deps());
+    auto opened = PostgresStore::Open(db_->url(), options, Deps());
     EXPECT_THAT(opened, IsOk());
     return opened ? *std::move(opened) : nullptr;
   }
@@ -59,6 +62,7 @@ class PostgresStoreTest : public ::testing::Test {
 
   ::orb::testing::ManualClock clock_;
   IdGenerator ids_{clock_};
+  std::unique_ptr<TestDatabase> db_;  // OpenStore's
 };
 
 TEST_F(PostgresStoreTest, ReplicasThatOpenTogetherMigrateOnce) {
@@ -226,11 +230,10 @@ TEST_F(PostgresStoreTest, AReplicaStoppedInsideATransactionHoldsTheLeaderLeaseOn
 // waits for a row lock held here, while an update that ends a run and two dispatches of the same
 // agent queue behind it; they run as the next batch, together.
 TEST_F(PostgresStoreTest, OperationsOfOneBatchSeeWhatEarlierOnesChanged) {
-  auto db = EmptyDatabase();
-  ASSERT_NE(db, nullptr);
-  auto opened = OpenStore(*db, 1);
+  auto opened = OpenStore(1);
   ASSERT_NE(opened, nullptr);
   PostgresStore& store = *opened;
+  const TestDatabase* db = db_.get();
   const WallTime now = clock_.WallNow();
   for (const std::string agent : {"a1", "blocker"}) {
     Enroll(store, agent, now);
@@ -324,11 +327,10 @@ TEST_F(PostgresStoreTest, OperationsOfOneBatchSeeWhatEarlierOnesChanged) {
 // only) and waits for x. When y is let go, both must succeed. (With the wait removed this test
 // fails: the create ends with "server closed the connection unexpectedly" after 5 s.)
 TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
-  auto db = EmptyDatabase();
-  ASSERT_NE(db, nullptr);
-  auto opened = OpenStore(*db, 2);
+  auto opened = OpenStore(2);
   ASSERT_NE(opened, nullptr);
   PostgresStore& store = *opened;
+  const TestDatabase* db = db_.get();
   // A writer is chosen by the hash of an operation's first agent: x (the create's first) and w
   // (the flush's first) must go to different writers; x < y < ... in id order.
   const auto writer_of = [](const std::string& agent) {
