@@ -17,6 +17,7 @@
 #include "store/migrations/postgres_migrations.hpp"
 #include "store/postgres/pg_connection.hpp"
 #include "support/postgres.hpp"
+#include "support/tcp_relay.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -53,6 +54,17 @@ class PostgresStoreTest : public ::testing::Test {
     auto opened = PostgresStore::Open(db_->url(), options, Deps());
     EXPECT_THAT(opened, IsOk());
     return opened ? *std::move(opened) : nullptr;
+  }
+  // A command that creates one job for `agent`, on `instance`.
+  static CreateJobsCommand OneJob(const std::string& agent, const std::string& instance = "mc") {
+    CreateJobsCommand command;
+    JobSpec spec;
+    spec.agent_id = agent;
+    spec.type = "VERIFY_BACKUP";
+    spec.instance_id = instance;
+    spec.payload_json = "{}";
+    command.jobs.push_back(spec);
+    return command;
   }
   static void Enroll(Store& store, const std::string& agent, WallTime now) {
     TokenRecord token{"tok-" + agent, agent, protocol::Role::kAgent, agent, "hash-" + agent, now,
@@ -149,12 +161,7 @@ TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
   const WallTime now = clock_.WallNow();
   TokenRecord token{"t1", "a1", protocol::Role::kAgent, "a1", "h1", now, std::nullopt};
   ASSERT_THAT(store.EnrollAgent("a1", {}, token, now), IsOk());
-  CreateJobsCommand command;
-  JobSpec spec;
-  spec.agent_id = "a1";
-  spec.type = "VERIFY_BACKUP";
-  spec.instance_id = "mc";
-  command.jobs.push_back(spec);
+  const CreateJobsCommand command = OneJob("a1");
   auto created = store.CreateJobs(command, now);
   ASSERT_THAT(created, IsOk());
   const std::string job_id = created->value.jobs[0].id;
@@ -187,6 +194,70 @@ TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
   EXPECT_EQ(listed->jobs.size(), 2u);  // the write that failed did not happen
   // The listener reconnected too and asked its owner to catch up on what it may have missed.
   EXPECT_TRUE(::orb::testing::WaitFor([&] { return catch_ups.load() > catch_ups_before; }, 10s));
+}
+
+// PostgreSQL stops answering without closing anything: the server hangs, or the network holds
+// the packets (here a relay in front of the server holds every byte). TCP does not notice while
+// the relay's kernel acknowledges what is sent, so only the store's response timeout ends a call:
+// it fails retryable after that timeout instead of never, and the store works again, on new
+// connections, once the server answers.
+TEST_F(PostgresStoreTest, CallsToAServerThatStopsAnsweringFailAfterTheResponseTimeout) {
+  auto db = EmptyDatabase();
+  ASSERT_NE(db, nullptr);
+  // postgresql://orb@127.0.0.1:PORT/name, through the relay.
+  const std::string& direct = db->url();
+  const std::size_t colon = direct.rfind(':');
+  const std::size_t slash = direct.find('/', colon);
+  ASSERT_NE(slash, std::string::npos);
+  ::orb::testing::TcpRelay relay({.upstream_port = static_cast<std::uint16_t>(
+                                      std::stoi(direct.substr(colon + 1, slash - colon - 1)))});
+  const std::string url =
+      direct.substr(0, colon + 1) + std::to_string(relay.port()) + direct.substr(slash);
+  PostgresStoreOptions options;
+  options.response_timeout = 1s;
+  options.reconnect_pause = 200ms;
+  auto opened = PostgresStore::Open(url, options, Deps());
+  ASSERT_THAT(opened, IsOk());
+  Store& store = **opened;
+  const WallTime now = clock_.WallNow();
+  Enroll(store, "a1", now);
+  const CreateJobsCommand command = OneJob("a1");
+  auto created = store.CreateJobs(command, now);
+  ASSERT_THAT(created, IsOk());
+  const std::string job_id = created->value.jobs[0].id;
+  ASSERT_THAT(store.GetJob(job_id), IsOk());  // a reader connection is pooled now
+
+  relay.Stall();
+  // Each call in a thread of its own, watched for 10 s: the response timeout (1 s), plus one
+  // connection attempt's connect_timeout (5 s) when the call needs a new connection, plus slack.
+  // Without a response timeout a call never returns; the relay resumes then, so that the test
+  // ends.
+  const auto bounded = [&](auto call) {
+    const auto started = Steady::now();
+    auto result = std::async(std::launch::async, call);
+    const bool returned = result.wait_for(10s) == std::future_status::ready;
+    if (!returned) relay.Resume();
+    EXPECT_TRUE(returned) << "a call to a server that does not answer did not return in 10 s";
+    auto value = result.get();
+    EXPECT_GE(Steady::now() - started, options.response_timeout) << "it did not wait for an answer";
+    return value;
+  };
+  auto read = bounded([&] { return store.GetJob(job_id); });
+  ASSERT_THAT(read, FailsWith(Errc::kStore));
+  EXPECT_TRUE(read.error().retryable);
+  EXPECT_THAT(read.error().Describe(),
+              ::testing::HasSubstr("no answer from the server within 1000 ms"));
+  auto write = bounded([&] { return store.CreateJobs(command, now); });
+  ASSERT_THAT(write, FailsWith(Errc::kStore));
+  EXPECT_TRUE(write.error().retryable);
+
+  relay.Resume();
+  // The store replaced the connections it gave up, and works again.
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return store.GetJob(job_id).has_value(); }, 10s));
+  ASSERT_TRUE(
+      ::orb::testing::WaitFor([&] { return store.CreateJobs(command, now).has_value(); }, 10s));
+  auto next = store.DispatchNext("a1", now, 60);
+  ASSERT_THAT(next, IsOk());
 }
 
 // A replica stopped inside a transaction (SIGSTOP, a frozen VM) holds the leader lease's row lock
@@ -245,14 +316,7 @@ TEST_F(PostgresStoreTest, OperationsOfOneBatchSeeWhatEarlierOnesChanged) {
   }
   std::vector<std::string> jobs;
   for (const std::string instance : {"mc-1", "mc-2", "mc-3"}) {
-    CreateJobsCommand command;
-    JobSpec spec;
-    spec.agent_id = "a1";
-    spec.type = "VERIFY_BACKUP";
-    spec.instance_id = instance;
-    spec.payload_json = "{}";
-    command.jobs.push_back(spec);
-    auto created = store.CreateJobs(command, now);
+    auto created = store.CreateJobs(OneJob("a1", instance), now);
     ASSERT_THAT(created, IsOk());
     jobs.push_back(created->value.jobs.at(0).id);
   }

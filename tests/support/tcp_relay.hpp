@@ -3,7 +3,9 @@
 // A byte relay on 127.0.0.1 in front of a server (no HTTP in it), at the network edge of a test:
 // throttles what flows back to the client and cuts the first `cuts` connections after `cut_after`
 // response bytes (the downloader's faults), and can stop listening and start again on the same
-// port (a replica or a proxy that goes away and comes back). Header-only, POSIX sockets.
+// port (a replica or a proxy that goes away and comes back), and can hold every byte in both
+// directions and every new connection until resumed (a network that drops packets without
+// resetting a connection, or a server that hangs). Header-only, POSIX sockets.
 // Thread-safety: Open, Close and the destructor from the test's thread; the accessors from any.
 
 #include <algorithm>
@@ -88,11 +90,17 @@ class TcpRelay {
   // Connections accepted and relayed so far.
   int connections() const { return connections_.load(); }
 
+  // Holds everything from now on: nothing is read from either side of a relayed connection, so
+  // nothing is answered (the kernel still acknowledges what fits in its buffers, as a hung server's
+  // does), and new connections wait in the listen backlog. Resume relays what was held.
+  void Stall() { stalled_ = true; }
+  void Resume() { stalled_ = false; }
+
  private:
   void Accept() {
     while (!stop_) {
       pollfd poll_fd{listener_, POLLIN, 0};
-      if (::poll(&poll_fd, 1, 20) <= 0) continue;
+      if (::poll(&poll_fd, stalled_ ? 0 : 1, 20) <= 0) continue;
       const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
       if (client < 0) continue;
       const int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -117,7 +125,7 @@ class TcpRelay {
     const auto start = std::chrono::steady_clock::now();
     while (!stop_) {
       pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
-      if (::poll(fds, 2, 20) <= 0) continue;
+      if (::poll(fds, stalled_ ? 0 : 2, 20) <= 0) continue;
       if (fds[0].revents != 0) {
         const ssize_t n = ::read(client, buffer.data(), buffer.size());
         if (n <= 0 || ::write(upstream, buffer.data(), static_cast<std::size_t>(n)) != n) break;
@@ -147,6 +155,7 @@ class TcpRelay {
   std::uint16_t port_ = 0;
   int listener_ = -1;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> stalled_{false};
   std::atomic<int> connections_{0};
   std::thread accepter_;
   std::vector<std::thread> pipes_;  // only touched by the accepter, joined after it

@@ -1,13 +1,21 @@
 #include "store/postgres/pg_connection.hpp"
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 namespace orb::store::postgres {
 namespace {
+
+using Steady = std::chrono::steady_clock;
+using OwnedResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
 constexpr Oid kBoolOid = 16;
 
@@ -135,8 +143,9 @@ std::int64_t PgResult::Changes() const {
 
 // ---- PgConnection ----
 
-PgConnection::PgConnection(const std::string& url, bool pipeline, PgCounters* counters)
-    : pipeline_(pipeline), counters_(counters) {
+PgConnection::PgConnection(const std::string& url, bool pipeline, PgCounters* counters,
+                           std::chrono::milliseconds response_timeout)
+    : pipeline_(pipeline), counters_(counters), response_timeout_(response_timeout) {
   // The store's defaults first: what the URL says comes later and wins (expand_dbname).
   const char* keys[] = {"connect_timeout",  "keepalives",
                         "keepalives_idle",  "keepalives_interval",
@@ -174,6 +183,48 @@ void PgConnection::ThrowConnection(std::string_view what) {
   pending_.clear();
   throw sql::SqlError(sql::Failure::kConnection,
                       "postgres: " + std::string(what) + ": " + Trimmed(PQerrorMessage(conn_)));
+}
+
+Steady::time_point PgConnection::Deadline() const {
+  return response_timeout_.count() > 0 ? Steady::now() + response_timeout_
+                                       : Steady::time_point::max();
+}
+
+void PgConnection::AwaitResult(Steady::time_point deadline) {
+  while (PQisBusy(conn_) == 1) {
+    int wait_ms = -1;  // no deadline: as long as it takes
+    if (deadline != Steady::time_point::max()) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Steady::now());
+      if (left.count() <= 0) {
+        broken_ = true;
+        timed_out_ = true;
+        pending_.clear();
+        throw sql::SqlError(sql::Failure::kConnection,
+                            "postgres: no answer from the server within " +
+                                std::to_string(response_timeout_.count()) + " ms");
+      }
+      wait_ms = static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX));
+    }
+    pollfd fd{PQsocket(conn_), POLLIN, 0};
+    const int ready = ::poll(&fd, 1, wait_ms);
+    if (ready < 0 && errno != EINTR) ThrowConnection("cannot wait for the server");
+    if (ready > 0 && PQconsumeInput(conn_) != 1) {
+      ThrowConnection("lost the connection while waiting for results");
+    }
+  }
+}
+
+pg_result* PgConnection::TakeLastResult() {
+  const Steady::time_point deadline = Deadline();
+  OwnedResult kept(nullptr, &PQclear);
+  for (;;) {
+    AwaitResult(deadline);
+    OwnedResult next(PQgetResult(conn_), &PQclear);
+    if (next == nullptr) break;
+    const bool failed = kept != nullptr && PQresultStatus(kept.get()) == PGRES_FATAL_ERROR;
+    if (!failed) kept = std::move(next);
+  }
+  return kept.release();
 }
 
 sql::SqlError PgConnection::ErrorOf(pg_result* result, bool deferred) {
@@ -238,10 +289,12 @@ void PgConnection::Wait() {
   if (PQpipelineSync(conn_) != 1) ThrowConnection("cannot send a sync");
   if (counters_ != nullptr) counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
   pending_.push_back({Pending::kSync, nullptr, 0});
+  const Steady::time_point deadline = Deadline();
   std::optional<sql::SqlError> failure;
   while (!pending_.empty()) {
     const Pending pending = pending_.front();
     pending_.pop_front();
+    AwaitResult(deadline);
     PGresult* result = PQgetResult(conn_);
     if (result == nullptr) ThrowConnection("lost the connection while waiting for results");
     const ExecStatusType status = PQresultStatus(result);
@@ -251,6 +304,12 @@ void PgConnection::Wait() {
       break;
     }
     // Every result of a query is followed by a null one.
+    try {
+      AwaitResult(deadline);
+    } catch (const sql::SqlError&) {
+      PQclear(result);
+      throw;
+    }
     if (PGresult* end = PQgetResult(conn_); end != nullptr) {
       PQclear(end);
       PQclear(result);
@@ -338,7 +397,8 @@ void PgConnection::ExecScript(std::string_view sql) {
     counters_->statements.fetch_add(1, std::memory_order_relaxed);
     counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
   }
-  PGresult* result = PQexec(conn_, text.c_str());
+  if (PQsendQuery(conn_, text.c_str()) != 1) ThrowConnection("cannot send a statement");
+  PGresult* result = TakeLastResult();
   std::optional<sql::SqlError> failure;
   if (result == nullptr) {
     ThrowConnection("lost the connection");
@@ -380,9 +440,12 @@ PgResult PgConnection::ExecBinary(std::string_view sql, std::span<const PgParam>
     counters_->statements.fetch_add(1, std::memory_order_relaxed);
     counters_->round_trips.fetch_add(1, std::memory_order_relaxed);
   }
-  PGresult* result =
-      PQexecParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                   lengths.data(), formats.data(), binary_result ? 1 : 0);
+  if (PQsendQueryParams(conn_, text.c_str(), static_cast<int>(params.size()), nullptr,
+                        values.data(), lengths.data(), formats.data(),
+                        binary_result ? 1 : 0) != 1) {
+    ThrowConnection("cannot send a statement");
+  }
+  PGresult* result = TakeLastResult();
   if (result == nullptr) ThrowConnection("lost the connection");
   PgResult owned(result);
   const ExecStatusType status = PQresultStatus(result);

@@ -18,6 +18,11 @@
 // (55P03) are kConflict; a lost connection (class 08, admin shutdown 57P01–57P03, or libpq
 // reporting the connection bad) is kConnection, after which the connection is broken() and must
 // be replaced; insufficient resources (53), system errors (58) are kRetryable.
+// A connection given a response timeout waits that long at most for the server's answer to what
+// it sent (a server that hangs, or a network that holds the packets without resetting the
+// connection, is noticed by TCP only when nothing is acknowledged: behind a proxy, or with the
+// server stopped, never). Then the connection is broken (kConnection) and must be replaced; what it
+// had sent may still run, as with any connection lost before its answer.
 // Thread-safety: one thread at a time.
 
 #include <atomic>
@@ -83,8 +88,10 @@ class PgConnection final : public sql::Connection {
   // Connects to `url` (a postgresql:// URI or a key=value string; its own settings win over the
   // store's defaults: connect_timeout 5 s, TCP keepalives). `pipeline`: statements are pipelined
   // as described above (false for the LISTEN connection). Throws SqlError (kConnection) with
-  // libpq's message.
-  PgConnection(const std::string& url, bool pipeline, PgCounters* counters = nullptr);
+  // libpq's message. `response_timeout`: how long a wait for results may take (zero: no limit; for
+  // migrations, which may build an index over a big table, and wait for each other's lock).
+  PgConnection(const std::string& url, bool pipeline, PgCounters* counters = nullptr,
+               std::chrono::milliseconds response_timeout = {});
   ~PgConnection() override;
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -111,6 +118,8 @@ class PgConnection final : public sql::Connection {
 
   // False once the connection was lost: replace it.
   bool broken() const { return broken_; }
+  // Broken because the server did not answer within the response timeout.
+  bool timed_out() const { return timed_out_; }
   pg_conn* handle() const { return conn_; }
   // Reads what arrived on the socket without blocking (LISTEN); throws when the connection is
   // lost. Then each waiting notification's payload, oldest first.
@@ -130,13 +139,23 @@ class PgConnection final : public sql::Connection {
   void Send(PgStatement& statement, bool waited);
   // Sends a Sync and reads every result up to it; throws the first failure.
   void Wait();
+  // Blocks until the next PQgetResult will not block: reads what the server sends, until
+  // `deadline` (none with no response timeout); then the connection is broken.
+  void AwaitResult(std::chrono::steady_clock::time_point deadline);
+  // The time a wait that begins now must end by.
+  std::chrono::steady_clock::time_point Deadline() const;
+  // PQexec's result, waited for with the response timeout: the first failure, else the last
+  // result. Outside the pipeline (the query was sent with PQsendQuery*).
+  pg_result* TakeLastResult();
   [[noreturn]] void ThrowConnection(std::string_view what);
   sql::SqlError ErrorOf(pg_result* result, bool deferred);
 
   pg_conn* conn_ = nullptr;
   bool pipeline_;
   PgCounters* counters_;
+  std::chrono::milliseconds response_timeout_;
   bool broken_ = false;
+  bool timed_out_ = false;
   std::uint64_t writes_ = 0;
   int next_statement_ = 0;
   std::uint64_t next_ticket_ = 0;

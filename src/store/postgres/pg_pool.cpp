@@ -15,7 +15,7 @@ Expected<std::unique_ptr<PgConnection>> PgPool::Connect(bool pipeline, PgCounter
     }
   }
   try {
-    return std::make_unique<PgConnection>(url_, pipeline, counters);
+    return std::make_unique<PgConnection>(url_, pipeline, counters, response_timeout_);
   } catch (const SqlError& error) {
     const std::lock_guard lock(mutex_);
     down_until_ = Steady::now() + reconnect_pause_;
@@ -71,8 +71,9 @@ Status PgPool::Read(const std::function<void(sql::Connection&)>& body) {
     } catch (const SqlError& error) {
       if ((*db)->broken()) {
         // A pooled connection that died while idle (the server restarted): once more on a new
-        // one; a new one that fails is the answer.
-        if (!fresh && attempt == 0) continue;
+        // one; a new one that fails is the answer. A server that did not answer in time would
+        // only make the call wait again, for a connection.
+        if (!fresh && attempt == 0 && !(*db)->timed_out()) continue;
         return Fail(sql::ToError(error));
       }
       ReleaseAfterFailure(*std::move(db));

@@ -19,10 +19,14 @@ namespace orb::store::postgres {
 
 class PgPool {
  public:
-  PgPool(std::string url, int idle, std::chrono::milliseconds reconnect_pause)
-      : url_(std::move(url)), idle_(idle), reconnect_pause_(reconnect_pause) {}
+  PgPool(std::string url, int idle, std::chrono::milliseconds reconnect_pause,
+         std::chrono::milliseconds response_timeout)
+      : url_(std::move(url)),
+        idle_(idle),
+        reconnect_pause_(reconnect_pause),
+        response_timeout_(response_timeout) {}
 
-  // A new connection (pipeline mode or not), unless the last attempt failed less than
+  // A new connection (pipeline mode or not) with the pool's response timeout, unless the last attempt failed less than
   // reconnect_pause ago: then a retryable kStore at once. `counters` may be null.
   Expected<std::unique_ptr<PgConnection>> Connect(bool pipeline, PgCounters* counters);
 
@@ -45,6 +49,7 @@ class PgPool {
   std::string url_;
   int idle_;
   std::chrono::milliseconds reconnect_pause_;
+  std::chrono::milliseconds response_timeout_;
   PgCounters counters_;
 
   std::mutex mutex_;

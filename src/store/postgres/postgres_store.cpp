@@ -81,7 +81,7 @@ class PostgresStore::Impl {
       : url_(std::move(url)),
         options_(std::move(options)),
         deps_(deps),
-        pool_(url_, options_.idle_readers, options_.reconnect_pause) {
+        pool_(url_, options_.idle_readers, options_.reconnect_pause, options_.response_timeout) {
     if (options_.instance_id.empty()) options_.instance_id = RandomHex(8);
     const int writers = std::max(1, options_.writers);
     for (int i = 0; i < writers; ++i) {

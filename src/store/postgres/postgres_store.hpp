@@ -54,6 +54,11 @@ struct PostgresStoreOptions {
   std::string instance_id{};
   // After a connection attempt failed, calls fail at once for this long before trying again.
   std::chrono::milliseconds reconnect_pause{500};
+  // How long a call waits for PostgreSQL's answer before it fails (retryable) and its connection
+  // is replaced: a server that hangs, or a network that holds the packets, would otherwise keep
+  // the call, and every call queued behind it, forever. As long as TCP gives an unacknowledged
+  // packet (tcp_user_timeout). Row locks held by a stopped replica last kIdleInTransactionTimeout.
+  std::chrono::milliseconds response_timeout{15'000};
 };
 
 // What a store sent to PostgreSQL so far (benchmarks, and later metrics).
