@@ -95,6 +95,7 @@ void PgBatchDriver::Begin(sql::Connection& db, std::span<const std::string> agen
   auto& pg = static_cast<PgConnection&>(db);
   ForgetLock();
   pg.ExecDeferred("BEGIN");
+  pg.RefreshPlansIfDue(std::chrono::steady_clock::now());
   if (agents.empty()) return;
   lock_ = &pg.PrepareStatement(
       "SELECT id FROM agents WHERE id = ANY(?1::text[]) ORDER BY id FOR UPDATE");

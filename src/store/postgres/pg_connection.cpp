@@ -366,6 +366,12 @@ void PgConnection::ExecDeferred(std::string_view sql) {
   pending_.push_back({Pending::kDeferred, nullptr, ++next_ticket_});
 }
 
+void PgConnection::RefreshPlansIfDue(Steady::time_point now) {
+  if (now - plans_since_ < kPlanLifetime) return;
+  plans_since_ = now;
+  ExecDeferred("DISCARD PLANS");
+}
+
 void PgConnection::Sync() {
   if (!pending_.empty()) Wait();
 }

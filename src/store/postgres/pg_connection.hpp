@@ -116,6 +116,15 @@ class PgConnection final : public sql::Connection {
   // returns the columns in binary form. Nothing may be in flight.
   PgResult ExecBinary(std::string_view sql, std::span<const PgParam> params, bool binary_result);
 
+  // Sends DISCARD PLANS (deferred, inside a transaction: in a pipeline it would open one) when
+  // the connection's cached plans are kPlanLifetime old at `now`. A prepared statement keeps the
+  // generic plan PostgreSQL made for it until the table's statistics change, and autovacuum
+  // analyzes a table up to a minute (autovacuum_naptime) after it grew: a plan made while `jobs`
+  // was nearly empty (a young database, a fleet's first rollout) scans the whole table for each
+  // dispatch until then. Replanned, a statement sees the tables' current sizes.
+  void RefreshPlansIfDue(std::chrono::steady_clock::time_point now);
+  static constexpr std::chrono::milliseconds kPlanLifetime{2000};
+
   // False once the connection was lost: replace it.
   bool broken() const { return broken_; }
   // Broken because the server did not answer within the response timeout.
@@ -156,6 +165,7 @@ class PgConnection final : public sql::Connection {
   std::chrono::milliseconds response_timeout_;
   bool broken_ = false;
   bool timed_out_ = false;
+  std::chrono::steady_clock::time_point plans_since_ = std::chrono::steady_clock::now();
   std::uint64_t writes_ = 0;
   int next_statement_ = 0;
   std::uint64_t next_ticket_ = 0;

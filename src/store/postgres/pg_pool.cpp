@@ -67,6 +67,7 @@ Status PgPool::Read(const std::function<void(sql::Connection&)>& body) {
     if (!db) return Fail(db.error());
     try {
       (*db)->ExecDeferred("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      (*db)->RefreshPlansIfDue(Steady::now());
       body(**db);
     } catch (const SqlError& error) {
       if ((*db)->broken()) {
