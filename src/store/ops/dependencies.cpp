@@ -43,15 +43,20 @@ struct Waiting {
 };
 
 std::vector<Waiting> WaitingDependents(sql::Connection& db, const std::string& job_id) {
+  // The state is tested here, not in the WHERE clause: given `j.status = 'CREATED'`, a planner
+  // whose statistics are older than a burst of waiting jobs (schedules firing chains into a young
+  // database) starts from every CREATED job instead of this job's few dependents.
   static const std::string sql = "SELECT " + JobColumns("j.") +
                                  ", j.deps_waiting, d.any_end FROM job_dependencies d JOIN jobs j "
-                                 "ON j.id = d.job_id WHERE d.depends_on = ? AND j.status = "
-                                 "'CREATED' AND j.deps_waiting > 0 ORDER BY j.id";
+                                 "ON j.id = d.job_id WHERE d.depends_on = ? ORDER BY j.id";
   Query q(db, sql);
   q.Bind(1, job_id);
   std::vector<Waiting> dependents;
-  while (q.Step())
-    dependents.push_back({ReadJob(q), q.Int(kJobColumnCount), q.Bool(kJobColumnCount + 1)});
+  while (q.Step()) {
+    Waiting dependent{ReadJob(q), q.Int(kJobColumnCount), q.Bool(kJobColumnCount + 1)};
+    if (dependent.job.status != JobStatus::kCreated || dependent.waiting <= 0) continue;
+    dependents.push_back(std::move(dependent));
+  }
   return dependents;
 }
 
