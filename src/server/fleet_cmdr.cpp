@@ -362,6 +362,7 @@ Expected<std::unique_ptr<FleetCmdr>> FleetCmdr::Create(FleetCmdrOptions options,
     RegisterUrlPassword(url);
     store::PostgresStoreOptions pg;
     pg.writers = options.store_writers;
+    pg.response_timeout = options.store_timeout;
     return Create(std::move(options), clock,
                   [&url, &pg](store::StoreDeps deps) -> Expected<std::unique_ptr<store::Store>> {
                     auto opened = store::PostgresStore::Open(url, pg, std::move(deps));

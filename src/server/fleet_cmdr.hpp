@@ -43,6 +43,8 @@ struct FleetCmdrOptions {
   // (docs/decisions/0016); it may carry a password, so it is never logged as is (SanitizeUrl).
   std::string store_url;
   int store_writers = 2;  // PostgreSQL writer connections
+  // PostgreSQL: how long a call waits for the database's answer (PostgresStoreOptions).
+  std::chrono::milliseconds store_timeout{15'000};
   std::optional<std::filesystem::path> tls_cert;
   std::optional<std::filesystem::path> tls_key;
 

@@ -1,6 +1,7 @@
 #include "server/serve_config.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 
 #include <CLI/CLI.hpp>
@@ -35,6 +36,11 @@ void AddServeFlags(CLI::App& app, ServeFlags& flags) {
                  "PostgreSQL writer connections, each with its own group commit")
       ->capture_default_str()
       ->check(CLI::Range(1, 32));
+  app.add_option("--store-timeout-seconds", flags.store_timeout_seconds,
+                 "PostgreSQL: a call the database leaves unanswered this long fails (503) and its "
+                 "connection is replaced")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600));
   app.add_option("--tls-cert", flags.tls_cert, "PEM certificate chain for HTTPS");
   app.add_option("--tls-key", flags.tls_key, "PEM private key for HTTPS");
   app.add_flag("--insecure", flags.insecure, "allow plain HTTP on a non-loopback address");
@@ -138,6 +144,7 @@ Expected<FleetCmdrOptions> ToOptions(const ServeFlags& flags) {
                "'");
   }
   options.store_writers = flags.store_writers;
+  options.store_timeout = std::chrono::seconds(flags.store_timeout_seconds);
   if (flags.tls_cert.empty() != flags.tls_key.empty()) {
     return Bad("--tls-cert and --tls-key go together");
   }

@@ -20,8 +20,9 @@ namespace orb::server {
 struct ServeFlags {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir;
-  std::string store = "sqlite";  // or a PostgreSQL URL (postgresql://user@host:port/db)
-  int store_writers = 2;         // PostgreSQL writer connections (docs/decisions/0014)
+  std::string store = "sqlite";    // or a PostgreSQL URL (postgresql://user@host:port/db)
+  int store_writers = 2;           // PostgreSQL writer connections (docs/decisions/0014)
+  int store_timeout_seconds = 15;  // PostgreSQL: how long a call waits for the database's answer
   std::string tls_cert;
   std::string tls_key;
   bool insecure = false;

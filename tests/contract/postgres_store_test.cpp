@@ -204,15 +204,8 @@ TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
 TEST_F(PostgresStoreTest, CallsToAServerThatStopsAnsweringFailAfterTheResponseTimeout) {
   auto db = EmptyDatabase();
   ASSERT_NE(db, nullptr);
-  // postgresql://orb@127.0.0.1:PORT/name, through the relay.
-  const std::string& direct = db->url();
-  const std::size_t colon = direct.rfind(':');
-  const std::size_t slash = direct.find('/', colon);
-  ASSERT_NE(slash, std::string::npos);
-  ::orb::testing::TcpRelay relay({.upstream_port = static_cast<std::uint16_t>(
-                                      std::stoi(direct.substr(colon + 1, slash - colon - 1)))});
-  const std::string url =
-      direct.substr(0, colon + 1) + std::to_string(relay.port()) + direct.substr(slash);
+  ::orb::testing::TcpRelay relay({.upstream_port = ::orb::testing::PortOfUrl(db->url())});
+  const std::string url = ::orb::testing::UrlWithPort(db->url(), relay.port());
   PostgresStoreOptions options;
   options.response_timeout = 1s;
   options.reconnect_pause = 200ms;

@@ -26,6 +26,7 @@
 #include "protocol/schedules.hpp"
 #include "support/free_port.hpp"
 #include "support/postgres.hpp"
+#include "support/tcp_relay.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait_for.hpp"
 
@@ -403,6 +404,55 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   const std::string log{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   EXPECT_NE(log.find("store postgresql://"), std::string::npos) << log;
   EXPECT_EQ(log.find(password), std::string::npos) << log;
+}
+
+// The network between replica A and the database holds the packets without closing anything (a
+// relay in between holds every byte; TCP sees nothing wrong): A's calls fail with 503 after
+// --store-timeout-seconds instead of waiting forever, its /readyz says not ready, and B, whose
+// path to the database works, serves on. Healed, A is ready again and sees what B did meanwhile.
+TEST(ReplicasTest, AReplicaTheDatabaseStopsAnsweringIsNotReadyWhileTheOtherServesOn) {
+  auto database = TestDatabase::OnFixture();
+  ASSERT_TRUE(database.has_value()) << database.error().Describe();
+  const std::string& direct = (*database)->url();
+  TcpRelay relay({.upstream_port = PortOfUrl(direct)});
+  TempDir dir;
+  for (const char* name : {"a", "b"})
+    fs::create_directories(dir / name);
+  CmdrProcess a(dir / "a", FreePort(),
+                {"--store", UrlWithPort(direct, relay.port()), "--store-writers", "1",
+                 "--store-timeout-seconds", "1"},
+                dir / "a.log");
+  ASSERT_TRUE(a.WaitHealthy());
+  CmdrProcess b(dir / "b", FreePort(), {"--store", direct, "--store-writers", "1"}, dir / "b.log");
+  ASSERT_TRUE(b.WaitHealthy());
+  std::string token;
+  std::ifstream(dir / "a" / "admin.token") >> token;  // A started first, on the empty database
+  ASSERT_FALSE(token.empty());
+  ApiClient via_a(a.port(), token);
+  ApiClient via_b(b.port(), token);
+  ApiClient anonymous_a(a.port(), std::nullopt);
+  Enroll(via_b, "h1");
+  ASSERT_TRUE(WaitFor([&] { return anonymous_a.Get("/readyz").status == 200; }, seconds(5)));
+  const std::string before = CreateJob(via_a, "h1", "mc-1");
+
+  relay.Stall();
+  // A create goes to A's writer, whose connection is open: it waits 1 s for an answer, and 5 s
+  // more (connect_timeout) if the writer tries a new connection. Without the flag it would wait
+  // 15 s, past the 10 s this client waits.
+  const auto asked = Steady::now();
+  const auto refused = via_a.Call(
+      "POST", "/v1/jobs", JobBody("h1", "VERIFY_BACKUP", "mc-2", kPayload), milliseconds(10'000));
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_LT(Steady::now() - asked, seconds(10));
+  EXPECT_TRUE(WaitFor([&] { return anonymous_a.Get("/readyz").status == 503; }, seconds(8)));
+  const std::string during = CreateJob(via_b, "h1", "mc-3");
+  EXPECT_EQ(StatusOf(via_b, before), "QUEUED");
+  EXPECT_EQ(b.Stop(), 0);  // B's work is done; A is the one to watch
+
+  relay.Resume();
+  EXPECT_TRUE(WaitFor([&] { return anonymous_a.Get("/readyz").status == 200; }, seconds(15)));
+  EXPECT_EQ(StatusOf(via_a, during), "QUEUED");
+  EXPECT_EQ(a.Stop(), 0);
 }
 
 // A schedule firing every second while both replicas run, then while only B does: every fire

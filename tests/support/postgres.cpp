@@ -2,6 +2,8 @@
 
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <libpq-fe.h>
@@ -116,6 +118,31 @@ Expected<std::unique_ptr<TestDatabase>> TestDatabase::Create(const PostgresClust
 
 TestDatabase::~TestDatabase() {
   (void)PgQuery(admin_url_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+}
+
+namespace {
+
+// Where the port of a postgresql://user@host:PORT/db URL starts and ends (npos when it has none).
+std::pair<std::size_t, std::size_t> PortSpan(const std::string& url) {
+  const std::size_t host = url.find('@');
+  const std::size_t colon = url.find(':', host == std::string::npos ? url.find("//") : host);
+  if (colon == std::string::npos) return {std::string::npos, std::string::npos};
+  return {colon + 1, url.find('/', colon)};
+}
+
+}  // namespace
+
+std::uint16_t PortOfUrl(const std::string& url) {
+  const auto [begin, end] = PortSpan(url);
+  if (begin == std::string::npos) return 0;
+  return static_cast<std::uint16_t>(std::stoi(url.substr(begin, end - begin)));
+}
+
+std::string UrlWithPort(const std::string& url, std::uint16_t port) {
+  const auto [begin, end] = PortSpan(url);
+  if (begin == std::string::npos) return url;
+  return url.substr(0, begin) + std::to_string(port) +
+         (end == std::string::npos ? "" : url.substr(end));
 }
 
 Expected<std::string> PgQuery(const std::string& url, const std::string& sql) {

@@ -13,6 +13,7 @@
 // Thread-safety: a PostgresCluster is used by one thread at a time; TestDatabase likewise.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -73,6 +74,11 @@ class TestDatabase {
   std::string name_;
   std::string url_;
 };
+
+// The port of a postgresql://user@host:PORT/db URL (0 when it has none), and the same URL with
+// another port: a relay in front of the server (support/tcp_relay.hpp).
+std::uint16_t PortOfUrl(const std::string& url);
+std::string UrlWithPort(const std::string& url, std::uint16_t port);
 
 // Runs `sql` (one or more statements) on the database at `url` and returns the first column of
 // the first row of the last result ("" when it has none).

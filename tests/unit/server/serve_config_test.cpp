@@ -1,5 +1,7 @@
 #include "server/serve_config.hpp"
 
+#include <chrono>
+
 #include <CLI/CLI.hpp>
 #include <gtest/gtest.h>
 
@@ -14,16 +16,19 @@ TEST(ServeConfigTest, SqliteIsTheDefaultStore) {
   ASSERT_TRUE(options.has_value());
   EXPECT_TRUE(options->store_url.empty());
   EXPECT_EQ(options->store_writers, 2);
+  EXPECT_EQ(options->store_timeout, std::chrono::seconds(15));
 }
 
 TEST(ServeConfigTest, APostgresqlUrlSelectsPostgresWithItsWriters) {
   ServeFlags flags;
   flags.store = "postgresql://orb@db.example:5432/fleet";
   flags.store_writers = 4;
+  flags.store_timeout_seconds = 3;
   auto options = ToOptions(flags);
   ASSERT_TRUE(options.has_value());
   EXPECT_EQ(options->store_url, flags.store);
   EXPECT_EQ(options->store_writers, 4);
+  EXPECT_EQ(options->store_timeout, std::chrono::seconds(3));
   flags.store = "postgres://orb@db.example/fleet";
   EXPECT_TRUE(ToOptions(flags).has_value());
 }
