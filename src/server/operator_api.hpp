@@ -14,6 +14,8 @@
 // holds every dependency by reference; they must outlive it (FleetCmdr wires them).
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -81,7 +83,8 @@ class OperatorApi {
   // Artifacts.
   void UploadArtifact(Call&& call);
   void DownloadArtifact(Call&& call);
-  // The stored artifact copied into artifact_dir (written aside, then renamed into place).
+  // The stored artifact copied into artifact_dir (written aside, then renamed into place), unless
+  // it is there already.
   Status CacheArtifact(const std::string& sha256);
   // GET /v1/artifacts; DELETE /v1/artifacts/{sha256} (409 while an unfinished job names it).
   void ListArtifacts(Call&& call);
@@ -95,6 +98,9 @@ class OperatorApi {
   Deps deps_;
   Metrics metrics_;
   std::mutex jobs_by_status_mutex_;  // one refresh + render at a time
+  std::mutex caching_mutex_;
+  // Copies from the store under way, by sha256: what each call waiting for it does at its end.
+  std::map<std::string, std::vector<std::function<void(const Status&)>>> caching_;
 };
 
 }  // namespace orb::server

@@ -2,6 +2,7 @@
 // Content-addressed files under <data-dir>/artifacts: on SQLite the store's own, on a store shared
 // by replicas a cache of the store's (docs/decisions/0013, 0016).
 
+#include <exception>
 #include <fstream>
 #include <optional>
 #include <span>
@@ -144,14 +145,41 @@ void OperatorApi::DownloadArtifact(Call&& call) {
   if (!artifacts_in_store_) {
     return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
   }
-  // Uploaded through another replica: cached here from the store first.
-  deps_.calls.OnWorker(call.responder, [this, send, sha256, responder = call.responder] {
-    if (auto cached = CacheArtifact(sha256); !cached) return ReplyError(responder, cached.error());
-    send(responder);
+  // Uploaded through another replica: copied here from the store first, once however many calls
+  // want it meanwhile (many hosts of a rollout download one new artifact at once; a copy each
+  // would be that many times its size on disk). The calls wait without holding a worker.
+  bool first = false;
+  {
+    const std::lock_guard lock(caching_mutex_);
+    auto [waiting, inserted] = caching_.try_emplace(sha256);
+    waiting->second.push_back([send, responder = call.responder](const Status& copied) {
+      if (!copied) return ReplyError(responder, copied.error());
+      send(responder);
+    });
+    first = inserted;
+  }
+  if (!first) return;
+  deps_.calls.Post([this, sha256] {
+    Status copied = Ok();
+    try {
+      copied = CacheArtifact(sha256);
+    } catch (const std::exception& error) {
+      copied = Fail(Errc::kInternal, std::string("copying the artifact: ") + error.what());
+    }
+    std::vector<std::function<void(const Status&)>> waiting;
+    {
+      const std::lock_guard lock(caching_mutex_);
+      waiting = std::move(caching_.extract(sha256).mapped());
+    }
+    for (const auto& then : waiting)
+      then(copied);
   });
 }
 
 Status OperatorApi::CacheArtifact(const std::string& sha256) {
+  // A copy that ended between the caller's look and its own left the file.
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(artifact_dir_ / sha256, ec)) return Ok();
   auto stat = deps_.store.StatArtifact(sha256);
   if (!stat) return Fail(std::move(stat.error()));
   const auto part = artifact_dir_ / (".upload-" + RandomHex(8));
@@ -161,7 +189,6 @@ Status OperatorApi::CacheArtifact(const std::string& sha256) {
     return out ? Ok() : Fail(Errc::kIo, "cannot write the artifact's cached copy");
   });
   out.close();
-  std::error_code ec;
   if (read && !out) read = Fail(Errc::kIo, "cannot write the artifact's cached copy");
   if (read) std::filesystem::rename(part, artifact_dir_ / sha256, ec);
   if (!read || ec) {

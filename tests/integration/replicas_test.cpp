@@ -84,6 +84,7 @@ class Replicas {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   }
   const std::string& url() const { return database_->url(); }
+  const fs::path& dir() const { return dir_.path(); }
 
  private:
   TempDir dir_;
@@ -321,37 +322,52 @@ TEST(ReplicasTest, ATokenRevokedThroughAIsRefusedByBWithinASecond) {
             << " ms\n";
 }
 
-TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
-  Replicas replicas;
-  ASSERT_TRUE(replicas.Start());
-  // 3 MiB of noise: streamed to a file on A, and more than one of the store's 1 MiB chunks.
-  std::string content(3 << 20, '\0');
+// HTTP client options for the admin on `replica`.
+net::ClientOptions AdminOn(const Replicas& replicas, CmdrProcess& replica) {
+  net::ClientOptions options;
+  options.base_url = replica.url();
+  options.bearer_token = replicas.admin_token();
+  return options;
+}
+
+// `size` bytes of noise, uploaded through A (streamed from a file in `dir`): the content and
+// the artifact's info.
+std::pair<std::string, protocol::ArtifactInfo> UploadThroughA(Replicas& replicas,
+                                                              const fs::path& dir,
+                                                              std::size_t size) {
+  std::string content(size, '\0');
   std::mt19937 random(7);
   for (auto& c : content)
     c = static_cast<char>(random());
-  TempDir dir;
   const fs::path file = dir / "artifact.bin";
   std::ofstream(file, std::ios::binary) << content;
-  net::ClientOptions options_a;
-  options_a.base_url = replicas.a().url();
-  options_a.bearer_token = replicas.admin_token();
-  net::HttpClient client_a(options_a);
+  net::HttpClient client(AdminOn(replicas, replicas.a()));
   net::ClientRequest upload;
   upload.method = "PUT";
   upload.target = "/v1/artifacts";
   upload.body_file = file;
   upload.content_type = "application/octet-stream";
-  auto uploaded = client_a.Send(upload);
-  ASSERT_TRUE(uploaded.has_value()) << uploaded.error().Describe();
-  ASSERT_EQ(uploaded->status, 201) << uploaded->body;
+  auto uploaded = client.Send(upload);
+  EXPECT_TRUE(uploaded.has_value()) << uploaded.error().Describe();
+  if (!uploaded) return {};
+  EXPECT_EQ(uploaded->status, 201) << uploaded->body;
   auto info = protocol::FromJson<protocol::ArtifactInfo>(uploaded->body);
-  ASSERT_TRUE(info.has_value());
+  EXPECT_TRUE(info.has_value());
+  if (!info) return {};
+  return {std::move(content), *std::move(info)};
+}
 
-  net::ClientOptions options_b = options_a;
-  options_b.base_url = replicas.b().url();
+TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  // 3 MiB of noise: streamed to a file on A, and more than one of the store's 1 MiB chunks.
+  TempDir dir;
+  const auto [content, info] = UploadThroughA(replicas, dir.path(), 3 << 20);
+  ASSERT_FALSE(content.empty());
+  const net::ClientOptions options_b = AdminOn(replicas, replicas.b());
   net::HttpClient client_b(options_b);
   net::ClientRequest range;
-  range.target = info->url;
+  range.target = info.url;
   range.headers = {{"Range", "bytes=1500000-1500999"}};
   auto part = client_b.Send(range);
   ASSERT_TRUE(part.has_value()) << part.error().Describe();
@@ -360,17 +376,63 @@ TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
             fmt::format("bytes 1500000-1500999/{}", content.size()));
   EXPECT_EQ(part->body, content.substr(1500000, 1000));
   net::ClientRequest whole;
-  whole.target = info->url;
+  whole.target = info.url;
   auto all = client_b.Send(whole);
   ASSERT_TRUE(all.has_value()) << all.error().Describe();
   EXPECT_EQ(all->status, 200);
   EXPECT_TRUE(all->body == content);
   // Uploaded again through B: already stored.
+  net::ClientRequest upload;
+  upload.method = "PUT";
+  upload.target = "/v1/artifacts";
+  upload.body_file = dir.path() / "artifact.bin";
+  upload.content_type = "application/octet-stream";
   net::HttpClient again(options_b);
   auto twice = again.Send(upload);
   ASSERT_TRUE(twice.has_value());
   EXPECT_EQ(twice->status, 200) << twice->body;
   EXPECT_EQ(client_b.Send({.target = "/v1/artifacts/" + std::string(64, '0')})->status, 404);
+}
+
+// Many hosts of a rollout download one new artifact at once, through a replica that has no copy
+// yet: the replica copies it from the database once, and every download waits for that copy
+// (not one copy per request: 200 hosts and a 4 GiB artifact would be 800 GB of disk).
+TEST(ReplicasTest, ConcurrentDownloadsFromAReplicaWithoutACopyCopyTheArtifactOnce) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  TempDir dir;
+  const auto [content, info] = UploadThroughA(replicas, dir.path(), 16 << 20);
+  ASSERT_FALSE(content.empty());
+  constexpr int kDownloads = 12;
+  const net::ClientOptions options = AdminOn(replicas, replicas.b());
+  net::ClientRequest request;
+  request.target = info.url;
+  std::vector<std::future<std::optional<std::string>>> downloads;
+  for (int i = 0; i < kDownloads; ++i) {
+    downloads.push_back(std::async(std::launch::async, [&]() -> std::optional<std::string> {
+      net::HttpClient client(options);
+      auto got = client.Send(request);
+      if (!got || got->status != 200) return std::nullopt;
+      return std::move(got->body);
+    }));
+  }
+  for (auto& download : downloads) {
+    auto body = download.get();
+    ASSERT_TRUE(body.has_value());
+    EXPECT_TRUE(*body == content);
+  }
+  EXPECT_EQ(replicas.b().Stop(), 0);
+  const std::string log = replicas.Log("b");
+  std::size_t copies = 0;
+  for (std::size_t at = log.find("cached from the store"); at != std::string::npos;
+       at = log.find("cached from the store", at + 1)) {
+    ++copies;
+  }
+  EXPECT_EQ(copies, 1u) << log;
+  std::size_t left = 0;  // no partial copy left behind
+  for (const auto& entry : fs::recursive_directory_iterator(replicas.dir() / "b"))
+    left += entry.path().filename().string().starts_with(".upload-") ? 1 : 0;
+  EXPECT_EQ(left, 0u);
 }
 
 TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
