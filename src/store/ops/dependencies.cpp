@@ -42,13 +42,22 @@ struct Waiting {
   bool any_end = false;
 };
 
+}  // namespace
+
+std::string DependentsSql() {
+  // The state is tested by the caller, not in the WHERE clause: given `j.status = 'CREATED'`
+  // and `ORDER BY j.id`, SQLite reads jobs_status (status, id) for the order, and PostgreSQL with
+  // statistics older than a burst of waiting jobs starts from it too: every CREATED job (20,000
+  // while schedules fire chains) for each job that ends, instead of its few dependents.
+  return "SELECT " + JobColumns("j.") +
+         ", j.deps_waiting, d.any_end FROM job_dependencies d JOIN jobs j "
+         "ON j.id = d.job_id WHERE d.depends_on = ?1 ORDER BY j.id";
+}
+
+namespace {
+
 std::vector<Waiting> WaitingDependents(sql::Connection& db, const std::string& job_id) {
-  // The state is tested here, not in the WHERE clause: given `j.status = 'CREATED'`, a planner
-  // whose statistics are older than a burst of waiting jobs (schedules firing chains into a young
-  // database) starts from every CREATED job instead of this job's few dependents.
-  static const std::string sql = "SELECT " + JobColumns("j.") +
-                                 ", j.deps_waiting, d.any_end FROM job_dependencies d JOIN jobs j "
-                                 "ON j.id = d.job_id WHERE d.depends_on = ? ORDER BY j.id";
+  static const std::string sql = DependentsSql();
   Query q(db, sql);
   q.Bind(1, job_id);
   std::vector<Waiting> dependents;

@@ -68,6 +68,9 @@ protocol::RunError DependencyFailedError(const std::string& dependency, protocol
 // chain, which count it done as for COMPLETED. Throws MoreAgentsNeeded (before any write of its
 // own) when a dependent to change belongs to an agent the batch did not lock.
 void OnJobEnded(WriteContext& ctx, const protocol::Job& job, WallTime now);
+// What OnJobEnded reads: the job's dependents (?1: its id) with their jobs, in id order; the
+// caller keeps the CREATED ones still waiting (the plan test names its index).
+std::string DependentsSql();
 
 // The first dependency of `job_id` that is not COMPLETED, if any.
 std::optional<std::string> UnfinishedDependency(sql::Connection& db, const std::string& job_id);
