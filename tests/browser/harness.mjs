@@ -5,10 +5,10 @@
 // Run by ctest (tests/browser/CMakeLists.txt passes the binaries' paths in the environment).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, waitFor as waitForWithin } from "./waits.mjs";
 
 export const env = (name) => {
   const value = process.env[name];
@@ -22,24 +22,9 @@ export const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(),
 const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 export const WAIT = 20_000;  // every wait ends with a clear failure after this
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
-  });
-}
-
-// Waits for `check` to return a truthy value (polled with a deadline: a condition, not a sleep).
-export async function waitFor(what, check, timeout = WAIT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try { const value = await check(); if (value) return value; } catch (err) { last = err; }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ""));
-    await new Promise((r) => setTimeout(r, 50));  // the poll interval of this deadline-bound wait
-  }
-}
+// freePort and waitFor (WAIT unless given) are waits.mjs's, shared with the script tests.
+export { freePort };
+export const waitFor = (what, check, timeout = WAIT) => waitForWithin(what, check, timeout);
 
 // One fleet-cmdr with its agents and a browser: `await h.setUp()` in `before`, `await h.tearDown()`
 // in `after`.

@@ -1,0 +1,63 @@
+// What every browser-directory test waits with, and how the README's scripts are run by them
+// (run_command.test.mjs, run_cluster.test.mjs). No environment needed, unlike harness.mjs.
+import { spawn } from "node:child_process";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
+  });
+}
+
+// Waits for `check` to return a truthy value (polled with a deadline: a condition, not a sleep).
+// An error with `fatal` set ends the wait at once; others are retried until the deadline.
+export async function waitFor(what, check, timeout) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try { const value = await check(); if (value) return value; } catch (err) { if (err.fatal) throw err; last = err; }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}` + (last ? `: ${last.message}` : ""));
+    await new Promise((r) => setTimeout(r, 50));  // the poll interval of this deadline-bound wait
+  }
+}
+
+export const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+// scripts/<name> started as a person starts it in a terminal, in a process group of its own (so
+// that Ctrl-C can be sent to the whole group), its output collected.
+export class Script {
+  constructor(name, env) {
+    this.name = name;
+    this.output = "";
+    this.exited = null;
+    this.child = spawn("bash", [path.join(ROOT, "scripts", name)],
+      { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    this.child.stdout.on("data", (d) => { this.output += d; });
+    this.child.stderr.on("data", (d) => { this.output += d; });
+    this.child.on("exit", (code, signal) => { this.exited = { code, signal }; });
+  }
+  // Waits until the output holds `text`; fails at once if the script exits before.
+  async printed(text, timeout) {
+    await waitFor(`${this.name} to print "${text}"`, () => {
+      if (this.exited) throw Object.assign(new Error(`${this.name} exited (${this.exited.code}) early:\n${this.output}`), { fatal: true });
+      return this.output.includes(text);
+    }, timeout);
+  }
+  // Ctrl-C in a terminal: SIGINT to the whole foreground process group. Resolves to the exit code.
+  async interrupt(timeout) {
+    process.kill(-this.child.pid, "SIGINT");
+    const { code } = await waitFor(`${this.name} to exit after Ctrl-C`, () => this.exited, timeout);
+    return code;
+  }
+  // Whatever is left of it, killed (a test's cleanup).
+  kill() {
+    if (this.child.exitCode !== null) return;
+    try { process.kill(-this.child.pid, "SIGKILL"); } catch { this.child.kill("SIGKILL"); }
+  }
+}
