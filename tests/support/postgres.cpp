@@ -3,9 +3,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <utility>
 #include <vector>
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 #include <libpq-fe.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -120,29 +121,17 @@ TestDatabase::~TestDatabase() {
   (void)PgQuery(admin_url_, "DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
 }
 
-namespace {
-
-// Where the port of a postgresql://user@host:PORT/db URL starts and ends (npos when it has none).
-std::pair<std::size_t, std::size_t> PortSpan(const std::string& url) {
-  const std::size_t host = url.find('@');
-  const std::size_t colon = url.find(':', host == std::string::npos ? url.find("//") : host);
-  if (colon == std::string::npos) return {std::string::npos, std::string::npos};
-  return {colon + 1, url.find('/', colon)};
-}
-
-}  // namespace
-
 std::uint16_t PortOfUrl(const std::string& url) {
-  const auto [begin, end] = PortSpan(url);
-  if (begin == std::string::npos) return 0;
-  return static_cast<std::uint16_t>(std::stoi(url.substr(begin, end - begin)));
+  const auto parsed = boost::urls::parse_uri(url);
+  return parsed && parsed->has_port() ? parsed->port_number() : 0;
 }
 
 std::string UrlWithPort(const std::string& url, std::uint16_t port) {
-  const auto [begin, end] = PortSpan(url);
-  if (begin == std::string::npos) return url;
-  return url.substr(0, begin) + std::to_string(port) +
-         (end == std::string::npos ? "" : url.substr(end));
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) return url;
+  boost::urls::url changed(*parsed);
+  changed.set_port_number(port);
+  return std::string(changed.buffer());
 }
 
 Expected<std::string> PgQuery(const std::string& url, const std::string& sql) {
