@@ -31,21 +31,6 @@ url="http://$listen"
 rm -rf "$demo"
 mkdir -p "$demo/nginx" "$demo/agent-1" "$demo/agent-2"
 
-# A port nothing listens on, for a replica (127.0.0.1:<port>).
-taken_ports=()
-free_port() {
-  local port
-  while true; do
-    port=$((20000 + RANDOM % 40000))
-    [[ " ${taken_ports[*]} " == *" $port "* ]] && continue
-    if ! ss -Htln "sport = :$port" | grep -q .; then
-      taken_ports+=("$port")
-      echo "$port"
-      return
-    fi
-  done
-}
-
 pids=()
 pg_started=""
 instances=()
@@ -78,25 +63,32 @@ psql -q -X -v ON_ERROR_STOP=1 "$admin_url" -c "CREATE DATABASE orb" >/dev/null
 # The replicas run in sessions of their own (like the agents and nginx): Ctrl-C in a terminal
 # signals the whole foreground process group, and they must still be up when stop_all asks the
 # agents (through them) to stop the instances; stop_all then stops them itself.
+# Each replica listens on a port the kernel picks (port 0) and says which in its log: a port chosen
+# here and passed on could be taken by another program before the replica binds it.
 replica_urls=()
 for n in 1 2 3; do
-  port=$(free_port)
   mkdir -p "$demo/cmdr-$n"
-  setsid "$bin/fleet-cmdr" serve --listen "127.0.0.1:$port" --data-dir "$demo/cmdr-$n" \
+  setsid "$bin/fleet-cmdr" serve --listen "127.0.0.1:0" --data-dir "$demo/cmdr-$n" \
     --store "$store" --trusted-proxy 127.0.0.1 >"$demo/cmdr-$n.log" 2>&1 &
   pids+=("$!")
-  replica_urls+=("http://127.0.0.1:$port")
 done
 for n in 0 1 2; do
+  log="$demo/cmdr-$((n + 1)).log"
+  replica_urls[n]=""
   for _ in $(seq 1 100); do
-    if curl -fsS "${replica_urls[$n]}/healthz" >/dev/null 2>&1; then break; fi
-    if ! kill -0 "${pids[$n]}" 2>/dev/null; then
-      echo "fleet-cmdr replica $((n + 1)) did not start; its log:" >&2
-      tail -n 20 "$demo/cmdr-$((n + 1)).log" >&2
-      exit 1
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\) .*|\1|p' "$log" | head -1)
+    if [[ -n "$port" ]] && curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+      replica_urls[n]="http://127.0.0.1:$port"
+      break
     fi
+    if ! kill -0 "${pids[$n]}" 2>/dev/null; then break; fi
     sleep 0.1
   done
+  if [[ -z "${replica_urls[$n]}" ]]; then
+    echo "fleet-cmdr replica $((n + 1)) did not start; its log:" >&2
+    tail -n 20 "$log" >&2
+    exit 1
+  fi
 done
 # Of replicas starting together on an empty database, one created the first admin token.
 admin_token=$(cat "$demo"/cmdr-*/admin.token 2>/dev/null | head -1)
