@@ -1,18 +1,37 @@
 // What every browser-directory test waits with, and how the README's scripts are run by them
 // (run_command.test.mjs, run_cluster.test.mjs). No environment needed, unlike harness.mjs.
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+// A port for a program a test starts, and that program binds it a moment later. Between the two,
+// another test running in parallel could be handed the same port if it came from the kernel's
+// ephemeral range (every port-0 bind and outgoing connection draws from it), so it is drawn at
+// random below that range and checked free.
+function ephemeralLow() {
+  try { return Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0]) || 32768; }
+  catch { return 32768; }
+}
+
+function listensOn(port) {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
+    server.on("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+export async function freePort() {
+  const low = 10000, high = Math.max(low + 1000, ephemeralLow());
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (await listensOn(port)) return port;
+  }
+  throw new Error(`no free port in ${low}..${high - 1} after 200 tries`);
 }
 
 // Waits for `check` to return a truthy value (polled with a deadline: a condition, not a sleep).

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import os
+import random
 import re
 import socket
 import struct
@@ -311,9 +312,19 @@ def check_stream(port, spec, validator, token):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    # Drawn below the kernel's ephemeral range, which every port-0 bind of a test running in
+    # parallel draws from, and checked free (tests/support/free_port.hpp does the same).
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        high = max(int(f.read().split()[0]), 11000)
+    for _ in range(200):
+        port = random.randrange(10000, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise Failure("no free port below the ephemeral range after 200 tries")
 
 
 def wait_healthy(base, process, timeout=15.0):
