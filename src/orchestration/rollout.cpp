@@ -118,6 +118,9 @@ RolloutCounts WholeCounts(const RolloutWindow& window, RolloutCounts open) {
   open.cancelled += window.settled.cancelled;
   open.skipped += window.settled.skipped;
   open.pending += window.unlisted_pending;
+  open.waiting += window.in_flight.waiting;
+  open.queued += window.in_flight.queued;
+  open.running += window.in_flight.running;
   return open;
 }
 
@@ -165,18 +168,25 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
         }
       }
     }
+    if (policy.host_timeout_seconds && window.in_flight.earliest_since) {
+      Earliest(decision.wake_at, *window.in_flight.earliest_since +
+                                     std::chrono::seconds(*policy.host_timeout_seconds));
+    }
   }
 
   // The current phase: the first whose hosts are not all final (the last one when all are).
   // Settled hosts are final; unlisted pending ones come after every listed one.
   std::int64_t first_not_final = total;
-  bool all_final = window.unlisted_pending == 0;
+  bool all_final = window.unlisted_pending == 0 && window.in_flight.Total() == 0;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     if (!IsFinal(states[i])) {
       first_not_final = window.positions[i];
       all_final = false;
       break;
     }
+  }
+  if (window.in_flight.Total() > 0 && window.in_flight.first_position) {
+    first_not_final = std::min(first_not_final, *window.in_flight.first_position);
   }
   if (all_final) {
     first_not_final = total;
@@ -238,7 +248,7 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
       }
     }
     const std::int64_t limit = std::min(PhaseLimit(phases[phase].percent, total), total);
-    std::int64_t in_flight = 0;
+    std::int64_t in_flight = window.in_flight.Total();
     for (const HostState state : states)
       in_flight += HasJob(state) ? 1 : 0;
     std::int64_t free = SlotCount(policy.max_in_flight, total) - in_flight;

@@ -112,12 +112,26 @@ struct RolloutDecision {
 // unsettled ones (hosts start in order), so a window that lists the first few pending hosts
 // decides as the full list does, except that an unenrolled host among the unlisted pending ones is
 // skipped only once the window reaches it.
+//
+// Hosts in flight (started, not final) need not be listed either: `in_flight` counts those left
+// out, with the first position and the earliest `since` among them. None of them may be
+// unenrolled or past its timeout at the decision's `now`: those must be listed.
+struct UnlistedInFlight {
+  std::int64_t waiting = 0;
+  std::int64_t queued = 0;
+  std::int64_t running = 0;
+  std::optional<std::int64_t> first_position;
+  std::optional<WallTime> earliest_since;
+  std::int64_t Total() const { return waiting + queued + running; }
+};
+
 struct RolloutWindow {
   std::int64_t total = 0;  // every host of the rollout
   RolloutCounts settled;
   std::vector<std::int64_t> positions;  // of `open`, ascending
   std::vector<RolloutHost> open;
   std::int64_t unlisted_pending = 0;
+  UnlistedInFlight in_flight;
 };
 
 // The decision for a rollout in `status` (RUNNING or PAUSED act; COMPLETED and ABORTED only get
@@ -129,7 +143,7 @@ struct RolloutWindow {
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
                               RolloutStatus status, WallTime now);
 // The whole rollout's counts from `open`, the counts of the window's listed hosts in their states
-// now: with its settled hosts and its unlisted pending ones.
+// now: with its settled hosts and its unlisted pending and in-flight ones.
 RolloutCounts WholeCounts(const RolloutWindow& window, RolloutCounts open);
 // The same over a window: host indexes in the decision are indexes into `window.open`; the counts
 // are the whole rollout's. With nothing settled and nothing unlisted it is the call above.

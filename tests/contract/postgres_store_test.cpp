@@ -501,5 +501,50 @@ TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
   EXPECT_THAT(flushed.get(), IsOk());
 }
 
+// During a rolling upgrade, replicas of the previous version write jobs and agents without
+// knowing rollout_hosts.job_status and .unenrolled (migration 10). The database keeps them by
+// triggers, so an advance on a new replica sees what those writers did: here plain SQL stands
+// for them.
+TEST_F(PostgresStoreTest, AHostsStateFollowsWritersThatDoNotKnowTheColumnsThatHoldIt) {
+  auto opened = OpenStore(1);
+  ASSERT_NE(opened, nullptr);
+  PostgresStore& store = *opened;
+  const WallTime now = clock_.WallNow();
+  for (const std::string agent : {"v1", "v2", "v3"})
+    Enroll(store, agent, now);
+  CreateRolloutCommand command;
+  command.request.name = "upgrade";
+  command.request.target.agent_ids = {"v1", "v2", "v3"};
+  command.request.job.type = "VERIFY_BACKUP";
+  command.request.job.instance_id = "main";
+  command.request.policy.max_in_flight = 2;
+  auto created = store.CreateRollout(command, now);
+  ASSERT_THAT(created, IsOk());
+  const std::string id = created->value.rollout.id;
+  ASSERT_THAT(store.AdvanceRollout(id, now), IsOk());
+  const auto hosts = [&] {
+    auto listed = PgQuery(db_->url(),
+                          "SELECT string_agg(agent_id || ':' || COALESCE(job_status, '-'), ' ' "
+                          "ORDER BY position) FROM rollout_hosts WHERE rollout_id = '" +
+                              id + "'");
+    return listed ? *listed : listed.error().message;
+  };
+  EXPECT_EQ(hosts(), "v1:QUEUED v2:QUEUED v3:-");
+
+  // v1's job completes and v2's agent is revoked, as the old code writes them.
+  ASSERT_THAT(PgQuery(db_->url(),
+                      "UPDATE jobs SET status = 'COMPLETED' WHERE agent_id = 'v1'; UPDATE agents "
+                      "SET revoked_at_ms = 1 WHERE id = 'v2'"),
+              IsOk());
+  EXPECT_EQ(hosts(), "v1:COMPLETED v2:QUEUED v3:-");
+  auto advanced = store.AdvanceRollout(id, now);
+  ASSERT_THAT(advanced, IsOk());
+  const protocol::RolloutCounts& counts = advanced->value.rollout.counts;
+  EXPECT_EQ(counts.completed, 1);
+  EXPECT_EQ(counts.skipped, 1);  // v2, unenrolled
+  EXPECT_EQ(counts.queued, 1);   // v3, started in the freed slots
+  EXPECT_EQ(hosts(), "v1:COMPLETED v2:CANCELLED v3:QUEUED");
+}
+
 }  // namespace
 }  // namespace orb::store

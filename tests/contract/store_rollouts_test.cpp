@@ -348,6 +348,36 @@ TEST_P(StoreRolloutsTest, MoreHostsThanOneCallStartsGoOnInBoundedCallsWithWholeC
   EXPECT_EQ(got->counts, done.value.rollout.counts);
 }
 
+// Each call asks at most one batch of running jobs to stop, and none twice: the hosts it asked
+// are marked, so the next call reads the next ones (docs/decisions/0026, "Hosts by state").
+TEST_P(StoreRolloutsTest, AnAbortOfMoreRunningHostsThanOneCallAsksEachOnceInBoundedCalls) {
+  const int hosts = 2 * ops::kRolloutBatch + 7;
+  Fleet(hosts);
+  const Rollout rollout = MustCreate(Command(hosts));
+  while (Advance(rollout.id).value.more) {
+  }
+  for (int i = 1; i <= hosts; ++i)
+    ASSERT_TRUE(Dispatch("v" + std::to_string(i)).has_value());
+  ASSERT_THAT(store().AbortRollout(rollout.id, true, Now()), IsOk());
+  std::vector<int> asked;
+  for (bool more = true; more;) {
+    auto call = Advance(rollout.id);
+    more = call.value.more;
+    int requests = 0;
+    for (const auto& event : call.events)
+      requests += event.type == EventType::kJobCancelRequested ? 1 : 0;
+    asked.push_back(requests);
+    ASSERT_LE(asked.size(), 10U);
+  }
+  EXPECT_THAT(asked, ElementsAre(ops::kRolloutBatch, ops::kRolloutBatch, 7));
+  EXPECT_THAT(Advance(rollout.id).events, IsEmpty());
+  // The counts are whole: every host still running (their agents have not stopped them yet).
+  auto got = store().GetRollout(rollout.id);
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->counts.running, hosts);
+  EXPECT_EQ(Hosts(rollout.id, "running").size(), static_cast<std::size_t>(hosts));
+}
+
 TEST_P(StoreRolloutsTest, APendingHostBeyondTheWindowIsSkippedWhenItsTurnComes) {
   const int hosts = ops::kRolloutBatch + 5;
   Fleet(hosts);

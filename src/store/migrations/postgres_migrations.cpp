@@ -316,7 +316,56 @@ CREATE INDEX jobs_ended ON jobs (updated_at_ms)
   WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
 )sql";
 
-constexpr std::array<Migration, 9> kPgMigrations{{
+// Version 10: SQLite's version 14 (docs/decisions/0026, "Hosts by state"); the job-started
+// trigger sets the row's own column before it is written.
+constexpr std::string_view kPgRolloutHostStates = R"sql(
+ALTER TABLE rollout_hosts ADD COLUMN job_status TEXT;
+ALTER TABLE rollout_hosts ADD COLUMN unenrolled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollout_hosts ADD COLUMN cancel_asked INTEGER NOT NULL DEFAULT 0;
+UPDATE rollout_hosts SET job_status =
+  COALESCE((SELECT status FROM jobs WHERE jobs.id = rollout_hosts.job_id), 'CANCELLED')
+  WHERE job_id IS NOT NULL;
+UPDATE rollout_hosts SET unenrolled = 1 WHERE outcome IS NULL
+  AND agent_id IN (SELECT id FROM agents WHERE revoked_at_ms IS NOT NULL);
+CREATE INDEX rollout_hosts_job ON rollout_hosts (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX rollout_hosts_agent ON rollout_hosts (agent_id) WHERE outcome IS NULL;
+CREATE INDEX rollout_hosts_in_flight
+  ON rollout_hosts (rollout_id, job_status, unenrolled, started_ms, position, outcome)
+  WHERE outcome IS NULL AND job_status IS NOT NULL;
+CREATE INDEX rollout_hosts_cancel ON rollout_hosts (rollout_id, position)
+  WHERE outcome IS NULL AND job_status = 'RUNNING' AND cancel_asked = 0;
+CREATE FUNCTION orb_rollout_host_job_status() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE rollout_hosts SET job_status = NEW.status
+    WHERE job_id = NEW.id AND rollout_id = NEW.rollout_id;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER rollout_hosts_job_status AFTER UPDATE OF status ON jobs
+  FOR EACH ROW WHEN (NEW.rollout_id IS NOT NULL AND NEW.status IS DISTINCT FROM OLD.status)
+  EXECUTE FUNCTION orb_rollout_host_job_status();
+CREATE FUNCTION orb_rollout_host_job_started() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.job_status := (SELECT status FROM jobs WHERE id = NEW.job_id);
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER rollout_hosts_job_started BEFORE UPDATE OF job_id ON rollout_hosts
+  FOR EACH ROW WHEN (NEW.job_id IS NOT NULL AND NEW.job_id IS DISTINCT FROM OLD.job_id)
+  EXECUTE FUNCTION orb_rollout_host_job_started();
+CREATE FUNCTION orb_rollout_host_unenrolled() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE rollout_hosts SET unenrolled = (CASE WHEN NEW.revoked_at_ms IS NULL THEN 0 ELSE 1 END)
+    WHERE agent_id = NEW.id AND outcome IS NULL;
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER rollout_hosts_unenrolled AFTER UPDATE OF revoked_at_ms ON agents
+  FOR EACH ROW WHEN ((NEW.revoked_at_ms IS NULL) <> (OLD.revoked_at_ms IS NULL))
+  EXECUTE FUNCTION orb_rollout_host_unenrolled();
+)sql";
+
+constexpr std::array<Migration, 10> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
@@ -330,6 +379,8 @@ constexpr std::array<Migration, 9> kPgMigrations{{
     {8, "rollout windows: rollout_hosts.outcome, rollouts.settled_*, open-host indexes",
      kPgRolloutWindow},
     {9, "jobs_ended: finished jobs by their final time, for the stats history", kPgJobsEnded},
+    {10, "rollout host states: rollout_hosts.job_status, unenrolled, cancel_asked, triggers",
+     kPgRolloutHostStates},
 }};
 
 }  // namespace

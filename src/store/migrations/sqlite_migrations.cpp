@@ -386,7 +386,51 @@ CREATE INDEX jobs_ended ON jobs (updated_at_ms)
   WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
 )sql";
 
-constexpr std::array<Migration, 13> kMigrations{{
+// Version 14 (docs/decisions/0026, "Hosts by state"): an advance reads what changed, not every
+// host in flight. rollout_hosts.job_status is the host's job's status and unenrolled whether its
+// agent is revoked, both kept by triggers (so that every writer keeps them, including a replica of
+// the previous version during a rolling upgrade); cancel_asked is set by an abort that asked the
+// host's running job to stop. rollout_hosts_in_flight counts the hosts in flight by state from the
+// index alone and finds the final, timed-out and unenrolled ones; rollout_hosts_cancel the running
+// ones an abort with cancelRunning has still to ask; rollout_hosts_job and _agent are the
+// triggers' way to a job's or an agent's hosts. rollout_hosts_started is not read any more.
+constexpr std::string_view kRolloutHostStates = R"sql(
+ALTER TABLE rollout_hosts ADD COLUMN job_status TEXT;
+ALTER TABLE rollout_hosts ADD COLUMN unenrolled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollout_hosts ADD COLUMN cancel_asked INTEGER NOT NULL DEFAULT 0;
+UPDATE rollout_hosts SET job_status =
+  COALESCE((SELECT status FROM jobs WHERE jobs.id = rollout_hosts.job_id), 'CANCELLED')
+  WHERE job_id IS NOT NULL;
+UPDATE rollout_hosts SET unenrolled = 1 WHERE outcome IS NULL
+  AND agent_id IN (SELECT id FROM agents WHERE revoked_at_ms IS NOT NULL);
+CREATE INDEX rollout_hosts_job ON rollout_hosts (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX rollout_hosts_agent ON rollout_hosts (agent_id) WHERE outcome IS NULL;
+CREATE INDEX rollout_hosts_in_flight
+  ON rollout_hosts (rollout_id, job_status, unenrolled, started_ms, position, outcome)
+  WHERE outcome IS NULL AND job_status IS NOT NULL;
+CREATE INDEX rollout_hosts_cancel ON rollout_hosts (rollout_id, position)
+  WHERE outcome IS NULL AND job_status = 'RUNNING' AND cancel_asked = 0;
+CREATE TRIGGER rollout_hosts_job_status AFTER UPDATE OF status ON jobs
+  WHEN new.rollout_id IS NOT NULL AND new.status IS NOT old.status
+BEGIN
+  UPDATE rollout_hosts SET job_status = new.status
+    WHERE job_id = new.id AND rollout_id = new.rollout_id;
+END;
+CREATE TRIGGER rollout_hosts_job_started AFTER UPDATE OF job_id ON rollout_hosts
+  WHEN new.job_id IS NOT NULL AND new.job_id IS NOT old.job_id
+BEGIN
+  UPDATE rollout_hosts SET job_status = (SELECT status FROM jobs WHERE id = new.job_id)
+    WHERE rollout_id = new.rollout_id AND position = new.position;
+END;
+CREATE TRIGGER rollout_hosts_unenrolled AFTER UPDATE OF revoked_at_ms ON agents
+  WHEN (new.revoked_at_ms IS NULL) != (old.revoked_at_ms IS NULL)
+BEGIN
+  UPDATE rollout_hosts SET unenrolled = (new.revoked_at_ms IS NOT NULL)
+    WHERE agent_id = new.id AND outcome IS NULL;
+END;
+)sql";
+
+constexpr std::array<Migration, 14> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -403,6 +447,8 @@ constexpr std::array<Migration, 13> kMigrations{{
     {12, "rollout windows: rollout_hosts.outcome, rollouts.settled_*, open-host indexes",
      kRolloutWindow},
     {13, "jobs_ended: finished jobs by their final time, for the stats history", kJobsEnded},
+    {14, "rollout host states: rollout_hosts.job_status, unenrolled, cancel_asked, triggers",
+     kRolloutHostStates},
 }};
 
 }  // namespace

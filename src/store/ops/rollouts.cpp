@@ -118,12 +118,13 @@ struct HostRow {
   bool skipped = false;
   std::optional<std::int64_t> started_ms;
   std::optional<JobStatus> job_status;
-  bool cancel_requested = false;
+  bool cancel_asked = false;  // an abort asked its running job to stop
   bool revoked = false;
 };
 
-// A host's state for DecideRollout. A job that is gone (pruned by retention, docs/decisions/0018)
-// was final; its outcome is not known any more and counts as cancelled.
+// A host's state for DecideRollout. A started host's job_status is its job's status, kept by a
+// trigger (migration 14); one without is counted as cancelled, as a job that is gone would be
+// (pruned by retention, docs/decisions/0018: it was final, its outcome is not known any more).
 orchestration::RolloutHost ToHost(const HostRow& row) {
   orchestration::RolloutHost host;
   host.unenrolled = row.revoked;
@@ -147,6 +148,14 @@ orchestration::RolloutHost ToHost(const HostRow& row) {
   return host;
 }
 
+std::optional<JobStatus> ReadJobStatus(const Query& q, int column) {
+  const auto text = q.OptText(column);
+  if (!text) return std::nullopt;
+  auto status = protocol::JobStatusFromString(*text);
+  if (!status) sql::Corrupt("job status " + *text);
+  return status;
+}
+
 HostRow ReadHostRow(const Query& q) {
   HostRow row;
   row.position = q.Int(0);
@@ -154,22 +163,18 @@ HostRow ReadHostRow(const Query& q) {
   row.job_id = q.OptText(2);
   row.skipped = q.Bool(3);
   row.started_ms = q.OptInt64(4);
-  if (auto status = q.OptText(5)) {
-    row.job_status = protocol::JobStatusFromString(*status);
-    if (!row.job_status) sql::Corrupt("job status " + *status);
-    row.cancel_requested = q.Bool(6);
-  }
+  row.job_status = ReadJobStatus(q, 5);
+  row.cancel_asked = q.Bool(6);
   row.revoked = !q.IsNull(7);
   return row;
 }
 
-// A host's row with its job's state and its agent's revocation, as ReadHostRow reads it: the
-// columns and the table, then (after an index hint, if any) the joins; the WHERE clause follows.
+// A host's row with its agent's revocation, as ReadHostRow reads it: the columns and the table,
+// then (after an index hint, if any) the join; the WHERE clause follows.
 constexpr std::string_view kSelectHosts =
-    "SELECT h.position, h.agent_id, h.job_id, h.skipped, h.started_ms, j.status, "
-    "j.cancel_requested, a.revoked_at_ms FROM rollout_hosts h";
-constexpr std::string_view kJoinHosts =
-    " LEFT JOIN jobs j ON j.id = h.job_id LEFT JOIN agents a ON a.id = h.agent_id ";
+    "SELECT h.position, h.agent_id, h.job_id, h.skipped, h.started_ms, h.job_status, "
+    "h.cancel_asked, a.revoked_at_ms FROM rollout_hosts h";
+constexpr std::string_view kJoinHosts = " LEFT JOIN agents a ON a.id = h.agent_id ";
 
 // The hosts with position > `after`, in order.
 std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = -1) {
@@ -184,49 +189,123 @@ std::vector<HostRow> LoadHosts(Connection& db, std::string_view id, int after = 
 
 }  // namespace
 
-std::string OpenHostsSql(const sql::Dialect& dialect, bool pending) {
-  // The conditions repeat the partial indexes' (rollout_hosts_started, _pending).
-  if (!pending) {
-    return std::string(kSelectHosts) + dialect.indexed_by("rollout_hosts_started") +
-           std::string(kJoinHosts) +
-           "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NOT NULL "
-           "ORDER BY h.position";
+std::string HostReadSql(const sql::Dialect& dialect, HostRead read) {
+  // The conditions repeat the partial indexes' (rollout_hosts_in_flight, _pending, _cancel).
+  const auto hosts = [&](std::string_view index, std::string_view where) {
+    return std::string(kSelectHosts) + dialect.indexed_by(index) + std::string(kJoinHosts) +
+           "WHERE h.rollout_id = ?1 AND h.outcome IS NULL " + std::string(where);
+  };
+  // Started hosts are those with a job_status (set with the job); rollout_hosts_in_flight holds
+  // only those, and a job_status condition other than IS implies it.
+  switch (read) {
+    case HostRead::kSettle:
+      return hosts("rollout_hosts_in_flight",
+                   "AND h.job_status IN ('COMPLETED', 'FAILED', 'CANCELLED')");
+    case HostRead::kTimedOut:
+      return hosts("rollout_hosts_in_flight",
+                   "AND h.job_status IN ('CREATED', 'QUEUED', 'RUNNING') AND h.unenrolled = 0 "
+                   "AND h.started_ms <= ?2");
+    case HostRead::kUnenrolled:
+      return hosts("rollout_hosts_in_flight",
+                   "AND h.job_status IN ('CREATED', 'QUEUED', 'RUNNING') AND h.unenrolled = 1");
+    case HostRead::kPending:
+      return hosts("rollout_hosts_pending", "AND h.job_id IS NULL ORDER BY h.position LIMIT ?2");
+    case HostRead::kUnstarted:
+      return hosts("rollout_hosts_in_flight",
+                   "AND h.job_status IN ('CREATED', 'QUEUED') "
+                   "LIMIT ?2");
+    case HostRead::kRunningToCancel:
+      return hosts("rollout_hosts_cancel",
+                   "AND h.job_status = 'RUNNING' AND h.cancel_asked = 0 ORDER BY h.position "
+                   "LIMIT ?2");
+    case HostRead::kInFlightCounts:
+      return "SELECT job_status, COUNT(*), MIN(position), MIN(started_ms) FROM rollout_hosts" +
+             dialect.indexed_by("rollout_hosts_in_flight") +
+             " WHERE rollout_id = ?1 AND outcome IS NULL AND job_status IN ('CREATED', 'QUEUED', "
+             "'RUNNING') AND unenrolled <= ?3 AND started_ms > ?2 "
+             "GROUP BY job_status";
   }
-  return std::string(kSelectHosts) + dialect.indexed_by("rollout_hosts_pending") +
-         std::string(kJoinHosts) +
-         "WHERE h.rollout_id = ?1 AND h.outcome IS NULL AND h.job_id IS NULL "
-         "ORDER BY h.position LIMIT ?2";
+  return {};
 }
 
 namespace {
 
-// What an advance reads of a rollout's hosts (docs/decisions/0026): every started host not
-// settled yet (in flight, or final since the last advance), then the first `pending_limit`
-// pending ones, in position order, each through its partial index (read only those rows, not
-// every host of the rollout). Settled hosts are only counted (RolloutRow::settled).
-std::vector<HostRow> LoadOpenHosts(Connection& db, std::string_view id, int pending_limit) {
-  std::vector<HostRow> hosts;
-  {
-    Query q(db, OpenHostsSql(db.dialect(), false));
-    q.Bind(1, id);
-    while (q.Step())
-      hosts.push_back(ReadHostRow(q));
+// The hosts an advance lists, and those in flight it only counts (RolloutWindow).
+struct AdvanceHosts {
+  std::vector<HostRow> listed;  // in position order
+  orchestration::UnlistedInFlight in_flight;
+};
+
+// Takes `hosts`, listed now, off the counts of the hosts in flight that included them.
+void Uncount(orchestration::UnlistedInFlight& counts, const std::vector<HostRow>& hosts) {
+  for (const HostRow& host : hosts) {
+    switch (ToHost(host).state) {
+      case HostState::kWaiting: --counts.waiting; break;
+      case HostState::kQueued: --counts.queued; break;
+      case HostState::kRunning: --counts.running; break;
+      default: break;
+    }
   }
-  // The pending ones (and hosts skipped while pending before migration 12, which settles a skip
-  // as it makes it).
-  Query q(db, OpenHostsSql(db.dialect(), true));
-  q.Bind(1, id).Bind(2, pending_limit);
-  std::vector<HostRow> pending;
+}
+
+void ReadHosts(Connection& db, HostRead read, std::string_view id,
+               std::optional<std::int64_t> second, std::vector<HostRow>& into) {
+  Query q(db, HostReadSql(db.dialect(), read));
+  q.Bind(1, id);
+  if (second) q.Bind(2, *second);
   while (q.Step())
-    pending.push_back(ReadHostRow(q));
-  // Hosts start in position order, but an old skipped row can stand among the started ones.
-  std::vector<HostRow> merged;
-  merged.reserve(hosts.size() + pending.size());
-  std::merge(std::make_move_iterator(hosts.begin()), std::make_move_iterator(hosts.end()),
-             std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.end()),
-             std::back_inserter(merged),
-             [](const HostRow& a, const HostRow& b) { return a.position < b.position; });
-  return merged;
+    into.push_back(ReadHostRow(q));
+}
+
+// What an advance reads of a rollout's hosts (docs/decisions/0026): the ones whose state asks for
+// something (final and not settled yet, timed out, unenrolled), the first pending ones, and, once
+// aborted, those whose job is still to cancel; each by its partial index. The other hosts in
+// flight are only counted, from the index alone; settled hosts are only counted in the rollout's
+// row (RolloutRow::settled). So an advance costs what changed, not the hosts in flight.
+AdvanceHosts LoadAdvanceHosts(Connection& db, const RolloutRow& row, WallTime now) {
+  const Rollout& rollout = row.rollout;
+  const std::string& id = rollout.id;
+  const RolloutStatus status = StatusOf(rollout);
+  const bool acts = status == RolloutStatus::kRunning || status == RolloutStatus::kPaused;
+  constexpr std::int64_t kLimit = kRolloutBatch + 1;  // one more: `more` when there are more
+  AdvanceHosts out;
+  std::vector<HostRow>& listed = out.listed;
+  ReadHosts(db, HostRead::kSettle, id, std::nullopt, listed);
+  // Hosts started at or before the cutoff are past their timeout (listed when acting).
+  std::int64_t cutoff = -1;
+  if (acts) {
+    if (rollout.policy.host_timeout_seconds) {
+      cutoff = Millis(now - std::chrono::seconds(*rollout.policy.host_timeout_seconds));
+      ReadHosts(db, HostRead::kTimedOut, id, cutoff, listed);
+    }
+    ReadHosts(db, HostRead::kUnenrolled, id, std::nullopt, listed);
+    ReadHosts(db, HostRead::kPending, id, kLimit, listed);
+  } else if (status == RolloutStatus::kAborted) {
+    ReadHosts(db, HostRead::kUnstarted, id, kLimit, listed);
+    if (rollout.cancel_running) ReadHosts(db, HostRead::kRunningToCancel, id, kLimit, listed);
+  }
+  std::sort(listed.begin(), listed.end(),
+            [](const HostRow& a, const HostRow& b) { return a.position < b.position; });
+  {
+    // Acting, the counts leave out what was listed (timed out, unenrolled); otherwise they
+    // include the listed hosts in flight, taken off below.
+    Query q(db, HostReadSql(db.dialect(), HostRead::kInFlightCounts));
+    q.Bind(1, id).Bind(2, cutoff).Bind(3, acts ? 0 : 1);
+    auto& c = out.in_flight;
+    while (q.Step()) {
+      const auto job_status = ReadJobStatus(q, 0);
+      const std::int64_t count = q.Int64(1);
+      if (job_status == JobStatus::kCreated) c.waiting += count;
+      if (job_status == JobStatus::kQueued) c.queued += count;
+      if (job_status == JobStatus::kRunning) c.running += count;
+      const std::int64_t position = q.Int64(2);
+      const WallTime since = Wall(q.Int64(3));
+      if (!c.first_position || position < *c.first_position) c.first_position = position;
+      if (!c.earliest_since || since < *c.earliest_since) c.earliest_since = since;
+    }
+    if (!acts) Uncount(c, listed);
+  }
+  return out;
 }
 
 // What one AdvanceRollout does, decided from the hosts and the time.
@@ -253,17 +332,13 @@ struct Plan {
   }
 };
 
-// The hosts an advance reads: the open ones and enough pending ones for one call's starts (one
-// more, so that `more` is set when there are more to start).
-std::vector<HostRow> LoadAdvanceHosts(Connection& db, std::string_view id) {
-  return LoadOpenHosts(db, id, kRolloutBatch + 1);
-}
-
-Plan MakePlan(const RolloutRow& row, const std::vector<HostRow>& hosts, WallTime now) {
+Plan MakePlan(const RolloutRow& row, const AdvanceHosts& read, WallTime now) {
   const Rollout& rollout = row.rollout;
+  const std::vector<HostRow>& hosts = read.listed;
   Plan plan;
   plan.window.total = rollout.counts.total;
   plan.window.settled = row.settled;
+  plan.window.in_flight = read.in_flight;
   for (const HostRow& host : hosts) {
     plan.window.positions.push_back(host.position);
     plan.window.open.push_back(ToHost(host));
@@ -271,7 +346,8 @@ Plan MakePlan(const RolloutRow& row, const std::vector<HostRow>& hosts, WallTime
   const std::int64_t settled =
       row.settled.completed + row.settled.failed + row.settled.cancelled + row.settled.skipped;
   plan.window.unlisted_pending = std::max<std::int64_t>(
-      0, plan.window.total - settled - static_cast<std::int64_t>(hosts.size()));
+      0, plan.window.total - settled - static_cast<std::int64_t>(hosts.size()) -
+             read.in_flight.Total());
   std::vector<orchestration::RolloutHost>& states = plan.window.open;
   const RolloutStatus status = StatusOf(rollout);
   plan.decision = orchestration::DecideRollout(ToPolicy(rollout.policy), plan.window, status, now);
@@ -292,15 +368,18 @@ Plan MakePlan(const RolloutRow& row, const std::vector<HostRow>& hosts, WallTime
   if (d.abort) {
     plan.new_status = RolloutStatus::kAborted;
     take(d.cancel_on_abort, plan.cancel);
+    // The waiting and queued hosts only counted are cancelled by the next calls.
+    if (read.in_flight.waiting + read.in_flight.queued > 0) plan.more = true;
   } else if (status == RolloutStatus::kAborted) {
     // The rest of an abort: the jobs that have not started (and with cancelRunning the running
-    // ones whose cancel was not requested yet), a bounded number per call.
+    // ones not asked to stop yet), a bounded number per call; the read listed one more than
+    // a call takes of each, so `more` is set by `take` when there are more.
     std::vector<std::size_t> left;
     for (std::size_t i = 0; i < hosts.size(); ++i) {
       const HostState state = states[i].state;
       const bool unstarted = state == HostState::kWaiting || state == HostState::kQueued;
       const bool running =
-          state == HostState::kRunning && rollout.cancel_running && !hosts[i].cancel_requested;
+          state == HostState::kRunning && rollout.cancel_running && !hosts[i].cancel_asked;
       if (unstarted || running) left.push_back(i);
     }
     take(left, plan.cancel);
@@ -311,6 +390,31 @@ Plan MakePlan(const RolloutRow& row, const std::vector<HostRow>& hosts, WallTime
   // Pending hosts skipped (unenrolled) leave the window; the next call reads the ones after them.
   if (!plan.skip.empty() && plan.window.unlisted_pending > 0) plan.more = true;
   return plan;
+}
+
+// The plan of an advance, with the hosts it read. When it aborts, the waiting and queued hosts
+// it only counted are read (the first ones) and the plan made again, so that the abort cancels
+// them at once, within one call's bound.
+struct Planned {
+  AdvanceHosts read;
+  Plan plan;
+};
+
+Planned PlanFor(Connection& db, const RolloutRow& row, WallTime now) {
+  Planned planned{LoadAdvanceHosts(db, row, now), {}};
+  AdvanceHosts& read = planned.read;
+  planned.plan = MakePlan(row, read, now);
+  if (planned.plan.decision.abort && read.in_flight.waiting + read.in_flight.queued > 0) {
+    std::vector<HostRow> unstarted;
+    ReadHosts(db, HostRead::kUnstarted, row.rollout.id, kRolloutBatch + 1, unstarted);
+    Uncount(read.in_flight, unstarted);
+    read.listed.insert(read.listed.end(), std::make_move_iterator(unstarted.begin()),
+                       std::make_move_iterator(unstarted.end()));
+    std::sort(read.listed.begin(), read.listed.end(),
+              [](const HostRow& a, const HostRow& b) { return a.position < b.position; });
+    planned.plan = MakePlan(row, read, now);
+  }
+  return planned;
 }
 
 // Cancels the job of host `row` if it is not final (a running one is asked to stop). A job of a
@@ -536,8 +640,9 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
   auto row = LoadRollout(ctx.db(), id, true);
   if (!row) return Fail(NotFound(id));
   Rollout& rollout = row->rollout;
-  const std::vector<HostRow> hosts = LoadAdvanceHosts(ctx.db(), id);
-  Plan plan = MakePlan(*row, hosts, now);
+  Planned planned = PlanFor(ctx.db(), *row, now);
+  const std::vector<HostRow>& hosts = planned.read.listed;
+  Plan& plan = planned.plan;
   std::vector<orchestration::RolloutHost>& states = plan.window.open;
   // Every agent whose jobs this call changes must be locked before anything is written.
   ctx.RequireLocked(plan.Agents(hosts));
@@ -558,8 +663,16 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
     if (auto cancelled = CancelHostJob(ctx, hosts[i], now); !cancelled) {
       return Fail(cancelled.error());
     }
-    // A queued or waiting job is CANCELLED now; a running one stops later (its end counts).
-    if (states[i].state != HostState::kRunning) states[i].state = HostState::kCancelled;
+    // A queued or waiting job is CANCELLED now; a running one stops later (its end counts), and
+    // is not asked again.
+    if (states[i].state != HostState::kRunning) {
+      states[i].state = HostState::kCancelled;
+    } else {
+      Query q(ctx.db(),
+              "UPDATE rollout_hosts SET cancel_asked = 1 WHERE rollout_id = ?1 AND position = ?2");
+      q.Bind(1, id).Bind(2, hosts[i].position);
+      q.Defer();
+    }
   }
   if (!plan.start.empty()) {
     CreateJobsCommand create;
@@ -667,8 +780,8 @@ Expected<std::vector<std::string>> PlanAdvance(sql::Connection& db, const std::s
                                                WallTime now) {
   auto row = LoadRollout(db, id, false);
   if (!row) return Fail(NotFound(id));
-  const std::vector<HostRow> hosts = LoadAdvanceHosts(db, id);
-  return MakePlan(*row, hosts, now).Agents(hosts);
+  const Planned planned = PlanFor(db, *row, now);
+  return planned.plan.Agents(planned.read.listed);
 }
 
 Expected<Rollout> GetRollout(sql::Connection& db, std::string_view id) {

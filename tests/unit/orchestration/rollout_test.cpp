@@ -298,22 +298,45 @@ RandomRollout MakeRandomRollout(std::mt19937& rng) {
 }
 
 // The window a store would load: a random share of the final hosts settled (every final one
-// among the pending tail: the store settles skips as it makes them), the rest listed, and the
-// pending tail cut after `listed_pending` hosts.
-RolloutWindow MakeWindow(const std::vector<RolloutHost>& hosts, std::mt19937& rng,
-                         std::int64_t listed_pending) {
+// among the pending tail: the store settles skips as it makes them), a random share of the hosts
+// in flight only counted (never one the decision must act on: unenrolled or timed out while the
+// rollout acts; never a waiting or queued one with `count_unstarted` false), the rest listed, and
+// the pending tail cut after `listed_pending` hosts. `seed` makes the same random choices again.
+RolloutWindow MakeWindow(const RandomRollout& r, std::uint32_t seed, std::int64_t listed_pending,
+                         bool count_unstarted = true) {
+  std::mt19937 rng(seed);
+  const auto coin = [&] { return std::uniform_int_distribution(0, 1)(rng) == 0; };
+  const std::vector<RolloutHost>& hosts = r.hosts;
+  const bool acts = r.status == RolloutStatus::kRunning || r.status == RolloutStatus::kPaused;
   RolloutWindow window;
   window.total = static_cast<std::int64_t>(hosts.size());
   std::int64_t pending_seen = 0;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
     const RolloutHost& host = hosts[i];
     const bool in_tail = pending_seen > 0;
-    if (IsFinal(host.state) && (in_tail || std::uniform_int_distribution(0, 1)(rng) == 0)) {
+    const bool settle = coin();
+    const bool count = coin();
+    if (IsFinal(host.state) && (in_tail || settle)) {
       RolloutCounts one = CountHosts({host});
       window.settled.completed += one.completed;
       window.settled.failed += one.failed;
       window.settled.cancelled += one.cancelled;
       window.settled.skipped += one.skipped;
+      continue;
+    }
+    const bool in_flight = host.state == HostState::kWaiting || host.state == HostState::kQueued ||
+                           host.state == HostState::kRunning;
+    const bool timed_out =
+        r.policy.host_timeout_seconds &&
+        kNow >= host.since + std::chrono::seconds(*r.policy.host_timeout_seconds);
+    const bool acted_on = acts && (host.unenrolled || timed_out);
+    if (in_flight && count && !acted_on && (count_unstarted || host.state == HostState::kRunning)) {
+      UnlistedInFlight& c = window.in_flight;
+      c.waiting += host.state == HostState::kWaiting ? 1 : 0;
+      c.queued += host.state == HostState::kQueued ? 1 : 0;
+      c.running += host.state == HostState::kRunning ? 1 : 0;
+      if (!c.first_position) c.first_position = static_cast<std::int64_t>(i);
+      if (!c.earliest_since || host.since < *c.earliest_since) c.earliest_since = host.since;
       continue;
     }
     if (host.state == HostState::kPending && ++pending_seen > listed_pending) {
@@ -334,16 +357,24 @@ Indexes Positions(const Indexes& indexes, const RolloutWindow& window) {
 }
 
 TEST(RolloutWindowTest, DecidesAsTheWholeListWhenItListsAsManyPendingHostsAsThereAreSlots) {
+  // With hosts in flight only counted, too (docs/decisions/0026, "Hosts by state").
   std::mt19937 rng(20261206);
   for (int round = 0; round < 20000; ++round) {
     const RandomRollout r = MakeRandomRollout(rng);
     const std::int64_t slots =
         SlotCount(r.policy.max_in_flight, static_cast<std::int64_t>(r.hosts.size()));
-    const RolloutWindow window =
-        MakeWindow(r.hosts, rng, slots + std::uniform_int_distribution(0, 2)(rng));
+    const std::int64_t listed_pending = slots + std::uniform_int_distribution(0, 2)(rng);
+    const auto seed = static_cast<std::uint32_t>(rng());
+    RolloutWindow window = MakeWindow(r, seed, listed_pending);
     const RolloutDecision whole = DecideRollout(r.policy, r.hosts, r.status, kNow);
-    const RolloutDecision part = DecideRollout(r.policy, window, r.status, kNow);
+    RolloutDecision part = DecideRollout(r.policy, window, r.status, kNow);
     SCOPED_TRACE("round " + std::to_string(round));
+    ASSERT_EQ(part.abort, whole.abort);
+    if (part.abort) {
+      // The store lists the waiting and queued hosts it only counted, and decides again.
+      window = MakeWindow(r, seed, listed_pending, false);
+      part = DecideRollout(r.policy, window, r.status, kNow);
+    }
     ASSERT_EQ(Positions(part.start, window), whole.start);
     ASSERT_EQ(Positions(part.timed_out, window), whole.timed_out);
     ASSERT_EQ(Positions(part.unenrolled, window), whole.unenrolled);

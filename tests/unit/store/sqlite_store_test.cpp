@@ -61,7 +61,18 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
 
 // Undoes migrations 13 to 4 on a database file: no finished-jobs index, no inventories, no schedules, no rollouts, no run
 // log counts, no dependencies, no health column, events numbered by AUTOINCREMENT again.
-constexpr const char* kBackToVersionThree =
+// Migration 14 undone: the rollout hosts' states, their indexes and triggers.
+constexpr const char* kBackToVersionThirteen =
+    "DROP TRIGGER rollout_hosts_job_status; DROP TRIGGER rollout_hosts_job_started; "
+    "DROP TRIGGER rollout_hosts_unenrolled; DROP INDEX rollout_hosts_job; "
+    "DROP INDEX rollout_hosts_agent; DROP INDEX rollout_hosts_in_flight; "
+    "DROP INDEX rollout_hosts_cancel; ALTER TABLE rollout_hosts DROP COLUMN job_status; "
+    "ALTER TABLE rollout_hosts DROP COLUMN unenrolled; "
+    "ALTER TABLE rollout_hosts DROP COLUMN cancel_asked; "
+    "DELETE FROM schema_migrations WHERE version >= 14;";
+
+const std::string kBackToVersionThree =
+    std::string(kBackToVersionThirteen) +
     "DROP INDEX jobs_ended; DROP TABLE agent_inventories; "
     "DROP TABLE schedules; DROP TABLE schedule_fires; DROP TABLE schedule_hosts; "
     "DROP TABLE job_schedules; ALTER TABLE events DROP COLUMN extra_json; "
@@ -230,6 +241,50 @@ TEST_F(SqliteStoreTest, MigrationFourKeepsTheEventsAndNeverReusesASeqTheyHad) {
   EXPECT_EQ((*read)[3].seq, 6);
 }
 
+// A rollout under way when the store is upgraded: migration 14 fills its hosts' states from
+// their jobs and agents, and the next advance goes on from them.
+TEST_F(SqliteStoreTest, MigrationFourteenFillsTheStatesOfTheHostsOfARolloutUnderWay) {
+  const WallTime now = clock_.WallNow();
+  std::string id;
+  {
+    auto store = Open();
+    ASSERT_THAT(store, IsOk());
+    for (const std::string agent : {"a1", "a2", "a3", "a4"}) {
+      const TokenRecord token{"t-" + agent, agent, protocol::Role::kAgent, agent, "h-" + agent, now,
+                              std::nullopt};
+      ASSERT_THAT((*store)->EnrollAgent(agent, {}, token, now), IsOk());
+    }
+    CreateRolloutCommand command;
+    command.request.name = "upgrade";
+    command.request.target.agent_ids = {"a1", "a2", "a3", "a4"};
+    command.request.job.type = "VERIFY_BACKUP";
+    command.request.job.instance_id = "main";
+    command.request.policy.max_in_flight = 3;
+    auto created = (*store)->CreateRollout(command, now);
+    ASSERT_THAT(created, IsOk());
+    id = created->value.rollout.id;
+    ASSERT_THAT((*store)->AdvanceRollout(id, now), IsOk());
+  }
+  // Back to version 13; then, as version 13 would have, a1's job completes and a2 is revoked.
+  ExecFile(File(), kBackToVersionThirteen);
+  ExecFile(File(),
+           "UPDATE jobs SET status = 'COMPLETED' WHERE agent_id = 'a1'; UPDATE agents SET "
+           "revoked_at_ms = 1 WHERE id = 'a2'");
+  auto store = Open();
+  ASSERT_THAT(store, IsOk());
+  EXPECT_EQ(QueryFile(File(),
+                      "SELECT group_concat(agent_id || ':' || COALESCE(job_status, '-') || ':' || "
+                      "unenrolled, ' ') FROM (SELECT * FROM rollout_hosts ORDER BY position)"),
+            "a1:COMPLETED:0 a2:QUEUED:1 a3:QUEUED:0 a4:-:0");
+  auto advanced = (*store)->AdvanceRollout(id, now);
+  ASSERT_THAT(advanced, IsOk());
+  const protocol::RolloutCounts& counts = advanced->value.rollout.counts;
+  EXPECT_EQ(counts.completed, 1);
+  EXPECT_EQ(counts.skipped, 1);
+  EXPECT_EQ(counts.queued, 2);  // a3, and a4 started in the slots freed
+  EXPECT_EQ(counts.pending, 0);
+}
+
 TEST_F(SqliteStoreTest, EventSeqsStayDenseAcrossAFailedOperation) {
   auto store = Open();
   ASSERT_THAT(store, IsOk());
@@ -311,14 +366,36 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
   EXPECT_THAT(history, ::testing::HasSubstr("SEARCH j USING INDEX jobs_ended (updated_at_ms>? AND "
                                             "updated_at_ms<?)"));
   EXPECT_THAT(history, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
-  // An advance reads a rollout's open hosts through the partial indexes, not every host of the
-  // rollout by its primary key (docs/decisions/0026, 0028).
-  const std::string started = QueryPlan(File(), ops::OpenHostsSql(db.dialect(), false));
-  EXPECT_THAT(started, ::testing::HasSubstr("SEARCH h USING INDEX rollout_hosts_started"));
-  EXPECT_THAT(started, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
-  const std::string pending = QueryPlan(File(), ops::OpenHostsSql(db.dialect(), true));
-  EXPECT_THAT(pending, ::testing::HasSubstr("SEARCH h USING INDEX rollout_hosts_pending"));
-  EXPECT_THAT(pending, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")));
+  // An advance reads a rollout's hosts by state through the partial indexes, not every host of
+  // the rollout by its primary key nor every host in flight (docs/decisions/0026, 0028); it
+  // counts those in flight from the index alone.
+  using ops::HostRead;
+  const std::pair<HostRead, std::string> reads[] = {
+      {HostRead::kSettle,
+       "SEARCH h USING INDEX rollout_hosts_in_flight (rollout_id=? AND "
+       "job_status=?)"},
+      {HostRead::kTimedOut,
+       "SEARCH h USING INDEX rollout_hosts_in_flight (rollout_id=? AND "
+       "job_status=? AND unenrolled=? AND started_ms<?)"},
+      {HostRead::kUnenrolled,
+       "SEARCH h USING INDEX rollout_hosts_in_flight (rollout_id=? AND "
+       "job_status=? AND unenrolled=?)"},
+      {HostRead::kPending, "SEARCH h USING INDEX rollout_hosts_pending (rollout_id=?)"},
+      {HostRead::kUnstarted,
+       "SEARCH h USING INDEX rollout_hosts_in_flight (rollout_id=? AND "
+       "job_status=?)"},
+      {HostRead::kRunningToCancel, "SEARCH h USING INDEX rollout_hosts_cancel (rollout_id=?)"},
+      {HostRead::kInFlightCounts,
+       "SEARCH rollout_hosts USING COVERING INDEX "
+       "rollout_hosts_in_flight (rollout_id=? AND job_status=? AND "
+       "unenrolled<?)"},
+  };
+  for (const auto& [read, expected] : reads) {
+    const std::string plan = QueryPlan(File(), ops::HostReadSql(db.dialect(), read));
+    EXPECT_THAT(plan, ::testing::HasSubstr(expected)) << static_cast<int>(read);
+    EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr("TEMP B-TREE")))
+        << static_cast<int>(read);
+  }
 }
 
 // A store over a WAL "disk" whose sync the test controls.
