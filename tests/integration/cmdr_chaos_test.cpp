@@ -245,8 +245,11 @@ TEST(CmdrChaosTest, OnSqliteKilledAtRandomMomentsUnderLoadItLosesNothing) {
   EXPECT_EQ(Count(db, "SELECT count(*) FROM jobs WHERE status NOT IN ('COMPLETED', 'CANCELLED')"),
             0)
       << Query(db,
-               "SELECT group_concat(id || ' ' || status, ', ') FROM jobs "
-               "WHERE status NOT IN ('COMPLETED', 'CANCELLED')");
+               "SELECT group_concat(j.id || ' ' || j.status || ' (last error ' || "
+               "COALESCE(j.last_error_json, '-') || '; runs ' || (SELECT group_concat(r.attempt "
+               "|| ' ' || r.status || ' ' || COALESCE(r.error_json, '-'), ', ') FROM runs r "
+               "WHERE r.job_id = j.id) || ')', '; ') FROM jobs j "
+               "WHERE j.status NOT IN ('COMPLETED', 'CANCELLED')");
   // A completed job has exactly one completing run, its runs are attempts 1..n, the earlier ones
   // lost with fleet-cmdr (agent_lost) or cancelled.
   EXPECT_EQ(Count(db,

@@ -337,7 +337,7 @@ CREATE INDEX rollout_hosts_cancel ON rollout_hosts (rollout_id, position)
 CREATE FUNCTION orb_rollout_host_job_status() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE rollout_hosts SET job_status = NEW.status
-    WHERE job_id = NEW.id AND rollout_id = NEW.rollout_id;
+    WHERE job_id = NEW.id;
   RETURN NULL;
 END
 $$;

@@ -414,7 +414,7 @@ CREATE TRIGGER rollout_hosts_job_status AFTER UPDATE OF status ON jobs
   WHEN new.rollout_id IS NOT NULL AND new.status IS NOT old.status
 BEGIN
   UPDATE rollout_hosts SET job_status = new.status
-    WHERE job_id = new.id AND rollout_id = new.rollout_id;
+    WHERE job_id = new.id;
 END;
 CREATE TRIGGER rollout_hosts_job_started AFTER UPDATE OF job_id ON rollout_hosts
   WHEN new.job_id IS NOT NULL AND new.job_id IS NOT old.job_id
