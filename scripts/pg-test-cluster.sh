@@ -6,6 +6,11 @@
 #   scripts/pg-test-cluster.sh stop DIR     fast shutdown, data kept (start again with start)
 #   scripts/pg-test-cluster.sh kill DIR     immediate shutdown, as a crash would (start recovers)
 #   scripts/pg-test-cluster.sh destroy DIR  stop it if running and remove everything
+#   scripts/pg-test-cluster.sh standby DIR PRIMARY_DIR
+#                                           a synchronous standby of the running cluster of
+#                                           PRIMARY_DIR (streaming replication; the primary's
+#                                           commits wait for it from then on), started like one
+#   scripts/pg-test-cluster.sh promote DIR  the standby in DIR becomes a primary
 #
 # The data lives in a temporary directory of its own (DIR/datadir says where), owned by postgres
 # when this runs as root (initdb refuses root), with its own socket directory, on a free port of
@@ -17,10 +22,11 @@
 set -euo pipefail
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-usage() { echo "usage: $0 start|stop|kill|destroy DIR" >&2; exit 2; }
-[[ $# -eq 2 ]] || usage
+usage() { echo "usage: $0 start|stop|kill|destroy|promote DIR, or $0 standby DIR PRIMARY_DIR" >&2; exit 2; }
+[[ $# -eq 2 || ($# -eq 3 && $1 == standby) ]] || usage
 command=$1
 dir=$(realpath -m "$2")
+primary_dir=$([[ $# -eq 3 ]] && realpath -m "$3" || true)
 
 as_postgres() {
   if [[ $(id -u) -eq 0 ]]; then
@@ -30,7 +36,7 @@ as_postgres() {
   fi
 }
 
-data_root() { cat "$dir/datadir" 2>/dev/null || true; }
+data_root() { cat "${1:-$dir}/datadir" 2>/dev/null || true; }
 
 running() {
   local root
@@ -63,8 +69,8 @@ work_mem = 4MB
 maintenance_work_mem = 64MB
 fsync = on
 synchronous_commit = on
-wal_level = minimal
-max_wal_senders = 0
+wal_level = replica
+max_wal_senders = 4
 max_wal_size = 512MB
 checkpoint_timeout = 15min
 log_min_messages = warning
@@ -129,6 +135,52 @@ case $command in
     [[ -n $root && $root == */orb-pg-test.* ]] && rm -rf "$root"
     rm -f "$dir/datadir" "$dir/port" "$dir/url" "$dir/postgres.log" "$dir/initdb.log"
     rmdir "$dir" 2>/dev/null || true
+    ;;
+  standby)
+    if running; then
+      exit 0
+    fi
+    proot=$(data_root "$primary_dir")
+    pport=$(cat "$primary_dir/port" 2>/dev/null || true)
+    if [[ -z $proot || -z $pport ]]; then
+      echo "pg-test-cluster: no cluster in $primary_dir to stand by" >&2
+      exit 1
+    fi
+    mkdir -p "$dir"
+    root=$(mktemp -d "${TMPDIR:-/tmp}/orb-pg-test.XXXXXX")
+    chmod 755 "$root"
+    [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$root"
+    echo "$root" > "$dir/datadir"
+    rm -f "$dir/port"
+    as_postgres mkdir -p "$root/sock"
+    # A copy of the primary with standby.signal and primary_conninfo (-R); its WAL streamed
+    # meanwhile (-X stream). The walreceiver names itself by cluster_name.
+    if ! as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$pport" -U orb -D "$root/data" -R \
+        -X stream -c fast > "$dir/initdb.log" 2>&1; then
+      echo "pg-test-cluster: pg_basebackup failed:" >&2
+      cat "$dir/initdb.log" >&2
+      exit 1
+    fi
+    as_postgres tee -a "$root/data/postgresql.conf" > /dev/null <<EOF
+# scripts/pg-test-cluster.sh standby
+unix_socket_directories = '$root/sock'
+cluster_name = 'orb_standby'
+EOF
+    start_cluster
+    psql -qX -v ON_ERROR_STOP=1 "postgresql://orb@127.0.0.1:$pport/postgres" \
+      -c "ALTER SYSTEM SET synchronous_standby_names = 'orb_standby'" \
+      -c "SELECT pg_reload_conf()" > /dev/null
+    for _ in $(seq 1 600); do
+      state=$(psql -qtAX "postgresql://orb@127.0.0.1:$pport/postgres" \
+        -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'orb_standby'")
+      [[ $state == sync ]] && exit 0
+      sleep 0.1
+    done
+    echo "pg-test-cluster: the standby did not become synchronous within 60 s" >&2
+    exit 1
+    ;;
+  promote)
+    as_postgres "$PG_BIN/pg_ctl" -D "$(data_root)/data" -w -t 60 promote > /dev/null
     ;;
   *) usage ;;
 esac

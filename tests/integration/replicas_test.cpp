@@ -468,6 +468,59 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   EXPECT_EQ(log.find(password), std::string::npos) << log;
 }
 
+// PostgreSQL fails over to a synchronous standby (docs/reliability.md). fleet-cmdr's store URL
+// names both servers with target_session_attrs=read-write, as libpq allows, so no proxy or
+// address change is needed. The primary is killed: while no server takes writes fleet-cmdr says
+// it is not ready; once the standby is promoted it is ready again on it, every create it
+// acknowledged is there (a commit returned only once the standby had it), and it goes on, its
+// event numbers following on without a gap or a reuse.
+TEST(ReplicasTest, PostgreSQLFailingOverToASynchronousStandbyLosesNoAcknowledgedCreate) {
+  TempDir dir;
+  auto primary = PostgresCluster::Start(dir / "primary");
+  ASSERT_TRUE(primary.has_value()) << primary.error().Describe();
+  struct DestroyCluster {
+    PostgresCluster& cluster;
+    ~DestroyCluster() { (void)cluster.Destroy(); }
+  } destroy_primary{*primary};
+  auto standby = PostgresCluster::StartStandby(dir / "standby", *primary);
+  ASSERT_TRUE(standby.has_value()) << standby.error().Describe();
+  DestroyCluster destroy_standby{*standby};
+  ASSERT_TRUE(PgQuery(primary->Url(), "CREATE DATABASE orb").has_value());
+  const std::string url = "postgresql://orb@" + primary->HostPort() + "," + standby->HostPort() +
+                          "/orb?target_session_attrs=read-write";
+  fs::create_directories(dir / "data");
+  CmdrProcess cmdr(dir / "data", FreePort(), {"--store", url, "--store-timeout-seconds", "2"},
+                   dir / "cmdr.log");
+  ASSERT_TRUE(cmdr.WaitHealthy());
+  std::string token;
+  std::ifstream(dir / "data" / "admin.token") >> token;
+  ASSERT_FALSE(token.empty());
+  ApiClient api(cmdr.port(), token);
+  ApiClient anonymous(cmdr.port(), std::nullopt);
+  Enroll(api, "h1");
+  std::vector<std::string> created;
+  for (int i = 0; i < 20; ++i)
+    created.push_back(CreateJob(api, "h1", "mc-" + std::to_string(i)));
+
+  ASSERT_TRUE(primary->Kill().has_value());
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 503; }, seconds(10)));
+  ASSERT_TRUE(standby->Promote().has_value());
+  EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(20)));
+  for (const std::string& id : created) {
+    ASSERT_FALSE(id.empty());
+    EXPECT_EQ(StatusOf(api, id), "QUEUED") << id;
+  }
+  const std::string after = CreateJob(api, "h1", "mc-after");
+  EXPECT_EQ(StatusOf(api, after), "QUEUED");
+  auto events = PgQuery(standby->Url("orb"),
+                        "SELECT count(*) || ' ' || count(DISTINCT seq) || ' ' || max(seq) FROM "
+                        "events");
+  ASSERT_TRUE(events.has_value()) << events.error().Describe();
+  // agent.enrolled, then job.created and job.queued for each of the 21 jobs: seqs 1..43.
+  EXPECT_EQ(*events, "43 43 43");
+  EXPECT_EQ(cmdr.Stop(), 0);
+}
+
 // The network between replica A and the database holds the packets without closing anything (a
 // relay in between holds every byte; TCP sees nothing wrong): A's calls fail with 503 after
 // --store-timeout-seconds instead of waiting forever, its /readyz says not ready, and B, whose

@@ -37,9 +37,10 @@ std::string WithoutDatabase(const std::string& url) {
 
 }  // namespace
 
-Status PostgresCluster::Run(std::string_view command) const {
+Status PostgresCluster::Run(std::string_view command, std::string_view extra) const {
   const std::string script = std::string(ORB_SOURCE_DIR) + "/scripts/pg-test-cluster.sh";
   std::vector<std::string> args{script, std::string(command), dir_.string()};
+  if (!extra.empty()) args.emplace_back(extra);
   std::vector<char*> argv;
   for (auto& arg : args)
     argv.push_back(arg.data());
@@ -62,6 +63,24 @@ Expected<PostgresCluster> PostgresCluster::Start(const std::filesystem::path& di
   if (auto started = cluster.Run("start"); !started) return Fail(started.error());
   cluster.base_url_ = WithoutDatabase(ReadFile(dir / "url"));
   return cluster;
+}
+
+Expected<PostgresCluster> PostgresCluster::StartStandby(const std::filesystem::path& dir,
+                                                        const PostgresCluster& primary) {
+  PostgresCluster cluster(dir, "");
+  if (auto started = cluster.Run("standby", primary.dir_.string()); !started) {
+    return Fail(started.error());
+  }
+  cluster.base_url_ = WithoutDatabase(ReadFile(dir / "url"));
+  return cluster;
+}
+
+Status PostgresCluster::Promote() {
+  return Run("promote");
+}
+
+std::string PostgresCluster::HostPort() const {
+  return "127.0.0.1:" + std::to_string(PortOfUrl(Url()));
 }
 
 Expected<PostgresCluster> PostgresCluster::FromFixture() {

@@ -30,12 +30,20 @@ class PostgresCluster {
   static Expected<PostgresCluster> Start(const std::filesystem::path& dir);
   // The cluster of the ctest fixture.
   static Expected<PostgresCluster> FromFixture();
+  // A synchronous standby of `primary` (streaming replication) in `dir`, started; from then on
+  // the primary's commits return once the standby has them.
+  static Expected<PostgresCluster> StartStandby(const std::filesystem::path& dir,
+                                                const PostgresCluster& primary);
 
   // Fast shutdown, data kept; Start again with Restart.
   Status Stop();
   // Immediate shutdown, as a crash (the next start recovers from the WAL).
   Status Kill();
   Status Restart();
+  // A standby becomes a primary (pg_ctl promote; returns once it accepts writes).
+  Status Promote();
+  // 127.0.0.1:PORT
+  std::string HostPort() const;
   // Stops it and removes its files (the fixture's cleanup; a test's own cluster on destruction
   // of its TempDir needs this too, since the data lives elsewhere).
   Status Destroy();
@@ -46,7 +54,7 @@ class PostgresCluster {
  private:
   explicit PostgresCluster(std::filesystem::path dir, std::string base_url)
       : dir_(std::move(dir)), base_url_(std::move(base_url)) {}
-  Status Run(std::string_view command) const;
+  Status Run(std::string_view command, std::string_view extra = {}) const;
 
   std::filesystem::path dir_;
   std::string base_url_;  // without the database name
