@@ -44,21 +44,35 @@ running() {
   [[ -n $root && -f $root/data/postmaster.pid ]] && as_postgres "$PG_BIN/pg_ctl" -D "$root/data" status >/dev/null 2>&1
 }
 
-init_cluster() {
-  [[ -x $PG_BIN/initdb ]] || { echo "pg-test-cluster: no $PG_BIN/initdb (apt-get install postgresql)" >&2; exit 1; }
-  mkdir -p "$dir"
+# A new temporary directory for the cluster's files, owned by postgres, with its socket
+# directory; DIR/datadir says where. Prints it.
+new_data_root() {
   local root
+  mkdir -p "$dir"
   root=$(mktemp -d "${TMPDIR:-/tmp}/orb-pg-test.XXXXXX")
   chmod 755 "$root"
   [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$root"
   echo "$root" > "$dir/datadir"
   as_postgres mkdir -p "$root/sock"
-  if ! as_postgres "$PG_BIN/initdb" -D "$root/data" -U orb --auth=trust -E UTF8 --no-locale \
-      > "$dir/initdb.log" 2>&1; then
-    echo "pg-test-cluster: initdb failed:" >&2
+  echo "$root"
+}
+
+# Runs a command as postgres with its output in DIR/initdb.log, shown when it fails.
+run_logged() {
+  local what=$1
+  shift
+  if ! as_postgres "$@" > "$dir/initdb.log" 2>&1; then
+    echo "pg-test-cluster: $what failed:" >&2
     cat "$dir/initdb.log" >&2
     exit 1
   fi
+}
+
+init_cluster() {
+  [[ -x $PG_BIN/initdb ]] || { echo "pg-test-cluster: no $PG_BIN/initdb (apt-get install postgresql)" >&2; exit 1; }
+  local root
+  root=$(new_data_root)
+  run_logged initdb "$PG_BIN/initdb" -D "$root/data" -U orb --auth=trust -E UTF8 --no-locale
   as_postgres tee -a "$root/data/postgresql.conf" > /dev/null <<EOF
 # scripts/pg-test-cluster.sh
 listen_addresses = '127.0.0.1'
@@ -146,21 +160,12 @@ case $command in
       echo "pg-test-cluster: no cluster in $primary_dir to stand by" >&2
       exit 1
     fi
-    mkdir -p "$dir"
-    root=$(mktemp -d "${TMPDIR:-/tmp}/orb-pg-test.XXXXXX")
-    chmod 755 "$root"
-    [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$root"
-    echo "$root" > "$dir/datadir"
+    root=$(new_data_root)
     rm -f "$dir/port"
-    as_postgres mkdir -p "$root/sock"
     # A copy of the primary with standby.signal and primary_conninfo (-R); its WAL streamed
     # meanwhile (-X stream). The walreceiver names itself by cluster_name.
-    if ! as_postgres "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$pport" -U orb -D "$root/data" -R \
-        -X stream -c fast > "$dir/initdb.log" 2>&1; then
-      echo "pg-test-cluster: pg_basebackup failed:" >&2
-      cat "$dir/initdb.log" >&2
-      exit 1
-    fi
+    run_logged pg_basebackup "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$pport" -U orb \
+      -D "$root/data" -R -X stream -c fast
     as_postgres tee -a "$root/data/postgresql.conf" > /dev/null <<EOF
 # scripts/pg-test-cluster.sh standby
 unix_socket_directories = '$root/sock'

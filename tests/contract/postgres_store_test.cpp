@@ -24,6 +24,7 @@
 namespace orb::store {
 namespace {
 
+using ::orb::testing::DestroyCluster;
 using ::orb::testing::PgQuery;
 using ::orb::testing::PostgresCluster;
 using ::orb::testing::TestDatabase;
@@ -145,10 +146,7 @@ TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
   ::orb::testing::TempDir dir;
   auto cluster = PostgresCluster::Start(dir / "pg");
   ASSERT_THAT(cluster, IsOk());
-  struct DestroyCluster {
-    PostgresCluster& cluster;
-    ~DestroyCluster() { (void)cluster.Destroy(); }
-  } destroy{*cluster};
+  DestroyCluster destroy{*cluster};
   ASSERT_THAT(PgQuery(cluster->Url(), "CREATE DATABASE orb"), IsOk());
 
   std::atomic<int> catch_ups{0};

@@ -440,10 +440,7 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   TempDir dir;
   auto cluster = PostgresCluster::Start(dir / "pg");
   ASSERT_TRUE(cluster.has_value()) << cluster.error().Describe();
-  struct DestroyCluster {
-    PostgresCluster& cluster;
-    ~DestroyCluster() { (void)cluster.Destroy(); }
-  } destroy{*cluster};
+  DestroyCluster destroy{*cluster};
   // A password in the URL (libpq ignores it: the test cluster trusts local connections) must
   // appear in no log line and no error.
   std::string url = cluster->Url();
@@ -478,10 +475,7 @@ TEST(ReplicasTest, PostgreSQLFailingOverToASynchronousStandbyLosesNoAcknowledged
   TempDir dir;
   auto primary = PostgresCluster::Start(dir / "primary");
   ASSERT_TRUE(primary.has_value()) << primary.error().Describe();
-  struct DestroyCluster {
-    PostgresCluster& cluster;
-    ~DestroyCluster() { (void)cluster.Destroy(); }
-  } destroy_primary{*primary};
+  DestroyCluster destroy_primary{*primary};
   auto standby = PostgresCluster::StartStandby(dir / "standby", *primary);
   ASSERT_TRUE(standby.has_value()) << standby.error().Describe();
   DestroyCluster destroy_standby{*standby};

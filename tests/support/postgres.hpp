@@ -60,6 +60,13 @@ class PostgresCluster {
   std::string base_url_;  // without the database name
 };
 
+// A test's own cluster (PostgresCluster::Start), destroyed when this goes out of scope: its data
+// lives outside the test's TempDir.
+struct DestroyCluster {
+  PostgresCluster& cluster;
+  ~DestroyCluster() { (void)cluster.Destroy(); }
+};
+
 // A new database on `cluster`, copied from `template_name`; dropped (WITH (FORCE)) on
 // destruction.
 class TestDatabase {
