@@ -194,6 +194,31 @@ TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
   EXPECT_TRUE(::orb::testing::WaitFor([&] { return catch_ups.load() > catch_ups_before; }, 10s));
 }
 
+// The server restarts (or fails over) while the store has nothing to do: the writers' idle
+// connections are closed by the server. The next write goes to a new connection at once instead
+// of failing on the dead one (a 503 to its client), as the first write after a failover did.
+TEST_F(PostgresStoreTest, TheFirstWriteAfterTheServerRestartedWhileTheStoreWasIdleSucceeds) {
+  ::orb::testing::TempDir dir;
+  auto cluster = PostgresCluster::Start(dir / "pg");
+  ASSERT_THAT(cluster, IsOk());
+  DestroyCluster destroy{*cluster};
+  ASSERT_THAT(PgQuery(cluster->Url(), "CREATE DATABASE orb"), IsOk());
+  auto opened = PostgresStore::Open(cluster->Url("orb"), {.writers = 1}, Deps());
+  ASSERT_THAT(opened, IsOk());
+  Store& store = **opened;
+  const WallTime now = clock_.WallNow();
+  TokenRecord token{"t1", "a1", protocol::Role::kAgent, "a1", "h1", now, std::nullopt};
+  ASSERT_THAT(store.EnrollAgent("a1", {}, token, now), IsOk());
+  ASSERT_THAT(store.CreateJobs(OneJob("a1", "mc-1"), now), IsOk());
+
+  ASSERT_THAT(cluster->Kill(), IsOk());
+  ASSERT_THAT(cluster->Restart(), IsOk());
+  EXPECT_THAT(store.CreateJobs(OneJob("a1", "mc-2"), now), IsOk());
+  auto listed = store.ListJobs({}, 10, std::nullopt);
+  ASSERT_THAT(listed, IsOk());
+  EXPECT_EQ(listed->jobs.size(), 2u);
+}
+
 // PostgreSQL stops answering without closing anything: the server hangs, or the network holds
 // the packets (here a relay in front of the server holds every byte). TCP does not notice while
 // the relay's kernel acknowledges what is sent, so only the store's response timeout ends a call:

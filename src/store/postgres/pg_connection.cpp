@@ -465,6 +465,16 @@ PgResult PgConnection::ExecBinary(std::string_view sql, std::span<const PgParam>
   return owned;
 }
 
+bool PgConnection::PeerStillThere() {
+  if (broken_ || conn_ == nullptr) return false;
+  // A server that ends a session sends its reason (a FATAL message) and then closes: the first
+  // read takes the message, the second sees the end. Reads that find nothing return at once.
+  for (int read = 0; read < 2 && !broken_; ++read) {
+    if (PQconsumeInput(conn_) != 1 || PQstatus(conn_) == CONNECTION_BAD) broken_ = true;
+  }
+  return !broken_;
+}
+
 std::vector<std::string> PgConnection::TakeNotifications(std::string_view channel) {
   if (PQconsumeInput(conn_) != 1) ThrowConnection("lost the connection");
   std::vector<std::string> payloads;

@@ -127,6 +127,12 @@ class PgConnection final : public sql::Connection {
 
   // False once the connection was lost: replace it.
   bool broken() const { return broken_; }
+  // Reads what has arrived on the socket without blocking, and says whether the server is still
+  // there: false (and broken()) when it closed the connection meanwhile, as a server does that
+  // stops, restarts or is failed over from. For a connection idle between calls, so that a call
+  // goes to a new connection instead of failing on the dead one. A server that vanished without
+  // closing anything is not seen here (the response timeout ends such calls).
+  bool PeerStillThere();
   // Broken because the server did not answer within the response timeout.
   bool timed_out() const { return timed_out_; }
   pg_conn* handle() const { return conn_; }

@@ -25,14 +25,19 @@ Expected<std::unique_ptr<PgConnection>> PgPool::Connect(bool pipeline, PgCounter
 }
 
 Expected<std::unique_ptr<PgConnection>> PgPool::Acquire(bool& fresh) {
-  {
-    const std::lock_guard lock(mutex_);
-    if (!idle_connections_.empty()) {
-      auto db = std::move(idle_connections_.back());
+  for (;;) {
+    std::unique_ptr<PgConnection> db;
+    {
+      const std::lock_guard lock(mutex_);
+      if (idle_connections_.empty()) break;
+      db = std::move(idle_connections_.back());
       idle_connections_.pop_back();
-      fresh = false;
-      return db;
     }
+    // One the server closed while it was idle (a restart, a failover) is dropped here rather
+    // than failing the call that takes it.
+    if (!db->PeerStillThere()) continue;
+    fresh = false;
+    return db;
   }
   fresh = true;
   return Connect(true, &counters_);

@@ -184,7 +184,9 @@ class PostgresStore::Impl {
         if (writer.queue.empty()) return;  // stopping, nothing left
         batch = writer.queue.TakeBatch(static_cast<std::size_t>(std::max(1, options_.max_batch)));
       }
-      if (!writer.db || writer.db->broken()) {
+      // A connection whose server went away while it was idle is replaced before the batch,
+      // which would otherwise fail on it (as the reader pool retries a read once).
+      if (!writer.db || !writer.db->PeerStillThere()) {
         writer.db.reset();
         auto db = pool_.Connect(true, &write_counters_);
         if (!db) {
