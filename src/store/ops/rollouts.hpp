@@ -23,27 +23,12 @@
 #include "common/expected.hpp"
 #include "protocol/rollout_types.hpp"
 #include "store/ops/context.hpp"
+#include "store/ops/rollout_hosts.hpp"
 #include "store/store.hpp"
 
 namespace orb::store::ops {
 
 inline constexpr int kRolloutBatch = 50;  // hosts started or cancelled per call at most
-
-// An advance's reads of a rollout's hosts (docs/decisions/0026, "Hosts by state"); ?1 is the
-// rollout. Each reads a range of a partial index, never every host in flight (their plans are
-// tested on SQLite):
-enum class HostRead {
-  kSettle,           // started, not settled, final: to be counted in the rollout's row
-  kTimedOut,         // in flight, started at or before ?2 (ms): past hostTimeoutSeconds
-  kUnenrolled,       // in flight, the agent revoked
-  kPending,          // the first ?2 without a job, in order
-  kUnstarted,        // ?2 of those waiting or queued (an abort's cancellations)
-  kRunningToCancel,  // the first ?2 running whose stop an abort has not asked yet
-  // Not hosts: the hosts in flight by status (job_status, count, first position, earliest
-  // started_ms), of those started after ?2 (ms) and with unenrolled <= ?3, from the index alone.
-  kInFlightCounts,
-};
-std::string HostReadSql(const sql::Dialect& dialect, HostRead read);
 
 Expected<CreatedRollout> CreateRollout(WriteContext& ctx, const CreateRolloutCommand& command,
                                        const std::string& fingerprint, WallTime now);
