@@ -26,6 +26,7 @@ constexpr std::array kTable{
     JobTransition{S::kFailed, E::kManualRetry, S::kQueued, P::kJobRetried},
     JobTransition{S::kCancelled, E::kManualRetry, S::kQueued, P::kJobRetried},
     JobTransition{S::kCreated, E::kDependencyFailed, S::kCancelled, P::kJobCancelled},
+    JobTransition{S::kRunning, E::kLostAfterCancel, S::kCancelled, P::kJobCancelled},
 };
 
 }  // namespace
@@ -44,6 +45,7 @@ std::string_view ToString(JobEvent event) {
     case E::kAutoRetry: return "auto_retry";
     case E::kManualRetry: return "manual_retry";
     case E::kDependencyFailed: return "dependency_failed";
+    case E::kLostAfterCancel: return "lost_after_cancel";
   }
   return "?";
 }

@@ -10,7 +10,8 @@
 //   QUEUED --cancel_queued (POST /cancel)--> CANCELLED   (never ran) FAILED --auto_retry (attempts
 //   < maxAttempts and error.retryable)--> CREATED (with backoff) FAILED | CANCELLED --manual_retry
 //   (POST /retry)--> QUEUED CREATED --dependency_failed (a job it depends on ended FAILED or
-//   CANCELLED; docs/protocol.md "Job dependencies")--> CANCELLED
+//   CANCELLED; docs/protocol.md "Job dependencies")--> CANCELLED RUNNING --lost_after_cancel
+//   (lease expired or agent restarted while cancelRequested)--> CANCELLED
 //
 // Everything not in the table is rejected with Errc::kInvalidState; COMPLETED has no way out.
 // The guards (attempts < maxAttempts, retryable, cancellable) are the caller's decisions: the
@@ -39,18 +40,24 @@ enum class JobEvent {
   kAutoRetry,       // FAILED -> CREATED: automatic retry, waits for its backoff
   kManualRetry,     // FAILED | CANCELLED -> QUEUED: POST /retry
   kDependencyFailed,  // CREATED -> CANCELLED: a dependency ended FAILED or CANCELLED
+  // RUNNING -> CANCELLED: its run was lost (lease expired, agent restarted) after a cancel was
+  // requested; the cancel is done, and the retry the loss would get is not made.
+  kLostAfterCancel,
 };
 
 inline constexpr JobEvent kAllJobEvents[] = {
-    JobEvent::kPromote,       JobEvent::kDispatch,      JobEvent::kComplete,
-    JobEvent::kFail,          JobEvent::kLeaseExpired,  JobEvent::kAgentRestarted,
-    JobEvent::kCancelRunning, JobEvent::kRequestCancel, JobEvent::kCancelQueued,
-    JobEvent::kAutoRetry,     JobEvent::kManualRetry,   JobEvent::kDependencyFailed,
+    JobEvent::kPromote,         JobEvent::kDispatch,
+    JobEvent::kComplete,        JobEvent::kFail,
+    JobEvent::kLeaseExpired,    JobEvent::kAgentRestarted,
+    JobEvent::kCancelRunning,   JobEvent::kRequestCancel,
+    JobEvent::kCancelQueued,    JobEvent::kAutoRetry,
+    JobEvent::kManualRetry,     JobEvent::kDependencyFailed,
+    JobEvent::kLostAfterCancel,
 };
 
 // "promote", "dispatch", "complete", "fail", "lease_expired", "agent_restarted",
 // "cancel_running", "request_cancel", "cancel_queued", "auto_retry", "manual_retry",
-// "dependency_failed".
+// "dependency_failed", "lost_after_cancel".
 std::string_view ToString(JobEvent event);
 
 // One row of the table.

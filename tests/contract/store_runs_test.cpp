@@ -334,6 +334,33 @@ TEST_P(StoreContractTest, CancellingARunningJobRequestsTheCancelOnce) {
   EXPECT_EQ(StatusOf(job.id), JobStatus::kFailed);
 }
 
+// The run of a job whose cancel was requested is lost (its dispatch's answer never reached the
+// agent, or the agent went away): the job ends CANCELLED, as asked, with the loss as its last
+// error, and is not retried. Before, it ended FAILED (agent_lost): an operator's cancel counted
+// as a failure (in a rollout's abort rule too), and the fleet-cmdr chaos test saw it once.
+TEST_P(StoreContractTest, ALostRunOfAJobWhoseCancelWasRequestedEndsItCancelled) {
+  ReadyAgent("a1");
+  const Job job = Create("a1", "BACKUP_INSTANCE", "mc-1");
+  ASSERT_TRUE(Dispatch("a1"));
+  auto requested = store().CancelJob(job.id, Now());
+  ASSERT_THAT(requested, IsOk());
+  EXPECT_EQ(requested->value.outcome, CancelOutcome::kRequested);
+
+  clock_.Advance(std::chrono::seconds(kLease));
+  auto expired = store().ExpireLeases(Now());
+  ASSERT_THAT(expired, IsOk());
+  EXPECT_EQ(expired->value, 1);
+  ASSERT_THAT(Types(expired->events), ElementsAre(EventType::kJobCancelled));
+  EXPECT_EQ(expired->events[0].status, "CANCELLED");
+  EXPECT_EQ(expired->events[0].error->code, "agent_lost");
+  auto detail = store().GetJob(job.id);
+  ASSERT_THAT(detail, IsOk());
+  EXPECT_EQ(detail->job.status, JobStatus::kCancelled);
+  EXPECT_EQ(detail->job.last_error->code, "agent_lost");
+  EXPECT_EQ(detail->runs[0].status, RunStatus::kFailed);
+  EXPECT_FALSE(Dispatch("a1"));
+}
+
 TEST_P(StoreContractTest, ANotCancellableRunningJobRefusesTheCancel) {
   ReadyAgent("a1");
   const Job job = Create("a1", "STOP_INSTANCE", "mc-1");

@@ -31,6 +31,12 @@ Job FailRun(WriteContext& ctx, RunAndJob current, RunError error, protocol::JobE
   job.result_json.reset();
   job.updated_at = now;
   const bool retry = error.retryable && job.attempts < job.max_attempts && !job.cancel_requested;
+  // A run lost (no agent reported its end) of a job whose cancel was requested: the job will not
+  // run again, as asked, so it ends CANCELLED, not FAILED (an operator's cancel is no failure, in
+  // a rollout's abort rule either). A failure the agent reported stays a failure.
+  const bool lost =
+      step == protocol::JobEvent::kLeaseExpired || step == protocol::JobEvent::kAgentRestarted;
+  if (lost && job.cancel_requested) step = protocol::JobEvent::kLostAfterCancel;
 
   Event failed = MakeJobEvent(Advance(job, step), job, now);
   failed.attempt = row.run.attempt;

@@ -42,6 +42,7 @@ const std::map<std::pair<JobStatus, JobEvent>, JobStatus>& SpecTransitions() {
       {{S::kFailed, E::kManualRetry}, S::kQueued},
       {{S::kCancelled, E::kManualRetry}, S::kQueued},
       {{S::kCreated, E::kDependencyFailed}, S::kCancelled},
+      {{S::kRunning, E::kLostAfterCancel}, S::kCancelled},
   };
   return spec;
 }
@@ -68,7 +69,7 @@ TEST(LifecycleTest, EveryStatusAndEventPairFollowsTheSpecTable) {
 }
 
 TEST(LifecycleTest, EventListCoversEveryJobEvent) {
-  ASSERT_EQ(std::size(kAllJobEvents), static_cast<std::size_t>(E::kDependencyFailed) + 1);
+  ASSERT_EQ(std::size(kAllJobEvents), static_cast<std::size_t>(E::kLostAfterCancel) + 1);
   std::set<std::string_view> names;
   for (std::size_t i = 0; i < std::size(kAllJobEvents); ++i) {
     EXPECT_EQ(kAllJobEvents[i], static_cast<JobEvent>(i));
