@@ -175,7 +175,10 @@ EOF
     psql -qX -v ON_ERROR_STOP=1 "postgresql://orb@127.0.0.1:$pport/postgres" \
       -c "ALTER SYSTEM SET synchronous_standby_names = 'orb_standby'" \
       -c "SELECT pg_reload_conf()" > /dev/null
-    for _ in $(seq 1 600); do
+    # Waits for the condition (the primary reports the standby synchronous), with a deadline;
+    # the sleep is only the interval between two looks.
+    deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
       state=$(psql -qtAX "postgresql://orb@127.0.0.1:$pport/postgres" \
         -c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'orb_standby'")
       [[ $state == sync ]] && exit 0
