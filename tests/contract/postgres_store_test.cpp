@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,7 +25,6 @@
 namespace orb::store {
 namespace {
 
-using ::orb::testing::DestroyCluster;
 using ::orb::testing::PgQuery;
 using ::orb::testing::PostgresCluster;
 using ::orb::testing::TestDatabase;
@@ -73,9 +73,26 @@ class PostgresStoreTest : public ::testing::Test {
     ASSERT_THAT(store.EnrollAgent(agent, {}, token, now), IsOk());
   }
 
+  // A cluster of the test's own, for a test that kills or restarts the server (the others keep
+  // the fixture's), with an empty database `orb`; destroyed after the test. Null when it could
+  // not start.
+  PostgresCluster* OwnCluster() {
+    auto started = PostgresCluster::Start(own_dir_.path() / "pg");
+    EXPECT_THAT(started, IsOk());
+    if (!started) return nullptr;
+    own_cluster_.emplace(*std::move(started));
+    EXPECT_THAT(PgQuery(own_cluster_->Url(), "CREATE DATABASE orb"), IsOk());
+    return &*own_cluster_;
+  }
+  void TearDown() override {
+    if (own_cluster_) (void)own_cluster_->Destroy();
+  }
+
   ::orb::testing::ManualClock clock_;
   IdGenerator ids_{clock_};
   std::unique_ptr<TestDatabase> db_;  // OpenStore's
+  ::orb::testing::TempDir own_dir_;
+  std::optional<PostgresCluster> own_cluster_;  // OwnCluster's
 };
 
 TEST_F(PostgresStoreTest, ReplicasThatOpenTogetherMigrateOnce) {
@@ -143,11 +160,8 @@ TEST_F(PostgresStoreTest, AnUnreachableDatabaseIsARetryableStoreError) {
 // retryable and fast meanwhile, then work again on the same store, which reconnected by itself,
 // and its listener tells the owner to catch up.
 TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
-  ::orb::testing::TempDir dir;
-  auto cluster = PostgresCluster::Start(dir / "pg");
-  ASSERT_THAT(cluster, IsOk());
-  DestroyCluster destroy{*cluster};
-  ASSERT_THAT(PgQuery(cluster->Url(), "CREATE DATABASE orb"), IsOk());
+  PostgresCluster* cluster = OwnCluster();
+  ASSERT_NE(cluster, nullptr);
 
   std::atomic<int> catch_ups{0};
   StoreDeps deps = Deps();
@@ -198,17 +212,13 @@ TEST_F(PostgresStoreTest, SurvivesTheServerGoingAwayAndComingBack) {
 // connections are closed by the server. The next write goes to a new connection at once instead
 // of failing on the dead one (a 503 to its client), as the first write after a failover did.
 TEST_F(PostgresStoreTest, TheFirstWriteAfterTheServerRestartedWhileTheStoreWasIdleSucceeds) {
-  ::orb::testing::TempDir dir;
-  auto cluster = PostgresCluster::Start(dir / "pg");
-  ASSERT_THAT(cluster, IsOk());
-  DestroyCluster destroy{*cluster};
-  ASSERT_THAT(PgQuery(cluster->Url(), "CREATE DATABASE orb"), IsOk());
+  PostgresCluster* cluster = OwnCluster();
+  ASSERT_NE(cluster, nullptr);
   auto opened = PostgresStore::Open(cluster->Url("orb"), {.writers = 1}, Deps());
   ASSERT_THAT(opened, IsOk());
   Store& store = **opened;
   const WallTime now = clock_.WallNow();
-  TokenRecord token{"t1", "a1", protocol::Role::kAgent, "a1", "h1", now, std::nullopt};
-  ASSERT_THAT(store.EnrollAgent("a1", {}, token, now), IsOk());
+  Enroll(store, "a1", now);
   ASSERT_THAT(store.CreateJobs(OneJob("a1", "mc-1"), now), IsOk());
 
   ASSERT_THAT(cluster->Kill(), IsOk());
