@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { freePort, waitFor as waitForWithin } from "./waits.mjs";
+import { ARTIFACTS, freePort, waitFor as waitForWithin } from "./waits.mjs";
 
 export const env = (name) => {
   const value = process.env[name];
@@ -18,12 +18,12 @@ export const env = (name) => {
 export const FLEET_CMDR = env("FLEET_CMDR_BIN");
 export const AGENT = env("ORB_AGENT_BIN");
 export const TESTBED = env("ORB_AGENT_TESTBED_BIN");
-export const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(), "orb-browser-artifacts");
 const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 export const WAIT = 20_000;  // every wait ends with a clear failure after this
 
-// freePort and waitFor (WAIT unless given) are waits.mjs's, shared with the script tests.
-export { freePort };
+// ARTIFACTS, freePort and waitFor (WAIT unless given) are waits.mjs's, shared with the script
+// tests.
+export { ARTIFACTS, freePort };
 export const waitFor = (what, check, timeout = WAIT) => waitForWithin(what, check, timeout);
 
 // One fleet-cmdr with its agents and a browser: `await h.setUp()` in `before`, `await h.tearDown()`

@@ -8,22 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { Script, alive, freePort } from "./waits.mjs";
+import { Script, alive } from "./waits.mjs";
 
-const BIN_DIR = process.env.ORB_BIN_DIR;
-const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(), "orb-browser-artifacts");
 
 test("scripts/run-cluster.sh starts three replicas behind nginx with two agents, and Ctrl-C stops all of it", { timeout: 300_000 }, async () => {
-  assert.ok(BIN_DIR, "ORB_BIN_DIR is not set (run this test through ctest)");
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const demo = fs.mkdtempSync(path.join(os.tmpdir(), "orb-cluster-"));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, ORB_LISTEN: `127.0.0.1:${port}`, ORB_DEMO_DIR: demo, ORB_BIN_DIR: BIN_DIR };
-  delete env.FLEET_CMDR_ADMIN_TOKEN;
-  const run = new Script("run-cluster.sh", env);
+  const run = await Script.start("run-cluster.sh", "orb-cluster-");
+  const { demo, base } = run;
   try {
     await run.printed("orb-jobs is running as a cluster.", 240_000);
     const output = run.output;
@@ -59,8 +50,6 @@ test("scripts/run-cluster.sh starts three replicas behind nginx with two agents,
     for (const replica of replicas) await assert.rejects(fetch(replica + "/healthz"), `${replica} still answers after Ctrl-C`);
     assert.ok(!fs.existsSync(pgData), `PostgreSQL's files are still in ${pgData}`);
   } finally {
-    fs.writeFileSync(path.join(ARTIFACTS, "run-cluster-output.txt"), run.output);
-    run.kill();
-    fs.rmSync(demo, { recursive: true, force: true });
+    run.finish("run-cluster-output.txt");
   }
 });

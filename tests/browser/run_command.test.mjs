@@ -6,24 +6,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { Script, alive, freePort } from "./waits.mjs";
+import { ARTIFACTS, Script, alive } from "./waits.mjs";
 
-const BIN_DIR = process.env.ORB_BIN_DIR;
-const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(), "orb-browser-artifacts");
 const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 
 test("scripts/run.sh starts a working system with a running instance, and Ctrl-C stops all of it", { timeout: 240_000 }, async () => {
-  assert.ok(BIN_DIR, "ORB_BIN_DIR is not set (run this test through ctest)");
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const demo = fs.mkdtempSync(path.join(os.tmpdir(), "orb-run-"));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, ORB_LISTEN: `127.0.0.1:${port}`, ORB_DEMO_DIR: demo, ORB_BIN_DIR: BIN_DIR };
-  delete env.FLEET_CMDR_ADMIN_TOKEN;
-  const run = new Script("run.sh", env);
+  const run = await Script.start("run.sh", "orb-run-");
+  const { demo, base } = run;
   try {
     await run.printed("orb-jobs is running.", 180_000);
     const output = run.output;
@@ -60,8 +51,6 @@ test("scripts/run.sh starts a working system with a running instance, and Ctrl-C
     assert.ok(!alive(runtime.pid), "the instance still runs after Ctrl-C");
     await assert.rejects(fetch(base + "/healthz"), "fleet-cmdr still answers after Ctrl-C");
   } finally {
-    fs.writeFileSync(path.join(ARTIFACTS, "run-command-output.txt"), run.output);
-    run.kill();
-    fs.rmSync(demo, { recursive: true, force: true });
+    run.finish("run-command-output.txt");
   }
 });

@@ -3,10 +3,13 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+// Where the tests keep what helps after a failure (screenshots, outputs), never the work tree.
+export const ARTIFACTS = process.env.ORB_ARTIFACTS_DIR || path.join(os.tmpdir(), "orb-browser-artifacts");
 
 // A port for a program a test starts, and that program binds it a moment later. Between the two,
 // another test running in parallel could be handed the same port if it came from the kernel's
@@ -51,6 +54,22 @@ export const alive = (pid) => { try { process.kill(pid, 0); return true; } catch
 // scripts/<name> started as a person starts it in a terminal, in a process group of its own (so
 // that Ctrl-C can be sent to the whole group), its output collected.
 export class Script {
+  // A README script as its test runs it: this build's programs (ORB_BIN_DIR, set by ctest), a
+  // demo dir of its own (`demo`), and a free port for the UI it prints (`base`: that address).
+  static async start(name, demoPrefix) {
+    const binDir = process.env.ORB_BIN_DIR;
+    if (!binDir) throw new Error("ORB_BIN_DIR is not set (run this test through ctest)");
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const demo = fs.mkdtempSync(path.join(os.tmpdir(), demoPrefix));
+    const port = await freePort();
+    const env = { ...process.env, ORB_LISTEN: `127.0.0.1:${port}`, ORB_DEMO_DIR: demo, ORB_BIN_DIR: binDir };
+    delete env.FLEET_CMDR_ADMIN_TOKEN;
+    const script = new Script(name, env);
+    script.demo = demo;
+    script.base = `http://127.0.0.1:${port}`;
+    return script;
+  }
+
   constructor(name, env) {
     this.name = name;
     this.output = "";
@@ -78,5 +97,12 @@ export class Script {
   kill() {
     if (this.child.exitCode !== null) return;
     try { process.kill(-this.child.pid, "SIGKILL"); } catch { this.child.kill("SIGKILL"); }
+  }
+  // The cleanup of a test that began with Script.start: its output kept in ARTIFACTS as
+  // `outputName`, whatever is left killed, its demo dir removed.
+  finish(outputName) {
+    fs.writeFileSync(path.join(ARTIFACTS, outputName), this.output);
+    this.kill();
+    fs.rmSync(this.demo, { recursive: true, force: true });
   }
 }
