@@ -76,8 +76,8 @@ Status PgPool::Read(const std::function<void(sql::Connection&)>& body) {
       body(**db);
     } catch (const SqlError& error) {
       if ((*db)->broken()) {
-        // A pooled connection that died while idle (the server restarted): once more on a new
-        // one; a new one that fails is the answer. A server that did not answer in time would
+        // A pooled connection that died while idle and passed Acquire's check (the server
+        // closed it just after): once more on a new one; a new one that fails is the answer. A server that did not answer in time would
         // only make the call wait again, for a connection.
         if (!fresh && attempt == 0 && !(*db)->timed_out()) continue;
         return Fail(sql::ToError(error));
