@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "common/expected.hpp"
@@ -25,6 +26,16 @@ class ReadableFile {
   virtual std::uint64_t size() const = 0;
   // Reads up to `length` bytes at `offset` into `data`; 0 at the end of the file.
   virtual Expected<std::size_t> ReadAt(std::uint64_t offset, char* data, std::size_t length) = 0;
+};
+
+// A response body whose bytes become readable from the front over time: a file still being
+// copied here (HttpResponse::growing). size() is its final size; ReadAt reads bytes that are
+// readable already. Thread-safety: WhenReadable from any thread; ReadAt as ReadableFile's.
+class GrowingBody : public ReadableFile {
+ public:
+  // Calls `ready` once, from any thread (possibly before returning), with Ok() when the bytes
+  // before `end` are readable, or with the failure that stopped the body growing.
+  virtual void WhenReadable(std::uint64_t end, std::function<void(Status)> ready) = 0;
 };
 
 class WritableFile {

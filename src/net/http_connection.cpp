@@ -491,7 +491,7 @@ class HttpConnection final : public HttpConnectionBase,
     state_ = State::kWriting;
     const bool close = CloseAfterResponse();
     SetDeadline(config_->options.request_timeout);
-    if (response.file) return WriteFile(std::move(response), close);
+    if (response.file || response.growing) return WriteFile(std::move(response), close);
     auto& message = string_response_.emplace();
     SetCommonHeaders(message, response, close);
     if (!response.body.empty()) {
@@ -519,12 +519,14 @@ class HttpConnection final : public HttpConnectionBase,
 
   // Shared with the file pool's tasks, which touch only `file`, `status`, `chunk` and `got`.
   struct FileReply {
-    std::unique_ptr<ReadableFile> file;
-    Status status;  // of the last file operation
+    std::shared_ptr<ReadableFile> file;
+    std::shared_ptr<GrowingBody> growing;  // the same object as `file`, when it grows
+    Status status;                         // of the last file operation
     std::unique_ptr<char[]> chunk;
     std::size_t got = 0;  // bytes the last read put into `chunk`
     std::uint64_t offset = 0;
     std::uint64_t remain = 0;
+    bool readable = false;  // a growing body said the next chunk is readable
     http::response<http::empty_body> head;
     std::optional<http::serializer<false, http::empty_body>> serializer;
   };
@@ -532,6 +534,12 @@ class HttpConnection final : public HttpConnectionBase,
   void WriteFile(HttpResponse&& response, bool close) {
     auto reply = std::make_shared<FileReply>();
     file_reply_ = reply;
+    if (response.growing) {
+      reply->growing = std::move(response.growing);
+      reply->file = reply->growing;
+      response.file_size.reset();
+      return OnFileOpened(std::move(response), close);
+    }
     std::filesystem::path path = *response.file;  // before `response` moves into `done`
     OnFilePool(
         [reply, io = config_->file_io, path = std::move(path)] {
@@ -604,12 +612,31 @@ class HttpConnection final : public HttpConnectionBase,
   }
 
   // Large downloads: request_timeout bounds each chunk (its read and its write), not the whole
-  // transfer.
+  // transfer. A growing body's chunk is read once it is readable; that wait has no deadline.
   void SendFileChunk(bool close) {
-    SetDeadline(config_->options.request_timeout);
     auto& reply = *file_reply_;
-    if (!reply.chunk) reply.chunk = std::make_unique<char[]>(kFileChunk);
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(reply.remain, kFileChunk));
+    if (reply.growing && !reply.readable) {
+      ClearDeadline();
+      reply.growing->WhenReadable(
+          reply.offset + want,
+          [self = this->shared_from_this(), loop = weak_loop_.lock(), close](Status ready) mutable {
+            asio::post(loop->ctx, [self = std::move(self), close, ready = std::move(ready)]() {
+              if (self->state_ == State::kClosed) return;
+              auto& waited = *self->file_reply_;
+              if (!ready) {
+                waited.status = std::move(ready);
+                return self->OnFileChunkRead(close);
+              }
+              waited.readable = true;
+              self->SendFileChunk(close);
+            });
+          });
+      return;
+    }
+    reply.readable = false;
+    SetDeadline(config_->options.request_timeout);
+    if (!reply.chunk) reply.chunk = std::make_unique<char[]>(kFileChunk);
     OnFilePool(
         [reply = file_reply_, want] {
           auto read = reply->file->ReadAt(reply->offset, reply->chunk.get(), want);

@@ -92,6 +92,11 @@ struct HttpResponse {
   // With `file`: the size the handler knows it must have. A file of another size when opened is
   // never served (500 internal, logged).
   std::optional<std::uint64_t> file_size;
+  // Serve this instead of `body` (and of `file`): bytes that become readable over time, answered
+  // as `file` is (Range, HEAD). Each chunk is written once it is readable; the wait holds no
+  // thread and has no deadline (the body's growth has its own). When the body stops growing
+  // with a failure, the response is cut short (the head is out) and the failure logged.
+  std::shared_ptr<GrowingBody> growing;
 };
 
 // Completes one request exactly once, from any thread. The first Send wins; later ones and Sends

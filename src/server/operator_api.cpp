@@ -32,7 +32,18 @@ OperatorApi::OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics 
     : artifact_dir_(std::move(artifact_dir)),
       artifacts_in_store_(artifacts_in_store),
       deps_(deps),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      copies_(artifact_dir_,
+              {[this](const std::string& sha256) -> Expected<std::uint64_t> {
+                 auto stat = deps_.store.StatArtifact(sha256);
+                 if (!stat) return Fail(std::move(stat.error()));
+                 return stat->size;
+               },
+               [this](const std::string& sha256, std::uint64_t offset, std::uint64_t length,
+                      const store::ArtifactSink& write) {
+                 return deps_.store.ReadArtifact(sha256, offset, length, write);
+               }},
+              [this](std::function<void()> copy) { deps_.calls.Post(std::move(copy)); }) {}
 
 void OperatorApi::RegisterRoutes(Router& router) {
   constexpr auto kPublic = RouteClass::kPublic;

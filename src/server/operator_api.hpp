@@ -23,6 +23,7 @@
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "protocol/types.hpp"
+#include "server/artifact_copies.hpp"
 #include "server/async_calls.hpp"
 #include "server/auth.hpp"
 #include "server/call.hpp"
@@ -83,9 +84,6 @@ class OperatorApi {
   // Artifacts.
   void UploadArtifact(Call&& call);
   void DownloadArtifact(Call&& call);
-  // The stored artifact copied into artifact_dir (written aside, then renamed into place), unless
-  // it is there already.
-  Status CacheArtifact(const std::string& sha256);
   // GET /v1/artifacts; DELETE /v1/artifacts/{sha256} (409 while an unfinished job names it).
   void ListArtifacts(Call&& call);
   void DeleteArtifact(Call&& call);
@@ -98,9 +96,7 @@ class OperatorApi {
   Deps deps_;
   Metrics metrics_;
   std::mutex jobs_by_status_mutex_;  // one refresh + render at a time
-  std::mutex caching_mutex_;
-  // Copies from the store under way, by sha256: what each call waiting for it does at its end.
-  std::map<std::string, std::vector<std::function<void(const Status&)>>> caching_;
+  ArtifactCopies copies_;  // with artifacts_in_store_: the store's artifacts into artifact_dir_
 };
 
 }  // namespace orb::server

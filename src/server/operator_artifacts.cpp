@@ -133,71 +133,29 @@ void OperatorApi::DownloadArtifact(Call&& call) {
     return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
   }
   const auto path = artifact_dir_ / sha256;
-  const auto send = [path, sha256](const ResponderPtr& responder) {
+  // net answers Range from the file, or from the copy as it grows.
+  const auto send = [path, sha256](const ResponderPtr& responder,
+                                   std::shared_ptr<net::GrowingBody> growing) {
     HttpResponse response;
     response.content_type = "application/octet-stream";
-    response.file = path;  // net answers Range from the file
+    if (growing) {
+      response.growing = std::move(growing);
+    } else {
+      response.file = path;
+    }
     response.headers.push_back({"ETag", "\"" + sha256 + "\""});
     responder->Send(std::move(response));
   };
   std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec)) return send(call.responder);
+  if (std::filesystem::is_regular_file(path, ec)) return send(call.responder, nullptr);
   if (!artifacts_in_store_) {
     return ReplyError(call.responder, MakeError(Errc::kNotFound, "no artifact " + sha256));
   }
-  // Uploaded through another replica: copied here from the store first, once however many calls
-  // want it meanwhile (many hosts of a rollout download one new artifact at once; a copy each
-  // would be that many times its size on disk). The calls wait without holding a worker.
-  bool first = false;
-  {
-    const std::lock_guard lock(caching_mutex_);
-    auto [waiting, inserted] = caching_.try_emplace(sha256);
-    waiting->second.push_back([send, responder = call.responder](const Status& copied) {
-      if (!copied) return ReplyError(responder, copied.error());
-      send(responder);
-    });
-    first = inserted;
-  }
-  if (!first) return;
-  deps_.calls.Post([this, sha256] {
-    Status copied = Ok();
-    try {
-      copied = CacheArtifact(sha256);
-    } catch (const std::exception& error) {
-      copied = Fail(Errc::kInternal, std::string("copying the artifact: ") + error.what());
-    }
-    std::vector<std::function<void(const Status&)>> waiting;
-    {
-      const std::lock_guard lock(caching_mutex_);
-      waiting = std::move(caching_.extract(sha256).mapped());
-    }
-    for (const auto& then : waiting)
-      then(copied);
+  // Uploaded through another replica: copied here from the store, and served as the copy grows.
+  copies_.Open(sha256, [send, responder = call.responder](Expected<ArtifactCopies::Body> body) {
+    if (!body) return ReplyError(responder, body.error());
+    send(responder, std::move(body->growing));
   });
-}
-
-Status OperatorApi::CacheArtifact(const std::string& sha256) {
-  // A copy that ended between the caller's look and its own left the file.
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(artifact_dir_ / sha256, ec)) return Ok();
-  auto stat = deps_.store.StatArtifact(sha256);
-  if (!stat) return Fail(std::move(stat.error()));
-  const auto part = artifact_dir_ / (".upload-" + RandomHex(8));
-  std::ofstream out(part, std::ios::binary);
-  auto read = deps_.store.ReadArtifact(sha256, 0, stat->size, [&out](std::span<const char> bytes) {
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return out ? Ok() : Fail(Errc::kIo, "cannot write the artifact's cached copy");
-  });
-  out.close();
-  if (read && !out) read = Fail(Errc::kIo, "cannot write the artifact's cached copy");
-  if (read) std::filesystem::rename(part, artifact_dir_ / sha256, ec);
-  if (!read || ec) {
-    std::filesystem::remove(part, ec);
-    if (!read) return read;
-    return Fail(Errc::kIo, "cannot cache artifact " + sha256);
-  }
-  GetLogger("fleet-cmdr")->info("artifact {} ({} bytes) cached from the store", sha256, stat->size);
-  return Ok();
 }
 
 void OperatorApi::ListArtifacts(Call&& call) {

@@ -395,8 +395,8 @@ TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
 }
 
 // Many hosts of a rollout download one new artifact at once, through a replica that has no copy
-// yet: the replica copies it from the database once, and every download waits for that copy
-// (not one copy per request: 200 hosts and a 4 GiB artifact would be 800 GB of disk).
+// yet: the replica copies it from the database once, and every download reads that copy as it
+// grows (not one copy per request: 200 hosts and a 4 GiB artifact would be 800 GB of disk).
 TEST(ReplicasTest, ConcurrentDownloadsFromAReplicaWithoutACopyCopyTheArtifactOnce) {
   Replicas replicas;
   ASSERT_TRUE(replicas.Start());

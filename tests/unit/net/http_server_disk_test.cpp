@@ -1,13 +1,16 @@
 // HttpServer's file bodies over the FileIo seam (net/file_io.hpp): a disk that stops or fails in
 // the middle of a transfer delays or fails that transfer only. The disk is the fake, at the edge.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -105,6 +108,74 @@ class FaultyDisk final : public FileIo {
   bool released_ = false;
 };
 
+// A body in memory that the test makes readable piece by piece, or fails.
+class TestGrowingBody final : public GrowingBody {
+ public:
+  explicit TestGrowingBody(std::string content) : content_(std::move(content)) {}
+  std::uint64_t size() const override { return content_.size(); }
+  Expected<std::size_t> ReadAt(std::uint64_t offset, char* data, std::size_t length) override {
+    const std::lock_guard lock(mutex_);
+    reads_beyond_ += offset + length > readable_;
+    const auto n = std::min<std::uint64_t>(length, content_.size() - offset);
+    content_.copy(data, n, offset);
+    return n;
+  }
+  void WhenReadable(std::uint64_t end, std::function<void(Status)> ready) override {
+    std::unique_lock lock(mutex_);
+    if (end > readable_ && !failed_) {
+      waiting_.push_back({end, std::move(ready)});
+      return;
+    }
+    const bool failed = failed_;
+    lock.unlock();
+    ready(failed ? orb::Fail(Errc::kIo, "the copy failed (test)") : Ok());
+  }
+
+  // Makes the first `readable` bytes readable (the copy grew to there).
+  void GrowTo(std::uint64_t readable) {
+    std::vector<std::function<void(Status)>> ready;
+    {
+      const std::lock_guard lock(mutex_);
+      readable_ = readable;
+      std::erase_if(waiting_, [&](auto& waiting) {
+        if (waiting.first > readable_) return false;
+        ready.push_back(std::move(waiting.second));
+        return true;
+      });
+    }
+    for (auto& then : ready)
+      then(Ok());
+  }
+  void Fail() {
+    std::vector<std::pair<std::uint64_t, std::function<void(Status)>>> waiting;
+    {
+      const std::lock_guard lock(mutex_);
+      failed_ = true;
+      waiting.swap(waiting_);
+    }
+    for (auto& [end, then] : waiting)
+      then(orb::Fail(Errc::kIo, "the copy failed (test)"));
+  }
+  // Waits for readable bytes not answered yet.
+  std::size_t waiting() {
+    const std::lock_guard lock(mutex_);
+    return waiting_.size();
+  }
+  // Reads of bytes that were not readable yet: net must never make one.
+  int reads_beyond() {
+    const std::lock_guard lock(mutex_);
+    return reads_beyond_;
+  }
+
+ private:
+  const std::string content_;
+  std::mutex mutex_;
+  std::uint64_t readable_ = 0;
+  bool failed_ = false;
+  int reads_beyond_ = 0;
+  std::vector<std::pair<std::uint64_t, std::function<void(Status)>>> waiting_;
+};
+
 std::string Bytes(std::size_t size) {
   std::string bytes(size, '\0');
   for (std::size_t i = 0; i < size; ++i)
@@ -127,6 +198,8 @@ struct Fixture {
           if (request.path == "/file") {
             response.file = file;
             response.file_size = file_size;
+          } else if (request.path == "/growing") {
+            response.growing = growing;
           } else if (request.path == "/wait") {
             const std::lock_guard lock(mutex);
             parked.push_back(std::move(responder));
@@ -171,6 +244,7 @@ struct Fixture {
 
   std::filesystem::path file;
   std::optional<std::uint64_t> file_size;
+  std::shared_ptr<GrowingBody> growing;  // served at /growing
   std::mutex mutex;
   std::vector<std::shared_ptr<Responder>> parked;
   std::optional<std::filesystem::path> stored;
@@ -256,6 +330,80 @@ TEST(HttpServerDiskTest, AFileOfAnotherSizeThanTheHandlerExpectsIsNotServed) {
   EXPECT_EQ(response->result_int(), 500);
   EXPECT_THAT(response->body(), HasSubstr("recorded size"));
   EXPECT_EQ(response->body().find("0123"), std::string::npos);
+}
+
+// A download of a body still being copied: what is readable leaves at once, the loop stays free
+// while the rest is waited for, and the whole body arrives once it is all readable.
+TEST(HttpServerDiskTest, AGrowingBodyIsSentAsItGrows) {
+  orb::testing::TempDir dir;
+  const std::string content = Bytes(3 << 20);  // 12 chunks of 256 KiB
+  auto body = std::make_shared<TestGrowingBody>(content);
+  Fixture fixture(RealFileIo(), dir / "unused");
+  fixture.growing = body;
+  body->GrowTo(256 * 1024);
+  TestClient download(fixture.server->port());
+  ASSERT_TRUE(download.Write("GET /growing HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto first = download.ReadAtLeast(256 * 1024);
+  ASSERT_TRUE(first.has_value()) << download.error().message();
+  EXPECT_THAT(*first, ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(*first, HasSubstr("Content-Length: " + std::to_string(content.size())));
+  const auto body_start = first->find("\r\n\r\n") + 4;
+  EXPECT_TRUE(first->substr(body_start) == content.substr(0, first->size() - body_start));
+
+  ASSERT_TRUE(orb::testing::WaitFor([&] { return body->waiting() == 1; }, 5s));
+  fixture.ExpectALongPollAnswered();
+
+  body->GrowTo(1 << 20);
+  ASSERT_TRUE(download.ReadAtLeast(body_start + (1 << 20)).has_value());
+  body->GrowTo(content.size());
+  const auto response = download.Read();
+  ASSERT_TRUE(response.has_value()) << download.error().message();
+  EXPECT_EQ(response->result_int(), 200);
+  EXPECT_TRUE(response->body() == content);
+  EXPECT_EQ(body->reads_beyond(), 0);
+}
+
+TEST(HttpServerDiskTest, ARangeOfAGrowingBodyIsSentOnceItsBytesAreReadable) {
+  orb::testing::TempDir dir;
+  const std::string content = Bytes(3 << 20);
+  auto body = std::make_shared<TestGrowingBody>(content);
+  Fixture fixture(RealFileIo(), dir / "unused");
+  fixture.growing = body;
+  TestClient download(fixture.server->port());
+  ASSERT_TRUE(download.Write("GET /growing HTTP/1.1\r\nHost: t\r\nRange: bytes=2097152-\r\n\r\n"));
+  // The head leaves at once (the size is known); the bytes wait for the copy to reach them.
+  const auto head = download.ReadAtLeast(1);
+  ASSERT_TRUE(head.has_value()) << download.error().message();
+  ASSERT_TRUE(orb::testing::WaitFor([&] { return body->waiting() == 1; }, 5s));
+  body->GrowTo(content.size());
+  const auto response = download.Read();
+  ASSERT_TRUE(response.has_value()) << download.error().message();
+  EXPECT_EQ(response->result_int(), 206);
+  EXPECT_EQ(response->at(testing::http::field::content_range), "bytes 2097152-3145727/3145728");
+  EXPECT_TRUE(response->body() == content.substr(2 << 20));
+  EXPECT_EQ(body->reads_beyond(), 0);
+
+  TestClient head_only(fixture.server->port());
+  ASSERT_TRUE(head_only.Write("HEAD /growing HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const auto announced = head_only.ReadAtLeast(1);
+  ASSERT_TRUE(announced.has_value());
+  EXPECT_THAT(*announced, HasSubstr("Content-Length: 3145728"));
+}
+
+TEST(HttpServerDiskTest, AGrowingBodyThatFailsCutsTheResponseShort) {
+  orb::testing::TempDir dir;
+  auto body = std::make_shared<TestGrowingBody>(Bytes(1 << 20));
+  Fixture fixture(RealFileIo(), dir / "unused");
+  fixture.growing = body;
+  body->GrowTo(256 * 1024);
+  TestClient download(fixture.server->port());
+  ASSERT_TRUE(download.Write("GET /growing HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(download.ReadAtLeast(256 * 1024).has_value()) << download.error().message();
+  body->Fail();
+  // The head announced 1 MiB: the client sees the connection end before the body does.
+  EXPECT_FALSE(download.Read().has_value());
+  // The server goes on serving others.
+  fixture.ExpectALongPollAnswered();
 }
 
 }  // namespace

@@ -102,6 +102,30 @@ class BasicTestClient {
     }
   }
 
+  // Reads until at least `size` bytes of the connection are buffered and returns them all (the
+  // next Read parses them); nullopt on an error or when `timeout` passes first.
+  std::optional<std::string> ReadAtLeast(std::size_t size, std::chrono::milliseconds timeout = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (buffer_.size() < size) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      std::size_t got = 0;
+      error_code_ = Run(
+          [&](auto handler) {
+            stream_.async_read_some(buffer_.prepare(64 * 1024),
+                                    [handler, &got](beast::error_code e, std::size_t n) mutable {
+                                      got = n;
+                                      handler(e);
+                                    });
+          },
+          left);
+      if (error_code_) return std::nullopt;
+      buffer_.commit(got);
+    }
+    return beast::buffers_to_string(buffer_.data());
+  }
+
   void Close() {
     beast::error_code ignored;
     beast::get_lowest_layer(stream_).close(ignored);
