@@ -208,7 +208,7 @@ class HttpConnection final : public HttpConnectionBase,
       return Upgrade();
     }
 
-    BodyPolicy policy{config_->options.body_limit, std::nullopt};
+    BodyPolicy policy{config_->options.body_limit, std::nullopt, {}};
     if (config_->body_policy) {
       bool threw = true;
       Guarded("BodyPolicyFn", [&] {
@@ -217,6 +217,29 @@ class HttpConnection final : public HttpConnectionBase,
       });
       if (threw) return SendError(500, "internal", "internal error");
     }
+    if (policy.decide_later) return DecideBodyPolicyLater(std::move(policy.decide_later));
+    ApplyBodyPolicy(std::move(policy));
+  }
+
+  // The BodyPolicyFn asks elsewhere (BodyPolicy::decide_later): the body waits for its answer.
+  void DecideBodyPolicyLater(
+      std::function<void(std::function<void(BodyPolicy decided)> decide)> decide_later) {
+    bool threw = true;
+    Guarded("BodyPolicy::decide_later", [&] {
+      decide_later(
+          [self = this->shared_from_this(), loop = weak_loop_.lock()](BodyPolicy decided) mutable {
+            asio::post(loop->ctx, [self = std::move(self), decided = std::move(decided)]() mutable {
+              if (self->state_ == State::kClosed || !self->head_parser_) return;
+              decided.decide_later = nullptr;
+              self->ApplyBodyPolicy(std::move(decided));
+            });
+          });
+      threw = false;
+    });
+    if (threw) SendError(500, "internal", "internal error");
+  }
+
+  void ApplyBodyPolicy(BodyPolicy policy) {
     const auto length = head_parser_->content_length();
     if (length && *length > policy.limit) {
       return SendError(413, "payload_too_large",

@@ -118,6 +118,11 @@ struct BodyPolicy {
   // Stream the body into this file (created or truncated) instead of memory. When the body is over
   // `limit` or the transfer fails, the partial file is removed.
   std::optional<std::filesystem::path> stream_to_file;
+  // Set by a BodyPolicyFn that cannot decide on the loop (it must ask a database first): net
+  // calls it once and reads nothing of the body until `decide` is called (once, from any thread)
+  // with the policy to apply; the request's timeout still runs. The rest of this policy is not
+  // used, nor a decide_later of the decided one.
+  std::function<void(std::function<void(BodyPolicy decided)> decide)> decide_later;
 };
 using BodyPolicyFn = std::function<BodyPolicy(const HttpRequest& head)>;
 

@@ -178,6 +178,12 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
   Admit(std::move(call));
 }
 
+bool Router::SyncTokensFor(std::string_view token, std::function<void()> then) const {
+  if (!options_.sync_tokens || !IsValidBearerToken(token)) return false;
+  options_.sync_tokens(std::move(then));
+  return true;
+}
+
 void Router::AuthenticateAfterTokenSync(Call&& call, std::string client) const {
   struct Waiting {
     Call call;
@@ -229,11 +235,33 @@ net::BodyPolicy Router::BodyPolicyFor(const HttpRequest& head) const {
     return policy;
   }
   // Stream to disk only for a caller allowed to upload; others get their 401/403 (or 413).
-  if (Authorize(Authenticate(head), match.route->spec.role,
-                match.Param(kAgentIdParam, head.path))) {
-    policy.limit = static_cast<std::size_t>(options_.file_limit);
-    policy.stream_to_file = options_.upload_dir / (".upload-" + RandomHex(12));
+  const RouteClass role = match.route->spec.role;
+  const std::string agent_id(match.Param(kAgentIdParam, head.path));
+  auto allowed = Authorize(Authenticate(head), role, agent_id);
+  if (allowed) return FilePolicy();
+  const std::string* authorization = head.FindHeader("Authorization");
+  const auto bearer = authorization ? ParseBearer(*authorization) : std::nullopt;
+  if (allowed.error().code != Errc::kUnauthenticated || !options_.sync_tokens || !bearer ||
+      !IsValidBearerToken(*bearer)) {
+    return policy;
   }
+  // Unknown here, perhaps created through another replica since the last token read: decided
+  // after the next one, as Handle does (the body waits meanwhile).
+  policy.decide_later = [this, fallback = policy, authorization = *authorization, role,
+                         agent_id](std::function<void(net::BodyPolicy)> decide) {
+    options_.sync_tokens([this, fallback, authorization, role, agent_id,
+                          decide = std::move(decide)] {
+      const bool known = Authorize(tokens_.Authenticate(authorization), role, agent_id).has_value();
+      decide(known ? FilePolicy() : fallback);
+    });
+  };
+  return policy;
+}
+
+net::BodyPolicy Router::FilePolicy() const {
+  net::BodyPolicy policy;
+  policy.limit = static_cast<std::size_t>(options_.file_limit);
+  policy.stream_to_file = options_.upload_dir / (".upload-" + RandomHex(12));
   return policy;
 }
 

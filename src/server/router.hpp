@@ -18,7 +18,8 @@
 //   6. a JSON route's non-empty body must be application/json (415);
 //   7. the route's handler runs with a Call.
 // BodyPolicyFor and IsWebSocketPath answer the HTTP server from the same table: a kFile route's
-// body streams to a file in upload_dir under file_limit, for a caller its role allows.
+// body streams to a file in upload_dir under file_limit, for a caller its role allows (a token
+// the cache does not know waits for the token feed's read there too, before its body is read).
 //
 // The API classes Add their routes (with handlers) once, before the server starts; Add keeps the
 // first error for status(). Thread-safety: Add from one thread before the server starts; the rest
@@ -87,11 +88,16 @@ class Router {
   // Seconds until `client` may try again; 0 when it may now.
   int AuthFailureWait(const std::string& client) const;
   void RecordAuthFailure(const std::string& client) const;
+  // Step 4's second chance for such a caller: when `token` is well-formed and the store is
+  // shared, reads the token feed, calls `then` and returns true; otherwise false.
+  bool SyncTokensFor(std::string_view token, std::function<void()> then) const;
 
  private:
   std::optional<Principal> Authenticate(const HttpRequest& request) const;
   // Steps 4 (after a token feed read) and 5-7 of Handle.
   void AuthenticateAfterTokenSync(Call&& call, std::string client) const;
+  // A kFile route's policy for a caller allowed to upload.
+  net::BodyPolicy FilePolicy() const;
   void Admit(Call&& call) const;
   ResponderPtr Metered(ResponderPtr responder, std::string_view label, std::string owned) const;
   void MethodNotAllowed(const HttpRequest& request, const Resource& resource,

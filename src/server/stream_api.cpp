@@ -37,8 +37,9 @@ struct StreamApi::Client {
   std::shared_ptr<net::WebSocketSession> session;
   std::optional<Principal> header_principal;
   std::optional<std::string> header_token_hash;
-  std::string token_hash;  // of the token the subscription was allowed with
-  std::string address;     // the client's, for the failed-authentication budget
+  std::optional<std::string> header_token;  // for a second look after the token feed's read
+  std::string token_hash;                   // of the token the subscription was allowed with
+  std::string address;                      // the client's, for the failed-authentication budget
   std::shared_ptr<net::TimerHandle> auth_timer;
   std::mutex mutex;
   bool subscribing = false;  // a subscribe message was accepted
@@ -61,7 +62,10 @@ void StreamApi::Open(std::shared_ptr<net::WebSocketSession> session,
   const std::string* authorization = upgrade.FindHeader("Authorization");
   if (authorization) {
     client->header_principal = deps_.tokens.Authenticate(std::string_view(*authorization));
-    if (auto token = ParseBearer(*authorization)) client->header_token_hash = HashToken(*token);
+    if (auto token = ParseBearer(*authorization)) {
+      client->header_token_hash = HashToken(*token);
+      client->header_token = std::move(*token);
+    }
   }
   {
     const std::lock_guard lock(mutex_);
@@ -93,6 +97,26 @@ void StreamApi::Message(net::WebSocketSession& session, std::string message) {
   }
   std::optional<Principal> principal = client->header_principal;
   if (subscribe->token) principal = deps_.tokens.Lookup(*subscribe->token);
+  if (auto allowed = Authorize(principal, kRole);
+      !allowed && allowed.error().code == Errc::kUnauthenticated && router_) {
+    // Unknown here, perhaps created through another replica a moment ago: looked up again after
+    // the token feed's read (Router step 4).
+    const std::optional<std::string> token =
+        subscribe->token ? subscribe->token : client->header_token;
+    if (token &&
+        router_->SyncTokensFor(*token, [this, client, token = *token, subscribe = *subscribe] {
+          Subscribe(client, deps_.tokens.Lookup(token), subscribe);
+        })) {
+      return;
+    }
+  }
+  Subscribe(client, principal, *subscribe);
+}
+
+void StreamApi::Subscribe(const std::shared_ptr<Client>& client,
+                          const std::optional<Principal>& principal,
+                          const protocol::SubscribeMessage& subscribe) {
+  net::WebSocketSession& session = *client->session;
   if (auto allowed = Authorize(principal, kRole); !allowed) {
     if (allowed.error().code == Errc::kUnauthenticated && router_) {
       router_->RecordAuthFailure(client->address);
@@ -107,15 +131,15 @@ void StreamApi::Message(net::WebSocketSession& session, std::string message) {
       return;
     }
     client->subscribing = true;
-    client->token_hash = subscribe->token ? HashToken(*subscribe->token)
-                                          : client->header_token_hash.value_or(std::string());
+    client->token_hash = subscribe.token ? HashToken(*subscribe.token)
+                                         : client->header_token_hash.value_or(std::string());
     if (client->auth_timer) client->auth_timer->Cancel();
   }
   StreamFilter filter;
-  filter.agent_id = subscribe->agent_id;
-  filter.job_id = subscribe->job_id;
+  filter.agent_id = subscribe.agent_id;
+  filter.job_id = subscribe.job_id;
   // The replay reads the store: off the event loop.
-  deps_.calls.Post([this, client, filter = std::move(filter), since = subscribe->since] {
+  deps_.calls.Post([this, client, filter = std::move(filter), since = subscribe.since] {
     auto replay = [this](std::int64_t after, const StreamFilter& f,
                          std::size_t limit) -> Expected<ReplayPage> {
       ReplayPage page;

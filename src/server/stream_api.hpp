@@ -12,10 +12,12 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "net/http_server.hpp"
+#include "protocol/types.hpp"
 #include "server/async_calls.hpp"
 #include "server/auth.hpp"
 #include "server/router.hpp"
@@ -54,6 +56,9 @@ class StreamApi {
 
  private:
   struct Client;
+  // Subscribes `client` when `principal` may read the stream; otherwise closes it (1008).
+  void Subscribe(const std::shared_ptr<Client>& client, const std::optional<Principal>& principal,
+                 const protocol::SubscribeMessage& subscribe);
 
   const std::chrono::milliseconds auth_timeout_;
   Deps deps_;

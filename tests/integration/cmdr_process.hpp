@@ -57,4 +57,14 @@ class CmdrProcess {
   ChildProcess process_;
 };
 
+// PUT /v1/artifacts with `file` streamed as the body, as fleetctl upload sends it.
+inline net::ClientRequest ArtifactUpload(const std::filesystem::path& file) {
+  net::ClientRequest upload;
+  upload.method = "PUT";
+  upload.target = "/v1/artifacts";
+  upload.body_file = file;
+  upload.content_type = "application/octet-stream";
+  return upload;
+}
+
 }  // namespace orb::testing

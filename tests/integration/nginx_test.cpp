@@ -321,11 +321,7 @@ TEST_F(NginxTest, AStreamedUploadAboveTheJsonLimitAndARangeDownload) {
   const fs::path file = dir_ / "artifact.bin";
   std::ofstream(file, std::ios::binary) << content;
   auto admin = Client();
-  net::ClientRequest upload;
-  upload.method = "PUT";
-  upload.target = "/v1/artifacts";
-  upload.body_file = file;
-  upload.content_type = "application/octet-stream";
+  const net::ClientRequest upload = ArtifactUpload(file);
   auto uploaded = admin.Send(upload);
   ASSERT_TRUE(uploaded.has_value()) << uploaded.error().Describe();
   ASSERT_EQ(uploaded->status, 201) << uploaded->body << nginx_->Log();
@@ -362,11 +358,7 @@ TEST_F(NginxTest, TheRealAgentInstallsABuildThroughTheProxy) {
   ASSERT_EQ(
       std::system(("tar -C '" + tree.string() + "' -czf '" + archive.string() + "' .").c_str()), 0);
   auto admin = Client();
-  net::ClientRequest upload;
-  upload.method = "PUT";
-  upload.target = "/v1/artifacts";
-  upload.body_file = archive;
-  upload.content_type = "application/octet-stream";
+  const net::ClientRequest upload = ArtifactUpload(archive);
   auto uploaded = admin.Send(upload);
   ASSERT_TRUE(uploaded.has_value() && uploaded->status == 201);
   auto info = protocol::FromJson<protocol::ArtifactInfo>(uploaded->body);

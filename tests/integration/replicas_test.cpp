@@ -302,6 +302,64 @@ TEST(ReplicasTest, AnAgentEnrolledThroughAIsKnownToBAtOnce) {
   EXPECT_EQ(stranger.Get("/v1/agents").status, 401);
 }
 
+// The same for an operator's token used at once through B (a script that creates a token and
+// goes on; the load balancer picks B): an upload, whose body B decides to take before it has read
+// it, and a stream subscription, authenticated by its first message. Ten tokens in a row, each
+// used within milliseconds of its creation: without the feed's read nearly all would be refused
+// (the upload with 401 or 413, the subscription closed with 1008).
+TEST(ReplicasTest, AnOperatorTokenCreatedThroughAUploadsAndSubscribesThroughBAtOnce) {
+  Replicas replicas;
+  ASSERT_TRUE(replicas.Start());
+  ApiClient admin_a(replicas.a().port(), replicas.admin_token());
+  TempDir dir;
+  const fs::path file = dir.path() / "upload.bin";
+  std::ofstream(file, std::ios::binary) << std::string(2 << 20, 'x');  // over the 1 MiB body limit
+  const auto create_token = [&](int i) {
+    auto reply =
+        admin_a.Post("/v1/tokens", fmt::format(R"({{"role":"operator","name":"ci-{}"}})", i));
+    EXPECT_EQ(reply.status, 201) << reply.body;
+    auto created = protocol::FromJson<protocol::TokenCreated>(reply.body);
+    return created ? created->token : std::string();
+  };
+  for (int i = 0; i < 10; ++i) {
+    const std::string token = create_token(i);
+    ASSERT_FALSE(token.empty());
+    net::ClientOptions options;
+    options.base_url = replicas.b().url();
+    options.bearer_token = token;
+    net::HttpClient client(options);
+    const net::ClientRequest upload = ArtifactUpload(file);
+    auto uploaded = client.Send(upload);
+    ASSERT_TRUE(uploaded.has_value()) << uploaded.error().Describe();
+    EXPECT_EQ(uploaded->status, i == 0 ? 201 : 200) << i << ": " << uploaded->body;
+
+    const std::string viewer = create_token(100 + i);
+    net::WebSocketOptions ws_options;
+    ws_options.base_url = replicas.b().url();
+    net::WebSocketClient ws(ws_options);
+    ASSERT_TRUE(ws.Connect("/v1/stream").has_value());
+    ASSERT_TRUE(ws.Send(fmt::format(R"({{"type":"subscribe","token":"{}"}})", viewer)).has_value());
+    auto ready = ws.Receive(seconds(5));
+    ASSERT_TRUE(ready.has_value()) << i << ": " << ready.error().Describe();
+    auto message = protocol::ParseStreamMessage(*ready);
+    ASSERT_TRUE(message.has_value());
+    EXPECT_EQ(message->kind, protocol::StreamMessage::Kind::kReady) << *ready;
+  }
+  // A token nobody created is still refused, after its read: 401 (the small body limit's 413
+  // when the body is over it), not a hang.
+  net::ClientOptions stranger;
+  stranger.base_url = replicas.b().url();
+  stranger.bearer_token = std::string(64, 'a');
+  net::ClientRequest upload;
+  upload.method = "PUT";
+  upload.target = "/v1/artifacts";
+  upload.body = "small";
+  upload.content_type = "application/octet-stream";
+  auto refused = net::HttpClient(stranger).Send(upload);
+  ASSERT_TRUE(refused.has_value()) << refused.error().Describe();
+  EXPECT_EQ(refused->status, 401) << refused->body;
+}
+
 TEST(ReplicasTest, ATokenRevokedThroughAIsRefusedByBWithinASecond) {
   Replicas replicas;
   ASSERT_TRUE(replicas.Start());
@@ -342,11 +400,7 @@ std::pair<std::string, protocol::ArtifactInfo> UploadThroughA(Replicas& replicas
   const fs::path file = dir / "artifact.bin";
   std::ofstream(file, std::ios::binary) << content;
   net::HttpClient client(AdminOn(replicas, replicas.a()));
-  net::ClientRequest upload;
-  upload.method = "PUT";
-  upload.target = "/v1/artifacts";
-  upload.body_file = file;
-  upload.content_type = "application/octet-stream";
+  const net::ClientRequest upload = ArtifactUpload(file);
   auto uploaded = client.Send(upload);
   EXPECT_TRUE(uploaded.has_value()) << uploaded.error().Describe();
   if (!uploaded) return {};
@@ -382,11 +436,7 @@ TEST(ReplicasTest, AnArtifactUploadedThroughADownloadsWithRangeFromB) {
   EXPECT_EQ(all->status, 200);
   EXPECT_TRUE(all->body == content);
   // Uploaded again through B: already stored.
-  net::ClientRequest upload;
-  upload.method = "PUT";
-  upload.target = "/v1/artifacts";
-  upload.body_file = dir.path() / "artifact.bin";
-  upload.content_type = "application/octet-stream";
+  const net::ClientRequest upload = ArtifactUpload(dir.path() / "artifact.bin");
   net::HttpClient again(options_b);
   auto twice = again.Send(upload);
   ASSERT_TRUE(twice.has_value());

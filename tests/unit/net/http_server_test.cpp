@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -375,7 +376,10 @@ TEST(HttpServerTest, StreamedUploadGoesToTheFileAndTheLimitIsEnforced) {
         seen.set_value(std::move(request));
       },
       [&](const HttpRequest& head) {
-        return BodyPolicy{1000, dir / (head.path.substr(1) + ".upload")};
+        BodyPolicy policy;
+        policy.limit = 1000;
+        policy.stream_to_file = dir / (head.path.substr(1) + ".upload");
+        return policy;
       });
 
   TestClient client(server->port());
@@ -403,6 +407,69 @@ TEST(HttpServerTest, StreamedUploadGoesToTheFileAndTheLimitIsEnforced) {
   // Removed on the file pool, after its last write.
   EXPECT_TRUE(
       orb::testing::WaitFor([&] { return !std::filesystem::exists(dir / "b.upload"); }, 5s));
+}
+
+// A policy that must ask elsewhere first (a token another replica created): the body waits for
+// the answer, then goes where the answer says.
+TEST(HttpServerTest, ABodyPolicyDecidedLaterAppliesOnlyOnceDecided) {
+  orb::testing::TempDir dir;
+  std::promise<HttpRequest> seen;
+  std::mutex mutex;
+  std::vector<std::function<void(BodyPolicy)>> deciding;
+  auto server = StartServer(
+      {},
+      [&](HttpRequest&& request, std::shared_ptr<Responder> responder) {
+        responder->Send(Text("stored"));
+        if (request.path == "/a") seen.set_value(std::move(request));
+      },
+      [&](const HttpRequest&) {
+        BodyPolicy policy;
+        policy.limit = 10;  // what would apply without the answer: 413
+        policy.decide_later = [&](std::function<void(BodyPolicy)> decide) {
+          const std::lock_guard lock(mutex);
+          deciding.push_back(std::move(decide));
+        };
+        return policy;
+      });
+  const auto asked = [&](std::size_t n) {
+    return orb::testing::WaitFor(
+        [&] {
+          const std::lock_guard lock(mutex);
+          return deciding.size() == n;
+        },
+        5s);
+  };
+
+  TestClient client(server->port());
+  const std::string body(600, 'u');
+  ASSERT_TRUE(client.Write("PUT /a HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n" + body));
+  ASSERT_TRUE(asked(1));
+  std::thread([&] {
+    BodyPolicy file;
+    file.limit = 1000;
+    file.stream_to_file = dir / "a.upload";
+    deciding[0](std::move(file));
+  }).join();
+  const auto stored = client.Read();
+  ASSERT_TRUE(stored.has_value()) << client.error().message();
+  EXPECT_EQ(stored->body(), "stored");
+  auto future = seen.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  const HttpRequest request = future.get();
+  ASSERT_TRUE(request.body_file.has_value());
+  std::ifstream in(*request.body_file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), body);
+
+  // Decided as too small: 413, as if decided at once.
+  TestClient refused(server->port());
+  ASSERT_TRUE(refused.Write("PUT /b HTTP/1.1\r\nHost: t\r\nContent-Length: 600\r\n\r\n"));
+  ASSERT_TRUE(asked(2));
+  BodyPolicy small;
+  small.limit = 100;
+  deciding[1](std::move(small));
+  const auto too_large = refused.Read();
+  ASSERT_TRUE(too_large.has_value()) << refused.error().message();
+  EXPECT_EQ(too_large->result_int(), 413);
 }
 
 TEST(HttpServerTest, ServesOverTls) {
