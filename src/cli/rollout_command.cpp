@@ -5,7 +5,9 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -17,6 +19,7 @@
 #include "cli/labels_flag.hpp"
 #include "cli/output.hpp"
 #include "cli/payload_flag.hpp"
+#include "common/time.hpp"
 #include "protocol/rollout_codec.hpp"
 
 namespace orb::cli {
@@ -30,10 +33,13 @@ struct CreateArgs {
   std::optional<std::string> instance_id;
   std::optional<std::string> server_id;
   std::string payload = "{}";
+  std::optional<int> priority;
+  bool exclusive = false;
   std::optional<int> max_attempts;
+  std::optional<int> retry_backoff_seconds;
   std::optional<int> timeout_seconds;
   std::string max_in_flight = "1";
-  std::vector<int> phases;
+  std::vector<std::string> phases;  // "PERCENT" or "PERCENT@RFC3339"
   std::optional<double> abort_failed_percent;
   std::optional<std::int64_t> abort_min_finished;
   std::optional<std::int64_t> host_timeout_seconds;
@@ -41,6 +47,30 @@ struct CreateArgs {
   std::optional<std::string> idempotency_key;
   bool wait = false;
 };
+
+// One --phases element: "50" or "50@2026-12-06T04:00:00Z" (no host of the phase starts before
+// then). The ranges and the order are fleet-cmdr's to check.
+Expected<protocol::RolloutPhaseSpec> ParsePhase(std::string_view text) {
+  const auto at = text.find('@');
+  const std::string percent(text.substr(0, at));
+  protocol::RolloutPhaseSpec phase;
+  try {
+    std::size_t used = 0;
+    phase.percent = std::stoi(percent, &used);
+    if (used != percent.size()) throw std::invalid_argument(percent);
+  } catch (const std::exception&) {
+    return Fail(Errc::kInvalidRequest, "--phases: \"" + std::string(text) +
+                                           "\" is not a percent, or a percent@RFC3339 time");
+  }
+  if (at != std::string_view::npos) {
+    phase.start_at = ParseTimestamp(text.substr(at + 1));
+    if (!phase.start_at) {
+      return Fail(Errc::kInvalidRequest,
+                  "--phases: \"" + std::string(text.substr(at + 1)) + "\" is not an RFC 3339 time");
+    }
+  }
+  return phase;
+}
 
 Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
   protocol::CreateRolloutRequest request;
@@ -60,7 +90,10 @@ Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
   auto payload = ReadPayload(args.payload);
   if (!payload) return Fail(std::move(payload.error()));
   request.job.payload_json = std::move(*payload);
+  request.job.priority = args.priority;
+  if (args.exclusive) request.job.exclusive = true;
   request.job.max_attempts = args.max_attempts;
+  request.job.retry_backoff_seconds = args.retry_backoff_seconds;
   request.job.timeout_seconds = args.timeout_seconds;
   // "25%" or "3"; the range is fleet-cmdr's to check.
   std::string max = args.max_in_flight;
@@ -73,8 +106,11 @@ Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
   } catch (const std::exception&) {
     return Fail(Errc::kInvalidRequest, "--max-in-flight: an integer or a percentage such as 25%");
   }
-  for (int percent : args.phases)
-    request.policy.phases.push_back({percent, std::nullopt});
+  for (const std::string& phase : args.phases) {
+    auto parsed = ParsePhase(phase);
+    if (!parsed) return Fail(std::move(parsed.error()));
+    request.policy.phases.push_back(*parsed);
+  }
   if (args.abort_failed_percent) {
     request.policy.abort =
         protocol::RolloutAbortSpec{*args.abort_failed_percent, args.abort_min_finished.value_or(1)};
@@ -270,11 +306,18 @@ void AddRolloutCommand(CLI::App& app, Context& ctx) {
   create->add_option("-i,--instance", args->instance_id, "target instance (instance job types)");
   create->add_option("--server-id", args->server_id, "target server (server job types)");
   create->add_option("-p,--payload", args->payload, "payload: JSON object, @FILE or @- (stdin)");
+  create->add_option("--priority", args->priority, "-100..100, higher first (default 0)");
+  create->add_flag("--exclusive", args->exclusive, "each job runs alone on its agent");
   create->add_option("--max-attempts", args->max_attempts, "1..20 (default: the type's)");
+  create->add_option("--retry-backoff", args->retry_backoff_seconds,
+                     "seconds before a job's first automatic retry (default 10)");
   create->add_option("--timeout", args->timeout_seconds, "seconds per run (default: the type's)");
   create->add_option("--max-in-flight", args->max_in_flight,
                      "hosts with an unfinished job at most: N or P% (default 1)");
-  create->add_option("--phases", args->phases, "cumulative percents, e.g. 10,50,100")
+  create
+      ->add_option("--phases", args->phases,
+                   "cumulative percents, e.g. 10,50,100; PERCENT@TIME: that phase starts no "
+                   "host before the RFC 3339 TIME (10,50@2026-12-06T04:00:00Z,100)")
       ->delimiter(',');
   create->add_option("--abort-failed-percent", args->abort_failed_percent,
                      "abort when (failed + skipped) / final hosts reaches this percent");

@@ -19,6 +19,7 @@
 
 #include "common/regex.hpp"
 #include "common/sha256.hpp"
+#include "common/time.hpp"
 #include "integration/test_cluster.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/inventory.hpp"
@@ -779,6 +780,59 @@ TEST_F(FleetctlTest, RolloutLsShowPauseResumeAndAbort) {
   EXPECT_EQ(bad.code, 2) << bad.err;
   const auto missing = Run({"rollout", "show", "no-such-rollout"});
   EXPECT_EQ(missing.code, 3) << missing.err;
+}
+
+// The job template's scheduling fields and a phase that waits for its start time, from flags.
+TEST_F(FleetctlTest, RolloutCreateTakesTheJobsFieldsAndAPhasesStartTime) {
+  cluster_.StartAgent("host-1", kAllTypes);
+  cluster_.StartAgent("host-2", kAllTypes);
+  const auto created = Run({"rollout",
+                            "create",
+                            "BACKUP_INSTANCE",
+                            "--name",
+                            "staged",
+                            "--instance",
+                            "main",
+                            "--agent",
+                            "host-1",
+                            "--agent",
+                            "host-2",
+                            "--priority",
+                            "7",
+                            "--exclusive",
+                            "--retry-backoff",
+                            "30",
+                            "--max-in-flight",
+                            "2",
+                            "--phases",
+                            "50,100@2199-01-01T00:00:00Z",
+                            "-o",
+                            "json"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  auto rollout = protocol::ParseRollout(created.out);
+  ASSERT_TRUE(rollout.has_value()) << created.out;
+  EXPECT_EQ(rollout->job.priority, 7);
+  EXPECT_EQ(rollout->job.exclusive, true);
+  EXPECT_EQ(rollout->job.retry_backoff_seconds, 30);
+  ASSERT_EQ(rollout->policy.phases.size(), 2u);
+  EXPECT_EQ(rollout->policy.phases[0].percent, 50);
+  EXPECT_FALSE(rollout->policy.phases[0].start_at.has_value());
+  EXPECT_EQ(rollout->policy.phases[1].start_at, ParseTimestamp("2199-01-01T00:00:00Z"));
+  // The first phase's host only: the second phase waits for its time, whatever maxInFlight says.
+  EXPECT_EQ(rollout->counts.total, 2);
+  EXPECT_EQ(rollout->counts.pending, 1);
+  const auto jobs = Run({"jobs", "-o", "json"});
+  ASSERT_EQ(jobs.code, 0) << jobs.err;
+  EXPECT_NE(jobs.out.find(R"("priority":7)"), std::string::npos) << jobs.out;
+  EXPECT_NE(jobs.out.find(R"("exclusive":true)"), std::string::npos) << jobs.out;
+
+  const auto bad_time = Run({"rollout", "create", "BACKUP_INSTANCE", "--name", "x", "--instance",
+                             "m", "--agent", "host-1", "--phases", "50,100@tomorrow"});
+  EXPECT_EQ(bad_time.code, 2) << bad_time.err;
+  EXPECT_NE(bad_time.err.find("not an RFC 3339 time"), std::string::npos) << bad_time.err;
+  const auto bad_percent = Run({"rollout", "create", "BACKUP_INSTANCE", "--name", "x", "--instance",
+                                "m", "--agent", "host-1", "--phases", "half,100"});
+  EXPECT_EQ(bad_percent.code, 2) << bad_percent.err;
 }
 
 TEST(FleetctlServerDownTest, EveryKindOfCommandExitsFourWhenFleetCmdrIsDown) {
