@@ -1,5 +1,7 @@
 // The enqueue page: a form for every job type, generated from GET /v1/job-types, that shows
-// fleet-cmdr's validation errors next to the field. Loaded after app.js.
+// fleet-cmdr's validation errors next to the field. The same job goes to one agent
+// (POST /v1/jobs) or, as a rollout's template, to every host with some labels under a policy
+// (POST /v1/rollouts; its page follows). Loaded after app.js.
 "use strict";
 // ---- enqueue: the form is generated from GET /v1/job-types --------------------------------------
 function openEnqueue() {
@@ -9,6 +11,8 @@ function openEnqueue() {
   if (want && S.typeByName.has(want)) select.value = want;
   if (S.route.query.get("agentId")) $("e-agent").value = S.route.query.get("agentId");
   if (S.route.query.get("target")) $("e-target").value = S.route.query.get("target");
+  if (S.route.query.get("mode") === "rollout") $("e-mode").value = "rollout";
+  setMode();
   buildPayloadFields();
   // "payload.<field>=value" in the query (the host page's buttons) fills that payload field.
   for (const [k, v] of S.route.query) {
@@ -52,6 +56,46 @@ function fillAgentList() {
   const list = $("agent-ids"); list.replaceChildren();
   for (const id of [...S.agents.keys()].sort()) list.appendChild(el("option", { value: id }));
   if (!$("e-agent").value && S.agents.size === 1) $("e-agent").value = [...S.agents.keys()][0];
+}
+// One agent, or a rollout: the rollout's fields instead of the agent's, and no notBefore or
+// dependsOn (a rollout's jobs start when its policy says).
+function setMode() {
+  const rollout = $("e-mode").value === "rollout";
+  $("e-rollout").hidden = !rollout;
+  $("e-agent-field").hidden = rollout;
+  document.querySelectorAll('#enqueue-form [data-only="job"]').forEach((f) => { f.hidden = rollout; });
+  $("enqueue-submit").textContent = rollout ? "Start the rollout" : "Enqueue";
+  $("enqueue-title").textContent = rollout ? "Roll a job out over many hosts" : "Enqueue a job";
+}
+// POST /v1/rollouts from the form: the job as its template; problems found here go to `local`.
+function rolloutBody(job, local) {
+  const labels = {};
+  for (const pair of $("e-r-selector").value.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) { local.push({ field: "target", problem: JSON.stringify(pair) + " is not KEY=VALUE" }); continue; }
+    labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  const policy = {};
+  const max = $("e-r-maxInFlight").value.trim();
+  if (max) policy.maxInFlight = /^\d+$/.test(max) ? Number(max) : max;  // "25%": fleet-cmdr checks
+  const phases = $("e-r-phases").value.split(",").map((x) => x.trim()).filter(Boolean);
+  if (phases.length) {
+    policy.phases = phases.map((phase) => {
+      const at = phase.indexOf("@");
+      const percent = Number(at < 0 ? phase : phase.slice(0, at));
+      return at < 0 ? { percent } : { percent, startAt: phase.slice(at + 1).trim() };
+    });
+  }
+  const percent = $("e-r-abortPercent").value.trim(), min = $("e-r-abortMin").value.trim();
+  if (percent) policy.abort = Object.assign({ failedPercent: Number(percent) }, min ? { minFinished: Number(min) } : {});
+  else if (min) local.push({ field: "policy.abort", problem: "give the percent too" });
+  const timeout = $("e-r-hostTimeout").value.trim();
+  if (timeout) policy.hostTimeoutSeconds = Number(timeout);
+  const template = Object.assign({}, job);
+  for (const k of ["agentId", "notBefore", "dependsOn", "idempotencyKey"]) delete template[k];
+  const body = { name: $("e-r-name").value.trim(), target: { selector: { labels } }, job: template, policy };
+  if (job.idempotencyKey) body.idempotencyKey = job.idempotencyKey;
+  return body;
 }
 // A field is a form control unless it lives inside an array or map, which get one JSON textarea.
 function isInsideCompound(name, info) {
@@ -111,7 +155,7 @@ function clearErrors() {
 }
 // "payload.mods[2].path" -> the closest field of the form that has it.
 function fieldFor(path) {
-  let p = path.replace(/^payload\./, "").replace(/\[\d+\]/g, "[]");
+  let p = path.replace(/^job\./, "").replace(/^payload\./, "").replace(/\[\d+\]/g, "[]");
   const byPath = (x) => document.querySelector('#enqueue-form .field[data-path="' + CSS.escape(x) + '"]');
   while (p) {
     const f = byPath(p); if (f) return f;
@@ -153,16 +197,23 @@ async function submitEnqueue(ev) {
   const deps = $("e-dependsOn").value.split(",").map((x) => x.trim()).filter(Boolean);
   if (deps.length) body.dependsOn = deps;
   if ($("e-exclusive").checked) body.exclusive = true;
+  const rollout = $("e-mode").value === "rollout" ? rolloutBody(body, local) : null;
   if (local.length) return showProblems({ code: "invalid_payload", message: "fix the marked fields", details: local });
   $("enqueue-submit").disabled = true;
   try {
-    const created = await api("POST", "/v1/jobs", body);
-    putJob(created);
-    location.hash = "#/jobs/" + created.id;
+    if (rollout) {
+      const created = await api("POST", "/v1/rollouts", rollout);
+      location.hash = "#/rollouts/" + created.id;
+    } else {
+      const created = await api("POST", "/v1/jobs", body);
+      putJob(created);
+      location.hash = "#/jobs/" + created.id;
+    }
   } catch (err) { showProblems(err); } finally { $("enqueue-submit").disabled = false; }
 }
 
 $("e-type").onchange = () => { buildPayloadFields(); offerHostIds(); };
+$("e-mode").onchange = () => { setMode(); clearErrors(); };
 $("e-agent").oninput = () => offerHostIds();
 $("e-target").oninput = () => offerHostIds();
 $("enqueue-form").onsubmit = submitEnqueue;

@@ -264,3 +264,41 @@ test("a schedule in Australia/Sydney shows its next fires in Sydney's time; fire
   assert.equal(page.lastError, undefined);
   await page.close();
 });
+
+test("a rollout started from the enqueue form: fleet-cmdr's problems shown at their fields, then its page", async () => {
+  for (const name of Object.keys(roots)) release(name);  // their jobs finish at once from here on
+  const before = (await api("GET", "/v1/rollouts?limit=100")).rollouts.length;
+  const page = await h.signedInPage();
+  await page.goto(h.base + "/#/enqueue?type=VERIFY_BACKUP&mode=rollout");
+  await page.waitForSelector("#e-rollout:not([hidden])", { timeout: WAIT });
+  assert.equal(await page.textContent("#enqueue-title"), "Roll a job out over many hosts");
+  assert.equal(await page.isVisible("#e-agent"), false);
+  assert.equal(await page.isVisible("#e-dependsOn"), false);
+  await page.fill("#e-target", "web-1");
+  await page.fill("#p-backupId", "form-1");
+  await page.fill("#e-r-name", "verify from the form");
+  await page.fill("#e-r-selector", "fleet=ops");
+  await page.fill("#e-r-maxInFlight", "1");
+  await page.fill("#e-r-phases", "50,40");  // percents must increase and end at 100
+  await page.click("#enqueue-submit");
+  await page.waitForSelector('#enqueue-form .field.invalid[data-path="policy.phases"]', { timeout: WAIT });
+  assert.match(await page.textContent('.field[data-path="policy.phases"] .field-error'), /./);
+  assert.equal((await api("GET", "/v1/rollouts?limit=100")).rollouts.length, before);
+  await h.shot(page, "fo-10-rollout-form-invalid");
+
+  await page.fill("#e-r-phases", "50,100");
+  await page.click("#enqueue-submit");
+  await page.waitForURL(/#\/rollouts\/[^/]+$/, { timeout: WAIT });
+  const id = decodeURIComponent(page.url().split("/").pop());
+  const rollout = await api("GET", "/v1/rollouts/" + id);
+  assert.equal(rollout.name, "verify from the form");
+  assert.deepEqual(rollout.target, { selector: { labels: { fleet: "ops" } } });
+  assert.equal(rollout.job.instanceId, "web-1");
+  assert.deepEqual(rollout.job.payload, { backupId: "form-1" });
+  assert.deepEqual(rollout.policy.phases.map((p) => p.percent), [50, 100]);
+  for (const agent of ["ro-1", "ro-2", "ro-3"]) await page.waitForSelector(tile(agent, "completed"), { timeout: WAIT });
+  await page.waitForSelector("#rollout-status.rs-COMPLETED", { timeout: WAIT });
+  await h.shot(page, "fo-11-rollout-from-the-form");
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
