@@ -22,6 +22,18 @@ const S = {
 };
 const $ = (id) => document.getElementById(id);
 const text = (v) => (v === null || v === undefined ? "" : String(v));
+// The texts of a comma-separated input, trimmed, empty ones left out.
+const commaList = (id) => $(id).value.split(",").map((x) => x.trim()).filter(Boolean);
+// "k=v, k2=v2" in input `id` as a labels object; a pair without "=" goes to `problems` under `field`.
+function labelsOf(id, field, problems) {
+  const labels = {};
+  for (const pair of commaList(id)) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) problems.push({ field, problem: JSON.stringify(pair) + " is not KEY=VALUE" });
+    else labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return labels;
+}
 const el = (tag, props = {}, ...children) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {

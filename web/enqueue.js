@@ -69,16 +69,11 @@ function setMode() {
 }
 // POST /v1/rollouts from the form: the job as its template; problems found here go to `local`.
 function rolloutBody(job, local) {
-  const labels = {};
-  for (const pair of $("e-r-selector").value.split(",").map((x) => x.trim()).filter(Boolean)) {
-    const eq = pair.indexOf("=");
-    if (eq <= 0) { local.push({ field: "target", problem: JSON.stringify(pair) + " is not KEY=VALUE" }); continue; }
-    labels[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
-  }
+  const labels = labelsOf("e-r-selector", "target", local);
   const policy = {};
   const max = $("e-r-maxInFlight").value.trim();
   if (max) policy.maxInFlight = /^\d+$/.test(max) ? Number(max) : max;  // "25%": fleet-cmdr checks
-  const phases = $("e-r-phases").value.split(",").map((x) => x.trim()).filter(Boolean);
+  const phases = commaList("e-r-phases");
   if (phases.length) {
     policy.phases = phases.map((phase) => {
       const at = phase.indexOf("@");
@@ -194,7 +189,7 @@ async function submitEnqueue(ev) {
   }
   for (const k of ["priority", "maxAttempts", "timeoutSeconds"]) { const v = $("e-" + k).value.trim(); if (v !== "") body[k] = Number(v); }
   for (const k of ["notBefore", "idempotencyKey"]) { const v = $("e-" + k).value.trim(); if (v) body[k] = v; }
-  const deps = $("e-dependsOn").value.split(",").map((x) => x.trim()).filter(Boolean);
+  const deps = commaList("e-dependsOn");
   if (deps.length) body.dependsOn = deps;
   if ($("e-exclusive").checked) body.exclusive = true;
   const rollout = $("e-mode").value === "rollout" ? rolloutBody(body, local) : null;

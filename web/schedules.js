@@ -1,7 +1,7 @@
-// The schedules list and one schedule's page (docs/protocol.md "Schedules", docs/decisions/0017
-// and 0022): its steps, its next fires in its own time zone, its recent fires with their jobs, and
-// "fire now". Live from the stream's schedule.* events; its fires' jobs from the job events.
-// Loaded after app.js.
+// The schedules list with a form for a new one, and one schedule's page (docs/protocol.md
+// "Schedules", docs/decisions/0017 and 0022): its steps, its next fires in its own time zone, its
+// recent fires with their jobs, "fire now", disable/enable and delete. Live from the stream's
+// schedule.* events; its fires' jobs from the job events. Loaded after app.js.
 "use strict";
 const SC = {
   list: new Map(), listIds: [], cursor: null,
@@ -67,8 +67,49 @@ function renderSchedules() {
       el("td", { class: "mono last-fire", title: last ? last.fireTime : "", text: last ? zoneTime(last.fireTime, s.timeZone) + " (" + last.jobCount + (last.jobCount === 1 ? " job)" : " jobs)") : "" }),
       el("td", { text: s.steps.map((x) => x.type).join(" → ") })));
   }
-  if (!SC.listIds.length) body.appendChild(el("tr", {}, el("td", { colSpan: 7, class: "hint", text: "No schedules yet (fleetctl schedule create)." })));
+  if (!SC.listIds.length) body.appendChild(el("tr", {}, el("td", { colSpan: 7, class: "hint", text: "No schedules yet." })));
   $("schedules-more").hidden = !SC.cursor;
+}
+
+// ---- a new schedule (POST /v1/schedules) --------------------------------------------------------
+function openNewSchedule() {
+  const zones = $("sc-zones");
+  if (!zones.options.length && Intl.supportedValuesOf) {
+    zones.replaceChildren(...Intl.supportedValuesOf("timeZone").map((z) => el("option", { value: z })));
+  }
+  if (!$("sc-zone").value) $("sc-zone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
+function scFields() { return document.querySelectorAll("#sc-form .field"); }
+function showScheduleProblems(err) {
+  scFields().forEach((f) => { f.classList.remove("invalid"); f.querySelector(".field-error").textContent = ""; });
+  const unplaced = [];
+  for (const d of err.details && err.details.length ? err.details : [{ field: "", problem: err.message }]) {
+    // "steps[1].payload.keepLast" -> the steps field, with the whole path in its message.
+    const top = (d.field || "").split(/[.[]/)[0];
+    const f = top ? document.querySelector('#sc-form .field[data-path="' + CSS.escape(top) + '"]') : null;
+    if (!f) { unplaced.push((d.field ? d.field + ": " : "") + d.problem); continue; }
+    f.classList.add("invalid");
+    const box = f.querySelector(".field-error");
+    box.textContent = (box.textContent ? box.textContent + "; " : "") + (d.field !== top ? d.field + ": " : "") + d.problem;
+  }
+  $("sc-error").textContent = unplaced.length ? unplaced.join("; ") : err.code + ": " + err.message;
+}
+async function submitSchedule(ev) {
+  ev.preventDefault();
+  const local = [];
+  const body = { name: $("sc-name").value.trim(), cron: $("sc-cron").value.trim(), overlap: $("sc-overlap").value, catchUp: $("sc-catchUp").value };
+  const zone = $("sc-zone").value.trim(); if (zone) body.timeZone = zone;
+  const labels = labelsOf("sc-labels", "target", local), agents = commaList("sc-agents");
+  if (agents.length && Object.keys(labels).length) local.push({ field: "target", problem: "give labels or agents, not both" });
+  body.target = agents.length ? { agentIds: agents } : { selector: { labels } };
+  try { body.steps = JSON.parse($("sc-steps").value || "null"); } catch (e) { local.push({ field: "steps", problem: "is not valid JSON: " + e.message }); }
+  if (local.length) return showScheduleProblems({ code: "invalid_request", message: "fix the marked fields", details: local });
+  $("sc-submit").disabled = true;
+  try {
+    const created = await api("POST", "/v1/schedules", body);
+    $("sc-form").reset(); $("sc-new").open = false; showScheduleProblems({ details: [] }); $("sc-error").textContent = "";
+    location.hash = "#/schedules/" + created.id;
+  } catch (err) { showScheduleProblems(err); } finally { $("sc-submit").disabled = false; lockOperatorButtons(); }
 }
 
 // ---- one schedule -------------------------------------------------------------------------------
@@ -108,6 +149,9 @@ function renderSchedule() {
   en.className = page.deleted || !s.enabled ? "offline" : "online";
   $("schedule-fire").disabled = page.deleted;
   $("schedule-fire").title = page.deleted ? "The schedule was deleted." : "Fires now, also a disabled schedule.";
+  $("schedule-toggle").textContent = s.enabled ? "Disable" : "Enable";
+  $("schedule-toggle").title = s.enabled ? "No fire until it is enabled again (fire now still works)." : "Fires again from now on: the fires missed meanwhile do not run.";
+  $("schedule-toggle").disabled = $("schedule-delete").disabled = page.deleted;
   lockOperatorButtons();
   const kv = $("schedule-fields"); kv.replaceChildren();
   const add = (k, v) => kv.append(el("div", { text: k }), el("div", { class: "mono", text: v }));
@@ -164,6 +208,25 @@ async function fireNow() {
   } catch (err) { $("schedule-error").textContent = err.code + ": " + err.message; }
 }
 
+async function toggleSchedule() {
+  const page = SC.page; if (!page || !page.schedule) return;
+  $("schedule-error").textContent = "";
+  try {
+    page.schedule = await api("PATCH", "/v1/schedules/" + page.id, { enabled: !page.schedule.enabled });
+    if (SC.page === page) renderSchedule();
+  } catch (err) { $("schedule-error").textContent = err.code + ": " + err.message; }
+}
+async function deleteSchedule() {
+  const page = SC.page; if (!page || !page.schedule) return;
+  if (!confirm("Delete the schedule " + page.schedule.name + "? Its jobs stay.")) return;
+  $("schedule-error").textContent = "";
+  try {
+    await api("DELETE", "/v1/schedules/" + page.id);
+    page.deleted = true;
+    if (SC.page === page) renderSchedule();
+  } catch (err) { $("schedule-error").textContent = err.code + ": " + err.message; }
+}
+
 // ---- the stream ---------------------------------------------------------------------------------
 EVENT_LISTENERS.push((e) => {
   if (e.scheduleId && e.type.startsWith("schedule.")) {
@@ -181,5 +244,9 @@ EVENT_LISTENERS.push((e) => {
 
 $("schedules-more").onclick = () => moreSchedules();
 $("schedule-fire").onclick = () => fireNow();
+$("schedule-toggle").onclick = () => toggleSchedule();
+$("schedule-delete").onclick = () => deleteSchedule();
+$("sc-new").ontoggle = () => { if ($("sc-new").open) openNewSchedule(); };
+$("sc-form").onsubmit = submitSchedule;
 addView("schedules", { nav: "schedules", open: () => openSchedules() });
 addView("schedule", { nav: "schedules", detailOf: "schedules", open: (id) => openSchedule(id) });

@@ -302,3 +302,51 @@ test("a rollout started from the enqueue form: fleet-cmdr's problems shown at th
   assert.equal(page.lastError, undefined);
   await page.close();
 });
+
+test("a schedule created from the UI, with its problems at their fields; disabled, enabled and deleted from its page", async () => {
+  const count = async () => (await api("GET", "/v1/schedules?limit=100")).schedules.length;
+  const before = await count();
+  const page = await h.signedInPage();
+  await page.click('a[data-route="schedules"]');
+  await page.click("#sc-new summary");
+  await waitFor("the browser's zone offered", async () => (await page.inputValue("#sc-zone")) !== "");
+  await page.fill("#sc-name", "ui nightly");
+  await page.fill("#sc-cron", "0 25 * * *");  // there is no hour 25
+  await page.fill("#sc-zone", "Europe/Berlin");
+  await page.fill("#sc-agents", "sched-1");
+  await page.fill("#sc-steps", JSON.stringify([{ type: "VERIFY_BACKUP", instanceId: "web-1", payload: { backupId: "u-1" } }]));
+  await page.click("#sc-submit");
+  await page.waitForSelector('#sc-form .field.invalid[data-path="cron"]', { timeout: WAIT });
+  assert.match(await page.textContent('#sc-form .field[data-path="cron"] .field-error'), /./);
+  assert.equal(await count(), before);
+  await h.shot(page, "fo-12-schedule-form-invalid");
+
+  await page.fill("#sc-cron", "0 4 * * *");
+  await page.click("#sc-submit");
+  await page.waitForURL(/#\/schedules\/[^/]+$/, { timeout: WAIT });
+  const id = decodeURIComponent(page.url().split("/").pop());
+  const schedule = await api("GET", "/v1/schedules/" + id);
+  assert.equal(schedule.name, "ui nightly");
+  assert.equal(schedule.timeZone, "Europe/Berlin");
+  assert.deepEqual(schedule.target, { agentIds: ["sched-1"] });
+  assert.equal(schedule.steps.length, 1);
+  await page.waitForSelector("#schedule-next tr[data-fire]", { timeout: WAIT });
+  assert.match(await page.textContent("#schedule-next tr[data-fire] .zone-time"), / 04:00 GMT\+[12]$/);
+
+  await page.click("#schedule-toggle");
+  await waitFor("shown disabled", async () => (await page.textContent("#schedule-enabled")) === "disabled");
+  assert.equal((await api("GET", "/v1/schedules/" + id)).enabled, false);
+  assert.equal(await page.textContent("#schedule-toggle"), "Enable");
+  await page.click("#schedule-toggle");
+  await waitFor("shown enabled", async () => (await page.textContent("#schedule-enabled")) === "enabled");
+  assert.equal((await api("GET", "/v1/schedules/" + id)).enabled, true);
+
+  page.once("dialog", (dialog) => dialog.accept());
+  await page.click("#schedule-delete");
+  await waitFor("shown deleted", async () => (await page.textContent("#schedule-enabled")) === "deleted");
+  await assert.rejects(api("GET", "/v1/schedules/" + id), /404/);
+  assert.equal(await page.isEnabled("#schedule-fire"), false);
+  await h.shot(page, "fo-13-schedule-deleted");
+  assert.equal(page.lastError, undefined);
+  await page.close();
+});
