@@ -84,6 +84,14 @@ class PostgresStoreTest : public ::testing::Test {
     EXPECT_THAT(PgQuery(own_cluster_->Url(), "CREATE DATABASE orb"), IsOk());
     return &*own_cluster_;
   }
+  // Sessions of OpenStore's database waiting for a lock (-1 when that cannot be read). Not
+  // pg_locks: it is the whole cluster's, which the tests running beside this one share.
+  int WaitingLocks() const {
+    auto waiting = PgQuery(db_->url(),
+                           "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                           "current_database() AND wait_event_type = 'Lock'");
+    return waiting ? std::stoi(*waiting) : -1;
+  }
   void TearDown() override {
     if (own_cluster_) (void)own_cluster_->Destroy();
   }
@@ -483,26 +491,17 @@ TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
   ASSERT_NE(opened, nullptr);
   PostgresStore& store = *opened;
   const TestDatabase* db = db_.get();
-  // A writer is chosen by the hash of an operation's first agent: x (the create's first) and w
-  // (the flush's first) must go to different writers; x < y < ... in id order.
-  const auto writer_of = [](const std::string& agent) {
-    return std::hash<std::string>{}(agent) % 2;
-  };
+  // The create (an operator's: the interactive writer's) and the flush (the presence timer's: a
+  // writer the fleet's calls share) run on different connections; w < x < y in id order.
+  const std::string w = "agent-w";
   const std::string x = "agent-x";
   const std::string y = "agent-y";
-  std::string w;
-  for (int i = 0; w.empty() || writer_of(w) == writer_of(x); ++i)
-    w = "agent-w" + std::to_string(i);
   const WallTime now = clock_.WallNow();
   for (const std::string& agent : {w, x, y})
     Enroll(store, agent, now);
 
   PgConnection holder(db->url(), /*pipeline=*/false);
   holder.ExecScript("BEGIN; SELECT * FROM agents WHERE id = 'agent-y' FOR UPDATE");
-  const auto waiting_locks = [&] {
-    auto waiting = PgQuery(db->url(), "SELECT count(*) FROM pg_locks WHERE NOT granted");
-    return waiting ? std::stoi(*waiting) : -1;
-  };
   // Writer 1: locks x, then waits for y; the create reads (whether its agents exist) before it
   // can go on, so it does not reach its commit.
   auto created = std::async(std::launch::async, [&] {
@@ -518,13 +517,13 @@ TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
     }
     return store.CreateJobs(command, now);
   });
-  ASSERT_TRUE(::orb::testing::WaitFor([&] { return waiting_locks() >= 1; }, 10s));
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return WaitingLocks() >= 1; }, 10s));
   // Writer 2: locks w, then waits for x; its writes are all deferred, so it reaches its commit.
   auto flushed = std::async(std::launch::async, [&] {
     const std::vector<AgentSeen> seen{{w, now}, {x, now}};
     return store.TouchAgents(seen);
   });
-  ASSERT_TRUE(::orb::testing::WaitFor([&] { return waiting_locks() >= 2; }, 10s));
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return WaitingLocks() >= 2; }, 10s));
   holder.ExecScript("COMMIT");
   // 15 s: far more than the few milliseconds both need once y is free; a hang ends after 5 s
   // with a failed batch, which the checks below see.
@@ -532,6 +531,49 @@ TEST_F(PostgresStoreTest, TwoWritersWaitingForEachOthersRowsBothCommit) {
   ASSERT_EQ(flushed.wait_for(15s), std::future_status::ready);
   EXPECT_THAT(created.get(), IsOk());
   EXPECT_THAT(flushed.get(), IsOk());
+}
+
+// An operator's create has a writer of its own (PostgresStoreOptions::interactive_writer): it
+// does not wait while every writer the fleet's calls share is stuck behind a row lock (here held
+// by another session; in production, a busy batch).
+TEST_F(PostgresStoreTest, AnOperatorsCreateDoesNotWaitBehindTheFleetsWriters) {
+  auto opened = OpenStore(2);
+  ASSERT_NE(opened, nullptr);
+  PostgresStore& store = *opened;
+  const TestDatabase* db = db_.get();
+  const WallTime now = clock_.WallNow();
+  std::vector<std::string> fleet;
+  for (int i = 0; i < 32; ++i) {
+    fleet.push_back((i < 10 ? "fleet-0" : "fleet-") + std::to_string(i));
+    Enroll(store, fleet.back(), now);
+  }
+  Enroll(store, "operators-host", now);
+  PgConnection holder(db->url(), /*pipeline=*/false);
+  holder.ExecScript("BEGIN; SELECT * FROM agents WHERE id LIKE 'fleet-%' FOR UPDATE");
+  // One presence flush per fleet agent: each writer the fleet shares takes one and waits for the
+  // lock; both waiting is two ungranted locks (a writer runs one batch at a time).
+  std::vector<std::future<Status>> flushes;
+  for (const std::string& agent : fleet) {
+    flushes.push_back(std::async(std::launch::async, [&store, agent, now] {
+      return store.TouchAgents(std::vector<AgentSeen>{{agent, now}});
+    }));
+  }
+  ASSERT_TRUE(::orb::testing::WaitFor([&] { return WaitingLocks() >= 2; }, 10s));
+
+  // 10 s: the create needs milliseconds on a free connection; behind a stuck writer it would
+  // wait for the holder, which commits only after this check.
+  auto created = std::async(std::launch::async,
+                            [&] { return store.CreateJobs(OneJob("operators-host"), now); });
+  ASSERT_EQ(created.wait_for(10s), std::future_status::ready);
+  EXPECT_THAT(created.get(), IsOk());
+  for (auto& flush : flushes)
+    EXPECT_NE(flush.wait_for(0s), std::future_status::ready);
+
+  holder.ExecScript("COMMIT");
+  for (auto& flush : flushes) {
+    ASSERT_EQ(flush.wait_for(15s), std::future_status::ready);
+    EXPECT_THAT(flush.get(), IsOk());
+  }
 }
 
 // During a rolling upgrade, replicas of the previous version write jobs and agents without

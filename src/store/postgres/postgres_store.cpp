@@ -83,7 +83,7 @@ class PostgresStore::Impl {
         deps_(deps),
         pool_(url_, options_.idle_readers, options_.reconnect_pause, options_.response_timeout) {
     if (options_.instance_id.empty()) options_.instance_id = RandomHex(8);
-    const int writers = std::max(1, options_.writers);
+    const int writers = std::max(1, options_.writers) + (options_.interactive_writer ? 1 : 0);
     for (int i = 0; i < writers; ++i) {
       auto writer = std::make_unique<Writer>();
       writer->driver = std::make_unique<postgres::PgBatchDriver>(
@@ -93,7 +93,8 @@ class PostgresStore::Impl {
     for (std::size_t i = 0; i < writers_.size(); ++i) {
       Writer* writer = writers_[i].get();
       writer->thread = std::thread([this, writer, i] {
-        const std::string name = "store-pg-w" + std::to_string(i);
+        const bool interactive = options_.interactive_writer && i + 1 == writers_.size();
+        const std::string name = interactive ? "store-pg-wi" : "store-pg-w" + std::to_string(i);
         ::pthread_setname_np(::pthread_self(), name.c_str());
         WriterLoop(*writer);
       });
@@ -143,11 +144,15 @@ class PostgresStore::Impl {
   }
 
   void Submit(engine::OpPtr op) {
+    // The interactive writer is the last one; the others share the rest by agent.
+    const std::size_t shared = writers_.size() - (options_.interactive_writer ? 1 : 0);
     std::size_t index = 0;
-    if (!op->agents().empty()) {
-      index = std::hash<std::string>{}(op->agents().front()) % writers_.size();
+    if (options_.interactive_writer && op->lane() == engine::Lane::kInteractive) {
+      index = shared;
+    } else if (!op->agents().empty()) {
+      index = std::hash<std::string>{}(op->agents().front()) % shared;
     } else {
-      index = next_writer_.fetch_add(1) % writers_.size();
+      index = next_writer_.fetch_add(1) % shared;
     }
     Writer& writer = *writers_[index];
     {

@@ -8,8 +8,9 @@
 // operations waiting on one connection run in ONE transaction and share its commit (the batch
 // locks its operations' agents' rows first, in id order). An operation goes to the writer its
 // first agent hashes to, so one agent's operations of this instance never contend across its
-// connections; operations of different connections (or replicas) on the same agent wait for each
-// other's row locks, exactly as replicas do. Statements are pipelined: the writes of a
+// connections, except interactive ones, which have a writer of their own (interactive_writer);
+// operations of different connections (or replicas) on the same agent wait for each other's row
+// locks, exactly as replicas do. Statements are pipelined: the writes of a
 // transition are sent without waiting, and each operation costs only the round trips of the
 // reads it decides on (docs/decisions/0014 has the statements and round trips per operation).
 // The last statement of a commit that carries events takes the event counter row, numbers and
@@ -47,7 +48,11 @@ inline constexpr std::string_view kEventsChannel = "orb_events";
 inline constexpr std::int64_t kMigrationLock = 0x6f72622d73746f72;  // "orb-stor"
 
 struct PostgresStoreOptions {
-  int writers = 2;       // writer connections, each with its own group commit
+  int writers = 2;  // writer connections, each with its own group commit
+  // One more writer connection for the interactive lane (engine::Lane: operators' and the UI's
+  // writes, tokens, the lease), so that they never queue behind a batch of the fleet's calls or
+  // the timers' work (docs/decisions/0014, "A writer for people").
+  bool interactive_writer = true;
   int max_batch = 256;   // operations committed together at most, per writer
   int idle_readers = 8;  // pooled idle read connections at most
   // Names this store instance in its notifications; empty: a random one.
