@@ -33,7 +33,8 @@ void AddServeFlags(CLI::App& app, ServeFlags& flags) {
                  "by replicas")
       ->capture_default_str();
   app.add_option("--store-writers", flags.store_writers,
-                 "PostgreSQL writer connections, each with its own group commit")
+                 "PostgreSQL writer connections for the fleet's calls, each with its own group "
+                 "commit (operators' writes have one more of their own)")
       ->capture_default_str()
       ->check(CLI::Range(1, 32));
   app.add_option("--store-timeout-seconds", flags.store_timeout_seconds,
