@@ -76,8 +76,11 @@ class ArtifactCopies::Copy final : public net::GrowingBody {
 };
 
 ArtifactCopies::ArtifactCopies(std::filesystem::path dir, Source source,
-                               std::function<void(std::function<void()>)> post)
-    : dir_(std::move(dir)), source_(std::move(source)), post_(std::move(post)) {}
+                               std::function<void(std::function<void()>)> post, int max_running)
+    : dir_(std::move(dir)),
+      source_(std::move(source)),
+      post_(std::move(post)),
+      max_running_(std::max(1, max_running)) {}
 
 void ArtifactCopies::Open(const std::string& sha256, std::function<void(Expected<Body>)> then) {
   std::shared_ptr<Copy> growing;
@@ -89,15 +92,43 @@ void ArtifactCopies::Open(const std::string& sha256, std::function<void(Expected
     } else {
       entry->second.waiting.push_back(std::move(then));
       if (!inserted) return;
+      if (running_ == max_running_) {
+        waiting_.push_back(sha256);
+        return;
+      }
+      ++running_;
     }
   }
   if (growing) return then(Body{std::nullopt, std::move(growing)});
+  Start(sha256);
+}
+
+void ArtifactCopies::Start(const std::string& sha256) {
   post_([this, sha256] {
     try {
       Run(sha256);
-    } catch (const std::exception& error) {  // an allocation, a filesystem call that throws
-      Answer(sha256, Fail(Errc::kInternal, std::string("copying the artifact: ") + error.what()));
+    } catch (const std::exception& thrown) {  // an allocation, a filesystem call that throws
+      const Error error =
+          MakeError(Errc::kInternal, std::string("copying the artifact: ") + thrown.what());
+      std::shared_ptr<Copy> copy;  // handed out already: its readers must not wait for ever
+      {
+        const std::lock_guard lock(mutex_);
+        if (auto entry = copies_.find(sha256); entry != copies_.end()) copy = entry->second.copy;
+      }
+      Answer(sha256, Fail(error));
+      if (copy) copy->Failed(error);
     }
+    std::string next;
+    {
+      const std::lock_guard lock(mutex_);
+      if (waiting_.empty()) {
+        --running_;
+        return;
+      }
+      next = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+    Start(next);
   });
 }
 

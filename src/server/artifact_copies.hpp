@@ -12,9 +12,11 @@
 // Artifacts are content-addressed, so a finished copy never goes stale.
 //
 // Thread-safety: Open from any thread. A copy runs on a thread `post` gives it (a worker), for as
-// long as the store takes to read the artifact.
+// long as the store takes to read the artifact; at most `max_running` copies run at once (each
+// holds a worker that the API's calls share), the others wait their turn in order.
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -48,7 +50,7 @@ class ArtifactCopies {
 
   // `dir` exists. `post` runs a copy on a thread that may block.
   ArtifactCopies(std::filesystem::path dir, Source source,
-                 std::function<void(std::function<void()>)> post);
+                 std::function<void(std::function<void()>)> post, int max_running = 4);
   ArtifactCopies(const ArtifactCopies&) = delete;
   ArtifactCopies& operator=(const ArtifactCopies&) = delete;
 
@@ -64,6 +66,8 @@ class ArtifactCopies {
     std::shared_ptr<Copy> copy;                                // once its size is known
     std::vector<std::function<void(Expected<Body>)>> waiting;  // until then
   };
+  // Runs the copy of `sha256` on a thread of `post`, then the next one waiting.
+  void Start(const std::string& sha256);
   void Run(const std::string& sha256);
   // Hands `body` (or the failure) to the calls waiting for the copy of `sha256`.
   void Answer(const std::string& sha256, const Expected<Body>& body);
@@ -71,8 +75,11 @@ class ArtifactCopies {
   const std::filesystem::path dir_;
   const Source source_;
   const std::function<void(std::function<void()>)> post_;
+  const int max_running_;
   std::mutex mutex_;
-  std::map<std::string, Entry> copies_;  // under way, by sha256
+  std::map<std::string, Entry> copies_;  // under way or waiting to start, by sha256
+  int running_ = 0;
+  std::deque<std::string> waiting_;  // copies waiting for one of the max_running_, in order
 };
 
 }  // namespace orb::server

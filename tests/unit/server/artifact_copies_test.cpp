@@ -92,11 +92,14 @@ class HeldStore {
 
 // The copies over a temporary directory, each copy on a thread of its own.
 struct Fixture {
-  explicit Fixture(HeldStore& store)
-      : copies(dir.path(), store.source(), [this](std::function<void()> copy) {
-          const std::lock_guard lock(mutex);
-          threads.emplace_back(std::move(copy));
-        }) {}
+  explicit Fixture(HeldStore& store, int max_running = 4)
+      : copies(
+            dir.path(), store.source(),
+            [this](std::function<void()> copy) {
+              const std::lock_guard lock(mutex);
+              threads.emplace_back(std::move(copy));
+            },
+            max_running) {}
   ~Fixture() {
     const std::lock_guard lock(mutex);
     for (auto& thread : threads)
@@ -104,10 +107,10 @@ struct Fixture {
   }
 
   // Open's answer, waited for.
-  std::optional<Expected<ArtifactCopies::Body>> Open() {
+  std::optional<Expected<ArtifactCopies::Body>> Open(const std::string& sha256 = kSha) {
     auto answer = std::make_shared<std::optional<Expected<ArtifactCopies::Body>>>();
     auto answered = std::make_shared<std::atomic<bool>>(false);
-    copies.Open(kSha, [answer, answered](Expected<ArtifactCopies::Body> body) {
+    copies.Open(sha256, [answer, answered](Expected<ArtifactCopies::Body> body) {
       *answer = std::move(body);
       answered->store(true);
     });
@@ -230,6 +233,33 @@ TEST(ArtifactCopiesTest, AnArtifactTheStoreDoesNotHaveIsNotFoundAndNotRemembered
   auto found = fixture.Open();
   ASSERT_TRUE(found && *found);
   EXPECT_EQ(store.stats.load(), 2);
+}
+
+// Each copy holds a worker the API's calls share: copies of different artifacts beyond the
+// bound wait their turn instead of taking every worker.
+TEST(ArtifactCopiesTest, CopiesOfDifferentArtifactsBeyondTheBoundWaitTheirTurn) {
+  const std::string content = Bytes(2 * kPiece);
+  HeldStore store(content);
+  Fixture fixture(store, /*max_running=*/1);
+  auto first = fixture.Open();
+  ASSERT_TRUE(first && *first);
+  ASSERT_TRUE(orb::testing::WaitFor([&] { return store.held(); }, 5s));
+  const std::string other(64, 'e');
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  fixture.copies.Open(other, [answered](Expected<ArtifactCopies::Body> body) {
+    EXPECT_TRUE(body.has_value());
+    answered->store(true);
+  });
+  // Not started: the one copy allowed is held inside its read, and only its end starts the next.
+  // Watched for 200 ms: a copy that did start would ask the store for the size within
+  // microseconds of its thread starting.
+  EXPECT_FALSE(orb::testing::WaitFor([&] { return store.stats.load() > 1; }, 200ms));
+  EXPECT_FALSE(answered->load());
+
+  store.Release();
+  ASSERT_TRUE(orb::testing::WaitFor([&] { return answered->load(); }, 5s));
+  EXPECT_EQ(store.stats.load(), 2);
+  ASSERT_TRUE(orb::testing::WaitFor([&] { return fixture.Files().size() == 2; }, 5s));
 }
 
 }  // namespace
