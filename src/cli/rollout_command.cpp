@@ -1,11 +1,12 @@
 // fleetctl rollout create|ls|show|pause|resume|abort (docs/protocol.md "Rollouts"): one job
 // template over many hosts under a policy. `create --wait` follows the rollout over the stream,
 // one line per change of its counts, until it is COMPLETED (exit 0) or ABORTED (exit 1).
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,20 +49,26 @@ struct CreateArgs {
   bool wait = false;
 };
 
+// `text` as a whole integer (sign allowed), or nullopt.
+template <class Int>
+std::optional<Int> WholeNumber(std::string_view text) {
+  Int value{};
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
 // One --phases element: "50" or "50@2026-12-06T04:00:00Z" (no host of the phase starts before
 // then). The ranges and the order are fleet-cmdr's to check.
 Expected<protocol::RolloutPhaseSpec> ParsePhase(std::string_view text) {
   const auto at = text.find('@');
-  const std::string percent(text.substr(0, at));
   protocol::RolloutPhaseSpec phase;
-  try {
-    std::size_t used = 0;
-    phase.percent = std::stoi(percent, &used);
-    if (used != percent.size()) throw std::invalid_argument(percent);
-  } catch (const std::exception&) {
+  const auto percent = WholeNumber<int>(text.substr(0, at));
+  if (!percent) {
     return Fail(Errc::kInvalidRequest, "--phases: \"" + std::string(text) +
                                            "\" is not a percent, or a percent@RFC3339 time");
   }
+  phase.percent = *percent;
   if (at != std::string_view::npos) {
     phase.start_at = ParseTimestamp(text.substr(at + 1));
     if (!phase.start_at) {
@@ -96,16 +103,14 @@ Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
   request.job.retry_backoff_seconds = args.retry_backoff_seconds;
   request.job.timeout_seconds = args.timeout_seconds;
   // "25%" or "3"; the range is fleet-cmdr's to check.
-  std::string max = args.max_in_flight;
-  request.policy.max_in_flight_percent = !max.empty() && max.back() == '%';
-  if (request.policy.max_in_flight_percent) max.pop_back();
-  try {
-    std::size_t used = 0;
-    request.policy.max_in_flight = std::stoll(max, &used);
-    if (used != max.size()) throw std::invalid_argument(max);
-  } catch (const std::exception&) {
+  std::string_view max = args.max_in_flight;
+  request.policy.max_in_flight_percent = max.ends_with('%');
+  if (request.policy.max_in_flight_percent) max.remove_suffix(1);
+  const auto max_in_flight = WholeNumber<std::int64_t>(max);
+  if (!max_in_flight) {
     return Fail(Errc::kInvalidRequest, "--max-in-flight: an integer or a percentage such as 25%");
   }
+  request.policy.max_in_flight = *max_in_flight;
   for (const std::string& phase : args.phases) {
     auto parsed = ParsePhase(phase);
     if (!parsed) return Fail(std::move(parsed.error()));
