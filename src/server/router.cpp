@@ -166,9 +166,7 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
         return ReplyError(call.responder, allowed.error());
       }
       // Unknown here, perhaps created through another replica since the last token read.
-      const std::string* authorization = call.request.FindHeader("Authorization");
-      const auto bearer = authorization ? ParseBearer(*authorization) : std::nullopt;
-      if (options_.sync_tokens && bearer && IsValidBearerToken(*bearer)) {
+      if (MaySyncTokensFor(call.request)) {
         return AuthenticateAfterTokenSync(std::move(call), std::move(client));
       }
       RecordAuthFailure(client);
@@ -176,6 +174,12 @@ void Router::Handle(HttpRequest&& request, ResponderPtr responder) const {
     }
   }
   Admit(std::move(call));
+}
+
+bool Router::MaySyncTokensFor(const HttpRequest& request) const {
+  const std::string* authorization = request.FindHeader("Authorization");
+  const auto bearer = authorization ? ParseBearer(*authorization) : std::nullopt;
+  return options_.sync_tokens && bearer && IsValidBearerToken(*bearer);
 }
 
 bool Router::SyncTokensFor(std::string_view token, std::function<void()> then) const {
@@ -239,12 +243,8 @@ net::BodyPolicy Router::BodyPolicyFor(const HttpRequest& head) const {
   const std::string agent_id(match.Param(kAgentIdParam, head.path));
   auto allowed = Authorize(Authenticate(head), role, agent_id);
   if (allowed) return FilePolicy();
+  if (allowed.error().code != Errc::kUnauthenticated || !MaySyncTokensFor(head)) return policy;
   const std::string* authorization = head.FindHeader("Authorization");
-  const auto bearer = authorization ? ParseBearer(*authorization) : std::nullopt;
-  if (allowed.error().code != Errc::kUnauthenticated || !options_.sync_tokens || !bearer ||
-      !IsValidBearerToken(*bearer)) {
-    return policy;
-  }
   // Unknown here, perhaps created through another replica since the last token read: decided
   // after the next one, as Handle does (the body waits meanwhile).
   policy.decide_later = [this, fallback = policy, authorization = *authorization, role,

@@ -94,6 +94,8 @@ class Router {
 
  private:
   std::optional<Principal> Authenticate(const HttpRequest& request) const;
+  // Whether step 4's second look applies: a shared store and a well-formed Bearer token.
+  bool MaySyncTokensFor(const HttpRequest& request) const;
   // Steps 4 (after a token feed read) and 5-7 of Handle.
   void AuthenticateAfterTokenSync(Call&& call, std::string client) const;
   // A kFile route's policy for a caller allowed to upload.
