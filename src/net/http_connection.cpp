@@ -226,14 +226,11 @@ class HttpConnection final : public HttpConnectionBase,
       std::function<void(std::function<void(BodyPolicy decided)> decide)> decide_later) {
     bool threw = true;
     Guarded("BodyPolicy::decide_later", [&] {
-      decide_later(
-          [self = this->shared_from_this(), loop = weak_loop_.lock()](BodyPolicy decided) mutable {
-            asio::post(loop->ctx, [self = std::move(self), decided = std::move(decided)]() mutable {
-              if (self->state_ == State::kClosed || !self->head_parser_) return;
-              decided.decide_later = nullptr;
-              self->ApplyBodyPolicy(std::move(decided));
-            });
-          });
+      decide_later(BackOnLoop<BodyPolicy>([this](BodyPolicy decided) {
+        if (!head_parser_) return;
+        decided.decide_later = nullptr;
+        ApplyBodyPolicy(std::move(decided));
+      }));
       threw = false;
     });
     if (threw) SendError(500, "internal", "internal error");
@@ -377,6 +374,19 @@ class HttpConnection final : public HttpConnectionBase,
     upload_parser_.reset();
     RemoveUpload();
     SendError(500, "internal", "cannot store the request body");
+  }
+
+  // A callback for another thread: called once with an answer, it runs `done(answer)` on this
+  // connection's loop unless the connection closed meanwhile, and owns the connection until then.
+  template <class Answer, class Done>
+  std::function<void(Answer)> BackOnLoop(Done&& done) {
+    return [self = this->shared_from_this(), loop = weak_loop_.lock(),
+            done = std::forward<Done>(done)](Answer answer) mutable {
+      asio::post(loop->ctx, [self = std::move(self), done = std::move(done),
+                             answer = std::move(answer)]() mutable {
+        if (self->state_ != State::kClosed) done(std::move(answer));
+      });
+    };
   }
 
   // Runs `work` on the file pool, then `done` on this connection's loop unless the connection
@@ -641,20 +651,16 @@ class HttpConnection final : public HttpConnectionBase,
     const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(reply.remain, kFileChunk));
     if (reply.growing && !reply.readable) {
       ClearDeadline();
-      reply.growing->WhenReadable(
-          reply.offset + want,
-          [self = this->shared_from_this(), loop = weak_loop_.lock(), close](Status ready) mutable {
-            asio::post(loop->ctx, [self = std::move(self), close, ready = std::move(ready)]() {
-              if (self->state_ == State::kClosed) return;
-              auto& waited = *self->file_reply_;
-              if (!ready) {
-                waited.status = std::move(ready);
-                return self->OnFileChunkRead(close);
-              }
-              waited.readable = true;
-              self->SendFileChunk(close);
-            });
-          });
+      reply.growing->WhenReadable(reply.offset + want,
+                                  BackOnLoop<Status>([this, close](Status ready) {
+                                    auto& waited = *file_reply_;
+                                    if (!ready) {
+                                      waited.status = std::move(ready);
+                                      return OnFileChunkRead(close);
+                                    }
+                                    waited.readable = true;
+                                    SendFileChunk(close);
+                                  }));
       return;
     }
     reply.readable = false;
