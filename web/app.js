@@ -24,6 +24,37 @@ const $ = (id) => document.getElementById(id);
 const text = (v) => (v === null || v === undefined ? "" : String(v));
 // The texts of a comma-separated input, trimmed, empty ones left out.
 const commaList = (id) => $(id).value.split(",").map((x) => x.trim()).filter(Boolean);
+// A form's problems (fleet-cmdr's error details, or found here): each at the form's closest
+// field for its path ("policy.phases[1].percent" -> "policy.phases[].percent", then
+// "policy.phases", ...; `field(path)` maps the path first), the whole path in front when the field
+// is a shorter one; the rest in `errorBox`.
+function clearFormErrors(form, errorBox) {
+  form.querySelectorAll(".field").forEach((f) => { f.classList.remove("invalid"); const e = f.querySelector(".field-error"); if (e) e.textContent = ""; });
+  errorBox.textContent = "";
+}
+function closestField(form, path) {
+  let p = path.replace(/\[\d+\]/g, "[]");
+  while (p) {
+    const f = form.querySelector('.field[data-path="' + CSS.escape(p) + '"]'); if (f) return f;
+    const cut = Math.max(p.lastIndexOf("."), p.lastIndexOf("["));
+    p = cut > 0 ? p.slice(0, cut) : "";
+  }
+  return null;
+}
+function showFormProblems(form, errorBox, err, field = (path) => path) {
+  clearFormErrors(form, errorBox);
+  const unplaced = [];
+  for (const d of err.details && err.details.length ? err.details : [{ field: "", problem: err.message }]) {
+    const path = d.field ? field(d.field) : "";
+    const f = path ? closestField(form, path) : null;
+    if (!f) { unplaced.push((d.field ? d.field + ": " : "") + d.problem); continue; }
+    f.classList.add("invalid");
+    const box = f.querySelector(".field-error");
+    const where = f.dataset.path === path.replace(/\[\d+\]/g, "[]") ? "" : d.field + ": ";
+    box.textContent = (box.textContent ? box.textContent + "; " : "") + where + d.problem;
+  }
+  errorBox.textContent = unplaced.length ? unplaced.join("; ") : err.code + ": " + err.message;
+}
 // "k=v, k2=v2" in input `id` as a labels object; a pair without "=" goes to `problems` under `field`.
 function labelsOf(id, field, problems) {
   const labels = {};

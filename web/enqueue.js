@@ -144,31 +144,10 @@ function setAt(obj, path, value) {
   for (const p of parts.slice(0, -1)) cur = cur[p] || (cur[p] = {});
   cur[parts[parts.length - 1]] = value;
 }
-function clearErrors() {
-  document.querySelectorAll("#enqueue-form .field").forEach((f) => { f.classList.remove("invalid"); const e = f.querySelector(".field-error"); if (e) e.textContent = ""; });
-  $("enqueue-error").textContent = "";
-}
-// "payload.mods[2].path" -> the closest field of the form that has it.
-function fieldFor(path) {
-  let p = path.replace(/^job\./, "").replace(/^payload\./, "").replace(/\[\d+\]/g, "[]");
-  const byPath = (x) => document.querySelector('#enqueue-form .field[data-path="' + CSS.escape(x) + '"]');
-  while (p) {
-    const f = byPath(p); if (f) return f;
-    const cut = Math.max(p.lastIndexOf("."), p.lastIndexOf("["));
-    p = cut > 0 ? p.slice(0, cut) : "";
-  }
-  return null;
-}
+function clearErrors() { clearFormErrors($("enqueue-form"), $("enqueue-error")); }
+// "job.payload.mods[2].path": the payload's fields are named without "job." and "payload.".
 function showProblems(err) {
-  const unplaced = [];
-  for (const d of err.details.length ? err.details : [{ field: "", problem: err.message }]) {
-    const f = d.field ? fieldFor(d.field) : null;
-    if (!f) { unplaced.push((d.field ? d.field + ": " : "") + d.problem); continue; }
-    f.classList.add("invalid");
-    const box = f.querySelector(".field-error");
-    box.textContent = (box.textContent ? box.textContent + "; " : "") + d.problem;
-  }
-  $("enqueue-error").textContent = unplaced.length ? unplaced.join("; ") : err.code + ": " + err.message;
+  showFormProblems($("enqueue-form"), $("enqueue-error"), err, (path) => path.replace(/^job\./, "").replace(/^payload\./, ""));
 }
 async function submitEnqueue(ev) {
   ev.preventDefault(); clearErrors();

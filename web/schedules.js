@@ -79,21 +79,8 @@ function openNewSchedule() {
   }
   if (!$("sc-zone").value) $("sc-zone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
-function scFields() { return document.querySelectorAll("#sc-form .field"); }
-function showScheduleProblems(err) {
-  scFields().forEach((f) => { f.classList.remove("invalid"); f.querySelector(".field-error").textContent = ""; });
-  const unplaced = [];
-  for (const d of err.details && err.details.length ? err.details : [{ field: "", problem: err.message }]) {
-    // "steps[1].payload.keepLast" -> the steps field, with the whole path in its message.
-    const top = (d.field || "").split(/[.[]/)[0];
-    const f = top ? document.querySelector('#sc-form .field[data-path="' + CSS.escape(top) + '"]') : null;
-    if (!f) { unplaced.push((d.field ? d.field + ": " : "") + d.problem); continue; }
-    f.classList.add("invalid");
-    const box = f.querySelector(".field-error");
-    box.textContent = (box.textContent ? box.textContent + "; " : "") + (d.field !== top ? d.field + ": " : "") + d.problem;
-  }
-  $("sc-error").textContent = unplaced.length ? unplaced.join("; ") : err.code + ": " + err.message;
-}
+// "steps[1].payload.keepLast" goes to the steps field, with the whole path in its message.
+const showScheduleProblems = (err) => showFormProblems($("sc-form"), $("sc-error"), err);
 async function submitSchedule(ev) {
   ev.preventDefault();
   const local = [];
@@ -107,7 +94,7 @@ async function submitSchedule(ev) {
   $("sc-submit").disabled = true;
   try {
     const created = await api("POST", "/v1/schedules", body);
-    $("sc-form").reset(); $("sc-new").open = false; showScheduleProblems({ details: [] }); $("sc-error").textContent = "";
+    $("sc-form").reset(); $("sc-new").open = false; clearFormErrors($("sc-form"), $("sc-error"));
     location.hash = "#/schedules/" + created.id;
   } catch (err) { showScheduleProblems(err); } finally { $("sc-submit").disabled = false; lockOperatorButtons(); }
 }
