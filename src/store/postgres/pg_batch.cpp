@@ -116,7 +116,8 @@ std::vector<AgentQueue> PgBatchDriver::Commit(sql::Connection& db,
   auto& pg = static_cast<PgConnection&>(db);
   ForgetLock();
   pg.Sync();
-  commit_lock_ = std::unique_lock(commit_mutex_);
+  order_.Take(first_);
+  has_turn_ = true;
   try {
     std::optional<ops::AgentQueuesQuery> queues;
     if (!touched.empty()) queues.emplace(pg, std::move(touched));
@@ -146,14 +147,47 @@ std::vector<AgentQueue> PgBatchDriver::Commit(sql::Connection& db,
       event->seq = ++seq;
     return queues ? queues->Read() : std::vector<AgentQueue>{};
   } catch (...) {
-    commit_lock_ = {};
+    ReleaseCommitOrder();
     throw;
   }
 }
 
+void CommitOrder::Take(bool first) {
+  std::unique_lock lock(mutex_);
+  ++waiting_;
+  if (first) {
+    ++first_waiting_;
+    turn_free_.wait(lock, [&] { return !taken_; });
+    --first_waiting_;
+  } else {
+    turn_free_.wait(lock, [&] { return !taken_ && first_waiting_ == 0; });
+  }
+  --waiting_;
+  taken_ = true;
+}
+
+int CommitOrder::waiting() const {
+  const std::lock_guard lock(mutex_);
+  return waiting_;
+}
+
+void CommitOrder::Release() {
+  {
+    const std::lock_guard lock(mutex_);
+    taken_ = false;
+  }
+  turn_free_.notify_all();
+}
+
+void PgBatchDriver::ReleaseCommitOrder() {
+  if (!has_turn_) return;
+  has_turn_ = false;
+  order_.Release();
+}
+
 void PgBatchDriver::Rollback(sql::Connection& db) noexcept {
   ForgetLock();
-  commit_lock_ = {};
+  ReleaseCommitOrder();
   auto& pg = static_cast<PgConnection&>(db);
   if (pg.broken()) return;
   try {

@@ -86,8 +86,9 @@ class PostgresStore::Impl {
     const int writers = std::max(1, options_.writers) + (options_.interactive_writer ? 1 : 0);
     for (int i = 0; i < writers; ++i) {
       auto writer = std::make_unique<Writer>();
+      const bool interactive = options_.interactive_writer && i + 1 == writers;
       writer->driver = std::make_unique<postgres::PgBatchDriver>(
-          commit_mutex_, options_.instance_id, commit_counters_);
+          commit_order_, interactive, options_.instance_id, commit_counters_);
       writers_.push_back(std::move(writer));
     }
     for (std::size_t i = 0; i < writers_.size(); ++i) {
@@ -264,9 +265,9 @@ class PostgresStore::Impl {
   PostgresStoreOptions options_;
   const StoreDeps& deps_;
 
+  postgres::CommitOrder commit_order_;  // this instance's commit order; outlives the writers
   std::vector<std::unique_ptr<Writer>> writers_;
   std::atomic<std::size_t> next_writer_{0};
-  std::mutex commit_mutex_;  // this instance's commit order
 
   postgres::CommitCounters commit_counters_;
   postgres::PgCounters write_counters_;
