@@ -73,6 +73,8 @@ function rolloutBody(job, local) {
   const policy = {};
   const max = $("e-r-maxInFlight").value.trim();
   if (max) policy.maxInFlight = /^\d+$/.test(max) ? Number(max) : max;  // "25%": fleet-cmdr checks
+  const perMinute = $("e-r-maxPerMinute").value.trim();
+  if (perMinute) policy.maxPerMinute = Number(perMinute);
   const phases = commaList("e-r-phases");
   if (phases.length) {
     policy.phases = phases.map((phase) => {

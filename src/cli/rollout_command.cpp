@@ -44,6 +44,7 @@ struct CreateArgs {
   std::optional<double> abort_failed_percent;
   std::optional<std::int64_t> abort_min_finished;
   std::optional<std::int64_t> host_timeout_seconds;
+  std::optional<std::int64_t> max_per_minute;
   bool random = false;
   std::optional<std::string> idempotency_key;
   bool wait = false;
@@ -123,6 +124,7 @@ Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
     return Fail(Errc::kInvalidRequest, "--abort-min-finished needs --abort-failed-percent");
   }
   request.policy.host_timeout_seconds = args.host_timeout_seconds;
+  request.policy.max_per_minute = args.max_per_minute;
   if (args.random) request.order = "random";
   request.idempotency_key = args.idempotency_key;
   return request;
@@ -330,6 +332,8 @@ void AddRolloutCommand(CLI::App& app, Context& ctx) {
                      "... once at least this many hosts are final (default 1)");
   create->add_option("--host-timeout", args->host_timeout_seconds,
                      "seconds after which a host's unfinished job is cancelled and skipped");
+  create->add_option("--max-per-minute", args->max_per_minute,
+                     "start at most this many hosts in any minute (default: no limit)");
   create->add_flag("--random", args->random, "start hosts in random order (default: by id)");
   create->add_option("--idempotency-key", args->idempotency_key,
                      "the same key again answers the first rollout");

@@ -39,6 +39,9 @@ RolloutCounts CountStates(const std::vector<HostState>& states) {
   return counts;
 }
 
+// maxPerMinute counts the starts of this long before the decision.
+constexpr std::chrono::seconds kPaceWindow{60};
+
 void Earliest(std::optional<WallTime>& wake, WallTime at) {
   if (!wake || at < *wake) wake = at;
 }
@@ -252,6 +255,11 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
     for (const HostState state : states)
       in_flight += HasJob(state) ? 1 : 0;
     std::int64_t free = SlotCount(policy.max_in_flight, total) - in_flight;
+    // maxPerMinute: the starts left in the minute before now.
+    std::optional<std::int64_t> paced;
+    if (policy.max_per_minute) {
+      paced = std::max<std::int64_t>(0, *policy.max_per_minute - window.recent_starts.count);
+    }
     bool pending_in_phase = false;
     for (std::size_t i = 0; i < hosts.size() && window.positions[i] < limit; ++i) {
       if (states[i] == HostState::kPending) pending_in_phase = true;
@@ -259,10 +267,21 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
     if (start_at && now < *start_at) {
       if (pending_in_phase) Earliest(decision.wake_at, *start_at);
     } else {
+      bool held_by_pace = false;
       for (std::size_t i = 0; i < hosts.size() && window.positions[i] < limit && free > 0; ++i) {
         if (states[i] != HostState::kPending) continue;
+        if (paced && *paced == 0) {
+          held_by_pace = true;
+          break;
+        }
         decision.start.push_back(i);
         --free;
+        if (paced) --*paced;
+      }
+      // A pending host that only the pace holds back may start once the first start of the
+      // minute is a minute old (or, with none before, the ones made now).
+      if (held_by_pace) {
+        Earliest(decision.wake_at, window.recent_starts.earliest.value_or(now) + kPaceWindow);
       }
     }
   }

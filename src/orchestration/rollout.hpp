@@ -60,6 +60,9 @@ struct RolloutPolicy {
   std::vector<RolloutPhase> phases;  // empty: one phase of 100 %
   std::optional<AbortPolicy> abort;
   std::optional<std::int64_t> host_timeout_seconds;
+  // At most this many hosts start in any 60 seconds (AWS IoT Jobs' maximumPerMinute): a rollout
+  // of jobs that end at once moves at this pace instead of in waves of maxInFlight hosts.
+  std::optional<std::int64_t> max_per_minute;
   bool operator==(const RolloutPolicy&) const = default;
 };
 
@@ -125,6 +128,12 @@ struct UnlistedInFlight {
   std::int64_t Total() const { return waiting + queued + running; }
 };
 
+// The hosts started in the minute before the decision's `now` (for maxPerMinute).
+struct RecentStarts {
+  std::int64_t count = 0;
+  std::optional<WallTime> earliest;  // the first of them
+};
+
 struct RolloutWindow {
   std::int64_t total = 0;  // every host of the rollout
   RolloutCounts settled;
@@ -132,14 +141,17 @@ struct RolloutWindow {
   std::vector<RolloutHost> open;
   std::int64_t unlisted_pending = 0;
   UnlistedInFlight in_flight;
+  RecentStarts recent_starts;  // read only when the policy has maxPerMinute
 };
 
 // The decision for a rollout in `status` (RUNNING or PAUSED act; COMPLETED and ABORTED only get
 // their counts and phase). In order: unenrolled and timed-out hosts are skipped (also while
 // PAUSED); the abort rule is checked; a rollout whose hosts are all final completes (also while
 // PAUSED); a RUNNING rollout starts pending hosts of the current phase, in order, while fewer than
-// maxInFlight hosts have a job that is not final. The current phase is the first whose hosts are
-// not all final; it starts no host before the latest startAt of it and the phases before it.
+// maxInFlight hosts have a job that is not final and, with maxPerMinute, while fewer than that
+// many hosts started in the last 60 seconds (this list form knows of no earlier starts; the
+// window form below takes them). The current phase is the first whose hosts are not all final;
+// it starts no host before the latest startAt of it and the phases before it.
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
                               RolloutStatus status, WallTime now);
 // The whole rollout's counts from `open`, the counts of the window's listed hosts in their states

@@ -88,6 +88,11 @@ Status ValidateRolloutPolicy(const RolloutPolicy& policy) {
     problems.push_back({"policy.hostTimeoutSeconds",
                         "must be an integer from 1 to " + std::to_string(kMaxHostTimeoutSeconds)});
   }
+  if (policy.max_per_minute &&
+      (*policy.max_per_minute < 1 || *policy.max_per_minute > kMaxPerMinute)) {
+    problems.push_back(
+        {"policy.maxPerMinute", "must be an integer from 1 to " + std::to_string(kMaxPerMinute)});
+  }
   return Problems(std::move(problems));
 }
 

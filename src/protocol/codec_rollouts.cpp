@@ -136,6 +136,7 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutPoli
   r.Optional("phases", out.phases);
   r.Optional("abort", out.abort);
   r.Optional("hostTimeoutSeconds", out.host_timeout_seconds);
+  r.Optional("maxPerMinute", out.max_per_minute);
   return r.Finish();
 }
 
@@ -151,6 +152,9 @@ json::value Encode(const RolloutPolicySpec& value) {
   o.emplace("hostTimeoutSeconds", value.host_timeout_seconds
                                       ? json::value(*value.host_timeout_seconds)
                                       : json::value(nullptr));
+  // Only when set: a policy without it reads the same on a replica of the previous version,
+  // whose decoder refuses fields it does not know (docs/decisions/0021).
+  if (value.max_per_minute) o.emplace("maxPerMinute", *value.max_per_minute);
   return o;
 }
 

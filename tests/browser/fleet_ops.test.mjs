@@ -280,13 +280,16 @@ test("a rollout started from the enqueue form: fleet-cmdr's problems shown at th
   await page.fill("#e-r-selector", "fleet=ops");
   await page.fill("#e-r-maxInFlight", "1");
   await page.fill("#e-r-phases", "50,40");  // percents must increase and end at 100
+  await page.fill("#e-r-maxPerMinute", "0");  // at least 1
   await page.click("#enqueue-submit");
   await page.waitForSelector('#enqueue-form .field.invalid[data-path="policy.phases"]', { timeout: WAIT });
   assert.match(await page.textContent('.field[data-path="policy.phases"] .field-error'), /./);
+  assert.match(await page.textContent('.field[data-path="policy.maxPerMinute"] .field-error'), /from 1 to/);
   assert.equal((await api("GET", "/v1/rollouts?limit=100")).rollouts.length, before);
   await h.shot(page, "fo-10-rollout-form-invalid");
 
   await page.fill("#e-r-phases", "50,100");
+  await page.fill("#e-r-maxPerMinute", "600");
   await page.click("#enqueue-submit");
   await page.waitForURL(/#\/rollouts\/[^/]+$/, { timeout: WAIT });
   const id = decodeURIComponent(page.url().split("/").pop());
@@ -296,6 +299,8 @@ test("a rollout started from the enqueue form: fleet-cmdr's problems shown at th
   assert.equal(rollout.job.instanceId, "web-1");
   assert.deepEqual(rollout.job.payload, { backupId: "form-1" });
   assert.deepEqual(rollout.policy.phases.map((p) => p.percent), [50, 100]);
+  assert.equal(rollout.policy.maxPerMinute, 600);
+  await waitFor("the pace shown", async () => (await page.textContent("#rollout-fields")).includes("600"));
   for (const agent of ["ro-1", "ro-2", "ro-3"]) await page.waitForSelector(tile(agent, "completed"), { timeout: WAIT });
   await page.waitForSelector("#rollout-status.rs-COMPLETED", { timeout: WAIT });
   await h.shot(page, "fo-11-rollout-from-the-form");

@@ -266,6 +266,51 @@ TEST_P(StoreRolloutsTest, TimedOutAndUnenrolledHostsAreSkippedAndFreeTheirSlots)
   EXPECT_EQ(filtered[1].agent_id, "v2");
 }
 
+// maxPerMinute: at most that many hosts start in any 60 seconds, whatever the free slots; the
+// rollout wakes when the first start of the minute is a minute old.
+TEST_P(StoreRolloutsTest, MaxPerMinuteStartsAtMostThatManyHostsInAnyMinute) {
+  Fleet(5);
+  CreateRolloutCommand command = Command(5);
+  command.request.policy.max_per_minute = 2;
+  const Rollout rollout = MustCreate(command);
+  EXPECT_EQ(rollout.policy.max_per_minute, 2);
+  auto first = Advance(rollout.id);
+  EXPECT_THAT(HostStatuses(rollout.id),
+              ElementsAre("queued", "queued", "pending", "pending", "pending"));
+  ASSERT_TRUE(first.value.wake_at.has_value());
+  EXPECT_EQ(*first.value.wake_at, Now() + 60s);
+  // The first two end at once: their slots are free, the minute is not over.
+  Run(rollout.id, "v1", RunStatus::kCompleted);
+  Run(rollout.id, "v2", RunStatus::kCompleted);
+  clock_.Advance(30s);
+  auto held = Advance(rollout.id);
+  EXPECT_THAT(HostStatuses(rollout.id),
+              ElementsAre("completed", "completed", "pending", "pending", "pending"));
+  ASSERT_TRUE(held.value.wake_at.has_value());
+  EXPECT_EQ(*held.value.wake_at, Now() + 30s);
+  auto due = store().RolloutsDue(Now());
+  ASSERT_THAT(due, IsOk());
+  EXPECT_THAT(*due, IsEmpty());
+  clock_.Advance(30s);
+  due = store().RolloutsDue(Now());
+  ASSERT_THAT(due, IsOk());
+  EXPECT_THAT(*due, ElementsAre(rollout.id));
+  Advance(rollout.id);
+  EXPECT_THAT(HostStatuses(rollout.id),
+              ElementsAre("completed", "completed", "queued", "queued", "pending"));
+  // A slot freed 10 s into the next minute: its host waits until that minute's starts are a
+  // minute old.
+  Run(rollout.id, "v3", RunStatus::kCompleted);
+  clock_.Advance(10s);
+  Advance(rollout.id);
+  EXPECT_THAT(HostStatuses(rollout.id),
+              ElementsAre("completed", "completed", "completed", "queued", "pending"));
+  clock_.Advance(50s);
+  Advance(rollout.id);
+  EXPECT_THAT(HostStatuses(rollout.id),
+              ElementsAre("completed", "completed", "completed", "queued", "queued"));
+}
+
 TEST_P(StoreRolloutsTest, ARolloutCompletesWhenEveryHostIsFinalAndGoesOnAfterAReopen) {
   Fleet(3);
   const Rollout rollout = MustCreate(Command(2));

@@ -806,6 +806,8 @@ TEST_F(FleetctlTest, RolloutCreateTakesTheJobsFieldsAndAPhasesStartTime) {
                             "2",
                             "--phases",
                             "50,100@2199-01-01T00:00:00Z",
+                            "--max-per-minute",
+                            "30",
                             "-o",
                             "json"});
   ASSERT_EQ(created.code, 0) << created.err;
@@ -818,6 +820,7 @@ TEST_F(FleetctlTest, RolloutCreateTakesTheJobsFieldsAndAPhasesStartTime) {
   EXPECT_EQ(rollout->policy.phases[0].percent, 50);
   EXPECT_FALSE(rollout->policy.phases[0].start_at.has_value());
   EXPECT_EQ(rollout->policy.phases[1].start_at, ParseTimestamp("2199-01-01T00:00:00Z"));
+  EXPECT_EQ(rollout->policy.max_per_minute, 30);
   // The first phase's host only: the second phase waits for its time, whatever maxInFlight says.
   EXPECT_EQ(rollout->counts.total, 2);
   EXPECT_EQ(rollout->counts.pending, 1);

@@ -365,7 +365,13 @@ CREATE TRIGGER rollout_hosts_unenrolled AFTER UPDATE OF revoked_at_ms ON agents
   EXECUTE FUNCTION orb_rollout_host_unenrolled();
 )sql";
 
-constexpr std::array<Migration, 10> kPgMigrations{{
+// Version 11: SQLite's version 15 (rollout_hosts_start_time).
+constexpr std::string_view kPgRolloutStartTimes = R"sql(
+CREATE INDEX rollout_hosts_start_time ON rollout_hosts (rollout_id, started_ms)
+  WHERE started_ms IS NOT NULL;
+)sql";
+
+constexpr std::array<Migration, 11> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
@@ -381,6 +387,7 @@ constexpr std::array<Migration, 10> kPgMigrations{{
     {9, "jobs_ended: finished jobs by their final time, for the stats history", kPgJobsEnded},
     {10, "rollout host states: rollout_hosts.job_status, unenrolled, cancel_asked, triggers",
      kPgRolloutHostStates},
+    {11, "rollout_hosts_start_time: hosts by start time, for maxPerMinute", kPgRolloutStartTimes},
 }};
 
 }  // namespace

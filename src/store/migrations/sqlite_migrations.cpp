@@ -430,7 +430,15 @@ BEGIN
 END;
 )sql";
 
-constexpr std::array<Migration, 14> kMigrations{{
+// Version 15: a rollout's hosts by their start time, for maxPerMinute's count of the hosts
+// started in the last minute (docs/decisions/0021, "A pace"). Written once per host, when it
+// starts.
+constexpr std::string_view kRolloutStartTimes = R"sql(
+CREATE INDEX rollout_hosts_start_time ON rollout_hosts (rollout_id, started_ms)
+  WHERE started_ms IS NOT NULL;
+)sql";
+
+constexpr std::array<Migration, 15> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -449,6 +457,7 @@ constexpr std::array<Migration, 14> kMigrations{{
     {13, "jobs_ended: finished jobs by their final time, for the stats history", kJobsEnded},
     {14, "rollout host states: rollout_hosts.job_status, unenrolled, cancel_asked, triggers",
      kRolloutHostStates},
+    {15, "rollout_hosts_start_time: hosts by start time, for maxPerMinute", kRolloutStartTimes},
 }};
 
 }  // namespace

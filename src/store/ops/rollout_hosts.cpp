@@ -115,6 +115,10 @@ std::string HostReadSql(const sql::Dialect& dialect, HostRead read) {
              " WHERE rollout_id = ?1 AND outcome IS NULL AND job_status IN ('CREATED', 'QUEUED', "
              "'RUNNING') AND unenrolled <= ?3 AND started_ms > ?2 "
              "GROUP BY job_status";
+    case HostRead::kRecentStarts:
+      return "SELECT COUNT(*), MIN(started_ms) FROM rollout_hosts" +
+             dialect.indexed_by("rollout_hosts_start_time") +
+             " WHERE rollout_id = ?1 AND started_ms IS NOT NULL AND started_ms > ?2";
   }
   return {};
 }
@@ -184,6 +188,14 @@ AdvanceHosts LoadAdvanceHosts(Connection& db, const protocol::Rollout& rollout,
       if (!c.earliest_since || since < *c.earliest_since) c.earliest_since = since;
     }
     if (!acts) Uncount(c, listed);
+  }
+  if (status == RolloutStatus::kRunning && rollout.policy.max_per_minute) {
+    Query q(db, HostReadSql(db.dialect(), HostRead::kRecentStarts));
+    q.Bind(1, id).Bind(2, Millis(now - std::chrono::seconds(60)));
+    if (q.Step()) {
+      out.recent_starts.count = q.Int64(0);
+      if (!q.IsNull(1)) out.recent_starts.earliest = Wall(q.Int64(1));
+    }
   }
   return out;
 }

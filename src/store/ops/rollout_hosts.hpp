@@ -50,6 +50,8 @@ enum class HostRead {
   // Not hosts: the hosts in flight by status (job_status, count, first position, earliest
   // started_ms), of those started after ?2 (ms) and with unenrolled <= ?3, from the index alone.
   kInFlightCounts,
+  // Not hosts: how many started after ?2 (ms), and the first start among them.
+  kRecentStarts,
 };
 std::string HostReadSql(const sql::Dialect& dialect, HostRead read);
 
@@ -61,6 +63,7 @@ void ReadHosts(sql::Connection& db, HostRead read, std::string_view id,
 struct AdvanceHosts {
   std::vector<HostRow> listed;  // in position order
   orchestration::UnlistedInFlight in_flight;
+  orchestration::RecentStarts recent_starts;  // RUNNING with maxPerMinute only
 };
 
 // What an advance of `rollout` (in `status`) reads at `now`; `limit` bounds each read of hosts

@@ -91,6 +91,7 @@ orchestration::RolloutPolicy ToPolicy(const protocol::RolloutPolicySpec& spec) {
   if (spec.abort)
     policy.abort = orchestration::AbortPolicy{spec.abort->failed_percent, spec.abort->min_finished};
   policy.host_timeout_seconds = spec.host_timeout_seconds;
+  policy.max_per_minute = spec.max_per_minute;
   return policy;
 }
 
@@ -141,6 +142,7 @@ Plan MakePlan(const RolloutRow& row, const AdvanceHosts& read, WallTime now) {
   plan.window.total = rollout.counts.total;
   plan.window.settled = row.settled;
   plan.window.in_flight = read.in_flight;
+  plan.window.recent_starts = read.recent_starts;
   for (const HostRow& host : hosts) {
     plan.window.positions.push_back(host.position);
     plan.window.open.push_back(ToHost(host));

@@ -387,6 +387,50 @@ TEST(RolloutWindowTest, DecidesAsTheWholeListWhenItListsAsManyPendingHostsAsTher
   }
 }
 
+// maxPerMinute over a window whose hosts are all listed and pending; `recent` started in the
+// minute before kNow, the first of them `first_ago` before it.
+RolloutDecision Paced(std::int64_t max_in_flight, std::int64_t per_minute, std::int64_t recent,
+                      std::chrono::seconds first_ago = std::chrono::seconds(0)) {
+  RolloutPolicy policy = Policy(max_in_flight);
+  policy.max_per_minute = per_minute;
+  RolloutWindow window;
+  window.total = 10;
+  window.open = Hosts(10);
+  for (std::int64_t i = 0; i < 10; ++i)
+    window.positions.push_back(i);
+  window.recent_starts.count = recent;
+  if (recent > 0) window.recent_starts.earliest = kNow - first_ago;
+  return DecideRollout(policy, window, RolloutStatus::kRunning, kNow);
+}
+
+TEST(RolloutWindowTest, MaxPerMinuteStartsWhatTheLastMinuteLeftAndWakesWhenItsFirstStartAges) {
+  using std::chrono::seconds;
+  // No start in the last minute: two now; the next once these are a minute old.
+  RolloutDecision d = Paced(10, 2, 0);
+  EXPECT_EQ(d.start, (Indexes{0, 1}));
+  EXPECT_EQ(d.wake_at, kNow + seconds(60));
+  // Three of five started, the first 20 s ago: two more now, the next at the first's minute.
+  d = Paced(10, 5, 3, seconds(20));
+  EXPECT_EQ(d.start, (Indexes{0, 1}));
+  EXPECT_EQ(d.wake_at, kNow + seconds(40));
+  // All five used: none now.
+  d = Paced(10, 5, 5, seconds(59));
+  EXPECT_THAT(d.start, IsEmpty());
+  EXPECT_EQ(d.wake_at, kNow + seconds(1));
+  // Slots, not the pace, hold the rest back: the end of a job wakes the rollout, not the time.
+  d = Paced(2, 5, 0);
+  EXPECT_EQ(d.start, (Indexes{0, 1}));
+  EXPECT_FALSE(d.wake_at.has_value());
+  // Without maxPerMinute, starts made in the last minute change nothing.
+  RolloutWindow window;
+  window.total = 3;
+  window.open = Hosts(3);
+  window.positions = {0, 1, 2};
+  window.recent_starts = {100, kNow};
+  d = DecideRollout(Policy(3), window, RolloutStatus::kRunning, kNow);
+  EXPECT_EQ(d.start, (Indexes{0, 1, 2}));
+}
+
 TEST(RolloutWindowTest, ListedPendingHostsAllSkippedStartNothingUntilTheNextWindow) {
   // 10 hosts in two phases of 50 %: 0-3 completed (settled), 4 pending but unenrolled (listed),
   // 5-9 pending and not listed. Skipping 4 ends the first phase (the unlisted hosts come after

@@ -32,6 +32,7 @@ TEST(ValidateRolloutPolicyTest, DefaultsAndAFullPolicyAreValid) {
   policy.phases = {{10, {}}, {50, test_time::Utc("2026-12-06T04:00:00Z")}, {100, {}}};
   policy.abort = AbortPolicy{20, 5};
   policy.host_timeout_seconds = 3600;
+  policy.max_per_minute = 100'000;
   EXPECT_THAT(ValidateRolloutPolicy(policy), IsOk());
 }
 
@@ -41,18 +42,25 @@ TEST(ValidateRolloutPolicyTest, EveryProblemNamesItsField) {
   policy.phases = {{50, {}}, {50, {}}, {101, {}}, {90, {}}};
   policy.abort = AbortPolicy{100.5, 0};
   policy.host_timeout_seconds = 0;
+  policy.max_per_minute = 0;
   const Status status = ValidateRolloutPolicy(policy);
   ASSERT_THAT(status, FailsWith(Errc::kInvalidRequest));
-  EXPECT_THAT(ProblemFields(status.error()),
-              ElementsAre("policy.maxInFlight", "policy.phases[1].percent",
-                          "policy.phases[2].percent", "policy.phases[3].percent",
-                          "policy.phases[3].percent", "policy.abort.failedPercent",
-                          "policy.abort.minFinished", "policy.hostTimeoutSeconds"));
+  EXPECT_THAT(
+      ProblemFields(status.error()),
+      ElementsAre("policy.maxInFlight", "policy.phases[1].percent", "policy.phases[2].percent",
+                  "policy.phases[3].percent", "policy.phases[3].percent",
+                  "policy.abort.failedPercent", "policy.abort.minFinished",
+                  "policy.hostTimeoutSeconds", "policy.maxPerMinute"));
   EXPECT_EQ(status.error().message,
             "policy.maxInFlight: must be an integer from 1 to 100000 or a percentage from \"1%\" "
             "to \"100%\"");
   EXPECT_EQ(status.error().details[1].problem, "must be greater than the previous phase's 50");
   EXPECT_EQ(status.error().details[4].problem, "the last phase must be 100");
+  EXPECT_EQ(status.error().details[8].problem, "must be an integer from 1 to 100000");
+  policy = RolloutPolicy{};
+  policy.max_per_minute = 100'001;
+  EXPECT_THAT(ProblemFields(ValidateRolloutPolicy(policy).error()),
+              ElementsAre("policy.maxPerMinute"));
 }
 
 TEST(ValidateRolloutPolicyTest, PercentMaxInFlightAtMost100AndFailedPercentFinite) {

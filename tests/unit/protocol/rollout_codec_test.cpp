@@ -29,7 +29,8 @@ TEST(RolloutCodecTest, ACreateRequestRoundTripsWithEveryPolicyField) {
       R"("maxAttempts":2,"timeoutSeconds":1800,"priority":3},)"
       R"("policy":{"maxInFlight":"25%","phases":[{"percent":10},)"
       R"({"percent":100,"startAt":"2026-12-06T04:00:00.000Z"}],)"
-      R"("abort":{"failedPercent":12.5,"minFinished":5},"hostTimeoutSeconds":3600},)"
+      R"("abort":{"failedPercent":12.5,"minFinished":5},"hostTimeoutSeconds":3600,)"
+      R"("maxPerMinute":120},)"
       R"("order":"random","idempotencyKey":"k"})";
   auto request = ParseCreateRolloutRequest(text);
   ASSERT_THAT(request, IsOk());
@@ -39,10 +40,29 @@ TEST(RolloutCodecTest, ACreateRequestRoundTripsWithEveryPolicyField) {
   EXPECT_TRUE(request->policy.phases[1].start_at.has_value());
   ASSERT_TRUE(request->policy.abort.has_value());
   EXPECT_DOUBLE_EQ(request->policy.abort->failed_percent, 12.5);
+  EXPECT_EQ(request->policy.max_per_minute, 120);
   EXPECT_EQ(request->order, "random");
   auto again = ParseCreateRolloutRequest(ToJson(*request));
   ASSERT_THAT(again, IsOk());
   EXPECT_EQ(*again, *request);
+}
+
+// A policy without maxPerMinute is written without it, as the previous version wrote policies:
+// a replica of that version reads it during a rolling upgrade (its decoder refuses unknown
+// fields).
+TEST(RolloutCodecTest, APolicyWithoutMaxPerMinuteIsWrittenWithoutIt) {
+  auto request = ParseCreateRolloutRequest(
+      R"({"name":"n","target":{"agentIds":["h1"]},"job":{"type":"RESTART_INSTANCE",)"
+      R"("instanceId":"mc","payload":{}},"policy":{"maxInFlight":2}})");
+  ASSERT_THAT(request, IsOk());
+  EXPECT_FALSE(request->policy.max_per_minute.has_value());
+  EXPECT_THAT(ToJson(*request), ::testing::Not(::testing::HasSubstr("maxPerMinute")));
+  request->policy.max_per_minute = 30;
+  EXPECT_THAT(ToJson(*request), ::testing::HasSubstr(R"("maxPerMinute":30)"));
+  EXPECT_THAT(
+      ParseCreateRolloutRequest(R"({"name":"n","target":{"agentIds":["h1"]},"job":{"type":"X"},)"
+                                R"("policy":{"maxPerMinute":"fast"}})"),
+      FailsWith(Errc::kInvalidRequest));
 }
 
 TEST(RolloutCodecTest, ABadRequestNamesEveryField) {

@@ -63,6 +63,7 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
 // log counts, no dependencies, no health column, events numbered by AUTOINCREMENT again.
 // Migration 14 undone: the rollout hosts' states, their indexes and triggers.
 constexpr const char* kBackToVersionThirteen =
+    "DROP INDEX rollout_hosts_start_time; DELETE FROM schema_migrations WHERE version >= 15; "
     "DROP TRIGGER rollout_hosts_job_status; DROP TRIGGER rollout_hosts_job_started; "
     "DROP TRIGGER rollout_hosts_unenrolled; DROP INDEX rollout_hosts_job; "
     "DROP INDEX rollout_hosts_agent; DROP INDEX rollout_hosts_in_flight; "
@@ -389,6 +390,9 @@ TEST_F(SqliteStoreTest, ReadsQueuesAndRunningJobsThroughTheirNarrowIndexes) {
        "SEARCH rollout_hosts USING COVERING INDEX "
        "rollout_hosts_in_flight (rollout_id=? AND job_status=? AND "
        "unenrolled<?)"},
+      {HostRead::kRecentStarts,
+       "SEARCH rollout_hosts USING COVERING INDEX rollout_hosts_start_time (rollout_id=? AND "
+       "started_ms>?)"},
   };
   for (const auto& [read, expected] : reads) {
     const std::string plan = QueryPlan(File(), ops::HostReadSql(db.dialect(), read));
