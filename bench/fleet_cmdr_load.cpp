@@ -522,6 +522,10 @@ int Main(int argc, char** argv) {
                    "with --orchestration: the rollout's maxInFlight, percent")
       ->capture_default_str();
   w2_cmd
+      ->add_option("--rollout-per-minute", w2.orchestration.max_per_minute,
+                   "with --orchestration: the rollout's maxPerMinute (0: none)")
+      ->capture_default_str();
+  w2_cmd
       ->add_option("--fire-after", w2.orchestration.fire_after_seconds,
                    "with --orchestration: seconds from the start to the schedules' fire")
       ->capture_default_str();

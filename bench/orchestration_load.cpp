@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iostream>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include <fmt/format.h>
@@ -69,6 +70,7 @@ asio::awaitable<void> OrchestrationLoad::Start(Connection& connection,
   rollout.policy.max_in_flight = options_.max_in_flight_percent;
   rollout.policy.max_in_flight_percent = true;
   rollout.policy.phases = {protocol::RolloutPhaseSpec{}};
+  if (options_.max_per_minute > 0) rollout.policy.max_per_minute = options_.max_per_minute;
   auto body = protocol::ToJson(rollout);
   auto reply = co_await connection.SendPatiently(http::verb::post, "/v1/rollouts", operator_token,
                                                  std::move(body));
@@ -78,9 +80,11 @@ asio::awaitable<void> OrchestrationLoad::Start(Connection& connection,
   rollout_id_ = created.id;
   std::cerr << fmt::format(
       "orchestration: {} schedules of {} steps firing at {} UTC ({} s after the start), rollout "
-      "{} over {} hosts, maxInFlight {}%, created in {:.2f} s\n",
+      "{} over {} hosts, maxInFlight {}%, maxPerMinute {}, created in {:.2f} s\n",
       schedule_ids_.size(), options_.steps, cron, options_.fire_after_seconds, rollout_id_,
-      created.counts.total, options_.max_in_flight_percent, Seconds(Steady::now() - started_));
+      created.counts.total, options_.max_in_flight_percent,
+      options_.max_per_minute > 0 ? std::to_string(options_.max_per_minute) : "none",
+      Seconds(Steady::now() - started_));
 }
 
 asio::awaitable<void> OrchestrationLoad::Report(Connection& connection,

@@ -19,6 +19,7 @@ struct OrchestrationOptions {
   int hosts_per_schedule = 100;  // agent i is in group i / hosts_per_schedule
   int steps = 3;                 // per schedule: a chain per host
   int max_in_flight_percent = 10;
+  int max_per_minute = 0;      // the rollout's maxPerMinute; 0: none (the workload)
   int fire_after_seconds = 5;  // the schedules' one fire: this long after Start
 };
 

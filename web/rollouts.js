@@ -175,7 +175,7 @@ function renderRollout() {
   add("job", r.job.type + (r.job.instanceId ? " instance " + r.job.instanceId : "") + (r.job.serverId ? " server " + r.job.serverId : ""));
   add("payload", r.job.payload);
   add("max in flight", p.maxInFlight);
-  add("max started per minute", p.maxPerMinute ? p.maxPerMinute : "no limit");
+  add("started per minute", p.maxPerMinute ? p.maxPerMinute + ", at an even pace" : "no limit");
   add("abort", p.abort ? "when failed or skipped hosts are " + p.abort.failedPercent + " % of at least " + p.abort.minFinished + " finished" : "never (no abort rule)");
   add("host timeout", p.hostTimeoutSeconds ? p.hostTimeoutSeconds + " s" : "none");
   add("order", r.order);

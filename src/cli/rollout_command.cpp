@@ -333,7 +333,7 @@ void AddRolloutCommand(CLI::App& app, Context& ctx) {
   create->add_option("--host-timeout", args->host_timeout_seconds,
                      "seconds after which a host's unfinished job is cancelled and skipped");
   create->add_option("--max-per-minute", args->max_per_minute,
-                     "start at most this many hosts in any minute (default: no limit)");
+                     "start hosts at an even pace of this many a minute (default: no limit)");
   create->add_flag("--random", args->random, "start hosts in random order (default: by id)");
   create->add_option("--idempotency-key", args->idempotency_key,
                      "the same key again answers the first rollout");

@@ -39,9 +39,6 @@ RolloutCounts CountStates(const std::vector<HostState>& states) {
   return counts;
 }
 
-// maxPerMinute counts the starts of this long before the decision.
-constexpr std::chrono::seconds kPaceWindow{60};
-
 void Earliest(std::optional<WallTime>& wake, WallTime at) {
   if (!wake || at < *wake) wake = at;
 }
@@ -105,6 +102,12 @@ RolloutCounts CountHosts(const std::vector<RolloutHost>& hosts) {
 std::int64_t PhaseLimit(int percent, std::int64_t hosts) {
   const std::int64_t p = std::clamp(percent, 0, 100);
   return (p * hosts + 99) / 100;
+}
+
+Pace PaceOf(std::int64_t max_per_minute) {
+  const std::int64_t n = std::max<std::int64_t>(max_per_minute, 1);
+  const std::int64_t starts = (n + 59) / 60;
+  return {starts, std::chrono::milliseconds((starts * 60'000 + n - 1) / n)};
 }
 
 std::int64_t SlotCount(const MaxInFlight& max_in_flight, std::int64_t hosts) {
@@ -255,10 +258,12 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
     for (const HostState state : states)
       in_flight += HasJob(state) ? 1 : 0;
     std::int64_t free = SlotCount(policy.max_in_flight, total) - in_flight;
-    // maxPerMinute: the starts left in the minute before now.
+    // maxPerMinute: the starts the pace's window before now leaves.
+    std::optional<Pace> pace;
     std::optional<std::int64_t> paced;
     if (policy.max_per_minute) {
-      paced = std::max<std::int64_t>(0, *policy.max_per_minute - window.recent_starts.count);
+      pace = PaceOf(*policy.max_per_minute);
+      paced = std::max<std::int64_t>(0, pace->starts - window.recent_starts.count);
     }
     bool pending_in_phase = false;
     for (std::size_t i = 0; i < hosts.size() && window.positions[i] < limit; ++i) {
@@ -278,10 +283,10 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
         --free;
         if (paced) --*paced;
       }
-      // A pending host that only the pace holds back may start once the first start of the
-      // minute is a minute old (or, with none before, the ones made now).
+      // A pending host that only the pace holds back may start once the first start within the
+      // window is a window old (or, with none before, the ones made now).
       if (held_by_pace) {
-        Earliest(decision.wake_at, window.recent_starts.earliest.value_or(now) + kPaceWindow);
+        Earliest(decision.wake_at, window.recent_starts.earliest.value_or(now) + pace->window);
       }
     }
   }

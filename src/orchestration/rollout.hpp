@@ -4,6 +4,7 @@
 // their states, its status and the time, what to do now. Pure; thread-safe. The caller (the
 // store's transaction) applies the decision and calls again on the next change or at `wake_at`.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -60,8 +61,9 @@ struct RolloutPolicy {
   std::vector<RolloutPhase> phases;  // empty: one phase of 100 %
   std::optional<AbortPolicy> abort;
   std::optional<std::int64_t> host_timeout_seconds;
-  // At most this many hosts start in any 60 seconds (AWS IoT Jobs' maximumPerMinute): a rollout
-  // of jobs that end at once moves at this pace instead of in waves of maxInFlight hosts.
+  // Hosts start at an even pace of this many per minute (AWS IoT Jobs' maximumPerMinute; see
+  // PaceOf): a rollout of jobs that end at once moves at this pace instead of in waves of
+  // maxInFlight hosts.
   std::optional<std::int64_t> max_per_minute;
   bool operator==(const RolloutPolicy&) const = default;
 };
@@ -128,7 +130,17 @@ struct UnlistedInFlight {
   std::int64_t Total() const { return waiting + queued + running; }
 };
 
-// The hosts started in the minute before the decision's `now` (for maxPerMinute).
+// maxPerMinute N as an even pace: at most `starts` = ceil(N / 60) hosts start in any `window`
+// of starts x 60 s / N (rounded up to the millisecond): N a minute, about a second's worth at
+// once at most (N = 6: one every 10 s; N = 600: ten a second).
+struct Pace {
+  std::int64_t starts = 1;
+  std::chrono::milliseconds window{60'000};
+  bool operator==(const Pace&) const = default;
+};
+Pace PaceOf(std::int64_t max_per_minute);  // max_per_minute >= 1
+
+// The hosts started within the pace's window before the decision's `now` (for maxPerMinute).
 struct RecentStarts {
   std::int64_t count = 0;
   std::optional<WallTime> earliest;  // the first of them
@@ -148,9 +160,9 @@ struct RolloutWindow {
 // their counts and phase). In order: unenrolled and timed-out hosts are skipped (also while
 // PAUSED); the abort rule is checked; a rollout whose hosts are all final completes (also while
 // PAUSED); a RUNNING rollout starts pending hosts of the current phase, in order, while fewer than
-// maxInFlight hosts have a job that is not final and, with maxPerMinute, while fewer than that
-// many hosts started in the last 60 seconds (this list form knows of no earlier starts; the
-// window form below takes them). The current phase is the first whose hosts are not all final;
+// maxInFlight hosts have a job that is not final and, with maxPerMinute, while fewer than the
+// pace's `starts` hosts started within its window (this list form knows of no earlier starts;
+// the window form below takes them). The current phase is the first whose hosts are not all final;
 // it starts no host before the latest startAt of it and the phases before it.
 RolloutDecision DecideRollout(const RolloutPolicy& policy, const std::vector<RolloutHost>& hosts,
                               RolloutStatus status, WallTime now);

@@ -35,7 +35,7 @@ struct RolloutPolicySpec {
   std::vector<RolloutPhaseSpec> phases;
   std::optional<RolloutAbortSpec> abort;
   std::optional<std::int64_t> host_timeout_seconds;
-  std::optional<std::int64_t> max_per_minute;  // at most this many hosts start in any minute
+  std::optional<std::int64_t> max_per_minute;  // hosts start at an even pace of this many a minute
   bool operator==(const RolloutPolicySpec&) const = default;
 };
 

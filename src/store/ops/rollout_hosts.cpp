@@ -191,7 +191,8 @@ AdvanceHosts LoadAdvanceHosts(Connection& db, const protocol::Rollout& rollout,
   }
   if (status == RolloutStatus::kRunning && rollout.policy.max_per_minute) {
     Query q(db, HostReadSql(db.dialect(), HostRead::kRecentStarts));
-    q.Bind(1, id).Bind(2, Millis(now - std::chrono::seconds(60)));
+    q.Bind(1, id).Bind(2,
+                       Millis(now - orchestration::PaceOf(*rollout.policy.max_per_minute).window));
     if (q.Step()) {
       out.recent_starts.count = q.Int64(0);
       if (!q.IsNull(1)) out.recent_starts.earliest = Wall(q.Int64(1));

@@ -63,7 +63,8 @@ void ReadHosts(sql::Connection& db, HostRead read, std::string_view id,
 struct AdvanceHosts {
   std::vector<HostRow> listed;  // in position order
   orchestration::UnlistedInFlight in_flight;
-  orchestration::RecentStarts recent_starts;  // RUNNING with maxPerMinute only
+  orchestration::RecentStarts
+      recent_starts;  // RUNNING with maxPerMinute only: in its pace's window
 };
 
 // What an advance of `rollout` (in `status`) reads at `now`; `limit` bounds each read of hosts

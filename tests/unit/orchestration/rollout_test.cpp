@@ -387,10 +387,10 @@ TEST(RolloutWindowTest, DecidesAsTheWholeListWhenItListsAsManyPendingHostsAsTher
   }
 }
 
-// maxPerMinute over a window whose hosts are all listed and pending; `recent` started in the
-// minute before kNow, the first of them `first_ago` before it.
+// maxPerMinute over a window whose hosts are all listed and pending; `recent` started within the
+// pace's window before kNow, the first of them `first_ago` before it.
 RolloutDecision Paced(std::int64_t max_in_flight, std::int64_t per_minute, std::int64_t recent,
-                      std::chrono::seconds first_ago = std::chrono::seconds(0)) {
+                      std::chrono::milliseconds first_ago = std::chrono::milliseconds(0)) {
   RolloutPolicy policy = Policy(max_in_flight);
   policy.max_per_minute = per_minute;
   RolloutWindow window;
@@ -403,25 +403,36 @@ RolloutDecision Paced(std::int64_t max_in_flight, std::int64_t per_minute, std::
   return DecideRollout(policy, window, RolloutStatus::kRunning, kNow);
 }
 
-TEST(RolloutWindowTest, MaxPerMinuteStartsWhatTheLastMinuteLeftAndWakesWhenItsFirstStartAges) {
-  using std::chrono::seconds;
-  // No start in the last minute: two now; the next once these are a minute old.
-  RolloutDecision d = Paced(10, 2, 0);
+TEST(RolloutWindowTest, MaxPerMinuteIsAnEvenPaceOfAboutASecondsWorthAtOnce) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(PaceOf(6), (Pace{1, milliseconds(10'000)}));
+  EXPECT_EQ(PaceOf(60), (Pace{1, milliseconds(1'000)}));
+  EXPECT_EQ(PaceOf(90), (Pace{2, milliseconds(1'334)}));  // 1.333 s, rounded up: never faster
+  EXPECT_EQ(PaceOf(600), (Pace{10, milliseconds(1'000)}));
+  EXPECT_EQ(PaceOf(100'000), (Pace{1'667, milliseconds(1'001)}));
+  EXPECT_EQ(PaceOf(1), (Pace{1, milliseconds(60'000)}));
+}
+
+TEST(RolloutWindowTest, MaxPerMinuteStartsWhatThePacesWindowLeftAndWakesWhenItsFirstStartAges) {
+  using std::chrono::milliseconds;
+  // No start within the window: a window's worth now (600 a minute: ten a second); the next once
+  // these are a window old.
+  RolloutDecision d = Paced(10, 120, 0);
   EXPECT_EQ(d.start, (Indexes{0, 1}));
-  EXPECT_EQ(d.wake_at, kNow + seconds(60));
-  // Three of five started, the first 20 s ago: two more now, the next at the first's minute.
-  d = Paced(10, 5, 3, seconds(20));
-  EXPECT_EQ(d.start, (Indexes{0, 1}));
-  EXPECT_EQ(d.wake_at, kNow + seconds(40));
-  // All five used: none now.
-  d = Paced(10, 5, 5, seconds(59));
+  EXPECT_EQ(d.wake_at, kNow + milliseconds(1'000));
+  // Three of ten started, the first 400 ms ago: seven more now, the next when it is 1 s old.
+  d = Paced(10, 600, 3, milliseconds(400));
+  EXPECT_EQ(d.start, (Indexes{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(d.wake_at, kNow + milliseconds(600));
+  // One a minute, used 59 s ago: none now.
+  d = Paced(10, 1, 1, milliseconds(59'000));
   EXPECT_THAT(d.start, IsEmpty());
-  EXPECT_EQ(d.wake_at, kNow + seconds(1));
+  EXPECT_EQ(d.wake_at, kNow + milliseconds(1'000));
   // Slots, not the pace, hold the rest back: the end of a job wakes the rollout, not the time.
-  d = Paced(2, 5, 0);
+  d = Paced(2, 600, 0);
   EXPECT_EQ(d.start, (Indexes{0, 1}));
   EXPECT_FALSE(d.wake_at.has_value());
-  // Without maxPerMinute, starts made in the last minute change nothing.
+  // Without maxPerMinute, recent starts change nothing.
   RolloutWindow window;
   window.total = 3;
   window.open = Hosts(3);
