@@ -26,7 +26,8 @@ inline constexpr std::size_t kMaxScheduleSteps = 16;
 
 // maxInFlight an integer 1..100000 or a percentage 1..100; phases at most 20, percents 1..100
 // strictly increasing, the last 100; abort.failedPercent in (0, 100], abort.minFinished >= 1;
-// hostTimeoutSeconds 1..604800; maxPerMinute 1..100000. invalid_request; details list every problem, message the first.
+// hostTimeoutSeconds 1..604800; maxPerMinute 1..100000. invalid_request; details list every
+// problem, message the first.
 Status ValidateRolloutPolicy(const RolloutPolicy& policy);
 
 enum class Overlap {

@@ -431,8 +431,8 @@ END;
 )sql";
 
 // Version 15: a rollout's hosts by their start time, for maxPerMinute's count of the hosts
-// started in the last minute (docs/decisions/0021, "A pace"). Written once per host, when it
-// starts.
+// started within its pace's window (docs/decisions/0021, "A pace"). Written once per host, when
+// it starts.
 constexpr std::string_view kRolloutStartTimes = R"sql(
 CREATE INDEX rollout_hosts_start_time ON rollout_hosts (rollout_id, started_ms)
   WHERE started_ms IS NOT NULL;

@@ -63,8 +63,8 @@ void ReadHosts(sql::Connection& db, HostRead read, std::string_view id,
 struct AdvanceHosts {
   std::vector<HostRow> listed;  // in position order
   orchestration::UnlistedInFlight in_flight;
-  orchestration::RecentStarts
-      recent_starts;  // RUNNING with maxPerMinute only: in its pace's window
+  // Started within the pace's window: read for a RUNNING rollout with maxPerMinute only.
+  orchestration::RecentStarts recent_starts;
 };
 
 // What an advance of `rollout` (in `status`) reads at `now`; `limit` bounds each read of hosts

@@ -59,11 +59,10 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Undoes migrations 13 to 4 on a database file: no finished-jobs index, no inventories, no schedules, no rollouts, no run
-// log counts, no dependencies, no health column, events numbered by AUTOINCREMENT again.
-// Migration 14 undone: the rollout hosts' states, their indexes and triggers.
+// Migrations 15 and 14 undone: the hosts' start-time index; the rollout hosts' states, their
+// indexes and triggers.
 constexpr const char* kBackToVersionThirteen =
-    "DROP INDEX rollout_hosts_start_time; DELETE FROM schema_migrations WHERE version >= 15; "
+    "DROP INDEX rollout_hosts_start_time; "
     "DROP TRIGGER rollout_hosts_job_status; DROP TRIGGER rollout_hosts_job_started; "
     "DROP TRIGGER rollout_hosts_unenrolled; DROP INDEX rollout_hosts_job; "
     "DROP INDEX rollout_hosts_agent; DROP INDEX rollout_hosts_in_flight; "
@@ -72,6 +71,9 @@ constexpr const char* kBackToVersionThirteen =
     "ALTER TABLE rollout_hosts DROP COLUMN cancel_asked; "
     "DELETE FROM schema_migrations WHERE version >= 14;";
 
+// Undoes migrations 15 to 4 on a database file: the above, then no finished-jobs index, no
+// inventories, no schedules, no rollouts, no run log counts, no dependencies, no health column,
+// events numbered by AUTOINCREMENT again.
 const std::string kBackToVersionThree =
     std::string(kBackToVersionThirteen) +
     "DROP INDEX jobs_ended; DROP TABLE agent_inventories; "
