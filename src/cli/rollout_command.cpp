@@ -248,6 +248,30 @@ int RunList(Context& ctx, const std::optional<std::string>& status) {
   return kExitOk;
 }
 
+// One line of the policy for `rollout show`, e.g. "policy: max in flight 25%, 60 a minute,
+// phases 10% 100% from 2026-12-06T04:00:00.000Z, abort at 20% failed of at least 5 final, host
+// timeout 3600 s".
+std::string PolicyLine(const protocol::RolloutPolicySpec& policy) {
+  std::ostringstream line;
+  line << "policy: max in flight " << policy.max_in_flight
+       << (policy.max_in_flight_percent ? "%" : "");
+  if (policy.max_per_minute) line << ", " << *policy.max_per_minute << " a minute";
+  if (!policy.phases.empty()) {
+    line << ", phases";
+    for (const auto& phase : policy.phases) {
+      line << " " << phase.percent << "%";
+      if (phase.start_at) line << " from " << FormatTimestamp(*phase.start_at);
+    }
+  }
+  if (policy.abort) {
+    line << ", abort at " << policy.abort->failed_percent << "% failed of at least "
+         << policy.abort->min_finished << " final";
+  }
+  if (policy.host_timeout_seconds)
+    line << ", host timeout " << *policy.host_timeout_seconds << " s";
+  return line.str();
+}
+
 int RunShow(Context& ctx, const std::string& id) {
   auto api = ctx.Connect();
   if (!api) return ctx.Usage(api.error());
@@ -266,6 +290,7 @@ int RunShow(Context& ctx, const std::string& id) {
     return kExitOk;
   }
   PrintRollout(ctx, *rollout);
+  ctx.out() << PolicyLine(rollout->policy) << "\n";
   Table table({"host", "status", "job"});
   for (const auto& host : hosts->hosts)
     table.AddRow({host.agent_id, host.status, host.job_id.value_or("-")});

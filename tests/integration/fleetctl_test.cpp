@@ -763,6 +763,7 @@ TEST_F(FleetctlTest, RolloutLsShowPauseResumeAndAbort) {
   EXPECT_NE(show.out.find("host-1"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("queued"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("pending"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("policy: max in flight 1\n"), std::string::npos) << show.out;
 
   const auto paused = Run({"rollout", "pause", rollout->id});
   ASSERT_EQ(paused.code, 0) << paused.err;
@@ -821,6 +822,12 @@ TEST_F(FleetctlTest, RolloutCreateTakesTheJobsFieldsAndAPhasesStartTime) {
   EXPECT_FALSE(rollout->policy.phases[0].start_at.has_value());
   EXPECT_EQ(rollout->policy.phases[1].start_at, ParseTimestamp("2199-01-01T00:00:00Z"));
   EXPECT_EQ(rollout->policy.max_per_minute, 30);
+  const auto shown = Run({"rollout", "show", rollout->id});
+  ASSERT_EQ(shown.code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("policy: max in flight 2, 30 a minute, phases 50% 100% from "
+                           "2199-01-01T00:00:00.000Z\n"),
+            std::string::npos)
+      << shown.out;
   // The first phase's host only: the second phase waits for its time, whatever maxInFlight says.
   EXPECT_EQ(rollout->counts.total, 2);
   EXPECT_EQ(rollout->counts.pending, 1);
