@@ -2,6 +2,7 @@
 // fleet-cmdr: maxInFlight checked from the event stream, the abort threshold, pause and resume,
 // and a fleet-cmdr restart in the middle of a rollout.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "common/time.hpp"
 #include "integration/agent/agent_cluster.hpp"
 #include "net/ws_client.hpp"
 #include "protocol/rollout_codec.hpp"
@@ -139,6 +141,29 @@ TEST_F(RolloutAgentsTest, EightHostsNeverMoreThanMaxInFlightUnfinished) {
   EXPECT_EQ(completed, 8);
   for (const auto* handler : handlers_)
     EXPECT_EQ(handler->started.load(), 1);
+}
+
+// maxPerMinute 120 is two hosts in any second (orchestration::PaceOf), whatever the free slots:
+// checked from the job.created events' times, on the leader's own timer.
+TEST_F(RolloutAgentsTest, SixHostsStartAtAnEvenPaceOfTwoASecond) {
+  StartAgents(6);
+  const std::string id = Create(R"({"maxInFlight":6,"maxPerMinute":120})");
+  ASSERT_TRUE(WaitFor([&] { return Get(id).status == "COMPLETED"; }, seconds(30)));
+  std::vector<WallTime> created;
+  for (const auto& event : Replay(id, protocol::EventType::kRolloutCompleted)) {
+    if (event.rollout_id == id && event.type == protocol::EventType::kJobCreated) {
+      created.push_back(event.timestamp);
+    }
+  }
+  ASSERT_EQ(created.size(), 6u);
+  for (const WallTime at : created) {
+    const auto within = std::count_if(created.begin(), created.end(), [&](WallTime other) {
+      return other <= at && other > at - milliseconds(1000);
+    });
+    EXPECT_LE(within, 2) << "at " << FormatTimestamp(at);
+  }
+  // The pace, not the slots, spread them: six starts take at least two windows.
+  EXPECT_GE(created.back() - created.front(), milliseconds(2000));
 }
 
 TEST_F(RolloutAgentsTest, TheAbortThresholdStopsNewHosts) {
