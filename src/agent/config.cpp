@@ -1,7 +1,6 @@
 #include "agent/config.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -11,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "common/ids.hpp"
+#include "common/numbers.hpp"
 #include "common/sanitize.hpp"
 
 namespace orb::agent {
@@ -33,13 +33,6 @@ std::optional<bool> ParseBool(std::string_view text) {
   if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "0" || text == "no" || text == "off") return false;
   return std::nullopt;
-}
-
-std::optional<int> ParseInt(std::string_view text) {
-  int value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 bool IsValidLogLevel(std::string_view level) {
@@ -483,7 +476,7 @@ Expected<CommandLine> ParseCommandLine(int argc, const char* const* argv,
   if (ca_opt->count() > 0) config.ca_file = ca_file;
   if (level_opt->count() > 0) config.log_level = log_level;
   if (parallel_opt->count() > 0) {
-    if (auto number = ParseInt(max_parallel); number) {
+    if (auto number = ParseWholeNumber<int>(max_parallel); number) {
       config.max_parallel = *number;
     } else {
       problems.push_back({"--max-parallel", "must be an integer 1..64"});

@@ -1,11 +1,12 @@
 #include "agent/retention_config.hpp"
 
-#include <charconv>
 #include <cstdint>
 #include <optional>
 
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
+
+#include "common/numbers.hpp"
 
 namespace orb::agent {
 namespace {
@@ -17,13 +18,6 @@ constexpr std::int64_t kMaxIntervalMinutes = 1440;
 const char* const kRunLogDaysRange = "must be an integer 0..3650 (0: keep forever)";
 const char* const kCacheRange = "must be an integer >= 0 (MiB)";
 const char* const kIntervalRange = "must be an integer 1..1440";
-
-std::optional<std::int64_t> ParseInteger(std::string_view text) {
-  std::int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Sets `out` from `value` when it lies in [low, high]; else records `problem` for `field`.
 template <class T>
@@ -93,15 +87,15 @@ void AddRetentionFlags(CLI::App& app, RetentionFlags& flags) {
 void ApplyRetentionFlags(const RetentionFlags& flags, RetentionConfig& config,
                          std::vector<FieldProblem>& problems) {
   if (!flags.run_log_days.empty()) {
-    SetInRange(ParseInteger(flags.run_log_days), 0, kMaxRunLogDays, "--run-log-days",
-               kRunLogDaysRange, config.run_log_days, problems);
+    SetInRange(ParseWholeNumber<std::int64_t>(flags.run_log_days), 0, kMaxRunLogDays,
+               "--run-log-days", kRunLogDaysRange, config.run_log_days, problems);
   }
   if (!flags.artifact_cache_mib.empty()) {
-    SetInRange(ParseInteger(flags.artifact_cache_mib), 0, kMaxCacheMiB, "--artifact-cache-mib",
-               kCacheRange, config.artifact_cache_mib, problems);
+    SetInRange(ParseWholeNumber<std::int64_t>(flags.artifact_cache_mib), 0, kMaxCacheMiB,
+               "--artifact-cache-mib", kCacheRange, config.artifact_cache_mib, problems);
   }
   if (!flags.interval_minutes.empty()) {
-    SetInRange(ParseInteger(flags.interval_minutes), 1, kMaxIntervalMinutes,
+    SetInRange(ParseWholeNumber<std::int64_t>(flags.interval_minutes), 1, kMaxIntervalMinutes,
                "--retention-interval-minutes", kIntervalRange, config.interval_minutes, problems);
   }
 }

@@ -1,7 +1,6 @@
 // fleetctl rollout create|ls|show|pause|resume|abort (docs/protocol.md "Rollouts"): one job
 // template over many hosts under a policy. `create --wait` follows the rollout over the stream,
 // one line per change of its counts, until it is COMPLETED (exit 0) or ABORTED (exit 1).
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -20,6 +19,7 @@
 #include "cli/labels_flag.hpp"
 #include "cli/output.hpp"
 #include "cli/payload_flag.hpp"
+#include "common/numbers.hpp"
 #include "common/time.hpp"
 #include "protocol/rollout_codec.hpp"
 
@@ -50,21 +50,12 @@ struct CreateArgs {
   bool wait = false;
 };
 
-// `text` as a whole integer (sign allowed), or nullopt.
-template <class Int>
-std::optional<Int> WholeNumber(std::string_view text) {
-  Int value{};
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
 // One --phases element: "50" or "50@2026-12-06T04:00:00Z" (no host of the phase starts before
 // then). The ranges and the order are fleet-cmdr's to check.
 Expected<protocol::RolloutPhaseSpec> ParsePhase(std::string_view text) {
   const auto at = text.find('@');
   protocol::RolloutPhaseSpec phase;
-  const auto percent = WholeNumber<int>(text.substr(0, at));
+  const auto percent = ParseWholeNumber<int>(text.substr(0, at));
   if (!percent) {
     return Fail(Errc::kInvalidRequest, "--phases: \"" + std::string(text) +
                                            "\" is not a percent, or a percent@RFC3339 time");
@@ -107,7 +98,7 @@ Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
   std::string_view max = args.max_in_flight;
   request.policy.max_in_flight_percent = max.ends_with('%');
   if (request.policy.max_in_flight_percent) max.remove_suffix(1);
-  const auto max_in_flight = WholeNumber<std::int64_t>(max);
+  const auto max_in_flight = ParseWholeNumber<std::int64_t>(max);
   if (!max_in_flight) {
     return Fail(Errc::kInvalidRequest, "--max-in-flight: an integer or a percentage such as 25%");
   }

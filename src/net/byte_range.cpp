@@ -1,7 +1,8 @@
 #include "net/byte_range.hpp"
 
-#include <charconv>
 #include <optional>
+
+#include "common/numbers.hpp"
 
 namespace orb::net {
 namespace {
@@ -12,14 +13,6 @@ std::string_view Trim(std::string_view text) {
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
     text.remove_suffix(1);
   return text;
-}
-
-std::optional<std::uint64_t> ParseNumber(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  std::uint64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 }  // namespace
@@ -41,17 +34,17 @@ ByteRange ParseByteRange(std::string_view header, std::uint64_t size) {
   const ByteRange unsatisfiable{ByteRange::Kind::kUnsatisfiable, 0, 0};
 
   if (first_text.empty()) {  // suffix: the last n bytes
-    const auto n = ParseNumber(last_text);
+    const auto n = ParseWholeNumber<std::uint64_t>(last_text);
     if (!n) return {};
     if (*n == 0 || size == 0) return unsatisfiable;
     const std::uint64_t length = *n < size ? *n : size;
     return {ByteRange::Kind::kPartial, size - length, length};
   }
-  const auto first = ParseNumber(first_text);
+  const auto first = ParseWholeNumber<std::uint64_t>(first_text);
   if (!first) return {};
   std::uint64_t last = size == 0 ? 0 : size - 1;
   if (!last_text.empty()) {
-    const auto parsed = ParseNumber(last_text);
+    const auto parsed = ParseWholeNumber<std::uint64_t>(last_text);
     if (!parsed || *parsed < *first) return {};  // syntactically invalid: ignore the header
     if (*parsed < last) last = *parsed;
   }

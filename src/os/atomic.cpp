@@ -1,12 +1,12 @@
 #include "os/atomic.hpp"
 
-#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/numbers.hpp"
 #include "common/random.hpp"
 
 namespace orb::os {
@@ -38,13 +38,6 @@ std::string Serialize(const Journal& journal) {
          std::to_string(journal.inode_b) + "\n";
 }
 
-std::optional<std::uint64_t> ParseU64(std::string_view text) {
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
-  return value;
-}
-
 std::optional<Journal> Parse(std::string_view text) {
   std::vector<std::string_view> lines;
   while (!text.empty()) {
@@ -56,9 +49,9 @@ std::optional<Journal> Parse(std::string_view text) {
   if (lines.size() != 6 || lines[0] != kJournalHeader || lines[1].empty() || lines[2].empty()) {
     return std::nullopt;
   }
-  const auto device = ParseU64(lines[3]);
-  const auto inode_a = ParseU64(lines[4]);
-  const auto inode_b = ParseU64(lines[5]);
+  const auto device = ParseWholeNumber<std::uint64_t>(lines[3]);
+  const auto inode_a = ParseWholeNumber<std::uint64_t>(lines[4]);
+  const auto inode_b = ParseWholeNumber<std::uint64_t>(lines[5]);
   if (!device || !inode_a || !inode_b) return std::nullopt;
   return Journal{std::string(lines[1]), std::string(lines[2]), *device, *inode_a, *inode_b};
 }

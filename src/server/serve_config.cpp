@@ -1,11 +1,11 @@
 #include "server/serve_config.hpp"
 
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 
 #include <CLI/CLI.hpp>
 
+#include "common/numbers.hpp"
 #include "common/sanitize.hpp"
 #include "server/client_address.hpp"
 
@@ -17,8 +17,9 @@ Error Bad(std::string message) {
 }
 
 bool ParseInt(std::string_view text, int& out) {
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size() && !text.empty();
+  const auto value = ParseWholeNumber<int>(text);
+  if (value) out = *value;
+  return value.has_value();
 }
 
 }  // namespace
