@@ -18,6 +18,13 @@ const roots = {};
 const release = (agent) => fs.writeFileSync(path.join(roots[agent], "release"), "");
 const tile = (agent, status) => `#rollout-hosts [data-agent="${agent}"][data-status="${status}"]`;
 const phaseCell = (k, cell) => `#rollout-phases tr[data-phase="${k}"] td.${cell}`;
+// Submits a create form and waits for the page of what it created (#/<kind>/<id>); answers that
+// object as GET /v1/<kind>/<id> gives it.
+const submitAndOpen = async (page, button, kind) => {
+  await page.click(button);
+  await page.waitForURL(new RegExp(`#/${kind}/[^/]+$`), { timeout: WAIT });
+  return api("GET", `/v1/${kind}/` + decodeURIComponent(page.url().split("/").pop()));
+};
 let viewerToken;
 
 before(async () => {
@@ -290,10 +297,7 @@ test("a rollout started from the enqueue form: fleet-cmdr's problems shown at th
 
   await page.fill("#e-r-phases", "50,100");
   await page.fill("#e-r-maxPerMinute", "600");
-  await page.click("#enqueue-submit");
-  await page.waitForURL(/#\/rollouts\/[^/]+$/, { timeout: WAIT });
-  const id = decodeURIComponent(page.url().split("/").pop());
-  const rollout = await api("GET", "/v1/rollouts/" + id);
+  const rollout = await submitAndOpen(page, "#enqueue-submit", "rollouts");
   assert.equal(rollout.name, "verify from the form");
   assert.deepEqual(rollout.target, { selector: { labels: { fleet: "ops" } } });
   assert.equal(rollout.job.instanceId, "web-1");
@@ -327,10 +331,7 @@ test("a schedule created from the UI, with its problems at their fields; disable
   await h.shot(page, "fo-12-schedule-form-invalid");
 
   await page.fill("#sc-cron", "0 4 * * *");
-  await page.click("#sc-submit");
-  await page.waitForURL(/#\/schedules\/[^/]+$/, { timeout: WAIT });
-  const id = decodeURIComponent(page.url().split("/").pop());
-  const schedule = await api("GET", "/v1/schedules/" + id);
+  const schedule = await submitAndOpen(page, "#sc-submit", "schedules");
   assert.equal(schedule.name, "ui nightly");
   assert.equal(schedule.timeZone, "Europe/Berlin");
   assert.deepEqual(schedule.target, { agentIds: ["sched-1"] });
@@ -340,16 +341,16 @@ test("a schedule created from the UI, with its problems at their fields; disable
 
   await page.click("#schedule-toggle");
   await waitFor("shown disabled", async () => (await page.textContent("#schedule-enabled")) === "disabled");
-  assert.equal((await api("GET", "/v1/schedules/" + id)).enabled, false);
+  assert.equal((await api("GET", "/v1/schedules/" + schedule.id)).enabled, false);
   assert.equal(await page.textContent("#schedule-toggle"), "Enable");
   await page.click("#schedule-toggle");
   await waitFor("shown enabled", async () => (await page.textContent("#schedule-enabled")) === "enabled");
-  assert.equal((await api("GET", "/v1/schedules/" + id)).enabled, true);
+  assert.equal((await api("GET", "/v1/schedules/" + schedule.id)).enabled, true);
 
   page.once("dialog", (dialog) => dialog.accept());
   await page.click("#schedule-delete");
   await waitFor("shown deleted", async () => (await page.textContent("#schedule-enabled")) === "deleted");
-  await assert.rejects(api("GET", "/v1/schedules/" + id), /404/);
+  await assert.rejects(api("GET", "/v1/schedules/" + schedule.id), /404/);
   assert.equal(await page.isEnabled("#schedule-fire"), false);
   await h.shot(page, "fo-13-schedule-deleted");
   assert.equal(page.lastError, undefined);

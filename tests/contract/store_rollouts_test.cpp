@@ -54,6 +54,13 @@ class StoreRolloutsTest : public StoreContractTest {
     return *std::move(advanced);
   }
 
+  // The rollouts whose wake time has come (RolloutsDue at Now()).
+  std::vector<std::string> Due() {
+    auto due = store().RolloutsDue(Now());
+    EXPECT_THAT(due, IsOk());
+    return due ? *due : std::vector<std::string>{};
+  }
+
   std::vector<protocol::RolloutHost> Hosts(const std::string& id,
                                            std::optional<std::string> status = std::nullopt) {
     auto hosts = store().ListRolloutHosts(id, status, 500, std::nullopt);
@@ -245,14 +252,10 @@ TEST_P(StoreRolloutsTest, TimedOutAndUnenrolledHostsAreSkippedAndFreeTheirSlots)
   auto started = Advance(rollout.id);
   ASSERT_TRUE(started.value.wake_at.has_value());
   EXPECT_EQ(*started.value.wake_at, Now() + 60s);
-  auto due = store().RolloutsDue(Now());
-  ASSERT_THAT(due, IsOk());
-  EXPECT_THAT(*due, IsEmpty());
+  EXPECT_THAT(Due(), IsEmpty());
 
   clock_.Advance(61s);
-  due = store().RolloutsDue(Now());
-  ASSERT_THAT(due, IsOk());
-  EXPECT_THAT(*due, ElementsAre(rollout.id));
+  EXPECT_THAT(Due(), ElementsAre(rollout.id));
   auto skipped = Advance(rollout.id);
   EXPECT_THAT(HostStatuses(rollout.id), ElementsAre("skipped", "queued", "pending"));
   EXPECT_EQ(skipped.events.front().type, EventType::kJobCancelled);
@@ -285,13 +288,9 @@ TEST_P(StoreRolloutsTest, MaxPerMinuteStartsHostsAtAnEvenPace) {
   EXPECT_THAT(HostStatuses(rollout.id), ElementsAre("completed", "pending", "pending", "pending"));
   ASSERT_TRUE(held.value.wake_at.has_value());
   EXPECT_EQ(*held.value.wake_at, Now() + 4s);
-  auto due = store().RolloutsDue(Now());
-  ASSERT_THAT(due, IsOk());
-  EXPECT_THAT(*due, IsEmpty());
+  EXPECT_THAT(Due(), IsEmpty());
   clock_.Advance(4s);
-  due = store().RolloutsDue(Now());
-  ASSERT_THAT(due, IsOk());
-  EXPECT_THAT(*due, ElementsAre(rollout.id));
+  EXPECT_THAT(Due(), ElementsAre(rollout.id));
   Advance(rollout.id);
   EXPECT_THAT(HostStatuses(rollout.id), ElementsAre("completed", "queued", "pending", "pending"));
   // 10 s later the next, with v2 still queued: the pace, not maxInFlight, sets the rhythm.
