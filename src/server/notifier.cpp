@@ -10,6 +10,19 @@ void Notifier::Fired::Run() const {
     callback(state);
 }
 
+bool Notifier::Agent::Due() const {
+  if (!known) return false;
+  if (state.pending > 0) return true;
+  return std::any_of(state.cancel.begin(), state.cancel.end(), [this](const std::string& run) {
+    return std::find(told.begin(), told.end(), run) == told.end();
+  });
+}
+
+AgentQueueState Notifier::Agent::Answer() {
+  told = state.cancel;
+  return state;
+}
+
 Notifier::Agent& Notifier::AgentLocked(const std::string& agent_id) {
   return agents_[agent_id];
 }
@@ -17,8 +30,8 @@ Notifier::Agent& Notifier::AgentLocked(const std::string& agent_id) {
 Notifier::Fired Notifier::ChangedLocked(Agent& agent) {
   ++agent.version;
   Fired fired;
-  if (!agent.known || !agent.state.HasWork() || agent.waiters.empty()) return fired;
-  fired.state = agent.state;
+  if (!agent.Due() || agent.waiters.empty()) return fired;
+  fired.state = agent.Answer();
   fired.callbacks.reserve(agent.waiters.size());
   for (auto& [id, callback] : agent.waiters) {
     waiter_agents_.erase(id);
@@ -36,13 +49,13 @@ WaiterId Notifier::Wait(const std::string& agent_id, NotifyCallback callback) {
     const std::lock_guard lock(mutex_);
     id = next_id_++;
     Agent& agent = AgentLocked(agent_id);
-    if (!agent.known || !agent.state.HasWork()) {
+    if (!agent.Due()) {
       agent.waiters.emplace(id, std::move(callback));
       waiter_agents_.emplace(id, &agent);
       waiter_count_.fetch_add(1, std::memory_order_relaxed);
       return id;
     }
-    now = agent.state;
+    now = agent.Answer();
   }
   callback(now);
   return id;
@@ -59,7 +72,7 @@ bool Notifier::Expire(WaiterId id) {
     waiter_agents_.erase(it);
     auto node = agent.waiters.extract(id);
     callback = std::move(node.mapped());
-    if (agent.known) now = agent.state;
+    if (agent.known) now = agent.Answer();
     waiter_count_.fetch_sub(1, std::memory_order_relaxed);
   }
   callback(now);

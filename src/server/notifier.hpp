@@ -6,8 +6,12 @@
 // requested) plus the long-poll requests waiting on it. The server loads an agent's state from the
 // store once (IsKnown/Version/Load), then keeps it current from the mutations it makes itself
 // (Update, AdjustPending, AddCancel, RemoveCancel), so an idle agent's notify never reads the
-// store. A held waiter is answered as soon as its agent has something pending, or when its
-// caller's timer calls Expire().
+// store. A held waiter is answered as soon as its agent has jobs pending or a cancel it has not
+// been told yet, or when its caller's timer calls Expire(). Every answer lists all the agent's
+// cancels; once one has been in an answer it no longer makes the next notify return at once (an
+// agent whose run ignores the cancel, being past its point of no return, would otherwise ask
+// again and again without pause). An answer lost on the way is made up for by the cancel in the
+// run's updates answer and in the next notify's list.
 //
 // Thread-safety: every method may be called from any thread. Callbacks run outside the lock, on
 // the thread whose call fired them (Wait, a mutator, or Expire), exactly once per waiter; they may
@@ -33,7 +37,6 @@ struct AgentQueueState {
   int pending = 0;                  // QUEUED jobs of the agent
   std::vector<std::string> cancel;  // RUNNING runs of the agent whose cancel was requested
 
-  bool HasWork() const { return pending > 0 || !cancel.empty(); }
   protocol::NotifyResponse ToResponse() const { return {pending, cancel}; }
   bool operator==(const AgentQueueState&) const = default;
 };
@@ -70,7 +73,8 @@ class Notifier {
   void AdjustPending(const std::string& agent_id, int delta);  // clamped at 0
   void AddCancel(const std::string& agent_id, const std::string& run_id);
   void RemoveCancel(const std::string& agent_id, const std::string& run_id);
-  // Forgets the state (another replica changed the store); held waiters stay held.
+  // Forgets the state (another replica changed the store); held waiters stay held, and so does
+  // what the agent was told (a reloaded cancel it already had does not answer at once).
   void Invalidate(const std::string& agent_id);
 
   // ---- Reading ----
@@ -87,6 +91,12 @@ class Notifier {
     bool known = false;
     std::uint64_t version = 0;
     std::unordered_map<WaiterId, NotifyCallback> waiters;
+    std::vector<std::string> told;  // the cancels of the last answer
+
+    // An answer is due at once: jobs are pending or a cancel has not been in an answer yet.
+    bool Due() const;
+    // The state to answer with; its cancels count as told from now on.
+    AgentQueueState Answer();
   };
   struct Fired {
     std::vector<NotifyCallback> callbacks;

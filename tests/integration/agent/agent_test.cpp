@@ -121,6 +121,56 @@ TEST(AgentIntegrationTest, CancelStopsTheRunAtItsSafePoint) {
   EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "CANCELLED"; }, seconds(5)));
 }
 
+// Crosses its point of no return at once, then runs until released: a cancel is ignored.
+class NoReturnHandler final : public jobs::JobHandler {
+ public:
+  std::string_view type() const override { return "VERIFY_BACKUP"; }
+  Expected<std::string> Run(jobs::HandlerContext& context) override {
+    if (auto marked = context.MarkPastPointOfNoReturn(); !marked) {
+      return Fail(marked.error());
+    }
+    running = true;
+    while (!release.load()) {
+      if (context.cancel().cancel_ignored()) cancel_ignored = true;
+      std::this_thread::yield();
+      (void)context.cancel().WaitFor(milliseconds(5));
+    }
+    return std::string(R"({"ok":true})");
+  }
+  std::atomic<bool> running{false};
+  std::atomic<bool> cancel_ignored{false};
+  std::atomic<bool> release{false};
+};
+
+TEST(AgentIntegrationTest, ACancelIgnoredPastThePointOfNoReturnDoesNotMakeTheAgentAskWithoutPause) {
+  AgentCluster cluster;
+  auto handler_owner = std::make_unique<NoReturnHandler>();
+  auto* handler = handler_owner.get();
+  std::vector<std::unique_ptr<jobs::JobHandler>> handlers;
+  handlers.push_back(std::move(handler_owner));
+  auto& agent = cluster.StartAgent("host-1", std::move(handlers));
+  const auto job = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-1", kVerifyPayload);
+  ASSERT_TRUE(WaitFor([&] { return handler->running.load(); }, seconds(5)));
+  EXPECT_EQ(cluster.Admin("POST", "/v1/jobs/" + job + "/cancel").first, 202);
+  ASSERT_TRUE(WaitFor([&] { return handler->cancel_ignored.load(); }, seconds(5)));
+  // The cancel stays requested while the run goes on. Before notify told each cancel once, every
+  // notify came back at once with it and the agent asked ~8,000 times a second; now the agent's
+  // long-poll is held (for its wait, 25 s) until something changes. Watched for 2 s: the old
+  // behaviour makes thousands of calls in that time, the held one at most the call in flight.
+  const auto before = agent.agent->notify_calls();
+  EXPECT_FALSE(WaitFor([&] { return agent.agent->notify_calls() > before + 2; }, seconds(2)))
+      << "notify calls in 2 s: " << agent.agent->notify_calls() - before;
+  // A job queued meanwhile still wakes the agent at once.
+  const auto next_calls = agent.agent->next_calls();
+  const auto queued = std::chrono::steady_clock::now();
+  const auto second = cluster.Enqueue("host-1", "VERIFY_BACKUP", "mc-2", kVerifyPayload);
+  EXPECT_TRUE(WaitFor([&] { return agent.agent->next_calls() > next_calls; }, seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - queued, seconds(2));
+  handler->release = true;
+  EXPECT_TRUE(WaitFor([&] { return cluster.Status(job) == "COMPLETED"; }, seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return cluster.Status(second) == "COMPLETED"; }, seconds(10)));
+}
+
 TEST(AgentIntegrationTest, ARunPastItsTimeoutFailsWithTimeout) {
   AgentCluster cluster;
   GateHandler* handler = nullptr;

@@ -40,6 +40,53 @@ TEST(NotifierTest, AnswersAtOnceWhenACancelIsPending) {
   EXPECT_EQ(answers.got[0].ToResponse(), (protocol::NotifyResponse{0, {"run-1"}}));
 }
 
+// A run past its point of no return ignores its cancel and stays RUNNING: the agent's next
+// notify must not come back at once for the same cancel, or the agent asks without pause.
+TEST(NotifierTest, ACancelAnsweredOnceNoLongerAnswersAtOnceButStaysListed) {
+  Notifier notifier;
+  notifier.Update("orb-7", {0, {"run-1"}});
+  Answers first;
+  notifier.Wait("orb-7", first.Callback());
+  ASSERT_EQ(first.got.size(), 1u);
+
+  Answers again;
+  const auto held = notifier.Wait("orb-7", again.Callback());
+  EXPECT_TRUE(again.got.empty());
+  EXPECT_EQ(notifier.WaiterCount(), 1u);
+  notifier.Update("orb-7", {0, {"run-1"}});  // the same state again: still held
+  EXPECT_TRUE(again.got.empty());
+  EXPECT_TRUE(notifier.Expire(held));  // the wait ran out: the answer lists it
+  ASSERT_EQ(again.got.size(), 1u);
+  EXPECT_EQ(again.got[0], (AgentQueueState{0, {"run-1"}}));
+
+  Answers next;
+  notifier.Wait("orb-7", next.Callback());
+  EXPECT_TRUE(next.got.empty());
+  notifier.AddCancel("orb-7", "run-2");  // a new cancel answers at once, with both
+  ASSERT_EQ(next.got.size(), 1u);
+  EXPECT_EQ(next.got[0], (AgentQueueState{0, {"run-1", "run-2"}}));
+
+  Answers queued;
+  notifier.AdjustPending("orb-7", 1);  // jobs pending answer at once, told cancels or not
+  notifier.Wait("orb-7", queued.Callback());
+  ASSERT_EQ(queued.got.size(), 1u);
+  EXPECT_EQ(queued.got[0], (AgentQueueState{1, {"run-1", "run-2"}}));
+}
+
+TEST(NotifierTest, ACancelToldStaysToldAcrossAReloadFromTheStore) {
+  Notifier notifier;
+  notifier.Update("orb-7", {0, {"run-1"}});
+  Answers first;
+  notifier.Wait("orb-7", first.Callback());
+  ASSERT_EQ(first.got.size(), 1u);
+  notifier.Invalidate("orb-7");  // another replica changed the agent's queue
+  ASSERT_TRUE(notifier.Load("orb-7", {0, {"run-1"}}, notifier.Version("orb-7")));
+  Answers after;
+  notifier.Wait("orb-7", after.Callback());
+  EXPECT_TRUE(after.got.empty());
+  EXPECT_EQ(notifier.WaiterCount(), 1u);
+}
+
 TEST(NotifierTest, HoldsAnIdleAgentsWaiterUntilAJobIsQueued) {
   Notifier notifier;
   notifier.Update("orb-7", {});
