@@ -19,6 +19,7 @@ struct JobsArgs {
   std::optional<std::string> type;
   std::optional<std::string> instance_id;
   std::optional<std::string> batch_id;
+  std::optional<std::string> rollout_id;
   std::optional<std::string> schedule_id;
   std::optional<int> limit;
   std::optional<std::string> cursor;
@@ -34,6 +35,7 @@ int RunJobs(Context& ctx, const JobsArgs& args) {
                                                        {"type", args.type},
                                                        {"instanceId", args.instance_id},
                                                        {"batchId", args.batch_id},
+                                                       {"rolloutId", args.rollout_id},
                                                        {"scheduleId", args.schedule_id},
                                                        {"limit", limit},
                                                        {"cursor", args.cursor}});
@@ -45,7 +47,7 @@ int RunJobs(Context& ctx, const JobsArgs& args) {
   }
   ctx.out() << RenderJobTable(list->jobs, ctx.Now());
   if (list->next_cursor) {
-    ctx.err() << "more jobs: fleetctl jobs --cursor " << *list->next_cursor << "\n";
+    ctx.err() << "more jobs: the same command with --cursor " << *list->next_cursor << "\n";
   }
   return kExitOk;
 }
@@ -57,10 +59,12 @@ void AddJobsCommand(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("jobs", "List jobs, newest first");
   sub->add_option("-a,--agent", args->agent_id, "only this agent's jobs");
   sub->add_option("-s,--status", args->status, "only jobs in this status")
-      ->check(CLI::IsMember({"CREATED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"}));
+      ->transform(CLI::IsMember(
+          {"CREATED", "QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"}, CLI::ignore_case));
   sub->add_option("-t,--type", args->type, "only jobs of this type, e.g. BACKUP_INSTANCE");
   sub->add_option("-i,--instance", args->instance_id, "only jobs for this instance");
   sub->add_option("--batch", args->batch_id, "only the jobs of this batch");
+  sub->add_option("--rollout", args->rollout_id, "only the jobs of this rollout");
   sub->add_option("--schedule", args->schedule_id, "only the jobs of this schedule's fires");
   sub->add_option("--limit", args->limit, "at most this many (1..500, default 50)")
       ->check(CLI::Range(1, 500));

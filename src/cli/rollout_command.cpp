@@ -151,8 +151,12 @@ void PrintRollout(Context& ctx, const protocol::Rollout& rollout) {
             << RenderCounts(rollout.status, rollout.counts) << "\n";
 }
 
-// Follows rollout `id` over `stream` (opened before it was created) until it ends.
-int Follow(Context& ctx, Api& api, EventStream& stream, protocol::Rollout rollout) {
+// Follows rollout `id` over `stream` (opened before it was created) until it ends. `shown`:
+// whether `rollout`'s counts were printed. The stream gives the rollout's events in commit order,
+// the creation's among them, so a line is printed per event; the create's answer is a snapshot
+// from somewhere in that order, and printing it first would make the next (older) event's
+// counts look like a step back.
+int Follow(Context& ctx, Api& api, EventStream& stream, protocol::Rollout rollout, bool shown) {
   const auto ended = [](const std::string& status) {
     return status == "COMPLETED" || status == "ABORTED";
   };
@@ -178,10 +182,13 @@ int Follow(Context& ctx, Api& api, EventStream& stream, protocol::Rollout rollou
       if (!read) return ctx.Fail(read.error());
       fresh = *read;
     }
-    if (!fresh || (fresh->counts == rollout.counts && fresh->status == rollout.status)) continue;
+    if (!fresh) continue;
+    if (shown && fresh->counts == rollout.counts && fresh->status == rollout.status) continue;
+    shown = true;
     rollout = *fresh;
     if (!ctx.json()) ctx.out() << RenderCounts(rollout.status, rollout.counts) << std::endl;
   }
+  if (!ctx.json() && !shown) ctx.out() << RenderCounts(rollout.status, rollout.counts) << "\n";
   if (ctx.json()) ctx.out() << protocol::ToJson(rollout) << "\n";
   return rollout.status == "COMPLETED" ? kExitOk : kExitJobFailed;
 }
@@ -205,20 +212,30 @@ int RunCreate(Context& ctx, const CreateArgs& args) {
     PrintRollout(ctx, *rollout);
     return kExitOk;
   }
+  // A rollout created by this call: its creation's events are on the stream, the first line
+  // comes from them. One created earlier (the same idempotency key): its answer is the start.
+  const bool existing = reply->status == 200;
   if (!ctx.json()) {
     ctx.out() << "rollout " << rollout->id << " created"
-              << (reply->status == 200 ? " (existing, same idempotency key)" : "")
-              << ", following it\n"
-              << RenderCounts(rollout->status, rollout->counts) << std::endl;
+              << (existing ? " (existing, same idempotency key)" : "") << ", following it\n";
+    if (existing) ctx.out() << RenderCounts(rollout->status, rollout->counts) << "\n";
+    ctx.out() << std::flush;
   }
-  return Follow(ctx, *api, *stream, *rollout);
+  return Follow(ctx, *api, *stream, *rollout, existing);
 }
 
-int RunList(Context& ctx, const std::optional<std::string>& status) {
+struct ListArgs {
+  std::optional<std::string> status;
+  int limit = 100;
+  std::optional<std::string> cursor;
+};
+
+int RunList(Context& ctx, const ListArgs& args) {
   auto api = ctx.Connect();
   if (!api) return ctx.Usage(api.error());
-  std::string target = "/v1/rollouts?limit=100";
-  if (status) target += "&status=" + EscapeUrlComponent(*status);
+  std::string target = "/v1/rollouts?limit=" + std::to_string(args.limit);
+  if (args.status) target += "&status=" + EscapeUrlComponent(*args.status);
+  if (args.cursor) target += "&cursor=" + EscapeUrlComponent(*args.cursor);
   auto reply = api->Send("GET", target);
   if (!reply) return ctx.Fail(reply.error());
   auto list = protocol::ParseRolloutList(reply->body);
@@ -236,6 +253,9 @@ int RunList(Context& ctx, const std::optional<std::string>& status) {
                   std::to_string(r.counts.skipped), FormatAge(r.created_at, now) + " ago"});
   }
   ctx.out() << table.Render();
+  if (list->next_cursor) {
+    ctx.err() << "more rollouts: the same command with --cursor " << *list->next_cursor << "\n";
+  }
   return kExitOk;
 }
 
@@ -310,11 +330,15 @@ void AddRolloutCommand(CLI::App& app, Context& ctx) {
   rollout->footer(
       "Examples:\n"
       "  fleetctl rollout create --name 'valheim 0.218' UPDATE_SERVER --server-id valheim \\\n"
-      "      --selector game=valheim --max-in-flight 25% --phases 10,50,100 \\\n"
+      "      --payload @update.json --selector game=valheim --max-in-flight 25% --phases 10,50,100 "
+      "\\\n"
       "      --abort-failed-percent 20 --abort-min-finished 5 --wait\n"
       "  fleetctl rollout ls --status RUNNING\n"
       "  fleetctl rollout show ROLLOUT\n"
-      "  fleetctl rollout abort ROLLOUT --cancel-running");
+      "  fleetctl rollout abort ROLLOUT --cancel-running\n"
+      "(update.json: {\"buildId\": \"0.218\", \"artifact\": {\"url\": ..., \"sha256\": ..., "
+      "\"size\": ...}},\n"
+      "docs/job-types.md)");
 
   auto args = std::make_shared<CreateArgs>();
   auto* create = rollout->add_subcommand("create", "Create a rollout (and follow it with --wait)");
@@ -356,11 +380,15 @@ void AddRolloutCommand(CLI::App& app, Context& ctx) {
   create->add_flag("--wait", args->wait, "follow it until COMPLETED (exit 0) or ABORTED (exit 1)");
   create->callback([&ctx, args] { ctx.run = [&ctx, args] { return RunCreate(ctx, *args); }; });
 
-  auto status = std::make_shared<std::optional<std::string>>();
+  auto list_args = std::make_shared<ListArgs>();
   auto* list = rollout->add_subcommand("ls", "List rollouts, newest first");
-  list->add_option("--status", *status, "RUNNING, PAUSED, COMPLETED or ABORTED")
-      ->check(CLI::IsMember({"RUNNING", "PAUSED", "COMPLETED", "ABORTED"}));
-  list->callback([&ctx, status] { ctx.run = [&ctx, status] { return RunList(ctx, *status); }; });
+  list->add_option("--status", list_args->status, "RUNNING, PAUSED, COMPLETED or ABORTED")
+      ->transform(CLI::IsMember({"RUNNING", "PAUSED", "COMPLETED", "ABORTED"}, CLI::ignore_case));
+  list->add_option("--limit", list_args->limit, "at most this many (1..500, default 100)")
+      ->check(CLI::Range(1, 500));
+  list->add_option("--cursor", list_args->cursor, "continue after a previous page");
+  list->callback(
+      [&ctx, list_args] { ctx.run = [&ctx, list_args] { return RunList(ctx, *list_args); }; });
 
   auto id = std::make_shared<std::string>();
   auto* show = rollout->add_subcommand("show", "A rollout with its hosts");

@@ -276,18 +276,24 @@ int RunFire(Context& ctx, const std::string& id) {
   return kExitOk;
 }
 
-// The flags create and update share.
-void AddDefinitionFlags(CLI::App* sub, const std::shared_ptr<ScheduleArgs>& args) {
-  sub->add_option("--cron", args->cron, "cron: 5 fields, or 6 with seconds first (\"0 4 * * *\")");
-  sub->add_option("--tz", args->time_zone, "IANA time zone of the cron (default UTC)");
+// The flags create and update share; `create`: the flags a new schedule needs are required,
+// and their help says what is taken without them.
+void AddDefinitionFlags(CLI::App* sub, const std::shared_ptr<ScheduleArgs>& args, bool create) {
+  auto* cron = sub->add_option("--cron", args->cron,
+                               "cron: 5 fields, or 6 with seconds first (\"0 4 * * *\")");
+  if (create) cron->required();
+  sub->add_option(
+      "--tz", args->time_zone,
+      create ? "IANA time zone of the cron (default UTC)" : "IANA time zone of the cron");
   sub->add_option("--agent", args->agents, "target agent (repeatable)");
   sub->add_option("--selector", args->selector, "target agents by label KEY=VALUE (repeatable)");
   sub->add_option("--step", args->steps,
                   "a step as a JSON object {\"type\",\"instanceId\"|\"serverId\",\"payload\"} "
                   "(repeatable, in order)");
-  sub->add_option("--overlap", args->overlap, "skip (default) or queue")
+  sub->add_option("--overlap", args->overlap, create ? "skip (default) or queue" : "skip or queue")
       ->check(CLI::IsMember({"skip", "queue"}));
-  sub->add_option("--catch-up", args->catch_up, "none (default) or latest")
+  sub->add_option("--catch-up", args->catch_up,
+                  create ? "none (default) or latest" : "none or latest")
       ->check(CLI::IsMember({"none", "latest"}));
 }
 
@@ -311,7 +317,7 @@ void AddScheduleCommand(CLI::App& app, Context& ctx) {
 
   auto* create = schedule->add_subcommand("create", "Create a schedule");
   create->add_option("NAME", args->name, "the schedule's name")->required();
-  AddDefinitionFlags(create, args);
+  AddDefinitionFlags(create, args, /*create=*/true);
   create->add_flag("--disabled", args->disable, "create it disabled");
   create->footer(
       "Example:\n"
@@ -334,7 +340,7 @@ void AddScheduleCommand(CLI::App& app, Context& ctx) {
   auto* update = schedule->add_subcommand("update", "Change fields of a schedule");
   update->add_option("ID", args->id, "the schedule's id")->required();
   update->add_option("--name", args->name, "a new name");
-  AddDefinitionFlags(update, args);
+  AddDefinitionFlags(update, args, /*create=*/false);
   update->add_flag("--enable", args->enable, "enable it (fires from now on)");
   update->add_flag("--disable", args->disable, "disable it");
   update->footer("Example:\n  fleetctl schedule update 01a2... --cron '0 5 * * *' --tz UTC");

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -724,6 +725,29 @@ TEST_F(FleetctlTest, RolloutCreateWaitPrintsItsProgressAndExitsZeroWhenCompleted
   EXPECT_NE(result.out.find("created, following it"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("RUNNING 1/2 final: 1 completed"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("COMPLETED 2/2 final: 2 completed"), std::string::npos) << result.out;
+  // The lines follow the rollout in order: hosts only leave `pending` and only become final (the
+  // create's answer, printed first, used to be followed by the older counts of its creation).
+  std::istringstream lines(result.out);
+  int final_before = 0;
+  int pending_before = 2;
+  int count_lines = 0;
+  for (std::string line; std::getline(lines, line);) {
+    int final_now = 0;
+    int total = 0;
+    int pending_now = 0;
+    const auto at = line.find(" pending");
+    if (std::sscanf(line.c_str(), "%*s %d/%d final", &final_now, &total) != 2 ||
+        at == std::string::npos) {
+      continue;
+    }
+    pending_now = std::stoi(line.substr(line.rfind(' ', at - 1) + 1));
+    ++count_lines;
+    EXPECT_GE(final_now, final_before) << result.out;
+    EXPECT_LE(pending_now, pending_before) << result.out;
+    final_before = final_now;
+    pending_before = pending_now;
+  }
+  EXPECT_GE(count_lines, 3) << result.out;
 }
 
 TEST_F(FleetctlTest, RolloutCreateWaitExitsOneWhenTheAbortThresholdStopsIt) {
@@ -758,6 +782,30 @@ TEST_F(FleetctlTest, RolloutLsShowPauseResumeAndAbort) {
   ASSERT_EQ(list.code, 0) << list.err;
   EXPECT_NE(list.out.find(rollout->id), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("weekly"), std::string::npos) << list.out;
+  // A page at a time, with the way to the next one; the status in any case.
+  const auto other = Run({"rollout", "create", "BACKUP_INSTANCE", "--name", "daily", "--instance",
+                          "main", "--agent", "host-2", "-o", "json"});
+  ASSERT_EQ(other.code, 0) << other.err;
+  const auto page = Run({"rollout", "ls", "--status", "running", "--limit", "1"});
+  ASSERT_EQ(page.code, 0) << page.err;
+  EXPECT_NE(page.out.find("daily"), std::string::npos) << page.out;
+  EXPECT_EQ(page.out.find("weekly"), std::string::npos) << page.out;
+  const std::string more = "more rollouts: the same command with --cursor ";
+  const auto hint = page.err.find(more);
+  ASSERT_NE(hint, std::string::npos) << page.err;
+  const auto cursor =
+      page.err.substr(hint + more.size(), page.err.find('\n', hint) - hint - more.size());
+  const auto next =
+      Run({"rollout", "ls", "--status", "running", "--limit", "1", "--cursor", cursor});
+  ASSERT_EQ(next.code, 0) << next.err;
+  EXPECT_NE(next.out.find("weekly"), std::string::npos) << next.out;
+  // The jobs of one rollout.
+  const auto jobs = Run({"jobs", "--rollout", rollout->id, "-o", "json"});
+  ASSERT_EQ(jobs.code, 0) << jobs.err;
+  auto job_list = protocol::FromJson<protocol::JobList>(jobs.out);
+  ASSERT_TRUE(job_list.has_value()) << jobs.out;
+  ASSERT_EQ(job_list->jobs.size(), 1u) << jobs.out;
+  EXPECT_EQ(job_list->jobs[0].rollout_id.value_or(""), rollout->id);
   const auto show = Run({"rollout", "show", rollout->id});
   ASSERT_EQ(show.code, 0) << show.err;
   EXPECT_NE(show.out.find("host-1"), std::string::npos) << show.out;
@@ -877,6 +925,9 @@ TEST_F(FleetctlTest, ScheduleCreateLsShowUpdateFireAndRm) {
                          "host-1", "--step", R"({"type":"BACKUP_INSTANCE","colour":"red"})"});
   EXPECT_EQ(typo.code, 2) << typo.err;  // refused before any request
   EXPECT_NE(typo.err.find("colour"), std::string::npos) << typo.err;
+  const auto no_cron = Run({"schedule", "create", "nightly", "--agent", "host-1"});
+  EXPECT_EQ(no_cron.code, 2) << no_cron.err;  // a usage error, before any request
+  EXPECT_NE(no_cron.err.find("--cron is required"), std::string::npos) << no_cron.err;
 
   std::vector<std::string> create = {"schedule",  "create", "nightly",       "--cron",
                                      "0 4 * * *", "--tz",   "Europe/Berlin", "--agent",
