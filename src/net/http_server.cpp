@@ -80,7 +80,7 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
   body += JsonEscape(code);
   body += R"(","message":")";
   body += JsonEscape(message);
-  body += R"("}})";
+  body += R"(","details":[]}})";
   return body;
 }
 
@@ -96,9 +96,9 @@ constexpr std::string_view kRefusal =
     "Content-Type: application/json\r\n"
     "Retry-After: 5\r\n"
     "Connection: close\r\n"
-    "Content-Length: 82\r\n"
+    "Content-Length: 95\r\n"
     "\r\n"
-    R"({"error":{"code":"unavailable","message":"fleet-cmdr is at its connection limit"}})";
+    R"({"error":{"code":"unavailable","message":"fleet-cmdr is at its connection limit","details":[]}})";
 
 // ---------------------------------------------------------------------------------------------
 // Loops, configuration, registry// ---------------------------------------------------------------------------------------------

@@ -225,7 +225,8 @@ class HttpServer {
   std::shared_ptr<Impl> impl_;
 };
 
-// The §1 error body: {"error":{"code":"<code>","message":"<message>"}} (message JSON-escaped).
+// The §1 error body: {"error":{"code":"<code>","message":"<message>","details":[]}} (message
+// JSON-escaped), for the errors the transport answers itself (protocol.md: details always there).
 std::string ErrorBody(std::string_view code, std::string_view message);
 
 // Blocks until SIGINT or SIGTERM arrives; returns the signal number. For main().

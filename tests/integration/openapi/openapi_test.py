@@ -435,6 +435,9 @@ def run_session(s):
     if part != data[:10]:
         raise Failure(f"a Range download returned {part!r}")
     s.call("GET", "/v1/artifacts/" + "0" * 64, view, expect=404)
+    # Answered by the transport itself, with the same error body (details included).
+    s.call("GET", f"/v1/artifacts/{sha}", view, headers={"Range": f"bytes={len(data)}-"},
+           expect=416, code="invalid_request")
     s.call("PUT", "/v1/artifacts", view, raw=b"x", content_type="application/octet-stream",
            expect=403)
 
@@ -463,6 +466,8 @@ def run_session(s):
     s.call("POST", "/v1/jobs", op, raw=b"{", expect=400, code="invalid_json")
     s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", payload={"x": "y" * 70000}), expect=413,
            code="payload_too_large")
+    s.call("POST", "/v1/jobs", op, job("STOP_INSTANCE", payload={"x": "y" * (1 << 20)}),
+           expect=413, code="payload_too_large")  # over the body limit: the transport's answer
     s.call("DELETE", "/v1/jobs", op, expect=405)
     s.call("GET", "/v1/stream", view, expect=405)
 

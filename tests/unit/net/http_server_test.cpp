@@ -695,7 +695,7 @@ TEST(ByteRangeTest, ParsesTheThreeFormsAndRejectsWhatCannotBeServed) {
 
 TEST(ErrorBodyTest, EscapesTheMessage) {
   EXPECT_EQ(ErrorBody("invalid_request", "bad \"x\""),
-            R"({"error":{"code":"invalid_request","message":"bad \"x\""}})");
+            R"({"error":{"code":"invalid_request","message":"bad \"x\"","details":[]}})");
 }
 
 }  // namespace
