@@ -5,18 +5,6 @@
 #include "protocol/codec_detail.hpp"
 
 namespace orb::protocol::codec_detail {
-namespace {
-
-// protocol.md §3 "Job" limits.
-constexpr int kMinPriority = -100;
-constexpr int kMaxPriority = 100;
-constexpr int kMinMaxAttempts = 1;
-constexpr int kMaxMaxAttempts = 20;
-constexpr int kMaxRetryBackoffSeconds = 600;       // the cap of the doubling backoff
-constexpr int kMaxTimeoutSeconds = 7 * 24 * 3600;  // a week
-constexpr std::size_t kMaxIdempotencyKeyBytes = 256;
-
-}  // namespace
 
 // ---- RunError ----
 
@@ -172,45 +160,22 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, CreateJobRe
   const json::object* object = AsObject(d, path, v);
   if (object == nullptr) return false;
   ObjectReader r(d, path, *object);
-  if (r.Optional("agentId", out.agent_id)) CheckName(d, r.Path("agentId"), *out.agent_id);
-  const bool has_agent = r.Find("agentId") != nullptr;
-  const bool has_selector = r.Find("selector") != nullptr;
+  // The shape only: the JSON types, unknown fields, the selector's form. The values (names,
+  // ranges, agentId or selector, the type, the payload, the key, dependsOn) are
+  // ValidateCreateJob's, which reports all of them at once (protocol.md §5 "Create").
+  r.Optional("agentId", out.agent_id);
   ReadSelector(d, r, out.selector_labels);
-  if (has_agent && has_selector) {
-    d.Problem(r.Path("selector"), "must not be given together with agentId");
-  } else if (!has_agent && !has_selector) {
-    d.Problem(r.Path("agentId"), "is required (or selector)");
-  }
-  // An empty or unknown type is ValidateCreateJob's unknown_job_type, and a payload that is not an
-  // object its invalid_payload (protocol.md §1, §3): only their JSON types are checked here.
   r.Required("type", out.type);
-  if (r.Optional("instanceId", out.instance_id)) {
-    CheckName(d, r.Path("instanceId"), *out.instance_id);
-  }
-  if (r.Optional("serverId", out.server_id)) CheckName(d, r.Path("serverId"), *out.server_id);
+  r.Optional("instanceId", out.instance_id);
+  r.Optional("serverId", out.server_id);
   r.OptionalValueJson("payload", out.payload_json);
-  if (r.Optional("priority", out.priority)) {
-    CheckRange(d, r.Path("priority"), *out.priority, kMinPriority, kMaxPriority);
-  }
+  r.Optional("priority", out.priority);
   r.Optional("exclusive", out.exclusive);
-  if (r.Optional("maxAttempts", out.max_attempts)) {
-    CheckRange(d, r.Path("maxAttempts"), *out.max_attempts, kMinMaxAttempts, kMaxMaxAttempts);
-  }
-  if (r.Optional("retryBackoffSeconds", out.retry_backoff_seconds)) {
-    CheckRange(d, r.Path("retryBackoffSeconds"), *out.retry_backoff_seconds, 0,
-               kMaxRetryBackoffSeconds);
-  }
-  if (r.Optional("timeoutSeconds", out.timeout_seconds)) {
-    CheckRange(d, r.Path("timeoutSeconds"), *out.timeout_seconds, 1, kMaxTimeoutSeconds);
-  }
+  r.Optional("maxAttempts", out.max_attempts);
+  r.Optional("retryBackoffSeconds", out.retry_backoff_seconds);
+  r.Optional("timeoutSeconds", out.timeout_seconds);
   r.Optional("notBefore", out.not_before);
-  if (r.Optional("idempotencyKey", out.idempotency_key)) {
-    const std::string key_path = r.Path("idempotencyKey");
-    if (CheckNotEmpty(d, key_path, *out.idempotency_key) &&
-        out.idempotency_key->size() > kMaxIdempotencyKeyBytes) {
-      d.Problem(key_path, "must be at most " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
-    }
-  }
+  r.Optional("idempotencyKey", out.idempotency_key);
   // Only the JSON types here; the count, the ids' form and duplicates are ValidateCreateJob's.
   r.Optional("dependsOn", out.depends_on);
   return r.Finish();

@@ -285,5 +285,31 @@ TEST(ValidateJobTest, APayloadThatIsNotAnObjectIsInvalidPayloadOnceDecoded) {
               FailsWith(Errc::kInvalidPayload));
 }
 
+// A review found a create's problems reported in two rounds and with two ranges: the decoder
+// checked names and numbers itself (timeoutSeconds up to a week, retryBackoffSeconds from 0) and
+// stopped before the validation. It checks the JSON's shape only now; every value problem comes
+// from here, at once, with the ranges protocol.md gives.
+TEST(ValidateJobTest, EveryValueProblemOfABodyIsReportedAtOnceWithTheDocumentedRanges) {
+  const auto status = DecodeAndValidate(
+      R"({"agentId":"../etc","type":"PRUNE_BACKUPS","instanceId":".hidden",)"
+      R"("payload":{"keepLast":3},"priority":101,"maxAttempts":0,"retryBackoffSeconds":601,)"
+      R"("timeoutSeconds":86401,"idempotencyKey":""})");
+  EXPECT_THAT(status, FailsWith(Errc::kInvalidRequest));
+  EXPECT_THAT(Fields(status),
+              ElementsAre("agentId", "instanceId", "priority", "maxAttempts", "retryBackoffSeconds",
+                          "timeoutSeconds", "idempotencyKey"));
+  ASSERT_FALSE(status);
+  const auto& details = status.error().details;
+  EXPECT_THAT(details[4].problem, HasSubstr("1 and 600"));
+  EXPECT_THAT(details[5].problem, HasSubstr("1 and 86400"));
+  EXPECT_THAT(DecodeAndValidate(R"({"agentId":"orb-7","type":"PRUNE_BACKUPS","instanceId":"mc-1",)"
+                                R"("payload":{"keepLast":3},"timeoutSeconds":604800})"),
+              FailsWith(Errc::kInvalidRequest));
+  // Both or neither of agentId and selector, from here too.
+  EXPECT_THAT(Fields(DecodeAndValidate(
+                  R"({"type":"PRUNE_BACKUPS","instanceId":"mc-1","payload":{"keepLast":3}})")),
+              ElementsAre("agentId"));
+}
+
 }  // namespace
 }  // namespace orb::protocol
