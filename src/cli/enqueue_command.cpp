@@ -121,6 +121,11 @@ int RunEnqueue(Context& ctx, const EnqueueArgs& args) {
     batch_id = batch->batch_id;
     jobs = std::move(batch->jobs);
   }
+  // An empty batch is not an error (the selector may match hosts enrolled later), but it is most
+  // often a typo in a label: say so where a person reads it.
+  if (batch_id && jobs.empty()) {
+    ctx.err() << "fleetctl: warning: the selector matched no enrolled agent; no job was created\n";
+  }
   auto print_jobs = [&](const std::vector<protocol::Job>& list) {
     if (batch_id) {
       ctx.out() << protocol::ToJson(protocol::BatchCreated{*batch_id, list}) << "\n";

@@ -265,8 +265,12 @@ int RunFire(Context& ctx, const std::string& id) {
   auto fired = protocol::ParseScheduleFired(reply->body);
   if (!fired) return ctx.Fail(fired.error());
   ctx.out() << "fired schedule " << id << " at " << FormatTimestamp(fired->fire_time) << ": "
-            << fired->jobs.size() << " jobs\n";
-  if (fired->jobs.empty()) return kExitOk;
+            << fired->jobs.size() << (fired->jobs.size() == 1 ? " job\n" : " jobs\n");
+  if (fired->jobs.empty()) {
+    ctx.err() << "fleetctl: no job was created: the target matched no enrolled agent, or (with "
+                 "overlap skip) every host's previous chain is still running\n";
+    return kExitOk;
+  }
   Table table({"id", "agent", "type", "status", "depends on"});
   for (const auto& job : fired->jobs) {
     table.AddRow({job.id, job.agent_id, job.type, std::string(protocol::ToString(job.status)),

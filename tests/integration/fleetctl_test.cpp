@@ -285,6 +285,12 @@ TEST_F(FleetctlTest, EnqueueWithASelectorCreatesOneJobPerMatchingAgent) {
       {"enqueue", "STOP_INSTANCE", "--selector", "region=eu", "--instance", "mc-1", "-o", "json"}));
   EXPECT_FALSE(batch.batch_id.empty());
   EXPECT_EQ(batch.jobs.size(), 2U);
+  // A selector matching nobody (a typo, most often) creates nothing and says so.
+  const auto none =
+      Run({"enqueue", "STOP_INSTANCE", "--selector", "region=ue", "--instance", "mc-1"});
+  EXPECT_EQ(none.code, 0) << none.err;
+  EXPECT_NE(none.out.find(": 0 job(s)"), std::string::npos) << none.out;
+  EXPECT_NE(none.err.find("the selector matched no enrolled agent"), std::string::npos) << none.err;
 }
 
 TEST_F(FleetctlTest, ApiErrorsExitThreeWithTheCodeMessageAndFieldDetails) {
@@ -963,6 +969,11 @@ TEST_F(FleetctlTest, ScheduleCreateLsShowUpdateFireAndRm) {
   ASSERT_EQ(fired.code, 0) << fired.err;
   EXPECT_NE(fired.out.find("2 jobs"), std::string::npos) << fired.out;
   EXPECT_NE(fired.out.find("RESTART_INSTANCE"), std::string::npos) << fired.out;
+  // host-1 has no agent running: its chain is not final, and overlap skip gives it no other.
+  const auto skipped = Run({"schedule", "fire", schedule->id});
+  ASSERT_EQ(skipped.code, 0) << skipped.err;
+  EXPECT_NE(skipped.out.find(": 0 jobs"), std::string::npos) << skipped.out;
+  EXPECT_NE(skipped.err.find("no job was created"), std::string::npos) << skipped.err;
   const auto viewer = cluster_.CreateToken("viewer");
   const auto forbidden = Run({"schedule", "fire", schedule->id}, viewer);
   EXPECT_EQ(forbidden.code, 3);
