@@ -12,6 +12,7 @@ namespace orb::store {
 namespace {
 
 using protocol::Rollout;
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
@@ -242,6 +243,29 @@ TEST_P(StoreRolloutsTest, PauseHoldsNewHostsResumeGoesOnAbortCancelsRunningOnReq
   EXPECT_THAT(store().ResumeRollout(rollout.id, Now()), FailsWith(Errc::kInvalidState));
   EXPECT_THAT(store().AbortRollout(rollout.id, false, Now()), FailsWith(Errc::kInvalidState));
   EXPECT_THAT(store().PauseRollout("nope", Now()), FailsWith(Errc::kNotFound));
+}
+
+// An operator who aborted without cancelRunning can still stop the running jobs: a second abort
+// with it (once; a third is refused).
+TEST_P(StoreRolloutsTest, AnAbortedRolloutTakesCancelRunningLater) {
+  Fleet(3);
+  const Rollout rollout = MustCreate(Command(2));
+  Advance(rollout.id);
+  ASSERT_TRUE(Dispatch("v1").has_value());  // running
+  auto aborted = store().AbortRollout(rollout.id, false, Now());
+  ASSERT_THAT(aborted, IsOk());
+  EXPECT_FALSE(aborted->value.cancel_running);
+  Advance(rollout.id);
+  EXPECT_THAT(HostStatuses(rollout.id), ElementsAre("running", "cancelled", "pending"));
+
+  auto again = store().AbortRollout(rollout.id, true, Now());
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->value.status, "ABORTED");
+  EXPECT_TRUE(again->value.cancel_running);
+  EXPECT_THAT(Types(again->events), ElementsAre(EventType::kRolloutAborted));
+  EXPECT_THAT(Types(Advance(rollout.id).events), Contains(EventType::kJobCancelRequested));
+  EXPECT_THAT(store().AbortRollout(rollout.id, true, Now()), FailsWith(Errc::kInvalidState));
+  EXPECT_THAT(store().AbortRollout(rollout.id, false, Now()), FailsWith(Errc::kInvalidState));
 }
 
 TEST_P(StoreRolloutsTest, TimedOutAndUnenrolledHostsAreSkippedAndFreeTheirSlots) {

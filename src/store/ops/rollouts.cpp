@@ -437,6 +437,19 @@ Expected<Rollout> ResumeRollout(WriteContext& ctx, const std::string& id, WallTi
 
 Expected<Rollout> AbortRollout(WriteContext& ctx, const std::string& id, bool cancel_running,
                                WallTime now) {
+  if (cancel_running) {
+    // Aborted without cancelRunning, and now asked to stop the running ones too: the abort
+    // stands and gains it (its running jobs are asked to stop by the advances that follow).
+    auto row = LoadRollout(ctx.db(), id, true);
+    if (row && StatusOf(row->rollout) == RolloutStatus::kAborted && !row->rollout.cancel_running) {
+      Rollout& rollout = row->rollout;
+      rollout.cancel_running = true;
+      rollout.updated_at = now;
+      SaveRollout(ctx.db(), rollout, now);
+      ctx.Emit(MakeRolloutEvent(EventType::kRolloutAborted, rollout, now));
+      return rollout;
+    }
+  }
   return ChangeStatus(ctx, id, now, {RolloutStatus::kRunning, RolloutStatus::kPaused},
                       RolloutStatus::kAborted, EventType::kRolloutAborted, "abort", cancel_running);
 }
