@@ -13,9 +13,6 @@ namespace orb::protocol {
 namespace codec_detail {
 namespace {
 
-// How many problems the Error.message spells out (details has up to kMaxFieldProblems).
-constexpr std::size_t kProblemsInMessage = 5;
-
 // Length of the valid UTF-8 sequence starting at text[i] (RFC 3629: no overlong forms, no
 // surrogates, nothing above U+10FFFF), or 0 when it is not valid.
 std::size_t Utf8SequenceLength(std::string_view text, std::size_t i) {
@@ -151,16 +148,12 @@ void Decoder::Problem(std::string field, std::string problem) {
 }
 
 Error Decoder::ToError() const {
-  std::string message = "invalid request: ";
-  const std::size_t shown = std::min(problems_.size(), kProblemsInMessage);
-  for (std::size_t i = 0; i < shown; ++i) {
-    if (i > 0) message += "; ";
-    message += problems_[i].field;
-    message += ": ";
-    message += problems_[i].problem;
-  }
-  if (total_ > shown) {
-    message += " (and " + std::to_string(total_ - shown) + " more)";
+  // As every other field error (ProblemsError): the first problem, then how many more.
+  std::string message;
+  if (!problems_.empty()) message = problems_.front().field + ": " + problems_.front().problem;
+  if (total_ > 1) {
+    const std::size_t more = total_ - 1;
+    message += " (and " + std::to_string(more) + " more problem" + (more > 1 ? "s" : "") + ")";
   }
   Error error = MakeError(Errc::kInvalidRequest, std::move(message));
   error.details = problems_;
