@@ -94,9 +94,19 @@ Expected<protocol::CreateJobRequest> BuildRequest(const EnqueueArgs& args) {
     }
   }
   request.idempotency_key = args.idempotency_key;
-  for (const std::string& id : args.depends_on) {
-    if (id.empty()) return Fail(Errc::kInvalidRequest, "--depends-on: an empty job id");
-    request.depends_on.push_back(id);
+  // Split here rather than by CLI11, which drops an empty last item: "J1," is a typo to report.
+  for (const std::string& list : args.depends_on) {
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t comma = list.find(',', start);
+      const std::string id = list.substr(start, comma == std::string::npos ? comma : comma - start);
+      if (id.empty()) {
+        return Fail(Errc::kInvalidRequest, "--depends-on: an empty job id in \"" + list + "\"");
+      }
+      request.depends_on.push_back(id);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
   }
   return request;
 }
@@ -209,7 +219,6 @@ void AddEnqueueCommand(CLI::App& app, Context& ctx) {
   sub->add_option("--depends-on", args->depends_on,
                   "JOB[,JOB...], repeatable (at most 32): stay CREATED until these jobs are "
                   "COMPLETED; cancelled if one fails or is cancelled")
-      ->delimiter(',')
       ->allow_extra_args(false);
   sub->add_flag("-w,--wait", args->wait,
                 "follow the job until it ends; exit 1 if it ends FAILED or CANCELLED");

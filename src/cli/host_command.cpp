@@ -22,9 +22,11 @@ std::string TimeOrDash(const std::optional<WallTime>& time) {
 
 std::string Disk(const protocol::InventoryDisk& disk) {
   if (disk.root_total_bytes == 0) return "-";
-  const auto percent = disk.root_free_bytes * 100 / disk.root_total_bytes;
+  // Rounded to the nearest: 19.9 % free reads 20 % free.
+  const auto percent =
+      (disk.root_free_bytes * 100 + disk.root_total_bytes / 2) / disk.root_total_bytes;
   return FormatSize(disk.root_free_bytes) + " free of " + FormatSize(disk.root_total_bytes) + " (" +
-         std::to_string(percent) + " %)";
+         std::to_string(percent) + " % free)";
 }
 
 int RunHostShow(Context& ctx, const std::string& host) {

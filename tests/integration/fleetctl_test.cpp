@@ -547,6 +547,13 @@ TEST_F(FleetctlTest, EnqueueDependsOnWaitsForTheDependencyAndRunsOnceItCompleted
   const auto repeated = Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-2", "--instance",
                              "mc-4", "--depends-on", a.id, "--depends-on", other.id, "-o", "json"});
   EXPECT_EQ(Parse<protocol::Job>(repeated).depends_on, (std::vector<std::string>{a.id, other.id}));
+  // A trailing or doubled comma is a typo, refused before any request.
+  for (const std::string& list : {a.id + ",", a.id + ",," + other.id, std::string(",")}) {
+    const auto typo = Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-2", "--instance", "mc-5",
+                           "--depends-on", list});
+    EXPECT_EQ(typo.code, 2) << list << ": " << typo.err;
+    EXPECT_NE(typo.err.find("--depends-on: an empty job id"), std::string::npos) << typo.err;
+  }
   // Nothing for host-2 while B waits: its jobs/next is answered from the store at once.
   EXPECT_FALSE(second.NextJob().has_value());
 
@@ -1013,7 +1020,7 @@ TEST_F(FleetctlTest, HostShowAndHostsShowTheInventories) {
   ASSERT_EQ(shown.code, 0) << shown.err;
   for (const char* text :
        {"SERVER", "valheim", "b2", "2.0 MiB", "INSTANCE", "main", "running", "4242", "crashed",
-        "systemd", "BACKUP", "nightly-1", "5.0 MiB", "40.0 GiB free of 100.0 GiB (40 %)"}) {
+        "systemd", "BACKUP", "nightly-1", "5.0 MiB", "40.0 GiB free of 100.0 GiB (40 % free)"}) {
     EXPECT_NE(shown.out.find(text), std::string::npos) << text << "\n" << shown.out;
   }
   const auto json = Run({"host", "show", "host-2", "-o", "json"});
