@@ -96,6 +96,12 @@ Error MakeError(Errc code, std::string message, bool retryable) {
   return error;
 }
 
+Error InvalidField(std::string field, std::string problem) {
+  Error error = MakeError(Errc::kInvalidRequest, field + ": " + problem);
+  error.details.push_back({std::move(field), std::move(problem)});
+  return error;
+}
+
 std::string ErrnoText(int error_number) {
   return std::generic_category().message(error_number);
 }

@@ -77,5 +77,7 @@ struct Error {
 };
 
 [[nodiscard]] Error MakeError(Errc code, std::string message, bool retryable = false);
+// invalid_request about one field of a request: message "<field>: <problem>", details naming it.
+[[nodiscard]] Error InvalidField(std::string field, std::string problem);
 
 }  // namespace orb

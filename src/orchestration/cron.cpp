@@ -33,9 +33,7 @@ constexpr FieldSpec kMonth{"month", 1, 12, &kMonthNames, 12, 1, false};
 constexpr FieldSpec kDayOfWeek{"day-of-week", 0, 7, &kDayNames, 7, 0, true};
 
 Error CronError(std::string problem) {
-  Error error = MakeError(Errc::kInvalidRequest, "cron: " + problem);
-  error.details.push_back({"cron", std::move(problem)});
-  return error;
+  return ::orb::InvalidField("cron", std::move(problem));
 }
 
 Error FieldError(const FieldSpec& spec, std::string problem) {

@@ -13,9 +13,7 @@ Error ZoneError(std::string_view name, std::string problem) {
     shown += (c >= 0x20 && c < 0x7f && c != '"') ? c : '?';
   }
   problem = "\"" + shown + "\" " + problem;
-  Error error = MakeError(Errc::kInvalidRequest, "timeZone: " + problem);
-  error.details.push_back({"timeZone", std::move(problem)});
-  return error;
+  return InvalidField("timeZone", std::move(problem));
 }
 
 // IANA names are letters, digits and "/_-+" ("America/Port-au-Prince", "Etc/GMT+5").

@@ -36,9 +36,7 @@ Expected<MaxInFlight> ParseMaxInFlight(std::string_view text) {
   if (!ok || number < 1 || number > max) {
     std::string problem = "must be an integer from 1 to " + std::to_string(kMaxInFlightHosts) +
                           " or a percentage from \"1%\" to \"100%\"";
-    Error error = MakeError(Errc::kInvalidRequest, "policy.maxInFlight: " + problem);
-    error.details.push_back({"policy.maxInFlight", std::move(problem)});
-    return Fail(std::move(error));
+    return Fail(InvalidField("policy.maxInFlight", std::move(problem)));
   }
   value.value = number;
   return value;

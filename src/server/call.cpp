@@ -60,11 +60,8 @@ Expected<std::optional<std::int64_t>> QueryInt(const HttpRequest& request, std::
   const auto* end = text->data() + text->size();
   const auto [ptr, ec] = std::from_chars(text->data(), end, value);
   if (ec != std::errc() || ptr != end || value < min || value > max || text->empty()) {
-    Error error = MakeError(Errc::kInvalidRequest,
-                            fmt::format("{}: must be an integer from {} to {}", key, min, max));
-    error.details.push_back(
-        {std::string(key), fmt::format("must be an integer from {} to {}", min, max)});
-    return error;
+    return InvalidField(std::string(key),
+                        fmt::format("must be an integer from {} to {}", min, max));
   }
   return std::optional<std::int64_t>{value};
 }

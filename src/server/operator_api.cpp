@@ -17,16 +17,6 @@
 #include "server/web_ui.hpp"
 
 namespace orb::server {
-namespace {
-
-Error InvalidField(std::string field, std::string problem) {
-  Error error = MakeError(Errc::kInvalidRequest, field + ": " + problem);
-  error.details.push_back({std::move(field), std::move(problem)});
-  return error;
-}
-
-}  // namespace
-
 OperatorApi::OperatorApi(std::filesystem::path artifact_dir, Deps deps, Metrics metrics,
                          bool artifacts_in_store)
     : artifact_dir_(std::move(artifact_dir)),

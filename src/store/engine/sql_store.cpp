@@ -246,7 +246,7 @@ Expected<protocol::JobList> SqlStore::ListJobs(const JobFilter& filter, int limi
   std::optional<std::string> after_id;
   if (cursor) {
     after_id = ops::DecodeCursor(*cursor);
-    if (!after_id) return Fail(Errc::kInvalidRequest, "cursor: not a cursor of this list");
+    if (!after_id) return Fail(InvalidField("cursor", "not a cursor of this list"));
   }
   return ReadAs<protocol::JobList>(
       [&](sql::Connection& db) { return ops::ListJobs(db, filter, limit, after_id); });
@@ -663,7 +663,7 @@ Expected<protocol::ScheduleList> SqlStore::ListSchedules(int limit,
   std::optional<std::string> after;
   if (cursor) {
     after = ops::DecodeCursor(*cursor);
-    if (!after) return Fail(Errc::kInvalidRequest, "cursor: not a cursor of this list");
+    if (!after) return Fail(InvalidField("cursor", "not a cursor of this list"));
   }
   return ReadAs<protocol::ScheduleList>(
       [&](sql::Connection& db) { return ops::ListSchedules(db, limit, after, now); });

@@ -287,10 +287,8 @@ Expected<std::vector<std::string>> ResolveTarget(Connection& db,
   if (target.selector) {
     std::vector<std::string> hosts = ResolveHosts(target, live);
     if (hosts.empty()) {
-      Error error = MakeError(Errc::kInvalidRequest,
-                              "target.selector: matches no enrolled agent; nothing to roll out");
-      error.details.push_back({"target.selector", "matches no enrolled agent"});
-      return Fail(std::move(error));
+      return Fail(
+          InvalidField("target.selector", "matches no enrolled agent; nothing to roll out"));
     }
     return hosts;
   }
@@ -300,14 +298,12 @@ Expected<std::vector<std::string>> ResolveTarget(Connection& db,
     const std::string& id = target.agent_ids[i];
     const std::string field = "target.agentIds[" + std::to_string(i) + "]";
     if (!IsLive(live, id)) {
-      Error error = MakeError(Errc::kInvalidRequest, field + ": agent " + id + " is not enrolled");
-      error.details.push_back({field, "agent " + id + " is not enrolled"});
-      return Fail(std::move(error));
+      return Fail(InvalidField(field, "agent " + id + " is not enrolled"));
     }
     if (seen.insert(id).second) hosts.push_back(id);
   }
   std::sort(hosts.begin(), hosts.end());
-  if (hosts.empty()) return Fail(Errc::kInvalidRequest, "target: matches no enrolled agent");
+  if (hosts.empty()) return Fail(InvalidField("target", "matches no enrolled agent"));
   return hosts;
 }
 
@@ -613,13 +609,10 @@ Expected<protocol::RolloutList> ListRollouts(sql::Connection& db, const RolloutF
   std::optional<std::string> after_id;
   if (cursor) {
     after_id = DecodeCursor(*cursor);
-    if (!after_id) return Fail(Errc::kInvalidRequest, "cursor: not a cursor of this list");
+    if (!after_id) return Fail(InvalidField("cursor", "not a cursor of this list"));
   }
   if (filter.status && !orchestration::RolloutStatusFromString(*filter.status)) {
-    Error error = MakeError(Errc::kInvalidRequest,
-                            "status: must be one of RUNNING, PAUSED, COMPLETED, ABORTED");
-    error.details.push_back({"status", "must be one of RUNNING, PAUSED, COMPLETED, ABORTED"});
-    return Fail(std::move(error));
+    return Fail(InvalidField("status", "must be one of RUNNING, PAUSED, COMPLETED, ABORTED"));
   }
   const int page = std::clamp(limit, 1, kMaxListLimit);
   std::string sql = "SELECT " + std::string(kRolloutColumns) + " FROM rollouts WHERE 1 = 1";
@@ -659,9 +652,7 @@ Expected<protocol::RolloutHostList> ListRolloutHosts(sql::Connection& db, std::s
       const std::string problem =
           "must be one of pending, waiting, queued, running, completed, failed, cancelled, "
           "skipped";
-      Error error = MakeError(Errc::kInvalidRequest, "status: " + problem);
-      error.details.push_back({"status", problem});
-      return Fail(std::move(error));
+      return Fail(InvalidField("status", problem));
     }
   }
   int after = -1;
@@ -670,7 +661,7 @@ Expected<protocol::RolloutHostList> ListRolloutHosts(sql::Connection& db, std::s
     bool ok =
         decoded && !decoded->empty() && decoded->size() < 10 &&
         std::all_of(decoded->begin(), decoded->end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!ok) return Fail(Errc::kInvalidRequest, "cursor: not a cursor of this list");
+    if (!ok) return Fail(InvalidField("cursor", "not a cursor of this list"));
     after = std::stoi(*decoded);
   }
   if (!LoadRollout(db, id, false)) return Fail(NotFound(id));

@@ -669,6 +669,11 @@ def run_session(s):
     page = s.call("GET", "/v1/schedules?limit=1", view)
     s.call("GET", f"/v1/schedules?limit=1&cursor={page['nextCursor']}", view)
     s.call("GET", "/v1/schedules?cursor=nonsense", view, expect=400)
+    # A bad cursor names the field, as every invalid_request about one field does.
+    for path in ("/v1/jobs", "/v1/rollouts", "/v1/schedules"):
+        bad = s.call("GET", f"{path}?cursor=zz", view, expect=400, code="invalid_request")
+        if [d["field"] for d in bad["error"]["details"]] != ["cursor"]:
+            raise Failure(f"GET {path}?cursor=zz: details {bad['error']['details']!r}")
     s.call("PATCH", f"/v1/schedules/{schedule['id']}", op, {"name": "nightly backup"})
     s.call("PATCH", f"/v1/schedules/{schedule['id']}", op, {"cron": "61 * * * *"}, expect=400)
     s.call("PATCH", "/v1/schedules/no-such-schedule", op, {"name": "x"}, expect=404)
