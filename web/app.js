@@ -181,6 +181,7 @@ function connect() {
     if (msg.type === "ready") {
       reconnectDelay = 500; S.wsLive = true; setConn("live");
       if (!S.seq) { S.seq = msg.seq; loadSnapshot(); }  // first connection: snapshot after "ready"
+      else if (S.viewFailed) route();  // back after an outage: load again what failed to load
     } else if (msg.type === "event") {
       if (S.buffering) S.buffering.push(msg.event); else applyEvent(msg.event);
     } else if (msg.type === "resync") {
@@ -228,7 +229,10 @@ function addView(name, view) {
   VIEWS.set(name, view);
   if (view.detailOf) DETAIL_VIEW.set(view.detailOf, name);
 }
+// A view's load failed (fleet-cmdr unreachable, say): the stream's next "ready" opens it again.
+function viewFailed() { S.viewFailed = true; }
 function route() {
+  S.viewFailed = false;
   const hash = location.hash || "#/jobs";
   const [path, query] = hash.slice(1).split("?");
   const parts = path.split("/").filter(Boolean);

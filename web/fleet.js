@@ -109,7 +109,7 @@ async function refreshChart() {
     const history = await api("GET", "/v1/stats/history?minutes=60");
     $("history-chart").replaceChildren(drawHistoryChart(history));
     $("history-note").textContent = history.truncated ? "More jobs ended than one answer holds: the newest are shown." : "";
-  } catch (err) { $("history-note").textContent = "The chart could not be loaded: " + err.message; }
+  } catch (err) { $("history-note").textContent = "The chart could not be loaded: " + err.message; viewFailed(); }
   c.inFlight = false;
 }
 // After jobs end: at most one fetch every CHART_MIN_GAP_MS, the last end included.

@@ -177,6 +177,7 @@ async function refreshHostInventory() {
   } catch (err) {
     if (HOST.id !== id) return;
     HOST.inventoryError = "The inventory could not be loaded: " + err.message;
+    viewFailed();
   }
   renderInventory(); renderHostState();
 }
@@ -187,7 +188,7 @@ async function refreshHostJobs() {
     const page = await api("GET", "/v1/jobs?" + new URLSearchParams({ agentId: id, limit: String(HOST_JOBS) }));
     if (HOST.id !== id) return;
     HOST.jobIds = page.jobs.map((j) => putJob(j, asOf).id);
-  } catch (err) { $("host-error").textContent = "Its jobs could not be loaded: " + err.message; }
+  } catch (err) { $("host-error").textContent = "Its jobs could not be loaded: " + err.message; viewFailed(); }
   renderHostJobs();
 }
 

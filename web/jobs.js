@@ -20,7 +20,7 @@ async function openJobList() {
     const page = await api("GET", "/v1/jobs?" + q);
     S.listIds = page.jobs.map((j) => putJob(j, asOf).id);
     S.listCursor = page.nextCursor || null; $("jobs-error").textContent = "";
-  } catch (err) { $("jobs-error").textContent = err.message; S.listIds = []; }
+  } catch (err) { $("jobs-error").textContent = err.message; S.listIds = []; viewFailed(); }
   renderJobs();
 }
 async function loadMore() {
@@ -49,22 +49,34 @@ function renderJobs() {
       el("td", {}, progressBar(j), " ", el("span", { class: "hint", text: text(j.message) })),
       el("td", { class: "mono", text: shortTime(j.updatedAt) })));
   }
-  if (!(S.listIds || []).length) body.appendChild(el("tr", {}, el("td", { colSpan: 7, class: "hint", text: "No jobs match." })));
+  // An empty list says so only when it was read: after a failed load the error says it all.
+  if (!(S.listIds || []).length && !$("jobs-error").textContent) {
+    body.appendChild(el("tr", {}, el("td", { colSpan: 7, class: "hint", text: "No jobs match." })));
+  }
   $("more").hidden = !S.listCursor;
 }
 
 // ---- one job ------------------------------------------------------------------------------------
 async function openJob(id) {
   S.page = { id, events: new Map(), logSeq: {}, logBusy: false, logAgain: false };
+  // Nothing of the job shown before stays on screen while this one loads (or fails to).
   $("events").replaceChildren(); $("log").replaceChildren(); $("action-error").textContent = "";
   $("log-dropped").hidden = true;
+  $("job-type").textContent = "Job " + id; $("job-status").textContent = ""; $("job-status").className = "";
+  $("job-bar").replaceWith(Object.assign(progressBar({ percent: 0 }, true), { id: "job-bar" }));
+  $("job-percent").textContent = ""; $("job-message").textContent = ""; $("action-reason").textContent = "";
+  $("job-fields").replaceChildren(); $("runs").replaceChildren();
+  $("cancel").disabled = $("retry").disabled = true;
   try {
     const asOf = S.seq;
     const [job, events] = await Promise.all([api("GET", "/v1/jobs/" + id), api("GET", "/v1/jobs/" + id + "/events")]);
     if (!S.page || S.page.id !== id) return;
     S.page.job = job; putJob(job, asOf);
     for (const e of events.events) S.page.events.set(e.seq, e);
-  } catch (err) { $("job-type").textContent = "Job " + id; $("action-error").textContent = err.message; return; }
+  } catch (err) {
+    if (S.page && S.page.id === id) { $("action-error").textContent = err.message; viewFailed(); }
+    return;
+  }
   renderJob(); renderEvents(); fetchLogs();
 }
 function renderJob() {
@@ -165,16 +177,29 @@ function showDropped(data, subject) {
     " dropped: " + subject + " reached fleet-cmdr's cap" + (parts.length ? " of " + parts.join(" / ") : "");
   note.hidden = false;
 }
-function onJobChanged(j, e, fresh) {
-  if (S.route.name === "jobs") {
-    const f = listFilter();
-    if (fresh && e.type === "job.created" && matches(j, f)) {
-      S.listIds = [j.id, ...(S.listIds || [])];
-      const asOf = S.seq;
-      api("GET", "/v1/jobs/" + j.id).then((full) => { putJob(full, asOf); renderJobs(); }).catch(() => {});
-    }
-    if ((S.listIds || []).includes(j.id)) renderJobs();
+// The list follows its filter live: a job that comes to match it (created, or reaching the status
+// filtered on) joins it at its place (newest first; ids rise with creation time), unless it
+// belongs to a page not loaded yet; one that no longer matches leaves it.
+function followFilter(j, e, fresh) {
+  const f = listFilter();
+  const ids = S.listIds || (S.listIds = []);
+  const listed = ids.includes(j.id);
+  const matching = matches(j, f);
+  if (listed && !matching) { S.listIds = ids.filter((id) => id !== j.id); return true; }
+  if (listed || !matching) return listed;
+  const last = ids[ids.length - 1];
+  if (S.listCursor && last !== undefined && j.id < last) return false;  // on a later page
+  let at = ids.findIndex((id) => id < j.id);
+  if (at < 0) at = ids.length;
+  ids.splice(at, 0, j.id);
+  if (fresh && e.type === "job.created") {
+    const asOf = S.seq;
+    api("GET", "/v1/jobs/" + j.id).then((full) => { putJob(full, asOf); renderJobs(); }).catch(() => {});
   }
+  return true;
+}
+function onJobChanged(j, e, fresh) {
+  if (S.route.name === "jobs" && followFilter(j, e, fresh)) renderJobs();
   // A dependency of the job on screen completed: it no longer waits for it.
   const page = S.page && S.page.job;
   if (S.route.name === "job" && page && e.type === "job.completed" && (page.waitingFor || []).includes(j.id)) {

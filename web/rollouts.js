@@ -23,7 +23,7 @@ async function openRollouts() {
     const data = await api("GET", "/v1/rollouts?limit=100");
     RO.listIds = data.rollouts.map((r) => { RO.list.set(r.id, r); return r.id; });
     RO.cursor = data.nextCursor || null; $("rollouts-error").textContent = "";
-  } catch (err) { $("rollouts-error").textContent = err.message; RO.listIds = []; }
+  } catch (err) { $("rollouts-error").textContent = err.message; RO.listIds = []; viewFailed(); }
   renderRollouts();
 }
 async function moreRollouts() {
@@ -68,9 +68,12 @@ async function openRollout(id) {
   const page = RO.page = { id, rollout: null, hosts: [], byAgent: new Map(), held: null, busy: false, again: false, hostsBusy: false, hostsAgain: false };
   $("rollout-error").textContent = ""; $("rollout-hosts").replaceChildren(); $("rollout-phases").replaceChildren();
   $("rollout-name").textContent = "Rollout " + id; $("rollout-status").textContent = "";
+  // Nothing of the rollout shown before stays while this one loads (or fails to).
+  $("rollout-counts").replaceChildren(); $("rollout-fields").replaceChildren(); $("rollout-hosts-note").textContent = "";
+  for (const b of ["rollout-pause", "rollout-resume", "rollout-abort", "rollout-cancel-running"]) $(b).disabled = true;
   try {
     page.rollout = await api("GET", "/v1/rollouts/" + id);
-  } catch (err) { if (RO.page === page) $("rollout-error").textContent = err.message; return; }
+  } catch (err) { if (RO.page === page) { $("rollout-error").textContent = err.message; viewFailed(); } return; }
   if (RO.page !== page) return;
   RO.list.set(id, page.rollout);
   renderRollout();

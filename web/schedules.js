@@ -38,7 +38,7 @@ async function openSchedules() {
       SC.cursor = data.nextCursor || null; $("schedules-error").textContent = "";
       renderSchedules();
     } while (SC.listAgain);
-  } catch (err) { $("schedules-error").textContent = err.message; } finally { SC.listBusy = false; }
+  } catch (err) { $("schedules-error").textContent = err.message; viewFailed(); } finally { SC.listBusy = false; }
 }
 async function moreSchedules() {
   try {
@@ -104,6 +104,9 @@ async function openSchedule(id) {
   const page = SC.page = { id, schedule: null, busy: false, again: false, deleted: false };
   $("schedule-error").textContent = ""; $("schedule-name").textContent = "Schedule " + id; $("schedule-enabled").textContent = "";
   for (const box of ["schedule-fields", "schedule-steps", "schedule-next", "schedule-fires"]) $(box).replaceChildren();
+  // Nothing of the schedule shown before stays while this one loads (or fails to).
+  $("schedule-zone").textContent = "";
+  for (const b of ["schedule-fire", "schedule-toggle", "schedule-delete"]) $(b).disabled = true;
   await refreshSchedule(page);
   // The statuses of its fires' jobs: the newest jobs of the schedule once, then the job events.
   try {
@@ -124,7 +127,9 @@ async function refreshSchedule(page) {
       page.schedule = s; SC.list.set(s.id, s); SC.lastFire.set(s.id, (s.lastFires || [])[0] || null);
       renderSchedule();
     } while (page.again);
-  } catch (err) { if (SC.page === page) $("schedule-error").textContent = err.message; } finally { page.busy = false; }
+  } catch (err) {
+    if (SC.page === page) { $("schedule-error").textContent = err.message; viewFailed(); }
+  } finally { page.busy = false; }
 }
 function renderSchedule() {
   const page = SC.page; if (!page || !page.schedule) return;
@@ -153,9 +158,10 @@ function renderSchedule() {
       el("td", { text: text(st.instanceId || st.serverId) }), el("td", { class: "mono", text: JSON.stringify(st.payload || {}) }),
       el("td", { class: "mono", text: options })));
   });
-  $("schedule-zone").textContent = "(" + s.timeZone + ", with the UTC offset of each fire" + (s.enabled ? ")" : "; disabled: none fires until it is enabled)");
+  $("schedule-zone").textContent = page.deleted ? "(deleted: it fires no more)"
+    : "(" + s.timeZone + ", with the UTC offset of each fire" + (s.enabled ? ")" : "; disabled: none fires until it is enabled)");
   const next = $("schedule-next"); next.replaceChildren();
-  for (const t of s.nextFires || []) {
+  for (const t of page.deleted ? [] : s.nextFires || []) {
     next.appendChild(el("tr", { "data-fire": t }, el("td", { class: "mono zone-time", text: zoneTime(t, s.timeZone) }), el("td", { class: "mono", text: shortTime(t) })));
   }
   renderFires();

@@ -352,6 +352,9 @@ test("a schedule created from the UI, with its problems at their fields; disable
   await waitFor("shown deleted", async () => (await page.textContent("#schedule-enabled")) === "deleted");
   await assert.rejects(api("GET", "/v1/schedules/" + schedule.id), /404/);
   assert.equal(await page.isEnabled("#schedule-fire"), false);
+  // A deleted schedule fires no more: no next fires listed.
+  assert.equal(await page.$$eval("#schedule-next > *", (rows) => rows.length), 0);
+  assert.match(await page.textContent("#schedule-zone"), /deleted/);
   await h.shot(page, "fo-13-schedule-deleted");
   assert.equal(page.lastError, undefined);
   await page.close();

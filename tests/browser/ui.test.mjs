@@ -304,3 +304,54 @@ test("after fleet-cmdr restarts, the UI reconnects and replays what it missed, w
   assert.equal(page.lastError, undefined);
   await page.close();
 });
+
+test("a page that cannot load shows nothing of the last one, and loads once fleet-cmdr is back", async () => {
+  await api("POST", "/v1/agents", { agentId: "idle-2" });
+  const job = await api("POST", "/v1/jobs", { agentId: "idle-2", type: "VERIFY_BACKUP", instanceId: "web-5", payload: { backupId: "b-5" } });
+  const page = await signedInPage();
+  await page.goto(`${base}/#/jobs/${job.id}`);
+  await page.waitForSelector("#job-status.st-QUEUED", { timeout: WAIT });
+  // A job that does not exist: its page is empty but for the error, not the last job's.
+  await page.goto(`${base}/#/jobs/no-such-job`);
+  await waitFor("the not-found error", async () => /not found|no such/i.test(await page.textContent("#action-error")));
+  assert.equal(await page.textContent("#job-status"), "");
+  assert.equal(await page.$$eval("#job-fields > *", (nodes) => nodes.length), 0);
+  assert.equal(await page.$$eval("#runs > *", (nodes) => nodes.length), 0);
+  assert.equal(await page.isDisabled("#cancel"), true);
+  await shot(page, "09-job-not-found");
+
+  // fleet-cmdr goes away and the job's page is opened meanwhile: it cannot load...
+  const cmdr = h.children.find((c) => c.name === "fleet-cmdr" && c.exitCode === null && c.signalCode === null);
+  cmdr.kill("SIGTERM");
+  await waitFor("fleet-cmdr to exit", () => cmdr.exitCode !== null || cmdr.signalCode !== null);
+  await page.waitForSelector("#conn.reconnecting", { timeout: WAIT });
+  await page.evaluate((id) => { location.hash = "#/jobs/" + id; }, job.id);
+  await waitFor("the load error", async () => (await page.textContent("#action-error")) !== "");
+  assert.equal(await page.textContent("#job-status"), "");
+  // ... and loads, without a reload or a click, once the stream is back.
+  await page.evaluate(() => { window.notReloaded = true; });
+  h.startFleetCmdr();
+  await page.waitForSelector("#conn.live", { timeout: WAIT });
+  await page.waitForSelector("#job-status.st-QUEUED", { timeout: WAIT });
+  assert.equal(await page.textContent("#action-error"), "");
+  assert.equal(await page.evaluate(() => window.notReloaded), true);
+  await page.close();
+});
+
+test("a jobs list filtered by status takes in a job that reaches the status later, live", async () => {
+  await api("POST", "/v1/agents", { agentId: "idle-3" });
+  const page = await signedInPage();
+  await page.goto(`${base}/#/jobs?status=CANCELLED`);
+  await page.waitForSelector("#conn.live", { timeout: WAIT });
+  const job = await api("POST", "/v1/jobs", { agentId: "idle-3", type: "VERIFY_BACKUP", instanceId: "web-6", payload: { backupId: "b-6" } });
+  await api("POST", `/v1/jobs/${job.id}/cancel`);
+  await page.waitForSelector(`tr[data-job="${job.id}"] td.st-CANCELLED`, { timeout: WAIT });
+  // And one that leaves the status filtered on leaves the list (the agent never asks for jobs:
+  // QUEUED until cancelled).
+  const queued = await api("POST", "/v1/jobs", { agentId: "idle-3", type: "VERIFY_BACKUP", instanceId: "web-7", payload: { backupId: "b-7" } });
+  await page.goto(`${base}/#/jobs?status=QUEUED`);
+  await page.waitForSelector(`tr[data-job="${queued.id}"]`, { timeout: WAIT });
+  await api("POST", `/v1/jobs/${queued.id}/cancel`);
+  await waitFor("the cancelled job to leave the QUEUED list", async () => (await page.$(`tr[data-job="${queued.id}"]`)) === null);
+  await page.close();
+});
