@@ -53,7 +53,8 @@ function showFormProblems(form, errorBox, err, field = (path) => path) {
     const where = f.dataset.path === path.replace(/\[\d+\]/g, "[]") ? "" : d.field + ": ";
     box.textContent = (box.textContent ? box.textContent + "; " : "") + where + d.problem;
   }
-  errorBox.textContent = unplaced.length ? unplaced.join("; ") : err.code + ": " + err.message;
+  // What no field shows goes here; when every problem is at its field, one line says to look there.
+  errorBox.textContent = unplaced.length ? unplaced.join("; ") : "Fix the marked fields.";
 }
 // "k=v, k2=v2" in input `id` as a labels object; a pair without "=" goes to `problems` under `field`.
 function labelsOf(id, field, problems) {

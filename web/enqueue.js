@@ -77,9 +77,12 @@ function rolloutBody(job, local) {
   if (perMinute) policy.maxPerMinute = Number(perMinute);
   const phases = commaList("e-r-phases");
   if (phases.length) {
-    policy.phases = phases.map((phase) => {
+    policy.phases = phases.map((phase, i) => {
       const at = phase.indexOf("@");
-      const percent = Number(at < 0 ? phase : phase.slice(0, at));
+      const given = (at < 0 ? phase : phase.slice(0, at)).trim();
+      // Number("abc") is NaN, which JSON sends as null: "is required" would name the wrong fault.
+      if (!/^\d+$/.test(given)) local.push({ field: "policy.phases[" + i + "].percent", problem: JSON.stringify(given) + " is not a whole number" });
+      const percent = Number(given);
       return at < 0 ? { percent } : { percent, startAt: phase.slice(at + 1).trim() };
     });
   }

@@ -88,7 +88,8 @@ function renderJob() {
   $("job-bar").replaceWith(Object.assign(progressBar(j, true), { id: "job-bar" }));
   const pct = j.status === "COMPLETED" ? 100 : j.percent;
   $("job-percent").textContent = pct === null || pct === undefined ? "" : pct + "%";
-  $("job-message").textContent = text(j.message);
+  // The last progress message ("running", "archiving") says nothing once the job is final.
+  $("job-message").textContent = FINAL.has(j.status) ? "" : text(j.message);
   // Cancel: CREATED/QUEUED always; RUNNING only for cancellable types (protocol.md §5).
   let reason = "";
   const cancel = $("cancel"), retry = $("retry");
@@ -107,7 +108,12 @@ function renderJob() {
   $("action-reason").textContent = reason;
   lockOperatorButtons();
   const kv = $("job-fields"); kv.replaceChildren();
-  const add = (k, v) => { if (v !== null && v !== undefined && v !== "") kv.append(el("div", { text: k }), el("div", { class: "mono", text: typeof v === "object" ? JSON.stringify(v) : String(v) })); };
+  // Objects (payload, result) as indented JSON that wraps, never one line wider than the page.
+  const add = (k, v) => {
+    if (v === null || v === undefined || v === "") return;
+    const json = typeof v === "object";
+    kv.append(el("div", { text: k }), el(json ? "pre" : "div", { class: json ? "mono json" : "mono", text: json ? JSON.stringify(v, null, 2) : String(v) }));
+  };
   add("id", j.id); add("agent", j.agentId); add("instance", j.instanceId); add("server", j.serverId);
   add("payload", j.payload); add("priority", j.priority); add("attempts", j.attempts + " of " + j.maxAttempts);
   add("timeout", j.timeoutSeconds ? j.timeoutSeconds + " s" : ""); add("notBefore", j.notBefore);
@@ -117,7 +123,7 @@ function renderJob() {
   if ((j.dependsOn || []).length) kv.append(el("div", { text: "depends on" }), links(j.dependsOn));
   const waiting = j.status === "CREATED" ? (j.waitingFor || []) : [];
   if (waiting.length) kv.append(el("div", { text: "waiting for" }), Object.assign(links(waiting), { id: "job-waiting" }));
-  add("last error", j.lastError); add("result", j.result);
+  add("last error", j.lastError ? j.lastError.code + ": " + j.lastError.message : null); add("result", j.result);
   const runs = $("runs"); runs.replaceChildren();
   for (const r of (S.page.job.runs || [])) {
     runs.appendChild(el("tr", { "data-run": r.id },
@@ -125,7 +131,7 @@ function renderJob() {
       el("td", { class: "st-" + r.status, text: r.status }),
       el("td", { class: "mono", text: shortTime(r.startedAt) }), el("td", { class: "mono", text: shortTime(r.finishedAt) }),
       el("td", { text: (r.percent === null || r.percent === undefined ? "" : r.percent + "% ") + text(r.message) }),
-      el("td", { class: "mono", text: r.error ? r.error.code + ": " + r.error.message : r.result ? JSON.stringify(r.result) : "" })));
+      el("td", { class: "mono wrap", text: r.error ? r.error.code + ": " + r.error.message : r.result ? JSON.stringify(r.result) : "" })));
   }
 }
 function renderEvents() {

@@ -293,7 +293,14 @@ test("a rollout started from the enqueue form: fleet-cmdr's problems shown at th
   assert.match(await page.textContent('.field[data-path="policy.phases"] .field-error'), /./);
   assert.match(await page.textContent('.field[data-path="policy.maxPerMinute"] .field-error'), /from 1 to/);
   assert.equal((await api("GET", "/v1/rollouts?limit=100")).rollouts.length, before);
+  // Every problem is at its field: the line below the form only says so.
+  assert.equal(await page.textContent("#enqueue-error"), "Fix the marked fields.");
   await h.shot(page, "fo-10-rollout-form-invalid");
+  // A phase that is not a number is named as such (it used to reach fleet-cmdr as null: "is required").
+  await page.fill("#e-r-phases", "50,abc");
+  await page.click("#enqueue-submit");
+  await waitFor("the phase's own problem", async () =>
+    /"abc" is not a whole number/.test(await page.textContent('.field[data-path="policy.phases"] .field-error')));
 
   await page.fill("#e-r-phases", "50,100");
   await page.fill("#e-r-maxPerMinute", "600");

@@ -244,7 +244,9 @@ test("a job that depends on another shows what it waits for, and why it was canc
   // Cancelling the dependency cancels the dependent: live, with the reason, and no retry.
   await api("POST", "/v1/jobs/" + dependency.id + "/cancel");
   await page.waitForSelector("#job-status.st-CANCELLED", { timeout: WAIT });
-  await waitFor("the dependency_failed error", async () => /dependency_failed/.test(await page.textContent("#job-fields")));
+  await waitFor("the dependency_failed error", async () => /dependency_failed: /.test(await page.textContent("#job-fields")));
+  // The error as code and message, not its JSON (stack, retryable).
+  assert.doesNotMatch(await page.textContent("#job-fields"), /"stack"|"retryable"/);
   assert.equal(await page.isEnabled("#retry"), false);
   assert.match(await page.getAttribute("#retry", "title"), /dependency/);
   assert.equal(await page.$("#job-waiting"), null);
