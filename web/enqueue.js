@@ -177,6 +177,7 @@ async function submitEnqueue(ev) {
   if (deps.length) body.dependsOn = deps;
   if ($("e-exclusive").checked) body.exclusive = true;
   const rollout = $("e-mode").value === "rollout" ? rolloutBody(body, local) : null;
+  if (!rollout && !body.agentId) local.push({ field: "agentId", problem: "is required" });
   if (local.length) return showProblems({ code: "invalid_payload", message: "fix the marked fields", details: local });
   $("enqueue-submit").disabled = true;
   try {
@@ -188,7 +189,13 @@ async function submitEnqueue(ev) {
       putJob(created);
       location.hash = "#/jobs/" + created.id;
     }
-  } catch (err) { showProblems(err); } finally { $("enqueue-submit").disabled = false; }
+  } catch (err) {
+    // A job for an agent that is not enrolled is a 404 (protocol.md §5): the agent's field says so.
+    if (!rollout && err.code === "not_found" && !(err.details || []).length) {
+      err = Object.assign({}, err, { details: [{ field: "agentId", problem: err.message }] });
+    }
+    showProblems(err);
+  } finally { $("enqueue-submit").disabled = false; }
 }
 
 $("e-type").onchange = () => { buildPayloadFields(); offerHostIds(); };

@@ -224,6 +224,15 @@ test("a bad payload shows the server's error next to its field and creates nothi
   assert.equal(await page.getAttribute('.field[data-path="keepLast"]', "class"), "field invalid");
   await shot(page, "05-field-error");
   assert.match(page.url(), /#\/enqueue/);
+  // No agent, then one that is not enrolled: the agent's field says each.
+  const agentError = '.field[data-path="agentId"] .field-error';
+  await page.fill("#p-keepLast", "3");
+  await page.fill("#e-agent", "");
+  await page.click("#enqueue-submit");
+  await waitFor("the agent's 'is required'", async () => /is required/.test(await page.textContent(agentError)));
+  await page.fill("#e-agent", "no-such-host");
+  await page.click("#enqueue-submit");
+  await waitFor("the agent's 'not enrolled'", async () => /no-such-host/.test(await page.textContent(agentError)));
   assert.equal((await api("GET", "/v1/jobs?limit=500")).jobs.length, before);
   await page.close();
 });
