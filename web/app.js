@@ -75,6 +75,13 @@ const el = (tag, props = {}, ...children) => {
   for (const c of children) e.append(c);
   return e;
 };
+// One "key value" row of a .kv box, unless the value is empty; objects (a payload, a result) as
+// indented JSON that wraps, never one line wider than the page.
+function addField(kv, k, v) {
+  if (v === null || v === undefined || v === "") return;
+  const json = typeof v === "object";
+  kv.append(el("div", { text: k }), el(json ? "pre" : "div", { class: json ? "mono json" : "mono", text: json ? JSON.stringify(v, null, 2) : String(v) }));
+}
 const shortTime = (t) => (t ? t.replace("T", " ").replace(/\.\d+Z$/, "Z") : "");
 
 // ---- REST -------------------------------------------------------------------------------------

@@ -108,12 +108,7 @@ function renderJob() {
   $("action-reason").textContent = reason;
   lockOperatorButtons();
   const kv = $("job-fields"); kv.replaceChildren();
-  // Objects (payload, result) as indented JSON that wraps, never one line wider than the page.
-  const add = (k, v) => {
-    if (v === null || v === undefined || v === "") return;
-    const json = typeof v === "object";
-    kv.append(el("div", { text: k }), el(json ? "pre" : "div", { class: json ? "mono json" : "mono", text: json ? JSON.stringify(v, null, 2) : String(v) }));
-  };
+  const add = (k, v) => addField(kv, k, v);
   add("id", j.id); add("agent", j.agentId); add("instance", j.instanceId); add("server", j.serverId);
   add("payload", j.payload); add("priority", j.priority); add("attempts", j.attempts + " of " + j.maxAttempts);
   add("timeout", j.timeoutSeconds ? j.timeoutSeconds + " s" : ""); add("notBefore", j.notBefore);

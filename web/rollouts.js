@@ -171,7 +171,7 @@ function renderRollout() {
     counts.appendChild(el("span", { "data-count": k }, el("span", { class: k === "total" ? "hint" : "tile h-" + k, text: k }), " ", el("b", { text: String(c[k]) })));
   }
   const kv = $("rollout-fields"); kv.replaceChildren();
-  const add = (k, v) => { if (v !== null && v !== undefined && v !== "") kv.append(el("div", { text: k }), el("div", { class: "mono", text: typeof v === "object" ? JSON.stringify(v) : String(v) })); };
+  const add = (k, v) => addField(kv, k, v);
   const p = r.policy;
   add("id", r.id);
   add("target", r.target.selector ? "labels " + Object.entries(r.target.selector.labels).map(([k, v]) => k + "=" + v).join(" ") : (r.target.agentIds || []).join(", "));
@@ -182,6 +182,7 @@ function renderRollout() {
   add("abort", p.abort ? "when failed or skipped hosts are " + p.abort.failedPercent + " % of at least " + p.abort.minFinished + " finished" : "never (no abort rule)");
   add("host timeout", p.hostTimeoutSeconds ? p.hostTimeoutSeconds + " s" : "none");
   add("order", r.order);
+  add("why aborted", r.abortReason);
   if (r.cancelRunning) add("aborted with", "cancelRunning");
   add("created", shortTime(r.createdAt)); add("updated", shortTime(r.updatedAt));
   renderPhases();

@@ -147,8 +147,10 @@ void PrintRollout(Context& ctx, const protocol::Rollout& rollout) {
     return;
   }
   ctx.out() << "rollout " << rollout.id << " \"" << rollout.name << "\" (" << rollout.job.type
-            << ", phase " << rollout.phase + 1 << ")\n"
+            << ", phase " << rollout.phase + 1 << " of "
+            << std::max<std::size_t>(1, rollout.policy.phases.size()) << ")\n"
             << RenderCounts(rollout.status, rollout.counts) << "\n";
+  if (rollout.abort_reason) ctx.out() << "aborted: " << *rollout.abort_reason << "\n";
 }
 
 // Follows rollout `id` over `stream` (opened before it was created) until it ends. `shown`:
@@ -189,6 +191,13 @@ int Follow(Context& ctx, Api& api, EventStream& stream, protocol::Rollout rollou
     if (!ctx.json()) ctx.out() << RenderCounts(rollout.status, rollout.counts) << std::endl;
   }
   if (!ctx.json() && !shown) ctx.out() << RenderCounts(rollout.status, rollout.counts) << "\n";
+  // The events carry the counts and the status; the rest of the final rollout (why it was
+  // aborted) is read once. Without it the counts above still say how it ended.
+  if (auto reply = api.Send("GET", "/v1/rollouts/" + EscapeUrlComponent(rollout.id)); reply) {
+    if (auto read = Decode(*reply); read && ended(read->status)) rollout = *read;
+  }
+  if (!ctx.json() && rollout.abort_reason)
+    ctx.out() << "aborted: " << *rollout.abort_reason << "\n";
   if (ctx.json()) ctx.out() << protocol::ToJson(rollout) << "\n";
   return rollout.status == "COMPLETED" ? kExitOk : kExitJobFailed;
 }

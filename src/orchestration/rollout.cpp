@@ -3,10 +3,33 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
 #include <utility>
 
 namespace orb::orchestration {
 namespace {
+
+// A percentage as people write it: whole when it is, else with up to two decimals.
+std::string Percent(double value) {
+  char text[32];
+  const double whole = std::round(value);
+  if (std::abs(value - whole) < 1e-9) {
+    std::snprintf(text, sizeof text, "%.0f%%", whole);
+  } else {
+    std::snprintf(text, sizeof text, "%.2f%%", value);
+  }
+  return text;
+}
+
+std::string AbortReason(std::int64_t bad, std::int64_t finished, const AbortPolicy& rule) {
+  const double share = static_cast<double>(bad) * 100.0 / static_cast<double>(finished);
+  return "the abort rule: " + std::to_string(bad) + " of " + std::to_string(finished) +
+         " final hosts failed or were skipped (" + Percent(share) +
+         " >= " + Percent(rule.failed_percent) + ", at least " + std::to_string(rule.min_finished) +
+         " final)";
+}
 
 constexpr std::array<std::pair<RolloutStatus, std::string_view>, 4> kStatusNames = {{
     {RolloutStatus::kRunning, "RUNNING"},
@@ -225,6 +248,7 @@ RolloutDecision DecideRollout(const RolloutPolicy& policy, const RolloutWindow& 
         static_cast<double>(counts.failed + counts.skipped) * 100.0 >=
             policy.abort->failed_percent * static_cast<double>(finished)) {
       decision.abort = true;
+      decision.abort_reason = AbortReason(counts.failed + counts.skipped, finished, *policy.abort);
       for (std::size_t i = 0; i < hosts.size(); ++i) {
         if (states[i] == HostState::kWaiting || states[i] == HostState::kQueued) {
           decision.cancel_on_abort.push_back(i);

@@ -99,6 +99,9 @@ struct RolloutDecision {
   std::vector<std::size_t> timed_out;   // not final after hostTimeoutSeconds: cancel the job, skip
   std::vector<std::size_t> unenrolled;  // unenrolled, not final: cancel the job if any, skip
   bool abort = false;                   // the rollout becomes ABORTED now
+  // With abort: why, with the figures, e.g. "the abort rule: 2 of 3 final hosts failed or were
+  // skipped (66.67% >= 50%, at least 2 final)".
+  std::string abort_reason;
   std::vector<std::size_t> cancel_on_abort;  // with abort: the waiting and queued jobs to cancel
   bool complete = false;                     // the rollout becomes COMPLETED now
   std::size_t phase = 0;                     // the current phase (index into the phases)

@@ -203,22 +203,25 @@ bool Read(Decoder& d, const std::string& path, const json::value& v, Rollout& ou
   r.Optional("phase", out.phase);
   r.Required("counts", out.counts);
   r.Optional("cancelRunning", out.cancel_running);
+  r.Optional("abortReason", out.abort_reason);
   return r.Finish();
 }
 
 json::value Encode(const Rollout& value) {
-  return json::object{{"id", Str(value.id)},
-                      {"name", Str(value.name)},
-                      {"status", Str(value.status)},
-                      {"createdAt", Time(value.created_at)},
-                      {"updatedAt", Time(value.updated_at)},
-                      {"target", Encode(value.target)},
-                      {"job", Encode(value.job)},
-                      {"policy", Encode(value.policy)},
-                      {"order", Str(value.order)},
-                      {"phase", value.phase},
-                      {"counts", Encode(value.counts)},
-                      {"cancelRunning", value.cancel_running}};
+  json::object o{{"id", Str(value.id)},
+                 {"name", Str(value.name)},
+                 {"status", Str(value.status)},
+                 {"createdAt", Time(value.created_at)},
+                 {"updatedAt", Time(value.updated_at)},
+                 {"target", Encode(value.target)},
+                 {"job", Encode(value.job)},
+                 {"policy", Encode(value.policy)},
+                 {"order", Str(value.order)},
+                 {"phase", value.phase},
+                 {"counts", Encode(value.counts)},
+                 {"cancelRunning", value.cancel_running}};
+  if (value.abort_reason) o.emplace("abortReason", Str(*value.abort_reason));
+  return o;
 }
 
 bool Read(Decoder& d, const std::string& path, const json::value& v, RolloutList& out) {

@@ -66,6 +66,8 @@ struct Rollout {
   int phase = 0;  // index into policy.phases
   RolloutCounts counts;
   bool cancel_running = false;  // aborted with cancelRunning
+  // ABORTED only: why ("an operator aborted it", or the abort rule with its figures).
+  std::optional<std::string> abort_reason;
   bool operator==(const Rollout&) const = default;
 };
 

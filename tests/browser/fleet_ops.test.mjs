@@ -123,6 +123,7 @@ test("pause, resume and abort from the rollout's page", async () => {
   assert.equal(await page.getAttribute('#rollout-hosts [data-agent="ro-3"]', "data-status"), "pending");
   assert.equal(await page.isEnabled("#rollout-abort"), false);
   assert.equal((await api("GET", "/v1/rollouts/" + rollout.id)).status, "ABORTED");
+  await waitFor("why it was aborted", async () => /why aborted\s*an operator aborted it/.test(await page.textContent("#rollout-fields")));
   await h.shot(page, "fo-05-rollout-aborted");
   assert.equal(page.lastError, undefined);
   await page.close();

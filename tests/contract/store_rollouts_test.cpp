@@ -196,12 +196,18 @@ TEST_P(StoreRolloutsTest, TheAbortThresholdStopsTheRolloutAndCancelsItsQueuedJob
   Run(rollout.id, "v2", RunStatus::kFailed);
   auto aborted = Advance(rollout.id);
   EXPECT_EQ(aborted.value.rollout.status, "ABORTED");
+  EXPECT_EQ(aborted.value.rollout.abort_reason,
+            "the abort rule: 2 of 2 final hosts failed or were skipped (100% >= 50%, at least 2 "
+            "final)");
   EXPECT_THAT(Types(aborted.events),
               ElementsAre(EventType::kJobCancelled, EventType::kRolloutAborted));
   EXPECT_EQ(aborted.events.back().counts->failed, 2);
   EXPECT_EQ(aborted.events.back().counts->cancelled, 1);
   EXPECT_THAT(HostStatuses(rollout.id),
               ElementsAre("failed", "failed", "cancelled", "pending", "pending", "pending"));
+  auto stored = store().GetRollout(rollout.id);  // kept, as every later read shows it
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ(stored->abort_reason, aborted.value.rollout.abort_reason);
   EXPECT_FALSE(aborted.value.wake_at.has_value());
   // Nothing starts any more.
   EXPECT_THAT(Advance(rollout.id).events, IsEmpty());
@@ -233,6 +239,7 @@ TEST_P(StoreRolloutsTest, PauseHoldsNewHostsResumeGoesOnAbortCancelsRunningOnReq
   auto aborted = store().AbortRollout(rollout.id, true, Now());
   ASSERT_THAT(aborted, IsOk());
   EXPECT_EQ(aborted->value.status, "ABORTED");
+  EXPECT_EQ(aborted->value.abort_reason, "an operator aborted it");
   EXPECT_TRUE(aborted->value.cancel_running);
   EXPECT_THAT(Types(aborted->events), ElementsAre(EventType::kRolloutAborted));
   auto cleanup = Advance(rollout.id);

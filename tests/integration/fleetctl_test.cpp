@@ -776,6 +776,7 @@ TEST_F(FleetctlTest, RolloutCreateWaitExitsOneWhenTheAbortThresholdStopsIt) {
   auto rollout = protocol::ParseRollout(result.out);
   ASSERT_TRUE(rollout.has_value()) << result.out;
   EXPECT_EQ(rollout->status, "ABORTED");
+  EXPECT_NE(rollout->abort_reason.value_or("").find("the abort rule: 1 of 1"), std::string::npos);
   EXPECT_EQ(rollout->counts.failed, 1);
   EXPECT_EQ(rollout->counts.pending, 1);
 }
@@ -837,6 +838,8 @@ TEST_F(FleetctlTest, RolloutLsShowPauseResumeAndAbort) {
   ASSERT_EQ(aborted.code, 0) << aborted.err;
   EXPECT_NE(aborted.out.find("ABORTED"), std::string::npos) << aborted.out;
   EXPECT_NE(aborted.out.find("1 cancelled"), std::string::npos) << aborted.out;
+  EXPECT_NE(aborted.out.find("aborted: an operator aborted it\n"), std::string::npos)
+      << aborted.out;
   const auto bad = Run({"rollout", "create", "BACKUP_INSTANCE", "--name", "x", "--instance", "m",
                         "--agent", "host-1", "--max-in-flight", "many"});
   EXPECT_EQ(bad.code, 2) << bad.err;

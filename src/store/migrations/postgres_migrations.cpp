@@ -371,7 +371,11 @@ CREATE INDEX rollout_hosts_start_time ON rollout_hosts (rollout_id, started_ms)
   WHERE started_ms IS NOT NULL;
 )sql";
 
-constexpr std::array<Migration, 11> kPgMigrations{{
+constexpr std::string_view kPgRolloutAbortReason = R"sql(
+ALTER TABLE rollouts ADD COLUMN abort_reason TEXT;
+)sql";
+
+constexpr std::array<Migration, 12> kPgMigrations{{
     {1, "initial schema: the SQLite schema of version 5, artifacts, the event counter",
      kPgInitialSchema},
     {2, "agents.health_json: the latest health report", kPgAgentHealth},
@@ -388,6 +392,7 @@ constexpr std::array<Migration, 11> kPgMigrations{{
     {10, "rollout host states: rollout_hosts.job_status, unenrolled, cancel_asked, triggers",
      kPgRolloutHostStates},
     {11, "rollout_hosts_start_time: hosts by start time, for maxPerMinute", kPgRolloutStartTimes},
+    {12, "rollouts.abort_reason: why an aborted rollout stopped", kPgRolloutAbortReason},
 }};
 
 }  // namespace

@@ -438,7 +438,11 @@ CREATE INDEX rollout_hosts_start_time ON rollout_hosts (rollout_id, started_ms)
   WHERE started_ms IS NOT NULL;
 )sql";
 
-constexpr std::array<Migration, 15> kMigrations{{
+constexpr std::string_view kRolloutAbortReason = R"sql(
+ALTER TABLE rollouts ADD COLUMN abort_reason TEXT;
+)sql";
+
+constexpr std::array<Migration, 16> kMigrations{{
     {1, "initial schema: tokens, agents, jobs, runs, logs, events", kInitialSchema},
     {2, "agents.queued_jobs kept by triggers", kQueuedJobsCount},
     {3, "narrow indexes: queued and running jobs apart, no per-agent event index", kNarrowIndexes},
@@ -458,6 +462,7 @@ constexpr std::array<Migration, 15> kMigrations{{
     {14, "rollout host states: rollout_hosts.job_status, unenrolled, cancel_asked, triggers",
      kRolloutHostStates},
     {15, "rollout_hosts_start_time: hosts by start time, for maxPerMinute", kRolloutStartTimes},
+    {16, "rollouts.abort_reason: why an aborted rollout stopped", kRolloutAbortReason},
 }};
 
 }  // namespace

@@ -26,7 +26,7 @@ namespace {
 constexpr std::string_view kRolloutColumns =
     "id, name, status, target_json, job_json, policy_json, host_order, phase, counts_json, "
     "cancel_running, wake_ms, created_at_ms, updated_at_ms, settled_completed, settled_failed, "
-    "settled_cancelled, settled_skipped";
+    "settled_cancelled, settled_skipped, abort_reason";
 
 template <class T>
 T ParseColumn(Expected<T> parsed, const std::string& what) {
@@ -61,6 +61,7 @@ RolloutRow ReadRolloutRow(const Query& q) {
   row.settled.failed = q.Int64(14);
   row.settled.cancelled = q.Int64(15);
   row.settled.skipped = q.Int64(16);
+  r.abort_reason = q.OptText(17);
   return row;
 }
 
@@ -268,14 +269,15 @@ void SaveSettled(Connection& db, const std::string& id,
 void SaveRollout(Connection& db, const Rollout& rollout, std::optional<WallTime> wake) {
   Query q(db,
           "UPDATE rollouts SET status = ?1, phase = ?2, counts_json = ?3, cancel_running = ?4, "
-          "wake_ms = ?5, updated_at_ms = ?6 WHERE id = ?7");
+          "wake_ms = ?5, updated_at_ms = ?6, abort_reason = ?8 WHERE id = ?7");
   q.Bind(1, rollout.status)
       .Bind(2, rollout.phase)
       .Bind(3, protocol::ToJson(rollout.counts))
       .Bind(4, rollout.cancel_running)
       .Bind(5, OptMillis(wake))
       .Bind(6, Millis(rollout.updated_at))
-      .Bind(7, rollout.id);
+      .Bind(7, rollout.id)
+      .Bind(8, rollout.abort_reason);
   q.Defer();
 }
 
@@ -337,6 +339,7 @@ Expected<Rollout> ChangeStatus(WriteContext& ctx, const std::string& id, WallTim
   }
   rollout.status = std::string(orchestration::ToString(to));
   rollout.cancel_running = cancel_running;
+  if (to == RolloutStatus::kAborted) rollout.abort_reason = "an operator aborted it";
   rollout.updated_at = now;
   // Advance at once: a resume starts hosts, an abort cancels jobs.
   SaveRollout(ctx.db(), rollout, now);
@@ -510,6 +513,7 @@ Expected<RolloutAdvance> AdvanceRollout(WriteContext& ctx, const std::string& id
   const protocol::RolloutCounts old_counts = rollout.counts;
   const int old_phase = rollout.phase;
   if (plan.new_status) rollout.status = std::string(orchestration::ToString(*plan.new_status));
+  if (plan.decision.abort) rollout.abort_reason = plan.decision.abort_reason;
   rollout.counts = ToCounts(plan.Counts());
   // Hosts that were final when read are settled: counted in the rollout's row and not read by the
   // next advance (docs/decisions/0026). Those skipped now were settled above.

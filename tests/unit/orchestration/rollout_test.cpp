@@ -158,7 +158,12 @@ TEST(RolloutTest, OperatorCancelledCountsAsFinishedButNotAsFailed) {
   hosts[2].state = HostState::kCancelled;
   EXPECT_FALSE(DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow).abort);  // 1/3
   hosts[2].state = HostState::kSkipped;
-  EXPECT_TRUE(DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow).abort);  // 2/3
+  const RolloutDecision d = DecideRollout(policy, hosts, RolloutStatus::kRunning, kNow);
+  EXPECT_TRUE(d.abort);  // 2/3
+  // The reason with the figures that decided it.
+  EXPECT_EQ(d.abort_reason,
+            "the abort rule: 2 of 3 final hosts failed or were skipped (66.67% >= 50%, at least 2 "
+            "final)");
 }
 
 TEST(RolloutTest, HostTimeoutSkipsTheHostAndFreesItsSlot) {

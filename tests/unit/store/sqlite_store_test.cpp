@@ -59,9 +59,10 @@ void ExecFile(const std::filesystem::path& file, const std::string& sql) {
   sqlite3_close(db);
 }
 
-// Migrations 15 and 14 undone: the hosts' start-time index; the rollout hosts' states, their
-// indexes and triggers.
+// Migrations 16 to 14 undone: the abort reason; the hosts' start-time index; the rollout hosts'
+// states, their indexes and triggers.
 constexpr const char* kBackToVersionThirteen =
+    "ALTER TABLE rollouts DROP COLUMN abort_reason; "
     "DROP INDEX rollout_hosts_start_time; "
     "DROP TRIGGER rollout_hosts_job_status; DROP TRIGGER rollout_hosts_job_started; "
     "DROP TRIGGER rollout_hosts_unenrolled; DROP INDEX rollout_hosts_job; "
@@ -71,7 +72,7 @@ constexpr const char* kBackToVersionThirteen =
     "ALTER TABLE rollout_hosts DROP COLUMN cancel_asked; "
     "DELETE FROM schema_migrations WHERE version >= 14;";
 
-// Undoes migrations 15 to 4 on a database file: the above, then no finished-jobs index, no
+// Undoes migrations 16 to 4 on a database file: the above, then no finished-jobs index, no
 // inventories, no schedules, no rollouts, no run log counts, no dependencies, no health column,
 // events numbered by AUTOINCREMENT again.
 const std::string kBackToVersionThree =
