@@ -31,7 +31,7 @@ int Context::Fail(const Error& error) {
 
 int Context::Usage(const Error& error) {
   io_.out.flush();
-  io_.err << FormatError(error);
+  io_.err << FormatError(error, /*usage=*/true);
   io_.err.flush();
   return kExitUsage;
 }

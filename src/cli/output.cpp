@@ -189,9 +189,10 @@ std::string OrDash(const std::optional<std::string>& value) {
   return value && !value->empty() ? *value : "-";
 }
 
-std::string FormatError(const Error& error) {
+std::string FormatError(const Error& error, bool usage) {
   std::string out = "fleetctl: ";
-  out += std::string(ToString(error.code)) + ": " + Clean(error.message) + "\n";
+  out += (usage ? std::string("usage") : std::string(ToString(error.code))) + ": " +
+         Clean(error.message) + "\n";
   for (const auto& problem : error.details) {
     out += "  " + Clean(problem.field) + ": " + Clean(problem.problem) + "\n";
   }

@@ -83,6 +83,8 @@ std::string OrDash(const std::optional<std::string>& value);
 //   fleetctl: invalid_payload: payload.keepLast: must be an integer >= 1
 //     payload.keepLast: must be an integer >= 1
 // (one indented line per field problem). Ends with '\n'.
-std::string FormatError(const Error& error);
+// `usage`: a mistake in the command line itself (exit 2), said as "fleetctl: usage: <message>"
+// rather than with an API error code.
+std::string FormatError(const Error& error, bool usage = false);
 
 }  // namespace orb::cli

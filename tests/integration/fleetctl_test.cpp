@@ -710,6 +710,8 @@ TEST_F(FleetctlTest, BadFlagsExitTwoWithAClearMessage) {
   const auto payload = Run({"enqueue", "BACKUP_INSTANCE", "--agent", "host-1", "--payload", "{"});
   EXPECT_EQ(payload.code, 2);
   EXPECT_NE(payload.err.find("--payload"), std::string::npos) << payload.err;
+  // A usage error reads as one, not as an API error code.
+  EXPECT_EQ(payload.err.rfind("fleetctl: usage: ", 0), 0u) << payload.err;
   FleetctlProcess no_token(dir_.path(), {"agents"}, {});
   const auto result = no_token.Wait(30s);
   EXPECT_EQ(result.code, 2);
