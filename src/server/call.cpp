@@ -28,8 +28,17 @@ namespace {
 
 HttpResponse ErrorResponse(const Error& original) {
   // A store that fails in a way a retry can fix is "unavailable" to clients (protocol.md §1).
+  // What the database or the process said (a host, a port, a statement) stays in the log: the
+  // client, perhaps not even signed in, is told only what happened.
   Error error = original;
-  if (error.code == Errc::kStore && error.retryable) error.code = Errc::kUnavailable;
+  if (error.code == Errc::kStore) {
+    error.message = error.retryable ? "the store is unavailable; try again"
+                                    : "the store failed; fleet-cmdr's log says why";
+    if (error.retryable) error.code = Errc::kUnavailable;
+  } else if (protocol::HttpStatusFor(error.code) == 500) {
+    // Internal, I/O and other faults of fleet-cmdr itself: their text may name files.
+    error.message = "internal error; fleet-cmdr's log says why";
+  }
   HttpResponse response;
   response.status = protocol::HttpStatusFor(error.code);
   response.body = protocol::ErrorBodyJson(error);

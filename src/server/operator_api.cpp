@@ -400,8 +400,11 @@ void OperatorApi::Ready(Call&& call) {
   deps_.calls.OnWorker(call.responder, [this, responder = call.responder] {
     auto seq = deps_.store.LastEventSeq();
     if (!seq) {
-      return ReplyError(responder, MakeError(Errc::kUnavailable,
-                                             "store unreachable: " + seq.error().message, true));
+      // Not ready whatever the store's error; its words stay in the log (ErrorResponse).
+      Error error = seq.error();
+      error.code = Errc::kStore;
+      error.retryable = true;
+      return ReplyError(responder, error);
     }
     Reply(responder, 200, R"({"status":"ready"})");
   });
@@ -412,8 +415,10 @@ void OperatorApi::RenderMetrics(Call&& call) {
   deps_.calls.OnWorker(call.responder, [this, responder = call.responder] {
     auto counts = deps_.store.CountJobs();
     if (!counts) {
-      return ReplyError(responder, MakeError(Errc::kUnavailable,
-                                             "store unreachable: " + counts.error().message, true));
+      Error error = counts.error();
+      error.code = Errc::kStore;
+      error.retryable = true;
+      return ReplyError(responder, error);
     }
     // Every pair is rendered, zeros included, so a status that emptied does not keep its count.
     const std::lock_guard lock(jobs_by_status_mutex_);

@@ -505,6 +505,13 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   ASSERT_TRUE(cluster->Stop().has_value());
   EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 503; }, seconds(10)));
   EXPECT_EQ(anonymous.Get("/healthz").status, 200);  // alive, only not ready
+  // What the database said (its host and port, the connection error) stays in the log: a caller,
+  // here not even signed in, learns only that the store is unavailable.
+  const auto down = anonymous.Get("/readyz");
+  EXPECT_NE(down.body.find("the store is unavailable"), std::string::npos) << down.body;
+  for (const char* secret : {"127.0.0.1", "localhost", "refused", "socket", "port", "postgres"}) {
+    EXPECT_EQ(down.body.find(secret), std::string::npos) << secret << " in " << down.body;
+  }
   ASSERT_TRUE(cluster->Restart().has_value());
   EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(10)));
   EXPECT_EQ(cmdr.Stop(), 0);
