@@ -217,6 +217,7 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
       if (replica_sync_) return replica_sync_->SyncTokensNow(std::move(done));
       done();
     };
+    routing.tokens_readable = [this] { return !replica_sync_ || replica_sync_->TokensReadable(); };
   }
   router_ =
       std::make_unique<Router>(std::move(routing), tokens_, limiter_, clock_, *http_requests_);

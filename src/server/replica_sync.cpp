@@ -115,9 +115,24 @@ void ReplicaSync::SyncEvents() {
 void ReplicaSync::SyncTokens() {
   auto changes = deps_.store.TokenChangesSince(token_version_);
   if (!changes) {
-    GetLogger("fleet-cmdr")->warn("reading token changes: {}", changes.error().Describe());
+    tokens_readable_ = false;
+    // Once when it starts and then every ~30 s: read every token_poll, an outage of the store
+    // would otherwise fill the log.
+    const int every =
+        std::max<int>(1, static_cast<int>(std::chrono::seconds(30) / options_.token_poll));
+    if (token_failures_++ % every == 0) {
+      GetLogger("fleet-cmdr")
+          ->warn("reading token changes: {} ({} failed reads in a row)", changes.error().Describe(),
+                 token_failures_);
+    }
     return;
   }
+  if (token_failures_ > 0) {
+    GetLogger("fleet-cmdr")
+        ->info("reading token changes again after {} failed reads", token_failures_);
+    token_failures_ = 0;
+  }
+  tokens_readable_ = true;
   for (const auto& token : changes->tokens) {
     if (token.revoked_at) {
       deps_.tokens.Remove(token.token_hash);

@@ -17,6 +17,7 @@
 // must not call the store). Thread-safety: OnForeignCommit and SyncTokensNow from any thread;
 // Start/Stop from the controlling thread. Ownership: holds its dependencies by reference; they must outlive it.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -62,6 +63,8 @@ class ReplicaSync {
   // next one, so a flood of unknown tokens costs one store read at a time. Never calls the store
   // itself. After Stop, or when the thread stops, `done` runs at once.
   void SyncTokensNow(std::function<void()> done);
+  // Whether the last read of the token feed worked (any thread).
+  bool TokensReadable() const { return tokens_readable_.load(); }
 
  private:
   void Run();
@@ -71,6 +74,8 @@ class ReplicaSync {
   const ReplicaSyncOptions options_;
   Deps deps_;
   std::int64_t token_version_;  // the thread's
+  int token_failures_ = 0;      // the thread's: failed reads in a row
+  std::atomic<bool> tokens_readable_{true};
 
   std::mutex mutex_;
   std::condition_variable wake_;

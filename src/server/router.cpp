@@ -200,6 +200,11 @@ void Router::AuthenticateAfterTokenSync(Call&& call, std::string client) const {
     if (auto allowed = Authorize(retried.principal, retried.match.route->spec.role,
                                  retried.Param(kAgentIdParam));
         !allowed) {
+      if (allowed.error().code == Errc::kUnauthenticated && TokenFeedUnreadable()) {
+        return ReplyError(
+            retried.responder,
+            MakeError(Errc::kStore, "token unknown and the token feed unreadable", true));
+      }
       if (allowed.error().code == Errc::kUnauthenticated) RecordAuthFailure(waiting->client);
       return ReplyError(retried.responder, allowed.error());
     }

@@ -61,6 +61,10 @@ struct RouterOptions {
   // On a shared store: reads the token feed now and then calls its argument (ReplicaSync::
   // SyncTokensNow). Empty with SQLite, whose one process knows every token.
   std::function<void(std::function<void()>)> sync_tokens;
+  // With sync_tokens: whether the last read of the token feed worked. When it did not (the store
+  // is down), a token still unknown may be a new one: 503 to retry, not a 401 that counts as a
+  // failed authentication.
+  std::function<bool()> tokens_readable;
 };
 
 class Router {
@@ -91,6 +95,11 @@ class Router {
   // Step 4's second chance for such a caller: when `token` is well-formed and the store is
   // shared, reads the token feed, calls `then` and returns true; otherwise false.
   bool SyncTokensFor(std::string_view token, std::function<void()> then) const;
+  // After a token sync that left a token unknown: true when the feed could not be read (the store
+  // is down), so that the caller answers "try again" rather than refusing the token.
+  bool TokenFeedUnreadable() const {
+    return options_.tokens_readable && !options_.tokens_readable();
+  }
 
  private:
   std::optional<Principal> Authenticate(const HttpRequest& request) const;

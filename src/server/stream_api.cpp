@@ -118,6 +118,13 @@ void StreamApi::Subscribe(const std::shared_ptr<Client>& client,
                           const protocol::SubscribeMessage& subscribe) {
   net::WebSocketSession& session = *client->session;
   if (auto allowed = Authorize(principal, kRole); !allowed) {
+    if (allowed.error().code == Errc::kUnauthenticated && router_ &&
+        router_->TokenFeedUnreadable()) {
+      // Perhaps a new token this replica could not read yet: "try again", not "bad token" (a
+      // 1008 makes the web UI sign out).
+      session.Close(kCloseTryAgainLater, "the store is unavailable; try again");
+      return;
+    }
     if (allowed.error().code == Errc::kUnauthenticated && router_) {
       router_->RecordAuthFailure(client->address);
     }

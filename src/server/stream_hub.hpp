@@ -53,6 +53,8 @@ class StreamSink {
 
 inline constexpr int kClosePolicyViolation = 1008;
 inline constexpr int kCloseInternalError = 1011;
+// RFC 6455 1013 "Try Again Later": the store could not be read to check the token.
+inline constexpr int kCloseTryAgainLater = 1013;
 
 // filter.agentId / filter.jobId of the subscribe message; an unset field matches everything.
 struct StreamFilter {

@@ -512,8 +512,15 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   for (const char* secret : {"127.0.0.1", "localhost", "refused", "socket", "port", "postgres"}) {
     EXPECT_EQ(down.body.find(secret), std::string::npos) << secret << " in " << down.body;
   }
+  // A token this replica does not know may be one created elsewhere that it cannot read now:
+  // "try again" (503), never a 401 that would count against the client's failed authentications.
+  ApiClient stranger(cmdr.port(), std::string(43, 'q'));
+  EXPECT_TRUE(WaitFor([&] { return stranger.Get("/v1/jobs").status == 503; }, seconds(5)));
+  EXPECT_EQ(stranger.Get("/v1/jobs").error_code, "unavailable");
   ASSERT_TRUE(cluster->Restart().has_value());
   EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(10)));
+  // With the feed read again, the unknown token is what it is.
+  EXPECT_TRUE(WaitFor([&] { return stranger.Get("/v1/jobs").status == 401; }, seconds(5)));
   EXPECT_EQ(cmdr.Stop(), 0);
 
   std::ifstream in(dir / "cmdr.log");
