@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -497,7 +498,8 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   const std::string password = "s3cret-passw0rd";
   url.insert(url.find('@'), ":" + password);
   fs::create_directories(dir / "data");
-  CmdrProcess cmdr(dir / "data", FreePort(), {"--store", url}, dir / "cmdr.log");
+  CmdrProcess cmdr(dir / "data", FreePort(), {"--store", url, "--log-format", "json"},
+                   dir / "cmdr.log");
   ASSERT_TRUE(cmdr.WaitHealthy());
   ApiClient anonymous(cmdr.port(), std::nullopt);
   EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(5)));
@@ -527,6 +529,13 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   const std::string log{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   EXPECT_NE(log.find("store postgresql://"), std::string::npos) << log;
   EXPECT_EQ(log.find(password), std::string::npos) << log;
+  // Everything fleet-cmdr wrote is a JSON line: libpq's notices (the migrations' "already exists,
+  // skipping", the FATAL that ends a session when the server stops) go through the log too, and
+  // its two-line error messages are one line.
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_TRUE(line.starts_with("{\"") && line.ends_with("}")) << line;
+  }
 }
 
 // PostgreSQL fails over to a synchronous standby (docs/reliability.md). fleet-cmdr's store URL

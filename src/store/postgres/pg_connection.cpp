@@ -11,6 +11,8 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include "common/log.hpp"
+
 namespace orb::store::postgres {
 namespace {
 
@@ -19,11 +21,34 @@ using OwnedResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
 constexpr Oid kBoolOid = 16;
 
+// libpq's text on one line: its messages end with a newline and often continue on a second,
+// indented one ("...refused\n\tIs the server running..."), which would split a log line.
 std::string Trimmed(const char* text) {
-  std::string message = text != nullptr ? text : "";
-  while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
-    message.pop_back();
+  std::string message;
+  bool space = false;
+  for (const char* c = text != nullptr ? text : ""; *c != '\0'; ++c) {
+    if (*c == '\n' || *c == '\t' || *c == '\r' || *c == ' ') {
+      space = !message.empty();
+      continue;
+    }
+    if (space) message += ' ';
+    space = false;
+    message += *c;
+  }
   return message;
+}
+
+// libpq writes the server's notices (a NOTICE of "CREATE ... IF NOT EXISTS", a FATAL that ends an
+// idle session when the server shuts down) to stderr by default, past the log and its format.
+void LogNotice(void* /*unused*/, const char* message) {
+  const std::string text = Trimmed(message);
+  auto log = GetLogger("fleet-cmdr");
+  if (text.starts_with("NOTICE:") || text.starts_with("DEBUG:") || text.starts_with("INFO:") ||
+      text.starts_with("LOG:")) {
+    log->debug("postgres: {}", text);
+  } else {
+    log->warn("postgres: {}", text);
+  }
 }
 
 sql::Failure FailureOfState(std::string_view state) {
@@ -162,6 +187,7 @@ PgConnection::PgConnection(const std::string& url, bool pipeline, PgCounters* co
     conn_ = nullptr;
     throw sql::SqlError(sql::Failure::kConnection, message);
   }
+  PQsetNoticeProcessor(conn_, &LogNotice, nullptr);
   // A replica that stops inside a transaction (SIGSTOP, a frozen VM, a debugger) keeps its
   // session open, and with it its row locks: the leader lease's row, the agents' rows, the commit
   // order. The server ends such a session after this long, so the other replicas wait seconds,
