@@ -57,6 +57,10 @@ void FleetCmdr::Impl::InitMetrics() {
                                            "Events published to the stream, by type", {"type"});
   jobs_by_status_ = &metrics_.AddGauge("fleet_cmdr_jobs", "Jobs in the store, by type and status",
                                        {"type", "status"});
+  store_up_ = &metrics_
+                   .AddGauge("fleet_cmdr_store_up",
+                             "1 when the store answered the last scrape's job counts, else 0")
+                   .With({});
   auto& waiters =
       metrics_.AddGauge("fleet_cmdr_notify_waiters", "Notify long-polls being held").With({});
   auto& clients =
@@ -86,9 +90,16 @@ void FleetCmdr::Impl::InitMetrics() {
                            .AddGauge("fleet_cmdr_worker_queue_refused",
                                      "Requests answered 503 because too many waited for a worker")
                            .With({});
+  // Which replica runs the fleet's timers (1 on the leader; with SQLite the one process leads).
+  auto& leader =
+      metrics_
+          .AddGauge("fleet_cmdr_leader",
+                    "1 on the replica that runs the fleet's timers (leader lease), else 0")
+          .With({});
   metrics_.AddCollector([this, &waiters, &clients, &coalesced, &connections, &connections_refused,
-                         &queued, &busy_refused] {
+                         &queued, &busy_refused, &leader] {
     waiters.Set(static_cast<double>(notifier_.WaiterCount()));
+    leader.Set(timers_ && (timers_->leading() || !shared_store()) ? 1 : 0);
     if (http_) {
       const net::HttpServerStats stats = http_->stats();
       connections.Set(static_cast<double>(stats.connections));
@@ -256,7 +267,8 @@ Status FleetCmdr::Impl::Wire(std::int64_t last_seq) {
   operator_api_ = std::make_unique<OperatorApi>(
       artifact_dir_,
       OperatorApi::Deps{store, tokens_, ids_, *presence_, *publisher_, calls_, clock_},
-      OperatorApi::Metrics{metrics_, *jobs_by_status_, *store_create_jobs_}, shared_store());
+      OperatorApi::Metrics{metrics_, *jobs_by_status_, *store_create_jobs_, *store_up_},
+      shared_store());
   stream_api_ = std::make_unique<StreamApi>(options_.stream_auth_timeout,
                                             StreamApi::Deps{tokens_, *hub_, store, calls_, *http_});
   rollout_driver_ = std::make_unique<RolloutDriver>(store, *publisher_);

@@ -92,6 +92,7 @@ class FleetCmdr::Impl {
   Histogram* store_apply_updates_ = nullptr;
   Family<Counter>* events_published_ = nullptr;  // type
   Family<Gauge>* jobs_by_status_ = nullptr;      // type, status (refreshed from the store)
+  Gauge* store_up_ = nullptr;                    // the store answered the last scrape
   std::filesystem::path artifact_dir_;
   std::atomic<bool> stopping_{false};
   std::int64_t token_version_ = 0;        // of the token cache as InitTokens loaded it

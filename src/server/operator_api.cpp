@@ -414,14 +414,18 @@ void OperatorApi::RenderMetrics(Call&& call) {
   // Jobs by type and status come from the store (the truth when replicas share it), on a worker.
   deps_.calls.OnWorker(call.responder, [this, responder = call.responder] {
     auto counts = deps_.store.CountJobs();
+    // The store down is when the other metrics matter most: they are rendered all the same,
+    // fleet_cmdr_store_up says 0 and the job counts keep their last values.
+    const std::lock_guard lock(jobs_by_status_mutex_);
+    metrics_.store_up.Set(counts ? 1 : 0);
     if (!counts) {
-      Error error = counts.error();
-      error.code = Errc::kStore;
-      error.retryable = true;
-      return ReplyError(responder, error);
+      GetLogger("fleet-cmdr")->debug("metrics: job counts not read: {}", counts.error().Describe());
+      HttpResponse response;
+      response.content_type = std::string(kPrometheusContentType);
+      response.body = metrics_.registry.RenderPrometheus();
+      return responder->Send(std::move(response));
     }
     // Every pair is rendered, zeros included, so a status that emptied does not keep its count.
-    const std::lock_guard lock(jobs_by_status_mutex_);
     for (const auto& type : protocol::AllJobTypes()) {
       for (const auto status : {protocol::JobStatus::kCreated, protocol::JobStatus::kQueued,
                                 protocol::JobStatus::kRunning, protocol::JobStatus::kCompleted,

@@ -41,6 +41,7 @@ class OperatorApi {
     MetricsRegistry& registry;      // rendered by GET /metrics
     Family<Gauge>& jobs_by_status;  // type, status: refreshed from the store on each render
     Histogram& store_create_jobs;   // the asynchronous create's store latency
+    Gauge& store_up;                // 1 when the last render read the store, else 0
   };
   struct Deps {
     store::Store& store;

@@ -139,6 +139,11 @@ TEST(ReplicasTest, StartedTogetherOnAnEmptyDatabaseTheyCreateOneAdminToken) {
   };
   EXPECT_TRUE(WaitFor([&] { return leaders() >= 1; }, seconds(5)));
   EXPECT_EQ(leaders(), 1) << replicas.Log("a") << replicas.Log("b");
+  // /metrics says which one: fleet_cmdr_leader is 1 on it and 0 on the other.
+  const auto leads = [](ApiClient& api) {
+    return api.Get("/metrics").body.find("\nfleet_cmdr_leader 1\n") != std::string::npos;
+  };
+  EXPECT_TRUE(WaitFor([&] { return leads(through_a) != leads(through_b); }, seconds(5)));
 }
 
 TEST(ReplicasTest, AJobCreatedThroughAWakesAnAgentLongPollingOnBAndFinishes) {
@@ -503,6 +508,10 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   ASSERT_TRUE(cmdr.WaitHealthy());
   ApiClient anonymous(cmdr.port(), std::nullopt);
   EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(5)));
+  std::string admin_token;
+  std::ifstream(dir / "data" / "admin.token") >> admin_token;
+  ApiClient admin(cmdr.port(), admin_token);
+  EXPECT_NE(admin.Get("/metrics").body.find("\nfleet_cmdr_store_up 1\n"), std::string::npos);
 
   ASSERT_TRUE(cluster->Stop().has_value());
   EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 503; }, seconds(10)));
@@ -519,6 +528,11 @@ TEST(ReplicasTest, NotReadyWhileTheDatabaseIsDownAndReadyAgainAfter) {
   ApiClient stranger(cmdr.port(), std::string(43, 'q'));
   EXPECT_TRUE(WaitFor([&] { return stranger.Get("/v1/jobs").status == 503; }, seconds(5)));
   EXPECT_EQ(stranger.Get("/v1/jobs").error_code, "unavailable");
+  // The metrics are there when they matter most, and say the store is down.
+  const auto metrics = admin.Get("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("\nfleet_cmdr_store_up 0\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("\nfleet_cmdr_leader "), std::string::npos);
   ASSERT_TRUE(cluster->Restart().has_value());
   EXPECT_TRUE(WaitFor([&] { return anonymous.Get("/readyz").status == 200; }, seconds(10)));
   // With the feed read again, the unknown token is what it is.
