@@ -86,6 +86,10 @@ std::string ErrorBody(std::string_view code, std::string_view message) {
 
 namespace {
 
+void KeepFromChildren(int fd) {
+  if (fd >= 0) (void)::fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
 // How long a refused connection (connection limit) is given to read its 503 before it is closed,
 // and how many may be in that state at once (beyond, a refused connection is closed at once).
 constexpr std::chrono::milliseconds kRefusalLinger{1000};
@@ -235,6 +239,9 @@ class HttpServer::Impl {
     acceptor_.emplace(loops_[0]->ctx);
     const tcp::endpoint endpoint(address, options.port);
     acceptor_->open(endpoint.protocol(), ec);
+    // Asio opens and accepts without close-on-exec: a program this process starts (a test's
+    // fleetctl, a hook) would keep the listening socket, and with it the port, after we close it.
+    if (!ec) KeepFromChildren(acceptor_->native_handle());
     if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_->bind(endpoint, ec);
     if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
@@ -359,6 +366,7 @@ class HttpServer::Impl {
     acceptor_->async_accept(target.lock()->ctx, [this, target](error_code ec, tcp::socket socket) {
       if (config_->stopping.load(std::memory_order_acquire) || !acceptor_->is_open()) return;
       if (ec) return OnAcceptError(ec);
+      KeepFromChildren(socket.native_handle());
       if (config_->live.load(std::memory_order_acquire) >= config_->options.max_connections) {
         Refuse(std::move(socket));
         return Accept();
