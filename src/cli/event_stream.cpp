@@ -73,7 +73,8 @@ Status EventStream::Connect(std::optional<std::int64_t> since) {
 Status EventStream::Reconnect() {
   std::chrono::milliseconds delay{200};
   Error last = MakeError(Errc::kNetwork, "event stream closed");
-  for (int attempt = 0; attempt < kReconnectAttempts; ++attempt) {
+  const auto give_up = std::chrono::steady_clock::now() + kReconnectFor;
+  while (std::chrono::steady_clock::now() < give_up) {
     if (Interrupted()) return Fail(Errc::kCancelled, "interrupted");
     ++reconnects_;
     auto connected = Connect(last_seq_);
@@ -84,7 +85,7 @@ Status EventStream::Reconnect() {
       if (Interrupted()) return Fail(Errc::kCancelled, "interrupted");
       std::this_thread::sleep_for(kSlice);
     }
-    delay *= 2;
+    delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::seconds(2));
   }
   return Fail(std::move(last));
 }

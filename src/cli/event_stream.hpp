@@ -5,7 +5,8 @@
 // "ready", then hand out events. A connection that breaks is reopened with `since` = the last seq
 // seen, so the server replays what was missed; events already seen are skipped.
 //
-// Errors: kNetwork / kTimeout when the stream cannot be (re)opened (after kReconnectAttempts);
+// Errors: kNetwork / kTimeout when the stream cannot be (re)opened (reopening is tried for
+// kReconnectFor, long enough for fleet-cmdr or its replica to restart);
 // kUnauthenticated when the server closes with 1008 (bad token or role); kCancelled when the
 // interrupt flag is set; kHttp for a message that is not a §6 message.
 // Thread-safety: one thread.
@@ -34,7 +35,8 @@ struct StreamFilter {
 
 class EventStream {
  public:
-  static constexpr int kReconnectAttempts = 5;
+  // How long a broken stream is tried again, every 0.2 s at first and then every 2 s.
+  static constexpr std::chrono::seconds kReconnectFor{60};
 
   EventStream(Connection connection, StreamFilter filter, const std::atomic<bool>* interrupted);
   ~EventStream();

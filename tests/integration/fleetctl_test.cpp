@@ -428,6 +428,24 @@ TEST_F(FleetctlTest, WatchJobPrintsItsEventsAsJsonAndEndsWithTheJob) {
   EXPECT_TRUE(saw_progress) << result.out;
 }
 
+// A replica or fleet-cmdr restarting takes seconds; watch waits for it (EventStream::kReconnectFor)
+// and goes on from where it was.
+TEST_F(FleetctlTest, WatchGoesOnAcrossAnOutageOfFleetCmdr) {
+  cluster_.Enroll("host-1");
+  const auto before = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));
+  auto watcher = Start({"watch", "--since", "0", "-o", "json"});  // replays it first
+  ASSERT_TRUE(WaitFor([&] { return watcher->Out().find(before.id) != std::string::npos; }, 10s))
+      << watcher->Out();
+  cluster_.Stop();
+  // Watched for 8 s: watch used to give up after five attempts over about 6 s.
+  const auto during = watcher->Wait(8s);
+  ASSERT_EQ(during.code, -1) << "watch ended during the outage: " << during.err;
+  cluster_.StartAgain();
+  const auto after = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-2"));
+  EXPECT_TRUE(WaitFor([&] { return watcher->Out().find(after.id) != std::string::npos; }, 10s))
+      << watcher->Out();
+}
+
 TEST_F(FleetctlTest, WatchOfAFinishedJobEndsAtOnceWithItsOutcome) {
   auto& agent = cluster_.StartAgent("host-1", kAllTypes);
   const auto job = cluster_.Enqueue(JobBody("host-1", "BACKUP_INSTANCE", "mc-1"));

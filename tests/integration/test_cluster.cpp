@@ -130,11 +130,19 @@ TestCluster::~TestCluster() {
 }
 
 void TestCluster::Restart() {
-  const auto old_port = port();
+  Stop();
+  StartAgain();
+}
+
+void TestCluster::Stop() {
+  stopped_port_ = port();
   cmdr_->Stop();
   cmdr_.reset();
+}
+
+void TestCluster::StartAgain() {
   auto options = options_;
-  options.port = old_port;  // agents and clients keep their address
+  options.port = stopped_port_;  // agents and clients keep their address
   auto cmdr = server::FleetCmdr::Create(options, RealClock());
   if (!cmdr) throw std::runtime_error("FleetCmdr::Create: " + cmdr.error().Describe());
   cmdr_ = std::move(*cmdr);

@@ -75,6 +75,10 @@ class TestCluster {
   static server::FleetCmdrOptions DefaultOptions();
 
   void Restart();  // Stop + Create + Start on the same data dir and store (a clean restart)
+  // Restart in two halves, for an outage of a chosen length: the port stays reserved meanwhile
+  // only by convention (nothing else binds it in these tests).
+  void Stop();
+  void StartAgain();
   std::uint16_t port() const { return cmdr_->port(); }
   const std::string& admin_token() const { return admin_token_; }
   const std::filesystem::path& data_dir() const { return options_.data_dir; }
@@ -97,6 +101,7 @@ class TestCluster {
   TestStore store_;  // outlives cmdr_: the database is dropped last
   server::FleetCmdrOptions options_;
   std::unique_ptr<server::FleetCmdr> cmdr_;
+  std::uint16_t stopped_port_ = 0;
   std::string admin_token_;
   std::unique_ptr<ApiClient> admin_;
   std::vector<std::unique_ptr<FakeAgent>> agents_;
