@@ -84,6 +84,14 @@ std::string StripUrls(std::string_view text) {
     // Punctuation that ends a sentence or closes a bracket around the URL is not part of it.
     while (end > mark + 3 && std::string_view(".,;:!)]}").find(text[end - 1]) != std::string::npos)
       --end;
+    // A URL sanitized before ("...?[redacted]"): its own closing bracket is part of it, so that
+    // sanitizing twice changes nothing.
+    const std::string_view redacted_open =
+        std::string_view(kRedacted).substr(0, kRedacted.size() - 1);
+    if (end < text.size() && text[end] == ']' &&
+        text.substr(mark + 3, end - mark - 3).ends_with(redacted_open)) {
+      ++end;
+    }
     const std::string_view rest = text.substr(mark + 3, end - mark - 3);
     const std::size_t authority_end = std::min(rest.find_first_of("/?#"), rest.size());
     const std::string_view authority = rest.substr(0, authority_end);

@@ -38,6 +38,14 @@ TEST(SanitizeTest, UrlsKeepSchemeHostPortAndPathOnly) {
             "two: http://a/x?[redacted] and https://b:1/y");
   EXPECT_EQ(SanitizeUrl("https://u:p@h/p?q#f"), "https://h/p?[redacted]");
   EXPECT_EQ(Clean("not a url: ://nothing"), "not a url: ://nothing");
+  // Sanitizing twice (a URL sanitized for a message, then the log line): nothing changes. The
+  // second pass used to take the bracket of "[redacted]" as punctuation after the URL.
+  for (const char* text : {"(data dir /d, store postgresql://a:1,b:2/orb?sslmode=require)",
+                           "see https://h/x?sig=1.", "[https://h/x?q=1]"}) {
+    EXPECT_EQ(Clean(Clean(text)), Clean(text)) << text;
+  }
+  EXPECT_EQ(Clean("(store postgresql://a:1,b:2/orb?sslmode=require)"),
+            "(store postgresql://a:1,b:2/orb?[redacted])");
 }
 
 TEST(SanitizeTest, HeadersAndBearerCredentialsAreRedacted) {
