@@ -271,7 +271,6 @@ Expected<std::optional<std::string>> BootstrapAdminToken(bool store_has_admin,
                                                          const char* env_value,
                                                          const std::filesystem::path& data_dir) {
   if (store_has_admin) return std::optional<std::string>();
-  const auto log = GetLogger("fleet-cmdr");
   if (env_value != nullptr && *env_value != '\0') {
     const std::string_view token(env_value);
     if (!IsValidBearerToken(token) || token.size() < kMinAdminTokenLength) {
@@ -280,7 +279,6 @@ Expected<std::optional<std::string>> BootstrapAdminToken(bool store_has_admin,
                       std::to_string(kMinAdminTokenLength) +
                       " characters of A-Z a-z 0-9 - . _ ~ + / (optionally ending in =)");
     }
-    log->info("no admin token in the store: using FLEET_CMDR_ADMIN_TOKEN");
     return std::optional<std::string>(std::string(token));
   }
   std::error_code ec;
@@ -294,7 +292,6 @@ Expected<std::optional<std::string>> BootstrapAdminToken(bool store_has_admin,
   if (auto written = WriteFileAtomically(path, token + "\n", S_IRUSR | S_IWUSR); !written) {
     return Fail(std::move(written.error()).WithContext("writing the admin token"));
   }
-  log->info("no admin token in the store: generated one and wrote it to {}", path.string());
   return std::optional<std::string>(std::move(token));
 }
 

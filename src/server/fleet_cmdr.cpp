@@ -183,14 +183,21 @@ Status FleetCmdr::Impl::InitTokens() {
     // Atomic: of replicas starting together on an empty database, one creates it.
     auto created = store_->CreateFirstAdminToken(record);
     if (!created) return Fail(std::move(created.error()).WithContext("store admin token"));
+    const char* env = std::getenv("FLEET_CMDR_ADMIN_TOKEN");
+    const bool from_env = env != nullptr && *env != '\0';
+    const auto file = options_.data_dir / kAdminTokenFileName;
+    // Said only once the store has it: of replicas starting together, the others' tokens are not
+    // valid, and their files go.
     if (!created->value) {
-      const char* env = std::getenv("FLEET_CMDR_ADMIN_TOKEN");
-      if (env == nullptr || *env == '\0') {
-        // The token just written to admin.token is not valid: another replica's is.
+      if (!from_env) {
         std::error_code ec;
-        std::filesystem::remove(options_.data_dir / kAdminTokenFileName, ec);
+        std::filesystem::remove(file, ec);
       }
       Log()->info("another replica created the first admin token");
+    } else if (from_env) {
+      Log()->info("no admin token in the store: using FLEET_CMDR_ADMIN_TOKEN");
+    } else {
+      Log()->info("no admin token in the store: generated one and wrote it to {}", file.string());
     }
   }
 

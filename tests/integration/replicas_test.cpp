@@ -139,6 +139,12 @@ TEST(ReplicasTest, StartedTogetherOnAnEmptyDatabaseTheyCreateOneAdminToken) {
   };
   EXPECT_TRUE(WaitFor([&] { return leaders() >= 1; }, seconds(5)));
   EXPECT_EQ(leaders(), 1) << replicas.Log("a") << replicas.Log("b");
+  // Only the replica whose token the store took says it wrote one (the other's file is gone).
+  int wrote = 0;
+  for (const char* name : {"a", "b"}) {
+    if (replicas.Log(name).find("generated one and wrote it") != std::string::npos) ++wrote;
+  }
+  EXPECT_EQ(wrote, 1) << replicas.Log("a") << replicas.Log("b");
   // /metrics says which one: fleet_cmdr_leader is 1 on it and 0 on the other.
   const auto leads = [](ApiClient& api) {
     return api.Get("/metrics").body.find("\nfleet_cmdr_leader 1\n") != std::string::npos;
