@@ -1,5 +1,6 @@
 #include "net/byte_range.hpp"
 
+#include <limits>
 #include <optional>
 
 #include "common/numbers.hpp"
@@ -13,6 +14,16 @@ std::string_view Trim(std::string_view text) {
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
     text.remove_suffix(1);
   return text;
+}
+
+// RFC 9110's 1*DIGIT: a number too long for 64 bits is still a number (beyond any file), so it
+// saturates rather than making the header invalid. nullopt when not all digits.
+std::optional<std::uint64_t> Digits(std::string_view text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  if (auto value = ParseWholeNumber<std::uint64_t>(text)) return value;
+  return std::numeric_limits<std::uint64_t>::max();
 }
 
 }  // namespace
@@ -34,17 +45,17 @@ ByteRange ParseByteRange(std::string_view header, std::uint64_t size) {
   const ByteRange unsatisfiable{ByteRange::Kind::kUnsatisfiable, 0, 0};
 
   if (first_text.empty()) {  // suffix: the last n bytes
-    const auto n = ParseWholeNumber<std::uint64_t>(last_text);
+    const auto n = Digits(last_text);
     if (!n) return {};
     if (*n == 0 || size == 0) return unsatisfiable;
     const std::uint64_t length = *n < size ? *n : size;
     return {ByteRange::Kind::kPartial, size - length, length};
   }
-  const auto first = ParseWholeNumber<std::uint64_t>(first_text);
+  const auto first = Digits(first_text);
   if (!first) return {};
   std::uint64_t last = size == 0 ? 0 : size - 1;
   if (!last_text.empty()) {
-    const auto parsed = ParseWholeNumber<std::uint64_t>(last_text);
+    const auto parsed = Digits(last_text);
     if (!parsed || *parsed < *first) return {};  // syntactically invalid: ignore the header
     if (*parsed < last) last = *parsed;
   }

@@ -691,6 +691,15 @@ TEST(ByteRangeTest, ParsesTheThreeFormsAndRejectsWhatCannotBeServed) {
   EXPECT_EQ(ParseByteRange("bytes=5-2", 10).kind, ByteRange::Kind::kWhole);
   EXPECT_EQ(ParseByteRange("items=1-2", 10).kind, ByteRange::Kind::kWhole);
   EXPECT_EQ(ParseByteRange("bytes=0-1,4-5", 10).kind, ByteRange::Kind::kWhole);
+  // Numbers longer than 64 bits are still numbers, past any file's end: clamped, or beyond it.
+  const auto huge = ParseByteRange("bytes=3-99999999999999999999999", 10);
+  EXPECT_EQ(huge.kind, ByteRange::Kind::kPartial);
+  EXPECT_EQ(huge.first, 3u);
+  EXPECT_EQ(huge.length, 7u);
+  EXPECT_EQ(ParseByteRange("bytes=-99999999999999999999999", 10).length, 10u);
+  EXPECT_EQ(ParseByteRange("bytes=99999999999999999999999-", 10).kind,
+            ByteRange::Kind::kUnsatisfiable);
+  EXPECT_EQ(ParseByteRange("bytes=+3-5", 10).kind, ByteRange::Kind::kWhole);  // not 1*DIGIT
 }
 
 TEST(ErrorBodyTest, EscapesTheMessage) {
