@@ -12,6 +12,7 @@
 #include "common/ids.hpp"
 #include "common/numbers.hpp"
 #include "common/sanitize.hpp"
+#include "protocol/validate_job.hpp"
 
 namespace orb::agent {
 namespace {
@@ -406,9 +407,8 @@ Status Validate(const AgentConfig& config) {
     problems.push_back(
         {"logLevel", "must be one of trace, debug, info, warn, error, critical, off"});
   }
-  for (const auto& [label, value] : config.labels) {
-    if (!IsValidName(label)) problems.push_back({"labels." + label, "name must be a valid name"});
-  }
+  // The labels selectors match (protocol.md "Agents"): the same rules as an enrolment's.
+  protocol::CheckLabels("labels", config.labels, problems);
   ValidateRetention(config.retention, problems);
   if (!problems.empty()) return Fail(InvalidConfig(std::move(problems)));
   return Ok();

@@ -38,6 +38,30 @@ void CheckRange(std::vector<FieldProblem>& problems, std::string_view field,
   }
 }
 
+}  // namespace
+
+void CheckLabels(std::string_view field, const Labels& labels,
+                 std::vector<FieldProblem>& problems) {
+  if (labels.size() > kMaxSelectorLabels) {
+    problems.push_back({std::string(field),
+                        "must have at most " + std::to_string(kMaxSelectorLabels) + " labels"});
+  }
+  for (const auto& [key, value] : labels) {
+    // The key shown as the label's field only when it is printable (never a NUL in a message).
+    const std::string where = std::string(field) + "." + (IsPrintableAscii(key) ? key : "?");
+    if (!IsLabelKey(key)) {
+      problems.push_back({where, "key must be 1 to " + std::to_string(kMaxLabelKey) +
+                                     " characters of [A-Za-z0-9._/-]"});
+    }
+    if (value.empty() || value.size() > kMaxLabelValue || !IsPrintableAscii(value)) {
+      problems.push_back({where, "value must be 1 to " + std::to_string(kMaxLabelValue) +
+                                     " printable ASCII characters"});
+    }
+  }
+}
+
+namespace {
+
 void CheckTargeting(const CreateJobRequest& request, std::vector<FieldProblem>& problems) {
   if (request.agent_id && request.selector_labels) {
     problems.push_back({"selector", "must not be given together with agentId"});
@@ -53,21 +77,8 @@ void CheckTargeting(const CreateJobRequest& request, std::vector<FieldProblem>& 
     problems.push_back({"selector.labels",
                         "must have at least one label (a selector matching "
                         "every agent is not allowed)"});
-  } else if (labels.size() > kMaxSelectorLabels) {
-    problems.push_back(
-        {"selector.labels", "must have at most " + std::to_string(kMaxSelectorLabels) + " labels"});
   }
-  for (const auto& [key, value] : labels) {
-    const std::string field = "selector.labels." + key;
-    if (!IsLabelKey(key)) {
-      problems.push_back({field, "key must be 1 to " + std::to_string(kMaxLabelKey) +
-                                     " characters of [A-Za-z0-9._/-]"});
-    }
-    if (value.empty() || value.size() > kMaxLabelValue || !IsPrintableAscii(value)) {
-      problems.push_back({field, "value must be 1 to " + std::to_string(kMaxLabelValue) +
-                                     " printable ASCII characters"});
-    }
-  }
+  CheckLabels("selector.labels", labels, problems);
 }
 
 void CheckTarget(const JobTypeInfo* info, const CreateJobRequest& request,

@@ -374,6 +374,12 @@ def run_session(s):
                    expect=201)
     other = s.call("POST", "/v1/agents", admin, {"agentId": "a2", "labels": {"region": "eu"}},
                    expect=201)
+    # Labels a selector could not name are refused, each at its place, and nothing is enrolled.
+    bad = s.call("POST", "/v1/agents", admin, {"agentId": "a9", "labels": {"k/x": "v\u0000", "a b": "c"}},
+                 expect=400, code="invalid_request")
+    if sorted(d["field"] for d in bad["error"]["details"]) != ["labels.a b", "labels.k/x"]:
+        raise Failure(f"bad labels: details {bad['error']['details']!r}")
+    s.call("GET", "/v1/agents/a9", admin, expect=404)
     s.call("POST", "/v1/agents", admin, {"agentId": "a1"}, expect=409, code="already_exists")
     s.call("POST", "/v1/agents", op, {"agentId": "a3"}, expect=403)
     s.call("POST", "/v1/agents", admin, {"agentId": "../x"}, expect=400)

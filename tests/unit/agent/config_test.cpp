@@ -227,11 +227,15 @@ TEST(ConfigTest, ValidateListsEveryBadValue) {
   config.agent_id = "../evil";
   config.token_file = "relative/token";
   config.max_parallel = 0;
+  // Labels a selector could not name (protocol.md's label rules, as for an enrolment).
+  config.labels = {{"rack a", "1"}, {"tier", "gold\nsilver"}, {"game/id", "valheim"}};
   auto valid = Validate(config);
   ASSERT_THAT(valid, FailsWith(Errc::kInvalidRequest));
-  for (const char* field : {"server", "agentId", "tokenFile", "root", "stateDir", "maxParallel"}) {
+  for (const char* field : {"server", "agentId", "tokenFile", "root", "stateDir", "maxParallel",
+                            "labels.rack a", "labels.tier"}) {
     EXPECT_TRUE(HasProblem(valid.error(), field)) << field;
   }
+  EXPECT_FALSE(HasProblem(valid.error(), "labels.game/id"));
 }
 
 TEST(ConfigTest, AFlagWinsOverTheFile) {
