@@ -395,6 +395,8 @@ def run_session(s):
     s.call("POST", "/v1/agents/a1/hello", a1, hello)
     s.call("POST", "/v1/agents/a2/hello", a2, dict(hello, maxParallel=1))
     s.call("POST", "/v1/agents/a2/hello", a1, hello, expect=403)
+    s.call("POST", "/v1/agents/a1/hello", a1, dict(hello, labels={"tier": "a\tb"}), expect=400,
+           code="invalid_request")
     s.call("POST", "/v1/agents/a1/hello", a1, {"agentVersion": 1}, expect=400)
     s.call("POST", "/v1/agents/a1/hello", a1, raw=b"x", content_type="text/plain", expect=415,
            code="unsupported_media_type")
