@@ -20,6 +20,15 @@ bool IsPrintableAscii(std::string_view text) {
   return true;
 }
 
+// Text without control characters; UTF-8 beyond ASCII is fine (JSON and TOML strings are valid
+// UTF-8 once decoded, so only the bytes below 0x20 and DEL need refusing).
+bool IsPrintableText(std::string_view text) {
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
 bool IsLabelKey(std::string_view key) {
   if (key.empty() || key.size() > kMaxLabelKey) return false;
   for (const char c : key) {
@@ -53,9 +62,9 @@ void CheckLabels(std::string_view field, const Labels& labels,
       problems.push_back({where, "key must be 1 to " + std::to_string(kMaxLabelKey) +
                                      " characters of [A-Za-z0-9._/-]"});
     }
-    if (value.empty() || value.size() > kMaxLabelValue || !IsPrintableAscii(value)) {
+    if (value.empty() || value.size() > kMaxLabelValue || !IsPrintableText(value)) {
       problems.push_back({where, "value must be 1 to " + std::to_string(kMaxLabelValue) +
-                                     " printable ASCII characters"});
+                                     " bytes of text without control characters"});
     }
   }
 }

@@ -25,14 +25,15 @@ inline constexpr std::size_t kMaxDependsOn = 32;      // docs/protocol.md "Job d
 inline constexpr std::size_t kMaxDependencyId = 128;  // job ids are opaque; far longer than ours
 
 // Labels as agents carry them and selectors match them: at most 32, keys 1..63 characters of
-// [A-Za-z0-9._/-], values 1..256 printable ASCII characters. Each problem is reported under
+// [A-Za-z0-9._/-], values 1..256 bytes of text without control characters (UTF-8 is fine: a
+// value such as "Île-de-France" worked before this rule and still does). Each problem is reported under
 // "<field>.<key>" (or `field` for the count); an empty set passes.
 void CheckLabels(std::string_view field, const Labels& labels, std::vector<FieldProblem>& problems);
 
 // Checks a decoded create request and reports every problem at once, fields named as on the wire
 // ("agentId", "instanceId", "selector.labels.region", "payload.keepLast"):
 // - exactly one of agentId (a valid name) and selector; selector.labels has 1..32 labels, keys
-//   1..63 characters of [A-Za-z0-9._/-], values 1..256 printable ASCII characters;
+//   1..63 characters of [A-Za-z0-9._/-], values 1..256 bytes of text without control characters;
 // - type known; the type's target id present and a valid name (instanceId for instance types,
 //   serverId for server types), the other one absent;
 // - priority -100..100, maxAttempts 1..20, retryBackoffSeconds 1..600, timeoutSeconds 1..86400;

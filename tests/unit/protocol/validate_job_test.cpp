@@ -285,6 +285,25 @@ TEST(ValidateJobTest, APayloadThatIsNotAnObjectIsInvalidPayloadOnceDecoded) {
               FailsWith(Errc::kInvalidPayload));
 }
 
+// The one label rule (enrolment, hello, an agent's config, selectors).
+TEST(ValidateJobTest, LabelsHaveSelectorKeysAndTextValues) {
+  std::vector<FieldProblem> problems;
+  CheckLabels("labels", {{"game/id", "valheim"}, {"region", "Île-de-France"}}, problems);
+  EXPECT_TRUE(problems.empty());
+  CheckLabels("labels", {{"a b", "x"}, {"tier", "gold\tsilver"}, {"empty", ""}}, problems);
+  std::vector<std::string> fields;
+  for (const auto& problem : problems)
+    fields.push_back(problem.field);
+  EXPECT_THAT(fields, ElementsAre("labels.a b", "labels.empty", "labels.tier"));
+  problems.clear();
+  Labels many;
+  for (int i = 0; i < 33; ++i)
+    many["k" + std::to_string(i)] = "v";
+  CheckLabels("labels", many, problems);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].field, "labels");
+}
+
 // A review found a create's problems reported in two rounds and with two ranges: the decoder
 // checked names and numbers itself (timeoutSeconds up to a week, retryBackoffSeconds from 0) and
 // stopped before the validation. It checks the JSON's shape only now; every value problem comes
