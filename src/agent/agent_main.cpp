@@ -42,10 +42,12 @@ int AgentMain(int argc, const char* const* argv, const AgentVersion& agent_versi
   }
   AgentOptions options{config, *token, std::string(version)};
   const auto notifier = net::MakeSystemdNotifier("asking fleet-cmdr for jobs", "draining runs");
+  // Caught from here on, before the agent starts any thread; waited for on a thread of their own
+  // (the loop runs on this one). Leaked: the waiting thread may outlive main's scope at _Exit.
+  auto* termination = new net::TerminationSignals();
   Agent agent(std::move(options), make_handlers(config), RealClock(), notifier.get());
-  // SIGTERM/SIGINT are waited for on their own thread; the loop runs on this one.
-  std::thread signals([&agent, log] {
-    const int signal_number = net::WaitForTerminationSignal();
+  std::thread signals([&agent, log, termination] {
+    const int signal_number = termination->Wait();
     log->info("signal {} received: stopping", signal_number);
     agent.Stop();
   });

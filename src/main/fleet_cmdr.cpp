@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
   orb::server::ServeFlags flags;
   orb::server::AddServeFlags(*serve, flags);
   CLI11_PARSE(app, argc, argv);
+  // Before any thread or listener: a SIGTERM while starting stops it in order, not by default.
+  orb::net::TerminationSignals termination;
 
   const auto format = orb::LogFormatFromString(flags.log_format);
   orb::SetupLogging(format.value_or(orb::LogFormat::kText), flags.log_level);
@@ -98,7 +100,7 @@ int main(int argc, char** argv) {
     log->error("cannot start: {}", started.error().Describe());
     return 1;
   }
-  const int signal_number = orb::net::WaitForTerminationSignal();
+  const int signal_number = termination.Wait();
   log->info("signal {} received, stopping", signal_number);
   (*cmdr)->Stop();
   log->info("stopped");

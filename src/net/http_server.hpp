@@ -229,7 +229,21 @@ class HttpServer {
 // JSON-escaped), for the errors the transport answers itself (protocol.md: details always there).
 std::string ErrorBody(std::string_view code, std::string_view message);
 
-// Blocks until SIGINT or SIGTERM arrives; returns the signal number. For main().
-int WaitForTerminationSignal();
+// SIGINT and SIGTERM for main(), caught from construction on: made first thing, before any
+// thread or listener exists, a signal that comes while the program starts is kept for Wait
+// (otherwise the default action would end the process with no orderly stop).
+class TerminationSignals {
+ public:
+  TerminationSignals();
+  ~TerminationSignals();
+  TerminationSignals(const TerminationSignals&) = delete;
+  TerminationSignals& operator=(const TerminationSignals&) = delete;
+  // Blocks until one has arrived (at once if one already did); returns its number.
+  int Wait();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace orb::net
