@@ -418,6 +418,24 @@ void OperatorApi::Ready(Call&& call) {
   });
 }
 
+// Every pair is set, zeros included, so a status that emptied does not keep its count. Under
+// jobs_by_status_mutex_.
+void OperatorApi::SetJobCounts(const std::vector<store::JobCount>& counts) {
+  for (const auto& type : protocol::AllJobTypes()) {
+    for (const auto status : {protocol::JobStatus::kCreated, protocol::JobStatus::kQueued,
+                              protocol::JobStatus::kRunning, protocol::JobStatus::kCompleted,
+                              protocol::JobStatus::kFailed, protocol::JobStatus::kCancelled}) {
+      metrics_.jobs_by_status
+          .With({std::string(type.name), std::string(protocol::ToString(status))})
+          .Set(0);
+    }
+  }
+  for (const auto& count : counts) {
+    metrics_.jobs_by_status.With({count.type, std::string(protocol::ToString(count.status))})
+        .Set(static_cast<double>(count.count));
+  }
+}
+
 void OperatorApi::RenderMetrics(Call&& call) {
   // Jobs by type and status come from the store (the truth when replicas share it), on a worker.
   deps_.calls.OnWorker(call.responder, [this, responder = call.responder] {
@@ -426,26 +444,10 @@ void OperatorApi::RenderMetrics(Call&& call) {
     // fleet_cmdr_store_up says 0 and the job counts keep their last values.
     const std::lock_guard lock(jobs_by_status_mutex_);
     metrics_.store_up.Set(counts ? 1 : 0);
-    if (!counts) {
+    if (counts) {
+      SetJobCounts(*counts);
+    } else {
       GetLogger("fleet-cmdr")->debug("metrics: job counts not read: {}", counts.error().Describe());
-      HttpResponse response;
-      response.content_type = std::string(kPrometheusContentType);
-      response.body = metrics_.registry.RenderPrometheus();
-      return responder->Send(std::move(response));
-    }
-    // Every pair is rendered, zeros included, so a status that emptied does not keep its count.
-    for (const auto& type : protocol::AllJobTypes()) {
-      for (const auto status : {protocol::JobStatus::kCreated, protocol::JobStatus::kQueued,
-                                protocol::JobStatus::kRunning, protocol::JobStatus::kCompleted,
-                                protocol::JobStatus::kFailed, protocol::JobStatus::kCancelled}) {
-        metrics_.jobs_by_status
-            .With({std::string(type.name), std::string(protocol::ToString(status))})
-            .Set(0);
-      }
-    }
-    for (const auto& count : *counts) {
-      metrics_.jobs_by_status.With({count.type, std::string(protocol::ToString(count.status))})
-          .Set(static_cast<double>(count.count));
     }
     HttpResponse response;
     response.content_type = std::string(kPrometheusContentType);

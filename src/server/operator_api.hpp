@@ -90,6 +90,7 @@ class OperatorApi {
   void DeleteArtifact(Call&& call);
   // Metrics, readiness, the UI.
   void RenderMetrics(Call&& call);
+  void SetJobCounts(const std::vector<store::JobCount>& counts);
   void Ready(Call&& call);
 
   const std::filesystem::path artifact_dir_;
