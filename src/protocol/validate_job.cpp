@@ -69,6 +69,13 @@ void CheckLabels(std::string_view field, const Labels& labels,
   }
 }
 
+Status ValidateLabels(std::string_view field, const Labels& labels) {
+  std::vector<FieldProblem> problems;
+  CheckLabels(field, labels, problems);
+  if (problems.empty()) return Ok();
+  return Fail(ProblemsError(Errc::kInvalidRequest, std::move(problems)));
+}
+
 namespace {
 
 void CheckTargeting(const CreateJobRequest& request, std::vector<FieldProblem>& problems) {

@@ -26,9 +26,11 @@ inline constexpr std::size_t kMaxDependencyId = 128;  // job ids are opaque; far
 
 // Labels as agents carry them and selectors match them: at most 32, keys 1..63 characters of
 // [A-Za-z0-9._/-], values 1..256 bytes of text without control characters (UTF-8 is fine: a
-// value such as "Île-de-France" worked before this rule and still does). Each problem is reported under
-// "<field>.<key>" (or `field` for the count); an empty set passes.
+// value such as "Île-de-France" worked before this rule and still does). Each problem is
+// reported under "<field>.<key>" (or `field` for the count); an empty set passes.
 void CheckLabels(std::string_view field, const Labels& labels, std::vector<FieldProblem>& problems);
+// The same as a request's answer: invalid_request with every problem, or Ok.
+Status ValidateLabels(std::string_view field, const Labels& labels);
 
 // Checks a decoded create request and reports every problem at once, fields named as on the wire
 // ("agentId", "instanceId", "selector.labels.region", "payload.keepLast"):

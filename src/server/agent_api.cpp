@@ -5,12 +5,10 @@
 #include <memory>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include "common/job_log.hpp"
 #include "common/log.hpp"
 #include "protocol/codec.hpp"
-#include "protocol/payloads/payloads.hpp"
 #include "protocol/validate_job.hpp"
 
 namespace orb::server {
@@ -50,11 +48,8 @@ void AgentApi::Hello(Call&& call) {
   auto hello = protocol::FromJson<protocol::HelloRequest>(call.request.body);
   if (!hello) return ReplyError(call.responder, hello.error());
   // The agent's own labels join its enrolment's: the same rules (its config checks them too).
-  std::vector<FieldProblem> problems;
-  protocol::CheckLabels("labels", hello->labels, problems);
-  if (!problems.empty()) {
-    return ReplyError(call.responder,
-                      protocol::ProblemsError(Errc::kInvalidRequest, std::move(problems)));
+  if (auto valid = protocol::ValidateLabels("labels", hello->labels); !valid) {
+    return ReplyError(call.responder, valid.error());
   }
   std::string agent_id(call.Param(kAgentIdParam));
   deps_.calls.OnWorker(call.responder, [this, responder = call.responder,

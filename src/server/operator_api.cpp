@@ -13,7 +13,6 @@
 #include "protocol/codec.hpp"
 #include "protocol/job_types.hpp"
 #include "protocol/job_types_json.hpp"
-#include "protocol/payloads/payloads.hpp"
 #include "protocol/validate_job.hpp"
 #include "server/web_ui.hpp"
 
@@ -319,11 +318,8 @@ void OperatorApi::EnrollAgent(Call&& call) {
                       InvalidField("agentId", "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"));
   }
   // The labels selectors match: what a selector could not name is refused here.
-  std::vector<FieldProblem> problems;
-  protocol::CheckLabels("labels", request->labels, problems);
-  if (!problems.empty()) {
-    return ReplyError(call.responder,
-                      protocol::ProblemsError(Errc::kInvalidRequest, std::move(problems)));
+  if (auto valid = protocol::ValidateLabels("labels", request->labels); !valid) {
+    return ReplyError(call.responder, valid.error());
   }
   deps_.calls.OnWorker(
       call.responder, [this, responder = call.responder, request = std::move(*request)] {
