@@ -17,6 +17,7 @@
 #include "cli/job_table.hpp"
 #include "cli/job_watcher.hpp"
 #include "cli/labels_flag.hpp"
+#include "cli/list_flag.hpp"
 #include "cli/payload_flag.hpp"
 
 namespace orb::cli {
@@ -94,20 +95,9 @@ Expected<protocol::CreateJobRequest> BuildRequest(const EnqueueArgs& args) {
     }
   }
   request.idempotency_key = args.idempotency_key;
-  // Split here rather than by CLI11, which drops an empty last item: "J1," is a typo to report.
-  for (const std::string& list : args.depends_on) {
-    std::size_t start = 0;
-    for (;;) {
-      const std::size_t comma = list.find(',', start);
-      const std::string id = list.substr(start, comma == std::string::npos ? comma : comma - start);
-      if (id.empty()) {
-        return Fail(Errc::kInvalidRequest, "--depends-on: an empty job id in \"" + list + "\"");
-      }
-      request.depends_on.push_back(id);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
+  auto depends_on = SplitListFlag(args.depends_on, "--depends-on", "job id");
+  if (!depends_on) return Fail(std::move(depends_on.error()));
+  request.depends_on = std::move(*depends_on);
   return request;
 }
 

@@ -17,6 +17,7 @@
 #include "cli/event_stream.hpp"
 #include "cli/exit_codes.hpp"
 #include "cli/labels_flag.hpp"
+#include "cli/list_flag.hpp"
 #include "cli/output.hpp"
 #include "cli/payload_flag.hpp"
 #include "common/numbers.hpp"
@@ -103,7 +104,9 @@ Expected<protocol::CreateRolloutRequest> BuildRequest(const CreateArgs& args) {
     return Fail(Errc::kInvalidRequest, "--max-in-flight: an integer or a percentage such as 25%");
   }
   request.policy.max_in_flight = *max_in_flight;
-  for (const std::string& phase : args.phases) {
+  auto phases = SplitListFlag(args.phases, "--phases", "phase");
+  if (!phases) return Fail(std::move(phases.error()));
+  for (const std::string& phase : *phases) {
     auto parsed = ParsePhase(phase);
     if (!parsed) return Fail(std::move(parsed.error()));
     request.policy.phases.push_back(*parsed);
@@ -370,11 +373,9 @@ void AddRolloutCommand(CLI::App& app, Context& ctx) {
   create->add_option("--timeout", args->timeout_seconds, "seconds per run (default: the type's)");
   create->add_option("--max-in-flight", args->max_in_flight,
                      "hosts with an unfinished job at most: N or P% (default 1)");
-  create
-      ->add_option("--phases", args->phases,
-                   "cumulative percents, e.g. 10,50,100; PERCENT@TIME: that phase starts no "
-                   "host before the RFC 3339 TIME (10,50@2026-12-06T04:00:00Z,100)")
-      ->delimiter(',');
+  create->add_option("--phases", args->phases,
+                     "cumulative percents, e.g. 10,50,100; PERCENT@TIME: that phase starts no "
+                     "host before the RFC 3339 TIME (10,50@2026-12-06T04:00:00Z,100)");
   create->add_option("--abort-failed-percent", args->abort_failed_percent,
                      "abort when (failed + skipped) / final hosts reaches this percent");
   create->add_option("--abort-min-finished", args->abort_min_finished,
