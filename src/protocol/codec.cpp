@@ -8,6 +8,7 @@
 
 #include "common/ids.hpp"
 #include "protocol/codec_detail.hpp"
+#include "protocol/payloads/payloads.hpp"
 
 namespace orb::protocol {
 namespace codec_detail {
@@ -148,16 +149,8 @@ void Decoder::Problem(std::string field, std::string problem) {
 }
 
 Error Decoder::ToError() const {
-  // As every other field error (ProblemsError): the first problem, then how many more.
-  std::string message;
-  if (!problems_.empty()) message = problems_.front().field + ": " + problems_.front().problem;
-  if (total_ > 1) {
-    const std::size_t more = total_ - 1;
-    message += " (and " + std::to_string(more) + " more problem" + (more > 1 ? "s" : "") + ")";
-  }
-  Error error = MakeError(Errc::kInvalidRequest, std::move(message));
-  error.details = problems_;
-  return error;
+  // As every other field error: the first problem, then how many more (all of them counted).
+  return ProblemsError(Errc::kInvalidRequest, problems_, 0, total_);
 }
 
 std::string FieldPath(std::string_view parent, std::string_view key) {

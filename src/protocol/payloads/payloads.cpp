@@ -51,15 +51,17 @@ Status Check(const payloads::PayloadSpec& spec, std::string_view payload_json,
 
 }  // namespace
 
-Error ProblemsError(Errc code, std::vector<FieldProblem> problems, std::size_t lead) {
+Error ProblemsError(Errc code, std::vector<FieldProblem> problems, std::size_t lead,
+                    std::size_t total) {
+  if (total < problems.size()) total = problems.size();
   std::string message;
   if (problems.empty()) {
     message = "invalid request";
   } else {
     if (lead >= problems.size()) lead = 0;
     message = problems[lead].field + ": " + problems[lead].problem;
-    if (problems.size() > 1) {
-      const std::size_t more = problems.size() - 1;
+    if (total > 1) {
+      const std::size_t more = total - 1;
       message += " (and " + std::to_string(more) + " more problem" + (more > 1 ? "s" : "") + ")";
     }
   }

@@ -31,6 +31,9 @@ Expected<std::string> NormalizePayload(std::string_view type, std::string_view p
 
 // Makes the Error of a rejected request from its problems: `code`, message
 // "<field>: <problem>" of problems[lead] (with " (and N more problems)"), details = all of them.
-Error ProblemsError(Errc code, std::vector<FieldProblem> problems, std::size_t lead = 0);
+// `total`: how many problems were found when `problems` keeps only the first ones (a decoder
+// caps them); 0 means problems.size().
+Error ProblemsError(Errc code, std::vector<FieldProblem> problems, std::size_t lead = 0,
+                    std::size_t total = 0);
 
 }  // namespace orb::protocol
