@@ -333,13 +333,19 @@ Expected<Rollout> ChangeStatus(WriteContext& ctx, const std::string& id, WallTim
   if (!row) return Fail(NotFound(id));
   Rollout& rollout = row->rollout;
   const RolloutStatus status = StatusOf(rollout);
-  if (std::find(allowed.begin(), allowed.end(), status) == allowed.end()) {
+  // Aborted without cancelRunning, and now asked to stop the running ones too: the abort stands
+  // (with its reason) and gains it; the advances that follow ask the running jobs to stop.
+  const bool adds_cancel_running = to == RolloutStatus::kAborted && cancel_running &&
+                                   status == RolloutStatus::kAborted && !rollout.cancel_running;
+  if (!adds_cancel_running && std::find(allowed.begin(), allowed.end(), status) == allowed.end()) {
     return Fail(Errc::kInvalidState, "rollout " + id + " is " + rollout.status + "; cannot " +
                                          std::string(verb) + " it");
   }
   rollout.status = std::string(orchestration::ToString(to));
   rollout.cancel_running = cancel_running;
-  if (to == RolloutStatus::kAborted) rollout.abort_reason = "an operator aborted it";
+  if (to == RolloutStatus::kAborted && !adds_cancel_running) {
+    rollout.abort_reason = "an operator aborted it";
+  }
   rollout.updated_at = now;
   // Advance at once: a resume starts hosts, an abort cancels jobs.
   SaveRollout(ctx.db(), rollout, now);
@@ -436,19 +442,6 @@ Expected<Rollout> ResumeRollout(WriteContext& ctx, const std::string& id, WallTi
 
 Expected<Rollout> AbortRollout(WriteContext& ctx, const std::string& id, bool cancel_running,
                                WallTime now) {
-  if (cancel_running) {
-    // Aborted without cancelRunning, and now asked to stop the running ones too: the abort
-    // stands and gains it (its running jobs are asked to stop by the advances that follow).
-    auto row = LoadRollout(ctx.db(), id, true);
-    if (row && StatusOf(row->rollout) == RolloutStatus::kAborted && !row->rollout.cancel_running) {
-      Rollout& rollout = row->rollout;
-      rollout.cancel_running = true;
-      rollout.updated_at = now;
-      SaveRollout(ctx.db(), rollout, now);
-      ctx.Emit(MakeRolloutEvent(EventType::kRolloutAborted, rollout, now));
-      return rollout;
-    }
-  }
   return ChangeStatus(ctx, id, now, {RolloutStatus::kRunning, RolloutStatus::kPaused},
                       RolloutStatus::kAborted, EventType::kRolloutAborted, "abort", cancel_running);
 }
