@@ -371,6 +371,7 @@ CREATE INDEX rollout_hosts_start_time ON rollout_hosts (rollout_id, started_ms)
   WHERE started_ms IS NOT NULL;
 )sql";
 
+// Version 12: SQLite's version 16 (rollouts.abort_reason).
 constexpr std::string_view kPgRolloutAbortReason = R"sql(
 ALTER TABLE rollouts ADD COLUMN abort_reason TEXT;
 )sql";

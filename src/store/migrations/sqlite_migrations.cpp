@@ -438,6 +438,8 @@ CREATE INDEX rollout_hosts_start_time ON rollout_hosts (rollout_id, started_ms)
   WHERE started_ms IS NOT NULL;
 )sql";
 
+// Version 16: why an aborted rollout stopped (docs/decisions/0021, "Why it stopped"), written by
+// the transaction that aborts it.
 constexpr std::string_view kRolloutAbortReason = R"sql(
 ALTER TABLE rollouts ADD COLUMN abort_reason TEXT;
 )sql";
